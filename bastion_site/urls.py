@@ -1,0 +1,26 @@
+"""Root URLs: each app brings its own API and page routes."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from common import views as common_views
+
+urlpatterns = [
+    path("", common_views.dashboard, name="dashboard"),
+    path("healthz", common_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("accounts.urls")),
+    path("", include("integrations.urls")),
+    path("", include("sync.urls")),
+    path("", include("scenarios.urls")),
+    path("", include("forms_engine.urls")),
+    path("", include("playbooks.urls")),
+]
+
+admin.site.site_header = "Bastion administration"
+admin.site.site_title = "Bastion admin"
+admin.site.index_title = "Integrations, scenarios and playbooks"

@@ -1,0 +1,1 @@
+"""Shared building blocks used by every Bastion app: encryption, errors, tenancy, pagination."""

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class FormsEngineConfig(AppConfig):
+    name = "forms_engine"

@@ -1,0 +1,436 @@
+"""The one HTTP client every HTTP connector uses: base URL, auth, timeouts, retries, limits, call log."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from integrations.errors import (
+    ApiBadRequest,
+    ApiConflict,
+    ApiError,
+    ApiForbidden,
+    ApiHostError,
+    ApiNotFound,
+    ApiQuotaExhausted,
+    ApiRateLimited,
+    ApiTimeout,
+    ApiUnauthorized,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What is kept of every call: never a secret, never a body."""
+
+    method: str
+    path: str
+    status: int | None
+    latency_ms: float
+    ok: bool
+    error: str = ""
+    attempt: int = 1
+
+
+class AuthProvider(Protocol):
+    def apply(self, headers: dict[str, str]) -> None: ...
+
+    def refresh(self) -> bool:
+        """Refresh after a 401; return True if the request should be retried."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> None:
+        """Block briefly or raise ApiRateLimited / ApiQuotaExhausted."""
+        ...
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn from vendor rate headers (daily usage, remaining budget)."""
+        ...
+
+
+class BearerAuth:
+    def __init__(self, token: str):
+        self._token = token
+
+    def apply(self, headers: dict[str, str]) -> None:
+        headers["Authorization"] = f"Bearer {self._token}"
+
+    def refresh(self) -> bool:
+        return False
+
+
+class BasicAuth:
+    def __init__(self, username: str, password: str):
+        self._auth = requests.auth._basic_auth_str(username, password)
+
+    def apply(self, headers: dict[str, str]) -> None:
+        headers["Authorization"] = self._auth
+
+    def refresh(self) -> bool:
+        return False
+
+
+class HeaderAuth:
+    """A fixed header such as Okta's `Authorization: SSWS <token>` or `X-Api-Key`."""
+
+    def __init__(self, name: str, value: str):
+        self._name, self._value = name, value
+
+    def apply(self, headers: dict[str, str]) -> None:
+        headers[self._name] = self._value
+
+    def refresh(self) -> bool:
+        return False
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Parse Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
+    """Longest wait any known header asks for (Retry-After, X-RateLimit-Reset, X-Rate-Limit-Reset)."""
+    waits: list[float] = []
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        waits.append(retry_after)
+    for name in ("X-RateLimit-Reset", "X-Rate-Limit-Reset"):
+        raw = headers.get(name)
+        if not raw:
+            continue
+        raw = raw.strip()
+        if re.fullmatch(r"\d{9,}", raw):  # epoch seconds (Okta)
+            waits.append(max(0.0, float(raw) - time.time()))
+        else:
+            parsed = parse_retry_after(raw)
+            if parsed is not None:
+                waits.append(parsed)
+    return max(waits) if waits else None
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    if "json" not in response.headers.get("Content-Type", "") and response.content[:1] not in (b"{", b"["):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def vendor_error_message(body: Any) -> tuple[str, str]:
+    """Pull (message, vendor code) from any of the vendors' error envelopes."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):  # Salesforce
+        return str(body[0].get("message", "")), str(body[0].get("errorCode", ""))
+    if not isinstance(body, dict):
+        return "", ""
+    if body.get("ok") is False:  # Slack
+        return str(body.get("error", "")), str(body.get("error", ""))
+    error = body.get("error")
+    if isinstance(error, dict):  # Google, PagerDuty, Microsoft Graph
+        reasons = error.get("errors") or []
+        reason = reasons[0].get("reason", "") if reasons and isinstance(reasons[0], dict) else ""
+        details = "; ".join(str(e) for e in reasons if isinstance(e, str))
+        message = str(error.get("message", "")) + (f": {details}" if details else "")
+        return message, str(reason or error.get("code", ""))
+    if "errorMessages" in body or "errors" in body and isinstance(body.get("errors"), dict):  # Jira
+        parts = list(body.get("errorMessages") or []) + [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
+        return "; ".join(parts), ""
+    if "errorSummary" in body:  # Okta
+        return str(body["errorSummary"]), str(body.get("errorCode", ""))
+    if "category" in body and "message" in body:  # HubSpot
+        return str(body["message"]), str(body.get("category", ""))
+    if "message" in body:  # Twilio, Statuspage and others
+        return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
+    if isinstance(error, str):
+        return str(body.get("error_description") or error), error
+    return "", ""
+
+
+def error_from_response(response: requests.Response, path: str) -> ApiError | None:
+    """Classify a response into the error tree, including vendor rate signals sent with 200/403."""
+    status = response.status_code
+    body = _json_or_none(response)
+    message, code = vendor_error_message(body)
+    headers = response.headers
+    if status == 200 and isinstance(body, dict) and body.get("ok") is False:
+        # Slack reports method errors, rate limits included, as HTTP 200.
+        if code in ("ratelimited", "rate_limited"):
+            return ApiRateLimited("Slack rate limit", retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
+        if code in ("invalid_auth", "not_authed", "token_expired", "token_revoked", "account_inactive"):
+            return ApiUnauthorized(f"Slack refused the token: {code}", status=status, vendor_code=code, path=path)
+        if code in ("missing_scope", "not_allowed_token_type", "restricted_action"):
+            return ApiForbidden(f"Slack refused the action: {code}", status=status, vendor_code=code, path=path)
+        if code in ("channel_not_found", "user_not_found", "users_not_found"):
+            return ApiNotFound(f"Slack: {code}", status=status, vendor_code=code, path=path)
+        if code in ("name_taken", "already_in_channel"):
+            return ApiConflict(f"Slack: {code}", status=status, vendor_code=code, path=path)
+        if code in ("internal_error", "service_unavailable", "fatal_error", "request_timeout"):
+            return ApiHostError(f"Slack: {code}", status=status, vendor_code=code, path=path)
+        return ApiBadRequest(f"Slack: {code}", status=status, vendor_code=code, path=path)
+    if 200 <= status < 400:
+        return None
+    text = message or response.reason or f"HTTP {status}"
+    if status == 429 or status == 420:
+        return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
+    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":  # Salesforce daily cap
+        return ApiQuotaExhausted(text, retry_after=rate_limit_wait(headers) or 3600.0, status=status, vendor_code=code, path=path)
+    if status == 403 and code in ("rateLimitExceeded", "userRateLimitExceeded"):  # Google
+        return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
+    if status == 401:
+        return ApiUnauthorized(text, status=status, vendor_code=code, path=path)
+    if status == 403:
+        return ApiForbidden(text, status=status, vendor_code=code, path=path)
+    if status in (404, 410):
+        return ApiNotFound(text, status=status, vendor_code=code, path=path)
+    if status == 409:
+        return ApiConflict(text, status=status, vendor_code=code, path=path)
+    if status >= 500:
+        error = ApiHostError(text, status=status, vendor_code=code, path=path)
+        wait = rate_limit_wait(headers)
+        error.retry_after = wait  # type: ignore[attr-defined]  # some 503s carry Retry-After
+        return error
+    return ApiBadRequest(text, status=status, vendor_code=code, path=path)
+
+
+class HttpClient:
+    """Per-integration client: every connector call goes through `request`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: AuthProvider | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        max_inline_wait: float = 10.0,
+        limiter: RateLimiter | None = None,
+        recorder: Callable[[CallRecord], None] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        url_guard: Callable[[str], None] | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.auth = auth
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_inline_wait = max_inline_wait
+        self.limiter = limiter
+        self.recorder = recorder
+        self.default_headers = dict(default_headers or {})
+        self.url_guard = url_guard
+        self.session = session or requests.Session()
+        self._sleep = sleep
+
+    def url_for(self, path: str) -> str:
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return urljoin(self.base_url, path.lstrip("/"))
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1))))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = True,
+    ) -> requests.Response:
+        """Send one logical request, retrying transient failures; raise an ApiError subclass on failure."""
+        url = self.url_for(path)
+        if self.url_guard:
+            self.url_guard(url)
+        log_path = urlsplit(url).path
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            if self.limiter:
+                self.limiter.acquire()
+            send_headers = {"Accept": "application/json", **self.default_headers, **(headers or {})}
+            if self.auth:
+                self.auth.apply(send_headers)
+            started = time.monotonic()
+            try:
+                response = self.session.request(method, url, params=params, json=json, data=data, headers=send_headers, timeout=self.timeout)
+            except requests.Timeout as exc:
+                error: ApiError = ApiTimeout(f"Timed out calling {log_path}", path=log_path)
+                error.__cause__ = exc
+                self._record(method, log_path, None, started, error, attempt)
+            except requests.ConnectionError as exc:
+                error = ApiHostError(f"Could not connect to {urlsplit(url).netloc}", path=log_path)
+                error.__cause__ = exc
+                self._record(method, log_path, None, started, error, attempt)
+            else:
+                if self.limiter:
+                    self.limiter.observe(response.headers)
+                error = error_from_response(response, log_path)
+                self._record(method, log_path, response.status_code, started, error, attempt)
+                if error is None:
+                    return response
+                if isinstance(error, ApiUnauthorized) and self.auth and not refreshed and self.auth.refresh():
+                    refreshed = True
+                    continue
+            if not (retry and error.retryable) or attempt > self.max_retries:
+                raise error
+            wait = self._wait_for(error, attempt)
+            if wait > self.max_inline_wait:
+                # Do not hold a worker slot hostage: the caller re-queues with a countdown.
+                raise error
+            logger.info("http.retry", extra={"path": log_path, "attempt": attempt, "wait": round(wait, 2), "error": type(error).__name__})
+            self._sleep(wait)
+
+    def _wait_for(self, error: ApiError, attempt: int) -> float:
+        hinted = getattr(error, "retry_after", None)
+        if hinted:
+            return float(hinted) + random.uniform(0, 0.25)
+        return self.backoff(attempt)
+
+    def _record(self, method: str, path: str, status: int | None, started: float, error: ApiError | None, attempt: int) -> None:
+        if not self.recorder:
+            return
+        record = CallRecord(
+            method=method.upper(),
+            path=path,
+            status=status,
+            latency_ms=round((time.monotonic() - started) * 1000, 2),
+            ok=error is None,
+            error=type(error).__name__ if error else "",
+            attempt=attempt,
+        )
+        try:
+            self.recorder(record)
+        except Exception:  # noqa: BLE001 - a failing metrics sink must not fail the vendor call
+            logger.exception("http.record_failed", extra={"path": path})
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    # Pagination helpers: each yields (items, response) per page.
+    def paginate_cursor(
+        self,
+        path: str,
+        *,
+        items_key: str,
+        next_cursor: Callable[[Any], str | None],
+        cursor_param: str = "cursor",
+        params: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        body_cursor: bool = False,
+        json: Mapping[str, Any] | None = None,
+    ) -> Iterator[tuple[list[Any], requests.Response]]:
+        """Cursor style (Slack next_cursor, HubSpot after, Jira nextPageToken)."""
+        cursor: str | None = None
+        while True:
+            query = dict(params or {})
+            payload = dict(json or {}) if json is not None else None
+            if cursor:
+                if body_cursor and payload is not None:
+                    payload[cursor_param] = cursor
+                else:
+                    query[cursor_param] = cursor
+            response = self.request(method, path, params=query, json=payload)
+            body = response.json()
+            yield body.get(items_key, []), response
+            cursor = next_cursor(body)
+            if not cursor:
+                return
+
+    def paginate_link(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[tuple[list[Any], requests.Response]]:
+        """RFC 5988 `Link: <…>; rel="next"` style (Okta, GitHub)."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        while url:
+            response = self.request("GET", url, params=query)
+            yield response.json(), response
+            url = response.links.get("next", {}).get("url")
+            query = None
+
+    def paginate_offset(
+        self,
+        path: str,
+        *,
+        items_key: str,
+        limit: int = 100,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        more: Callable[[Any, int], bool] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[tuple[list[Any], requests.Response]]:
+        """Offset/limit style (PagerDuty `more`, Jira startAt)."""
+        offset = 0
+        while True:
+            response = self.request("GET", path, params={**(params or {}), offset_param: offset, limit_param: limit})
+            body = response.json()
+            items = body.get(items_key, [])
+            yield items, response
+            offset += len(items)
+            has_more = more(body, offset) if more else len(items) == limit
+            if not items or not has_more:
+                return
+
+    def paginate_next_url(
+        self, path: str, *, items_key: str, next_key: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[tuple[list[Any], requests.Response]]:
+        """Next-URL style (Salesforce nextRecordsUrl, Graph @odata.nextLink)."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        while url:
+            response = self.request("GET", url, params=query)
+            body = response.json()
+            yield body.get(items_key, []), response
+            url = body.get(next_key)
+            query = None

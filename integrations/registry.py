@@ -1,0 +1,77 @@
+"""The connector catalog: built-in connectors plus any installed under the `bastion.connectors` entry point."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from integrations import connectors as builtin_package
+from integrations.connectors.base import BaseConnector, ConnectorManifest
+
+logger = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "bastion.connectors"
+
+
+class UnknownConnector(KeyError):
+    pass
+
+
+def _builtin_connectors() -> list[type[BaseConnector]]:
+    found: list[type[BaseConnector]] = []
+    for module_info in pkgutil.iter_modules(builtin_package.__path__):
+        if module_info.name in ("base",) or module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{builtin_package.__name__}.{module_info.name}")
+        connector = getattr(module, "CONNECTOR", None)
+        if connector is not None:
+            found.append(connector)
+    return found
+
+
+def _entry_point_connectors() -> list[type[BaseConnector]]:
+    found: list[type[BaseConnector]] = []
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            connector = entry_point.load()
+        except Exception:  # noqa: BLE001 - a broken partner package must not take the catalog down
+            logger.exception("connectors.entry_point_failed", extra={"entry_point": entry_point.name})
+            continue
+        if isinstance(connector, type) and issubclass(connector, BaseConnector):
+            found.append(connector)
+        else:
+            logger.error("connectors.entry_point_invalid", extra={"entry_point": entry_point.name})
+    return found
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> dict[str, type[BaseConnector]]:
+    catalog: dict[str, type[BaseConnector]] = {}
+    for connector in _builtin_connectors() + _entry_point_connectors():
+        key = connector.manifest.key
+        if key in catalog:
+            logger.warning("connectors.duplicate_key", extra={"key": key})
+            continue
+        catalog[key] = connector
+    return catalog
+
+
+def reload_catalog() -> None:
+    _catalog.cache_clear()
+
+
+def connector_classes() -> dict[str, type[BaseConnector]]:
+    return dict(_catalog())
+
+
+def get_connector_class(key: str) -> type[BaseConnector]:
+    try:
+        return _catalog()[key]
+    except KeyError as exc:
+        raise UnknownConnector(f"No connector '{key}' is installed.") from exc
+
+
+def manifests() -> list[ConnectorManifest]:
+    return sorted((c.manifest for c in _catalog().values()), key=lambda m: (m.category, m.name))

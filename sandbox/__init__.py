@@ -1,0 +1,1 @@
+"""The vendor sandbox (a separate Flask process; it never imports Django)."""

@@ -1,0 +1,1 @@
+"""Vendor stand-ins. Each module defines VENDOR, blueprints() and optionally seed()."""

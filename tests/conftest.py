@@ -1,0 +1,170 @@
+"""Shared fixtures: organizations, users of every role, API clients, the sandbox, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from accounts.models import Membership, Organization, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def organization(db) -> Organization:
+    return Organization.objects.create(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_organization(db) -> Organization:
+    return Organization.objects.create(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    counter = {"n": 0}
+
+    def make(role: str | None = Role.OWNER, organization: Organization | None = None, **extra):
+        counter["n"] += 1
+        user = get_user_model().objects.create_user(
+            username=extra.pop("username", f"user{counter['n']}"), email=f"user{counter['n']}@example.com", password="pw-Secret-123", **extra
+        )
+        if role and organization is not None:
+            Membership.objects.create(user=user, organization=organization, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users_by_role(organization, make_user) -> dict[str, object]:
+    return {role: make_user(role, organization, username=f"{role}-user") for role in Role.values}
+
+
+@pytest.fixture
+def owner(users_by_role):
+    return users_by_role[Role.OWNER]
+
+
+@pytest.fixture
+def outsider(other_organization, make_user):
+    """A user who belongs only to another organization."""
+    return make_user(Role.OWNER, other_organization, username="outsider")
+
+
+@pytest.fixture
+def api_for() -> Callable[[object], APIClient]:
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(owner, api_for) -> APIClient:
+    return api_for(owner)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """The vendor sandbox over real HTTP on a free loopback port (session-wide)."""
+    from sandbox.server import SandboxServer
+
+    server = SandboxServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """A freshly reset sandbox; returns its base URL."""
+    import requests
+
+    requests.post(f"{sandbox_server.url}/_control/reset", timeout=5).raise_for_status()
+    return sandbox_server.url
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+    """Poll until predicate() is truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real `celery worker` processes against the test database and Redis; killed at teardown."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.fail("REDIS_URL must be set for worker tests (the README's test command sets it).")
+    from django.db import connection
+
+    processes: list[subprocess.Popen] = []
+
+    def start(concurrency: int = 2, queues: str = "celery", extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bastion_site",
+                "worker",
+                "-l",
+                "info",
+                "-P",
+                "prefork",
+                "-c",
+                str(concurrency),
+                "-Q",
+                queues,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery_by_default(request):
+    """Tasks run in-process unless a test starts a real worker (marked `worker`)."""
+    from bastion_site.celery import app
+
+    eager = request.node.get_closest_marker("worker") is None
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = previous
