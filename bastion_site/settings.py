@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "common.context_processors.navigation",
+                "integrations.context_processors.attention_banners",
             ],
         },
     }
@@ -220,3 +221,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Dotted paths called as handler(integration_id: str, events: list[dict]) after webhook deliveries are
+# processed by the sync engine, so higher layers (playbooks) react without sync importing them.
+BASTION_EVENT_HANDLERS = env.list("BASTION_EVENT_HANDLERS", default=[])
+# OAuth client registrations per connector key: {"jira": {"client_id": "...", "client_secret": "..."}}.
+BASTION_OAUTH_CLIENTS = env.json("BASTION_OAUTH_CLIENTS", default={})
