@@ -4,7 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bastion}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
-export BASTION_ENCRYPTION_KEYS="${BASTION_ENCRYPTION_KEYS:-test1:$(printf 'bastion-test-key-0123456789abcdef' | base64)}"
 ./scripts/services.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

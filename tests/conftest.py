@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -10,12 +11,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Organization, Role
 
 ROOT = Path(__file__).resolve().parent.parent
+# A fixed, valid AES-256 test keyring (32 bytes), whatever the environment says.
+TEST_ENCRYPTION_KEYS = "test1:" + base64.b64encode(b"bastion-test-key-0123456789abcde").decode()
+os.environ["BASTION_ENCRYPTION_KEYS"] = TEST_ENCRYPTION_KEYS
+settings.BASTION_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
 
 
 @pytest.fixture
