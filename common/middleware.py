@@ -1,13 +1,17 @@
-"""Security headers for every response."""
+"""Security headers for every response, and request-size limits with a clear error."""
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self' http: https:"
 )
+
+# Paths that accept file uploads get the upload limit; webhooks get theirs; everything else the body limit.
+UPLOAD_PATH_MARKERS = ("/import", "/csv", "/upload", "populate-field")
 
 
 class SecurityHeadersMiddleware:
@@ -21,3 +25,31 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+def body_limit_for(path: str) -> int:
+    if path.startswith("/api/webhooks/"):
+        return settings.BASTION_WEBHOOK_MAX_BYTES
+    if any(marker in path for marker in UPLOAD_PATH_MARKERS):
+        return settings.BASTION_MAX_UPLOAD_BYTES
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse bodies over the limit before anything reads them: 413 with the error envelope."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse({"error": {"code": "bad_request", "message": "Content-Length is not a number.", "fields": {}}}, status=400)
+        limit = body_limit_for(request.path)
+        if length > limit:
+            return JsonResponse(
+                {"error": {"code": "payload_too_large", "message": f"The request body is {length} bytes; the limit here is {limit} bytes.", "fields": {}}},
+                status=413,
+            )
+        return self.get_response(request)
