@@ -6,7 +6,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parts = ["# Benchmark results", "", "Produced by `make bench` (scripts/bench.sh). Each section compares Bastion with a reference measured in the same run.", ""]
+    parts = [
+        "# Benchmark results",
+        "",
+        "Produced by `make bench` (scripts/bench.sh). Each section compares Bastion with a reference measured in the same run.",
+        "",
+    ]
     for result in sorted((HERE / "results").glob("*.md")):
         parts.append(result.read_text().strip())
         parts.append("")
