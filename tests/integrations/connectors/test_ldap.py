@@ -1,0 +1,351 @@
+"""The LDAP / Active Directory connector against a real OpenLDAP slapd (StartTLS, LDAPS, paging, groups, incremental, deletions)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import ldap3
+import pytest
+
+from integrations.connectors.ldap import LdapConnector, guid_to_str, normalize_dn
+from integrations.errors import ApiForbidden, ApiHostError, ApiNotFound, ApiUnauthorized
+from integrations.registry import get_connector_class
+from sandbox.vendors._people import people
+from tests.ldap_server import (
+    ADUSERS_BASE,
+    GROUPS_BASE,
+    PEOPLE_BASE,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    SUFFIX,
+    SlapdServer,
+    shared_server,
+)
+
+pytestmark = pytest.mark.ldap
+
+DISABLED_RULE = [{"attribute": "employeeType", "values": ["disabled"]}]
+
+
+@pytest.fixture(scope="session")
+def slapd() -> SlapdServer:
+    server = shared_server()
+    yield server
+    server.stop()
+
+
+def make_connector(server: SlapdServer, *, url: str | None = None, password: str = SERVICE_PASSWORD, **config) -> LdapConnector:
+    settings = {
+        "server_url": url or server.ldap_url,
+        "base_dn": PEOPLE_BASE,
+        "group_base_dn": GROUPS_BASE,
+        "flavor": "openldap",
+        "ca_cert": server.cert_path.read_text(),
+        "page_size": 500,
+        "disabled_rules": DISABLED_RULE,
+        **config,
+    }
+    return LdapConnector(config=settings, credentials={"bind_dn": SERVICE_DN, "bind_password": password})
+
+
+def read_all(connector: LdapConnector, entity: str = "users", cursor=None) -> tuple[list[dict], list, list[str]]:
+    records, pages, deleted = [], [], []
+    for page in connector.iter_all(entity, cursor=cursor):
+        records += page.records
+        deleted += page.deleted_ids
+        pages.append(page)
+    return records, pages, deleted
+
+
+def uuid_of(server: SlapdServer, dn: str) -> str:
+    conn = server.admin()
+    conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["entryUUID"])
+    value = conn.entries[0].entryUUID.value
+    conn.unbind()
+    return value
+
+
+# ------------------------------------------------------------------ connection and bind modes
+
+
+def test_registry_lists_the_ldap_connector():
+    connector = get_connector_class("ldap")
+    assert connector.manifest.name == "Active Directory / LDAP"
+    assert connector.manifest.category == "directory"
+
+
+def test_starttls_bind_reports_the_bound_identity(slapd):
+    connector = make_connector(slapd)
+    result = connector.test_connection()
+    assert result.ok is True
+    assert result.identity == SERVICE_DN
+    assert result.detail["tls"] == "starttls"
+    assert connector.connection().tls_started is True
+
+
+def test_ldaps_bind_works(slapd):
+    result = make_connector(slapd, url=slapd.ldaps_url).test_connection()
+    assert result.ok is True
+    assert result.identity == SERVICE_DN
+    assert result.detail["tls"] == "ldaps"
+
+
+def test_plain_bind_is_refused_unless_allowed(slapd):
+    connector = make_connector(slapd, start_tls=False)
+    with pytest.raises(ApiForbidden, match="unencrypted"):
+        connector.test_connection()
+    assert connector._conn is None  # nothing was sent: not even a connection was opened
+
+    allowed = make_connector(slapd, start_tls=False, allow_plain=True)
+    result = allowed.test_connection()
+    assert result.detail["tls"] == "plain"
+    assert allowed.connection().tls_started is False
+
+
+def test_wrong_password_is_unauthorized(slapd):
+    with pytest.raises(ApiUnauthorized, match="invalid credentials"):
+        make_connector(slapd, password="not-the-password").test_connection()
+
+
+def test_empty_password_is_refused_instead_of_binding_anonymously(slapd):
+    connector = make_connector(slapd, password="")
+    with pytest.raises(ApiUnauthorized):
+        connector.test_connection()
+    assert connector._conn is None
+
+
+def test_untrusted_certificate_is_a_tls_failure(slapd):
+    connector = make_connector(slapd, ca_cert="")
+    with pytest.raises(ApiHostError):
+        connector.test_connection()
+
+
+def test_missing_base_dn_is_not_found(slapd):
+    with pytest.raises(ApiNotFound):
+        make_connector(slapd, base_dn=f"ou=nowhere,{SUFFIX}").test_connection()
+
+
+# ------------------------------------------------------------------ import of the sample directory
+
+
+def test_discover_fields_reads_the_schema(slapd):
+    fields = {f.name: f for f in make_connector(slapd).discover_fields("users")}
+    for mapped in ("email", "name", "given_name", "family_name", "title", "department", "phone", "manager_external_id", "groups"):
+        assert mapped in fields
+    # inetOrgPerson and its superclasses, from the server's subschema
+    assert {"mail", "employeeNumber", "telephoneNumber", "manager"} <= set(fields)
+    assert fields["sn"].is_required is True
+    group_fields = {f.name for f in make_connector(slapd).discover_fields("groups")}
+    assert {"name", "members", "member"} <= group_fields
+
+
+def test_full_import_maps_every_person_and_survives_the_edge_cases(slapd):
+    connector = make_connector(slapd)
+    records, pages, deleted = read_all(connector)
+    assert pages[-1].is_full_scan is True and pages[-1].next_page is None
+    assert pages[-1].cursor  # the max entryCSN seen becomes the incremental cursor
+    persons = {p["email"] or p["username"]: p for p in (connector.to_bastion("users", r) for r in records)}
+    expected = {row["email"] for row in people()}
+    assert expected <= set(persons)
+    assert len(records) == 22  # 20 people + the person without email + "Smith, John"; the disabled account is excluded
+    assert "former.employee@acme.example" not in persons
+    assert deleted == [uuid_of(slapd, f"uid=former.employee,{PEOPLE_BASE}")]
+
+    chloe = persons["chloe.dubois@acme.example"]
+    assert chloe["name"] == "Chloé Dubois" and chloe["given_name"] == "Chloé"
+    assert persons["hannah.muller@acme.example"]["family_name"] == "Müller"
+    assert chloe["title"] == "Press Officer" and chloe["department"] == "Communications"
+    assert chloe["manager_external_id"] == persons["liam.novak@acme.example"]["external_id"]
+    assert chloe["is_active"] is True and chloe["username"] == "chloe.dubois"
+    assert chloe["phone"].startswith("+1 555")
+
+    no_email = persons["no.email"]
+    assert no_email["email"] == "" and no_email["name"] == "Nadia Noemail"
+
+    smith = persons["john.smith@acme.example"]
+    assert smith["name"] == "Smith, John"
+    raw_smith = next(r for r in records if r["external_id"] == smith["external_id"])
+    assert normalize_dn(raw_smith["dn"]) == normalize_dn(f"cn=Smith\\, John,{PEOPLE_BASE}")  # the server answers "Smith\\2C John"
+    # the manager lives outside the search base: still resolved, and the import did not break
+    assert smith["manager_external_id"] == uuid_of(slapd, f"uid=outside.manager,ou=contractors,{SUFFIX}")
+    assert persons["ava.chen@acme.example"]["manager_external_id"] == ""
+    assert len({p["external_id"] for p in persons.values()}) == len(persons)
+
+
+def test_nested_groups_are_expanded_with_cycle_protection(slapd):
+    records, _, _ = read_all(make_connector(slapd))
+    groups = {r["attributes"]["mail"][0] if r["attributes"].get("mail") else r["dn"]: r["groups"] for r in records}
+    assert groups["emma.rossi@acme.example"] == ["crisis-team", "everyone", "security"]
+    assert groups["john.smith@acme.example"] == ["crisis-team", "everyone", "security"]  # member by escaped DN
+    assert groups["hannah.muller@acme.example"] == ["everyone"]
+    assert groups["yuki.tanaka@acme.example"] == ["engineering", "everyone"]
+    assert groups["noah.fischer@acme.example"] == ["cycle-a", "cycle-b"]  # cycle-a ⊂ cycle-b ⊂ cycle-a terminates
+    assert groups["daniel.kim@acme.example"] == []
+
+
+def test_nested_expansion_can_be_turned_off(slapd):
+    records, _, _ = read_all(make_connector(slapd, nested_groups="off"))
+    emma = next(r for r in records if r["attributes"].get("uid") == ["emma.rossi"])
+    assert emma["groups"] == ["security"]
+
+
+def test_org_chart_follows_manager_chains(slapd):
+    connector = make_connector(slapd)
+    records, _, _ = read_all(connector)
+    by_email = {connector.to_bastion("users", r)["email"]: r["external_id"] for r in records}
+    chains = connector.org_chart([connector.to_bastion("users", r) for r in records])
+    ethan = chains[by_email["ethan.walker@acme.example"]]
+    assert ethan == [by_email["noah.fischer@acme.example"], by_email["sofia.garcia@acme.example"], by_email["ava.chen@acme.example"]]
+    assert chains[by_email["ava.chen@acme.example"]] == []
+
+
+def test_groups_entity_lists_direct_members_by_external_id(slapd):
+    connector = make_connector(slapd)
+    records, pages, _ = read_all(connector, "groups")
+    assert pages[-1].is_full_scan is True
+    groups = {connector.to_bastion("groups", r)["name"]: connector.to_bastion("groups", r) for r in records}
+    assert set(groups) == {"security", "legal", "crisis-team", "engineering", "everyone", "cycle-a", "cycle-b"}
+    assert groups["security"]["external_id"] in groups["crisis-team"]["members"]
+    assert uuid_of(slapd, f"cn=Smith\\, John,{PEOPLE_BASE}") in groups["security"]["members"]
+    assert len(groups["crisis-team"]["members"]) == 5
+
+
+# ------------------------------------------------------------------ incremental sync and deletions (isolated OU per test)
+
+
+@pytest.fixture
+def scratch_ou(slapd):
+    ou = f"ou=t{secrets.token_hex(4)},ou=scratch,{SUFFIX}"
+    entries = [(ou, {"objectClass": ["organizationalUnit"], "ou": ou.split(",")[0][3:]})]
+    for index in range(5):
+        entries.append(
+            (
+                f"uid=p{index},{ou}",
+                {"objectClass": ["inetOrgPerson"], "uid": f"p{index}", "cn": f"Person {index}", "sn": f"P{index}", "mail": f"p{index}@acme.example"},
+            )
+        )
+    slapd.add_entries(entries)
+    return ou
+
+
+def test_incremental_read_returns_only_the_changed_entry(slapd, scratch_ou):
+    connector = make_connector(slapd, base_dn=scratch_ou)
+    records, pages, _ = read_all(connector)
+    assert len(records) == 5
+    cursor = pages[-1].cursor
+
+    conn = slapd.admin()
+    conn.modify(f"uid=p3,{scratch_ou}", {"title": [(ldap3.MODIFY_REPLACE, ["Promoted"])]})
+    conn.unbind()
+
+    changed, pages, _ = read_all(make_connector(slapd, base_dn=scratch_ou), cursor=cursor)
+    assert [r["attributes"]["uid"] for r in changed] == [["p3"]]
+    assert changed[0]["attributes"]["title"] == ["Promoted"]
+    assert pages[-1].is_full_scan is False
+    assert pages[-1].cursor > cursor
+
+    nothing, pages, _ = read_all(make_connector(slapd, base_dn=scratch_ou), cursor=pages[-1].cursor)
+    assert nothing == [] and pages[-1].cursor is None  # no change: the stored cursor stays
+
+
+def test_deletions_are_detected_by_full_scans_and_disablement_by_incremental_reads(slapd, scratch_ou):
+    connector = make_connector(slapd, base_dn=scratch_ou)
+    before, pages, _ = read_all(connector)
+    cursor = pages[-1].cursor
+    ids = {r["attributes"]["uid"][0]: r["external_id"] for r in before}
+
+    conn = slapd.admin()
+    conn.delete(f"uid=p1,{scratch_ou}")
+    conn.modify(f"uid=p2,{scratch_ou}", {"employeeType": [(ldap3.MODIFY_ADD, ["disabled"])]})
+    conn.unbind()
+
+    changed, pages, deleted = read_all(make_connector(slapd, base_dn=scratch_ou), cursor=cursor)
+    assert changed == [] and deleted == [ids["p2"]]
+    assert pages[-1].is_full_scan is False
+
+    after, pages, deleted = read_all(make_connector(slapd, base_dn=scratch_ou))
+    assert pages[-1].is_full_scan is True
+    assert {r["external_id"] for r in after} == {ids["p0"], ids["p3"], ids["p4"]}
+    assert deleted == [ids["p2"]]
+
+
+# ------------------------------------------------------------------ paging at scale
+
+
+def test_paged_import_of_ten_thousand_entries_is_complete_without_duplicates(slapd):
+    bulk = f"ou=bulk,{SUFFIX}"
+    # The directory caps unpaged searches at 500 entries: paging is what makes a complete import possible.
+    conn = ldap3.Connection(ldap3.Server("127.0.0.1", port=slapd.ldap_port, get_info=ldap3.NONE), SERVICE_DN, SERVICE_PASSWORD, auto_bind=True)
+    conn.search(bulk, "(objectClass=inetOrgPerson)", attributes=["1.1"])
+    assert len(conn.entries) == 500 and conn.result["description"] == "sizeLimitExceeded"
+    conn.unbind()
+
+    connector = make_connector(slapd, base_dn=bulk)
+    records, pages, _ = read_all(connector)
+    ids = [r["external_id"] for r in records]
+    assert len(pages) == 20 and all(len(p.records) == 500 for p in pages)
+    assert all(p.is_full_scan for p in pages) and all(p.cursor is None for p in pages[:-1])
+    assert len(ids) == 10_000 == len(set(ids))
+    emails = {r["attributes"]["mail"][0] for r in records}
+    assert len(emails) == 10_000
+    report = next(r for r in records if r["attributes"]["uid"] == ["user00051"])
+    manager = next(r for r in records if r["attributes"]["uid"] == ["user00050"])
+    assert report["manager_external_id"] == manager["external_id"]
+
+
+def test_paging_resumes_on_a_new_connection_without_duplicates(slapd):
+    bulk = f"ou=bulk,{SUFFIX}"
+    first = make_connector(slapd, base_dn=bulk, page_size=400)
+    page_one = first.read("users")
+    page_two = first.read("users", page=page_one.next_page)
+    first.close()
+    # A worker that died: another connector instance continues from the stored page position.
+    second = make_connector(slapd, base_dn=bulk, page_size=400)
+    seen = [r["external_id"] for r in page_one.records + page_two.records]
+    page = second.read("users", page=page_two.next_page)
+    seen += [r["external_id"] for r in page.records]
+    while page.next_page is not None:
+        page = second.read("users", page=page.next_page)
+        seen += [r["external_id"] for r in page.records]
+    assert len(seen) == 10_000 == len(set(seen))
+
+
+# ------------------------------------------------------------------ Active Directory flavor
+
+
+def ad_connector(server: SlapdServer, **config) -> LdapConnector:
+    return make_connector(
+        server,
+        base_dn=ADUSERS_BASE,
+        flavor="ad",
+        user_filter="(objectClass=bastionAdUser)",  # slapd has no objectCategory; real AD uses the default
+        group_filter="(objectClass=groupOfNames)",
+        nested_groups="client",  # slapd does not implement LDAP_MATCHING_RULE_IN_CHAIN
+        disabled_rules=None,
+        **config,
+    )
+
+
+def test_active_directory_flavor_maps_ad_attributes(slapd):
+    connector = ad_connector(slapd)
+    records, pages, deleted = read_all(connector)
+    persons = {p["username"]: p for p in (connector.to_bastion("users", r) for r in records)}
+    assert set(persons) == {"jdoe", "rroe"}  # userAccountControl 514 (ACCOUNTDISABLE) is excluded
+    assert deleted == [str(uuid.uuid5(uuid.NAMESPACE_DNS, "disabled1"))]
+    jane = persons["jdoe"]
+    assert jane["external_id"] == guid_to_str(uuid.uuid5(uuid.NAMESPACE_DNS, "jdoe").bytes_le) == str(uuid.uuid5(uuid.NAMESPACE_DNS, "jdoe"))
+    assert jane["department"] == "Finance" and jane["email"] == "jane.doe@acme.example" and jane["name"] == "Jane Doe"
+    assert persons["rroe"]["manager_external_id"] == jane["external_id"]
+    assert pages[-1].cursor == "103"  # max uSNChanged seen
+
+
+def test_active_directory_incremental_by_usn_changed(slapd):
+    conn = slapd.admin()
+    conn.modify(f"cn=Richard Roe,{ADUSERS_BASE}", {"uSNChanged": [(ldap3.MODIFY_REPLACE, ["250"])], "title": [(ldap3.MODIFY_REPLACE, ["Lead"])]})
+    conn.unbind()
+    records, pages, _ = read_all(ad_connector(slapd), cursor="103")
+    assert [ad_connector(slapd).to_bastion("users", r)["title"] for r in records] == ["Lead"]
+    assert pages[-1].cursor == "250"
+    records, pages, _ = read_all(ad_connector(slapd), cursor="250")
+    assert records == [] and pages[-1].cursor is None
