@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import selectors, services
@@ -108,9 +107,3 @@ class AuditEventViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_scoped_queryset(self):
         return selectors.audit_event_list(organization=self.organization)
-
-    @action(detail=False, methods=["get"])
-    def mine(self, request):
-        """Audit events the caller performed in this organization."""
-        page = self.paginate_queryset(self.get_queryset().filter(actor=request.user))
-        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
