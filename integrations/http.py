@@ -31,6 +31,8 @@ from integrations.errors import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class CallRecord:
     ok: bool
     error: str = ""
     attempt: int = 1
+    vendor_code: str = ""
 
 
 class AuthProvider(Protocol):
@@ -204,7 +207,9 @@ def error_from_response(response: requests.Response, path: str) -> ApiError | No
     if status == 429 or status == 420:
         return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
     if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":  # Salesforce daily cap
-        return ApiQuotaExhausted(text, retry_after=rate_limit_wait(headers) or 3600.0, status=status, vendor_code=code, path=path)
+        wait = rate_limit_wait(headers) or 3600.0
+        reset_at = datetime.fromtimestamp(time.time() + wait, tz=UTC)
+        return ApiQuotaExhausted(text, retry_after=wait, reset_at=reset_at, status=status, vendor_code=code, path=path)
     if status == 403 and code in ("rateLimitExceeded", "userRateLimitExceeded"):  # Google
         return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
     if status == 401:
@@ -293,7 +298,7 @@ class HttpClient:
                 self.auth.apply(send_headers)
             started = time.monotonic()
             try:
-                response = self.session.request(method, url, params=params, json=json, data=data, headers=send_headers, timeout=self.timeout)
+                response = self._send(method, url, params=params, json=json, data=data, headers=send_headers)
             except requests.Timeout as exc:
                 error: ApiError = ApiTimeout(f"Timed out calling {log_path}", path=log_path)
                 error.__cause__ = exc
@@ -307,6 +312,8 @@ class HttpClient:
                     self.limiter.observe(response.headers)
                 error = error_from_response(response, log_path)
                 self._record(method, log_path, response.status_code, started, error, attempt)
+                if error is None and response.status_code in REDIRECT_STATUSES:
+                    error = ApiBadRequest(f"Too many redirects from {log_path}", status=response.status_code, path=log_path)
                 if error is None:
                     return response
                 if isinstance(error, ApiUnauthorized) and self.auth and not refreshed and self.auth.refresh():
@@ -320,6 +327,25 @@ class HttpClient:
                 raise error
             logger.info("http.retry", extra={"path": log_path, "attempt": attempt, "wait": round(wait, 2), "error": type(error).__name__})
             self._sleep(wait)
+
+    def _send(self, method: str, url: str, *, params: Any, json: Any, data: Any, headers: dict[str, str]) -> requests.Response:
+        """Send, following redirects by hand so every hop passes the URL guard (no redirect into the metadata service)."""
+        origin = urlsplit(url).netloc
+        response = self.session.request(method, url, params=params, json=json, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
+        for _ in range(MAX_REDIRECTS):
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            url = urljoin(response.url, location)
+            if self.url_guard:
+                self.url_guard(url)
+            if response.status_code in (301, 302, 303) and method.upper() not in ("GET", "HEAD"):
+                method, json, data = "GET", None, None
+            if urlsplit(url).netloc != origin:
+                # Never carry credentials to another host.
+                headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "x-api-key")}
+            response = self.session.request(method, url, json=json, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
+        return response
 
     def _wait_for(self, error: ApiError, attempt: int) -> float:
         hinted = getattr(error, "retry_after", None)
@@ -338,6 +364,7 @@ class HttpClient:
             ok=error is None,
             error=type(error).__name__ if error else "",
             attempt=attempt,
+            vendor_code=(error.vendor_code if error else "")[:120],
         )
         try:
             self.recorder(record)
@@ -396,7 +423,8 @@ class HttpClient:
         while url:
             response = self.request("GET", url, params=query)
             yield response.json(), response
-            url = response.links.get("next", {}).get("url")
+            next_url = response.links.get("next", {}).get("url")
+            url = urljoin(response.url, next_url) if next_url else None
             query = None
 
     def paginate_offset(
@@ -432,5 +460,7 @@ class HttpClient:
             response = self.request("GET", url, params=query)
             body = response.json()
             yield body.get(items_key, []), response
-            url = body.get(next_key)
+            next_url = body.get(next_key)
+            # Salesforce answers "/services/data/…" and Graph an absolute URL: both resolve against the page's own URL.
+            url = urljoin(response.url, next_url) if next_url else None
             query = None

@@ -42,6 +42,8 @@ class Integration(BaseModel):
     error_count = models.PositiveIntegerField(default=0, help_text="Consecutive failures since the last success.")
     calls_24h = models.PositiveIntegerField(default=0)
     failures_24h = models.PositiveIntegerField(default=0)
+    auth_failed_at = models.DateTimeField(null=True, blank=True, help_text="When the authorization last broke (admins were alerted then).")
+    webhook_secret_revealed_at = models.DateTimeField(null=True, blank=True, help_text="The webhook secret is shown once; after this it is never shown again.")
 
     class Meta:
         ordering = ["display_name"]
@@ -99,3 +101,26 @@ class IntegrationCredential(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_credential_type_display()} for {self.integration.display_name}"
+
+
+class IntegrationCall(models.Model):
+    """One vendor HTTP call: method, path, status, latency. Never a body, a query string or a secret."""
+
+    id = models.BigAutoField(primary_key=True)
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="calls")
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(default=0)
+    is_ok = models.BooleanField(default=True)
+    error = models.CharField(max_length=80, blank=True, help_text="Error class, e.g. ApiRateLimited.")
+    vendor_code = models.CharField(max_length=120, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["integration", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status}"

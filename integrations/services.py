@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Membership, Organization, Role
 from accounts.services import audit_record, model_changes, snapshot
 from common.errors import ApplicationError
-from integrations.connectors.base import BaseConnector, ConnectionTest
-from integrations.errors import ApiError
+from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, ConnectorManifest, FieldInfo, Page
+from integrations.errors import ApiError, UnsafeBaseUrl
 from integrations.http import AuthProvider, BearerAuth, CallRecord, HttpClient
-from integrations.models import CredentialType, Integration, IntegrationCredential, IntegrationStatus
+from integrations.models import CredentialType, DataSource, Integration, IntegrationCall, IntegrationCredential, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
+
+logger = logging.getLogger(__name__)
 
 AUDITED_FIELDS = ["display_name", "connector_key", "status", "config", "base_url", "allowed_roles"]
 DEGRADED_AFTER_FAILURES = 5
+# An integration whose calls keep failing is degraded: at least this many failed calls in the window, at this failure rate.
+DEGRADED_WINDOW = timedelta(minutes=15)
+DEGRADED_MIN_FAILED_CALLS = 5
+DEGRADED_FAILURE_RATE = 0.5
+CALL_LOG_RETENTION = timedelta(hours=48)
+QUERY_MAX_LIMIT = 200
 
 
 def _connector_class(key: str) -> type[BaseConnector]:
@@ -30,6 +42,50 @@ def _connector_class(key: str) -> type[BaseConnector]:
         return get_connector_class(key)
     except UnknownConnector as exc:
         raise ApplicationError(str(exc), code="unknown_connector", fields={"connector_key": [str(exc)]})
+
+
+def connector_class_for(key: str) -> type[BaseConnector]:
+    """The installed connector class for a key (ApplicationError when unknown)."""
+    return _connector_class(key)
+
+
+def base_url_validate(base_url: str) -> str:
+    """Refuse base URLs that would point Bastion's server at internal hosts (SSRF), with a clear field error."""
+    from integrations.ssrf import check_url
+
+    base_url = (base_url or "").strip()
+    if not base_url:
+        return ""
+    try:
+        check_url(base_url)
+    except UnsafeBaseUrl as exc:
+        raise ApplicationError(exc.message, code="unsafe_base_url", fields={"base_url": [exc.message]})
+    return base_url.rstrip("/")
+
+
+def allowed_roles_validate(roles: Any) -> list[str]:
+    if roles in (None, ""):
+        return []
+    if not isinstance(roles, list) or any(r not in Role.values for r in roles):
+        message = f"allowed_roles must be a list of roles from {', '.join(Role.values)}."
+        raise ApplicationError(message, code="invalid", fields={"allowed_roles": [message]})
+    return sorted(set(roles), key=Role.values.index)
+
+
+def config_validate(manifest: ConnectorManifest, config: Mapping[str, Any] | None, *, partial: bool = True) -> dict[str, Any]:
+    """Config is non-secret JSON; required config fields are checked when the wizard finishes (partial=False)."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ApplicationError("config must be a JSON object.", code="invalid", fields={"config": ["Must be a JSON object."]})
+    config = dict(config)
+    if not partial:
+        missing = [f.name for f in manifest.config_fields if f.is_required and not str(config.get(f.name, "")).strip()]
+        if missing:
+            raise ApplicationError(f"Missing settings: {', '.join(missing)}.", code="invalid", fields={name: ["This setting is required."] for name in missing})
+    if config.get("oauth_base_url"):
+        base_url_validate(str(config["oauth_base_url"]))
+    return config
 
 
 @transaction.atomic
@@ -40,19 +96,27 @@ def integration_create(
     display_name: str = "",
     config: Mapping[str, Any] | None = None,
     base_url: str = "",
+    allowed_roles: list[str] | None = None,
     actor: Any = None,
     request: HttpRequest | None = None,
 ) -> Integration:
-    """Create an integration (not yet connected) for a connector in the catalog."""
+    """Create an integration (not yet connected) for a connector in the catalog, with a data source per entity."""
     connector = _connector_class(connector_key)
+    base_url = base_url_validate(base_url)
+    config = config_validate(connector.manifest, config)
+    if base_url and connector.manifest.oauth and not config.get("oauth_base_url") and _is_sandbox_url(base_url):
+        # The sandbox serves each vendor's OAuth server at <sandbox>/<vendor>/oauth/…, not at the vendor's real path.
+        config["oauth_base_url"] = base_url
     integration = Integration.objects.create(
         organization=organization,
         connector_key=connector_key,
         display_name=display_name or connector.manifest.name,
-        config=dict(config or {}),
+        config=config,
         base_url=base_url,
+        allowed_roles=allowed_roles_validate(allowed_roles),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
+    data_sources_ensure(integration=integration)
     audit_record(
         action="integration.create",
         organization=organization,
@@ -68,9 +132,18 @@ def integration_create(
 def integration_update(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None, **fields: Any) -> Integration:
     """Update editable fields (display name, config, base URL, allowed roles)."""
     before = snapshot(integration, AUDITED_FIELDS)
+    manifest = _connector_class(integration.connector_key).manifest
     for name, value in fields.items():
         if name not in ("display_name", "config", "base_url", "allowed_roles"):
             raise ApplicationError(f"Field {name} cannot be changed here.", code="not_editable")
+        if name == "base_url":
+            value = base_url_validate(value)
+        elif name == "allowed_roles":
+            value = allowed_roles_validate(value)
+        elif name == "config":
+            value = config_validate(manifest, value)
+        elif name == "display_name" and not str(value).strip():
+            raise ApplicationError("A name is required.", code="invalid", fields={"display_name": ["This field may not be blank."]})
         setattr(integration, name, value)
     integration.save()
     audit_record(
@@ -107,6 +180,7 @@ def credential_store(
     scopes: list[str] | None = None,
     actor: Any = None,
     request: HttpRequest | None = None,
+    audit_action: str = "",
 ) -> IntegrationCredential:
     """Store (or replace) a credential, encrypted; the audit entry names the keys, never the values."""
     credential, created = IntegrationCredential.objects.select_for_update().get_or_create(
@@ -118,7 +192,7 @@ def credential_store(
     credential.refreshed_at = timezone.now()
     credential.save()
     audit_record(
-        action="credential.create" if created else "credential.update",
+        action=audit_action or ("credential.create" if created else "credential.update"),
         organization=integration.organization,
         actor=actor,
         target=credential,
@@ -150,64 +224,159 @@ def integration_connect(
     expires_at: datetime | None = None,
     scopes: list[str] | None = None,
     test: bool = True,
+    allowed_roles: list[str] | None = None,
     actor: Any = None,
     request: HttpRequest | None = None,
 ) -> Integration:
-    """Create an integration with its credential, then test it (status follows the test)."""
-    integration = integration_create(
-        organization=organization, connector_key=connector_key, display_name=display_name, config=config, base_url=base_url, actor=actor, request=request
-    )
-    credential_store(
-        integration=integration, credential_type=credential_type, data=credentials, expires_at=expires_at, scopes=scopes, actor=actor, request=request
-    )
+    """Create an integration with its credential (validated first: nothing is written on bad input), then test it."""
+    manifest = _connector_class(connector_key).manifest
+    data = credentials_validate(manifest, credential_type, credentials)
+    with transaction.atomic():
+        integration = integration_create(
+            organization=organization,
+            connector_key=connector_key,
+            display_name=display_name,
+            config=config,
+            base_url=base_url,
+            allowed_roles=allowed_roles,
+            actor=actor,
+            request=request,
+        )
+        credential_store(
+            integration=integration, credential_type=credential_type, data=data, expires_at=expires_at, scopes=scopes, actor=actor, request=request
+        )
+        if manifest.supports_webhooks:
+            webhook_secret_generate(integration=integration, actor=actor, request=request)
     if test:
         integration_test(integration=integration, actor=actor, request=request)
     return integration
 
 
 def record_call(integration_id: Any) -> Any:
-    """Return a recorder that feeds an integration's call counters (never bodies or secrets)."""
+    """Return a recorder that logs every call (method, path, status, latency) and feeds the integration's health."""
 
     def recorder(call: CallRecord) -> None:
+        IntegrationCall.objects.create(
+            integration_id=integration_id,
+            method=call.method[:10],
+            path=call.path[:500],
+            status=call.status,
+            latency_ms=call.latency_ms,
+            is_ok=call.ok,
+            error=call.error[:80],
+            vendor_code=call.vendor_code[:120],
+            attempt=call.attempt,
+        )
         updates: dict[str, Any] = {"calls_24h": F("calls_24h") + 1}
         if not call.ok:
             updates["failures_24h"] = F("failures_24h") + 1
         Integration.objects.filter(pk=integration_id).update(**updates)
+        integration_health_evaluate(integration_id=integration_id)
 
     return recorder
 
 
+def integration_health_evaluate(*, integration_id: Any) -> str | None:
+    """Degrade an integration whose recent calls keep failing; restore it once they succeed again. Returns the new status."""
+    integration = Integration.objects.filter(pk=integration_id).only("status").first()
+    if integration is None or integration.status not in (IntegrationStatus.CONNECTED, IntegrationStatus.DEGRADED):
+        return None
+    since = timezone.now() - DEGRADED_WINDOW
+    counts = IntegrationCall.objects.filter(integration_id=integration_id, created_at__gte=since).aggregate(
+        total=Count("id"), failed=Count("id", filter=Q(is_ok=False))
+    )
+    total, failed = counts["total"] or 0, counts["failed"] or 0
+    failing = failed >= DEGRADED_MIN_FAILED_CALLS and failed / max(total, 1) >= DEGRADED_FAILURE_RATE
+    status = IntegrationStatus.DEGRADED if failing else IntegrationStatus.CONNECTED
+    if status != integration.status:
+        Integration.objects.filter(pk=integration_id).update(status=status, updated_at=timezone.now())
+        logger.warning("integration.health_changed", extra={"integration": str(integration_id), "status": status, "failed": failed, "total": total})
+        return status
+    return None
+
+
+def integration_health_refresh(*, integration: Integration | None = None) -> int:
+    """Recompute calls_24h / failures_24h from the call log and prune old log rows (run periodically)."""
+    now = timezone.now()
+    IntegrationCall.objects.filter(created_at__lt=now - CALL_LOG_RETENTION).delete()
+    integrations = Integration.objects.all() if integration is None else Integration.objects.filter(pk=integration.pk)
+    since = now - timedelta(hours=24)
+    updated = 0
+    for row in integrations.annotate(
+        calls=Count("calls", filter=Q(calls__created_at__gte=since)), failures=Count("calls", filter=Q(calls__created_at__gte=since, calls__is_ok=False))
+    ).values("pk", "calls", "failures"):
+        updated += Integration.objects.filter(pk=row["pk"]).update(calls_24h=row["calls"], failures_24h=row["failures"])
+    return updated
+
+
 def auth_provider_for(integration: Integration) -> AuthProvider | None:
-    """Pick the auth provider from the stored credential (OAuth bearer or the connector's own scheme)."""
+    """Pick the auth provider from the stored credential: OAuth tokens get the refreshing provider."""
+    from integrations.oauth import OAuthTokenAuth
+
     oauth = credential_secret(integration=integration, credential_type=CredentialType.OAUTH, purpose="api_call")
     if oauth and oauth.get("access_token"):
+        if oauth.get("refresh_token") or oauth.get("expires_at"):
+            return OAuthTokenAuth(integration.pk, oauth)
         return BearerAuth(oauth["access_token"])
     return None
 
 
+def rate_limiter_for(integration: Integration, manifest: ConnectorManifest) -> Any:
+    """The shared Redis limiter for this integration: `integration.config["rate_limit"]` overrides the manifest's budget."""
+    from integrations.ratelimit import LimitConfig, RedisRateLimiter
+
+    override = integration.config.get("rate_limit")
+    if isinstance(override, Mapping):
+        config = LimitConfig.from_mapping(override)
+    elif manifest.rate_limit is not None:
+        config = LimitConfig(per_second=manifest.rate_limit.per_second, burst=manifest.rate_limit.burst, daily=manifest.rate_limit.daily)
+    else:
+        return None
+    if not config.is_limited or not settings.REDIS_URL:
+        return None
+    import redis
+
+    return RedisRateLimiter(str(integration.pk), config, client=redis.Redis.from_url(settings.REDIS_URL))
+
+
 def build_connector(integration: Integration) -> BaseConnector:
-    """A connector instance wired with an HttpClient for this integration (base URL, auth, call log)."""
+    """A connector instance wired with an HttpClient for this integration (base URL, auth, SSRF guard, limits, call log)."""
+    from integrations.ssrf import url_guard
+
     connector_class = _connector_class(integration.connector_key)
     credentials: dict[str, Any] = {}
     for credential_type in (CredentialType.API_KEY, CredentialType.SERVICE_ACCOUNT, CredentialType.OAUTH, CredentialType.WEBHOOK_SECRET):
         secret = credential_secret(integration=integration, credential_type=credential_type, purpose="connector")
         if secret:
-            credentials.update(secret)
+            if credential_type == CredentialType.WEBHOOK_SECRET:
+                credentials["webhook_secret"] = secret.get("secret", "")
+            else:
+                credentials.update(secret)
     base_url = integration.base_url or connector_class.manifest.default_base_url
     client = None
     if base_url.startswith("http"):
-        client = HttpClient(base_url, auth=auth_provider_for(integration), recorder=record_call(integration.pk))
+        timeout = integration.config.get("timeout")
+        client = HttpClient(
+            base_url,
+            auth=auth_provider_for(integration),
+            recorder=record_call(integration.pk),
+            limiter=rate_limiter_for(integration, connector_class.manifest),
+            url_guard=url_guard,
+            **({"timeout": (float(timeout[0]), float(timeout[1]))} if isinstance(timeout, list) and len(timeout) == 2 else {}),
+        )
     return connector_class(client=client, config=integration.config, credentials=credentials)
 
 
 def integration_record_success(*, integration: Integration) -> None:
     now = timezone.now()
-    Integration.objects.filter(pk=integration.pk).update(last_success_at=now, last_sync_at=now, error_count=0, status=IntegrationStatus.CONNECTED)
+    Integration.objects.filter(pk=integration.pk).update(
+        last_success_at=now, last_sync_at=now, error_count=0, status=IntegrationStatus.CONNECTED, auth_failed_at=None
+    )
     integration.refresh_from_db()
 
 
 def integration_record_failure(*, integration: Integration, error: Exception) -> None:
-    """Count a failure; auth failures mark auth_failed, repeated ones degrade the integration."""
+    """Count a failure; auth failures mark auth_failed (and alert), repeated ones degrade the integration."""
     now = timezone.now()
     integration.refresh_from_db()
     integration.error_count += 1
@@ -215,10 +384,61 @@ def integration_record_failure(*, integration: Integration, error: Exception) ->
     integration.last_error_at = now
     integration.last_sync_at = now
     if isinstance(error, ApiError) and error.category == "auth":
-        integration.status = IntegrationStatus.AUTH_FAILED
-    elif integration.error_count >= DEGRADED_AFTER_FAILURES and integration.status == IntegrationStatus.CONNECTED:
+        integration.save(update_fields=["error_count", "last_error", "last_error_at", "last_sync_at", "updated_at"])
+        integration_auth_failed(integration=integration, error=error)
+        return
+    if integration.error_count >= DEGRADED_AFTER_FAILURES and integration.status == IntegrationStatus.CONNECTED:
         integration.status = IntegrationStatus.DEGRADED
     integration.save(update_fields=["error_count", "last_error", "last_error_at", "last_sync_at", "status", "updated_at"])
+
+
+def organization_admin_emails(organization: Organization) -> list[str]:
+    return sorted(
+        set(
+            Membership.objects.filter(organization=organization, role__in=[Role.ADMIN, Role.OWNER], user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+
+
+def integration_auth_failed(*, integration: Integration, error: Exception) -> bool:
+    """Mark the integration auth_failed and alert its organization's admins once per break; settings and mappings are kept."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        already = locked.status == IntegrationStatus.AUTH_FAILED
+        locked.status = IntegrationStatus.AUTH_FAILED
+        locked.last_error = str(error)[:2000]
+        locked.last_error_at = now
+        if not already:
+            locked.auth_failed_at = now
+        locked.save(update_fields=["status", "last_error", "last_error_at", "auth_failed_at", "updated_at"])
+        if not already:
+            audit_record(action="integration.auth_failed", organization=locked.organization, target=locked, changes={"error": str(error)[:500]})
+    integration.refresh_from_db()
+    if already:
+        return False
+    recipients = organization_admin_emails(integration.organization)
+    if recipients:
+        link = f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/integrations/{integration.pk}/"
+        try:
+            send_mail(
+                subject=f"[Bastion] {integration.display_name} needs reconnecting",
+                message=(
+                    f"Bastion can no longer authenticate to {integration.display_name} ({integration.connector_key}).\n\n"
+                    f"Reason: {error}\n\n"
+                    "Its settings, field mappings and data sources are kept. Reconnect it here to resume syncs and playbook steps:\n"
+                    f"{link}\n"
+                ),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=recipients,
+            )
+        except OSError:
+            # The banner still shows; a mail outage must not hide the auth failure itself.
+            logger.exception("integration.auth_failed_mail_error", extra={"integration": str(integration.pk)})
+    logger.warning("integration.auth_failed", extra={"integration": str(integration.pk), "alerted": len(recipients)})
+    return True
 
 
 def integration_test(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> ConnectionTest:
@@ -251,6 +471,366 @@ def integration_test(*, integration: Integration, actor: Any = None, request: Ht
     return result
 
 
+def _is_sandbox_url(url: str) -> bool:
+    sandbox = settings.BASTION_SANDBOX_URL.rstrip("/")
+    return bool(sandbox) and (url == sandbox or url.startswith(sandbox + "/"))
+
+
 def sandbox_base_url(connector_key: str) -> str:
     """Where the demo sandbox serves a vendor (used to prefill base URLs in the demo)."""
     return f"{settings.BASTION_SANDBOX_URL.rstrip('/')}/{connector_key}"
+
+
+# Credentials ---------------------------------------------------------------------------------------------------
+
+AUTH_METHOD_CREDENTIAL_TYPES = {
+    "oauth2": CredentialType.OAUTH,
+    "api_key": CredentialType.API_KEY,
+    "basic": CredentialType.API_KEY,
+    "service_account": CredentialType.SERVICE_ACCOUNT,
+    "ldap_bind": CredentialType.SERVICE_ACCOUNT,
+}
+SERVICE_ACCOUNT_JSON_FIELDS = ("service_account_json", "service_account_key", "key_json")
+
+
+def credentials_validate(manifest: ConnectorManifest, credential_type: str, data: Any) -> dict[str, Any]:
+    """Check a credential against the connector's declared fields before anything is stored."""
+    if credential_type not in CredentialType.values or credential_type == CredentialType.WEBHOOK_SECRET:
+        message = f"credential_type must be one of oauth, api_key, service_account (not {credential_type!r})."
+        raise ApplicationError(message, code="invalid", fields={"credential_type": [message]})
+    allowed = {AUTH_METHOD_CREDENTIAL_TYPES.get(m) for m in manifest.auth_methods}
+    if credential_type not in allowed:
+        message = f"{manifest.name} does not accept {credential_type} credentials (it supports: {', '.join(manifest.auth_methods)})."
+        raise ApplicationError(message, code="invalid", fields={"credential_type": [message]})
+    if not isinstance(data, Mapping):
+        raise ApplicationError("credentials must be a JSON object.", code="invalid", fields={"credentials": ["Must be a JSON object."]})
+    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    if credential_type == CredentialType.OAUTH:
+        if not cleaned.get("access_token"):
+            raise ApplicationError("An OAuth credential needs an access_token.", code="invalid", fields={"credentials": ["access_token is required."]})
+        return cleaned
+    missing = [f.name for f in manifest.credential_fields if f.is_required and cleaned.get(f.name) in (None, "")]
+    if missing:
+        raise ApplicationError(
+            f"Missing credential fields: {', '.join(missing)}.", code="invalid", fields={f"credentials.{name}": ["This field is required."] for name in missing}
+        )
+    for name in SERVICE_ACCOUNT_JSON_FIELDS:
+        if name in cleaned and cleaned[name] not in (None, ""):
+            cleaned[name] = _service_account_key(name, cleaned[name])
+    return cleaned
+
+
+def _service_account_key(name: str, raw: Any) -> dict[str, Any]:
+    """Parse a Google-style service-account key JSON and check its required members (never echo it back)."""
+    try:
+        key = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (TypeError, ValueError):
+        raise ApplicationError(
+            "The service-account key is not valid JSON.", code="invalid", fields={f"credentials.{name}": ["Paste the whole key file (JSON)."]}
+        )
+    missing = [k for k in ("type", "client_email", "private_key") if not key.get(k)]
+    if missing or key.get("type") != "service_account":
+        message = f"This is not a service-account key (missing or wrong: {', '.join(missing) or 'type'})."
+        raise ApplicationError(message, code="invalid", fields={f"credentials.{name}": [message]})
+    return key
+
+
+@transaction.atomic
+def webhook_secret_generate(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> str:
+    """Create (or rotate) the per-integration webhook signing secret; it can be revealed once."""
+    secret = secrets.token_urlsafe(32)
+    credential_store(
+        integration=integration,
+        credential_type=CredentialType.WEBHOOK_SECRET,
+        data={"secret": secret},
+        actor=actor,
+        request=request,
+        audit_action="webhook_secret.generate",
+    )
+    Integration.objects.filter(pk=integration.pk).update(webhook_secret_revealed_at=None)
+    integration.webhook_secret_revealed_at = None
+    return secret
+
+
+@transaction.atomic
+def webhook_secret_reveal(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> str | None:
+    """Return the webhook secret the first time only (to paste into the vendor); None afterwards."""
+    claimed = Integration.objects.filter(pk=integration.pk, webhook_secret_revealed_at__isnull=True).update(webhook_secret_revealed_at=timezone.now())
+    if not claimed:
+        return None
+    integration.refresh_from_db(fields=["webhook_secret_revealed_at"])
+    data = credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="reveal_once")
+    audit_record(action="webhook_secret.reveal", organization=integration.organization, actor=actor, target=integration, request=request)
+    return (data or {}).get("secret")
+
+
+# Connection lifecycle -----------------------------------------------------------------------------------------
+
+
+def data_sources_ensure(*, integration: Integration) -> list[DataSource]:
+    """One data source per entity the connector declares (existing ones, with their mappings, are kept)."""
+    manifest = _connector_class(integration.connector_key).manifest
+    existing = {ds.entity_type: ds for ds in integration.data_sources.all()}
+    for entity in manifest.entities:
+        if entity.key not in existing:
+            existing[entity.key] = DataSource.objects.create(organization=integration.organization, integration=integration, entity_type=entity.key)
+    return list(existing.values())
+
+
+def integration_reconnect(
+    *,
+    integration: Integration,
+    credentials: Mapping[str, Any],
+    credential_type: str = CredentialType.API_KEY,
+    expires_at: datetime | None = None,
+    scopes: list[str] | None = None,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> ConnectionTest:
+    """Replace the credential of an existing integration and test it; config, mappings and data sources are untouched."""
+    manifest = _connector_class(integration.connector_key).manifest
+    data = credentials_validate(manifest, credential_type, credentials)
+    credential_store(integration=integration, credential_type=credential_type, data=data, expires_at=expires_at, scopes=scopes, actor=actor, request=request)
+    audit_record(
+        action="integration.reconnect",
+        organization=integration.organization,
+        actor=actor,
+        target=integration,
+        changes={"credential_type": credential_type},
+        request=request,
+    )
+    return integration_test(integration=integration, actor=actor, request=request)
+
+
+def integration_oauth_complete(
+    *, request: HttpRequest, state: str, code: str = "", error: str = "", error_description: str = ""
+) -> tuple[Integration, ConnectionTest, str]:
+    """Finish the authorization redirect: check the session-bound state, exchange the code, store tokens, test."""
+    from integrations.oauth import OAuthFlowError, oauth_exchange_code, oauth_take_state, token_to_credential
+
+    entry = oauth_take_state(request=request, state=state)
+    integration = Integration.objects.select_related("organization").filter(pk=entry["integration_id"], organization_id=entry["organization_id"]).first()
+    if integration is None:
+        raise OAuthFlowError("The integration being connected no longer exists.", code="not_found", status_code=404)
+    if error:
+        audit_record(action="integration.oauth_denied", organization=integration.organization, target=integration, changes={"error": error}, request=request)
+        raise OAuthFlowError(f"The vendor did not grant access ({error}{': ' + error_description if error_description else ''}).", code="oauth_denied")
+    if not code:
+        raise OAuthFlowError("The vendor's answer had no authorization code.", code="oauth_exchange_failed")
+    manifest = _connector_class(integration.connector_key).manifest
+    if manifest.oauth is None:
+        raise OAuthFlowError(f"{manifest.name} does not use OAuth.", code="invalid")
+    token = oauth_exchange_code(integration=integration, spec=manifest.oauth, default_base_url=manifest.default_base_url, code=code, entry=entry)
+    data, expires_at, scopes = token_to_credential(token)
+    with transaction.atomic():
+        credential_store(
+            integration=integration,
+            credential_type=CredentialType.OAUTH,
+            data=data,
+            expires_at=expires_at,
+            scopes=scopes or list(manifest.oauth.scopes),
+            request=request,
+            audit_action="credential.oauth_authorized",
+        )
+        if manifest.supports_webhooks and not integration.credentials.filter(credential_type=CredentialType.WEBHOOK_SECRET).exists():
+            webhook_secret_generate(integration=integration, request=request)
+    result = integration_test(integration=integration, request=request)
+    return integration, result, entry.get("next") or ""
+
+
+@transaction.atomic
+def integration_disconnect(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> Integration:
+    """Drop the credentials and stop using the integration; settings, mappings and data sources stay for a later reconnect."""
+    kinds = list(integration.credentials.values_list("credential_type", flat=True))
+    integration.credentials.all().delete()
+    integration.status = IntegrationStatus.DISCONNECTED
+    integration.save(update_fields=["status", "updated_at"])
+    audit_record(
+        action="integration.disconnect",
+        organization=integration.organization,
+        actor=actor,
+        target=integration,
+        changes={"credentials_removed": kinds},
+        request=request,
+    )
+    return integration
+
+
+@transaction.atomic
+def integration_config_update(
+    *,
+    integration: Integration,
+    config: Mapping[str, Any] | None = None,
+    data_sources: list[Mapping[str, Any]] | None = None,
+    finish: bool = False,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> Integration:
+    """Set the workspace/project settings and the field mappings per entity (the wizard's middle steps)."""
+    manifest = _connector_class(integration.connector_key).manifest
+    if config is not None:
+        merged = {**integration.config, **config_validate(manifest, config)}
+        config_validate(manifest, merged, partial=not finish)
+        integration_update(integration=integration, config=merged, actor=actor, request=request)
+    for item in data_sources or []:
+        entity = item.get("entity_type")
+        data_source = integration.data_sources.filter(entity_type=entity).first()
+        if data_source is None:
+            raise ApplicationError(
+                f"{integration.display_name} has no data source '{entity}'.", code="invalid", fields={"data_sources": [f"Unknown entity {entity!r}."]}
+            )
+        data_source_update(data_source=data_source, field_mapping=item.get("field_mapping"), is_enabled=item.get("is_enabled"), actor=actor, request=request)
+    return integration
+
+
+def data_source_update(
+    *,
+    data_source: DataSource,
+    field_mapping: Mapping[str, Any] | None = None,
+    is_enabled: bool | None = None,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> DataSource:
+    """Change a data source's field mapping (Bastion field → discovered source field) or enable it."""
+    before = snapshot(data_source, ["field_mapping", "is_enabled"])
+    if field_mapping is not None:
+        if not isinstance(field_mapping, Mapping) or any(not isinstance(v, str) for v in field_mapping.values()):
+            raise ApplicationError(
+                "field_mapping must map Bastion field names to source field names.", code="invalid", fields={"field_mapping": ["Invalid mapping."]}
+            )
+        known = {f.get("name") for f in data_source.discovered_fields or []} | {f.get("path") for f in data_source.discovered_fields or []}
+        unknown = sorted(v for v in field_mapping.values() if v and known and v not in known)
+        if unknown:
+            message = f"Not a discovered field of {data_source.entity_type}: {', '.join(unknown)}. Run discovery again if the vendor added fields."
+            raise ApplicationError(message, code="invalid", fields={"field_mapping": [message]})
+        data_source.field_mapping = {str(k): v for k, v in field_mapping.items() if v}
+    if is_enabled is not None:
+        data_source.is_enabled = bool(is_enabled)
+    data_source.save()
+    audit_record(
+        action="data_source.update",
+        organization=data_source.organization,
+        actor=actor,
+        target=data_source,
+        changes=model_changes(data_source, ["field_mapping", "is_enabled"], before),
+        request=request,
+    )
+    return data_source
+
+
+# Using an integration's data -------------------------------------------------------------------------------------
+
+
+def _vendor_error(integration: Integration, error: ApiError) -> ApplicationError:
+    """Count the failure against the integration and turn it into an answer a person can act on."""
+    from integrations.errors import ApiRateLimited
+
+    integration_record_failure(integration=integration, error=error)
+    if isinstance(error, ApiRateLimited):
+        return ApplicationError(
+            f"The vendor is rate limiting: {error.message}. Retry in {error.retry_after:.0f}s.", code="vendor_rate_limited", status_code=429
+        )
+    if error.category == "auth":
+        return ApplicationError(f"{integration.display_name} needs reconnecting: {error.message}", code="integration_auth_failed", status_code=409)
+    return ApplicationError(f"{integration.display_name} answered with an error: {error}", code="vendor_error", status_code=502)
+
+
+def integration_use_check(*, integration: Integration, membership: Membership) -> None:
+    """Enforce the permission mapping: when allowed_roles is set only those roles (and admins) use the data and actions."""
+    if integration.status == IntegrationStatus.DISCONNECTED:
+        raise ApplicationError(f"{integration.display_name} is not connected.", code="integration_disconnected", status_code=409)
+    if integration.allowed_roles and membership.role not in integration.allowed_roles and not membership.has_role(Role.ADMIN):
+        raise ApplicationError(
+            f"Your role ({membership.role}) may not use {integration.display_name}; allowed: {', '.join(integration.allowed_roles)}.",
+            code="permission_denied",
+            status_code=403,
+        )
+
+
+def data_source_discover(*, data_source: DataSource, actor: Any = None, request: HttpRequest | None = None) -> DataSource:
+    """Ask the live system for the entity's fields and keep them (with discovered_at) for the mapping UI."""
+    integration = data_source.integration
+    connector = build_connector(integration)
+    try:
+        fields: list[FieldInfo] = connector.discover_fields(data_source.entity_type)
+    except ApiError as error:
+        raise _vendor_error(integration, error)
+    except NotImplementedError:
+        raise ApplicationError(f"{integration.display_name} cannot discover fields.", code="unsupported", status_code=409)
+    data_source.discovered_fields = [
+        {"name": f.name, "label": f.label, "type": f.type, "path": f.path, "is_required": f.is_required, "is_custom": f.is_custom} for f in fields
+    ]
+    data_source.discovered_at = timezone.now()
+    data_source.save(update_fields=["discovered_fields", "discovered_at", "updated_at"])
+    audit_record(
+        action="data_source.discover", organization=data_source.organization, actor=actor, target=data_source, changes={"fields": len(fields)}, request=request
+    )
+    return data_source
+
+
+def data_source_query(
+    *, data_source: DataSource, membership: Membership, limit: int = 20, page: Any = None, request: HttpRequest | None = None
+) -> dict[str, Any]:
+    """Read one page live through the connector (no storage), transformed to Bastion's shape."""
+    integration = data_source.integration
+    integration_use_check(integration=integration, membership=membership)
+    limit = max(1, min(int(limit), QUERY_MAX_LIMIT))
+    connector = build_connector(integration)
+    try:
+        result: Page = connector.read(data_source.entity_type, page=page)
+        records = result.records[:limit]
+        transformed = [connector.to_bastion(data_source.entity_type, r) for r in records]
+    except ApiError as error:
+        raise _vendor_error(integration, error)
+    audit_record(
+        action="data_source.query",
+        organization=data_source.organization,
+        actor=membership.user,
+        target=data_source,
+        changes={"records": len(records), "limit": limit},
+        request=request,
+    )
+    return {
+        "entity_type": data_source.entity_type,
+        "records": records,
+        "bastion": transformed,
+        "next_page": result.next_page if len(result.records) <= limit else None,
+        "truncated": len(result.records) > limit,
+    }
+
+
+def data_source_push(
+    *,
+    data_source: DataSource,
+    membership: Membership,
+    action: str,
+    record: Mapping[str, Any],
+    idempotency_key: str,
+    request: HttpRequest | None = None,
+) -> ActionResult:
+    """Transform a Bastion record with from_bastion and perform one connector action (idempotent for the key)."""
+    integration = data_source.integration
+    integration_use_check(integration=integration, membership=membership)
+    connector_class = _connector_class(integration.connector_key)
+    try:
+        connector_class.manifest.action(action)
+    except KeyError:
+        actions = ", ".join(a.key for a in connector_class.manifest.actions) or "none"
+        raise ApplicationError(
+            f"{connector_class.manifest.name} has no action {action!r} (available: {actions}).", code="invalid", fields={"action": ["Unknown action."]}
+        )
+    connector = build_connector(integration)
+    payload = connector.from_bastion(data_source.entity_type, record)
+    try:
+        result = connector.perform(action, payload, idempotency_key=idempotency_key)
+    except ApiError as error:
+        raise _vendor_error(integration, error)
+    audit_record(
+        action="data_source.push",
+        organization=data_source.organization,
+        actor=membership.user,
+        target=data_source,
+        changes={"action": action, "idempotency_key": idempotency_key, "external_id": result.external_id, "created": result.created},
+        request=request,
+    )
+    return result

@@ -27,6 +27,15 @@ class OAuthSpec:
 
 
 @dataclass(frozen=True)
+class RateLimitSpec:
+    """The vendor's published budget for one account: a token bucket plus an optional daily quota."""
+
+    per_second: float = 0.0  # sustained rate; 0 = no bucket
+    burst: int = 1
+    daily: int | None = None  # calls per UTC day (Salesforce: 5,000 on the seed's example org)
+
+
+@dataclass(frozen=True)
 class CredentialField:
     name: str
     label: str
@@ -71,6 +80,7 @@ class ConnectorManifest:
     webhook_signature: str = ""  # human description of the scheme
     capabilities: tuple[str, ...] = ()
     docs_url: str = ""
+    rate_limit: RateLimitSpec | None = None  # shared per integration in Redis (integrations/ratelimit.py)
 
     def entity(self, key: str) -> EntitySpec:
         for spec in self.entities:

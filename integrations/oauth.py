@@ -1,0 +1,324 @@
+"""OAuth 2.0 for integrations: authorization code + PKCE with a session-bound state, token storage and single-flight refresh."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.requests_client import OAuth2Session
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from common.errors import ApplicationError
+from integrations.connectors.base import OAuthSpec
+from integrations.errors import ApiHostError, AuthRefreshFailed
+from integrations.models import CredentialType, Integration, IntegrationCredential
+
+logger = logging.getLogger(__name__)
+
+REFRESH_EARLY = timedelta(minutes=5)  # refresh this long before expiry so a call never starts with a dying token
+REFRESH_LOCK_TIMEOUT = 30  # seconds a refresh may hold the lock
+REFRESH_RETRY_WAITS = (0.2, 0.6)  # transient token-endpoint failures: retried, never fatal
+TOKEN_TIMEOUT = (5.0, 20.0)
+SESSION_KEY = "bastion_oauth"
+STATE_MAX_AGE = 15 * 60
+# Token endpoint errors that mean the grant is gone and a person must reconnect (RFC 6749 §5.2, Slack).
+TERMINAL_ERRORS = frozenset(
+    {"invalid_grant", "invalid_client", "unauthorized_client", "invalid_refresh_token", "token_revoked", "token_expired", "invalid_auth"}
+)
+TOKEN_FIELDS = ("access_token", "refresh_token", "token_type", "expires_in", "expires_at", "scope")
+
+
+class OAuthFlowError(ApplicationError):
+    """The authorization redirect came back unusable (bad state, denied, failed exchange)."""
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class OAuthEndpoints:
+    authorize_url: str
+    token_url: str
+
+
+def oauth_client(connector_key: str) -> OAuthClient:
+    """The registered OAuth client for a connector: settings.BASTION_OAUTH_CLIENTS, else development defaults."""
+    registered = (settings.BASTION_OAUTH_CLIENTS or {}).get(connector_key) or {}
+    if registered.get("client_id"):
+        return OAuthClient(registered["client_id"], registered.get("client_secret", ""))
+    if settings.IS_PRODUCTION:
+        raise ApplicationError(
+            f"No OAuth client is registered for {connector_key}: add it to BASTION_OAUTH_CLIENTS.", code="oauth_client_missing", status_code=409
+        )
+    return OAuthClient("bastion-demo", "bastion-demo-secret")
+
+
+def oauth_endpoints(integration: Integration, spec: OAuthSpec, default_base_url: str = "") -> OAuthEndpoints:
+    """Where to authorize and exchange tokens for this integration.
+
+    - `integration.config["oauth_base_url"]` set: `{oauth_base_url}/oauth/authorize` and `/oauth/token` (the sandbox's layout,
+      and any vendor-compatible OAuth server an operator points at);
+    - otherwise the manifest's URLs; relative ones resolve against the integration's API base URL.
+    """
+    override = str(integration.config.get("oauth_base_url") or "").rstrip("/")
+    if override:
+        return OAuthEndpoints(f"{override}/oauth/authorize", f"{override}/oauth/token")
+    base = (integration.base_url or default_base_url).rstrip("/") + "/"
+    return OAuthEndpoints(urljoin(base, spec.authorize_url), urljoin(base, spec.token_url))
+
+
+def _session(connector_key: str, spec: OAuthSpec, *, redirect_uri: str | None = None) -> OAuth2Session:
+    client = oauth_client(connector_key)
+    return OAuth2Session(
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        token_endpoint_auth_method=spec.client_auth,
+        scope=spec.scope_separator.join(spec.scopes) or None,
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256" if spec.use_pkce else None,
+        default_timeout=TOKEN_TIMEOUT,
+    )
+
+
+def scopes_with_purposes(spec: OAuthSpec) -> list[dict[str, str]]:
+    """The scopes Bastion will ask for, each with why (shown before consent)."""
+    return [{"scope": scope, "purpose": spec.scope_purposes.get(scope, "")} for scope in spec.scopes]
+
+
+def oauth_begin(*, request: HttpRequest, integration: Integration, spec: OAuthSpec, default_base_url: str, next_url: str) -> str:
+    """Start the authorization redirect: a fresh state and PKCE verifier kept in this user's session only."""
+    redirect_uri = request.build_absolute_uri("/integrations/oauth/callback")
+    endpoints = oauth_endpoints(integration, spec, default_base_url)
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)
+    session = _session(integration.connector_key, spec, redirect_uri=redirect_uri)
+    url, _ = session.create_authorization_url(
+        endpoints.authorize_url, state=state, code_verifier=verifier if spec.use_pkce else None, **dict(spec.extra_authorize_params)
+    )
+    pending = {k: v for k, v in request.session.get(SESSION_KEY, {}).items() if v.get("created", 0) > time.time() - STATE_MAX_AGE}
+    pending[state] = {
+        "integration_id": str(integration.pk),
+        "organization_id": str(integration.organization_id),
+        "user_id": str(request.user.pk),
+        "verifier": verifier,
+        "redirect_uri": redirect_uri,
+        "next": next_url,
+        "created": time.time(),
+    }
+    request.session[SESSION_KEY] = pending
+    request.session.modified = True
+    return url
+
+
+def oauth_take_state(*, request: HttpRequest, state: str) -> dict[str, Any]:
+    """Consume the pending authorization for `state`; refuse a state this session did not start (CSRF, replay, other user)."""
+    pending = dict(request.session.get(SESSION_KEY, {}))
+    entry = pending.pop(state, None) if state else None
+    request.session[SESSION_KEY] = pending
+    request.session.modified = True
+    if entry is None or entry.get("created", 0) < time.time() - STATE_MAX_AGE:
+        raise OAuthFlowError(
+            "This authorization response does not match a connection you started in this browser session (or it expired). Start again.",
+            code="oauth_state_mismatch",
+        )
+    if entry.get("user_id") != str(request.user.pk):
+        raise OAuthFlowError("This authorization was started by another user.", code="oauth_state_mismatch")
+    return entry
+
+
+def oauth_exchange_code(*, integration: Integration, spec: OAuthSpec, default_base_url: str, code: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Exchange the authorization code (with the PKCE verifier) for tokens."""
+    endpoints = oauth_endpoints(integration, spec, default_base_url)
+    session = _session(integration.connector_key, spec, redirect_uri=entry["redirect_uri"])
+    try:
+        token = session.fetch_token(
+            endpoints.token_url,
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=entry["verifier"] if spec.use_pkce else None,
+            redirect_uri=entry["redirect_uri"],
+        )
+    except AuthlibBaseError as exc:
+        raise OAuthFlowError(f"The vendor refused the authorization code: {exc.error} {exc.description or ''}".strip(), code="oauth_exchange_failed")
+    except (requests.RequestException, ValueError) as exc:
+        raise OAuthFlowError(f"Could not reach the vendor's token endpoint: {type(exc).__name__}. Try again.", code="oauth_exchange_failed", status_code=502)
+    return dict(token)
+
+
+def token_to_credential(token: Mapping[str, Any], *, previous: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], datetime | None, list[str]]:
+    """Normalise a token response into the stored credential: tokens, expiry, scopes and vendor extras (e.g. instance_url)."""
+    data: dict[str, Any] = {k: v for k, v in (previous or {}).items() if k not in TOKEN_FIELDS}
+    data.update({k: v for k, v in token.items() if k not in ("expires_in", "expires_at")})
+    if not data.get("refresh_token") and previous and previous.get("refresh_token"):
+        data["refresh_token"] = previous["refresh_token"]  # vendors that do not rotate keep the old one valid
+    expires_at = None
+    if token.get("expires_at"):
+        expires_at = datetime.fromtimestamp(float(token["expires_at"]), tz=UTC)
+    elif token.get("expires_in"):
+        expires_at = timezone.now() + timedelta(seconds=int(token["expires_in"]))
+    data["expires_at"] = expires_at.isoformat() if expires_at else None
+    scope = token.get("scope") or (previous or {}).get("scope") or ""
+    scopes = [s for s in str(scope).replace(",", " ").split() if s]
+    return data, expires_at, scopes
+
+
+# Single-flight refresh ---------------------------------------------------------------------------------------
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@contextmanager
+def refresh_lock(integration_id: Any):
+    """One refresher per integration across every process: a Redis lock, or a row lock when Redis is not configured."""
+    if settings.REDIS_URL:
+        lock = _redis().lock(f"bastion:oauth-refresh:{integration_id}", timeout=REFRESH_LOCK_TIMEOUT, blocking_timeout=REFRESH_LOCK_TIMEOUT + 5)
+        if not lock.acquire():
+            raise ApiHostError("Timed out waiting for another worker to refresh the token.")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - the lock expired on its own; the refresh itself already committed
+                logger.warning("oauth.refresh_lock_expired", extra={"integration": str(integration_id)})
+    else:
+        with transaction.atomic():
+            IntegrationCredential.objects.select_for_update().filter(integration_id=integration_id, credential_type=CredentialType.OAUTH).first()
+            yield
+
+
+def _needs_refresh(credential: IntegrationCredential, *, now: datetime) -> bool:
+    return credential.expires_at is not None and credential.expires_at - REFRESH_EARLY <= now
+
+
+def oauth_refresh(
+    *,
+    integration_id: Any,
+    force: bool = False,
+    stale_access_token: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Refresh the integration's access token once, however many workers ask at the same moment.
+
+    Under the lock the credential is re-read: if another worker already refreshed (expiry far enough, or the access
+    token differs from the one that got a 401), its tokens are used and the token endpoint is not called again.
+    The rotated refresh token is saved before the lock is released.
+    """
+    from integrations import services  # services imports this module; import late to avoid a cycle
+
+    with refresh_lock(integration_id):
+        credential = IntegrationCredential.objects.select_related("integration", "integration__organization").get(
+            integration_id=integration_id, credential_type=CredentialType.OAUTH
+        )
+        data = dict(credential.data or {})
+        now = timezone.now()
+        if force and stale_access_token and data.get("access_token") != stale_access_token:
+            return data
+        if not force and not _needs_refresh(credential, now=now):
+            return data
+        integration = credential.integration
+        refresh_token = data.get("refresh_token")
+        if not refresh_token:
+            error = AuthRefreshFailed(
+                "The access token expired and the vendor gave no refresh token: reconnect the integration.", vendor_code="no_refresh_token"
+            )
+            services.integration_auth_failed(integration=integration, error=error)
+            raise error
+        connector_class = services.connector_class_for(integration.connector_key)
+        spec = connector_class.manifest.oauth
+        if spec is None:
+            raise AuthRefreshFailed(f"{connector_class.manifest.name} does not use OAuth.")
+        token_url = oauth_endpoints(integration, spec, connector_class.manifest.default_base_url).token_url
+        token = _call_token_endpoint(integration, spec, token_url, refresh_token, sleep=sleep)
+        new_data, expires_at, scopes = token_to_credential(token, previous=data)
+        services.credential_store(
+            integration=integration,
+            credential_type=CredentialType.OAUTH,
+            data=new_data,
+            expires_at=expires_at,
+            scopes=scopes or list(credential.scopes or []),
+            audit_action="credential.refresh",
+        )
+        logger.info("oauth.refreshed", extra={"integration": str(integration_id), "rotated": new_data.get("refresh_token") != refresh_token})
+        return new_data
+
+
+def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: str, refresh_token: str, *, sleep: Callable[[float], None]) -> dict[str, Any]:
+    from integrations import services
+
+    session = _session(integration.connector_key, spec)
+    session.scope = None  # a refresh keeps the granted scopes; asking again can fail at some vendors
+    last_error: Exception | None = None
+    for attempt in range(len(REFRESH_RETRY_WAITS) + 1):
+        try:
+            return dict(session.refresh_token(token_url, refresh_token=refresh_token))
+        except AuthlibBaseError as exc:
+            if exc.error in TERMINAL_ERRORS:
+                error = AuthRefreshFailed(
+                    f"The vendor refused the refresh token ({exc.error}): reconnect the integration.", vendor_code=str(exc.error), path=urlsplit(token_url).path
+                )
+                services.integration_auth_failed(integration=integration, error=error)
+                raise error
+            last_error = exc  # temporarily_unavailable, server_error, slow_down…
+        except (requests.RequestException, ValueError) as exc:
+            last_error = exc
+        logger.warning("oauth.refresh_transient", extra={"integration": str(integration.pk), "attempt": attempt + 1, "error": type(last_error).__name__})
+        if attempt < len(REFRESH_RETRY_WAITS):
+            sleep(REFRESH_RETRY_WAITS[attempt])
+    error = ApiHostError(f"The token endpoint is failing ({type(last_error).__name__}); the refresh will be retried.", path=urlsplit(token_url).path)
+    services.integration_record_failure(integration=integration, error=error)
+    raise error
+
+
+class OAuthTokenAuth:
+    """HttpClient auth for OAuth integrations: refresh before expiry and once on a 401, never twice concurrently."""
+
+    def __init__(self, integration_id: Any, data: Mapping[str, Any], *, sleep: Callable[[float], None] = time.sleep):
+        self.integration_id = integration_id
+        self._data = dict(data)
+        self._sleep = sleep
+
+    @property
+    def access_token(self) -> str:
+        return str(self._data.get("access_token") or "")
+
+    def _expires_at(self) -> datetime | None:
+        raw = self._data.get("expires_at")
+        return datetime.fromisoformat(raw) if raw else None
+
+    def apply(self, headers: dict[str, str]) -> None:
+        expires_at = self._expires_at()
+        if expires_at is not None and expires_at - REFRESH_EARLY <= timezone.now():
+            try:
+                self._data = oauth_refresh(integration_id=self.integration_id, sleep=self._sleep)
+            except ApiHostError:
+                if expires_at <= timezone.now():
+                    raise
+                # Still valid for a few minutes: use it, the next call tries the refresh again.
+                logger.warning("oauth.refresh_deferred", extra={"integration": str(self.integration_id)})
+        headers["Authorization"] = f"{self._data.get('token_type') or 'Bearer'}".capitalize() + f" {self.access_token}"
+
+    def refresh(self) -> bool:
+        """After a 401: refresh unless another worker already did; retry when we now hold a different token."""
+        used = self.access_token
+        self._data = oauth_refresh(integration_id=self.integration_id, force=True, stale_access_token=used, sleep=self._sleep)
+        return self.access_token != used
