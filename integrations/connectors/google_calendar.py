@@ -1,0 +1,443 @@
+"""Google Calendar connector: calendars, events (sync tokens), free/busy, event actions with Meet and rooms, push channels."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from integrations.connectors.base import (
+    ActionResult,
+    ActionSpec,
+    BaseConnector,
+    ConnectionTest,
+    ConnectorManifest,
+    CredentialField,
+    EntitySpec,
+    FieldInfo,
+    OAuthSpec,
+    Page,
+    WebhookEvent,
+    WebhookRequest,
+)
+from integrations.errors import ApiBadRequest, ApiConflict, ApiError, ApiNotFound, ApiUnauthorized, AuthRefreshFailed, WebhookRejected
+from integrations.http import HttpClient
+
+logger = logging.getLogger(__name__)
+
+SCOPE_PURPOSES = {
+    "https://www.googleapis.com/auth/calendar.events": "Book, update and cancel playbook meetings and read attendee responses",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly": "List the calendars you can book into",
+    "https://www.googleapis.com/auth/calendar.freebusy": "Check when stakeholders and rooms are free before booking",
+}
+SCOPES = tuple(SCOPE_PURPOSES)
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+PUSH_STATES = ("sync", "exists", "not_exists")
+EVENT_FIELDS = (
+    FieldInfo("id", "Event id", path="$.id", is_required=True),
+    FieldInfo("summary", "Title", path="$.summary"),
+    FieldInfo("description", "Description", path="$.description"),
+    FieldInfo("start", "Start", "datetime", "$.start.dateTime"),
+    FieldInfo("end", "End", "datetime", "$.end.dateTime"),
+    FieldInfo("attendees", "Attendees", "array", "$.attendees[*].email"),
+    FieldInfo("attendee_responses", "Attendee responses", "array", "$.attendees[*].responseStatus"),
+    FieldInfo("organizer", "Organizer", "email", "$.organizer.email"),
+    FieldInfo("hangoutLink", "Meet link", path="$.hangoutLink"),
+    FieldInfo("status", "Status", path="$.status"),
+    FieldInfo("htmlLink", "Link", path="$.htmlLink"),
+)
+
+
+def event_id_for(idempotency_key: str) -> str:
+    """A valid client-supplied Google event id (base32hex: a-v, 0-9; 5-1024 chars) derived from the idempotency key."""
+    digest = hashlib.sha256(idempotency_key.encode()).digest()
+    return "bastion" + base64.b32hexencode(digest).decode().rstrip("=").lower()
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class ServiceAccountAuth:
+    """Bearer tokens from a service-account key via the JWT bearer grant (RFC 7523), refreshed before they expire."""
+
+    def __init__(self, key: Mapping[str, Any], *, scopes: tuple[str, ...], subject: str = "", token_client: HttpClient):
+        for name in ("client_email", "private_key", "token_uri"):
+            if not key.get(name):
+                raise ApiBadRequest(f"The service-account key has no {name}; paste the whole JSON key file.")
+        self._key = dict(key)
+        self._scopes = scopes
+        self._subject = subject
+        self._token_client = token_client
+        self._lock = threading.Lock()
+        self.token = ""
+        self.expires_at = 0.0
+
+    def assertion(self, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        header = {"alg": "RS256", "typ": "JWT", "kid": self._key.get("private_key_id", "")}
+        claims = {"iss": self._key["client_email"], "scope": " ".join(self._scopes), "aud": self._key["token_uri"], "iat": issued, "exp": issued + 3600}
+        if self._subject:
+            claims["sub"] = self._subject  # domain-wide delegation: act as this user
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        private_key = serialization.load_pem_private_key(self._key["private_key"].encode(), password=None)
+        signature = private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def fetch(self) -> None:
+        try:
+            response = self._token_client.post(self._key["token_uri"], data={"grant_type": JWT_BEARER, "assertion": self.assertion()})
+        except (ApiBadRequest, ApiUnauthorized) as error:
+            raise AuthRefreshFailed(f"Google refused the service-account assertion: {error.message}", status=error.status, vendor_code=error.vendor_code)
+        body = response.json()
+        self.token = body["access_token"]
+        self.expires_at = time.time() + float(body.get("expires_in", 3600))
+
+    def apply(self, headers: dict[str, str]) -> None:
+        with self._lock:
+            if not self.token or self.expires_at - time.time() < 120:  # refresh two minutes early
+                self.fetch()
+            headers["Authorization"] = f"Bearer {self.token}"
+
+    def refresh(self) -> bool:
+        with self._lock:
+            self.fetch()
+        return True
+
+
+class GoogleCalendarConnector(BaseConnector):
+    manifest = ConnectorManifest(
+        key="google_calendar",
+        name="Google Calendar",
+        category="calendar",
+        description="Read calendars, events and free/busy; book war-room meetings with Meet links and rooms; follow attendee responses by push channel.",
+        logo="connectors/google_calendar.svg",
+        auth_methods=("oauth2", "service_account"),
+        credential_fields=(CredentialField("service_account_key", "Service-account JSON key", help_text="Only for service-account auth; OAuth needs no key."),),
+        config_fields=(
+            CredentialField("calendar_id", "Calendar", is_secret=False, is_required=False, help_text="Calendar to read and book into (default: primary)."),
+            CredentialField(
+                "subject", "Act as user", is_secret=False, is_required=False, help_text="Service accounts with domain-wide delegation: the user to impersonate."
+            ),
+            CredentialField("watch_channel_id", "Push channel id", is_secret=False, is_required=False),
+        ),
+        oauth=OAuthSpec(
+            authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+            token_url="https://oauth2.googleapis.com/token",
+            scopes=SCOPES,
+            scope_purposes=SCOPE_PURPOSES,
+            use_pkce=True,
+            rotates_refresh_token=False,
+            extra_authorize_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
+        ),
+        default_base_url="https://www.googleapis.com/calendar/v3/",
+        entities=(
+            EntitySpec("calendars", "Calendars", "Calendars on the connected user's calendar list"),
+            EntitySpec("events", "Events", "Events of the configured calendar, incremental by sync token", supports_incremental=True, bastion_type="event"),
+        ),
+        actions=(
+            ActionSpec(
+                "create_event",
+                "Create event",
+                "Book a meeting with attendees, a Google Meet link, a room and reminders (idempotent by a client-supplied event id).",
+                {
+                    "calendar_id": "string=primary",
+                    "summary": "string",
+                    "description": "string",
+                    "start": "datetime",
+                    "end": "datetime",
+                    "timezone": "string=UTC",
+                    "attendees": "[email]",
+                    "conference": "boolean",
+                    "room_email": "email?",
+                    "reminders_minutes": "[int]?",
+                },
+                idempotency="vendor",
+            ),
+            ActionSpec("update_event", "Update event", "", {"event_id": "string", "calendar_id": "string=primary"}, idempotency="natural"),
+            ActionSpec("cancel_event", "Cancel event", "", {"event_id": "string", "calendar_id": "string=primary"}, idempotency="natural"),
+        ),
+        supports_webhooks=True,
+        webhook_signature="Push channel: X-Goog-Channel-Token must equal the channel token (constant time); X-Goog-Channel-ID must match; expired channels rejected",
+        capabilities=("read", "incremental", "actions", "webhooks", "free_busy"),
+        docs_url="https://developers.google.com/calendar/api/v3/reference",
+    )
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.service_account: ServiceAccountAuth | None = None
+        key = self.credentials.get("service_account_key") or (self.credentials if self.credentials.get("type") == "service_account" else None)
+        if isinstance(key, str):
+            key = json.loads(key)
+        if self.client is not None and self.client.auth is None and key:
+            token_client = HttpClient(
+                key.get("token_uri", "https://oauth2.googleapis.com/token"),
+                timeout=self.client.timeout,
+                recorder=self.client.recorder,
+                url_guard=self.client.url_guard,
+                session=self.client.session,
+                max_retries=2,
+            )
+            self.service_account = ServiceAccountAuth(key, scopes=SCOPES, subject=self.config.get("subject", ""), token_client=token_client)
+            self.client.auth = self.service_account
+
+    @property
+    def calendar_id(self) -> str:
+        return self.config.get("calendar_id") or "primary"
+
+    @staticmethod
+    def _cal(calendar_id: str) -> str:
+        return quote(calendar_id, safe="")
+
+    # Connection
+    def test_connection(self) -> ConnectionTest:
+        entry = self.client.get(f"users/me/calendarList/{self._cal(self.calendar_id)}").json()
+        scopes = self._granted_scopes()
+        return ConnectionTest(
+            ok=True,
+            identity=entry.get("id", ""),
+            scopes=scopes,
+            detail={"calendar": entry.get("summary", ""), "time_zone": entry.get("timeZone", ""), "access_role": entry.get("accessRole", "")},
+            account_id=entry.get("id", ""),
+        )
+
+    def _granted_scopes(self) -> list[str]:
+        """Ask Google's tokeninfo which scopes the token carries (falls back to what the OAuth grant recorded)."""
+        token = self.service_account.token if self.service_account else self.credentials.get("access_token", "")
+        stored = self.credentials.get("scope") or ""
+        if token:
+            try:
+                info = self.client.get("../../oauth2/v3/tokeninfo", params={"access_token": token}).json()
+                return sorted(str(info.get("scope", "")).split())
+            except ApiError as error:
+                logger.warning("google_calendar.tokeninfo_failed", extra={"error": str(error)})
+        return sorted(stored.split()) if isinstance(stored, str) else sorted(stored)
+
+    # Reading
+    def discover_fields(self, entity: str) -> list[FieldInfo]:
+        if entity == "events":
+            sample = self.client.get(f"calendars/{self._cal(self.calendar_id)}/events", params={"maxResults": 1}).json().get("items") or [{}]
+            known = {f.name for f in EVENT_FIELDS}
+            extra = [FieldInfo(k, k, "object" if isinstance(v, dict) else "string", f"$.{k}") for k, v in sample[0].items() if k not in known]
+            return list(EVENT_FIELDS) + extra
+        if entity == "calendars":
+            sample = self.client.get("users/me/calendarList", params={"maxResults": 1}).json().get("items") or [{}]
+            return [FieldInfo(k, k, "boolean" if isinstance(v, bool) else "string", f"$.{k}") for k, v in sample[0].items()]
+        raise KeyError(f"google_calendar has no entity '{entity}'")
+
+    def read(self, entity: str, *, cursor: Any = None, page: Any = None) -> Page:
+        page_size = int(self.config.get("page_size", 250))
+        position = dict(page or {})
+        if entity == "calendars":
+            params: dict[str, Any] = {"maxResults": min(page_size, 250)}
+            if position.get("pageToken"):
+                params["pageToken"] = position["pageToken"]
+            body = self.client.get("users/me/calendarList", params=params).json()
+            next_token = body.get("nextPageToken")
+            return Page(records=body.get("items", []), next_page={"pageToken": next_token} if next_token else None)
+        if entity != "events":
+            raise KeyError(f"google_calendar has no entity '{entity}'")
+        params = {"maxResults": page_size}
+        if position.get("pageToken"):
+            params["pageToken"] = position["pageToken"]
+            is_full = bool(position.get("full"))
+        elif cursor:
+            params["syncToken"] = cursor
+            is_full = False
+        else:
+            is_full = True
+        try:
+            body = self.client.get(f"calendars/{self._cal(self.calendar_id)}/events", params=params).json()
+        except ApiNotFound as error:
+            if error.status == 410 and "syncToken" in params:
+                # Google expired the sync token: the documented answer is a full resync.
+                logger.info("google_calendar.sync_token_expired", extra={"calendar": self.calendar_id})
+                return self.read(entity, cursor=None, page=None)
+            raise
+        items = body.get("items", [])
+        records = [e for e in items if e.get("status") != "cancelled"] if not is_full else items
+        deleted = [e["id"] for e in items if e.get("status") == "cancelled"] if not is_full else []
+        next_token = body.get("nextPageToken")
+        return Page(
+            records=records,
+            next_page={"pageToken": next_token, "full": is_full} if next_token else None,
+            cursor=None if next_token else body.get("nextSyncToken"),
+            is_full_scan=is_full,
+            deleted_ids=deleted,
+        )
+
+    def updated_at(self, entity: str, record: Mapping[str, Any]) -> str | None:
+        return record.get("updated")
+
+    def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        if entity == "events":
+            start, end = record.get("start") or {}, record.get("end") or {}
+            return {
+                "external_id": str(record["id"]),
+                "summary": record.get("summary", ""),
+                "start": start.get("dateTime") or start.get("date", ""),
+                "end": end.get("dateTime") or end.get("date", ""),
+                "attendees": [
+                    {"email": a.get("email", ""), "response": a.get("responseStatus", "needsAction")}
+                    for a in record.get("attendees", [])
+                    if not a.get("resource")
+                ],
+                "url": record.get("htmlLink", ""),
+            }
+        if entity == "calendars":
+            return {
+                "external_id": str(record["id"]),
+                "name": record.get("summaryOverride") or record.get("summary", ""),
+                "time_zone": record.get("timeZone", ""),
+                "access_role": record.get("accessRole", ""),
+                "is_primary": bool(record.get("primary")),
+            }
+        return dict(record)
+
+    def from_bastion(self, entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Bastion event (the create_event payload) → Google Event resource."""
+        if entity != "events":
+            return dict(data)
+        timezone = data.get("timezone") or "UTC"
+        event: dict[str, Any] = {}
+        for key in ("summary", "description", "location"):
+            if key in data:
+                event[key] = data[key]
+        for edge in ("start", "end"):
+            if data.get(edge):
+                event[edge] = {"dateTime": data[edge], "timeZone": timezone}
+        if "attendees" in data or data.get("room_email"):
+            event["attendees"] = [{"email": email} for email in data.get("attendees") or []]
+            if data.get("room_email"):
+                event["attendees"].append({"email": data["room_email"], "resource": True})
+        if data.get("reminders_minutes") is not None:
+            event["reminders"] = {"useDefault": False, "overrides": [{"method": "popup", "minutes": int(m)} for m in data["reminders_minutes"]]}
+        return event
+
+    # Acting
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+        raw_calendar = payload.get("calendar_id") or self.calendar_id
+        calendar = self._cal(raw_calendar)
+        if action == "create_event":
+            return self._create_event(raw_calendar, payload, idempotency_key)
+        if action == "update_event":
+            body = self.from_bastion("events", {k: v for k, v in payload.items() if k not in ("event_id", "calendar_id", "conference")})
+            params = {"sendUpdates": "all"}
+            if payload.get("conference"):
+                body["conferenceData"] = {
+                    "createRequest": {
+                        "requestId": f"bastion-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}",
+                        "conferenceSolutionKey": {"type": "hangoutsMeet"},
+                    }
+                }
+                params["conferenceDataVersion"] = "1"
+            event = self.client.patch(f"calendars/{calendar}/events/{payload['event_id']}", params=params, json=body).json()
+            return ActionResult(external_id=event["id"], url=event.get("htmlLink", ""), data=event, created=False)
+        if action == "cancel_event":
+            try:
+                self.client.delete(f"calendars/{calendar}/events/{payload['event_id']}", params={"sendUpdates": "all"})
+            except ApiNotFound as error:
+                if error.status != 410:
+                    raise
+                # 410 Gone: already cancelled by an earlier attempt.
+            return ActionResult(external_id=payload["event_id"], data={"status": "cancelled"}, created=False)
+        raise KeyError(f"google_calendar has no action '{action}'")
+
+    def _create_event(self, raw_calendar: str, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        event_id = event_id_for(idempotency_key)
+        body = {"id": event_id, **self.from_bastion("events", payload)}
+        params = {"sendUpdates": "all"}
+        if payload.get("conference"):
+            request_id = f"bastion-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"
+            body["conferenceData"] = {"createRequest": {"requestId": request_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
+            params["conferenceDataVersion"] = "1"
+        try:
+            event = self.client.post(f"calendars/{self._cal(raw_calendar)}/events", params=params, json=body).json()
+        except ApiConflict:
+            # The id already exists: an earlier attempt created it (perhaps its response was lost).
+            event = self.get_event(event_id, calendar_id=raw_calendar)
+            return ActionResult(external_id=event["id"], url=event.get("htmlLink", ""), data=event, created=False)
+        return ActionResult(external_id=event["id"], url=event.get("htmlLink", ""), data=event, created=True)
+
+    def get_event(self, event_id: str, *, calendar_id: str | None = None) -> dict[str, Any]:
+        """events.get: the event with each attendee's responseStatus (how acceptances flow back)."""
+        return self.client.get(f"calendars/{self._cal(calendar_id or self.calendar_id)}/events/{event_id}").json()
+
+    def free_busy(self, calendar_ids: list[str], time_min: str, time_max: str, *, timezone: str = "UTC") -> dict[str, list[dict[str, str]]]:
+        """freebusy.query: busy intervals per calendar (people or rooms); unknown calendars raise ApiNotFound."""
+        body = {"timeMin": time_min, "timeMax": time_max, "timeZone": timezone, "items": [{"id": cid} for cid in calendar_ids]}
+        answer = self.client.post("freeBusy", json=body).json().get("calendars", {})
+        result: dict[str, list[dict[str, str]]] = {}
+        for calendar_id in calendar_ids:
+            entry = answer.get(calendar_id) or {}
+            if entry.get("errors"):
+                raise ApiNotFound(f"Google cannot show free/busy for {calendar_id}: {entry['errors'][0].get('reason', '')}", path="freeBusy")
+            result[calendar_id] = entry.get("busy", [])
+        return result
+
+    def watch_events(self, address: str, *, channel_id: str, token: str, ttl_seconds: int | None = None) -> dict[str, Any]:
+        """events.watch: open a push channel; `token` comes back in every notification (store it as the webhook secret)."""
+        body: dict[str, Any] = {"id": channel_id, "type": "web_hook", "address": address, "token": token}
+        if ttl_seconds:
+            body["expiration"] = int((time.time() + ttl_seconds) * 1000)
+        return self.client.post(f"calendars/{self._cal(self.calendar_id)}/events/watch", json=body).json()
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        self.client.post("channels/stop", json={"id": channel_id, "resourceId": resource_id})
+
+    # Webhooks (push notifications: no HMAC, the channel token is the shared secret)
+    @classmethod
+    def verify_webhook(cls, request: WebhookRequest, *, secret: str, config: Mapping[str, Any] | None = None) -> None:
+        channel_id = request.header("X-Goog-Channel-ID")
+        state = request.header("X-Goog-Resource-State")
+        token = request.header("X-Goog-Channel-Token")
+        if not channel_id or not state or token is None:
+            raise WebhookRejected(400, "missing_headers", "X-Goog-Channel-ID, X-Goog-Channel-Token and X-Goog-Resource-State are required.")
+        if not hmac.compare_digest(token.encode(), secret.encode()):
+            raise WebhookRejected(401, "bad_token", "X-Goog-Channel-Token does not match the channel token.")
+        expected_channel = (config or {}).get("watch_channel_id")
+        if expected_channel and not hmac.compare_digest(channel_id.encode(), str(expected_channel).encode()):
+            raise WebhookRejected(401, "unknown_channel", "X-Goog-Channel-ID is not the channel Bastion opened.")
+        if state not in PUSH_STATES:
+            raise WebhookRejected(400, "bad_state", f"Unknown X-Goog-Resource-State {state!r}.")
+        expiration = request.header("X-Goog-Channel-Expiration")
+        if expiration:
+            try:
+                expires_at = parsedate_to_datetime(expiration)
+            except (TypeError, ValueError):
+                raise WebhookRejected(400, "bad_expiration", "X-Goog-Channel-Expiration is unreadable.")
+            if expires_at < request.received_at:
+                raise WebhookRejected(409, "channel_expired", "The push channel has expired; notifications on it are stale.")
+
+    @classmethod
+    def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
+        channel_id = request.header("X-Goog-Channel-ID") or ""
+        state = request.header("X-Goog-Resource-State") or ""
+        number = request.header("X-Goog-Message-Number") or hashlib.sha256(request.body + state.encode()).hexdigest()[:16]
+        # Google sends no payload: every notification means "something changed, re-list with the sync token".
+        return [
+            WebhookEvent(
+                delivery_id=f"{channel_id}:{number}",
+                event_type=f"events.{state}",
+                entity="events",
+                external_id=request.header("X-Goog-Resource-ID") or "",
+                action="sync",
+                record={"resource_state": state, "channel_id": channel_id, "resource_uri": request.header("X-Goog-Resource-URI") or ""},
+                occurred_at=request.received_at if isinstance(request.received_at, datetime) else None,
+            )
+        ]
+
+
+CONNECTOR = GoogleCalendarConnector
