@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "scenarios",
     "forms_engine",
     "playbooks",
+    "data_rights",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("scenarios.urls")),
     path("", include("forms_engine.urls")),
     path("", include("playbooks.urls")),
+    path("", include("data_rights.urls")),
 ]
 
 admin.site.site_header = "Bastion administration"

@@ -1,0 +1,11 @@
+"""Scheduled retention."""
+
+from celery import shared_task
+
+from data_rights.services import retention_enforce
+
+
+@shared_task
+def enforce_retention() -> dict:
+    """Purge expired synced records, webhook deliveries and job logs (daily, from beat)."""
+    return retention_enforce()
