@@ -29,11 +29,11 @@ def test_admin_pages_render(admin_client, other_organization):
     for model in project_models():
         if not admin.site.is_registered(model):
             continue
-        info = (model._meta.app_label, model._meta.model_name)
+        prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
         row = build(model, other_organization, cache) if model in tenant else None
-        pages = [reverse("admin:%s_%s_changelist" % info), reverse("admin:%s_%s_changelist" % info) + "?q=x"]
+        pages = [reverse(f"{prefix}_changelist"), reverse(f"{prefix}_changelist") + "?q=x"]
         if row is not None:
-            pages.append(reverse("admin:%s_%s_change" % info, args=[row.pk]))
+            pages.append(reverse(f"{prefix}_change", args=[row.pk]))
         for page in pages:
             response = admin_client.get(page)
             if response.status_code != 200:
