@@ -1,0 +1,371 @@
+"""Playbook API: templates, playbooks (create, preview, activate) and runs (war-room state, retry, resume, cancel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import Role
+from accounts.tenancy import OrganizationScopedMixin
+from common.errors import ApplicationError
+from playbooks import selectors, services
+from playbooks.models import Playbook, PlaybookRun, PlaybookStepTemplate, PlaybookTemplate
+
+# ---- serializers -------------------------------------------------------------------------------------------------
+
+
+class StepTemplateOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PlaybookStepTemplate
+        fields = ["key", "name", "connector_key", "action", "depends_on", "for_each", "is_bulk", "is_required", "condition", "task_kind", "description"]
+
+
+class PlaybookTemplateOutputSerializer(serializers.ModelSerializer):
+    steps = StepTemplateOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = PlaybookTemplate
+        fields = ["id", "scenario_type", "name", "description", "manual_baseline_minutes", "steps"]
+
+
+class RunSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text="pending | running | succeeded | partial | failed | cancelled")
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+
+
+class PlaybookOutputSerializer(serializers.ModelSerializer):
+    scenario_id = serializers.UUIDField(source="scenario.id", read_only=True)
+    scenario_title = serializers.CharField(source="scenario.title", read_only=True)
+    scenario_type = serializers.CharField(source="scenario.scenario_type", read_only=True)
+    template_id = serializers.UUIDField(source="template.id", read_only=True)
+    template_name = serializers.CharField(source="template.name", read_only=True)
+    latest_run = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True, help_text="draft | active | completed | partial | cancelled")
+
+    class Meta:
+        model = Playbook
+        fields = [
+            "id",
+            "name",
+            "status",
+            "scenario_id",
+            "scenario_title",
+            "scenario_type",
+            "template_id",
+            "template_name",
+            "integration_bindings",
+            "latest_run",
+            "created_at",
+        ]
+
+    @extend_schema(responses=RunSummarySerializer(allow_null=True))
+    def get_latest_run(self, playbook: Playbook) -> dict[str, Any] | None:
+        run = selectors.playbook_latest_run(playbook=playbook)
+        return RunSummarySerializer(run).data if run else None
+
+
+class PlaybookCreateInputSerializer(serializers.Serializer):
+    scenario_id = serializers.UUIDField()
+    template_id = serializers.UUIDField(required=False, allow_null=True)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    integration_bindings = serializers.DictField(child=serializers.UUIDField(), required=False, help_text="Connector key → integration id.")
+
+
+class PlaybookUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=300)
+    integration_bindings = serializers.DictField(child=serializers.UUIDField(), required=False)
+
+
+class PreviewIntegrationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    display_name = serializers.CharField()
+    status = serializers.CharField()
+
+
+class PreviewStepSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    connector_key = serializers.CharField()
+    connector_name = serializers.CharField()
+    action = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many vendor objects or messages this step produces.")
+    description = serializers.CharField(help_text="What will happen where, e.g. 'creates 17 Jira issues in project OPS'.")
+    depends_on = serializers.ListField(child=serializers.CharField())
+    is_required = serializers.BooleanField()
+    will_run = serializers.BooleanField(help_text="False when the step's condition does not hold for this scenario.")
+    is_blocked = serializers.BooleanField()
+    blocked_reason = serializers.CharField(allow_blank=True)
+    integration = PreviewIntegrationSerializer(allow_null=True)
+    sample_payload = serializers.DictField()
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+class PreviewOutputSerializer(serializers.Serializer):
+    playbook_id = serializers.UUIDField()
+    summary = serializers.ListField(child=serializers.CharField(), help_text="One sentence per step that will run.")
+    blocked = PreviewStepSerializer(many=True, help_text="Steps that cannot run: integration missing or unhealthy.")
+    can_activate = serializers.BooleanField(help_text="False when the template has errors; blocked steps do not prevent activation.")
+    steps = PreviewStepSerializer(many=True)
+
+
+class StepItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    label = serializers.CharField()
+    item_key = serializers.CharField(allow_blank=True)
+    status = serializers.CharField(help_text="pending | queued | running | retrying | succeeded | failed | skipped | cancelled")
+    attempts = serializers.IntegerField()
+    external_id = serializers.CharField(allow_blank=True)
+    external_url = serializers.CharField(allow_blank=True)
+    reused_existing = serializers.BooleanField()
+    last_error = serializers.CharField(allow_blank=True)
+    error_class = serializers.CharField(allow_blank=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    data = serializers.DictField()
+
+
+class StepGroupSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    connector_key = serializers.CharField()
+    action = serializers.CharField()
+    integration = serializers.CharField(allow_blank=True)
+    depends_on = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField(help_text="pending | queued | running | retrying | succeeded | failed | skipped | cancelled")
+    counts = serializers.DictField(child=serializers.IntegerField())
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    items = StepItemSerializer(many=True)
+
+
+class TaskSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    external_id = serializers.CharField()
+    external_key = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+    owner = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    is_done = serializers.BooleanField()
+    details = serializers.DictField()
+    last_event_at = serializers.DateTimeField(allow_null=True)
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    step_key = serializers.CharField(allow_blank=True)
+
+
+class AttentionSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    step_key = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+    error_class = serializers.CharField(allow_blank=True)
+
+
+class TimeSavedSerializer(serializers.Serializer):
+    baseline_minutes = serializers.IntegerField()
+    activation_ms = serializers.IntegerField(allow_null=True)
+    saved_minutes = serializers.FloatField(allow_null=True)
+    saved_percent = serializers.FloatField(allow_null=True)
+
+
+class RunOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    playbook_id = serializers.UUIDField()
+    playbook_name = serializers.CharField()
+    status = serializers.CharField(help_text="pending | running | succeeded | partial | failed | cancelled")
+    is_live = serializers.BooleanField()
+    activated_by = serializers.CharField(allow_blank=True)
+    cancelled_by = serializers.CharField(allow_blank=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    error_summary = serializers.CharField(allow_blank=True)
+    counts = serializers.DictField(child=serializers.IntegerField())
+    time_saved = TimeSavedSerializer()
+    steps = StepGroupSerializer(many=True)
+    tasks = TaskSerializer(many=True)
+    timeline = TimelineEntrySerializer(many=True)
+    attention = AttentionSerializer(many=True)
+
+
+class CreatedObjectSerializer(serializers.Serializer):
+    step_key = serializers.CharField()
+    label = serializers.CharField()
+    external_id = serializers.CharField()
+    external_url = serializers.CharField(allow_blank=True)
+
+
+class CancelOutputSerializer(serializers.Serializer):
+    run = RunOutputSerializer()
+    already_created = CreatedObjectSerializer(many=True, help_text="What the run created before it was cancelled (left in place).")
+    in_flight = CreatedObjectSerializer(many=True, help_text="Actions that were mid-call and may still complete.")
+
+
+class ResumeInputSerializer(serializers.Serializer):
+    force = serializers.BooleanField(default=False, help_text="Admins: re-send running steps even if their worker's lease has not expired.")
+
+
+class ResumeOutputSerializer(serializers.Serializer):
+    resent = serializers.IntegerField()
+    run = RunOutputSerializer()
+
+
+def preview_payload(playbook: Playbook) -> dict[str, Any]:
+    """The preview as the API and the page present it."""
+    previews = services.playbook_preview(playbook=playbook)
+    steps = [{**p.__dict__, "is_blocked": p.is_blocked} for p in previews]
+    return {
+        "playbook_id": playbook.pk,
+        "summary": [p.description for p in previews if p.will_run and not p.is_blocked],
+        "blocked": [s for s in steps if s["is_blocked"]],
+        "can_activate": not any(p.errors for p in previews),
+        "steps": steps,
+    }
+
+
+def _created_rows(step_runs: list) -> list[dict[str, Any]]:
+    return [{"step_key": s.step_key, "label": s.label, "external_id": s.external_id, "external_url": s.external_url} for s in step_runs]
+
+
+# ---- views -------------------------------------------------------------------------------------------------------
+
+
+class PlaybookTemplateViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Playbook templates (edited by ops staff in the admin)."""
+
+    serializer_class = PlaybookTemplateOutputSerializer
+    queryset = PlaybookTemplate.objects.none()
+    pagination_class = None
+
+    def get_scoped_queryset(self):
+        return selectors.playbook_template_list(scenario_type=self.request.query_params.get("scenario_type"))
+
+
+class PlaybookViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Playbooks of the caller's organization: create from a scenario, preview, activate. Editors act; viewers read."""
+
+    serializer_class = PlaybookOutputSerializer
+    queryset = Playbook.objects.none()
+
+    def get_scoped_queryset(self):
+        return selectors.playbook_list(organization=self.organization)
+
+    @extend_schema(request=PlaybookCreateInputSerializer, responses={201: PlaybookOutputSerializer})
+    def create(self, request: Request) -> Response:
+        data = PlaybookCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scenario = selectors.scenario_list(organization=self.organization).filter(pk=data.validated_data["scenario_id"]).first()
+        if scenario is None:
+            raise ApplicationError("No such scenario in this organization.", code="not_found", fields={"scenario_id": ["No such scenario."]})
+        template = None
+        if data.validated_data.get("template_id"):
+            template = PlaybookTemplate.objects.filter(pk=data.validated_data["template_id"]).first()
+            if template is None:
+                raise ApplicationError("No such playbook template.", code="template_not_found", fields={"template_id": ["No such template."]})
+        playbook = services.playbook_create(
+            organization=self.organization,
+            scenario=scenario,
+            template=template,
+            integration_bindings=data.validated_data.get("integration_bindings"),
+            name=data.validated_data.get("name", ""),
+            actor=request.user,
+            request=request,
+        )
+        return Response(PlaybookOutputSerializer(playbook).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PlaybookUpdateInputSerializer, responses=PlaybookOutputSerializer)
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        playbook = self.get_object()
+        data = PlaybookUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        playbook = services.playbook_update(
+            playbook=playbook,
+            integration_bindings=data.validated_data.get("integration_bindings"),
+            name=data.validated_data.get("name"),
+            actor=request.user,
+            request=request,
+        )
+        return Response(PlaybookOutputSerializer(playbook).data)
+
+    @extend_schema(responses=PreviewOutputSerializer)
+    @action(detail=True, methods=["get"])
+    def preview(self, request: Request, pk: str | None = None) -> Response:
+        """Exactly what activation will do where, and the steps that cannot run."""
+        return Response(PreviewOutputSerializer(preview_payload(self.get_object())).data)
+
+    @extend_schema(request=None, responses={200: RunOutputSerializer, 202: RunOutputSerializer})
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        """Start a run (202), or return the open run (200): activating twice never acts twice."""
+        run, created = services.playbook_activate(playbook=self.get_object(), actor=request.user, request=request)
+        run.refresh_from_db()
+        return Response(RunOutputSerializer(selectors.playbook_run_view(run=run)).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses=RunSummarySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def runs(self, request: Request, pk: str | None = None) -> Response:
+        """Every run of the playbook, newest first."""
+        playbook = self.get_object()
+        return Response(RunSummarySerializer(playbook.runs.order_by("-created_at"), many=True).data)
+
+
+class PlaybookRunViewSet(OrganizationScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A run's live state (the war room), and retry / resume / cancel."""
+
+    serializer_class = RunOutputSerializer
+    queryset = PlaybookRun.objects.none()
+
+    def get_scoped_queryset(self):
+        return selectors.playbook_run_list(organization=self.organization)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return Response(RunOutputSerializer(selectors.playbook_run_view(run=self.get_object())).data)
+
+    @extend_schema(request=None, responses=RunOutputSerializer)
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request: Request, pk: str | None = None) -> Response:
+        """Re-run only the failed steps, with the same idempotency keys."""
+        run = self.get_object()
+        services.playbook_run_retry_failed(run=run, actor=request.user, request=request)
+        run.refresh_from_db()
+        return Response(RunOutputSerializer(selectors.playbook_run_view(run=run)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ResumeInputSerializer, responses=ResumeOutputSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Re-send steps whose worker stopped (expired leases); `force` (admins) ignores leases."""
+        run = self.get_object()
+        data = ResumeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        force = data.validated_data["force"]
+        if force and not self.membership.has_role(Role.ADMIN):
+            raise ApplicationError("Only admins may force a resume.", code="permission_denied", status_code=403)
+        resent = services.playbook_run_resume(run=run, force=force, actor=request.user)
+        run.refresh_from_db()
+        return Response({"resent": len(resent), "run": RunOutputSerializer(selectors.playbook_run_view(run=run)).data})
+
+    @extend_schema(request=None, responses=CancelOutputSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Stop the run; lists what was already created."""
+        outcome = services.playbook_run_cancel(run=self.get_object(), actor=request.user, request=request)
+        return Response(
+            {
+                "run": RunOutputSerializer(selectors.playbook_run_view(run=outcome.run)).data,
+                "already_created": _created_rows(outcome.already_created),
+                "in_flight": _created_rows(outcome.in_flight),
+            }
+        )

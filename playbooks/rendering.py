@@ -1,0 +1,285 @@
+"""Safe, one-pass payload rendering: `{{ path | filter }}` placeholders over whitelisted roots, never re-scanned.
+
+Scenario data is untrusted: a title like "{{ secrets }}" or "{% debug %}" must come out literally. The renderer
+substitutes values in a single regex pass (a substituted value is never parsed again), resolves only dotted
+paths under the roots the caller passes, and knows a short list of pure filters. Vendor-specific limits
+(Slack channel names, Jira summary length, e-mail header safety) are applied after rendering by
+`sanitize_payload`, keyed by action and field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+PATH = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)*$")
+FILTER = re.compile(r"^\s*([a-z_]+)\s*(?::\s*(.+?))?\s*$")
+ALLOWED_ROOTS = frozenset({"scenario", "playbook", "item", "steps", "template", "integration", "run", "count", "payload", "items"})
+MAX_RENDERED_CHARS = 20_000
+
+
+class RenderError(ValueError):
+    """A template refers to something it may not, or uses an unknown filter (an authoring error)."""
+
+
+MISSING = object()
+
+
+def _lookup(context: Mapping[str, Any], path: str) -> Any:
+    if not PATH.match(path):
+        raise RenderError(f"'{path}' is not a value path (only dotted names are allowed).")
+    parts = path.split(".")
+    if parts[0] not in ALLOWED_ROOTS:
+        raise RenderError(f"'{parts[0]}' is not something a playbook template can use.")
+    value: Any = context
+    for part in parts:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
+
+
+def _literal(argument: str | None) -> str:
+    if argument is None:
+        return ""
+    argument = argument.strip()
+    if len(argument) >= 2 and argument[0] == argument[-1] and argument[0] in "'\"":
+        return argument[1:-1]
+    return argument
+
+
+def _as_text(value: Any) -> str:
+    if value is None or value is MISSING:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        for key in ("name", "title", "email", "url", "amount"):
+            if value.get(key):
+                return str(value[key])
+        return ""
+    if isinstance(value, list):
+        return ", ".join(_as_text(v) for v in value if _as_text(v))
+    return str(value)
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def slugify_ascii(value: str) -> str:
+    """Lowercase ASCII words joined by hyphens (accents folded)."""
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+
+
+def slack_channel_name(value: str, *, fallback: str = "bastion-channel") -> str:
+    """Slack's rules: lowercase letters, digits, hyphens and underscores only; at most 80 characters."""
+    folded = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode().lower()
+    folded = folded.lstrip("#")
+    name = re.sub(r"[^a-z0-9_-]+", "-", folded)
+    name = re.sub(r"-{2,}", "-", name).strip("-_")
+    name = name[:80].rstrip("-_")
+    return name or fallback
+
+
+def single_line(value: str, limit: int) -> str:
+    """Collapse whitespace (no CR/LF: header and summary injection) and cut to `limit` characters."""
+    text = re.sub(r"\s+", " ", str(value)).strip()
+    return truncate(text, limit)
+
+
+def truncate(value: str, limit: int) -> str:
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def _filter_emails(value: Any, _arg: str | None) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    emails: list[str] = []
+    for item in items:
+        email = item.get("email") if isinstance(item, Mapping) else item
+        if isinstance(email, str) and "@" in email and email.strip().lower() not in emails:
+            emails.append(email.strip().lower())
+    return emails
+
+
+def _filter_add_minutes(value: Any, arg: str | None) -> str:
+    when = _parse_datetime(value)
+    if when is None:
+        return ""
+    return (when + timedelta(minutes=int(_literal(arg) or 0))).isoformat()
+
+
+def _filter_date(value: Any, arg: str | None) -> str:
+    when = _parse_datetime(value)
+    if when is None:
+        return _as_text(value)
+    return when.strftime(_literal(arg) or "%Y-%m-%d")
+
+
+def _filter_default(value: Any, arg: str | None) -> Any:
+    return value if value not in (None, "", [], {}, MISSING) else _literal(arg)
+
+
+def _filter_count(value: Any, _arg: str | None) -> int:
+    return len(value) if isinstance(value, list | tuple | Mapping) else (0 if value in (None, "", MISSING) else 1)
+
+
+FILTERS: dict[str, Callable[[Any, str | None], Any]] = {
+    "default": _filter_default,
+    "upper": lambda v, _a: _as_text(v).upper(),
+    "lower": lambda v, _a: _as_text(v).lower(),
+    "slug": lambda v, _a: slugify_ascii(_as_text(v)),
+    "slack_channel": lambda v, _a: slack_channel_name(_as_text(v)),
+    "truncate": lambda v, a: truncate(_as_text(v), int(_literal(a) or 255)),
+    "single_line": lambda v, a: single_line(_as_text(v), int(_literal(a) or 255)),
+    "emails": _filter_emails,
+    "count": _filter_count,
+    "join": lambda v, a: (_literal(a) if a is not None else ", ").join(_as_text(x) for x in (v if isinstance(v, list) else [v]) if _as_text(x)),
+    "date": _filter_date,
+    "add_minutes": _filter_add_minutes,
+    "names": lambda v, _a: [_as_text(x) for x in (v if isinstance(v, list) else [v]) if _as_text(x)],
+}
+
+
+def _split_filters(expression: str) -> list[str]:
+    """Split on | outside quotes."""
+    parts, current, quote = [], [], ""
+    for char in expression:
+        if quote:
+            current.append(char)
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+            current.append(char)
+        elif char == "|":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts]
+
+
+def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate `path | filter:arg | …` against the context; unknown paths yield empty, unknown filters raise."""
+    path, *filters = _split_filters(expression)
+    value = _lookup(context, path)
+    for raw in filters:
+        match = FILTER.match(raw)
+        if not match or match.group(1) not in FILTERS:
+            raise RenderError(f"Unknown filter '{raw}'.")
+        name, argument = match.group(1), match.group(2)
+        if name == "default" and argument and argument.strip()[0] not in "'\"" and PATH.match(argument.strip()):
+            # `default:scenario.other_field` falls back to another whitelisted value, not to the literal text.
+            fallback = _lookup(context, argument.strip())
+            value = value if value not in (None, "", [], {}, MISSING) else (None if fallback is MISSING else fallback)
+            continue
+        value = FILTERS[name](value, argument)
+    return None if value is MISSING else value
+
+
+def render_string(template: str, context: Mapping[str, Any]) -> Any:
+    """Render one string. A string that is exactly one placeholder keeps the value's type (lists stay lists)."""
+    whole = PLACEHOLDER.fullmatch(template.strip()) if "{{" in template else None
+    if whole:
+        return evaluate(whole.group(1), context)
+    rendered = PLACEHOLDER.sub(lambda m: _as_text(evaluate(m.group(1), context)), template)
+    return rendered[:MAX_RENDERED_CHARS]
+
+
+def render_payload(template: Any, context: Mapping[str, Any]) -> Any:
+    """Render every string inside a JSON payload template (dicts and lists are walked, other values kept)."""
+    if isinstance(template, str):
+        return render_string(template, context) if "{{" in template else template
+    if isinstance(template, Mapping):
+        return {str(key): render_payload(value, context) for key, value in template.items()}
+    if isinstance(template, list):
+        return [render_payload(value, context) for value in template]
+    return template
+
+
+def placeholders(template: Any) -> list[str]:
+    """Every placeholder expression used in a payload template (for validation in the admin)."""
+    found: list[str] = []
+    if isinstance(template, str):
+        found.extend(m.group(1) for m in PLACEHOLDER.finditer(template))
+    elif isinstance(template, Mapping):
+        for value in template.values():
+            found.extend(placeholders(value))
+    elif isinstance(template, list):
+        for value in template:
+            found.extend(placeholders(value))
+    return found
+
+
+def validate_template(template: Any) -> list[str]:
+    """Return authoring errors (bad paths, unknown filters) without needing real data."""
+    errors: list[str] = []
+    for expression in placeholders(template):
+        path, *filters = _split_filters(expression)
+        root = path.split(".")[0]
+        if not PATH.match(path):
+            errors.append(f"'{path}' is not a value path.")
+        elif root not in ALLOWED_ROOTS:
+            errors.append(f"'{root}' is not something a playbook template can use (use one of {', '.join(sorted(ALLOWED_ROOTS))}).")
+        for raw in filters:
+            match = FILTER.match(raw)
+            if not match or match.group(1) not in FILTERS:
+                errors.append(f"Unknown filter '{raw}'.")
+    return errors
+
+
+# Field rules per action: applied after rendering whatever the template says, so a template edit cannot
+# produce a channel name Slack refuses or an e-mail subject with a header break.
+FieldRule = Callable[[Any], Any]
+SINGLE_LINE_255: FieldRule = lambda v: single_line(_as_text(v), 255)  # noqa: E731
+FIELD_RULES: dict[str, dict[str, FieldRule]] = {
+    "create_channel": {"name": lambda v: slack_channel_name(_as_text(v)), "topic": lambda v: single_line(_as_text(v), 250)},
+    "post_message": {"text": lambda v: truncate(_as_text(v), 4000)},
+    "send_dm": {"text": lambda v: truncate(_as_text(v), 4000)},
+    "create_issue": {"summary": SINGLE_LINE_255, "description": lambda v: truncate(_as_text(v), 30000)},
+    "add_comment": {"body": lambda v: truncate(_as_text(v), 30000)},
+    "create_event": {"summary": lambda v: single_line(_as_text(v), 1024), "description": lambda v: truncate(_as_text(v), 8000)},
+    "trigger_incident": {"title": SINGLE_LINE_255},
+    "create_incident": {"name": SINGLE_LINE_255, "body": lambda v: truncate(_as_text(v), 5000)},
+    "send_email": {"subject": lambda v: single_line(_as_text(v), 200), "body": lambda v: truncate(_as_text(v), 20000)},
+    "send_sms": {"body": lambda v: truncate(single_line(_as_text(v), 1600), 1600)},
+    "create_object": {"title": SINGLE_LINE_255},
+}
+
+
+# Optional payload keys that are dropped when they render empty (an empty assignee or due date is an error at most vendors).
+OPTIONAL_KEYS = frozenset(
+    {"assignee_email", "due_date", "room_email", "owner", "owner_id", "due", "impact_override", "component_ids", "labels", "body_html", "html"}
+)
+
+
+def sanitize_payload(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Apply the vendor field rules for `action` to a rendered payload; drop optional keys that rendered empty."""
+    rules = FIELD_RULES.get(action, {})
+    cleaned = {key: value for key, value in payload.items() if not (key in OPTIONAL_KEYS and value in (None, "", []))}
+    if isinstance(cleaned.get("labels"), list):
+        cleaned["labels"] = [re.sub(r"\s+", "-", str(label)) for label in cleaned["labels"] if str(label).strip()]
+    for field_name, rule in rules.items():
+        if field_name in cleaned and cleaned[field_name] is not None:
+            cleaned[field_name] = rule(cleaned[field_name])
+    return cleaned

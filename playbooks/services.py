@@ -1,0 +1,1046 @@
+"""Writes for playbooks: create, preview, activate, execute steps idempotently, retry, cancel, and apply status coming back."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+from json_logic import jsonLogic
+
+from accounts.models import Organization
+from accounts.services import audit_record
+from common.errors import ApplicationError
+from integrations.errors import ApiError, ApiRateLimited
+from integrations.models import Integration, IntegrationStatus
+from integrations.registry import UnknownConnector, get_connector_class
+from integrations.services import build_connector, integration_record_failure
+from playbooks.models import (
+    ACTIVE_STEP_STATUSES,
+    Playbook,
+    PlaybookRun,
+    PlaybookStatus,
+    PlaybookStepTemplate,
+    PlaybookTemplate,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    Task,
+    TimelineEvent,
+)
+from playbooks.rendering import RenderError, render_payload, render_string, sanitize_payload
+from scenarios.models import Scenario
+
+logger = logging.getLogger(__name__)
+
+UNHEALTHY = (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DEGRADED, IntegrationStatus.DISCONNECTED)
+OPEN_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+MAX_ATTEMPTS = 5
+BULK_CHUNK = 50
+DONE_TASK_STATUSES = {"done", "closed", "resolved", "archived", "cancelled", "deleted", "completed"}
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+class PlaybookErrorCode(StrEnum):
+    TEMPLATE_NOT_FOUND = "template_not_found"
+    SCENARIO_TYPE_MISMATCH = "scenario_type_mismatch"
+    UNKNOWN_INTEGRATION = "unknown_integration"
+    RUN_FINISHED = "run_finished"
+    NOTHING_TO_RETRY = "nothing_to_retry"
+    TEMPLATE_INVALID = "template_invalid"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Creating playbooks
+
+
+def _validate_bindings(organization: Organization, bindings: dict[str, Any] | None) -> dict[str, str]:
+    cleaned: dict[str, str] = {}
+    for connector_key, integration_id in (bindings or {}).items():
+        if not integration_id:
+            continue
+        integration = Integration.objects.filter(organization=organization, pk=str(integration_id)).first() if _is_uuid(integration_id) else None
+        if integration is None:
+            message = f"No integration {integration_id} in this organization."
+            raise ApplicationError(message, code=PlaybookErrorCode.UNKNOWN_INTEGRATION, fields={"integration_bindings": [message]})
+        cleaned[str(connector_key)] = str(integration.pk)
+    return cleaned
+
+
+def _is_uuid(value: Any) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+@transaction.atomic
+def playbook_create(
+    *,
+    organization: Organization,
+    scenario: Scenario,
+    template: PlaybookTemplate | None = None,
+    integration_bindings: dict[str, Any] | None = None,
+    name: str = "",
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> Playbook:
+    """Make a playbook from a scenario and a template (default: the active template for the scenario's type)."""
+    if scenario.organization_id != organization.pk:
+        raise ApplicationError("No such scenario.", code="not_found", status_code=404)
+    if template is None:
+        template = PlaybookTemplate.objects.filter(scenario_type=scenario.scenario_type, is_active=True).order_by("name").first()
+        if template is None:
+            raise ApplicationError(
+                f"No playbook template exists for scenario type '{scenario.scenario_type}'.",
+                code=PlaybookErrorCode.TEMPLATE_NOT_FOUND,
+                fields={"template_id": ["Choose a template."]},
+            )
+    elif template.scenario_type != scenario.scenario_type:
+        message = f"The template '{template.name}' is for {template.scenario_type}, not {scenario.scenario_type}."
+        raise ApplicationError(message, code=PlaybookErrorCode.SCENARIO_TYPE_MISMATCH, fields={"template_id": [message]})
+    playbook = Playbook.objects.create(
+        organization=organization,
+        scenario=scenario,
+        template=template,
+        name=(name or f"{template.name}: {scenario.title}")[:300],
+        integration_bindings=_validate_bindings(organization, integration_bindings),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit_record(
+        action="playbook.create",
+        organization=organization,
+        actor=actor,
+        target=playbook,
+        changes={"scenario": str(scenario.pk), "template": template.name, "integration_bindings": playbook.integration_bindings},
+        request=request,
+    )
+    return playbook
+
+
+@transaction.atomic
+def playbook_update(
+    *, playbook: Playbook, integration_bindings: dict[str, Any] | None = None, name: str | None = None, actor: Any = None, request: HttpRequest | None = None
+) -> Playbook:
+    """Change a playbook's name or which integration each connector uses."""
+    if integration_bindings is not None:
+        playbook.integration_bindings = _validate_bindings(playbook.organization, integration_bindings)
+    if name:
+        playbook.name = name[:300]
+    playbook.save()
+    audit_record(
+        action="playbook.update",
+        organization=playbook.organization,
+        actor=actor,
+        target=playbook,
+        changes={"integration_bindings": playbook.integration_bindings, "name": playbook.name},
+        request=request,
+    )
+    return playbook
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Planning: what each step will do, where, and what blocks it
+
+
+def scenario_context(scenario: Scenario) -> dict[str, Any]:
+    """The scenario's values as the payload templates see them (plus id, title and type)."""
+    values = dict(scenario.values or {})
+    values.setdefault("title", scenario.title)
+    return {**values, "id": str(scenario.pk), "type": scenario.scenario_type}
+
+
+def _integration_facts(integration: Integration | None) -> dict[str, Any]:
+    if integration is None:
+        return {}
+    return {"id": str(integration.pk), "display_name": integration.display_name, "config": dict(integration.config or {})}
+
+
+def build_context(playbook: Playbook) -> dict[str, Any]:
+    """Everything a payload may refer to, snapshotted at activation so retries render the same text."""
+    # A default meeting slot derived from the playbook (not the clock) so a retry tomorrow books the same time.
+    next_slot = (playbook.created_at + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return {
+        "scenario": scenario_context(playbook.scenario),
+        "playbook": {
+            "id": str(playbook.pk),
+            "name": playbook.name,
+            "date": timezone.localdate(playbook.created_at).isoformat(),
+            "url": f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/playbooks/{playbook.pk}/war-room/",
+            "next_slot": next_slot.isoformat(),
+        },
+        "template": {"name": playbook.template.name, "manual_baseline_minutes": playbook.template.manual_baseline_minutes},
+    }
+
+
+def resolve_integration(playbook: Playbook, connector_key: str) -> Integration | None:
+    """The bound integration for a connector key, else the organization's (connected first)."""
+    bound = (playbook.integration_bindings or {}).get(connector_key)
+    if bound:
+        return Integration.objects.filter(organization=playbook.organization_id, pk=bound).first()
+    candidates = Integration.objects.filter(organization=playbook.organization_id, connector_key=connector_key)
+    return candidates.filter(status=IntegrationStatus.CONNECTED).first() or candidates.first()
+
+
+def integration_blocker(integration: Integration | None, step: PlaybookStepTemplate) -> str:
+    """Why the step cannot run with this integration ("" when it can)."""
+    try:
+        connector_name = get_connector_class(step.connector_key).manifest.name
+    except UnknownConnector:
+        connector_name = step.connector_key
+    if integration is None:
+        return f"No {connector_name} integration is connected."
+    if integration.status in UNHEALTHY:
+        detail = f": {integration.last_error[:200]}" if integration.last_error else ""
+        return f"{integration.display_name} is {integration.get_status_display().lower()}{detail}."
+    try:
+        manifest = get_connector_class(integration.connector_key).manifest
+    except UnknownConnector:
+        return f"The connector '{integration.connector_key}' is not installed."
+    if step.action not in {a.key for a in manifest.actions}:
+        return f"{integration.display_name} cannot perform '{step.action}'."
+    return ""
+
+
+def _item_identity(step: PlaybookStepTemplate, item: Any, index: int) -> str:
+    if isinstance(item, dict):
+        for name in [step.item_key] if step.item_key else ["key", "email", "person_id", "external_id", "id"]:
+            if name and item.get(name):
+                return str(item[name]).lower()[:200]
+    elif isinstance(item, str) and item:
+        return item.lower()[:200]
+    return str(index)
+
+
+def _resolve_owner(item: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
+    """Items may name `owner_field` ("ciso|incident_commander"): the first scenario person present owns it."""
+    fields = str(item.get("owner_field") or "").split("|")
+    for name in fields:
+        person = scenario.get(name.strip()) if name.strip() else None
+        if isinstance(person, dict) and person.get("email"):
+            return {**item, "owner": person}
+    return {**item, "owner": item.get("owner") or {}}
+
+
+def plan_items(step: PlaybookStepTemplate, context: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The (item key, item) pairs a step fans out over; a plain step has one item ("", None)."""
+    if not step.for_each:
+        return [("", None)]
+    if step.for_each == "items":
+        raw: Any = step.items or []
+    else:
+        raw = render_string("{{ " + step.for_each + " }}", context)
+    if not isinstance(raw, list):
+        raw = [] if raw in (None, "") else [raw]
+    planned: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        if isinstance(item, dict):
+            item = _resolve_owner(item, context["scenario"])
+        identity = _item_identity(step, item, index)
+        if identity in seen:  # the same stakeholder listed twice gets one notification
+            continue
+        seen.add(identity)
+        planned.append((identity, item))
+    return planned
+
+
+def condition_holds(step: PlaybookStepTemplate, context: dict[str, Any]) -> bool:
+    if not step.condition:
+        return True
+    return bool(jsonLogic(step.condition, context["scenario"]))
+
+
+def idempotency_key_for(playbook_id: Any, step_key: str, item_key: str) -> str:
+    """Deterministic per playbook + step + item: a retry, a crash or a second activation reuses it."""
+    digest = hashlib.sha256(f"{playbook_id}:{step_key}:{item_key}".encode()).hexdigest()[:40]
+    return f"pb-{step_key[:30]}-{digest}"
+
+
+def render_step_payload(step_template: dict[str, Any] | Any, action: str, context: dict[str, Any]) -> dict[str, Any]:
+    rendered = render_payload(step_template, context)
+    if not isinstance(rendered, dict):
+        raise RenderError("A payload template must be a JSON object.")
+    return sanitize_payload(action, rendered)
+
+
+@dataclass
+class StepPreview:
+    key: str
+    name: str
+    connector_key: str
+    connector_name: str
+    action: str
+    count: int
+    description: str
+    depends_on: list[str]
+    is_required: bool
+    will_run: bool
+    blocked_reason: str = ""
+    integration: dict[str, Any] | None = None
+    sample_payload: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.blocked_reason)
+
+
+def _describe(step: PlaybookStepTemplate, count: int, payload: dict[str, Any], items: list[Any], context: dict[str, Any], connector_name: str) -> str:
+    if step.description:
+        try:
+            return str(render_string(step.description, {**context, "count": count, "payload": payload, "items": items}))
+        except RenderError:
+            pass
+    times = f" ×{count}" if count != 1 else ""
+    return f"{connector_name}: {step.action.replace('_', ' ')}{times}"
+
+
+def playbook_preview(*, playbook: Playbook) -> list[StepPreview]:
+    """Exactly what activation will do where, and which steps cannot run (missing or unhealthy integrations)."""
+    context = build_context(playbook)
+    steps_context: dict[str, Any] = {}
+    previews: list[StepPreview] = []
+    for step in playbook.template.steps.all():
+        integration = resolve_integration(playbook, step.connector_key)
+        try:
+            connector_name = get_connector_class(step.connector_key).manifest.name
+        except UnknownConnector:
+            connector_name = step.connector_key.replace("_", " ").title()
+        errors: list[str] = []
+        will_run = condition_holds(step, context)
+        items = plan_items(step, context) if will_run else []
+        sample: dict[str, Any] = {}
+        step_context = {**context, "steps": steps_context, "integration": _integration_facts(integration)}
+        try:
+            if items:
+                sample = render_step_payload(step.payload_template, step.action, {**step_context, "item": items[0][1] or {}})
+        except RenderError as exc:
+            errors.append(str(exc))
+        steps_context[step.key] = {"external_id": f"<{step.key}>", "url": "", "key": "", "payload": sample, "data": {}}
+        previews.append(
+            StepPreview(
+                key=step.key,
+                name=step.name,
+                connector_key=step.connector_key,
+                connector_name=connector_name,
+                action=step.action,
+                count=len(items),
+                description=_describe(step, len(items), sample, [i for _, i in items], step_context, connector_name)
+                if will_run
+                else "Not needed for this scenario.",
+                depends_on=list(step.depends_on or []),
+                is_required=step.is_required,
+                will_run=will_run,
+                blocked_reason=integration_blocker(integration, step) if will_run else "",
+                integration=({"id": str(integration.pk), "display_name": integration.display_name, "status": integration.status} if integration else None),
+                sample_payload=sample,
+                errors=errors,
+            )
+        )
+    return previews
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Timeline
+
+
+def timeline_add(run: PlaybookRun, kind: str, message: str, *, step_key: str = "", data: dict[str, Any] | None = None) -> TimelineEvent:
+    return TimelineEvent.objects.create(run=run, at=timezone.now(), kind=kind, message=message[:1000], step_key=step_key, data=data or {})
+
+
+def _human_ms(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Activation
+
+
+@transaction.atomic
+def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpRequest | None = None) -> tuple[PlaybookRun, bool]:
+    """Start a run (or return the open one: a second activation never acts twice). Returns (run, created)."""
+    playbook = Playbook.objects.select_for_update().select_related("template", "scenario").get(pk=playbook.pk)
+    existing = playbook.runs.filter(status__in=OPEN_RUN_STATUSES).order_by("-created_at").first()
+    if existing is not None:
+        return existing, False
+    previews = {p.key: p for p in playbook_preview(playbook=playbook)}
+    invalid = {key: p.errors for key, p in previews.items() if p.errors}
+    if invalid:
+        message = "; ".join(f"{key}: {' '.join(errors)}" for key, errors in invalid.items())
+        raise ApplicationError(f"The playbook template has errors: {message}", code=PlaybookErrorCode.TEMPLATE_INVALID)
+    context = build_context(playbook)
+    now = timezone.now()
+    run = PlaybookRun.objects.create(
+        organization=playbook.organization,
+        playbook=playbook,
+        status=RunStatus.RUNNING,
+        activated_by=actor if getattr(actor, "is_authenticated", False) else None,
+        started_at=now,
+        manual_baseline_minutes=playbook.template.manual_baseline_minutes,
+        context=context,
+    )
+    step_runs: list[StepRun] = []
+    for step in playbook.template.steps.all():
+        preview = previews[step.key]
+        integration = resolve_integration(playbook, step.connector_key)
+        items = plan_items(step, context) if preview.will_run else [("", None)]
+        for index, (item_key, item) in enumerate(items):
+            step_run = StepRun(
+                run=run,
+                step_key=step.key,
+                step_name=step.name,
+                position=step.position,
+                item_index=index,
+                item_key=item_key,
+                item=item,
+                connector_key=step.connector_key,
+                action=step.action,
+                depends_on=list(step.depends_on or []),
+                is_bulk=step.is_bulk,
+                is_required=step.is_required,
+                task_kind=step.task_kind,
+                integration=integration,
+                idempotency_key=idempotency_key_for(playbook.pk, step.key, item_key),
+                result={"payload_template": step.payload_template},
+            )
+            if not preview.will_run:
+                step_run.status = StepStatus.SKIPPED
+                step_run.last_error = "Condition not met for this scenario."
+                step_run.finished_at = now
+            elif preview.is_blocked:
+                step_run.last_error = preview.blocked_reason
+                step_run.error_class = "configuration"
+                step_run.finished_at = now
+                step_run.status = StepStatus.FAILED if step.is_required else StepStatus.SKIPPED
+            step_runs.append(step_run)
+    StepRun.objects.bulk_create(step_runs)
+    playbook.status = PlaybookStatus.ACTIVE
+    playbook.save(update_fields=["status", "updated_at"])
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
+    timeline_add(run, "activated", f"Activated by {who}: {len(step_runs)} actions across {len(previews)} steps.")
+    for preview in previews.values():
+        if preview.will_run and preview.is_blocked:
+            timeline_add(run, "blocked", f"{preview.name}: {preview.blocked_reason}", step_key=preview.key)
+    audit_record(action="playbook.activate", organization=playbook.organization, actor=actor, target=playbook, changes={"run": str(run.pk)}, request=request)
+    _enqueue_advance(run.pk)
+    return run, True
+
+
+def _enqueue_advance(run_id: Any) -> None:
+    from playbooks import tasks
+
+    transaction.on_commit(lambda: tasks.playbook_run_advance.delay(str(run_id)))
+
+
+def _enqueue_steps(groups: list[list[str]], countdown: float | None = None) -> None:
+    """Send step work to the workers once the rows saying so are committed."""
+    from playbooks import tasks
+
+    def send() -> None:
+        for ids in groups:
+            options = {"countdown": countdown} if countdown else {}
+            if len(ids) == 1:
+                tasks.step_run_execute.apply_async(args=[ids[0]], **options)
+            else:
+                tasks.step_runs_execute_bulk.apply_async(args=[ids], **options)
+
+    transaction.on_commit(send)
+
+
+def _steps_context(step_runs: Iterable[StepRun]) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    for step_run in step_runs:
+        entry = outputs.setdefault(step_run.step_key, {"external_id": "", "url": "", "key": "", "payload": {}, "data": {}, "external_ids": []})
+        if step_run.status == StepStatus.SUCCEEDED:
+            if not entry["external_id"]:
+                entry.update(
+                    external_id=step_run.external_id,
+                    url=step_run.external_url,
+                    key=str((step_run.result or {}).get("data", {}).get("key", "")),
+                    data=(step_run.result or {}).get("data", {}),
+                    payload=step_run.payload or {},
+                )
+            entry["external_ids"].append(step_run.external_id)
+    return outputs
+
+
+def playbook_run_advance(*, run_id: Any) -> list[str]:
+    """Dispatch every step whose dependencies succeeded (independent ones together); finish the run when nothing can move."""
+    with transaction.atomic():
+        run = PlaybookRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.RUNNING:
+            return []
+        step_runs = list(run.step_runs.select_related("integration"))
+        by_key: dict[str, list[StepRun]] = {}
+        for step_run in step_runs:
+            by_key.setdefault(step_run.step_key, []).append(step_run)
+
+        def key_state(key: str) -> str:
+            statuses = {s.status for s in by_key.get(key, [])}
+            if not statuses:
+                return "ok"  # a dependency on an unknown step is a template error caught in the admin; do not deadlock
+            if statuses <= {StepStatus.SUCCEEDED}:
+                return "ok"
+            if statuses & {StepStatus.FAILED, StepStatus.CANCELLED}:
+                return "failed"
+            if statuses <= {StepStatus.SUCCEEDED, StepStatus.SKIPPED}:
+                return "skipped"
+            return "waiting"
+
+        steps_context = _steps_context(step_runs)
+        now = timezone.now()
+        ready: dict[str, list[StepRun]] = {}
+        changed = True
+        while changed:  # skips cascade through chains of dependents
+            changed = False
+            for step_run in step_runs:
+                if step_run.status != StepStatus.PENDING:
+                    continue
+                states = [key_state(dep) for dep in step_run.depends_on]
+                if "skipped" in states:
+                    step_run.status = StepStatus.SKIPPED
+                    step_run.last_error = "Skipped because a step it needs was skipped."
+                    step_run.finished_at = now
+                    step_run.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
+                    changed = True
+                elif all(state == "ok" for state in states):
+                    ready.setdefault(step_run.step_key, []).append(step_run)
+        dispatched: list[list[str]] = []
+        for group in ready.values():
+            for step_run in group:
+                if step_run.payload is None:
+                    context = {
+                        **run.context,
+                        "steps": steps_context,
+                        "item": step_run.item or {},
+                        "integration": _integration_facts(step_run.integration),
+                    }
+                    try:
+                        step_run.payload = render_step_payload(step_run.result.get("payload_template", {}), step_run.action, context)
+                    except RenderError as exc:
+                        step_run.status = StepStatus.FAILED
+                        step_run.last_error = f"The payload template cannot be rendered: {exc}"
+                        step_run.error_class = "configuration"
+                        step_run.finished_at = now
+                        step_run.save(update_fields=["status", "last_error", "error_class", "finished_at", "payload", "updated_at"])
+                        continue
+                step_run.status = StepStatus.QUEUED
+                step_run.queued_at = now
+                step_run.save(update_fields=["status", "queued_at", "payload", "updated_at"])
+            queued = [s for s in group if s.status == StepStatus.QUEUED]
+            if not queued:
+                continue
+            if queued[0].is_bulk:
+                for start in range(0, len(queued), BULK_CHUNK):
+                    dispatched.append([str(s.pk) for s in queued[start : start + BULK_CHUNK]])
+            else:
+                dispatched.extend([str(s.pk)] for s in queued)
+        if dispatched:
+            names = [f"{key} ({len(group)})" if len(group) > 1 else key for key, group in ready.items() if any(s.status == StepStatus.QUEUED for s in group)]
+            timeline_add(run, "dispatched", "Started together: " + ", ".join(names), data={"steps": list(ready.keys()), "tasks": len(dispatched)})
+            _enqueue_steps(dispatched)
+            return [i for ids in dispatched for i in ids]
+        if any(s.status in ACTIVE_STEP_STATUSES for s in step_runs):
+            return []
+        _run_finish(run, step_runs)
+        return []
+
+
+def _run_finish(run: PlaybookRun, step_runs: list[StepRun]) -> None:
+    """Nothing is in flight and nothing more can start: record the outcome and the measured time."""
+    now = timezone.now()
+    failed = [s for s in step_runs if s.status in (StepStatus.FAILED, StepStatus.CANCELLED)]
+    waiting = [s for s in step_runs if s.status == StepStatus.PENDING]
+    succeeded = [s for s in step_runs if s.status == StepStatus.SUCCEEDED]
+    if not failed and not waiting:
+        run.status = RunStatus.SUCCEEDED
+    elif succeeded:
+        run.status = RunStatus.PARTIAL
+    else:
+        run.status = RunStatus.FAILED
+    reasons: list[str] = []
+    for step_run in failed:
+        line = f"{step_run.label}: {step_run.last_error}"
+        if line not in reasons:
+            reasons.append(line)
+    if waiting:
+        reasons.append(f"{len(waiting)} action(s) wait for failed steps: {', '.join(sorted({s.step_name for s in waiting}))}")
+    run.error_summary = "\n".join(reasons)[:5000]
+    run.finished_at = now
+    if run.duration_ms is None and run.started_at:
+        run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+    run.save(update_fields=["status", "error_summary", "finished_at", "duration_ms", "updated_at"])
+    Playbook.objects.filter(pk=run.playbook_id).update(
+        status=PlaybookStatus.COMPLETED if run.status == RunStatus.SUCCEEDED else PlaybookStatus.PARTIAL, updated_at=now
+    )
+    saved = run.manual_baseline_minutes * 60_000 - (run.duration_ms or 0)
+    if run.status == RunStatus.SUCCEEDED:
+        message = (
+            f"Playbook activated in {_human_ms(run.duration_ms)}: {len(succeeded)} actions done, about {saved // 60_000} minutes of manual coordination saved."
+        )
+    else:
+        message = f"Run finished {run.get_status_display().lower()}: {len(succeeded)} done, {len(failed)} failed, {len(waiting)} waiting. {reasons[0] if reasons else ''}"
+    timeline_add(run, "finished", message, data={"status": run.status, "duration_ms": run.duration_ms})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Executing steps
+
+
+def _lease_seconds() -> float:
+    return _setting("BASTION_PLAYBOOK_STEP_LEASE_SECONDS", 300)
+
+
+def _claim(step_run_ids: list[str]) -> list[StepRun]:
+    """Take the steps for this worker: queued/retrying ones, or running ones whose worker's lease expired."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimable = (
+            StepRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=step_run_ids, run__status=RunStatus.RUNNING)
+            .filter(
+                Q(status__in=[StepStatus.QUEUED, StepStatus.RETRYING]) | Q(status=StepStatus.RUNNING, lease_expires_at__lt=now),
+            )
+        )
+        claimed = list(claimable)
+        for step_run in claimed:
+            step_run.status = StepStatus.RUNNING
+            step_run.attempts += 1
+            step_run.lease_expires_at = now + timedelta(seconds=_lease_seconds())
+            step_run.started_at = step_run.started_at or now
+            step_run.save(update_fields=["status", "attempts", "lease_expires_at", "started_at", "updated_at"])
+    return claimed
+
+
+def _task_title(step_run: StepRun) -> str:
+    payload = step_run.payload or {}
+    for name in ("summary", "name", "title", "subject", "text", "body"):
+        if payload.get(name):
+            prefix = "#" if step_run.action == "create_channel" else ""
+            return f"{prefix}{payload[name]}"[:500]
+    return step_run.label[:500]
+
+
+def _task_owner(step_run: StepRun) -> str:
+    payload = step_run.payload or {}
+    for name in ("assignee_email", "owner", "email"):
+        if isinstance(payload.get(name), str) and payload[name]:
+            return payload[name][:254]
+    item = step_run.item if isinstance(step_run.item, dict) else {}
+    owner = item.get("owner")
+    if isinstance(owner, dict):
+        return str(owner.get("email", ""))[:254]
+    return ""
+
+
+def _step_succeeded(step_run: StepRun, result: Any) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        step_run.status = StepStatus.SUCCEEDED
+        step_run.external_id = str(result.external_id)[:200]
+        step_run.external_url = str(result.url or "")[:1000]
+        step_run.reused_existing = not result.created
+        step_run.result = {**(step_run.result or {}), "data": dict(result.data or {})}
+        step_run.last_error = ""
+        step_run.error_class = ""
+        step_run.finished_at = now
+        step_run.lease_expires_at = None
+        step_run.duration_ms = int((now - (step_run.started_at or now)).total_seconds() * 1000)
+        step_run.save()
+        if step_run.task_kind and step_run.external_id:
+            payload = step_run.payload or {}
+            details: dict[str, Any] = {}
+            if step_run.task_kind == "calendar_event":
+                details["attendees"] = [{"email": e, "response": "needsAction"} for e in payload.get("attendees") or []]
+            Task.objects.update_or_create(
+                step_run=step_run,
+                defaults={
+                    "organization_id": step_run.run.organization_id,
+                    "playbook_id": step_run.run.playbook_id,
+                    "run": step_run.run,
+                    "integration": step_run.integration,
+                    "kind": step_run.task_kind,
+                    "external_id": step_run.external_id,
+                    "external_key": str((result.data or {}).get("key", ""))[:200],
+                    "url": step_run.external_url,
+                    "title": _task_title(step_run),
+                    "owner": _task_owner(step_run),
+                    "status": str((result.data or {}).get("status") or "open")[:60],
+                    "details": details,
+                },
+            )
+        reused = " (already existed, reused)" if step_run.reused_existing else ""
+        not_found = (result.data or {}).get("not_found") or []
+        extra = f"; {len(not_found)} not found: {', '.join(not_found[:5])}" if not_found else ""
+        if not step_run.is_bulk:
+            timeline_add(step_run.run, "step_succeeded", f"{step_run.label}{reused}{extra}", step_key=step_run.step_key)
+    _enqueue_advance(step_run.run_id)
+
+
+def _retry_delay(error: ApiError, attempts: int) -> float:
+    if isinstance(error, ApiRateLimited):
+        return float(error.retry_after) + random.uniform(0, 0.5)
+    hinted = getattr(error, "retry_after", None)
+    if hinted:
+        return float(hinted)
+    base = _setting("BASTION_PLAYBOOK_RETRY_BASE_SECONDS", 1.0)
+    return min(300.0, base * (2 ** (attempts - 1))) * random.uniform(0.5, 1.0)
+
+
+def _step_failed(step_run: StepRun, error: Exception) -> float | None:
+    """Record a failure; returns the countdown when the step will be retried, None when it failed for good."""
+    now = timezone.now()
+    retryable = isinstance(error, ApiError) and error.retryable and step_run.attempts < MAX_ATTEMPTS
+    error_class = error.category if isinstance(error, ApiError) else "system"
+    message = str(error)[:2000] if isinstance(error, ApiError) else f"{type(error).__name__}: {str(error)[:500]}"
+    step_run.last_error = message
+    step_run.error_class = error_class
+    step_run.lease_expires_at = None
+    if retryable:
+        delay = _retry_delay(error, step_run.attempts)
+        step_run.status = StepStatus.RETRYING
+        step_run.next_attempt_at = now + timedelta(seconds=delay)
+        step_run.save(update_fields=["status", "last_error", "error_class", "lease_expires_at", "next_attempt_at", "updated_at"])
+        timeline_add(step_run.run, "step_retrying", f"{step_run.label}: {message} — retry {step_run.attempts + 1} in {delay:.1f} s", step_key=step_run.step_key)
+        return delay
+    step_run.status = StepStatus.FAILED
+    step_run.finished_at = now
+    step_run.duration_ms = int((now - (step_run.started_at or now)).total_seconds() * 1000)
+    step_run.save(update_fields=["status", "last_error", "error_class", "lease_expires_at", "finished_at", "duration_ms", "updated_at"])
+    timeline_add(step_run.run, "step_failed", f"{step_run.label} failed ({error_class}): {message}", step_key=step_run.step_key)
+    if isinstance(error, ApiError) and error.category == "auth" and step_run.integration is not None:
+        integration_record_failure(integration=step_run.integration, error=error)
+    logger.warning("playbooks.step.failed", extra={"step_run": str(step_run.pk), "step": step_run.step_key, "error_class": error_class})
+    return None
+
+
+def step_run_execute(*, step_run_id: Any) -> None:
+    """Perform one step's action with its stored idempotency key; record the external reference it got."""
+    claimed = _claim([str(step_run_id)])
+    if not claimed:
+        return
+    step_run = StepRun.objects.select_related("run", "integration").get(pk=claimed[0].pk)
+    try:
+        if step_run.integration is None:
+            raise ApplicationError("No integration is bound for this step.", code="configuration")
+        connector = build_connector(step_run.integration)
+        result = connector.perform(step_run.action, step_run.payload or {}, idempotency_key=step_run.idempotency_key)
+    except ApplicationError as exc:
+        _step_failed(step_run, ApiError(exc.message))
+        _enqueue_advance(step_run.run_id)
+        return
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and shown on the step, never swallowed
+        delay = _step_failed(step_run, exc)
+        if delay is None:
+            _enqueue_advance(step_run.run_id)
+        else:
+            _enqueue_steps([[str(step_run.pk)]], countdown=delay)
+        return
+    _step_succeeded(step_run, result)
+
+
+def step_runs_execute_bulk(*, step_run_ids: list[str]) -> None:
+    """Perform one bulk call for a chunk of a fanned-out step (Jira: up to 50 issues per call)."""
+    claimed = _claim([str(i) for i in step_run_ids])
+    if not claimed:
+        return
+    step_runs = list(StepRun.objects.select_related("run", "integration").filter(pk__in=[s.pk for s in claimed]).order_by("item_index"))
+    first = step_runs[0]
+    try:
+        if first.integration is None:
+            raise ApiError("No integration is bound for this step.")
+        connector = build_connector(first.integration)
+        results = connector.perform_bulk(first.action, [s.payload or {} for s in step_runs], idempotency_keys=[s.idempotency_key for s in step_runs])
+    except Exception as exc:  # noqa: BLE001 - the whole call failed: each item records it; retryable chunks go again together
+        delays = [_step_failed(s, exc) for s in step_runs]
+        retry = [str(s.pk) for s, d in zip(step_runs, delays, strict=True) if d is not None]
+        if retry:
+            _enqueue_steps([retry], countdown=max(d for d in delays if d is not None))
+        if len(retry) < len(step_runs):
+            _enqueue_advance(first.run_id)
+        return
+    succeeded = 0
+    for step_run, result in zip(step_runs, results, strict=True):
+        if isinstance(result, Exception):
+            delay = _step_failed(step_run, result)
+            if delay is not None:
+                _enqueue_steps([[str(step_run.pk)]], countdown=delay)
+        else:
+            _step_succeeded(step_run, result)
+            succeeded += 1
+    if succeeded:
+        reused = sum(1 for s in step_runs if s.status == StepStatus.SUCCEEDED and s.reused_existing)
+        note = f" ({reused} already existed)" if reused else ""
+        timeline_add(first.run, "step_succeeded", f"{first.step_name}: {succeeded} of {len(step_runs)} created in one bulk call{note}", step_key=first.step_key)
+    _enqueue_advance(first.run_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Retry, resume, cancel
+
+
+@transaction.atomic
+def playbook_run_retry_failed(*, run: PlaybookRun, actor: Any = None, request: HttpRequest | None = None) -> list[StepRun]:
+    """Re-run only the failed steps (same idempotency keys); their waiting dependents follow."""
+    run = PlaybookRun.objects.select_for_update().select_related("playbook").get(pk=run.pk)
+    if run.status == RunStatus.CANCELLED:
+        raise ApplicationError("This run was cancelled; activate the playbook again instead.", code=PlaybookErrorCode.RUN_FINISHED, status_code=409)
+    failed = list(run.step_runs.filter(status=StepStatus.FAILED))
+    skipped_for_integration = list(run.step_runs.filter(status=StepStatus.SKIPPED, error_class="configuration"))
+    if not failed and not skipped_for_integration:
+        raise ApplicationError("No failed steps to retry.", code=PlaybookErrorCode.NOTHING_TO_RETRY, status_code=409)
+    templates = {s.key: s for s in run.playbook.template.steps.all()}
+    retried: list[StepRun] = []
+    for step_run in failed + skipped_for_integration:
+        step = templates.get(step_run.step_key)
+        integration = resolve_integration(run.playbook, step_run.connector_key)
+        blocker = integration_blocker(integration, step) if step else ""
+        if blocker:
+            step_run.last_error = blocker
+            step_run.save(update_fields=["last_error", "updated_at"])
+            continue
+        step_run.integration = integration
+        step_run.status = StepStatus.PENDING
+        step_run.finished_at = None
+        step_run.next_attempt_at = None
+        if step_run.error_class == "configuration" and step_run.last_error.startswith("The payload template"):
+            step_run.payload = None
+        step_run.save(update_fields=["integration", "status", "finished_at", "next_attempt_at", "payload", "updated_at"])
+        retried.append(step_run)
+    if not retried:
+        raise ApplicationError(
+            "The failed steps still cannot run: " + "; ".join(sorted({s.last_error for s in failed + skipped_for_integration})),
+            code=PlaybookErrorCode.NOTHING_TO_RETRY,
+            status_code=409,
+        )
+    run.status = RunStatus.RUNNING
+    run.finished_at = None
+    run.error_summary = ""
+    run.save(update_fields=["status", "finished_at", "error_summary", "updated_at"])
+    Playbook.objects.filter(pk=run.playbook_id).update(status=PlaybookStatus.ACTIVE)
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
+    timeline_add(run, "retry", f"{who} retried {len(retried)} failed action(s): {', '.join(sorted({s.step_name for s in retried}))}")
+    audit_record(action="playbook_run.retry_failed", organization=run.organization, actor=actor, target=run, changes={"steps": len(retried)}, request=request)
+    _enqueue_advance(run.pk)
+    return retried
+
+
+@transaction.atomic
+def playbook_run_resume(*, run: PlaybookRun, force: bool = False, actor: Any = None) -> list[str]:
+    """Re-send steps whose worker died: queued ones, and running ones whose lease expired (or all running ones with force)."""
+    run = PlaybookRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != RunStatus.RUNNING:
+        return []
+    now = timezone.now()
+    stalled = run.step_runs.filter(Q(status=StepStatus.QUEUED) | Q(status=StepStatus.RETRYING, next_attempt_at__lt=now - timedelta(minutes=5)))
+    running = run.step_runs.filter(status=StepStatus.RUNNING)
+    if not force:
+        running = running.filter(lease_expires_at__lt=now)
+    to_send = list(stalled) + list(running)
+    if not to_send:
+        _enqueue_advance(run.pk)
+        return []
+    StepRun.objects.filter(pk__in=[s.pk for s in to_send]).update(status=StepStatus.QUEUED, lease_expires_at=None, updated_at=now)
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for step_run in to_send:
+        groups.setdefault((step_run.step_key, step_run.is_bulk), []).append(str(step_run.pk))
+    batches: list[list[str]] = []
+    for (_key, is_bulk), ids in groups.items():
+        batches.extend([ids[i : i + BULK_CHUNK] for i in range(0, len(ids), BULK_CHUNK)] if is_bulk else [[i] for i in ids])
+    timeline_add(run, "resumed", f"Resumed {len(to_send)} interrupted action(s) after a worker stopped.")
+    _enqueue_steps(batches)
+    return [s for b in batches for s in b]
+
+
+@dataclass
+class CancelOutcome:
+    run: PlaybookRun
+    already_created: list[StepRun]
+    in_flight: list[StepRun]
+
+
+@transaction.atomic
+def playbook_run_cancel(*, run: PlaybookRun, actor: Any = None, request: HttpRequest | None = None) -> CancelOutcome:
+    """Stop a run: nothing further starts; what was already created is listed (and stays, for a person to decide)."""
+    run = PlaybookRun.objects.select_for_update().get(pk=run.pk)
+    if run.status in (RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED):
+        raise ApplicationError(f"The run already {run.get_status_display().lower()}.", code=PlaybookErrorCode.RUN_FINISHED, status_code=409)
+    now = timezone.now()
+    run.step_runs.filter(status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RETRYING]).update(
+        status=StepStatus.CANCELLED, finished_at=now, last_error="Cancelled before it ran.", updated_at=now
+    )
+    run.status = RunStatus.CANCELLED
+    run.cancelled_by = actor if getattr(actor, "is_authenticated", False) else None
+    run.finished_at = now
+    if run.duration_ms is None and run.started_at:
+        run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+    run.save(update_fields=["status", "cancelled_by", "finished_at", "duration_ms", "updated_at"])
+    Playbook.objects.filter(pk=run.playbook_id).update(status=PlaybookStatus.CANCELLED, updated_at=now)
+    created = list(run.step_runs.filter(status=StepStatus.SUCCEEDED).exclude(external_id=""))
+    in_flight = list(run.step_runs.filter(status=StepStatus.RUNNING))
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
+    listing = ", ".join(f"{s.label} ({s.external_id})" for s in created[:10]) or "nothing"
+    more = f" and {len(created) - 10} more" if len(created) > 10 else ""
+    flight = f"; {len(in_flight)} action(s) were mid-call and may still complete" if in_flight else ""
+    timeline_add(run, "cancelled", f"Cancelled by {who}. Already created: {listing}{more}{flight}.")
+    audit_record(
+        action="playbook_run.cancel", organization=run.organization, actor=actor, target=run, changes={"already_created": len(created)}, request=request
+    )
+    return CancelOutcome(run=run, already_created=created, in_flight=in_flight)
+
+
+@transaction.atomic
+def playbook_runs_resume_stalled() -> int:
+    """Periodic: resume running runs whose steps lost their worker (expired leases, long-queued messages)."""
+    count = 0
+    stale = timezone.now() - timedelta(seconds=_lease_seconds())
+    runs = PlaybookRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(step_runs__status=StepStatus.RUNNING, step_runs__lease_expires_at__lt=timezone.now())
+        | Q(step_runs__status=StepStatus.QUEUED, step_runs__queued_at__lt=stale)
+    )
+    for run in runs.distinct():
+        count += len(playbook_run_resume(run=run))
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Status flowing back
+
+
+def _parse_when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else timezone.make_aware(parsed)
+    return None
+
+
+def _shape_for(connector_key: str, entity: str, record: dict[str, Any], action: str) -> dict[str, Any]:
+    """Turn a vendor record into Bastion's shape through the connector's own transformer."""
+    if action == "status" or not record:
+        return dict(record or {})
+    try:
+        connector_class = get_connector_class(connector_key)
+        return dict(connector_class().to_bastion(entity, record))
+    except Exception:  # noqa: BLE001 - an unexpected vendor payload must not break the other events of the delivery
+        logger.warning("playbooks.webhook.transform_failed", extra={"connector": connector_key, "entity": entity})
+        return {}
+
+
+def task_apply_shape(task: Task, shape: dict[str, Any], *, at: datetime | None = None, source: str = "webhook") -> bool:
+    """Update a tracked task from a Bastion-shaped record (task, channel, event, incident). Returns True if it changed."""
+    before = (task.status, task.owner, task.is_done, dict(task.details))
+    status = task.status
+    if "is_archived" in shape:
+        status = "archived" if shape.get("is_archived") else "active"
+    elif shape.get("status"):
+        status = str(shape["status"])
+    details = dict(task.details)
+    if isinstance(shape.get("attendees"), list):
+        details["attendees"] = [{"email": a.get("email", ""), "response": a.get("response", "")} for a in shape["attendees"] if isinstance(a, dict)]
+    if shape.get("status_category"):
+        details["status_category"] = shape["status_category"]
+    task.status = status[:60]
+    task.is_done = shape.get("status_category") == "done" or status.lower() in DONE_TASK_STATUSES
+    owner = shape.get("assignee_email") or shape.get("owner")
+    if isinstance(owner, str) and owner:
+        task.owner = owner[:254]
+    task.details = details
+    task.last_event_at = at or timezone.now()
+    changed = (task.status, task.owner, task.is_done, task.details) != before
+    task.save()
+    if changed:
+        declined = [a["email"] for a in details.get("attendees", []) if a.get("response") == "declined"]
+        note = f"; declined: {', '.join(declined)}" if declined else ""
+        timeline_add(task.run, "task_updated", f"{task.title} is now {task.status} ({source}){note}", data={"task": str(task.pk)})
+    return changed
+
+
+def webhook_events_apply(integration_id: str, events: list[dict[str, Any]]) -> int:
+    """Registered in settings.BASTION_EVENT_HANDLERS: update tracked tasks from processed webhook events. Returns tasks changed."""
+    integration = Integration.objects.filter(pk=integration_id).first() if _is_uuid(integration_id) else None
+    if integration is None:
+        return 0
+    changed = 0
+    for event in events:
+        external_id = str(event.get("external_id") or "")
+        record = event.get("record") or {}
+        ids = {external_id, str(record.get("key") or ""), str(record.get("id") or "")} - {""}
+        if not ids:
+            continue
+        tasks = Task.objects.select_related("run").filter(integration=integration).filter(Q(external_id__in=ids) | Q(external_key__in=ids))
+        if not tasks:
+            continue
+        at = _parse_when(event.get("occurred_at")) or timezone.now()
+        action = str(event.get("action") or "upsert")
+        shape = {"status": "deleted"} if action == "delete" else _shape_for(integration.connector_key, str(event.get("entity") or ""), record, action)
+        if not shape:
+            continue
+        with transaction.atomic():
+            for task in tasks.select_for_update(of=("self",)):
+                if task.last_event_at and at < task.last_event_at:
+                    continue  # an older delivery must not overwrite newer state
+                changed += int(task_apply_shape(task, shape, at=at))
+    return changed
+
+
+def playbook_tasks_poll(*, limit: int = 500) -> int:
+    """Polling backstop: read open tasks' state through connectors that can fetch one object (vendors without webhooks)."""
+    changed = 0
+    open_tasks = Task.objects.select_related("integration", "run").filter(is_done=False, integration__isnull=False).order_by("last_event_at")[:limit]
+    by_integration: dict[Any, list[Task]] = {}
+    for task in open_tasks:
+        by_integration.setdefault(task.integration_id, []).append(task)
+    for tasks in by_integration.values():
+        integration = tasks[0].integration
+        if integration.status in UNHEALTHY:
+            continue
+        try:
+            connector = build_connector(integration)
+        except Exception:  # noqa: BLE001 - one broken integration must not stop polling the others
+            logger.exception("playbooks.poll.connector_failed", extra={"integration": str(integration.pk)})
+            continue
+        fetch = getattr(connector, "fetch_object", None)
+        if fetch is None:
+            continue
+        for task in tasks:
+            try:
+                shape = fetch(task.kind, task.external_id)
+            except ApiError as exc:
+                logger.warning("playbooks.poll.fetch_failed", extra={"task": str(task.pk), "error": type(exc).__name__})
+                if exc.category == "auth":
+                    integration_record_failure(integration=integration, error=exc)
+                    break
+                continue
+            with transaction.atomic():
+                locked = Task.objects.select_for_update().select_related("run").get(pk=task.pk)
+                changed += int(task_apply_shape(locked, dict(shape or {}), source="poll"))
+    return changed
