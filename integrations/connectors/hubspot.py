@@ -23,6 +23,7 @@ from integrations.connectors.base import (
     FieldInfo,
     OAuthSpec,
     Page,
+    RateLimitSpec,
     WebhookEvent,
     WebhookRequest,
 )
@@ -189,6 +190,7 @@ class HubSpotConnector(BaseConnector):
         webhook_signature="X-HubSpot-Signature-v3 = base64(HMAC-SHA256(app client secret, method + URI + body + X-HubSpot-Request-Timestamp)); 5-minute window.",
         capabilities=("read", "incremental", "field_discovery", "deletions", "actions", "webhooks"),
         docs_url="https://developers.hubspot.com/docs/api/crm/understanding-the-crm",
+        rate_limit=RateLimitSpec(per_second=10.0, burst=100, daily=250_000),  # 100/10 s burst; daily per tier
     )
 
     def __init__(self, **kwargs: Any):

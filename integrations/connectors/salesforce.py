@@ -31,6 +31,7 @@ from integrations.connectors.base import (
     FieldInfo,
     OAuthSpec,
     Page,
+    RateLimitSpec,
 )
 from integrations.errors import ApiBadRequest, ApiError, ApiRateLimited
 from integrations.http import BearerAuth
@@ -205,6 +206,7 @@ class SalesforceConnector(BaseConnector):
         supports_webhooks=False,
         capabilities=("read", "incremental", "field_discovery", "deletions", "actions", "daily_quota"),
         docs_url="https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/",
+        rate_limit=RateLimitSpec(per_second=20.0, burst=25, daily=15_000),  # the org's real daily limit is learnt from Sforce-Limit-Info
     )
 
     def __init__(self, **kwargs: Any):
