@@ -189,6 +189,7 @@ class GoogleCalendarConnector(BaseConnector):
                 url_guard=self.client.url_guard,
                 session=self.client.session,
                 max_retries=2,
+                sleep=self.client._sleep,
             )
             self.service_account = ServiceAccountAuth(key, scopes=SCOPES, subject=self.config.get("subject", ""), token_client=token_client)
             self.client.auth = self.service_account
