@@ -8,12 +8,19 @@ from common.models import BaseModel
 
 
 class ScenarioDataModel(BaseModel):
+    """One version of a scenario type's definition. Published versions are never edited: a change makes a new version."""
+
     scenario_type = models.CharField(max_length=60, db_index=True)
     version = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=200, blank=True)
-    field_definitions = models.JSONField(default=list, blank=True)
-    data_source_mappings = models.JSONField(default=dict, blank=True)
-    validation_rules = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+    field_definitions = models.JSONField(default=list, blank=True, help_text="Ordered fields: key, label, type, required, source, visible_if, validation…")
+    data_source_mappings = models.JSONField(default=dict, blank=True, help_text="Derived: field key → source (connector, entity, mapping).")
+    validation_rules = models.JSONField(default=list, blank=True, help_text="Cross-field rules: key, message, rule (JSON Logic), fields.")
+    is_published = models.BooleanField(default=False, help_text="New scenarios use the latest published version.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    change_note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["scenario_type", "-version"]
@@ -21,6 +28,14 @@ class ScenarioDataModel(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name or self.scenario_type} v{self.version}"
+
+    @property
+    def required_fields(self) -> list[str]:
+        return [f["key"] for f in self.field_definitions if f.get("required")]
+
+    @property
+    def optional_fields(self) -> list[str]:
+        return [f["key"] for f in self.field_definitions if not f.get("required")]
 
 
 class ScenarioStatus(models.TextChoices):

@@ -1,0 +1,73 @@
+"""Reads for forms: connected sources, smart-dropdown options from the records store, people typeahead. Never a vendor call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from accounts.models import Organization
+from integrations.models import Integration, IntegrationStatus
+from scenarios.spec import jsonpath_first
+from sync.models import Person, SyncRecord
+
+MAX_LIMIT = 50
+
+
+def connected_integrations(*, organization: Organization, connector_keys: list[str]) -> dict[str, list[str]]:
+    """Connector key → ids of the organization's connected integrations of it."""
+    found: dict[str, list[str]] = {}
+    for integration_id, key in Integration.objects.filter(
+        organization=organization, connector_key__in=connector_keys, status=IntegrationStatus.CONNECTED
+    ).values_list("pk", "connector_key"):
+        found.setdefault(key, []).append(str(integration_id))
+    return found
+
+
+def person_typeahead(*, organization: Organization, query: str, limit: int = 20, connector_keys: list[str] | None = None) -> QuerySet[Person]:
+    """Active people whose search text contains every word of the query (trigram-indexed on PostgreSQL)."""
+    people = Person.objects.filter(organization=organization, is_active=True)
+    for term in query.strip().lower().split()[:5]:
+        people = people.filter(search_text__contains=term)
+    if connector_keys:
+        people = people.filter(Q(identities__source__in=connector_keys) | Q(identities__integration__connector_key__in=connector_keys)).distinct()
+    return people.only("id", "display_name", "email", "title", "department").order_by("display_name", "id")[: max(1, min(limit, MAX_LIMIT))]
+
+
+def record_options(
+    *,
+    organization: Organization,
+    sources: list[tuple[str, str]],
+    query: str = "",
+    limit: int = 20,
+    label_path: str = "$.name",
+    value_path: str = "$.external_id",
+) -> list[dict[str, Any]]:
+    """Options from synced records of the given (connector, entity) pairs."""
+    if not sources:
+        return []
+    records = SyncRecord.objects.filter(organization=organization, is_deleted=False).filter(
+        Q(*[Q(integration__connector_key=c, entity_type=e) for c, e in sources], _connector=Q.OR)
+    )
+    for term in query.strip().lower().split()[:5]:
+        records = records.annotate(_text=Cast("data", TextField())).filter(Q(_text__icontains=term) | Q(external_id__icontains=term))
+    options = []
+    for record in records.select_related("integration").order_by("external_id")[: max(1, min(limit, MAX_LIMIT))]:
+        label = jsonpath_first(label_path, record.data) if label_path else None
+        value = jsonpath_first(value_path, record.data) if value_path else None
+        options.append(
+            {
+                "value": str(value if value not in (None, "") else record.external_id),
+                "label": str(label or record.external_id),
+                "description": record.integration.display_name,
+                "data": {"external_id": record.external_id, "name": str(label or record.external_id), "integration_id": str(record.integration_id)},
+                "provenance": {
+                    "source": record.integration.connector_key,
+                    "integration_id": str(record.integration_id),
+                    "entity": record.entity_type,
+                    "external_id": record.external_id,
+                },
+            }
+        )
+    return options

@@ -1,0 +1,364 @@
+"""The scenario definitions every install ships (loaded by migration 0004): Crisis Management, Product Launch, M&A.
+
+Sources follow the seed note. Sources Bastion has no connector for (Productboard/Aha, DAM, Crayon/Klue, Datasite,
+SharePoint, spreadsheets) stay visible as manual, link or CSV fields rather than being hidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scenarios.spec import STAKEHOLDER_ROLES
+
+DIRECTORY_SOURCE: dict[str, Any] = {
+    "connector": "ldap",
+    "entity": "users",
+    "mapping": "$.email",
+    "options_label": "$.name",
+    "label": "Active Directory",
+    "alternatives": [{"connector": "okta", "entity": "users"}, {"connector": "entra", "entity": "users"}],
+}
+SLACK_CHANNELS: dict[str, Any] = {"connector": "slack", "entity": "channels", "mapping": "$.external_id", "options_label": "$.name", "label": "Slack"}
+JIRA_ISSUES: dict[str, Any] = {"connector": "jira", "entity": "issues", "mapping": "$.key", "options_label": "$.summary", "label": "Jira"}
+ROLE_OPTIONS = [{"value": v, "label": label} for v, label in STAKEHOLDER_ROLES]
+
+
+def _stakeholders(label: str = "Stakeholders", help_text: str = "") -> dict[str, Any]:
+    return {
+        "key": "stakeholders",
+        "label": label,
+        "type": "stakeholder_list",
+        "required": True,
+        "section": "Team",
+        "help_text": help_text or "People with a role on this scenario. Import them from your directory or a CSV file (name,email,role).",
+        "source": DIRECTORY_SOURCE,
+        "csv_import": True,
+        "prefill": "last_scenario",
+        "options": ROLE_OPTIONS,
+        "validation": {"min_items": 1},
+    }
+
+
+def _jira_key(default: str) -> dict[str, Any]:
+    return {
+        "key": "jira_project_key",
+        "label": "Jira project key",
+        "type": "text",
+        "required": True,
+        "section": "Execution",
+        "default": default,
+        "help_text": "Tasks are created in this Jira project when the playbook is activated.",
+        "prefill": "last_scenario",
+        "validation": {
+            "regex": "^[A-Z][A-Z0-9]{1,9}$",
+            "regex_message": "Jira project key must be 2–10 capital letters or digits, starting with a letter (e.g. OPS).",
+        },
+    }
+
+
+def _channels(help_text: str) -> dict[str, Any]:
+    return {
+        "key": "communication_channels",
+        "label": "Communication channels",
+        "type": "channel",
+        "multiple": True,
+        "section": "Communication",
+        "help_text": help_text,
+        "source": SLACK_CHANNELS,
+        "prefill": "last_scenario",
+    }
+
+
+SECURITY_BREACH = {"==": [{"var": "crisis_type"}, "security_breach"]}
+LEGAL_ON_TEAM = {
+    "some": [
+        {"var": "stakeholders"},
+        {"or": [{"==": [{"var": "role"}, "legal"]}, {"in": [{"var": "department"}, ["Legal", "legal", "LEGAL", "Legal & Compliance"]]}]},
+    ]
+}
+
+CRISIS_MANAGEMENT: dict[str, Any] = {
+    "scenario_type": "crisis_management",
+    "name": "Crisis Management",
+    "description": "Assemble the crisis team, open the war room and coordinate communication for an incident.",
+    "field_definitions": [
+        {"key": "title", "label": "Title", "type": "text", "required": True, "section": "Overview", "placeholder": "Customer data exposure, EU region"},
+        {
+            "key": "crisis_type",
+            "label": "Crisis type",
+            "type": "select",
+            "required": True,
+            "section": "Overview",
+            "options": [
+                {"value": "security_breach", "label": "Security breach"},
+                {"value": "service_outage", "label": "Service outage"},
+                {"value": "product_recall", "label": "Product recall"},
+                {"value": "legal_regulatory", "label": "Legal or regulatory"},
+                {"value": "reputational", "label": "Reputational"},
+                {"value": "natural_disaster", "label": "Natural disaster"},
+                {"value": "other", "label": "Other"},
+            ],
+        },
+        {
+            "key": "severity",
+            "label": "Severity",
+            "type": "select",
+            "required": True,
+            "section": "Overview",
+            "default": "sev2",
+            "options": [
+                {"value": "sev1", "label": "SEV1 — critical"},
+                {"value": "sev2", "label": "SEV2 — major"},
+                {"value": "sev3", "label": "SEV3 — minor"},
+                {"value": "sev4", "label": "SEV4 — low"},
+            ],
+        },
+        {
+            "key": "summary",
+            "label": "Summary",
+            "type": "long_text",
+            "required": True,
+            "section": "Overview",
+            "help_text": "What happened, who is affected, what is known.",
+        },
+        {
+            "key": "ciso",
+            "label": "CISO",
+            "type": "person",
+            "required": True,
+            "section": "Security breach",
+            "help_text": "The security executive who owns the breach response.",
+            "source": DIRECTORY_SOURCE,
+            "visible_if": SECURITY_BREACH,
+        },
+        {
+            "key": "breach_scope",
+            "label": "Breach scope",
+            "type": "long_text",
+            "required": True,
+            "section": "Security breach",
+            "help_text": "Systems and data involved, how many records, which regions.",
+            "visible_if": SECURITY_BREACH,
+        },
+        {
+            "key": "records_exposed",
+            "label": "Records exposed (estimate)",
+            "type": "number",
+            "section": "Security breach",
+            "validation": {"min": 0},
+            "visible_if": SECURITY_BREACH,
+        },
+        {
+            "key": "regulators_notified",
+            "label": "Regulators notified",
+            "type": "boolean",
+            "section": "Security breach",
+            "help_text": "GDPR: within 72 hours of becoming aware of a personal data breach.",
+            "visible_if": SECURITY_BREACH,
+        },
+        {
+            "key": "incident_commander",
+            "label": "Incident commander",
+            "type": "person",
+            "required": True,
+            "section": "Team",
+            "source": DIRECTORY_SOURCE,
+            "prefill": "last_scenario",
+        },
+        _stakeholders("Crisis team", "Everyone on the crisis team with their role. Legal must be on it."),
+        {
+            "key": "media_contacts",
+            "label": "Media contacts",
+            "type": "stakeholder_list",
+            "section": "Communication",
+            "help_text": "Journalists and agencies to brief, from the CRM or a CSV file.",
+            "source": {"connector": "hubspot", "entity": "contacts", "mapping": "$.email", "options_label": "$.name", "label": "HubSpot"},
+            "csv_import": True,
+            "options": ROLE_OPTIONS,
+        },
+        _channels("Slack channels for the response; a war-room channel is created on activation."),
+        {"key": "war_room_meeting_at", "label": "War-room meeting", "type": "datetime", "section": "Communication"},
+        {
+            "key": "incident_history",
+            "label": "Related incidents",
+            "type": "multi_select",
+            "section": "Context",
+            "help_text": "Earlier or ongoing PagerDuty incidents linked to this crisis.",
+            "source": {"connector": "pagerduty", "entity": "incidents", "mapping": "$.external_id", "options_label": "$.title", "label": "PagerDuty"},
+        },
+        {
+            "key": "legal_templates",
+            "label": "Legal templates",
+            "type": "document_link",
+            "section": "Context",
+            "help_text": "Link to the holding statement / notification templates (SharePoint or any document store).",
+        },
+        _jira_key("OPS"),
+    ],
+    "validation_rules": [
+        {
+            "key": "legal_on_crisis_team",
+            "message": "Legal must be on the crisis team: add someone from Legal (role Legal) to the crisis team.",
+            "rule": LEGAL_ON_TEAM,
+            "fields": ["stakeholders"],
+        }
+    ],
+}
+
+PRODUCT_LAUNCH: dict[str, Any] = {
+    "scenario_type": "product_launch",
+    "name": "Product Launch",
+    "description": "Coordinate a launch: timeline, team, targets, assets and announcement.",
+    "field_definitions": [
+        {"key": "title", "label": "Title", "type": "text", "required": True, "section": "Overview", "placeholder": "Bastion 2.0 general availability"},
+        {"key": "launch_date", "label": "Launch date", "type": "date", "required": True, "section": "Overview"},
+        {
+            "key": "launch_tier",
+            "label": "Launch tier",
+            "type": "select",
+            "required": True,
+            "section": "Overview",
+            "default": "tier2",
+            "options": [
+                {"value": "tier1", "label": "Tier 1 — major launch"},
+                {"value": "tier2", "label": "Tier 2"},
+                {"value": "tier3", "label": "Tier 3 — quiet release"},
+            ],
+        },
+        {
+            "key": "press_release_date",
+            "label": "Press release date",
+            "type": "date",
+            "required": True,
+            "section": "Overview",
+            "visible_if": {"==": [{"var": "launch_tier"}, "tier1"]},
+        },
+        {"key": "summary", "label": "Summary", "type": "long_text", "required": True, "section": "Overview"},
+        {
+            "key": "product_specs",
+            "label": "Product specs",
+            "type": "document_link",
+            "section": "Product",
+            "help_text": "Productboard / Aha are not connected: link the spec.",
+        },
+        {
+            "key": "sales_target",
+            "label": "Sales target",
+            "type": "money",
+            "section": "Product",
+            "help_text": "First-quarter bookings target (Salesforce forecast).",
+            "validation": {"min": 0},
+        },
+        {
+            "key": "target_opportunities",
+            "label": "Target opportunities",
+            "type": "multi_select",
+            "section": "Product",
+            "source": {"connector": "salesforce", "entity": "opportunities", "mapping": "$.external_id", "options_label": "$.dealName", "label": "Salesforce"},
+        },
+        {
+            "key": "marketing_assets",
+            "label": "Marketing assets",
+            "type": "document_link",
+            "section": "Product",
+            "help_text": "Link to the DAM (Brandfolder) collection.",
+        },
+        {
+            "key": "launch_timeline",
+            "label": "Launch timeline",
+            "type": "multi_select",
+            "section": "Execution",
+            "help_text": "Jira issues that make up the launch plan.",
+            "source": JIRA_ISSUES,
+        },
+        {
+            "key": "competitive_intel",
+            "label": "Competitive intel",
+            "type": "long_text",
+            "section": "Product",
+            "help_text": "Crayon / Klue are not connected: paste the battlecard summary.",
+        },
+        _stakeholders("Launch team"),
+        _channels("Slack channels for launch coordination."),
+        _jira_key("LAUNCH"),
+    ],
+    "validation_rules": [
+        {
+            "key": "press_before_launch",
+            "message": "The press release date must be on or before the launch date.",
+            "rule": {
+                "or": [{"!": [{"var": "press_release_date"}]}, {"!": [{"var": "launch_date"}]}, {"<=": [{"var": "press_release_date"}, {"var": "launch_date"}]}]
+            },
+            "fields": ["press_release_date", "launch_date"],
+        }
+    ],
+}
+
+MERGERS_ACQUISITIONS: dict[str, Any] = {
+    "scenario_type": "mergers_acquisitions",
+    "name": "M&A",
+    "description": "Run a merger or acquisition: the deal, its sponsor, the deal team and integration work.",
+    "field_definitions": [
+        {"key": "title", "label": "Title", "type": "text", "required": True, "section": "Deal", "placeholder": "Project Falcon"},
+        {
+            "key": "deal",
+            "label": "Deal",
+            "type": "select",
+            "required": True,
+            "section": "Deal",
+            "help_text": "The opportunity in the CRM.",
+            "source": {
+                "connector": "salesforce",
+                "entity": "opportunities",
+                "mapping": "$.external_id",
+                "options_label": "$.dealName",
+                "label": "Salesforce",
+                "alternatives": [{"connector": "hubspot", "entity": "deals"}],
+            },
+        },
+        {"key": "deal_value", "label": "Deal value", "type": "money", "required": True, "section": "Deal", "validation": {"min": 0}},
+        {
+            "key": "board_sponsor",
+            "label": "Board sponsor",
+            "type": "person",
+            "section": "Deal",
+            "help_text": "Required for deals over $10M.",
+            "source": DIRECTORY_SOURCE,
+        },
+        {"key": "summary", "label": "Summary", "type": "long_text", "required": True, "section": "Deal"},
+        {
+            "key": "financial_models",
+            "label": "Financial models",
+            "type": "document_link",
+            "section": "Diligence",
+            "help_text": "Link to the model (Excel / Google Sheets) or the data room (Datasite).",
+        },
+        {
+            "key": "legal_requirements",
+            "label": "Legal requirements",
+            "type": "long_text",
+            "section": "Diligence",
+            "help_text": "Regulatory approvals, filings, conditions.",
+        },
+        {
+            "key": "integration_tasks",
+            "label": "Integration tasks",
+            "type": "multi_select",
+            "section": "Integration",
+            "help_text": "Jira issues for post-merger integration.",
+            "source": JIRA_ISSUES,
+        },
+        _stakeholders("Stakeholder directory", "The deal team and everyone who must be informed (org chart or CSV)."),
+        _jira_key("MA"),
+    ],
+    "validation_rules": [
+        {
+            "key": "board_sponsor_for_large_deals",
+            "message": "A deal over $10M needs a board sponsor.",
+            "rule": {"or": [{"!": [{"var": "deal_value.amount"}]}, {"<=": [{"var": "deal_value.amount"}, 10000000]}, {"!!": [{"var": "board_sponsor"}]}]},
+            "fields": ["board_sponsor"],
+        }
+    ],
+}
+
+SHIPPED_DEFINITIONS: list[dict[str, Any]] = [CRISIS_MANAGEMENT, PRODUCT_LAUNCH, MERGERS_ACQUISITIONS]

@@ -1,0 +1,745 @@
+"""Writes for scenario data models (versioned definitions) and scenarios (values with provenance)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import Organization
+from accounts.services import audit_record
+from common.errors import ApplicationError
+from scenarios.models import Scenario, ScenarioDataModel
+from scenarios.selectors import data_model_latest
+from scenarios.spec import DEPARTMENT_ROLES, PERSON_TYPES, data_source_mappings, definition_diff, definition_problems, jsonpath_first, source_connectors
+from scenarios.validation import EMAIL_RE, ROLE_VALUES, ValidationResult, validate_values
+
+CSV_MAX_BYTES = 1_000_000
+CSV_MAX_ROWS = 5000
+IMPORT_LIMIT = 500
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def data_model_check(*, scenario_type: str, field_definitions: Any, validation_rules: Any) -> None:
+    """Refuse a broken definition with one message per problem, each naming the field and attribute."""
+    problems = definition_problems(field_definitions, validation_rules, scenario_type=scenario_type)
+    if problems:
+        messages = [str(p) for p in problems]
+        raise ApplicationError(
+            "The definition cannot be saved: " + "; ".join(messages[:3]) + (f" (and {len(messages) - 3} more)" if len(messages) > 3 else ""),
+            code="definition_invalid",
+            fields={"field_definitions": messages},
+        )
+
+
+@transaction.atomic
+def data_model_create(
+    *,
+    scenario_type: str,
+    name: str,
+    field_definitions: list[dict[str, Any]],
+    validation_rules: list[dict[str, Any]] | None = None,
+    description: str = "",
+    publish: bool = True,
+    change_note: str = "",
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> ScenarioDataModel:
+    """Create the next version of a scenario type (version 1 for a new type)."""
+    validation_rules = validation_rules or []
+    data_model_check(scenario_type=scenario_type, field_definitions=field_definitions, validation_rules=validation_rules)
+    # Lock the type's rows so two editors cannot both create "version n+1".
+    list(ScenarioDataModel.objects.select_for_update().filter(scenario_type=scenario_type).values_list("pk", flat=True))
+    version = (ScenarioDataModel.objects.filter(scenario_type=scenario_type).aggregate(v=Max("version"))["v"] or 0) + 1
+    data_model = ScenarioDataModel.objects.create(
+        scenario_type=scenario_type,
+        version=version,
+        name=name,
+        description=description,
+        field_definitions=field_definitions,
+        data_source_mappings=data_source_mappings(field_definitions),
+        validation_rules=validation_rules,
+        is_published=publish,
+        published_at=timezone.now() if publish else None,
+        change_note=change_note,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit_record(
+        action="scenario_data_model.create",
+        actor=actor,
+        target=data_model,
+        changes={
+            "scenario_type": [None, scenario_type],
+            "version": [None, version],
+            "is_published": [None, publish],
+            "fields": [None, [f["key"] for f in field_definitions]],
+        },
+        request=request,
+    )
+    return data_model
+
+
+@transaction.atomic
+def data_model_revise(
+    *,
+    data_model: ScenarioDataModel,
+    field_definitions: list[dict[str, Any]],
+    validation_rules: list[dict[str, Any]] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    publish: bool = True,
+    change_note: str = "",
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> ScenarioDataModel:
+    """Edit a definition. A published version is frozen, so editing it creates a new version; a draft is edited in place."""
+    validation_rules = validation_rules or []
+    if data_model.is_published:
+        return data_model_create(
+            scenario_type=data_model.scenario_type,
+            name=data_model.name if name is None else name,
+            description=data_model.description if description is None else description,
+            field_definitions=field_definitions,
+            validation_rules=validation_rules,
+            publish=publish,
+            change_note=change_note,
+            actor=actor,
+            request=request,
+        )
+    data_model_check(scenario_type=data_model.scenario_type, field_definitions=field_definitions, validation_rules=validation_rules)
+    before = {"fields": [f.get("key") for f in data_model.field_definitions], "is_published": data_model.is_published}
+    data_model.field_definitions = field_definitions
+    data_model.validation_rules = validation_rules
+    data_model.data_source_mappings = data_source_mappings(field_definitions)
+    data_model.name = data_model.name if name is None else name
+    data_model.description = data_model.description if description is None else description
+    data_model.change_note = change_note or data_model.change_note
+    if publish:
+        data_model.is_published, data_model.published_at = True, timezone.now()
+    data_model.save()
+    audit_record(
+        action="scenario_data_model.update",
+        actor=actor,
+        target=data_model,
+        changes={"fields": [before["fields"], [f["key"] for f in field_definitions]], "is_published": [before["is_published"], data_model.is_published]},
+        request=request,
+    )
+    return data_model
+
+
+@transaction.atomic
+def data_model_delete(*, data_model: ScenarioDataModel, actor: Any = None, request: HttpRequest | None = None) -> None:
+    """Delete a version no scenario uses."""
+    if data_model.scenarios.exists():
+        raise ApplicationError(f"{data_model} is used by {data_model.scenarios.count()} scenario(s) and cannot be deleted.", code="in_use", status_code=409)
+    audit_record(action="scenario_data_model.delete", actor=actor, target=data_model, changes={"version": [data_model.version, None]}, request=request)
+    data_model.delete()
+
+
+# ---------------------------------------------------------------- values and provenance
+
+
+def _people_by(organization: Organization, *, ids: set[str], emails: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    from sync.models import Person
+
+    by_id: dict[str, Any] = {}
+    by_email: dict[str, Any] = {}
+    valid_ids = set()
+    for raw in ids:
+        try:
+            import uuid
+
+            valid_ids.add(uuid.UUID(str(raw)))
+        except ValueError:
+            continue
+    if not valid_ids and not emails:
+        return by_id, by_email
+    for person in Person.objects.filter(organization=organization).filter(Q(pk__in=valid_ids) | Q(email__in=emails)):
+        by_id[str(person.pk)] = person
+        if person.email:
+            by_email[person.email] = person
+    return by_id, by_email
+
+
+def _resolve_person(entry: Any, by_id: dict[str, Any], by_email: dict[str, Any]) -> Any:
+    if isinstance(entry, str):
+        entry = {"email": entry}
+    if not isinstance(entry, dict):
+        return entry
+    email = str(entry.get("email") or "").strip().lower()
+    person = by_id.get(str(entry.get("person_id") or "")) or (by_email.get(email) if email else None)
+    resolved = dict(entry)
+    resolved["email"] = email
+    if person is None:
+        resolved["person_id"] = None  # never keep an id that is not a person of this organization
+        return resolved
+    resolved.update(person_id=str(person.pk), email=person.email or email, name=str(entry.get("name") or "").strip() or person.display_name or person.email)
+    resolved.setdefault("department", person.department)
+    if not resolved.get("department"):
+        resolved["department"] = person.department
+    return resolved
+
+
+def values_resolve_people(*, organization: Organization, field_definitions: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """Match person and stakeholder entries to the organization's directory (by person id, then email)."""
+    ids: set[str] = set()
+    emails: set[str] = set()
+    for field_def in field_definitions:
+        if field_def.get("type") not in PERSON_TYPES:
+            continue
+        value = values.get(field_def["key"])
+        for entry in value if isinstance(value, list) else [value]:
+            if isinstance(entry, dict):
+                if entry.get("person_id"):
+                    ids.add(str(entry["person_id"]))
+                if entry.get("email"):
+                    emails.add(str(entry["email"]).strip().lower())
+            elif isinstance(entry, str) and entry:
+                emails.add(entry.strip().lower())
+    by_id, by_email = _people_by(organization, ids=ids, emails=emails)
+    resolved = dict(values)
+    for field_def in field_definitions:
+        key = field_def["key"]
+        if field_def.get("type") not in PERSON_TYPES or key not in values:
+            continue
+        value = values[key]
+        resolved[key] = [_resolve_person(e, by_id, by_email) for e in value] if isinstance(value, list) else _resolve_person(value, by_id, by_email)
+    return resolved
+
+
+def _match_keys(field_def: dict[str, Any], value: Any) -> set[str]:
+    """Identities of the items of a value, used to attach provenance to items that are still present."""
+    items = value if isinstance(value, list) else [value]
+    keys: set[str] = set()
+    for item in items:
+        if isinstance(item, dict):
+            for attr in ("email", "person_id", "external_id", "name", "url"):
+                if item.get(attr):
+                    keys.add(str(item[attr]).lower())
+        elif item not in (None, ""):
+            keys.add(str(item).lower())
+    return keys
+
+
+def _verified_items(organization: Organization, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep provenance items that point at records of this organization (a client cannot invent an origin)."""
+    from sync.models import PersonIdentity, SyncRecord
+
+    verified = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        source = item.get("source")
+        if source in ("csv", "manual", "default"):
+            verified.append({k: item[k] for k in ("match", "source", "line", "filename", "at") if k in item})
+        elif source == "prefill":
+            if Scenario.objects.filter(organization=organization, pk=item.get("scenario_id")).exists() if _is_uuid(item.get("scenario_id")) else False:
+                verified.append({k: item[k] for k in ("match", "source", "scenario_id", "at", "origin") if k in item})
+        elif item.get("integration_id") and item.get("external_id") and _is_uuid(item["integration_id"]):
+            filters = {"organization": organization, "integration_id": item["integration_id"], "external_id": str(item["external_id"])}
+            if SyncRecord.objects.filter(**filters).exists() or PersonIdentity.objects.filter(**filters).exists():
+                verified.append({k: item[k] for k in ("match", "source", "integration_id", "entity", "external_id", "person_id", "at") if k in item})
+    return verified
+
+
+def _is_uuid(value: Any) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def value_sources_merge(
+    *, organization: Organization, field_definitions: list[dict[str, Any]], values: dict[str, Any], previous: dict[str, Any], claimed: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Provenance for every saved field: claimed (verified) items plus previous ones, only for items still present."""
+    merged: dict[str, Any] = {}
+    claimed = claimed if isinstance(claimed, dict) else {}
+    for field_def in field_definitions:
+        key = field_def["key"]
+        if key not in values:
+            continue
+        present = _match_keys(field_def, values[key])
+        items: dict[str, dict[str, Any]] = {}
+        for item in (previous.get(key) or {}).get("items", []):
+            if str(item.get("match", "")).lower() in present:
+                items[str(item["match"]).lower()] = item
+        claim = claimed.get(key) or {}
+        for item in _verified_items(organization, claim.get("items", []) if isinstance(claim, dict) else []):
+            if str(item.get("match", "")).lower() in present:
+                items[str(item["match"]).lower()] = item
+        origin = (claim.get("origin") if isinstance(claim, dict) else None) or (previous.get(key) or {}).get("origin") or "manual"
+        if origin not in ("manual", "import", "csv", "prefill", "default", "mixed"):
+            origin = "manual"
+        if items:
+            sources = {i.get("source") for i in items.values()}
+            origin = "mixed" if len(sources) > 1 else ("csv" if sources == {"csv"} else ("prefill" if sources == {"prefill"} else "import"))
+            if len(items) < len(present) and origin != "mixed":
+                origin = "mixed"
+        merged[key] = {"origin": origin, "items": list(items.values())}
+    return merged
+
+
+def scenario_validate(*, data_model: ScenarioDataModel, organization: Organization, values: dict[str, Any]) -> ValidationResult:
+    """Resolve people against the directory and validate; nothing is saved."""
+    if not isinstance(values, dict):
+        raise ApplicationError("values must be an object of field key → value.", code="invalid", fields={"values": ["Must be an object."]})
+    resolved = values_resolve_people(organization=organization, field_definitions=data_model.field_definitions, values=values)
+    return validate_values(data_model.field_definitions, data_model.validation_rules, resolved)
+
+
+def _raise_invalid(result: ValidationResult) -> None:
+    count = sum(len(v) for v in result.errors.values())
+    first = next(iter(result.errors.values()))[0]
+    raise ApplicationError(f"{first}" + (f" ({count - 1} more problem{'s' if count > 2 else ''})" if count > 1 else ""), code="invalid", fields=result.errors)
+
+
+def _audit_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Field keys with item counts: enough to see what changed without copying people's details into the audit log."""
+    return {k: (len(v) if isinstance(v, list) else "set") for k, v in values.items()}
+
+
+@transaction.atomic
+def scenario_create(
+    *,
+    organization: Organization,
+    scenario_type: str,
+    values: dict[str, Any],
+    value_sources: dict[str, Any] | None = None,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> Scenario:
+    """Create a scenario on the latest published version of its type; invalid values are refused."""
+    data_model = data_model_latest(scenario_type=scenario_type)
+    result = scenario_validate(data_model=data_model, organization=organization, values=values)
+    if not result.is_valid:
+        _raise_invalid(result)
+    scenario = Scenario.objects.create(
+        organization=organization,
+        data_model=data_model,
+        scenario_type=scenario_type,
+        title=str(result.values.get("title") or data_model.name)[:300],
+        values=result.values,
+        value_sources=value_sources_merge(
+            organization=organization, field_definitions=data_model.field_definitions, values=result.values, previous={}, claimed=value_sources
+        ),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit_record(
+        action="scenario.create",
+        organization=organization,
+        actor=actor,
+        target=scenario,
+        changes={"scenario_type": [None, scenario_type], "version": [None, data_model.version], "values": [None, _audit_values(result.values)]},
+        request=request,
+    )
+    return scenario
+
+
+@transaction.atomic
+def scenario_update(
+    *,
+    scenario: Scenario,
+    values: dict[str, Any],
+    value_sources: dict[str, Any] | None = None,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> Scenario:
+    """Replace a scenario's values (validated against the version it was created with)."""
+    scenario = Scenario.objects.select_for_update().get(pk=scenario.pk)
+    data_model = scenario.data_model
+    result = scenario_validate(data_model=data_model, organization=scenario.organization, values=values)
+    if not result.is_valid:
+        _raise_invalid(result)
+    before = _audit_values(scenario.values)
+    scenario.values = result.values
+    scenario.value_sources = value_sources_merge(
+        organization=scenario.organization,
+        field_definitions=data_model.field_definitions,
+        values=result.values,
+        previous=scenario.value_sources,
+        claimed=value_sources,
+    )
+    scenario.title = str(result.values.get("title") or scenario.title)[:300]
+    scenario.save()
+    changed = sorted(k for k in set(before) | set(result.values) if before.get(k) != _audit_values(result.values).get(k) or k not in before)
+    audit_record(
+        action="scenario.update",
+        organization=scenario.organization,
+        actor=actor,
+        target=scenario,
+        changes={"values": [before, _audit_values(result.values)], "fields": changed},
+        request=request,
+    )
+    return scenario
+
+
+@transaction.atomic
+def scenario_delete(*, scenario: Scenario, actor: Any = None, request: HttpRequest | None = None) -> None:
+    audit_record(
+        action="scenario.delete", organization=scenario.organization, actor=actor, target=scenario, changes={"title": [scenario.title, None]}, request=request
+    )
+    scenario.delete()
+
+
+def scenario_upgrade_preview(*, scenario: Scenario) -> dict[str, Any]:
+    """What upgrading to the latest published version would change (fields added/removed/changed, values dropped)."""
+    latest = data_model_latest(scenario_type=scenario.scenario_type)
+    diff = definition_diff(scenario.data_model, latest)
+    removed = {f["key"] for f in diff["fields_removed"]}
+    diff["values_dropped"] = sorted(k for k in scenario.values if k in removed)
+    diff["is_current"] = latest.pk == scenario.data_model_id
+    result = validate_values(latest.field_definitions, latest.validation_rules, scenario.values)
+    diff["problems_after_upgrade"] = result.errors
+    return diff
+
+
+@transaction.atomic
+def scenario_upgrade(*, scenario: Scenario, actor: Any = None, request: HttpRequest | None = None) -> tuple[Scenario, dict[str, Any]]:
+    """Move a scenario to the latest published version explicitly; values of removed or now-hidden fields are dropped."""
+    scenario = Scenario.objects.select_for_update().get(pk=scenario.pk)
+    diff = scenario_upgrade_preview(scenario=scenario)
+    if diff["is_current"]:
+        return scenario, diff
+    latest = data_model_latest(scenario_type=scenario.scenario_type)
+    result = validate_values(latest.field_definitions, latest.validation_rules, scenario.values)
+    old_version = scenario.data_model.version
+    scenario.data_model = latest
+    # Keep every value the new version still accepts; fields with problems keep nothing so the person fills them again.
+    scenario.values = {k: v for k, v in result.values.items() if k not in result.errors}
+    scenario.value_sources = {k: v for k, v in scenario.value_sources.items() if k in scenario.values}
+    scenario.save()
+    audit_record(
+        action="scenario.upgrade",
+        organization=scenario.organization,
+        actor=actor,
+        target=scenario,
+        changes={"version": [old_version, latest.version], "values_dropped": diff["values_dropped"]},
+        request=request,
+    )
+    return scenario, diff
+
+
+# ---------------------------------------------------------------- imports (populate-field)
+
+
+def _field(data_model: ScenarioDataModel, field_key: str) -> dict[str, Any]:
+    for field_def in data_model.field_definitions:
+        if field_def.get("key") == field_key:
+            return field_def
+    raise ApplicationError(
+        f"'{data_model.name}' has no field '{field_key}'.", code="unknown_field", status_code=404, fields={"field": [f"Unknown field '{field_key}'."]}
+    )
+
+
+def _now() -> str:
+    return timezone.now().isoformat()
+
+
+def _stakeholder_entry(person: Any, source: str) -> dict[str, Any]:
+    role = DEPARTMENT_ROLES.get((person.department or "").strip().lower(), "member")
+    return {
+        "person_id": str(person.pk),
+        "name": person.display_name or person.email,
+        "email": person.email,
+        "role": role,
+        "department": person.department,
+        "source": source,
+    }
+
+
+def field_import_from_source(
+    *,
+    organization: Organization,
+    data_model: ScenarioDataModel,
+    field_key: str,
+    connector: str = "",
+    person_ids: list[str] | None = None,
+    external_ids: list[str] | None = None,
+    query: str = "",
+) -> dict[str, Any]:
+    """Read a field's values from the records store (never a vendor): {"value", "items" (provenance), "connector"}."""
+    from sync.models import Person, PersonIdentity, SyncRecord
+
+    field_def = _field(data_model, field_key)
+    source = field_def.get("source") or {}
+    connectors = source_connectors(source)
+    if not connectors:
+        raise ApplicationError(
+            f"{field_def['label']} has no data source to import from; type it or import a CSV.", code="no_source", fields={"field": ["No source."]}
+        )
+    if connector and connector not in connectors:
+        raise ApplicationError(f"{field_def['label']} cannot be imported from '{connector}' (its sources: {', '.join(connectors)}).", code="unknown_source")
+    wanted = [connector] if connector else connectors
+    entities = {source.get("connector"): source.get("entity")} | {
+        a.get("connector"): a.get("entity") for a in source.get("alternatives") or [] if isinstance(a, dict)
+    }
+    label_path = source.get("options_label") or "$.name"
+    mapping = source.get("mapping") or "$"
+    entries: list[Any] = []
+    items: list[dict[str, Any]] = []
+    if field_def["type"] in PERSON_TYPES:
+        identities = (
+            PersonIdentity.objects.filter(organization=organization, person__is_active=True)
+            .filter(Q(source__in=wanted) | Q(integration__connector_key__in=wanted))
+            .select_related("person", "integration")
+            .order_by("person__display_name")
+        )
+        if person_ids:
+            identities = identities.filter(person_id__in=[p for p in person_ids if _is_uuid(p)])
+        if query:
+            identities = identities.filter(person__search_text__icontains=query.strip().lower())
+        seen: set[str] = set()
+        for identity in identities[:IMPORT_LIMIT]:
+            person = identity.person
+            if str(person.pk) in seen:
+                continue
+            seen.add(str(person.pk))
+            key = identity.integration.connector_key if identity.integration_id else identity.source
+            entries.append(_stakeholder_entry(person, key))
+            items.append(
+                {
+                    "match": (person.email or str(person.pk)).lower(),
+                    "source": key,
+                    "integration_id": str(identity.integration_id or ""),
+                    "entity": identity.entity_type or entities.get(key, ""),
+                    "external_id": identity.external_id,
+                    "person_id": str(person.pk),
+                    "at": _now(),
+                }
+            )
+        # Records not (yet) merged into people: match them to the directory by the mapped email.
+        records = SyncRecord.objects.filter(organization=organization, integration__connector_key__in=wanted, is_deleted=False).select_related("integration")
+        records = records.filter(Q(*[Q(integration__connector_key=c, entity_type=entities.get(c)) for c in wanted], _connector=Q.OR))
+        if external_ids:
+            records = records.filter(external_id__in=external_ids)
+        elif person_ids:
+            records = records.none()
+        known = {i["match"] for i in items}
+        emails = {}
+        for record in records[:IMPORT_LIMIT]:
+            email = str(jsonpath_first(mapping, record.data) or "").strip().lower()
+            name = str(jsonpath_first(label_path, record.data) or email)
+            if not email or email in known or (query and query.lower() not in f"{name} {email}".lower()):
+                continue
+            known.add(email)
+            emails[email] = (record, name)
+        people = {p.email: p for p in Person.objects.filter(organization=organization, email__in=list(emails))}
+        for email, (record, name) in emails.items():
+            person = people.get(email)
+            entry = _stakeholder_entry(person, record.integration.connector_key) if person else {
+                "person_id": None, "name": name, "email": email, "role": "member", "department": "", "source": record.integration.connector_key,
+            }  # fmt: skip
+            entries.append(entry)
+            items.append(
+                {
+                    "match": email,
+                    "source": record.integration.connector_key,
+                    "integration_id": str(record.integration_id),
+                    "entity": record.entity_type,
+                    "external_id": record.external_id,
+                    "person_id": entry["person_id"],
+                    "at": _now(),
+                }
+            )
+        if field_def["type"] == "person":
+            entries = [{k: e[k] for k in ("person_id", "name", "email")} for e in entries[:1]]
+            items = items[:1]
+            return {"value": entries[0] if entries else None, "items": items, "connectors": wanted}
+        return {"value": entries, "items": items, "connectors": wanted}
+    records = SyncRecord.objects.filter(organization=organization, is_deleted=False).select_related("integration")
+    records = records.filter(Q(*[Q(integration__connector_key=c, entity_type=entities.get(c)) for c in wanted], _connector=Q.OR))
+    if external_ids:
+        records = records.filter(external_id__in=external_ids)
+    values: list[Any] = []
+    for record in records.order_by("external_id")[:IMPORT_LIMIT]:
+        label = jsonpath_first(label_path, record.data)
+        if query and query.lower() not in f"{label} {record.external_id}".lower():
+            continue
+        mapped = jsonpath_first(mapping, record.data)
+        if field_def["type"] == "channel":
+            value: Any = {"external_id": record.external_id, "name": str(label or mapped or record.external_id), "integration_id": str(record.integration_id)}
+            match = record.external_id
+        else:
+            value = mapped
+            match = str(mapped)
+        values.append(value)
+        items.append(
+            {
+                "match": match.lower(),
+                "source": record.integration.connector_key,
+                "integration_id": str(record.integration_id),
+                "entity": record.entity_type,
+                "external_id": record.external_id,
+                "at": _now(),
+            }
+        )
+    is_list = field_def["type"] in ("multi_select",) or (field_def["type"] == "channel" and field_def.get("multiple"))
+    if not is_list:
+        return {"value": values[0] if values else None, "items": items[:1], "connectors": wanted}
+    return {"value": values, "items": items, "connectors": wanted}
+
+
+def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> dict[str, Any]:
+    """Parse a people CSV (name,email,role): {"people": [...], "items": provenance, "errors": [{"line", "message"}]}."""
+    if isinstance(content, bytes):
+        if len(content) > CSV_MAX_BYTES:
+            raise ApplicationError(f"The CSV file is larger than {CSV_MAX_BYTES // 1000} kB.", code="csv_too_large", fields={"file": ["File too large."]})
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApplicationError(
+                "The CSV file is not UTF-8 text. Save it as 'CSV UTF-8' and try again.", code="csv_encoding", fields={"file": ["Not UTF-8."]}
+            )
+    reader = csv.reader(io.StringIO(content))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise ApplicationError("The CSV file is empty: it needs a header row name,email,role.", code="csv_empty", fields={"file": ["Empty file."]})
+    missing = [c for c in ("name", "email") if c not in header]
+    if missing:
+        raise ApplicationError(
+            f"The CSV header must have name,email and optionally role columns; missing: {', '.join(missing)} (found: {', '.join(header) or 'nothing'}).",
+            code="csv_header",
+            fields={"file": [f"Missing column(s): {', '.join(missing)}."]},
+        )
+    col = {name: header.index(name) for name in ("name", "email", "role") if name in header}
+    people: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    first_line: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(people) + len(errors) >= CSV_MAX_ROWS:
+            errors.append({"line": line, "message": f"Line {line}: stopped reading, the file has more than {CSV_MAX_ROWS} rows."})
+            break
+
+        def cell(name: str, row: list[str] = row) -> str:
+            index = col.get(name)
+            return row[index].strip() if index is not None and index < len(row) else ""
+
+        name, email, role = cell("name"), cell("email").lower(), (cell("role").lower() or "member")
+        problems = []
+        if not email:
+            problems.append("email is missing")
+        elif not EMAIL_RE.match(email):
+            problems.append(f"'{email}' is not an email address")
+        if not name:
+            problems.append("name is missing")
+        if role not in ROLE_VALUES:
+            problems.append(f"'{role}' is not a stakeholder role (use one of: {', '.join(sorted(ROLE_VALUES))})")
+        if not problems and email in first_line:
+            problems.append(f"{email} is already on line {first_line[email]}")
+        if problems:
+            errors.append({"line": line, "message": f"Line {line}: " + "; ".join(problems) + "."})
+            continue
+        first_line[email] = line
+        people.append({"person_id": None, "name": name, "email": email, "role": role, "department": "", "source": "csv"})
+        items.append({"match": email, "source": "csv", "line": line, "filename": filename[:200], "at": _now()})
+    return {"people": people, "items": items, "errors": errors}
+
+
+def field_import_csv(
+    *, organization: Organization, data_model: ScenarioDataModel, field_key: str, content: bytes | str, filename: str = "upload.csv"
+) -> dict[str, Any]:
+    """Import people for a CSV-enabled field; rows matching a directory person are linked to them."""
+    field_def = _field(data_model, field_key)
+    if not field_def.get("csv_import"):
+        raise ApplicationError(
+            f"{field_def['label']} does not accept a CSV import.", code="csv_not_allowed", fields={"field": ["No CSV import for this field."]}
+        )
+    parsed = csv_people_parse(content=content, filename=filename)
+    resolved = values_resolve_people(organization=organization, field_definitions=[field_def], values={field_key: parsed["people"]})[field_key]
+    for entry, item in zip(resolved, parsed["items"], strict=True):
+        item["person_id"] = entry.get("person_id")
+    return {"value": resolved, "items": parsed["items"], "errors": parsed["errors"], "connectors": ["csv"]}
+
+
+def _merge_field_value(field_def: dict[str, Any], current: Any, imported: Any, mode: str) -> Any:
+    if mode == "replace" or current in (None, "", [], {}) or not isinstance(imported, list):
+        return imported if imported not in (None, []) or mode == "replace" else current
+    existing = current if isinstance(current, list) else [current]
+    present = set().union(*[_match_keys(field_def, e) for e in existing]) if existing else set()
+    return existing + [e for e in imported if not (_match_keys(field_def, e) & present)]
+
+
+@transaction.atomic
+def scenario_populate_field(
+    *,
+    scenario: Scenario,
+    field_key: str,
+    connector: str = "",
+    person_ids: list[str] | None = None,
+    external_ids: list[str] | None = None,
+    query: str = "",
+    csv_content: bytes | str | None = None,
+    filename: str = "upload.csv",
+    mode: str = "append",
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> dict[str, Any]:
+    """Import a field's values from its source records (or a CSV) into a saved scenario, keeping where each came from."""
+    scenario = Scenario.objects.select_for_update().select_related("data_model").get(pk=scenario.pk)
+    data_model = scenario.data_model
+    field_def = _field(data_model, field_key)
+    if csv_content is not None:
+        imported = field_import_csv(organization=scenario.organization, data_model=data_model, field_key=field_key, content=csv_content, filename=filename)
+    else:
+        imported = field_import_from_source(
+            organization=scenario.organization,
+            data_model=data_model,
+            field_key=field_key,
+            connector=connector,
+            person_ids=person_ids,
+            external_ids=external_ids,
+            query=query,
+        )
+    merged_value = _merge_field_value(field_def, scenario.values.get(field_key), imported["value"], mode)
+    check = validate_values([{**field_def, "required": False, "visible_if": None}], [], {field_key: merged_value})
+    if check.errors:
+        raise ApplicationError(check.errors[field_key][0], code="invalid", fields=check.errors)
+    values = dict(scenario.values)
+    if field_key in check.values:
+        values[field_key] = check.values[field_key]
+    else:
+        values.pop(field_key, None)
+    claimed = {field_key: {"origin": "csv" if csv_content is not None else "import", "items": imported["items"]}}
+    previous = scenario.value_sources if mode != "replace" else {k: v for k, v in scenario.value_sources.items() if k != field_key}
+    sources = value_sources_merge(
+        organization=scenario.organization, field_definitions=data_model.field_definitions, values=values, previous=previous, claimed=claimed
+    )
+    scenario.values = values
+    scenario.value_sources = {**{k: v for k, v in scenario.value_sources.items() if k in values}, **sources}
+    scenario.save()
+    audit_record(
+        action="scenario.populate_field",
+        organization=scenario.organization,
+        actor=actor,
+        target=scenario,
+        changes={
+            "field": field_key,
+            "source": ",".join(imported["connectors"]),
+            "imported": len(imported["items"]),
+            "csv_errors": len(imported.get("errors", [])),
+        },
+        request=request,
+    )
+    return {
+        "field": field_key,
+        "value": values.get(field_key),
+        "imported": len(imported["items"]),
+        "errors": imported.get("errors", []),
+        "value_sources": scenario.value_sources.get(field_key, {"origin": "manual", "items": []}),
+    }
