@@ -173,6 +173,8 @@ def vendor_error_message(body: Any) -> tuple[str, str]:
         return str(body["errorSummary"]), str(body.get("errorCode", ""))
     if "category" in body and "message" in body:  # HubSpot
         return str(body["message"]), str(body.get("category", ""))
+    if "detail" in body and "schemas" in body:  # SCIM 2.0 (RFC 7644 3.12): status is a string, scimType the code
+        return str(body["detail"]), str(body.get("scimType", ""))
     if "message" in body:  # Twilio, Statuspage and others
         return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
     if isinstance(error, str):
