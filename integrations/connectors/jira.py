@@ -1,0 +1,723 @@
+"""Jira Cloud connector (REST v3): projects, issues, users, fields and create metadata in; issues, assignments, transitions, comments out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from integrations.connectors._once import create_once
+from integrations.connectors.base import (
+    ActionResult,
+    ActionSpec,
+    BaseConnector,
+    ConnectionTest,
+    ConnectorManifest,
+    CredentialField,
+    EntitySpec,
+    FieldInfo,
+    OAuthSpec,
+    Page,
+    WebhookEvent,
+    WebhookRequest,
+)
+from integrations.errors import ApiBadRequest, ApiError, ApiHostError, ApiNotFound, ApiRateLimited, WebhookRejected
+from integrations.http import BasicAuth, BearerAuth, HttpClient
+
+logger = logging.getLogger(__name__)
+
+API = "rest/api/3"
+BULK_LIMIT = 50
+REPLAY_WINDOW_MS = 5 * 60 * 1000
+ISSUE_FIELDS = ["summary", "status", "assignee", "duedate", "updated", "created", "project", "issuetype", "labels", "priority", "description"]
+PERMISSIONS = ("BROWSE_PROJECTS", "CREATE_ISSUES", "EDIT_ISSUES", "ASSIGN_ISSUES", "TRANSITION_ISSUES", "ADD_COMMENTS", "BROWSE_USERS")
+OAUTH_SCOPES = {
+    "read:jira-work": "Read projects, issues, fields and create metadata.",
+    "write:jira-work": "Create issues, transition and comment on them.",
+    "read:jira-user": "Find assignees and project leads by email.",
+    "manage:jira-webhook": "Receive issue updates so task status flows back to Bastion.",
+    "offline_access": "Keep the connection working without asking again (refresh tokens rotate).",
+}
+CLOUD_ID_IN_URL = re.compile(r"/ex/jira/([0-9a-fA-F-]{36})")
+FULL_SCAN_RESTRICTION = 'updated >= "1970-01-01 00:00"'  # the search endpoint refuses unbounded JQL
+FIELD_TYPES = {"string": "string", "number": "number", "date": "date", "datetime": "datetime", "user": "user", "array": "array", "option": "string"}
+COMMENT_PROPERTY = "bastion.action"
+
+
+def adf(text: str) -> dict[str, Any]:
+    """Plain text → Atlassian Document Format: blank lines split paragraphs, single newlines become hard breaks."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", (text or "").strip()):
+        content: list[dict[str, Any]] = []
+        for index, line in enumerate(block.split("\n")):
+            if index:
+                content.append({"type": "hardBreak"})
+            if line:
+                content.append({"type": "text", "text": line})
+        if content:
+            paragraphs.append({"type": "paragraph", "content": content})
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+def adf_text(document: Any) -> str:
+    """ADF → plain text (paragraphs joined by blank lines)."""
+    if not isinstance(document, dict):
+        return str(document or "")
+
+    def walk(node: dict[str, Any]) -> str:
+        if node.get("type") == "text":
+            return str(node.get("text", ""))
+        if node.get("type") == "hardBreak":
+            return "\n"
+        return "".join(walk(child) for child in node.get("content") or [] if isinstance(child, dict))
+
+    return "\n\n".join(walk(block) for block in document.get("content") or [] if isinstance(block, dict)).strip()
+
+
+def idempotency_label(idempotency_key: str) -> str:
+    """The deterministic label that marks the issue an action created (labels cannot contain spaces)."""
+    return "bastion-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+
+
+def parse_jira_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+
+
+class JiraConnector(BaseConnector):
+    """Jira Cloud platform REST v3 over Basic (email + API token) or OAuth 2.0 (3LO) bearer tokens."""
+
+    manifest = ConnectorManifest(
+        key="jira",
+        name="Jira",
+        category="ticketing",
+        description="Read projects, issues, users and custom fields; create issues (in bulk), assign, transition and comment; issue webhooks.",
+        logo="connectors/jira.svg",
+        auth_methods=("oauth2", "basic"),
+        credential_fields=(
+            CredentialField("email", "Account email", is_secret=False),
+            CredentialField("api_token", "API token", help_text="id.atlassian.com → Security → API tokens."),
+        ),
+        config_fields=(
+            CredentialField("project_keys", "Project keys to sync (comma separated)", is_secret=False, is_required=False),
+            CredentialField("jql", "Extra JQL restriction for issue syncs", is_secret=False, is_required=False),
+            CredentialField("site_url", "Site URL for issue links (OAuth only)", is_secret=False, is_required=False),
+        ),
+        oauth=OAuthSpec(
+            authorize_url="https://auth.atlassian.com/authorize",
+            token_url="https://auth.atlassian.com/oauth/token",
+            scopes=tuple(OAUTH_SCOPES),
+            scope_purposes=OAUTH_SCOPES,
+            use_pkce=False,
+            rotates_refresh_token=True,
+            extra_authorize_params={"audience": "api.atlassian.com", "prompt": "consent"},
+        ),
+        default_base_url="",  # https://<site>.atlassian.net, or https://api.atlassian.com/ex/jira/<cloudId> with OAuth
+        entities=(
+            EntitySpec("projects", "Projects", "Projects with lead and next release date.", bastion_type="project"),
+            EntitySpec("issues", "Issues", "Issues found by JQL, incrementally by `updated`.", supports_incremental=True, bastion_type="task"),
+            EntitySpec("users", "Users", "Atlassian accounts.", bastion_type="person"),
+            EntitySpec("fields", "Fields", "System and custom issue fields.", bastion_type="other"),
+            EntitySpec("create_metadata", "Create metadata", "Issue types and their fields per project.", bastion_type="other"),
+        ),
+        actions=(
+            ActionSpec(
+                "create_issue",
+                "Create issue",
+                "Create an issue (bulk: ≤50 per call).",
+                {
+                    "project_key": "string",
+                    "summary": "string",
+                    "description": "string",
+                    "issue_type": "string",
+                    "assignee_email": "string",
+                    "due_date": "date",
+                    "labels": "array",
+                    "fields": "object",
+                },
+                "search",
+            ),
+            ActionSpec(
+                "assign_issue", "Assign issue", "Assign to the account with this email.", {"issue_key": "string", "assignee_email": "string"}, "natural"
+            ),
+            ActionSpec("transition_issue", "Transition issue", "Move an issue to a status by name.", {"issue_key": "string", "status": "string"}, "natural"),
+            ActionSpec("add_comment", "Add comment", "Comment on an issue.", {"issue_key": "string", "body": "string"}, "search"),
+        ),
+        supports_webhooks=True,
+        webhook_signature="Admin webhook with a secret: X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)); payload timestamp within 5 minutes.",
+        capabilities=("read", "incremental", "discover", "actions", "bulk_actions", "webhooks"),
+        docs_url="https://developer.atlassian.com/cloud/jira/platform/rest/v3/",
+    )
+
+    def __init__(self, *, client: HttpClient | None = None, config: Mapping[str, Any] | None = None, credentials: Mapping[str, Any] | None = None):
+        super().__init__(client=client, config=config, credentials=credentials)
+        if self.client is not None and self.client.auth is None:
+            if self.credentials.get("email") and self.credentials.get("api_token"):
+                self.client.auth = BasicAuth(self.credentials["email"], self.credentials["api_token"])
+            elif self.credentials.get("access_token"):
+                self.client.auth = BearerAuth(self.credentials["access_token"])
+        self._myself: dict[str, Any] | None = None
+        self._account_ids: dict[str, str | None] = {}
+
+    # ---- helpers ------------------------------------------------------------------------------------------
+
+    def _page_size(self) -> int:
+        return int(self.config.get("page_size") or 50)
+
+    def _project_keys(self) -> list[str]:
+        raw = self.config.get("project_keys") or []
+        keys = raw.split(",") if isinstance(raw, str) else raw
+        return [k.strip().upper() for k in keys if k and k.strip()]
+
+    def myself(self) -> dict[str, Any]:
+        if self._myself is None:
+            self._myself = self.client.get(f"{API}/myself").json()
+        return self._myself
+
+    def _timezone(self) -> ZoneInfo:
+        """JQL date literals are read in the caller's profile time zone, so cursors are written in it."""
+        try:
+            return ZoneInfo(self.myself().get("timeZone") or "UTC")
+        except ZoneInfoNotFoundError:
+            return ZoneInfo("UTC")
+
+    def find_account_id(self, email: str) -> str | None:
+        """Account id for an email via /user/search (emails may be hidden by privacy settings but still match)."""
+        email = email.strip().lower()
+        if email not in self._account_ids:
+            users = self.client.get(f"{API}/user/search", params={"query": email, "maxResults": 10}).json()
+            people = [u for u in users if u.get("accountType", "atlassian") == "atlassian"]
+            exact = [u for u in people if (u.get("emailAddress") or "").lower() == email]
+            match = exact or (people if len(people) == 1 and not people[0].get("emailAddress") else [])
+            self._account_ids[email] = match[0]["accountId"] if match else None
+        return self._account_ids[email]
+
+    def _require_account_id(self, email: str) -> str:
+        account_id = self.find_account_id(email)
+        if account_id is None:
+            raise ApiNotFound(f"No Jira user has the email {email} (or it is hidden and ambiguous).", vendor_code="user_not_found")
+        return account_id
+
+    def _browse_url(self, key: str, self_link: str = "") -> str:
+        site = self.config.get("site_url") or (self_link.split("/rest/api/")[0] if "/rest/api/" in self_link else self.client.base_url if self.client else "")
+        return f"{site.rstrip('/')}/browse/{key}" if site else ""
+
+    def search(self, jql: str, *, fields: list[str], page_token: str | None = None, max_results: int | None = None) -> dict[str, Any]:
+        """One page of POST /search/jql (fields must be asked for: the default is the id only)."""
+        body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results or self._page_size()}
+        if page_token:
+            body["nextPageToken"] = page_token
+        return self.client.post(f"{API}/search/jql", json=body).json()
+
+    # ---- connection --------------------------------------------------------------------------------------------
+
+    def test_connection(self) -> ConnectionTest:
+        me = self.myself()
+        info = self.client.get(f"{API}/serverInfo").json()
+        permissions = self.client.get(f"{API}/mypermissions", params={"permissions": ",".join(PERMISSIONS)}).json().get("permissions", {})
+        granted = self.credentials.get("scope") or self.credentials.get("scopes") or ""
+        scopes = granted.split() if isinstance(granted, str) else list(granted)
+        held = [key for key, value in permissions.items() if value.get("havePermission")]
+        match = CLOUD_ID_IN_URL.search(self.client.base_url)
+        account_id = self.config.get("cloud_id") or (match.group(1) if match else "") or info.get("baseUrl", "")
+        return ConnectionTest(
+            ok=True,
+            identity=f"{me.get('displayName', '')} <{me.get('emailAddress', '')}>".strip(),
+            scopes=scopes or held,
+            account_id=account_id,
+            detail={
+                "account_id": me.get("accountId"),
+                "time_zone": me.get("timeZone"),
+                "base_url": info.get("baseUrl"),
+                "deployment_type": info.get("deploymentType"),
+                "version": info.get("version"),
+                "permissions": held,
+                "missing_permissions": [p for p in PERMISSIONS if p not in held],
+            },
+        )
+
+    # ---- reading ------------------------------------------------------------------------------------------------
+
+    def read(self, entity: str, *, cursor: Any = None, page: Any = None) -> Page:
+        readers = {
+            "projects": self._read_projects,
+            "issues": self._read_issues,
+            "users": self._read_users,
+            "fields": self._read_fields,
+            "create_metadata": self._read_create_metadata,
+        }
+        if entity not in readers:
+            raise KeyError(f"Jira has no entity '{entity}'")
+        return readers[entity](cursor, page)
+
+    def _read_projects(self, cursor: Any, page: Any) -> Page:
+        start = int(page or 0)
+        params: dict[str, Any] = {"startAt": start, "maxResults": self._page_size(), "expand": "description,lead", "orderBy": "key"}
+        if self._project_keys():
+            params["keys"] = self._project_keys()
+        body = self.client.get(f"{API}/project/search", params=params).json()
+        records = body.get("values", [])
+        for project in records:
+            # Projects have no due date of their own: the next unreleased version's release date stands in.
+            project["versions"] = self.client.get(f"{API}/project/{project['key']}/versions").json()
+        last = body.get("isLast", True) or not records
+        return Page(records=records, next_page=None if last else start + len(records))
+
+    def _issue_jql(self, cursor: Any) -> str:
+        restrictions = []
+        if self._project_keys():
+            restrictions.append("project in (" + ", ".join(f'"{k}"' for k in self._project_keys()) + ")")
+        if self.config.get("jql"):
+            restrictions.append(f"({self.config['jql']})")
+        since = parse_jira_time((cursor or {}).get("updated")) if isinstance(cursor, Mapping) else None
+        if since is not None:
+            # Minute precision and >=: the boundary minute is read again, which upserts make harmless.
+            restrictions.append(f'updated >= "{since.astimezone(self._timezone()).strftime("%Y-%m-%d %H:%M")}"')
+        if not restrictions:
+            restrictions.append(FULL_SCAN_RESTRICTION)
+        return " AND ".join(restrictions) + " ORDER BY updated ASC"
+
+    def _read_issues(self, cursor: Any, page: Any) -> Page:
+        jql = page["jql"] if page else self._issue_jql(cursor)
+        body = self.search(jql, fields=ISSUE_FIELDS, page_token=page["token"] if page else None)
+        records = body.get("issues", [])
+        next_token = body.get("nextPageToken")
+        newest = max(
+            (r["fields"].get("updated") for r in records if r.get("fields", {}).get("updated")),
+            key=lambda v: parse_jira_time(v) or datetime.min.replace(tzinfo=UTC),
+            default=None,
+        )
+        previous = (cursor or {}).get("updated") if isinstance(cursor, Mapping) else None
+        if (
+            previous
+            and newest
+            and (parse_jira_time(previous) or datetime.min.replace(tzinfo=UTC)) >= (parse_jira_time(newest) or datetime.min.replace(tzinfo=UTC))
+        ):
+            newest = None
+        return Page(
+            records=records,
+            next_page={"jql": jql, "token": next_token} if next_token else None,
+            cursor={"updated": newest} if newest else None,
+            is_full_scan=cursor is None and not self.config.get("jql"),
+        )
+
+    def _read_users(self, cursor: Any, page: Any) -> Page:
+        start = int(page or 0)
+        size = self._page_size()
+        users = self.client.get(f"{API}/users/search", params={"startAt": start, "maxResults": size}).json()
+        people = [u for u in users if u.get("accountType") == "atlassian"]  # app and customer accounts are not people
+        return Page(records=people, next_page=start + len(users) if len(users) == size else None)
+
+    def _read_fields(self, cursor: Any, page: Any) -> Page:
+        return Page(records=self.client.get(f"{API}/field").json())
+
+    def _paged_values(self, path: str, key: str) -> list[dict[str, Any]]:
+        values: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            body = self.client.get(path, params={"startAt": start, "maxResults": self._page_size()}).json()
+            batch = body.get(key, [])
+            values.extend(batch)
+            start += len(batch)
+            if not batch or start >= int(body.get("total", 0)):
+                return values
+
+    def create_metadata(self, project_key: str) -> list[dict[str, Any]]:
+        """Issue types of a project with their create fields (required flags, allowed values, custom fields)."""
+        records = []
+        for issue_type in self._paged_values(f"{API}/issue/createmeta/{project_key}/issuetypes", "issueTypes"):
+            fields = self._paged_values(f"{API}/issue/createmeta/{project_key}/issuetypes/{issue_type['id']}", "fields")
+            records.append({"id": f"{project_key}:{issue_type['id']}", "project_key": project_key, "issue_type": issue_type, "fields": fields})
+        return records
+
+    def _read_create_metadata(self, cursor: Any, page: Any) -> Page:
+        keys = self._project_keys() or [p["key"] for p in self._all_projects()]
+        index = int(page or 0)
+        if index >= len(keys):
+            return Page(records=[])
+        return Page(records=self.create_metadata(keys[index]), next_page=index + 1 if index + 1 < len(keys) else None)
+
+    def _all_projects(self) -> list[dict[str, Any]]:
+        projects: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            body = self.client.get(f"{API}/project/search", params={"startAt": start, "maxResults": self._page_size(), "orderBy": "key"}).json()
+            projects.extend(body.get("values", []))
+            start += len(body.get("values", []))
+            if body.get("isLast", True) or not body.get("values"):
+                return projects
+
+    def external_id(self, entity: str, record: Mapping[str, Any]) -> str:
+        if entity == "users":
+            return str(record["accountId"])
+        return str(record["id"])
+
+    def updated_at(self, entity: str, record: Mapping[str, Any]) -> str | None:
+        if entity == "issues":
+            parsed = parse_jira_time((record.get("fields") or {}).get("updated"))
+            return parsed.isoformat() if parsed else None
+        return None
+
+    def discover_fields(self, entity: str) -> list[FieldInfo]:
+        if entity == "issues":
+            return [
+                FieldInfo(
+                    name=field["id"],
+                    label=field.get("name", field["id"]),
+                    type=FIELD_TYPES.get((field.get("schema") or {}).get("type", ""), "object" if field.get("schema") else "string"),
+                    path=f"$.fields.{field['id']}",
+                    is_custom=bool(field.get("custom")),
+                )
+                for field in self.client.get(f"{API}/field").json()
+            ]
+        records = self.read(entity).records[:20]
+        seen: dict[str, FieldInfo] = {}
+        for record in records:
+            for key, value in record.items():
+                kind = (
+                    "boolean"
+                    if isinstance(value, bool)
+                    else "number"
+                    if isinstance(value, int | float)
+                    else "array"
+                    if isinstance(value, list)
+                    else "object"
+                    if isinstance(value, dict)
+                    else "string"
+                )
+                seen.setdefault(key, FieldInfo(key, key, "email" if key == "emailAddress" else kind, f"$.{key}"))
+        return sorted(seen.values(), key=lambda f: f.name)
+
+    def create_fields(self, project_key: str, issue_type: str = "Task") -> list[FieldInfo]:
+        """The fields a create form needs for one project and issue type, required ones flagged."""
+        for meta in self.create_metadata(project_key):
+            if meta["issue_type"]["name"].lower() == issue_type.lower() or meta["issue_type"]["id"] == issue_type:
+                return [
+                    FieldInfo(
+                        name=f["fieldId"],
+                        label=f["name"],
+                        type=FIELD_TYPES.get(f["schema"].get("type", ""), "object"),
+                        path=f"$.fields.{f['fieldId']}",
+                        is_required=bool(f.get("required")),
+                        is_custom=f["fieldId"].startswith("customfield_"),
+                    )
+                    for f in meta["fields"]
+                ]
+        raise ApiNotFound(f"Project {project_key} has no issue type {issue_type}.")
+
+    # ---- transformers -------------------------------------------------------------------------------------------
+
+    def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        if entity == "projects":
+            upcoming = sorted(
+                v["releaseDate"] for v in record.get("versions") or [] if v.get("releaseDate") and not v.get("released") and not v.get("archived")
+            )
+            status = "deleted" if record.get("deleted") else "archived" if record.get("archived") else "active"
+            return {
+                "external_id": str(record["id"]),
+                "key": record.get("key", ""),
+                "title": record.get("name", ""),
+                "description": record.get("description") or "",
+                "status": status,
+                "lead_email": ((record.get("lead") or {}).get("emailAddress") or "").lower(),
+                "due_date": upcoming[0] if upcoming else "",
+            }
+        if entity == "issues":
+            fields = record.get("fields") or {}
+            status = fields.get("status") or {}
+            return {
+                "external_id": str(record["id"]),
+                "key": record.get("key", ""),
+                "summary": fields.get("summary") or "",
+                "status": status.get("name", ""),
+                "status_category": (status.get("statusCategory") or {}).get("key", ""),
+                "assignee_email": ((fields.get("assignee") or {}).get("emailAddress") or "").lower(),
+                "due_date": fields.get("duedate") or "",
+                "url": self._browse_url(record.get("key", ""), record.get("self", "")),
+            }
+        if entity == "users":
+            name = record.get("displayName") or ""
+            given, _, family = name.partition(" ")
+            return {
+                "external_id": record["accountId"],
+                "email": (record.get("emailAddress") or "").lower(),
+                "name": name,
+                "given_name": given,
+                "family_name": family,
+                "title": "",
+                "department": "",
+                "phone": "",
+                "manager_external_id": "",
+                "groups": [g.get("name", "") for g in (record.get("groups") or {}).get("items", [])],
+                "is_active": bool(record.get("active", True)),
+                "username": "",
+            }
+        return dict(record)
+
+    def from_bastion(self, entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Bastion task → IssueUpdateDetails (`assignee_account_id` already resolved from the email)."""
+        if entity != "issues":
+            raise KeyError(f"Jira cannot write entity '{entity}'")
+        fields: dict[str, Any] = {
+            "project": {"key": str(data["project_key"]).upper()},
+            "summary": str(data["summary"]).strip()[:255],
+            "issuetype": {"name": data.get("issue_type") or "Task"},
+        }
+        if data.get("description"):
+            fields["description"] = adf(str(data["description"]))
+        if data.get("assignee_account_id"):
+            fields["assignee"] = {"accountId": data["assignee_account_id"]}
+        if data.get("due_date"):
+            fields["duedate"] = str(data["due_date"])[:10]
+        labels = [re.sub(r"\s+", "-", str(label)) for label in data.get("labels") or []]
+        if labels:
+            fields["labels"] = labels
+        fields.update(dict(data.get("fields") or {}))  # custom fields, already in Jira's shape
+        return {"fields": fields}
+
+    # ---- actions --------------------------------------------------------------------------------------------------
+
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+        handlers = {
+            "create_issue": self._create_issue,
+            "assign_issue": self._assign_issue,
+            "transition_issue": self._transition_issue,
+            "add_comment": self._add_comment,
+        }
+        if action not in handlers:
+            raise KeyError(f"Jira has no action '{action}'")
+        return handlers[action](payload, idempotency_key)
+
+    def _issue_payload(self, payload: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
+        data = dict(payload)
+        if payload.get("assignee_email"):
+            data["assignee_account_id"] = self._require_account_id(str(payload["assignee_email"]))
+        data["labels"] = [*(payload.get("labels") or []), idempotency_label(idempotency_key)]
+        return self.from_bastion("issues", data)
+
+    def _issue_result(self, issue: Mapping[str, Any], created: bool) -> ActionResult:
+        return ActionResult(
+            external_id=str(issue["id"]), url=self._browse_url(issue["key"], issue.get("self", "")), data={"key": issue["key"]}, created=created
+        )
+
+    def _find_by_labels(self, labels: list[str]) -> dict[str, dict[str, Any]]:
+        """Issues carrying any of these marker labels, by label."""
+        if not labels:
+            return {}
+        jql = "labels in (" + ", ".join(f'"{label}"' for label in labels) + ")"
+        found: dict[str, dict[str, Any]] = {}
+        token = None
+        wanted = set(labels)
+        while True:
+            body = self.search(jql, fields=["labels", "summary"], page_token=token, max_results=100)
+            for issue in body.get("issues", []):
+                for label in set(issue["fields"].get("labels", [])) & wanted:
+                    found.setdefault(label, issue)
+            token = body.get("nextPageToken")
+            if not token:
+                return found
+
+    def _create_issue(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        label = idempotency_label(idempotency_key)
+        existing = self._find_by_labels([label]).get(label)
+        if existing:
+            return self._issue_result(existing, created=False)
+        body = self._issue_payload(payload, idempotency_key)
+
+        def send() -> ActionResult:
+            return self._issue_result(self.client.post(f"{API}/issue", json=body, retry=False).json(), created=True)
+
+        def find() -> ActionResult | None:
+            issue = self._find_by_labels([label]).get(label)
+            return self._issue_result(issue, created=True) if issue else None
+
+        return create_once(self.client, send, find, what="jira issue")
+
+    def perform_bulk(self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str]) -> list[ActionResult | Exception]:
+        """create_issue through POST /issue/bulk, ≤50 per call, one marker search per chunk first."""
+        if action != "create_issue":
+            return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys)
+        if len(payloads) != len(idempotency_keys):
+            raise ValueError("Every payload needs its idempotency key.")
+        results: list[ActionResult | Exception] = []
+        for start in range(0, len(payloads), BULK_LIMIT):
+            results.extend(self._bulk_chunk(payloads[start : start + BULK_LIMIT], idempotency_keys[start : start + BULK_LIMIT]))
+        return results
+
+    def _bulk_chunk(self, payloads: list[Mapping[str, Any]], keys: list[str]) -> list[ActionResult | Exception]:
+        labels = [idempotency_label(k) for k in keys]
+        results: list[ActionResult | Exception | None] = [None] * len(payloads)
+        existing = self._find_by_labels(labels)
+        pending: list[int] = []
+        bodies: dict[int, dict[str, Any]] = {}
+        for index, label in enumerate(labels):
+            if label in existing:
+                results[index] = self._issue_result(existing[label], created=False)
+                continue
+            try:
+                bodies[index] = self._issue_payload(payloads[index], keys[index])
+                pending.append(index)
+            except ApiError as exc:  # e.g. an assignee email nobody has: only this item fails
+                results[index] = exc
+        for attempt in range(1, 4):
+            if not pending:
+                break
+            try:
+                response = self.client.post(f"{API}/issue/bulk", json={"issueUpdates": [bodies[i] for i in pending]}, retry=False).json()
+            except ApiBadRequest:
+                # Every element failed (HTTP 400); create them one by one to get each item's own error.
+                for index in pending:
+                    try:
+                        results[index] = self._create_issue(payloads[index], keys[index])
+                    except ApiError as exc:
+                        results[index] = exc
+                pending = []
+                break
+            except (ApiHostError, ApiRateLimited) as exc:
+                # Outcome unknown (or throttled): find what landed by marker, resend only the rest.
+                found = self._find_by_labels([labels[i] for i in pending])
+                for index in pending:
+                    if labels[index] in found:
+                        results[index] = self._issue_result(found[labels[index]], created=True)
+                pending = [i for i in pending if results[i] is None]
+                if attempt == 3:
+                    for index in pending:
+                        results[index] = exc
+                    pending = []
+                continue
+            failed = {int(e.get("failedElementNumber", -1)): e for e in response.get("errors", [])}
+            created = iter(response.get("issues", []))
+            for position, index in enumerate(pending):
+                if position in failed:
+                    element = failed[position].get("elementErrors") or {}
+                    message = "; ".join([*element.get("errorMessages", []), *(f"{k}: {v}" for k, v in (element.get("errors") or {}).items())])
+                    results[index] = ApiBadRequest(f"Jira refused issue {position + 1} of the batch: {message}", status=failed[position].get("status"))
+                else:
+                    results[index] = self._issue_result(next(created), created=True)
+            pending = []
+        return [r if r is not None else ApiError("Issue was not created.") for r in results]
+
+    def _get_issue(self, key: str, fields: str) -> dict[str, Any]:
+        return self.client.get(f"{API}/issue/{key}", params={"fields": fields}).json()
+
+    def _assign_issue(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        key = str(payload["issue_key"])
+        account_id = self._require_account_id(str(payload["assignee_email"]))
+        issue = self._get_issue(key, "assignee")
+        if ((issue.get("fields") or {}).get("assignee") or {}).get("accountId") == account_id:
+            return self._issue_result(issue, created=False)
+        self.client.put(f"{API}/issue/{key}/assignee", json={"accountId": account_id})
+        return self._issue_result(issue, created=True)
+
+    def _transition_issue(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        key = str(payload["issue_key"])
+        wanted = str(payload["status"]).strip().lower()
+        issue = self._get_issue(key, "status")
+        current = ((issue.get("fields") or {}).get("status") or {}).get("name", "")
+        if current.lower() == wanted:
+            return ActionResult(
+                str(issue["id"]), self._browse_url(issue["key"], issue.get("self", "")), {"key": issue["key"], "status": current}, created=False
+            )
+        transitions = self.client.get(f"{API}/issue/{key}/transitions").json().get("transitions", [])
+        match = next((t for t in transitions if (t.get("to") or {}).get("name", "").lower() == wanted), None) or next(
+            (t for t in transitions if t.get("name", "").lower() == wanted), None
+        )
+        if match is None:
+            names = sorted({(t.get("to") or {}).get("name", "") for t in transitions})
+            raise ApiBadRequest(
+                f"{key} cannot move from {current} to {payload['status']}; available: {', '.join(names) or 'none'}.", vendor_code="no_transition"
+            )
+        self.client.post(f"{API}/issue/{key}/transitions", json={"transition": {"id": match["id"]}})  # 204; a repeat is caught above
+        status = (match.get("to") or {}).get("name") or match.get("name")
+        return ActionResult(str(issue["id"]), self._browse_url(issue["key"], issue.get("self", "")), {"key": issue["key"], "status": status}, created=True)
+
+    def _add_comment(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        key = str(payload["issue_key"])
+        marker = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+
+        def find() -> ActionResult | None:
+            body = self.client.get(f"{API}/issue/{key}/comment", params={"expand": "properties", "maxResults": 100, "orderBy": "-created"}).json()
+            for comment in body.get("comments", []):
+                for prop in comment.get("properties") or []:
+                    if prop.get("key") == COMMENT_PROPERTY and (prop.get("value") or {}).get("idempotency") == marker:
+                        return ActionResult(str(comment["id"]), self._browse_url(key), {"issue_key": key}, created=False)
+            return None
+
+        existing = find()
+        if existing:
+            return existing
+        body = {"body": adf(str(payload["body"])), "properties": [{"key": COMMENT_PROPERTY, "value": {"idempotency": marker}}]}
+
+        def send() -> ActionResult:
+            comment = self.client.post(f"{API}/issue/{key}/comment", json=body, retry=False).json()
+            return ActionResult(str(comment["id"]), self._browse_url(key), {"issue_key": key}, created=True)
+
+        return create_once(self.client, send, find, what="jira comment")
+
+    # ---- webhooks --------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def verify_webhook(cls, request: WebhookRequest, *, secret: str, config: Mapping[str, Any] | None = None) -> None:
+        """X-Hub-Signature (sha256=…) over the raw body in constant time, then the payload timestamp within 5 minutes."""
+        signature = request.header("X-Hub-Signature")
+        if not signature:
+            raise WebhookRejected(400, "missing_signature", "X-Hub-Signature is required; register the Jira webhook with a secret.")
+        algorithm, _, digest = signature.strip().partition("=")
+        if algorithm != "sha256" or not digest:
+            raise WebhookRejected(400, "bad_signature_format", "X-Hub-Signature must look like sha256=<hex>.")
+        expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), digest.lower().encode()):
+            raise WebhookRejected(401, "bad_signature", "The Jira signature does not match this integration's webhook secret.")
+        try:
+            timestamp = int(json.loads(request.body)["timestamp"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookRejected(400, "missing_timestamp", "The Jira payload has no numeric timestamp.") from exc
+        if abs(request.received_at.timestamp() * 1000 - timestamp) > REPLAY_WINDOW_MS:
+            raise WebhookRejected(409, "stale_timestamp", "The Jira event is older than 5 minutes (possible replay).")
+
+    @classmethod
+    def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
+        try:
+            body = json.loads(request.body)
+        except ValueError as exc:
+            raise WebhookRejected(400, "invalid_json", "The Jira webhook body is not JSON.") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("webhookEvent"), str):
+            raise WebhookRejected(400, "invalid_payload", "The Jira webhook has no webhookEvent.")
+        delivery_id = request.header("X-Atlassian-Webhook-Identifier") or hashlib.sha256(request.body).hexdigest()
+        kind = body["webhookEvent"]
+        issue = body.get("issue")
+        occurred = datetime.fromtimestamp(int(body["timestamp"]) / 1000, tz=UTC) if str(body.get("timestamp", "")).isdigit() else None
+        if not kind.startswith("jira:issue_"):
+            return []
+        if not isinstance(issue, dict) or not issue.get("id"):
+            raise WebhookRejected(400, "invalid_payload", "A Jira issue event needs issue.id.")
+        issue_id = str(issue["id"])
+        if kind == "jira:issue_deleted":
+            return [WebhookEvent(delivery_id, kind, "issues", issue_id, "delete", None, occurred)]
+        events = [WebhookEvent(delivery_id, kind, "issues", issue_id, "upsert", issue, occurred)]
+        items = (body.get("changelog") or {}).get("items") or []
+        status = (issue.get("fields") or {}).get("status") or {}
+        if status and (kind == "jira:issue_created" or any(item.get("field") == "status" for item in items)):
+            record = {
+                "status": status.get("name", ""),
+                "status_category": (status.get("statusCategory") or {}).get("key", ""),
+                "key": issue.get("key", ""),
+            }
+            events.append(WebhookEvent(f"{delivery_id}:status", kind, "issues", issue_id, "status", record, occurred))
+        return events
+
+
+CONNECTOR = JiraConnector
