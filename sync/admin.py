@@ -1,8 +1,25 @@
-"""Admin for sync jobs."""
+"""Admin for the sync engine: jobs with progress ("Run again", "Cancel"), the records store, people, the webhook inbox ("Replay")."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from sync.models import DataSyncJob
+from common.errors import ApplicationError
+from sync import services
+from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SyncJobLog, SyncRecord, WebhookDelivery
+
+
+class SyncJobLogInline(admin.TabularInline):
+    model = SyncJobLog
+    extra = 0
+    can_delete = False
+    fields = ["at", "level", "event", "message"]
+    readonly_fields = fields
+    ordering = ["-id"]
+    max_num = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-id")
 
 
 @admin.register(DataSyncJob)
@@ -13,12 +30,84 @@ class DataSyncJobAdmin(admin.ModelAdmin):
         "integration",
         "data_source",
         "job_type",
+        "trigger",
         "status",
-        "records_processed",
+        "phase",
+        "progress",
         "error_count",
-        "started_at",
-        "completed_at",
+        "heartbeat_at",
     ]
-    list_filter = ["status", "job_type", "organization"]
-    search_fields = ["integration__display_name"]
-    readonly_fields = ["started_at", "completed_at", "records_processed", "error_count", "error_log", "metadata"]
+    list_filter = ["status", "job_type", "trigger", "phase", "organization"]
+    search_fields = ["integration__display_name", "data_source__entity_type", "last_error"]
+    readonly_fields = [f.name for f in DataSyncJob._meta.fields]
+    inlines = [SyncJobLogInline]
+    actions = ["run_now", "cancel"]
+
+    @admin.display(description="Progress")
+    def progress(self, job: DataSyncJob) -> str:
+        return f"{job.records_processed} records · {job.pages} pages · +{job.created_count} ~{job.updated_count} −{job.deleted_count}"
+
+    @admin.action(description="Run now (start a new sync of the same data source)")
+    def run_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for job in queryset.select_related("data_source", "data_source__integration"):
+            if job.data_source is None:
+                continue
+            try:
+                started = services.sync_start(data_source=job.data_source, actor=request.user)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+                continue
+            note = "already running" if started.already_running else "started"
+            self.message_user(request, f"{job.data_source}: {note}.")
+
+    @admin.action(description="Cancel")
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for job in queryset:
+            try:
+                services.sync_job_cancel(job=job, actor=request.user)
+            except ApplicationError as error:
+                self.message_user(request, f"{job}: {error.message}", messages.WARNING)
+
+
+@admin.register(SyncRecord)
+class SyncRecordAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "entity_type", "integration", "is_deleted", "source_updated_at", "last_seen_at"]
+    list_filter = ["entity_type", "is_deleted", "integration"]
+    search_fields = ["external_id"]
+    readonly_fields = [f.name for f in SyncRecord._meta.fields]
+
+
+class PersonIdentityInline(admin.TabularInline):
+    model = PersonIdentity
+    extra = 0
+    fields = ["source", "integration", "entity_type", "external_id", "updated_at"]
+    readonly_fields = fields
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "email", "title", "department", "organization", "is_active"]
+    list_filter = ["organization", "is_active", "department"]
+    search_fields = ["display_name", "email", "search_text"]
+    readonly_fields = ["provenance", "search_text"]
+    inlines = [PersonIdentityInline]
+
+
+@admin.register(PeopleSettings)
+class PeopleSettingsAdmin(admin.ModelAdmin):
+    list_display = ["organization", "source_priority"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "integration", "delivery_id", "event_types", "status", "attempts", "duplicates", "last_error"]
+    list_filter = ["status", "integration"]
+    search_fields = ["delivery_id"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["replay"]
+
+    @admin.action(description="Replay (process again)")
+    def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for delivery in queryset:
+            services.webhook_delivery_replay(delivery=delivery)
+        self.message_user(request, f"{queryset.count()} deliveries queued for replay.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from accounts.models import Organization
 from common.models import BaseModel
@@ -24,7 +26,19 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class JobTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    SCHEDULE = "schedule", "Schedule"
+    WEBHOOK = "webhook", "Webhook"
+    UPLOAD = "upload", "Upload"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
 class DataSyncJob(BaseModel):
+    """One run of a sync or import, with live progress; one active job per data source (DB-enforced)."""
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_jobs")
     integration = models.ForeignKey(Integration, null=True, blank=True, on_delete=models.CASCADE, related_name="sync_jobs")
     data_source = models.ForeignKey(DataSource, null=True, blank=True, on_delete=models.CASCADE, related_name="sync_jobs")
@@ -34,11 +48,47 @@ class DataSyncJob(BaseModel):
     error_count = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    error_log = models.JSONField(default=list, blank=True)
+    error_log = models.JSONField(default=list, blank=True, help_text="The first errors (capped); every error is also in the job log.")
     metadata = models.JSONField(default=dict, blank=True)
+    # Live progress
+    trigger = models.CharField(max_length=10, choices=JobTrigger.choices, default=JobTrigger.MANUAL)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    is_full_refresh = models.BooleanField(default=False)
+    phase = models.CharField(max_length=40, blank=True, help_text="queued, reading, paused, finalizing, done…")
+    pages = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    deleted_count = models.PositiveIntegerField(default=0)
+    total_estimate = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    resume_at = models.DateTimeField(null=True, blank=True, help_text="When a paused (rate-limited) job continues.")
+    start_cursor = models.JSONField(null=True, blank=True, help_text="The data source cursor this run reads from.")
+    next_page = models.JSONField(null=True, blank=True, help_text="In-run position of the next page, committed with each page.")
+    is_full_scan = models.BooleanField(default=True, help_text="Every page so far was part of a full scan.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Consecutive transient failures of the current page.")
+    is_cancel_requested = models.BooleanField(default=False)
+    last_error = models.TextField(blank=True)
+    error_class = models.CharField(max_length=20, blank=True, help_text="configuration | auth | transient | system")
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["data_source"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_active_job_per_data_source",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "status"]), models.Index(fields=["status", "heartbeat_at"])]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
+
+    @property
+    def is_paused(self) -> bool:
+        return self.phase == "paused"
 
     def __str__(self) -> str:
         return f"{self.get_job_type_display()} {self.status} ({self.created_at:%Y-%m-%d %H:%M})"
@@ -64,7 +114,10 @@ class SyncRecord(BaseModel):
     class Meta:
         ordering = ["entity_type", "external_id"]
         constraints = [models.UniqueConstraint(fields=["integration", "entity_type", "external_id"], name="unique_sync_record")]
-        indexes = [models.Index(fields=["organization", "entity_type", "is_deleted"])]
+        indexes = [
+            models.Index(fields=["organization", "entity_type", "is_deleted"]),
+            models.Index(fields=["integration", "entity_type", "last_seen_job"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.entity_type}:{self.external_id}"
@@ -90,6 +143,7 @@ class Person(BaseModel):
     class Meta:
         ordering = ["display_name"]
         indexes = [models.Index(fields=["organization", "email"]), models.Index(fields=["organization", "display_name"])]
+        constraints = [models.UniqueConstraint(fields=["organization", "email"], condition=~Q(email=""), name="unique_person_email")]
 
     def __str__(self) -> str:
         return self.display_name or self.email
@@ -107,7 +161,82 @@ class PersonIdentity(BaseModel):
     attributes = models.JSONField(default=dict, blank=True, help_text="What this source says about the person.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "source", "integration", "external_id"], name="unique_person_identity")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "source", "integration", "external_id"], name="unique_person_identity"),
+            # NULLs are distinct in unique constraints: sources without an integration (csv, manual) need their own.
+            models.UniqueConstraint(
+                fields=["organization", "source", "external_id"], condition=Q(integration__isnull=True), name="unique_person_identity_without_integration"
+            ),
+        ]
+        indexes = [models.Index(fields=["person"])]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+
+class SyncJobLog(models.Model):
+    """One line of a job's log: what happened, never a secret or a vendor body."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(DataSyncJob, on_delete=models.CASCADE, related_name="log_lines")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    level = models.CharField(max_length=10, default="info")  # info | warning | error
+    event = models.CharField(max_length=80)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.event}"
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(BaseModel):
+    """The webhook inbox: one row per vendor delivery, deduplicated by its id, replayable."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    delivery_id = models.CharField(max_length=255)
+    event_types = models.JSONField(default=list, blank=True)
+    events = models.JSONField(default=list, blank=True, help_text="Parsed events (dataclasses.asdict(WebhookEvent)).")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED, db_index=True)
+    received_at = models.DateTimeField(db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0, help_text="How many times the vendor sent it again.")
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["integration", "delivery_id"], name="unique_webhook_delivery")]
+        indexes = [models.Index(fields=["organization", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} ({self.status})"
+
+
+DEFAULT_SOURCE_PRIORITY = ["ldap", "active_directory", "okta", "entra", "hubspot", "salesforce", "slack", "jira", "sandbox_directory", "csv", "manual"]
+
+
+class PeopleSettings(BaseModel):
+    """Per-organization merge settings: which source wins when two disagree about a person."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="people_settings")
+    source_priority = models.JSONField(default=list, blank=True, help_text="Source keys, most trusted first; unknown sources rank after these.")
+
+    class Meta:
+        verbose_name_plural = "people settings"
+
+    def __str__(self) -> str:
+        return f"People settings for {self.organization}"
+
+    def priority(self) -> list[str]:
+        return list(self.source_priority or DEFAULT_SOURCE_PRIORITY)

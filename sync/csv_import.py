@@ -1,0 +1,199 @@
+"""Reading people CSVs: encoding and delimiter detection, header → field suggestions, streaming rows with their line numbers."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+SAMPLE_BYTES = 64 * 1024
+DELIMITERS = [",", ";", "\t", "|"]
+
+# Bastion person fields a CSV column can map to (label shown in the mapping form).
+BASTION_FIELDS: dict[str, str] = {
+    "email": "Email",
+    "name": "Full name",
+    "given_name": "Given (first) name",
+    "family_name": "Family (last) name",
+    "title": "Job title",
+    "department": "Department",
+    "phone": "Phone",
+    "manager_email": "Manager's email",
+    "groups": "Groups (separated by ; or |)",
+    "external_id": "Employee id",
+}
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "email": ("email", "e-mail", "mail", "email address", "e-mail address", "work email", "courriel", "correo"),
+    "name": ("name", "full name", "display name", "fullname", "displayname", "person", "employee name"),
+    "given_name": ("given name", "first name", "firstname", "forename", "givenname", "prénom", "prenom"),
+    "family_name": ("family name", "last name", "lastname", "surname", "sn", "nom"),
+    "title": ("title", "job title", "position", "role", "jobtitle"),
+    "department": ("department", "dept", "team", "division", "org unit"),
+    "phone": ("phone", "telephone", "mobile", "phone number", "telephonenumber", "cell"),
+    "manager_email": ("manager", "manager email", "manager e-mail", "reports to", "supervisor"),
+    "groups": ("groups", "group", "teams", "memberof"),
+    "external_id": ("id", "employee id", "employee number", "employeeid", "staff id"),
+}
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class CsvFormatError(ValueError):
+    """The file cannot be read as CSV (message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    encoding: str
+    delimiter: str
+
+    @property
+    def label(self) -> str:
+        names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+        return f"{self.encoding}, {names.get(self.delimiter, repr(self.delimiter))}-separated"
+
+
+def detect_encoding(head: bytes) -> str:
+    """UTF-8 with BOM, UTF-16 with BOM, UTF-8, else Latin-1 (which decodes any byte)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def detect_delimiter(sample: str) -> str:
+    """csv.Sniffer on a sample, checked against the header line (where a delimiter is almost never quoted)."""
+    header = sample.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in DELIMITERS}
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        sniffed = ""
+    if sniffed and counts.get(sniffed, 0) > 0:
+        return sniffed
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def detect(stream: IO[bytes]) -> CsvDialect:
+    """Look at the first 64 KiB (then rewind) to pick encoding and delimiter."""
+    head = stream.read(SAMPLE_BYTES)
+    stream.seek(0)
+    if not head.strip():
+        raise CsvFormatError("The file is empty.")
+    encoding = detect_encoding(head)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="ignore")
+    text = decoder.decode(head, final=False)
+    if "\n" in text[:-1]:
+        text = text[: text.rfind("\n")]  # drop a possibly cut last line
+    if "\x00" in text:
+        raise CsvFormatError("The file looks binary, not CSV. Export it as CSV (UTF-8) and try again.")
+    return CsvDialect(encoding=encoding, delimiter=detect_delimiter(text.replace("\r\n", "\n")))
+
+
+def iter_rows(stream: IO[bytes], dialect: CsvDialect) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number where the record starts, fields), streaming: nothing but the current row is held."""
+    text = io.TextIOWrapper(stream, encoding=dialect.encoding, newline="", errors="strict")
+    reader = csv.reader(text, delimiter=dialect.delimiter)
+    previous_end = 0
+    try:
+        for row in reader:
+            start = previous_end + 1
+            previous_end = reader.line_num
+            yield start, row
+    except UnicodeDecodeError:
+        raise CsvFormatError(f"Line {previous_end + 1} is not valid {dialect.encoding}. Save the file as UTF-8 and import it again.")
+    except csv.Error as error:
+        raise CsvFormatError(f"Line {previous_end + 1}: {error}.")
+    finally:
+        text.detach()
+
+
+def _normalize(header: str) -> str:
+    return re.sub(r"[\s_\-\.]+", " ", header.strip().lower()).strip()
+
+
+def suggest_mapping(headers: list[str]) -> dict[str, str]:
+    """Bastion field → the CSV header that most likely holds it (exact synonym first, then containment)."""
+    normalized = {_normalize(h): h for h in headers if h.strip()}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for field_name, names in SYNONYMS.items():
+        for name in names:
+            if name in normalized and normalized[name] not in used:
+                mapping[field_name] = normalized[name]
+                used.add(normalized[name])
+                break
+    for field_name, names in SYNONYMS.items():
+        if field_name in mapping:
+            continue
+        for key, header in normalized.items():
+            if header not in used and any(len(n) > 3 and n in key for n in names):
+                mapping[field_name] = header
+                used.add(header)
+                break
+    return mapping
+
+
+def mapping_problems(mapping: Mapping[str, str], headers: list[str]) -> dict[str, list[str]]:
+    """Per-field problems with a mapping; empty when the import can start."""
+    problems: dict[str, list[str]] = {}
+    for field_name, column in mapping.items():
+        if field_name not in BASTION_FIELDS:
+            problems.setdefault(field_name, []).append(f"{field_name} is not a Bastion person field.")
+        elif column and column not in headers:
+            problems.setdefault(field_name, []).append(f"The file has no column named {column!r}.")
+    if not mapping.get("email"):
+        problems.setdefault("email", []).append("Map a column to email: people are matched and invited by email.")
+    if not (mapping.get("name") or mapping.get("given_name") or mapping.get("family_name")):
+        problems.setdefault("name", []).append("Map a column to the full name, or to the given and family names.")
+    return problems
+
+
+def row_to_person(row: list[str], index: Mapping[str, int]) -> tuple[dict[str, Any] | None, str]:
+    """Turn one CSV row into a person (Bastion shape) or explain why it is rejected."""
+
+    def value(field_name: str) -> str:
+        position = index.get(field_name)
+        return row[position].strip() if position is not None and position < len(row) else ""
+
+    email = value("email").lower()
+    if not email:
+        return None, "email is empty"
+    if not EMAIL_PATTERN.match(email):
+        return None, f"email {email[:80]!r} is not an email address"
+    given, family = value("given_name"), value("family_name")
+    name = value("name") or " ".join(p for p in (given, family) if p)
+    if not name:
+        return None, "name is empty"
+    groups = [g.strip() for g in re.split(r"[;|]", value("groups")) if g.strip()]
+    return {
+        "external_id": value("external_id") or email,
+        "email": email,
+        "name": name,
+        "given_name": given,
+        "family_name": family,
+        "title": value("title"),
+        "department": value("department"),
+        "phone": value("phone"),
+        "manager_email": value("manager_email").lower(),
+        "groups": groups,
+        "is_active": True,
+    }, ""
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_cell(value: Any) -> str:
+    """Neutralize spreadsheet formula injection: a cell starting with = + - @ TAB or CR gets a leading single quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text

@@ -1,0 +1,435 @@
+"""Sync jobs: start (one active per data source), one page per step committed with its cursor, pause, retry, fail, reap."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from common.errors import ApplicationError
+from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
+from integrations.models import DataSource, Integration, IntegrationStatus
+from integrations.services import build_connector, integration_record_failure, integration_record_success
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
+from sync.services.fairness import org_slot_acquire, org_slot_release
+from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
+from sync.services.records import records_mark_deleted, records_mark_vanished, records_upsert
+
+logger = logging.getLogger(__name__)
+
+ERROR_LOG_CAP = 100
+SCHEDULED_TASK = "sync.tasks.sync_data_source_scheduled"
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What the task does next: run another step (after `countdown` seconds) or stop."""
+
+    is_done: bool
+    countdown: float = 0.0
+
+
+DONE = StepOutcome(is_done=True)
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+# Logging ---------------------------------------------------------------------------------------------------------------
+
+
+def job_log(job: DataSyncJob, event: str, message: str = "", *, level: str = "info", data: dict[str, Any] | None = None) -> SyncJobLog:
+    """Append one line to the job's log (and the first errors to job.error_log); never secrets or vendor bodies."""
+    line = SyncJobLog.objects.create(job=job, level=level, event=event, message=message[:2000], data=data or {})
+    if level == "error":
+        entry = {"at": line.at.isoformat(), "event": event, "message": message[:500], **(data or {})}
+        DataSyncJob.objects.filter(pk=job.pk).update(error_count=F("error_count") + 1)
+        # Capped in Python under a row lock would cost a round-trip per error; a bounded list is rewritten instead.
+        current = DataSyncJob.objects.filter(pk=job.pk).values_list("error_log", flat=True).first() or []
+        if len(current) < ERROR_LOG_CAP:
+            DataSyncJob.objects.filter(pk=job.pk).update(error_log=[*current, entry])
+    log = logger.warning if level in ("warning", "error") else logger.info
+    log(f"sync.{event}", extra={"job": str(job.pk), "detail": data or {}})
+    return line
+
+
+# Starting ------------------------------------------------------------------------------------------------------------------
+
+
+def data_sources_ensure(*, integration: Integration) -> list[DataSource]:
+    """One DataSource per entity the connector reads (created disabled-free, enabled by default)."""
+    from integrations.registry import get_connector_class
+
+    manifest = get_connector_class(integration.connector_key).manifest
+    sources = []
+    for spec in manifest.entities:
+        source, _ = DataSource.objects.get_or_create(integration=integration, entity_type=spec.key, defaults={"organization": integration.organization})
+        sources.append(source)
+    return sources
+
+
+def sync_start(*, data_source: DataSource, trigger: str = JobTrigger.MANUAL, actor: Any = None, full_refresh: bool = False) -> DataSyncJob:
+    """Start a sync of one data source, or return the active one (`job.already_running` tells which)."""
+    integration = data_source.integration
+    if integration.status in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DISCONNECTED):
+        raise ApplicationError(
+            f"{integration.display_name} is not connected ({integration.get_status_display()}): reconnect it before syncing.",
+            code="integration_not_connected",
+            status_code=409,
+        )
+    if not data_source.is_enabled:
+        raise ApplicationError(f"The data source {data_source} is disabled.", code="data_source_disabled", status_code=409)
+    try:
+        with transaction.atomic():
+            # The row lock serializes concurrent starts; the partial unique index is the last word.
+            source = DataSource.objects.select_for_update().get(pk=data_source.pk)
+            active = DataSyncJob.objects.filter(data_source=source, status__in=ACTIVE_JOB_STATUSES).first()
+            if active is not None:
+                active.already_running = True
+                return active
+            is_full = bool(full_refresh or source.cursor is None)
+            job = DataSyncJob.objects.create(
+                organization_id=source.organization_id,
+                integration_id=source.integration_id,
+                data_source=source,
+                job_type=JobType.SYNC,
+                status=JobStatus.PENDING,
+                trigger=trigger,
+                actor=actor if getattr(actor, "is_authenticated", False) else None,
+                is_full_refresh=is_full,
+                start_cursor=None if is_full else source.cursor,
+                phase="queued",
+                heartbeat_at=timezone.now(),
+            )
+            job_log(job, "job.queued", f"{trigger} sync of {source.entity_type} queued ({'full refresh' if is_full else 'incremental'}).")
+            transaction.on_commit(lambda: sync_job_enqueue(job_id=job.pk))
+    except IntegrityError:
+        active = DataSyncJob.objects.filter(data_source=data_source, status__in=ACTIVE_JOB_STATUSES).first()
+        if active is None:
+            raise
+        active.already_running = True
+        return active
+    if source.schedule_id is None:
+        data_source_schedule_ensure(data_source=source)
+    job.already_running = False
+    return job
+
+
+def sync_job_enqueue(*, job_id: Any, countdown: float = 0.0) -> None:
+    from sync.tasks import sync_job_step
+
+    sync_job_step.apply_async(args=[str(job_id)], countdown=max(0.0, countdown) or None)
+
+
+def sync_job_cancel(*, job: DataSyncJob, actor: Any = None) -> DataSyncJob:
+    """Cancel an active job; a page being read is discarded at commit (the status check under the row lock)."""
+    with transaction.atomic():
+        locked = DataSyncJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in ACTIVE_JOB_STATUSES:
+            raise ApplicationError("Only a pending or running job can be cancelled.", code="job_not_active", status_code=409)
+        locked.status, locked.phase, locked.completed_at, locked.is_cancel_requested = JobStatus.CANCELLED, "cancelled", timezone.now(), True
+        locked.save(update_fields=["status", "phase", "completed_at", "is_cancel_requested", "updated_at"])
+        who = getattr(actor, "username", "") or "system"
+        job_log(locked, "job.cancelled", f"Cancelled by {who}; records stored so far are kept.", level="warning")
+    return locked
+
+
+# Running one step ------------------------------------------------------------------------------------------------------------
+
+
+def _configure_client(connector: Any) -> None:
+    """The engine re-queues on its own (countdown, not sleep): keep the client's inline retries short when configured."""
+    client = getattr(connector, "client", None)
+    if client is None:
+        return
+    if hasattr(settings, "BASTION_SYNC_HTTP_RETRIES"):
+        client.max_retries = int(settings.BASTION_SYNC_HTTP_RETRIES)
+    if hasattr(settings, "BASTION_SYNC_HTTP_BACKOFF"):
+        client.backoff_base = float(settings.BASTION_SYNC_HTTP_BACKOFF)
+
+
+def sync_job_step(*, job_id: Any) -> StepOutcome:
+    """Process one page of a job (or finalize it). Idempotent: a redelivered or duplicated step commits nothing twice."""
+    job = DataSyncJob.objects.select_related("data_source", "integration", "organization").filter(pk=job_id).first()
+    if job is None or job.status not in ACTIVE_JOB_STATUSES or job.job_type != JobType.SYNC:
+        return DONE
+    now = timezone.now()
+    if job.resume_at and job.resume_at > now + timedelta(seconds=1):
+        return StepOutcome(False, (job.resume_at - now).total_seconds())
+    if not org_slot_acquire(organization_id=job.organization_id, job_id=job.pk):
+        DataSyncJob.objects.filter(pk=job.pk).update(phase="waiting", heartbeat_at=now)
+        return StepOutcome(False, 0.5 + random.uniform(0, 1.0))
+    try:
+        if job.phase == "finalizing":
+            return _finalize(job)
+        return _read_page(job)
+    finally:
+        org_slot_release(organization_id=job.organization_id, job_id=job.pk)
+
+
+def _read_page(job: DataSyncJob) -> StepOutcome:
+    now = timezone.now()
+    updates: dict[str, Any] = {"phase": "reading", "heartbeat_at": now, "resume_at": None}
+    if job.status == JobStatus.PENDING:
+        updates.update(status=JobStatus.RUNNING, started_at=now)
+    DataSyncJob.objects.filter(pk=job.pk, status__in=ACTIVE_JOB_STATUSES).update(**updates)
+    if job.started_at is None:
+        job.started_at = now
+    integration, source = job.integration, job.data_source
+    sequence, position = job.pages, job.next_page
+    try:
+        connector = build_connector(integration)
+        _configure_client(connector)
+        spec = connector.manifest.entity(source.entity_type)
+        page = connector.read(source.entity_type, cursor=job.start_cursor, page=position)
+    except ApiError as error:
+        return _handle_error(job, error)
+    except Exception as error:  # noqa: BLE001 - a connector bug is a "system" failure: recorded on the job, never swallowed
+        logger.exception("sync.page.system_error", extra={"job": str(job.pk)})
+        _fail(job, error, category="system")
+        return DONE
+    with transaction.atomic():
+        locked = DataSyncJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in ACTIVE_JOB_STATUSES or locked.pages != sequence or locked.next_page != position:
+            # Another step (a reaper resume racing a slow worker, a redelivery) already committed this page, or the job was cancelled.
+            job_log(locked, "page.superseded", f"Page {sequence + 1} was already stored or the job stopped; this copy is discarded.", level="warning")
+            return DONE
+        result = records_upsert(integration=integration, entity_type=source.entity_type, records=page.records, connector=connector, job=locked)
+        deleted = records_mark_deleted(integration=integration, entity_type=source.entity_type, external_ids=page.deleted_ids)
+        if spec.bastion_type == "person":
+            people_merge(
+                organization=job.organization, source=integration.connector_key, integration=integration, entity_type=source.entity_type, items=result.changed
+            )
+            people_mark_source_deleted(organization=job.organization, source=integration.connector_key, integration=integration, external_ids=deleted)
+        if page.cursor is not None:
+            DataSource.objects.filter(pk=source.pk).update(cursor=page.cursor)
+        locked.pages += 1
+        locked.records_processed += len(page.records)
+        locked.created_count += result.created
+        locked.updated_count += result.updated
+        locked.unchanged_count += result.unchanged + result.stale
+        locked.deleted_count += len(deleted)
+        locked.next_page = json.loads(json.dumps(page.next_page, default=str)) if page.next_page is not None else None
+        locked.is_full_scan = locked.is_full_scan and page.is_full_scan
+        locked.heartbeat_at = timezone.now()
+        locked.attempts = 0
+        locked.resume_at = None
+        locked.phase = "finalizing" if page.next_page is None else "reading"
+        locked.save()
+        job_log(
+            locked,
+            "page.stored",
+            f"Page {locked.pages}: {len(page.records)} records ({result.created} new, {result.updated} changed, {result.unchanged} unchanged"
+            f"{f', {result.stale} older than stored' if result.stale else ''}), {len(deleted)} deleted.",
+            data={"page": locked.pages, "records": len(page.records), "created": result.created, "updated": result.updated, "deleted": len(deleted)},
+        )
+    if page.next_page is None:
+        return _finalize(locked)
+    return StepOutcome(False, 0.0)
+
+
+def _finalize(job: DataSyncJob) -> StepOutcome:
+    """Deletion detection after a complete full scan, manager links, success on job, data source and integration."""
+    with transaction.atomic():
+        locked = DataSyncJob.objects.select_for_update(of=("self",)).select_related("integration", "data_source", "organization").get(pk=job.pk)
+        if locked.status not in ACTIVE_JOB_STATUSES or locked.phase != "finalizing":
+            return DONE
+        integration, source = locked.integration, locked.data_source
+        from integrations.registry import get_connector_class
+
+        spec = get_connector_class(integration.connector_key).manifest.entity(source.entity_type)
+        vanished: list[str] = []
+        if locked.is_full_scan and locked.start_cursor is None:
+            vanished = records_mark_vanished(job=locked, entity_type=source.entity_type)
+        if spec.bastion_type == "person":
+            people_mark_source_deleted(organization=locked.organization, source=integration.connector_key, integration=integration, external_ids=vanished)
+            people_link_managers(organization=locked.organization, source=integration.connector_key, integration=integration)
+        now = timezone.now()
+        locked.deleted_count += len(vanished)
+        locked.status = JobStatus.SUCCEEDED
+        locked.phase = "done"
+        locked.completed_at = now
+        locked.heartbeat_at = now
+        locked.save()
+        DataSource.objects.filter(pk=source.pk).update(last_synced_at=now, is_stale=False, stale_reason="")
+        integration_record_success(integration=integration)
+        job_log(
+            locked,
+            "job.succeeded",
+            f"Done: {locked.records_processed} records in {locked.pages} pages; {locked.created_count} new, {locked.updated_count} changed, "
+            f"{locked.unchanged_count} unchanged, {locked.deleted_count} deleted"
+            + (" (full scan: records not seen were marked deleted)." if locked.is_full_scan and locked.start_cursor is None else "."),
+        )
+    return DONE
+
+
+def _handle_error(job: DataSyncJob, error: ApiError) -> StepOutcome:
+    """Rate limits pause (not fail); transient errors retry with backoff, then fail; auth and configuration errors fail at once."""
+    now = timezone.now()
+    if isinstance(error, ApiRateLimited):
+        wait = float(error.retry_after or 1.0)
+        if isinstance(error, ApiQuotaExhausted) and error.reset_at:
+            wait = max(wait, (error.reset_at - now).total_seconds())
+        countdown = max(1.0, wait) + random.uniform(0, min(5.0, 0.1 * wait + 0.5))
+        DataSyncJob.objects.filter(pk=job.pk).update(phase="paused", resume_at=now + timedelta(seconds=countdown), heartbeat_at=now)
+        job_log(
+            job,
+            "job.paused",
+            f"{'Quota exhausted' if isinstance(error, ApiQuotaExhausted) else 'Rate limited'} by the vendor ({error.status or '-'} {error.message}); "
+            f"resuming in {countdown:.0f}s.",
+            level="warning",
+            data={"status": error.status, "retry_after": round(countdown, 1)},
+        )
+        return StepOutcome(False, countdown)
+    max_attempts = int(_setting("BASTION_SYNC_MAX_ATTEMPTS", 5))
+    if error.retryable and job.attempts + 1 < max_attempts:
+        base = float(_setting("BASTION_SYNC_RETRY_BASE_SECONDS", 5.0))
+        countdown = min(600.0, base * (2**job.attempts)) * random.uniform(0.8, 1.2)
+        DataSyncJob.objects.filter(pk=job.pk).update(
+            attempts=F("attempts") + 1, phase="retrying", resume_at=now + timedelta(seconds=countdown), heartbeat_at=now, last_error=str(error)[:2000]
+        )
+        job_log(
+            job,
+            "page.retry",
+            f"Transient failure ({error.status or 'network'} {error.message}); attempt {job.attempts + 1} of {max_attempts}, retrying in {countdown:.1f}s.",
+            level="warning",
+            data={"status": error.status, "attempt": job.attempts + 1},
+        )
+        return StepOutcome(False, countdown)
+    _fail(job, error, category=error.category)
+    return DONE
+
+
+def _fail(job: DataSyncJob, error: Exception, *, category: str) -> None:
+    """Fail the job, keep every record stored so far, mark the data source stale and say why."""
+    integration = job.integration
+    status = getattr(error, "status", None)
+    message = str(error)[:2000]
+    with transaction.atomic():
+        updated = DataSyncJob.objects.filter(pk=job.pk, status__in=ACTIVE_JOB_STATUSES).update(
+            status=JobStatus.FAILED, phase="failed", completed_at=timezone.now(), last_error=message, error_class=category, resume_at=None
+        )
+        if not updated:
+            return
+        job_log(job, "job.failed", f"{category} failure: {message}", level="error", data={"status": status, "class": category})
+        if category == "auth":
+            reason = f"Authorization failed ({message}). Cached data is kept; reconnect {integration.display_name} to resume syncing."
+            DataSource.objects.filter(integration=integration).update(is_stale=True, stale_reason=reason)
+            integration_schedules_pause(integration=integration)
+        else:
+            reason = f"Last sync failed ({category}: {message}); showing the last good data."
+            DataSource.objects.filter(pk=job.data_source_id).update(is_stale=True, stale_reason=reason)
+        integration_record_failure(integration=integration, error=error)
+
+
+# Reaper -----------------------------------------------------------------------------------------------------------------------
+
+
+def sync_jobs_reap(*, now: Any = None, stale_after: timedelta | None = None) -> list[str]:
+    """Resume active jobs with no sign of life (heartbeat, planned resume) for `stale_after`: their worker died. Returns job ids."""
+    now = now or timezone.now()
+    stale_after = stale_after or timedelta(seconds=int(_setting("BASTION_SYNC_HEARTBEAT_TIMEOUT", 120)))
+    cutoff = now - stale_after
+    candidates = DataSyncJob.objects.filter(status__in=ACTIVE_JOB_STATUSES, job_type=JobType.SYNC).annotate(
+        alive_at=Greatest(F("heartbeat_at"), F("created_at"))
+    )
+    candidates = candidates.filter(alive_at__lt=cutoff).filter(Q(resume_at__isnull=True) | Q(resume_at__lt=cutoff))
+    resumed = []
+    for job in candidates:
+        # Claim: move the heartbeat so a concurrent reaper run does not resume it twice.
+        claimed = DataSyncJob.objects.filter(pk=job.pk, heartbeat_at=job.heartbeat_at, status__in=ACTIVE_JOB_STATUSES).update(heartbeat_at=now, resume_at=None)
+        if not claimed:
+            continue
+        job_log(job, "job.resumed", f"No heartbeat since {job.heartbeat_at:%H:%M:%S}: the worker died; resuming from page {job.pages + 1}.", level="warning")
+        transaction.on_commit(lambda job_id=job.pk: sync_job_enqueue(job_id=job_id))
+        resumed.append(str(job.pk))
+    return resumed
+
+
+# Schedules ------------------------------------------------------------------------------------------------------------------
+
+
+def _schedule_name(data_source: DataSource) -> str:
+    return f"sync:{data_source.pk}"
+
+
+@transaction.atomic
+def data_source_schedule_set(*, data_source: DataSource, every_seconds: int | None = None, crontab: str | None = None, is_enabled: bool = True) -> PeriodicTask:
+    """Create or update the data source's PeriodicTask (interval seconds, or a 5-field crontab 'm h dom mon dow')."""
+    if not every_seconds and not crontab:
+        raise ApplicationError("Give an interval in seconds or a crontab.", code="schedule_required")
+    defaults: dict[str, Any] = {
+        "task": SCHEDULED_TASK,
+        "args": json.dumps([str(data_source.pk)]),
+        "enabled": is_enabled and data_source.integration.status != IntegrationStatus.AUTH_FAILED,
+        "description": f"Sync {data_source.integration.display_name} · {data_source.entity_type} ({data_source.organization.name})",
+    }
+    if crontab:
+        parts = crontab.split()
+        if len(parts) != 5:
+            raise ApplicationError("A crontab has five fields: minute hour day-of-month month day-of-week.", code="invalid_crontab")
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=parts[0], hour=parts[1], day_of_month=parts[2], month_of_year=parts[3], day_of_week=parts[4], timezone="UTC"
+        )
+        defaults.update(crontab=schedule, interval=None)
+    else:
+        if int(every_seconds) < 30:
+            raise ApplicationError("Syncs run at most every 30 seconds.", code="interval_too_short")
+        schedule, _ = IntervalSchedule.objects.get_or_create(every=int(every_seconds), period=IntervalSchedule.SECONDS)
+        defaults.update(interval=schedule, crontab=None)
+    task, _ = PeriodicTask.objects.update_or_create(name=_schedule_name(data_source), defaults=defaults)
+    if data_source.schedule_id != task.pk:
+        DataSource.objects.filter(pk=data_source.pk).update(schedule=task)
+        data_source.schedule = task
+    return task
+
+
+def data_source_schedule_ensure(*, data_source: DataSource) -> PeriodicTask:
+    """Give a data source its default schedule (editable in the admin) if it has none."""
+    if data_source.schedule_id:
+        return data_source.schedule
+    return data_source_schedule_set(data_source=data_source, every_seconds=int(_setting("BASTION_SYNC_DEFAULT_INTERVAL", 900)))
+
+
+def integration_schedules_pause(*, integration: Integration) -> int:
+    """Stop an integration's schedules (auth failed) until it is reconnected."""
+    return PeriodicTask.objects.filter(name__in=[_schedule_name(s) for s in integration.data_sources.all()]).update(enabled=False)
+
+
+def integration_schedules_resume(*, integration: Integration) -> int:
+    """Re-enable schedules after a reconnect (called by the integrations layer) and clear auth staleness."""
+    sources = list(integration.data_sources.filter(is_enabled=True))
+    count = PeriodicTask.objects.filter(name__in=[_schedule_name(s) for s in sources]).update(enabled=True)
+    DataSource.objects.filter(integration=integration, stale_reason__startswith="Authorization failed").update(is_stale=False, stale_reason="")
+    return count
+
+
+def sync_scheduled_run(*, data_source_id: Any) -> DataSyncJob | None:
+    """Beat fired: start a scheduled sync unless the data source or its integration cannot run."""
+    source = DataSource.objects.select_related("integration").filter(pk=data_source_id).first()
+    if source is None or not source.is_enabled or source.integration.status in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DISCONNECTED):
+        return None
+    return sync_start(data_source=source, trigger=JobTrigger.SCHEDULE)
+
+
+def sync_integration_start(
+    *, integration: Integration, actor: Any = None, full_refresh: bool = False, data_source: DataSource | None = None
+) -> list[DataSyncJob]:
+    """Start syncs of every enabled data source of an integration (or just one)."""
+    if data_source is None:
+        data_sources_ensure(integration=integration)
+        sources = list(integration.data_sources.filter(is_enabled=True).select_related("integration"))
+    else:
+        sources = [data_source]
+    return [sync_start(data_source=s, trigger=JobTrigger.MANUAL, actor=actor, full_refresh=full_refresh) for s in sources]

@@ -1,0 +1,204 @@
+"""Webhook intake (verify → parse → store in the inbox → enqueue) and processing (apply to the records store, then handlers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from integrations.connectors.base import WebhookEvent, WebhookRequest
+from integrations.errors import WebhookRejected
+from integrations.models import CredentialType, DataSource, Integration
+from integrations.registry import UnknownConnector, get_connector_class
+from integrations.services import build_connector, credential_secret
+from sync.models import DeliveryStatus, JobTrigger, WebhookDelivery
+from sync.services.fairness import redis_client
+from sync.services.people import people_mark_source_deleted, people_merge
+from sync.services.records import parse_source_time, records_mark_deleted, records_upsert
+
+logger = logging.getLogger(__name__)
+ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+
+
+@dataclass
+class IntakeResult:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _reject(status: int, code: str, message: str, **headers: str) -> IntakeResult:
+    return IntakeResult(status, {"error": {"code": code, "message": message, "fields": {}}}, dict(headers))
+
+
+def _flooded(integration_id: Any) -> bool:
+    """A per-integration, per-second counter in Redis: a vendor (or attacker) flooding one endpoint gets 429."""
+    client = redis_client()
+    if client is None:
+        return False
+    limit = int(getattr(settings, "BASTION_WEBHOOK_MAX_PER_SECOND", 500))
+    key = f"bastion:webhooks:rate:{integration_id}:{int(time.time())}"
+    pipe = client.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, 2)
+    count, _ = pipe.execute()
+    return int(count) > limit
+
+
+def event_as_dict(event: WebhookEvent) -> dict[str, Any]:
+    """dataclasses.asdict with datetimes as ISO strings (the shape handlers receive)."""
+    data = dataclasses.asdict(event)
+    for key, value in list(data.items()):
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+    return data
+
+
+def webhook_receive(*, integration_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
+    """Verify, parse, store (deduplicated by delivery id) and enqueue one delivery; never raises for bad input."""
+    try:
+        integration = Integration.objects.select_related("organization").filter(pk=uuid.UUID(str(integration_id))).first()
+    except ValueError:
+        integration = None
+    if integration is None:
+        return _reject(404, "unknown_integration", "No integration receives webhooks at this address.")
+    if _flooded(integration.pk):
+        logger.warning("sync.webhook.flood", extra={"integration": str(integration.pk)})
+        return _reject(429, "too_many_deliveries", "Too many deliveries for this integration; retry shortly.", **{"Retry-After": "1"})
+    try:
+        connector_class = get_connector_class(integration.connector_key)
+    except UnknownConnector:
+        return _reject(404, "unknown_connector", "This integration's connector is not installed.")
+    if body and content_type.split(";")[0].strip().lower() not in ACCEPTED_CONTENT_TYPES and method != "GET":
+        return _reject(400, "unsupported_content_type", f"Content type {content_type or '(none)'} is not accepted; send application/json.")
+    secret = (credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="webhook_verify") or {}).get("secret")
+    if not secret:
+        logger.warning("sync.webhook.no_secret", extra={"integration": str(integration.pk)})
+        return _reject(401, "webhook_secret_missing", "No webhook secret is configured for this integration, so nothing can be verified.")
+    request = WebhookRequest(method=method, url=url, headers=dict(headers), body=body, received_at=timezone.now())
+    try:
+        connector_class.verify_webhook(request, secret=secret, config=integration.config)
+        events = connector_class.parse_webhook(request)
+    except WebhookRejected as rejected:
+        logger.warning("sync.webhook.rejected", extra={"integration": str(integration.pk), "code": rejected.code, "status": rejected.status})
+        return _reject(rejected.status, rejected.code, rejected.message)
+    except Exception:  # noqa: BLE001 - a connector that chokes on a malformed body must answer 400, never 500
+        logger.exception("sync.webhook.parse_failed", extra={"integration": str(integration.pk)})
+        return _reject(400, "malformed", "The webhook body could not be parsed.")
+    for event in events:
+        if event.challenge_response is not None:
+            return IntakeResult(200, dict(event.challenge_response))
+    if not events:
+        return IntakeResult(200, {"status": "ignored"})
+    return _store(integration, events, request.received_at)
+
+
+def _store(integration: Integration, events: list[WebhookEvent], received_at: datetime) -> IntakeResult:
+    delivery_id = events[0].delivery_id[:255]
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                organization_id=integration.organization_id,
+                integration=integration,
+                delivery_id=delivery_id,
+                event_types=sorted({e.event_type for e in events}),
+                events=[event_as_dict(e) for e in events],
+                received_at=received_at,
+            )
+            transaction.on_commit(lambda: webhook_delivery_enqueue(delivery_pk=delivery.pk))
+    except IntegrityError:
+        WebhookDelivery.objects.filter(integration=integration, delivery_id=delivery_id).update(duplicates=F("duplicates") + 1)
+        return IntakeResult(200, {"status": "duplicate", "delivery_id": delivery_id})
+    return IntakeResult(202, {"status": "accepted", "delivery_id": delivery_id, "id": str(delivery.pk)})
+
+
+def webhook_delivery_enqueue(*, delivery_pk: Any) -> None:
+    from sync.tasks import webhook_delivery_process_task
+
+    webhook_delivery_process_task.delay(str(delivery_pk))
+
+
+def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
+    """Apply a delivery's events (upsert / delete / sync) and call the event handlers; failures are kept for replay."""
+    from sync.services.jobs import data_sources_ensure, sync_start
+
+    delivery = WebhookDelivery.objects.select_related("integration", "integration__organization").filter(pk=delivery_pk).first()
+    if delivery is None:
+        return None
+    integration = delivery.integration
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+    result: dict[str, Any] = {"upserted": 0, "unchanged": 0, "stale": 0, "deleted": 0, "syncs": [], "ignored": 0}
+    try:
+        connector = build_connector(integration)
+        with transaction.atomic():
+            for event in delivery.events:
+                _apply_event(connector, integration, event, result)
+        for event in delivery.events:
+            if event.get("action") == "sync":
+                data_sources_ensure(integration=integration)
+                sources = DataSource.objects.filter(integration=integration, is_enabled=True).select_related("integration")
+                if event.get("entity"):
+                    sources = sources.filter(entity_type=event["entity"])
+                for source in sources:
+                    job = sync_start(data_source=source, trigger=JobTrigger.WEBHOOK)
+                    result["syncs"].append(str(job.pk))
+        for path in getattr(settings, "BASTION_EVENT_HANDLERS", []):
+            try:
+                handler = import_string(path)
+                handler(str(integration.pk), list(delivery.events))
+            except Exception as error:
+                raise RuntimeError(f"Event handler {path} failed: {type(error).__name__}: {error}") from error
+    except Exception as error:  # noqa: BLE001 - recorded on the delivery (failed, replayable) and logged with its cause
+        logger.exception("sync.webhook.process_failed", extra={"delivery": str(delivery.pk)})
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_error=str(error)[:2000], result=result)
+    else:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PROCESSED, processed_at=timezone.now(), last_error="", result=result)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _apply_event(connector: Any, integration: Integration, event: Mapping[str, Any], result: dict[str, Any]) -> None:
+    action, entity = event.get("action"), event.get("entity") or ""
+    if action not in ("upsert", "delete"):
+        return
+    try:
+        spec = connector.manifest.entity(entity)
+    except KeyError:
+        result["ignored"] += 1
+        return
+    is_person = spec.bastion_type == "person"
+    if action == "upsert" and event.get("record"):
+        outcome = records_upsert(integration=integration, entity_type=entity, records=[event["record"]], connector=connector)
+        result["upserted"] += outcome.created + outcome.updated
+        result["unchanged"] += outcome.unchanged
+        result["stale"] += outcome.stale
+        if is_person and outcome.changed:
+            people_merge(
+                organization=integration.organization, source=integration.connector_key, integration=integration, entity_type=entity, items=outcome.changed
+            )
+    elif action == "delete" and event.get("external_id"):
+        deleted = records_mark_deleted(
+            integration=integration, entity_type=entity, external_ids=[event["external_id"]], occurred_at=parse_source_time(event.get("occurred_at"))
+        )
+        result["deleted"] += len(deleted)
+        if is_person and deleted:
+            people_mark_source_deleted(organization=integration.organization, source=integration.connector_key, integration=integration, external_ids=deleted)
+
+
+def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Process a stored delivery again (idempotent: the records store skips what it already has)."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.RECEIVED, last_error="")
+    transaction.on_commit(lambda: webhook_delivery_enqueue(delivery_pk=delivery.pk))
+    delivery.refresh_from_db()
+    return delivery

@@ -1,0 +1,42 @@
+"""Celery tasks of the sync engine: thin, take ids, acknowledge late (settings), call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from sync import services
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def sync_job_step(self, job_id: str) -> None:
+    """Process one page, then re-enqueue for the next (so syncs of different tenants interleave page by page)."""
+    outcome = services.sync_job_step(job_id=job_id)
+    if self.request.is_eager:
+        # In-process (tests, embedded demo): keep going while no wait is asked; a paused job is resumed by the reaper.
+        while not outcome.is_done and outcome.countdown <= 0:
+            outcome = services.sync_job_step(job_id=job_id)
+        return
+    if not outcome.is_done:
+        sync_job_step.apply_async(args=[job_id], countdown=outcome.countdown or None)
+
+
+@shared_task(ignore_result=True)
+def sync_data_source_scheduled(data_source_id: str) -> None:
+    """Fired by celery beat (a PeriodicTask per data source)."""
+    services.sync_scheduled_run(data_source_id=data_source_id)
+
+
+@shared_task(ignore_result=True)
+def sync_jobs_reap() -> None:
+    """Periodic: resume jobs whose worker died (stale heartbeat) or whose pause is over."""
+    services.sync_jobs_reap()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhook_delivery_process_task(delivery_id: str) -> None:
+    services.webhook_delivery_process(delivery_pk=delivery_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def csv_import_task(job_id: str) -> None:
+    services.csv_import_run(job_id=job_id)
