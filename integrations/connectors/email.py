@@ -111,7 +111,9 @@ class EmailConnector(BaseConnector):
         connection = self._connection()
         try:
             connection.open()
-            features = sorted(connection.connection.esmtp_features) if connection.connection else []
+            # Django only greets when it needs STARTTLS or AUTH; greet explicitly so a plain relay is proven too.
+            connection.connection.ehlo_or_helo_if_needed()
+            features = sorted(connection.connection.esmtp_features)
         except (smtplib.SMTPException, OSError) as error:
             raise _as_api_error(error)
         finally:
