@@ -42,6 +42,7 @@ DEFAULT_API_VERSION = "60.0"
 DEFAULT_BATCH_SIZE = 2000
 DEFAULT_MARKER_FIELD = "Bastion_Key__c"
 SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 SOBJECTS = {"opportunities": "Opportunity", "contacts": "Contact", "users": "User", "accounts": "Account"}
@@ -436,8 +437,8 @@ class SalesforceConnector(BaseConnector):
             raise ApiBadRequest(f"{action} needs an sobject name and a fields object.")
         if action == "update_record":
             record_id = str(payload.get("id") or "")
-            if not SOBJECT_NAME.match(record_id):
-                raise ApiBadRequest("update_record needs the record id.")
+            if not RECORD_ID.match(record_id):
+                raise ApiBadRequest("update_record needs a 15- or 18-character Salesforce record id.")
             self.client.patch(self._url(f"/sobjects/{sobject}/{record_id}"), json=dict(fields))
             return ActionResult(external_id=record_id, url=self.record_url(sobject, record_id), created=False)
         if not idempotency_key:

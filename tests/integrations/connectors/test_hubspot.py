@@ -104,7 +104,8 @@ def test_oauth_code_flow_gives_30_minute_tokens_and_introspected_scopes(sandbox,
     ]
     assert all("access_token" in r and "refresh_token" not in r for r in refreshed)  # the refresh token is not rotated: still valid
     connector = HubSpotConnector(
-        client=HttpClient(f"{sandbox}/hubspot", sleep=sleeps), credentials={"access_token": refreshed[1]["access_token"], "refresh_token": token["refresh_token"]}
+        client=HttpClient(f"{sandbox}/hubspot", sleep=sleeps),
+        credentials={"access_token": refreshed[1]["access_token"], "refresh_token": token["refresh_token"]},
     )
     result = connector.test_connection()
     assert result.account_id == "4242424"
