@@ -10,6 +10,7 @@ import ssl
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -129,13 +130,18 @@ def _unescape_dn_value(value: str) -> str:
     return out.decode("utf-8", "replace")
 
 
+@lru_cache(maxsize=65536)
 def normalize_dn(dn: str) -> str:
     """Case- and escaping-insensitive DN key, so `memberOf`, `member` and `manager` values compare equal."""
+    # Joined with control characters: unescaped values may contain "," or "=" themselves.
+    if not any(c in dn for c in '\\"+;<>#'):  # fast path: nothing escaped, split directly (most DNs in a directory)
+        pairs = [part.split("=", 1) for part in dn.split(",")]
+        if all(len(pair) == 2 for pair in pairs):
+            return "\x1f".join(f"{a.strip().lower()}\x1e{v.strip().lower()}" for a, v in pairs)
     try:
         parts = parse_dn(dn, escape=False, strip=True)
     except (ldap_exc.LDAPInvalidDnError, ValueError, TypeError):
         return dn.strip().lower()
-    # Joined with a control character: unescaped values may contain "," or "=" themselves.
     return "\x1f".join(f"{attr.strip().lower()}\x1e{_unescape_dn_value(value).strip().lower()}" for attr, value, _sep in parts)
 
 
@@ -203,6 +209,7 @@ class LdapConnector(BaseConnector):
         self._session = secrets.token_hex(8)  # paged cookies only live on the connection that issued them
         self._dn_ids: dict[str, str] = {}
         self._group_index: dict[str, dict[str, Any]] | None = None
+        self._member_of: dict[str, set[str]] = {}
         self._user_groups_in_chain: dict[str, set[str]] | None = None
 
     # ---------------------------------------------------------------- connection
@@ -559,10 +566,13 @@ class LdapConnector(BaseConnector):
                 index[normalize_dn(entry["dn"])] = {"name": name, "members": members, "parents": set()}
             if not cookie:
                 break
+        member_of: dict[str, set[str]] = {}
         for group_dn, group in index.items():
             for member in group["members"]:
+                member_of.setdefault(member, set()).add(group_dn)
                 if member in index:
                     index[member]["parents"].add(group_dn)
+        self._member_of = member_of
         self._group_index = index
         return index
 
@@ -572,8 +582,7 @@ class LdapConnector(BaseConnector):
         index = self._groups_index()
         direct_dns = [normalize_dn(v) for v in record["attributes"].get(self.flavor.member_of, []) if isinstance(v, str)]
         if not direct_dns:  # directories without memberOf: derive from group member lists
-            me = normalize_dn(record["dn"])
-            direct_dns = [dn for dn, group in index.items() if me in group["members"]]
+            direct_dns = sorted(self._member_of.get(normalize_dn(record["dn"]), ()))
         seen: set[str] = set()
         pending = list(direct_dns)
         while pending:
