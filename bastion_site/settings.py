@@ -226,6 +226,6 @@ LOGGING = {
 
 # Dotted paths called as handler(integration_id: str, events: list[dict]) after webhook deliveries are
 # processed by the sync engine, so higher layers (playbooks) react without sync importing them.
-BASTION_EVENT_HANDLERS = env.list("BASTION_EVENT_HANDLERS", default=[])
+BASTION_EVENT_HANDLERS = env.list("BASTION_EVENT_HANDLERS", default=["playbooks.services.webhook_events_apply"])
 # OAuth client registrations per connector key: {"jira": {"client_id": "...", "client_secret": "..."}}.
 BASTION_OAUTH_CLIENTS = env.json("BASTION_OAUTH_CLIENTS", default={})

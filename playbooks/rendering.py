@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
-PATH = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)*$")
+# The expression inside a placeholder may not itself contain "{{" or "}}" (so "{{ a }} x {{ b }}" is two placeholders).
+PLACEHOLDER = re.compile(r"\{\{\s*((?:(?!\{\{|\}\}).)*?)\s*\}\}", re.DOTALL)
+# Segments may not start with "_" (no dunder look-ups); values are only ever read by key or index, never getattr.
+PATH = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9][a-zA-Z0-9_]*)*$")
 FILTER = re.compile(r"^\s*([a-z_]+)\s*(?::\s*(.+?))?\s*$")
 ALLOWED_ROOTS = frozenset({"scenario", "playbook", "item", "steps", "template", "integration", "run", "count", "payload", "items"})
 MAX_RENDERED_CHARS = 20_000
