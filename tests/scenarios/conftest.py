@@ -1,0 +1,3 @@
+"""Scenario test fixtures (shared with tests/forms_engine)."""
+
+from tests.scenarios.fixtures import *  # noqa: F403
