@@ -696,6 +696,27 @@ def _token_grant() -> dict | None:
         return dict(info)
 
 
+def _with_salesforce_fields(response: Response) -> Response:
+    """Token responses carry instance_url (back to this stand-in), the identity URL, issued_at and its signature; no expires_in."""
+    body = response.get_json(silent=True) or {}
+    if response.status_code != 200 or "access_token" not in body or "instance_url" in body:
+        return response
+    instance_url = request.host_url.rstrip("/") + f"/{VENDOR}"
+    issued_at = str(int(time.time() * 1000))
+    identity = f"{instance_url}/id/{ORG_ID}/0055g0000000001AAA"
+    client_secret = request.form.get("client_secret") or (request.authorization.password if request.authorization else "") or ""
+    body.pop("expires_in", None)  # Salesforce does not send it: sessions end by the org's timeout policy
+    body.update(
+        {
+            "instance_url": instance_url,
+            "id": identity,
+            "issued_at": issued_at,
+            "signature": base64.b64encode(hmac.new(client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()).decode(),
+        }
+    )
+    return jsonify(body)
+
+
 def _version_ok(version: str) -> bool:
     return version.startswith("v") and version[1:] in VERSIONS
 
@@ -735,25 +756,8 @@ def api_blueprint() -> Blueprint:
 
     @bp.post("/services/oauth2/token")
     def token():
-        """The generic OAuth server issues the tokens; Salesforce's own fields are added here."""
-        response = current_app.view_functions[f"{VENDOR}_oauth.token"]()
-        body = response.get_json(silent=True) or {}
-        if response.status_code != 200 or "access_token" not in body:
-            return response
-        instance_url = request.host_url.rstrip("/") + f"/{VENDOR}"
-        issued_at = str(int(time.time() * 1000))
-        identity = f"{instance_url}/id/{ORG_ID}/0055g0000000001AAA"
-        client_secret = request.form.get("client_secret") or (request.authorization.password if request.authorization else "") or ""
-        body.pop("expires_in", None)  # Salesforce does not send it: sessions end by the org's timeout policy
-        body.update(
-            {
-                "instance_url": instance_url,
-                "id": identity,
-                "issued_at": issued_at,
-                "signature": base64.b64encode(hmac.new(client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()).decode(),
-            }
-        )
-        return jsonify(body)
+        """Salesforce's real token path; the generic OAuth server issues the tokens and `_with_salesforce_fields` adds the rest."""
+        return _with_salesforce_fields(current_app.view_functions[f"{VENDOR}_oauth.token"]())
 
     @bp.post("/services/oauth2/revoke")
     def revoke():
@@ -1102,6 +1106,12 @@ def blueprints() -> list[Blueprint]:
     from sandbox.server import install_faults
 
     oauth = oauth_blueprint(OAuthProfile(VENDOR, access_ttl=7200, rotates_refresh_token=False))
+
+    @oauth.after_request
+    def _token_fields(response: Response) -> Response:
+        # The generic /oauth/token (used when Bastion sets config["oauth_base_url"]) answers like Salesforce too.
+        return _with_salesforce_fields(response) if request.path.endswith("/oauth/token") else response
+
     api = api_blueprint()
     for bp in (oauth, api):
         install_faults(

@@ -83,6 +83,12 @@ def test_oauth_token_response_carries_instance_url_and_the_connector_uses_it(san
     assert token["instance_url"] == f"{sandbox}/salesforce" and token["token_type"] == "Bearer" and "expires_in" not in token
     expected = base64.b64encode(hmac.new(b"bastion-demo-secret", (token["id"] + token["issued_at"]).encode(), hashlib.sha256).digest()).decode()
     assert token["signature"] == expected
+    refreshed = requests.post(
+        f"{sandbox}/salesforce/oauth/token",  # the generic path Bastion uses with config["oauth_base_url"] answers the same way
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": "bastion-demo", "client_secret": "bastion-demo-secret"},
+        timeout=5,
+    ).json()
+    assert refreshed["instance_url"] == token["instance_url"] and "refresh_token" not in refreshed
     connector = SalesforceConnector(client=HttpClient(UNREACHABLE_LOGIN_HOST, sleep=sleeps), credentials=token)
     result = connector.test_connection()
     assert (result.ok, result.account_id, result.identity) == (True, "00D5g000004ACMEEA2", "ava.chen@acme.example")
