@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -60,15 +60,26 @@ USER_FIELDS = [
 class ClientCredentialsAuth:
     """App-only token from the Microsoft identity platform (no refresh token: a new one is requested before expiry)."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str = GRAPH_SCOPE, session: requests.Session | None = None):
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str = GRAPH_SCOPE,
+        session: requests.Session | None = None,
+        url_guard: Callable[[str], None] | None = None,
+    ):
         self.token_url, self.client_id, self._secret, self.scope = token_url, client_id, client_secret, scope
         self._session = session or requests.Session()
+        self._url_guard = url_guard
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self.fetches = 0
 
     def _fetch(self) -> None:
+        if self._url_guard:
+            self._url_guard(self.token_url)  # the same SSRF policy as every Graph call
         try:
             response = self._session.post(
                 self.token_url,
@@ -137,7 +148,11 @@ class EntraConnector(BaseConnector):
         super().__init__(**kwargs)
         if self.client is not None and self.client.auth is None and self.credentials.get("client_secret"):
             self.client.auth = ClientCredentialsAuth(
-                self.token_url, str(self.credentials.get("client_id") or ""), str(self.credentials["client_secret"]), session=self.client.session
+                self.token_url,
+                str(self.credentials.get("client_id") or ""),
+                str(self.credentials["client_secret"]),
+                session=self.client.session,
+                url_guard=self.client.url_guard,
             )
         self._memberships: dict[str, list[str]] | None = None
 
@@ -146,8 +161,27 @@ class EntraConnector(BaseConnector):
         tenant = str(self.config.get("tenant_id") or "").strip()
         if not tenant:
             raise ApiBadRequest("The directory (tenant) id is required (config 'tenant_id').")
-        base = str(self.config.get("login_base_url") or "https://login.microsoftonline.com").rstrip("/")
+        base = str(self.config.get("login_base_url") or self._default_login_base()).rstrip("/")
         return f"{base}/{quote(tenant, safe='')}/oauth2/v2.0/token"
+
+    def _default_login_base(self) -> str:
+        """login.microsoftonline.com for Graph itself; a stand-in (sandbox) serves its token endpoint beside its Graph root."""
+        graph_root = self._graph_root()
+        if not graph_root or urlsplit(graph_root).hostname in ("graph.microsoft.com", None):
+            return "https://login.microsoftonline.com"
+        return graph_root
+
+    def _graph_root(self) -> str:
+        if self.client is None:
+            return ""
+        base = self.client.base_url.rstrip("/")
+        return base[: -len("/v1.0")] if base.endswith("/v1.0") else base
+
+    def _path(self, path: str) -> str:
+        """Relative Graph paths work whether the base URL ends in /v1.0 (Graph) or not (a stand-in's root)."""
+        if path.startswith("http") or self.client.base_url.rstrip("/").endswith("/v1.0"):
+            return path
+        return f"v1.0/{path}"
 
     @property
     def page_size(self) -> int:
@@ -155,7 +189,7 @@ class EntraConnector(BaseConnector):
 
     # ------------------------------------------------------------ connection and discovery
     def test_connection(self) -> ConnectionTest:
-        organizations = self.client.get("organization").json().get("value") or []
+        organizations = self.client.get(self._path("organization")).json().get("value") or []
         organization = organizations[0] if organizations else {}
         return ConnectionTest(ok=True, identity=organization.get("displayName", ""), account_id=str(organization.get("id") or self.config.get("tenant_id", "")))
 
@@ -186,7 +220,7 @@ class EntraConnector(BaseConnector):
         elif incremental:
             url, params = str(cursor), None
         else:
-            url, params = "users/delta", {"$select": ",".join(USER_SELECT), "$top": self.page_size}
+            url, params = self._path("users/delta"), {"$select": ",".join(USER_SELECT), "$top": self.page_size}
         body = self.client.get(url, params=params).json()
         values = body.get("value")
         if not isinstance(values, list):
@@ -212,7 +246,7 @@ class EntraConnector(BaseConnector):
         return Page(records, next_page=None, cursor=delta_link, is_full_scan=not incremental, deleted_ids=deleted)
 
     def _paginate(self, path: str, params: Mapping[str, Any] | None = None):
-        yield from (items for items, _ in self.client.paginate_next_url(path, items_key="value", next_key="@odata.nextLink", params=params))
+        yield from (items for items, _ in self.client.paginate_next_url(self._path(path), items_key="value", next_key="@odata.nextLink", params=params))
 
     def _group_memberships(self) -> dict[str, list[str]]:
         """user id → group names, nested groups expanded (cycle-safe); built once per run."""
@@ -248,7 +282,9 @@ class EntraConnector(BaseConnector):
         if state.get("next"):
             body = self.client.get(state["next"]).json()
         else:
-            body = self.client.get("groups", params={"$select": "id,displayName,description,mail,securityEnabled", "$top": min(self.page_size, 100)}).json()
+            body = self.client.get(
+                self._path("groups"), params={"$select": "id,displayName,description,mail,securityEnabled", "$top": min(self.page_size, 100)}
+            ).json()
         records = []
         for group in body.get("value") or []:
             members = [m["id"] for items in self._paginate(f"groups/{group['id']}/members", {"$select": "id", "$top": 999}) for m in items]
@@ -259,7 +295,7 @@ class EntraConnector(BaseConnector):
     def manager_of(self, user_id: str) -> dict[str, Any] | None:
         """The user's manager (GET /users/{id}/manager); None when they have none."""
         try:
-            return self.client.get(f"users/{quote(user_id, safe='@.')}/manager", params={"$select": "id,displayName,mail"}).json()
+            return self.client.get(self._path(f"users/{quote(user_id, safe='@.')}/manager"), params={"$select": "id,displayName,mail"}).json()
         except ApiNotFound:
             return None
 

@@ -127,3 +127,22 @@ def test_429_with_retry_after_is_retried(sandbox):
     records, _ = read_all(connector)
     assert len(records) == 20
     assert len(sleeps) == 1 and 3 <= sleeps[0] <= 3.25  # Retry-After honoured (plus jitter)
+
+
+@pytest.mark.django_db
+def test_entra_through_a_stored_integration_with_a_version_less_base_url(sandbox, organization):
+    from integrations.models import CredentialType, IntegrationStatus
+    from integrations.services import build_connector, integration_connect
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key="entra",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"client_id": "bastion-demo", "client_secret": "bastion-demo-secret"},
+        config={"tenant_id": TENANT},
+        base_url=f"{sandbox}/entra",  # what the demo pre-fills: the token endpoint and /v1.0 are found beside it
+    )
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.CONNECTED and integration.external_account_id
+    records, pages = read_all(build_connector(integration))
+    assert len(records) == 20 and "$deltatoken" in pages[-1].cursor

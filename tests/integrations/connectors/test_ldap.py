@@ -349,3 +349,21 @@ def test_active_directory_incremental_by_usn_changed(slapd):
     assert pages[-1].cursor == "250"
     records, pages, _ = read_all(ad_connector(slapd), cursor="250")
     assert records == [] and pages[-1].cursor is None
+
+
+@pytest.mark.django_db
+def test_ldap_through_a_stored_integration(slapd, organization):
+    from integrations.models import CredentialType, IntegrationStatus
+    from integrations.services import build_connector, integration_connect
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key="ldap",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"bind_dn": SERVICE_DN, "bind_password": SERVICE_PASSWORD},
+        config={"server_url": slapd.ldaps_url, "base_dn": PEOPLE_BASE, "flavor": "openldap", "ca_cert": slapd.cert_path.read_text()},
+    )
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.CONNECTED and integration.external_account_id == PEOPLE_BASE
+    records, _, _ = read_all(build_connector(integration))
+    assert len(records) == 23  # without the employeeType rule the "former employee" is an ordinary entry

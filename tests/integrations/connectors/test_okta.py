@@ -268,3 +268,17 @@ def test_event_hook_with_the_wrong_secret_is_refused(sandbox, receiver):
     answer = requests.post(f"{sandbox}/okta/api/v1/eventHooks/{hook['id']}/lifecycle/verify", headers=auth, timeout=10)
     assert answer.status_code == 400 and receiver.statuses == [401]
     assert receiver.events == []
+
+
+@pytest.mark.django_db
+def test_okta_through_a_stored_integration(sandbox, organization):
+    from integrations.models import IntegrationStatus
+    from integrations.services import build_connector, integration_connect
+
+    integration = integration_connect(
+        organization=organization, connector_key="okta", credentials={"api_token": okta_token(sandbox)}, base_url=f"{sandbox}/okta"
+    )
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.CONNECTED
+    records, pages = read_all(build_connector(integration))
+    assert len(records) == 20 and pages[-1].is_full_scan
