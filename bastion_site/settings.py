@@ -229,3 +229,7 @@ LOGGING = {
 BASTION_EVENT_HANDLERS = env.list("BASTION_EVENT_HANDLERS", default=["playbooks.services.webhook_events_apply"])
 # OAuth client registrations per connector key: {"jira": {"client_id": "...", "client_secret": "..."}}.
 BASTION_OAUTH_CLIENTS = env.json("BASTION_OAUTH_CLIENTS", default={})
+# Name shared choice sets once in the OpenAPI schema (integration status vs. job status; roles in allowed_roles).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {"IntegrationStatusEnum": "integrations.models.IntegrationStatus", "JobStatusEnum": "sync.models.JobStatus", "RoleEnum": "accounts.models.Role"}
+)

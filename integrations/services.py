@@ -303,9 +303,10 @@ def integration_health_refresh(*, integration: Integration | None = None) -> int
     since = now - timedelta(hours=24)
     updated = 0
     for row in integrations.annotate(
-        calls=Count("calls", filter=Q(calls__created_at__gte=since)), failures=Count("calls", filter=Q(calls__created_at__gte=since, calls__is_ok=False))
-    ).values("pk", "calls", "failures"):
-        updated += Integration.objects.filter(pk=row["pk"]).update(calls_24h=row["calls"], failures_24h=row["failures"])
+        window_calls=Count("calls", filter=Q(calls__created_at__gte=since)),
+        window_failures=Count("calls", filter=Q(calls__created_at__gte=since, calls__is_ok=False)),
+    ).values("pk", "window_calls", "window_failures"):
+        updated += Integration.objects.filter(pk=row["pk"]).update(calls_24h=row["window_calls"], failures_24h=row["window_failures"])
     return updated
 
 

@@ -1,1 +1,31 @@
-urlpatterns: list = []
+"""Integration routes: the Data Source Registry API and the marketplace, wizard and detail pages."""
+
+from django.urls import path
+
+from integrations import apis, views
+
+urlpatterns = [
+    path("api/connectors", apis.ConnectorCatalogApi.as_view(), name="api-connectors"),
+    path("api/integrations", apis.IntegrationListApi.as_view(), name="api-integrations"),
+    path("api/integrations/connect", apis.IntegrationConnectApi.as_view(), name="api-integration-connect"),
+    path("api/integrations/<uuid:pk>", apis.IntegrationDetailApi.as_view(), name="api-integration-detail"),
+    path("api/integrations/<uuid:pk>/config", apis.IntegrationConfigApi.as_view(http_method_names=["put"]), name="api-integration-config"),
+    path("api/integrations/<uuid:pk>/test", apis.IntegrationTestApi.as_view(http_method_names=["post"]), name="api-integration-test"),
+    path("api/integrations/<uuid:pk>/reconnect", apis.IntegrationReconnectApi.as_view(http_method_names=["post"]), name="api-integration-reconnect"),
+    path("api/integrations/<uuid:pk>/data-sources", apis.IntegrationDataSourcesApi.as_view(), name="api-integration-data-sources"),
+    path("api/data-sources/<uuid:pk>/fields", apis.DataSourceFieldsApi.as_view(), name="api-data-source-fields"),
+    path("api/data-sources/<uuid:pk>/discover", apis.DataSourceDiscoverApi.as_view(), name="api-data-source-discover"),
+    path("api/data-sources/<uuid:pk>/query", apis.DataSourceQueryApi.as_view(), name="api-data-source-query"),
+    path("api/data-sources/<uuid:pk>/push", apis.DataSourcePushApi.as_view(), name="api-data-source-push"),
+    # Pages
+    path("integrations/", views.marketplace, name="integrations-marketplace"),
+    path("integrations/connect/<slug:connector_key>/", views.connect, name="integrations-connect"),
+    path("integrations/oauth/callback", views.oauth_callback, name="integrations-oauth-callback"),
+    path("integrations/<uuid:pk>/", views.detail, name="integrations-detail"),
+    path("integrations/<uuid:pk>/authorize/", views.authorize, name="integrations-authorize"),
+    path("integrations/<uuid:pk>/reconnect/", views.reconnect, name="integrations-reconnect"),
+    path("integrations/<uuid:pk>/setup/", views.setup, name="integrations-setup"),
+    path("integrations/<uuid:pk>/map/", views.map_fields, name="integrations-map"),
+    path("integrations/<uuid:pk>/finish/", views.finish, name="integrations-finish"),
+    path("integrations/<uuid:pk>/actions/", views.detail_action, name="integrations-detail-action"),
+]

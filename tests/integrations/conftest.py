@@ -11,6 +11,12 @@ import requests
 from integrations.http import CallRecord, HttpClient
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Users are created per test; the production hasher's cost only slows the suite down here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def demo_base(sandbox) -> str:
     return f"{sandbox}/demo"

@@ -1,0 +1,324 @@
+"""Pages: the integration marketplace, the connection wizard, the OAuth callback and an integration's detail page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Role
+from accounts.tenancy import organization_page, resolve_membership
+from common.errors import ApplicationError
+from integrations import selectors, services
+from integrations.errors import ApiError
+from integrations.models import CredentialType, Integration, IntegrationStatus
+from integrations.oauth import oauth_begin, scopes_with_purposes
+
+WIZARD_STEPS = ["Connect", "Choose project", "Map fields", "Test", "Done"]
+
+
+def _integration(request: HttpRequest, pk: Any) -> Integration:
+    integration = selectors.integration_get(organization=request.organization, integration_id=pk)
+    if integration is None:
+        raise Http404("No such integration.")
+    return integration
+
+
+def _manifest(connector_key: str):
+    try:
+        return services.connector_class_for(connector_key).manifest
+    except ApplicationError:
+        raise Http404("No such connector.")
+
+
+def _default_base_url(manifest) -> str:
+    """In development the wizard points new integrations at the vendor sandbox."""
+    if settings.IS_PRODUCTION:
+        return manifest.default_base_url
+    return services.sandbox_base_url(manifest.key)
+
+
+def _steps(current: int) -> list[dict[str, Any]]:
+    return [
+        {"number": i + 1, "label": label, "state": "done" if i + 1 < current else "current" if i + 1 == current else "todo"}
+        for i, label in enumerate(WIZARD_STEPS)
+    ]
+
+
+@organization_page(Role.VIEWER)
+def marketplace(request: HttpRequest) -> HttpResponse:
+    category = request.GET.get("category", "")
+    groups = selectors.catalog_by_category(organization=request.organization, category=category)
+    categories = sorted({(e["category"], e["category_label"]) for e in selectors.connector_catalog(organization=request.organization)}, key=lambda c: c[1])
+    return render(
+        request,
+        "integrations/marketplace.html",
+        {"groups": groups, "categories": categories, "category": category, "can_connect": request.membership.has_role(Role.ADMIN)},
+    )
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def connect(request: HttpRequest, connector_key: str) -> HttpResponse:
+    """Wizard step 1: OAuth (scopes shown first) or a credential form."""
+    manifest = _manifest(connector_key)
+    context: dict[str, Any] = {
+        "manifest": manifest,
+        "scopes": scopes_with_purposes(manifest.oauth) if manifest.oauth else [],
+        "steps": _steps(1),
+        "values": {"display_name": manifest.name, "base_url": _default_base_url(manifest)},
+        "errors": {},
+    }
+    if request.method == "GET":
+        return render(request, "integrations/connect.html", context)
+    values = {k: request.POST.get(k, "").strip() for k in ("display_name", "base_url", "auth_method")}
+    context["values"] = values
+    common = {
+        "organization": request.organization,
+        "connector_key": manifest.key,
+        "display_name": values["display_name"],
+        "base_url": values["base_url"],
+        "actor": request.user,
+        "request": request,
+    }
+    try:
+        if values["auth_method"] == "oauth2" and manifest.oauth:
+            integration = services.integration_create(**common)
+            return redirect(
+                oauth_begin(
+                    request=request,
+                    integration=integration,
+                    spec=manifest.oauth,
+                    default_base_url=manifest.default_base_url,
+                    next_url=f"/integrations/{integration.pk}/setup/",
+                )
+            )
+        credential_type = CredentialType.SERVICE_ACCOUNT if values["auth_method"] in ("service_account", "ldap_bind") else CredentialType.API_KEY
+        credentials = {f.name: request.POST.get(f"credential_{f.name}", "") for f in manifest.credential_fields}
+        integration = services.integration_connect(**common, credentials=credentials, credential_type=credential_type)
+    except ApplicationError as error:
+        context["error"] = error.message
+        context["errors"] = error.fields
+        return render(request, "integrations/connect.html", context, status=400)
+    if integration.status != IntegrationStatus.CONNECTED:
+        messages.warning(request, f"Saved, but the connection test failed: {integration.last_error}. Check the credential and test again.")
+    return redirect(f"/integrations/{integration.pk}/setup/")
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def authorize(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Show the scopes and their purposes, then send the browser to the vendor's consent page."""
+    integration = _integration(request, pk)
+    manifest = _manifest(integration.connector_key)
+    if manifest.oauth is None:
+        raise Http404("This connector does not use OAuth.")
+    if request.method == "POST":
+        first_time = integration.last_success_at is None
+        next_url = f"/integrations/{integration.pk}/setup/" if first_time else f"/integrations/{integration.pk}/"
+        return redirect(
+            oauth_begin(request=request, integration=integration, spec=manifest.oauth, default_base_url=manifest.default_base_url, next_url=next_url)
+        )
+    return render(request, "integrations/authorize.html", {"integration": integration, "manifest": manifest, "scopes": scopes_with_purposes(manifest.oauth)})
+
+
+@login_required
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    """The vendor sends the browser back here with ?code&state (or ?error)."""
+    if resolve_membership(request) is None:
+        raise Http404("You are not a member of any organization.")
+    try:
+        integration, result, next_url = services.integration_oauth_complete(
+            request=request,
+            state=request.GET.get("state", ""),
+            code=request.GET.get("code", ""),
+            error=request.GET.get("error", ""),
+            error_description=request.GET.get("error_description", ""),
+        )
+    except ApplicationError as error:
+        return render(request, "integrations/oauth_error.html", {"error": error}, status=400)
+    if result.ok:
+        messages.success(request, f"Connected to {integration.display_name} as {result.identity}.")
+    else:
+        messages.warning(request, f"Authorized, but the connection test failed: {result.detail.get('error', 'unknown error')}.")
+    return redirect(next_url or f"/integrations/{integration.pk}/")
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def setup(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Wizard step 2: choose the workspace/project (config fields, with live choices when the connector offers them)."""
+    integration = _integration(request, pk)
+    manifest = _manifest(integration.connector_key)
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        config = {f.name: request.POST.get(f"config_{f.name}", "").strip() for f in manifest.config_fields}
+        try:
+            services.integration_config_update(integration=integration, config=config, finish=True, actor=request.user, request=request)
+            return redirect(f"/integrations/{integration.pk}/map/")
+        except ApplicationError as error:
+            errors = error.fields or {"__all__": [error.message]}
+    fields = []
+    choices_error = ""
+    connector = None
+    for field in manifest.config_fields:
+        choices: list[tuple[str, str]] = []
+        if hasattr(services.connector_class_for(integration.connector_key), "config_choices") and integration.status == IntegrationStatus.CONNECTED:
+            try:
+                connector = connector or services.build_connector(integration)
+                choices = connector.config_choices(field.name)
+            except ApiError as error:
+                choices_error = f"Could not list choices from {integration.display_name}: {error.message}"
+        fields.append({"spec": field, "choices": choices, "value": integration.config.get(field.name, ""), "errors": errors.get(field.name, [])})
+    webhook_secret = services.webhook_secret_reveal(integration=integration, actor=request.user, request=request)
+    context = {
+        "integration": integration,
+        "manifest": manifest,
+        "fields": fields,
+        "choices_error": choices_error,
+        "errors": errors,
+        "webhook_secret": webhook_secret,
+        "webhook_url": f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/api/webhooks/{integration.pk}",
+        "steps": _steps(2),
+    }
+    return render(request, "integrations/setup.html", context, status=400 if errors else 200)
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def map_fields(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Wizard step 3: map Bastion fields to the discovered fields (suggestions preselected)."""
+    integration = _integration(request, pk)
+    data_sources = list(selectors.data_source_list(organization=request.organization, integration=integration))
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("rediscover"):
+            data_sources = [ds for ds in data_sources if ds.entity_type == request.POST["rediscover"]]
+            for ds in data_sources:
+                try:
+                    services.data_source_discover(data_source=ds, actor=request.user, request=request)
+                except ApplicationError as exc:
+                    messages.error(request, exc.message)
+            return redirect(f"/integrations/{integration.pk}/map/")
+        payload = []
+        for ds in data_sources:
+            bastion_fields = selectors.data_source_fields(data_source=ds)["bastion_fields"]
+            mapping = {f["name"]: request.POST.get(f"map_{ds.entity_type}_{f['name']}", "") for f in bastion_fields}
+            payload.append({"entity_type": ds.entity_type, "field_mapping": mapping, "is_enabled": request.POST.get(f"enabled_{ds.entity_type}") == "on"})
+        try:
+            services.integration_config_update(integration=integration, data_sources=payload, actor=request.user, request=request)
+            return redirect(f"/integrations/{integration.pk}/finish/")
+        except ApplicationError as exc:
+            error = exc.message
+    sources = []
+    for ds in data_sources:
+        if ds.discovered_at is None and integration.status == IntegrationStatus.CONNECTED:
+            try:
+                services.data_source_discover(data_source=ds, actor=request.user, request=request)
+            except ApplicationError as exc:
+                error = exc.message
+        info = selectors.data_source_fields(data_source=ds)
+        suggested = {s["bastion_field"]: s for s in info["suggestions"]}
+        rows = [
+            {
+                "name": f["name"],
+                "type": f["type"],
+                "selected": info["field_mapping"].get(f["name"]) or suggested.get(f["name"], {}).get("source_field", ""),
+                "suggestion": suggested.get(f["name"]),
+            }
+            for f in info["bastion_fields"]
+        ]
+        sources.append({"data_source": ds, "info": info, "rows": rows})
+    return render(
+        request,
+        "integrations/map.html",
+        {"integration": integration, "sources": sources, "error": error, "steps": _steps(3)},
+        status=400 if error and request.method == "POST" else 200,
+    )
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def finish(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Wizard steps 4 and 5: test the connection, then done."""
+    integration = _integration(request, pk)
+    result = None
+    if request.method == "POST":
+        result = services.integration_test(integration=integration, actor=request.user, request=request)
+        integration.refresh_from_db()
+    done = bool(result and result.ok)
+    return render(request, "integrations/finish.html", {"integration": integration, "result": result, "done": done, "steps": _steps(5 if done else 4)})
+
+
+@organization_page(Role.VIEWER)
+def detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    integration = _integration(request, pk)
+    manifest = _manifest(integration.connector_key)
+    context = {
+        "integration": integration,
+        "manifest": manifest,
+        "error_rate": selectors.integration_error_rate(integration),
+        "data_sources": selectors.data_source_list(organization=request.organization, integration=integration),
+        "recent_calls": selectors.integration_recent_calls(integration=integration, limit=15),
+        "can_manage": request.membership.has_role(Role.ADMIN),
+        "credential_types": sorted(integration.credentials.values_list("credential_type", flat=True)),
+    }
+    return render(request, "integrations/detail.html", context)
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["POST"])
+def detail_action(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Test or disconnect from the detail page."""
+    integration = _integration(request, pk)
+    action = request.POST.get("action")
+    if action == "test":
+        result = services.integration_test(integration=integration, actor=request.user, request=request)
+        if result.ok:
+            messages.success(request, f"Connection works ({result.identity}).")
+        else:
+            messages.error(request, f"Connection test failed: {result.detail.get('error', 'unknown error')}")
+    elif action == "disconnect":
+        services.integration_disconnect(integration=integration, actor=request.user, request=request)
+        messages.success(request, f"{integration.display_name} is disconnected. Its settings and mappings are kept; reconnect any time.")
+    else:
+        raise Http404("Unknown action.")
+    return redirect(f"/integrations/{integration.pk}/")
+
+
+@organization_page(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def reconnect(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Restore a broken or disconnected integration: OAuth again or a new credential; mappings are kept."""
+    integration = _integration(request, pk)
+    manifest = _manifest(integration.connector_key)
+    errors: dict[str, Any] = {}
+    error = ""
+    if request.method == "POST":
+        credential_type = CredentialType.SERVICE_ACCOUNT if request.POST.get("auth_method") in ("service_account", "ldap_bind") else CredentialType.API_KEY
+        credentials = {f.name: request.POST.get(f"credential_{f.name}", "") for f in manifest.credential_fields}
+        try:
+            result = services.integration_reconnect(
+                integration=integration, credentials=credentials, credential_type=credential_type, actor=request.user, request=request
+            )
+        except ApplicationError as exc:
+            error, errors = exc.message, exc.fields
+        else:
+            if result.ok:
+                messages.success(request, f"{integration.display_name} is connected again.")
+            else:
+                messages.error(request, f"The new credential did not work: {result.detail.get('error', 'unknown error')}")
+            return redirect(f"/integrations/{integration.pk}/")
+    context = {
+        "integration": integration,
+        "manifest": manifest,
+        "scopes": scopes_with_purposes(manifest.oauth) if manifest.oauth else [],
+        "error": error,
+        "errors": errors,
+    }
+    return render(request, "integrations/reconnect.html", context, status=400 if error else 200)
