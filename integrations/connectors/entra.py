@@ -212,8 +212,6 @@ class EntraConnector(BaseConnector):
 
     def _read_users(self, cursor: Any, state: dict[str, Any]) -> Page:
         """A delta round: without a cursor the initial round (every user, a full scan); with the stored deltaLink only changes."""
-        if not state:
-            self._memberships = None
         incremental = bool(cursor)
         if state.get("next"):
             url, params = state["next"], None
@@ -222,6 +220,12 @@ class EntraConnector(BaseConnector):
         else:
             url, params = self._path("users/delta"), {"$select": ",".join(USER_SELECT), "$top": self.page_size}
         body = self.client.get(url, params=params).json()
+        if not state:
+            self._memberships = None
+        return self.delta_page(body, incremental=incremental)
+
+    def delta_page(self, body: Mapping[str, Any], *, incremental: bool) -> Page:
+        """Turn one Graph delta response into a Page: `@removed` and disabled users become deletions, deltaLink the cursor."""
         values = body.get("value")
         if not isinstance(values, list):
             raise ApiBadRequest("Graph answered a delta query without a value array.")

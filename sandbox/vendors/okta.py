@@ -105,6 +105,7 @@ def seed() -> None:
             "lastUpdated": stamp,
             "passwordChanged": stamp,
             "type": {"id": "oty1bastiondefault"},
+            "credentials": {"password": {}, "provider": {"type": "OKTA", "name": "OKTA"}},
             "profile": {
                 "login": row["email"],
                 "email": row["email"],

@@ -146,3 +146,21 @@ def test_entra_through_a_stored_integration_with_a_version_less_base_url(sandbox
     assert integration.status == IntegrationStatus.CONNECTED and integration.external_account_id
     records, pages = read_all(build_connector(integration))
     assert len(records) == 20 and "$deltatoken" in pages[-1].cursor
+
+
+def test_recorded_delta_page_maps_changes_and_removals(sandbox):
+    import json
+    from pathlib import Path
+
+    body = json.loads((Path(__file__).parent / "fixtures" / "entra" / "users_delta_changes.json").read_text())
+    connector = make_entra(sandbox)
+    page = connector.delta_page(body, incremental=True)
+    assert page.deleted_ids == ["a0b1c2d3-0000-4000-8000-00000000dead"] and page.cursor == body["@odata.deltaLink"]
+    [person] = [connector.to_bastion("users", r) for r in page.records]
+    assert person["manager_external_id"] == "6ea91a8d-e32e-41a1-b7bd-d2d185eed0e0" and person["title"] == "Staff SRE"
+
+    # The stand-in's delta answers have the same layout as the recorded one.
+    _, pages = read_all(connector)
+    graph(sandbox, "DELETE", "users/ava.chen@acme.example").raise_for_status()
+    live = graph(sandbox, "GET", pages[-1].cursor.split("/v1.0/", 1)[1]).json()
+    assert set(live) == set(body) and live["value"][0].keys() == body["value"][1].keys() and live["value"][0]["@removed"] == {"reason": "changed"}

@@ -367,3 +367,22 @@ def test_ldap_through_a_stored_integration(slapd, organization):
     assert integration.status == IntegrationStatus.CONNECTED and integration.external_account_id == PEOPLE_BASE
     records, _, _ = read_all(build_connector(integration))
     assert len(records) == 23  # without the employeeType rule the "former employee" is an ordinary entry
+
+
+def test_import_matches_the_recorded_people(slapd):
+    """Golden file: every mapped field of the sample directory (managers shown by email)."""
+    import json
+    from pathlib import Path
+
+    expected = json.loads((Path(__file__).parent / "fixtures" / "ldap" / "expected_people.json").read_text())
+    connector = make_connector(slapd)
+    records, _, _ = read_all(connector)
+    persons = [connector.to_bastion("users", r) for r in records]
+    by_id = {p["external_id"]: p for p in persons}
+    actual = []
+    for person in sorted(persons, key=lambda p: p["username"] or p["name"]):
+        manager = by_id.get(person["manager_external_id"])
+        row = {k: v for k, v in person.items() if k not in ("external_id", "manager_external_id")}
+        row["manager"] = (manager["email"] or manager["username"]) if manager else ("(outside the search base)" if person["manager_external_id"] else "")
+        actual.append(row)
+    assert actual == expected

@@ -282,3 +282,26 @@ def test_okta_through_a_stored_integration(sandbox, organization):
     assert integration.status == IntegrationStatus.CONNECTED
     records, pages = read_all(build_connector(integration))
     assert len(records) == 20 and pages[-1].is_full_scan
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "okta"
+
+
+def test_sandbox_users_and_groups_have_the_spec_example_shape(sandbox):
+    spec_user = json.loads((FIXTURES / "users_list.json").read_text())[0]
+    spec_group = json.loads((FIXTURES / "groups_list.json").read_text())[0]
+    auth = {"Authorization": f"SSWS {okta_token(sandbox)}"}
+    user = requests.get(f"{sandbox}/okta/api/v1/users", params={"limit": 1}, headers=auth, timeout=5).json()[0]
+    group = requests.get(f"{sandbox}/okta/api/v1/groups", params={"limit": 1}, headers=auth, timeout=5).json()[0]
+    assert set(spec_user) <= set(user) and set(spec_user["profile"]) - {"mobilePhone", "secondEmail"} <= set(user["profile"])
+    assert set(spec_group) - {"_links"} <= set(group) and set(spec_group["profile"]) == set(group["profile"])
+    person = OktaConnector().to_bastion("users", spec_user)
+    assert (person["email"], person["name"], person["is_active"]) == ("alice.smith@example.com", "Alice Smith", True)
+
+
+def test_recorded_multi_event_delivery_is_parsed_per_event():
+    body = (FIXTURES / "event_hook_delivery.json").read_bytes()
+    events = OktaConnector.parse_webhook(hook_request("POST", body, Authorization=HOOK_SECRET))
+    assert [(e.action, e.external_id) for e in events] == [("delete", "00u1omar0haddad00001"), ("sync", "00u1emma0rossi000001")]  # group event ignored
+    assert events[0].delivery_id == "b5a188b9-5ece-4636-b041-482ffda96311:f8b7bbd6-9f3d-11ee-8f2a-0d6a1c5f1f01"
+    assert events[0].occurred_at.isoformat() == "2024-03-01T12:00:00+00:00"
