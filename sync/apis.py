@@ -7,6 +7,7 @@ import json
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -304,10 +305,14 @@ class PersonViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return PersonDetailSerializer if self.action == "retrieve" else PersonSerializer
 
-    @extend_schema(responses={(200, "text/csv"): bytes})
-    @action(detail=False, methods=["get"], url_path="export.csv")
-    def export(self, request):
-        """Every person as CSV (streamed); cells that a spreadsheet would run as formulas are prefixed with a quote."""
+
+class PeopleExportApi(OrganizationScopedMixin, APIView):
+    """Every person as CSV (streamed); cells a spreadsheet would run as formulas are prefixed with a single quote."""
+
+    queryset = Person.objects.none()
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    def get(self, request):
         response = StreamingHttpResponse(services.people_export_rows(organization=self.organization), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="people.csv"'
         return response

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/integrations/<uuid:pk>/sync", apis.IntegrationSyncApi.as_view(), name="integration-sync"),
     path("api/data-sources/<uuid:pk>/sync", apis.DataSourceSyncApi.as_view(), name="data-source-sync"),
     path("api/data-sources/<uuid:pk>/schedule", apis.DataSourceScheduleApi.as_view(), name="data-source-schedule"),
+    path("api/people/export.csv", apis.PeopleExportApi.as_view(), name="people-export-api"),
     path("api/people-settings", apis.PeopleSettingsApi.as_view(), name="people-settings"),
     path("api/imports/csv/preview", apis.CsvPreviewApi.as_view(), name="csv-preview"),
     path("api/imports/csv", apis.CsvImportApi.as_view(), name="csv-import"),

@@ -68,20 +68,22 @@ def job_log(job: DataSyncJob, event: str, message: str = "", *, level: str = "in
 
 
 def data_sources_ensure(*, integration: Integration) -> list[DataSource]:
-    """One DataSource per entity the connector reads (created disabled-free, enabled by default)."""
+    """One DataSource per entity the connector reads, each with its (admin-editable) schedule."""
     from integrations.registry import get_connector_class
 
     manifest = get_connector_class(integration.connector_key).manifest
     sources = []
     for spec in manifest.entities:
         source, _ = DataSource.objects.get_or_create(integration=integration, entity_type=spec.key, defaults={"organization": integration.organization})
+        if source.schedule_id is None:
+            data_source_schedule_ensure(data_source=source)
         sources.append(source)
     return sources
 
 
 def sync_start(*, data_source: DataSource, trigger: str = JobTrigger.MANUAL, actor: Any = None, full_refresh: bool = False) -> DataSyncJob:
     """Start a sync of one data source, or return the active one (`job.already_running` tells which)."""
-    integration = data_source.integration
+    integration = Integration.objects.get(pk=data_source.integration_id)  # fresh status, never a caller's stale copy
     if integration.status in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DISCONNECTED):
         raise ApplicationError(
             f"{integration.display_name} is not connected ({integration.get_status_display()}): reconnect it before syncing.",

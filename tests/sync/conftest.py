@@ -23,6 +23,7 @@ def _sync_settings(settings, tmp_path):
     settings.BASTION_SYNC_RETRY_BASE_SECONDS = 0
     settings.BASTION_SYNC_MAX_ATTEMPTS = 3
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test users only; keeps setup fast
 
 
 def directory_control(sandbox: str, path: str, method: str = "POST", **body) -> dict:

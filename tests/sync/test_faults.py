@@ -1,0 +1,119 @@
+"""Fault tests: 429 storms, 5xx bursts, token expiry mid-sync, a vendor down for the whole sync; each ends with exactly the right records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from integrations.models import IntegrationStatus
+from sync import services
+from sync.models import JobStatus, Person, SyncRecord
+from tests.sync.conftest import set_faults
+
+pytestmark = pytest.mark.django_db
+ALL_IDS = {f"p{i:06d}" for i in range(1, 21)}
+
+
+def stored(integration) -> dict[str, str]:
+    return dict(SyncRecord.objects.filter(integration=integration, is_deleted=False).values_list("external_id", "data__title"))
+
+
+def test_429_storm_pauses_and_resumes_without_failing(run_sync, reap, people_source, directory, sandbox):
+    set_faults(sandbox, rate_limit_next=2, retry_after=30)
+
+    job = run_sync(people_source)
+
+    assert job.status == JobStatus.RUNNING and job.phase == "paused" and job.is_paused
+    assert 25 <= (job.resume_at - timezone.now()).total_seconds() <= 40
+    assert job.log_lines.filter(event="job.paused", level="warning").exists()
+    # The beat-driven reaper picks the job up once its resume time has passed (the countdown task would too).
+    for _ in range(3):
+        reap(now=timezone.now() + timedelta(minutes=10))
+        job.refresh_from_db()
+        if job.status == JobStatus.SUCCEEDED:
+            break
+    assert job.status == JobStatus.SUCCEEDED and job.error_count == 0
+    assert (job.records_processed, job.created_count) == (20, 20)
+    assert set(stored(directory)) == ALL_IDS
+    directory.refresh_from_db()
+    assert directory.status == IntegrationStatus.CONNECTED
+
+
+def test_5xx_burst_is_retried_then_completes(run_sync, people_source, directory, sandbox):
+    set_faults(sandbox, error_next=2, error_status=502)
+
+    job = run_sync(people_source)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert (job.records_processed, job.created_count, job.pages) == (20, 20, 3)
+    assert job.log_lines.filter(event="page.retry").count() == 2
+    assert set(stored(directory)) == ALL_IDS
+
+
+def test_token_revoked_mid_sync_marks_auth_failed_keeps_data_and_stops_schedules(people_source, directory, sandbox, django_capture_on_commit_callbacks):
+    job = services.sync_start(data_source=people_source)
+    assert not services.sync_job_step(job_id=job.pk).is_done  # page 1 of 3 stored
+    set_faults(sandbox, revoked=True)
+
+    assert services.sync_job_step(job_id=job.pk).is_done
+
+    job.refresh_from_db()
+    directory.refresh_from_db()
+    people_source.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_class == "auth"
+    assert directory.status == IntegrationStatus.AUTH_FAILED
+    assert people_source.is_stale and "Authorization failed" in people_source.stale_reason
+    assert PeriodicTask.objects.get(pk=people_source.schedule_id).enabled is False
+    assert len(stored(directory)) == 7, "the page stored before the failure is kept"
+    assert Person.objects.filter(organization=directory.organization).count() == 7
+    with pytest.raises(Exception, match="reconnect"):
+        services.sync_start(data_source=people_source)
+
+    # Reconnected: schedules resume, the next sync completes exactly.
+    set_faults(sandbox, revoked=False)
+    directory.status = IntegrationStatus.CONNECTED
+    directory.save()
+    assert services.integration_schedules_resume(integration=directory) == 2
+    assert PeriodicTask.objects.get(pk=people_source.schedule_id).enabled is True
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.sync_start(data_source=people_source)
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED and set(stored(directory)) == ALL_IDS
+
+
+def test_vendor_down_for_whole_sync_keeps_last_good_data_and_marks_stale(run_sync, people_source, directory, sandbox):
+    good = run_sync(people_source)
+    assert good.status == JobStatus.SUCCEEDED
+    before = stored(directory)
+    set_faults(sandbox, down=True)
+
+    job = run_sync(people_source, full_refresh=True)
+
+    assert job.status == JobStatus.FAILED and job.error_class == "transient"
+    assert job.log_lines.filter(event="page.retry").count() == 2  # BASTION_SYNC_MAX_ATTEMPTS = 3
+    assert "503" in job.last_error or "unavailable" in job.last_error
+    people_source.refresh_from_db()
+    assert people_source.is_stale and "Last sync failed" in people_source.stale_reason
+    assert stored(directory) == before and len(before) == 20
+    directory.refresh_from_db()
+    assert directory.last_error and directory.status != IntegrationStatus.AUTH_FAILED
+
+    set_faults(sandbox, down=False)
+    recovered = run_sync(people_source)
+    people_source.refresh_from_db()
+    assert recovered.status == JobStatus.SUCCEEDED and not people_source.is_stale
+
+
+def test_quota_exhaustion_pauses_until_window(people_source, directory):
+    from integrations.errors import ApiQuotaExhausted
+    from sync.services.jobs import _handle_error
+
+    job = services.sync_start(data_source=people_source)
+    reset = timezone.now() + timedelta(hours=2)
+    outcome = _handle_error(job, ApiQuotaExhausted("Daily API quota used", reset_at=reset, status=403))
+    job.refresh_from_db()
+    assert not outcome.is_done and outcome.countdown >= 7199
+    assert job.status == JobStatus.PENDING and job.phase == "paused" and job.resume_at >= reset
