@@ -100,6 +100,7 @@ cn: module{{0}}
 olcModulePath: {MODULE_PATH}
 olcModuleLoad: back_mdb
 olcModuleLoad: memberof
+olcModuleLoad: syncprov
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -144,6 +145,12 @@ olcMemberOfRefInt: TRUE
 olcMemberOfGroupOC: groupOfNames
 olcMemberOfMemberAD: member
 olcMemberOfMemberOfAD: memberOf
+
+dn: olcOverlay={{1}}syncprov,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {{1}}syncprov
+olcSpCheckpoint: 1 1
 """
 
 

@@ -325,7 +325,6 @@ class LdapConnector(BaseConnector):
     # ---------------------------------------------------------------- discovery
     def discover_fields(self, entity: str) -> list[FieldInfo]:
         """Attributes of the person/group object classes from the server's schema, mapped ones first."""
-        server, _ = self._server()
         conn = self.connection()
         fields: list[FieldInfo] = []
         if entity == "users":
@@ -409,6 +408,9 @@ class LdapConnector(BaseConnector):
             self._group_index = None
             self._user_groups_in_chain = None
             self._dn_ids = {}
+        # The server's change high-water mark before the first page: changes made while the run pages are re-read next
+        # time instead of being skipped because a later page carried a higher value.
+        mark = state.get("mark") if state else self._change_high_water()
         base_filter = str(self.config.get("user_filter") or self.flavor.user_filter)
         change = self._change_filter(cursor)
         search_filter = f"(&{base_filter}{change})" if change else base_filter
@@ -427,9 +429,37 @@ class LdapConnector(BaseConnector):
         self._enrich(records)
         is_full = not change
         if next_state is None:
-            return Page(records=records, next_page=None, cursor=run_max if run_max is not None else None, is_full_scan=is_full, deleted_ids=deleted)
+            final = mark if mark is not None else run_max
+            new_cursor = final if final is not None and str(final) != str(cursor) else None
+            return Page(records=records, next_page=None, cursor=new_cursor, is_full_scan=is_full, deleted_ids=deleted)
         next_state["max"] = run_max
+        next_state["mark"] = mark
         return Page(records=records, next_page=next_state, cursor=None, is_full_scan=is_full, deleted_ids=deleted)
+
+    def _change_high_water(self) -> str | None:
+        """AD: rootDSE highestCommittedUSN; OpenLDAP with syncprov: the naming context's contextCSN; else None (max seen is used)."""
+        attr = self.change_attribute.lower()
+        if attr not in ("usnchanged", "entrycsn"):
+            return None
+        conn = self.lookup_connection()
+        with _ldap_errors("rootDSE"):
+            conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["highestCommittedUSN", "namingContexts"])
+        root = conn.response[0].get("attributes", {}) if conn.response else {}
+        if attr == "usnchanged":
+            value = _first(root, ("highestCommittedUSN",))
+            return value if value.isdigit() else None
+        base = normalize_dn(self.base_dn)
+        contexts = [c for c in root.get("namingContexts") or [] if isinstance(c, str) and base.endswith(normalize_dn(c))]
+        if not contexts:
+            return None
+        with _ldap_errors("contextCSN"):
+            try:
+                conn.search(contexts[0], "(objectClass=*)", search_scope=ldap3.BASE, attributes=["contextCSN"])
+            except ldap_exc.LDAPNoSuchObjectResult:
+                return None
+        values = conn.response[0].get("attributes", {}).get("contextCSN") if conn.response else None
+        values = [v for v in (values or []) if isinstance(v, str)]
+        return max(values) if values else None
 
     def _read_groups(self, *, state: dict[str, Any]) -> Page:
         if not state:
@@ -454,7 +484,13 @@ class LdapConnector(BaseConnector):
             # A new connection cannot use another connection's cookie: replay the search and skip what was delivered.
             entries, cookie = self._skip_to(conn, base, search_filter, attributes, offset)
         else:
-            entries, cookie = self._search_page(conn, base, search_filter, attributes, cookie)
+            try:
+                entries, cookie = self._search_page(conn, base, search_filter, attributes, cookie)
+            except ApiBadRequest as exc:
+                if cookie is None or "cookie" not in str(exc).lower():
+                    raise
+                logger.info("ldap.paged_cookie_expired", extra={"offset": offset})
+                entries, cookie = self._skip_to(conn, base, search_filter, attributes, offset)
         next_state = {"cookie": base64.b64encode(cookie).decode(), "offset": offset + len(entries), "session": self._session} if cookie else None
         return entries, next_state
 
