@@ -233,3 +233,12 @@ BASTION_OAUTH_CLIENTS = env.json("BASTION_OAUTH_CLIENTS", default={})
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {"IntegrationStatusEnum": "integrations.models.IntegrationStatus", "JobStatusEnum": "sync.models.JobStatus", "RoleEnum": "accounts.models.Role"}
 )
+
+# Sync engine (sync/): engine retries and backoff, heartbeat timeout for the reaper, per-organization fairness,
+# default schedule, and the webhook flood guard (deliveries per second per integration before 429).
+BASTION_SYNC_MAX_ATTEMPTS = env.int("BASTION_SYNC_MAX_ATTEMPTS", default=5)
+BASTION_SYNC_RETRY_BASE_SECONDS = env.float("BASTION_SYNC_RETRY_BASE_SECONDS", default=5.0)
+BASTION_SYNC_HEARTBEAT_TIMEOUT = env.int("BASTION_SYNC_HEARTBEAT_TIMEOUT", default=120)
+BASTION_SYNC_MAX_CONCURRENT_PER_ORG = env.int("BASTION_SYNC_MAX_CONCURRENT_PER_ORG", default=2)
+BASTION_SYNC_DEFAULT_INTERVAL = env.int("BASTION_SYNC_DEFAULT_INTERVAL", default=900)
+BASTION_WEBHOOK_MAX_PER_SECOND = env.int("BASTION_WEBHOOK_MAX_PER_SECOND", default=500)
