@@ -1,8 +1,9 @@
-"""Admin for integrations, data sources and credentials (credential contents never shown)."""
+"""Admin for integrations, data sources, credentials (contents never shown) and the call log."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from integrations.models import DataSource, Integration, IntegrationCredential
+from integrations import services
+from integrations.models import DataSource, Integration, IntegrationCall, IntegrationCredential
 
 
 class CredentialInline(admin.TabularInline):
@@ -19,8 +20,8 @@ class CredentialInline(admin.TabularInline):
 class DataSourceInline(admin.TabularInline):
     model = DataSource
     extra = 0
-    fields = ["entity_type", "is_enabled", "last_synced_at", "is_stale", "schedule"]
-    readonly_fields = ["last_synced_at", "is_stale"]
+    fields = ["entity_type", "is_enabled", "discovered_at", "last_synced_at", "is_stale", "schedule"]
+    readonly_fields = ["discovered_at", "last_synced_at", "is_stale"]
 
 
 @admin.register(Integration)
@@ -28,15 +29,49 @@ class IntegrationAdmin(admin.ModelAdmin):
     list_display = ["display_name", "connector_key", "organization", "status", "last_success_at", "error_count", "calls_24h", "failures_24h"]
     list_filter = ["status", "connector_key", "organization"]
     search_fields = ["display_name", "connector_key", "organization__name", "external_account_id"]
-    readonly_fields = ["last_sync_at", "last_success_at", "last_error", "last_error_at", "error_count", "calls_24h", "failures_24h", "created_at", "updated_at"]
+    readonly_fields = [
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "error_count",
+        "calls_24h",
+        "failures_24h",
+        "auth_failed_at",
+        "webhook_secret_revealed_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [DataSourceInline, CredentialInline]
+    actions = ["test_connection", "discover_fields"]
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request, queryset):
+        for integration in queryset:
+            result = services.integration_test(integration=integration, actor=request.user, request=request)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{integration}: {'works (' + result.identity + ')' if result.ok else result.detail.get('error', 'failed')}", level)
+
+    @admin.action(description="Discover fields now")
+    def discover_fields(self, request, queryset):
+        from common.errors import ApplicationError
+
+        for integration in queryset:
+            for data_source in integration.data_sources.all():
+                try:
+                    services.data_source_discover(data_source=data_source, actor=request.user, request=request)
+                except ApplicationError as error:
+                    self.message_user(request, f"{data_source}: {error.message}", messages.ERROR)
+                else:
+                    self.message_user(request, f"{data_source}: {len(data_source.discovered_fields)} fields", messages.SUCCESS)
 
 
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "organization", "entity_type", "is_enabled", "last_synced_at", "is_stale"]
+    list_display = ["__str__", "organization", "entity_type", "is_enabled", "discovered_at", "last_synced_at", "is_stale"]
     list_filter = ["is_enabled", "is_stale", "entity_type", "integration__connector_key"]
     search_fields = ["entity_type", "integration__display_name"]
+    readonly_fields = ["discovered_fields", "discovered_at"]
 
 
 @admin.register(IntegrationCredential)
@@ -46,6 +81,22 @@ class IntegrationCredentialAdmin(admin.ModelAdmin):
     search_fields = ["integration__display_name"]
     fields = ["integration", "organization", "credential_type", "scopes", "expires_at", "refreshed_at", "created_at", "updated_at"]
     readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IntegrationCall)
+class IntegrationCallAdmin(admin.ModelAdmin):
+    """The vendor call log: method, path, status, latency; never bodies or secrets."""
+
+    list_display = ["created_at", "integration", "method", "path", "status", "latency_ms", "is_ok", "error", "vendor_code", "attempt"]
+    list_filter = ["is_ok", "method", "integration__connector_key"]
+    search_fields = ["path", "integration__display_name", "vendor_code"]
+    readonly_fields = [f.name for f in IntegrationCall._meta.fields]
 
     def has_add_permission(self, request):
         return False

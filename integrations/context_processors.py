@@ -12,12 +12,13 @@ def attention_banners(request: HttpRequest) -> dict:
     organization = resolve_organization(request)
     if organization is None:
         return {"organization": None}
-    banners = [
-        {
-            "level": "error",
-            "message": f"{i.display_name} needs reconnecting: its authorization failed. Open Integrations → Reconnect.",
-            "integration_id": str(i.pk),
-        }
-        for i in Integration.objects.filter(organization=organization, status=IntegrationStatus.AUTH_FAILED)
-    ]
+    banners = []
+    for integration in Integration.objects.filter(organization=organization, status__in=[IntegrationStatus.AUTH_FAILED, IntegrationStatus.DEGRADED]):
+        if integration.status == IntegrationStatus.AUTH_FAILED:
+            message = f"{integration.display_name} needs reconnecting: its authorization failed. Open Integrations → Reconnect."
+            level = "error"
+        else:
+            message = f"{integration.display_name} is degraded: its recent API calls keep failing ({integration.last_error[:120] or 'see its page'})."
+            level = "warning"
+        banners.append({"level": level, "message": message, "integration_id": str(integration.pk), "url": f"/integrations/{integration.pk}/"})
     return {"attention_banners": banners, "organization": organization}

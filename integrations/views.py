@@ -182,6 +182,7 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
         "fields": fields,
         "choices_error": choices_error,
         "errors": errors,
+        "general_errors": errors.get("__all__", []),
         "webhook_secret": webhook_secret,
         "webhook_url": f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/api/webhooks/{integration.pk}",
         "steps": _steps(2),

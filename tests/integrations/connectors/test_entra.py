@@ -13,6 +13,21 @@ from sandbox.vendors._people import people
 
 TENANT = "acme-tenant"
 
+PERSON_KEYS = {
+    "external_id",
+    "email",
+    "name",
+    "given_name",
+    "family_name",
+    "title",
+    "department",
+    "phone",
+    "manager_external_id",
+    "groups",
+    "is_active",
+    "username",
+}
+
 
 def make_entra(sandbox: str, secret: str = "entra-secret", sleeps: list | None = None, **config) -> EntraConnector:
     client = HttpClient(f"{sandbox}/entra/v1.0", sleep=(sleeps.append if sleeps is not None else lambda s: None))
@@ -81,6 +96,7 @@ def test_full_import_pages_with_next_link_and_maps_people(sandbox):
     assert all(p.is_full_scan for p in pages) and "$deltatoken" in pages[-1].cursor and all(p.cursor is None for p in pages[:-1])
     persons = {p["email"]: p for p in (connector.to_bastion("users", r) for r in records)}
     assert set(persons) == {row["email"] for row in people()}
+    assert all(set(p) == PERSON_KEYS for p in persons.values())  # the contracts' person shape
     hannah = persons["hannah.muller@acme.example"]
     assert hannah["name"] == "Hannah Müller" and hannah["title"] == "HR Business Partner" and hannah["phone"].startswith("+1 555")
     assert hannah["manager_external_id"] == persons["ava.chen@acme.example"]["external_id"]

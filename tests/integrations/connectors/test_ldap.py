@@ -27,6 +27,21 @@ pytestmark = pytest.mark.ldap
 
 DISABLED_RULE = [{"attribute": "employeeType", "values": ["disabled"]}]
 
+PERSON_KEYS = {
+    "external_id",
+    "email",
+    "name",
+    "given_name",
+    "family_name",
+    "title",
+    "department",
+    "phone",
+    "manager_external_id",
+    "groups",
+    "is_active",
+    "username",
+}
+
 
 @pytest.fixture(scope="session")
 def slapd() -> SlapdServer:
@@ -152,6 +167,7 @@ def test_full_import_maps_every_person_and_survives_the_edge_cases(slapd):
     assert "former.employee@acme.example" not in persons
     assert deleted == [uuid_of(slapd, f"uid=former.employee,{PEOPLE_BASE}")]
 
+    assert all(set(p) == PERSON_KEYS for p in persons.values())  # the contracts' person shape
     chloe = persons["chloe.dubois@acme.example"]
     assert chloe["name"] == "Chloé Dubois" and chloe["given_name"] == "Chloé"
     assert persons["hannah.muller@acme.example"]["family_name"] == "Müller"

@@ -19,6 +19,21 @@ from tests.conftest import wait_for
 
 HOOK_SECRET = "okta-hook-secret-9f2c"
 
+PERSON_KEYS = {
+    "external_id",
+    "email",
+    "name",
+    "given_name",
+    "family_name",
+    "title",
+    "department",
+    "phone",
+    "manager_external_id",
+    "groups",
+    "is_active",
+    "username",
+}
+
 
 def okta_token(sandbox: str) -> str:
     return requests.post(f"{sandbox}/_control/tokens", json={"vendor": "okta"}, timeout=5).json()["token"]
@@ -77,6 +92,7 @@ def test_full_import_follows_link_paging_and_maps_people(sandbox):
     persons = {p["email"]: p for p in (connector.to_bastion("users", r) for r in records)}
     assert set(persons) == {row["email"] for row in people()}
     assert len({p["external_id"] for p in persons.values()}) == 20
+    assert all(set(p) == PERSON_KEYS for p in persons.values())  # the contracts' person shape
     chloe = persons["chloe.dubois@acme.example"]
     assert chloe["name"] == "Chloé Dubois" and chloe["title"] == "Press Officer" and chloe["is_active"]
     assert chloe["manager_external_id"] == persons["liam.novak@acme.example"]["external_id"]

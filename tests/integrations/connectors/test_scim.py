@@ -12,6 +12,21 @@ from sandbox.vendors._people import people
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
+PERSON_KEYS = {
+    "external_id",
+    "email",
+    "name",
+    "given_name",
+    "family_name",
+    "title",
+    "department",
+    "phone",
+    "manager_external_id",
+    "groups",
+    "is_active",
+    "username",
+}
+
 
 def scim_token(sandbox: str) -> str:
     return requests.post(f"{sandbox}/_control/tokens", json={"vendor": "scim"}, timeout=5).json()["token"]
@@ -72,6 +87,7 @@ def test_full_import_pages_through_the_list_response(sandbox):
     assert [len(p.records) for p in pages] == [8, 8, 4] and all(p.is_full_scan for p in pages) and pages[-1].cursor
     persons = {p["email"]: p for p in (connector.to_bastion("users", r) for r in records)}
     assert set(persons) == {row["email"] for row in people()}
+    assert all(set(p) == PERSON_KEYS for p in persons.values())  # the contracts' person shape
     zara = persons["zara.ahmed@acme.example"]
     assert zara["department"] == "Legal" and zara["manager_external_id"] == persons["priya.raman@acme.example"]["external_id"]
     assert zara["groups"] == ["Crisis Team", "Legal"]  # nested: Legal ⊂ Crisis Team
