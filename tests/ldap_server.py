@@ -257,7 +257,7 @@ def _run(command: list[str]) -> None:
 
 def base_ldif() -> str:
     """The suffix, the OUs and the service account (userPassword stored as given; slapd accepts cleartext for simple bind)."""
-    ous = ["people", "groups", "service", "contractors", "adusers", "bulk", "scratch"]
+    ous = ["people", "groups", "service", "contractors", "adusers", "bulk", "mid", "scratch"]
     parts = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: acme\no: Acme\n"]
     for ou in ous:
         parts.append(f"dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}\n")
@@ -431,7 +431,7 @@ def shared_server(bulk_count: int = 10_000) -> SlapdServer:
     if _SHARED is None:
         import atexit
 
-        server = SlapdServer.start_new(bulk_ldif=bulk_ldif(bulk_count) if bulk_count else "")
+        server = SlapdServer.start_new(bulk_ldif=(bulk_ldif(bulk_count) if bulk_count else "") + "\n" + bulk_ldif(1500, base=f"ou=mid,{SUFFIX}"))
         try:
             server.load_sample()
             close_cycle(server)
