@@ -464,6 +464,7 @@ class LdapConnector(BaseConnector):
     def _read_groups(self, *, state: dict[str, Any]) -> Page:
         if not state:
             self._dn_ids = {}
+            self._index_ids(self.base_dn)  # one paged scan instead of a lookup per member
         group_filter = str(self.config.get("group_filter") or self.flavor.group_filter)
         attributes = sorted({self.id_attribute, self.flavor.group_name, self.flavor.group_member, "objectClass", self.change_attribute})
         entries, next_state = self._paged(self.group_base_dn, group_filter, attributes, state)
@@ -583,6 +584,23 @@ class LdapConnector(BaseConnector):
                 logger.info("ldap.reference_unresolved", extra={"reason": "missing_or_unreadable"})
         self._dn_ids[key] = resolved
         return resolved
+
+    def _index_ids(self, base: str) -> None:
+        """Fill the DN → external id cache for every entry under `base` (ids only, paged, on the lookup connection)."""
+        conn = self.lookup_connection()
+        cookie: bytes | None = None
+        while True:
+            entries, cookie = self._search_page(conn, base, "(objectClass=*)", [self.id_attribute], cookie)
+            for entry in entries:
+                if self.id_is_guid:
+                    raw = next((v for k, v in (entry.get("raw_attributes") or {}).items() if k.lower() == self.id_attribute.lower()), [])
+                    external_id = guid_to_str(raw[0]) if raw and len(raw[0]) == 16 else ""
+                else:
+                    external_id = _first(entry.get("attributes") or {}, (self.id_attribute,))
+                if external_id:
+                    self._dn_ids[normalize_dn(entry["dn"])] = external_id
+            if not cookie:
+                return
 
     def _groups_index(self) -> dict[str, dict[str, Any]]:
         """normalized group DN → {name, members (normalized DNs), parents}; built once per run."""

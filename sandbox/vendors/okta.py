@@ -274,6 +274,16 @@ def blueprints() -> list[Blueprint]:
             users = [u for u in users if predicate(u)]
         else:  # without `search`, Okta lists every user except DEPROVISIONED ones
             users = [u for u in users if u["status"] != "DEPROVISIONED"]
+        if request.args.get("filter"):  # the older `filter` parameter: same expressions, narrower attribute set
+            try:
+                predicate = parse_search(request.args["filter"])
+            except ValueError:
+                return _error(400, "E0000031", "Invalid search criteria.", [f"filter: cannot parse {request.args['filter']!r}"])
+            users = [u for u in users if predicate(u)]
+        query = (request.args.get("q") or "").lower()
+        if query:  # `q`: prefix match on firstName, lastName or email; default limit 10
+            users = [u for u in users if any(str(u["profile"].get(k) or "").lower().startswith(query) for k in ("firstName", "lastName", "email"))]
+            return _paged(users, default_limit=10, max_limit=200, kind="users")
         return _paged(users, default_limit=200, max_limit=200, kind="users")
 
     @api.get("/api/v1/users/<user_id>")

@@ -321,3 +321,13 @@ def test_recorded_multi_event_delivery_is_parsed_per_event():
     assert [(e.action, e.external_id) for e in events] == [("delete", "00u1omar0haddad00001"), ("sync", "00u1emma0rossi000001")]  # group event ignored
     assert events[0].delivery_id == "b5a188b9-5ece-4636-b041-482ffda96311:f8b7bbd6-9f3d-11ee-8f2a-0d6a1c5f1f01"
     assert events[0].occurred_at.isoformat() == "2024-03-01T12:00:00+00:00"
+
+
+def test_sandbox_supports_q_filter_and_rejects_bad_search(sandbox):
+    auth = {"Authorization": f"SSWS {okta_token(sandbox)}"}
+    found = requests.get(f"{sandbox}/okta/api/v1/users", params={"q": "gra"}, headers=auth, timeout=5).json()
+    assert [u["profile"]["email"] for u in found] == ["grace.obrien@acme.example"]
+    active = requests.get(f"{sandbox}/okta/api/v1/users", params={"filter": 'status eq "ACTIVE"'}, headers=auth, timeout=5).json()
+    assert len(active) == 20
+    bad = requests.get(f"{sandbox}/okta/api/v1/users", params={"search": "lastUpdated gt"}, headers=auth, timeout=5)
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "E0000031"
