@@ -25,6 +25,7 @@ class StepTemplateForm(forms.ModelForm):
             "items",
             "item_key",
             "is_bulk",
+            "bulk_chunk_size",
             "is_required",
             "condition",
             "task_kind",
@@ -56,7 +57,7 @@ class StepTemplateInline(admin.StackedInline):
         "payload_template",
         ("depends_on", "for_each", "item_key"),
         "items",
-        ("is_bulk", "is_required"),
+        ("is_bulk", "bulk_chunk_size", "is_required"),
         "condition",
         "description",
     ]

@@ -44,6 +44,9 @@ class PlaybookStepTemplate(BaseModel):
     items = models.JSONField(default=list, blank=True, help_text="Static item definitions for for_each='items' (e.g. the crisis task list).")
     item_key = models.CharField(max_length=60, blank=True, help_text="Item field that identifies an item stably (default: key, email, person_id or position).")
     is_bulk = models.BooleanField(default=False, help_text="Send the items through the connector's bulk endpoint (Jira: 50 issues per call).")
+    bulk_chunk_size = models.PositiveIntegerField(
+        default=50, help_text="Items per bulk call; smaller chunks run in parallel (useful when the connector does per-item lookups)."
+    )
     is_required = models.BooleanField(default=True, help_text="A missing integration makes the run partial (required) or just skips the step (optional).")
     condition = models.JSONField(null=True, blank=True, help_text="JSON Logic over the scenario values; the step runs only when true.")
     task_kind = models.CharField(max_length=40, blank=True, help_text="Track created objects as tasks: jira_issue, slack_channel, calendar_event, incident…")
@@ -145,6 +148,7 @@ class StepRun(BaseModel):
     action = models.CharField(max_length=60)
     depends_on = models.JSONField(default=list, blank=True)
     is_bulk = models.BooleanField(default=False)
+    bulk_chunk_size = models.PositiveIntegerField(default=50)
     is_required = models.BooleanField(default=True)
     task_kind = models.CharField(max_length=40, blank=True)
     integration = models.ForeignKey("integrations.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -421,6 +421,7 @@ def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpReq
                 action=step.action,
                 depends_on=list(step.depends_on or []),
                 is_bulk=step.is_bulk,
+                bulk_chunk_size=max(1, min(BULK_CHUNK, step.bulk_chunk_size or BULK_CHUNK)),
                 is_required=step.is_required,
                 task_kind=step.task_kind,
                 integration=integration,
@@ -555,8 +556,9 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
             if not queued:
                 continue
             if queued[0].is_bulk:
-                for start in range(0, len(queued), BULK_CHUNK):
-                    dispatched.append([str(s.pk) for s in queued[start : start + BULK_CHUNK]])
+                size = queued[0].bulk_chunk_size or BULK_CHUNK
+                for start in range(0, len(queued), size):
+                    dispatched.append([str(s.pk) for s in queued[start : start + size]])
             else:
                 dispatched.extend([str(s.pk)] for s in queued)
         if dispatched:
@@ -873,6 +875,7 @@ def playbook_run_resume(*, run: PlaybookRun, force: bool = False, actor: Any = N
         batches.extend([ids[i : i + BULK_CHUNK] for i in range(0, len(ids), BULK_CHUNK)] if is_bulk else [[i] for i in ids])
     timeline_add(run, "resumed", f"Resumed {len(to_send)} interrupted action(s) after a worker stopped.")
     _enqueue_steps(batches)
+    _enqueue_advance(run.pk)  # a lost advance message may also have left ready steps waiting
     return [s for b in batches for s in b]
 
 

@@ -30,16 +30,19 @@ def test_activation_creates_everything_once_in_dependency_order(crisis_playbook,
     assert invite.payload["channel"] == channel.external_id
     assert invite.started_at >= channel.finished_at
     assert steps["notify_stakeholders"].started_at >= channel.finished_at
-    assert len(invite.payload["emails"]) == 20 and invite.result["data"]["not_found"] == []
+    invites = run.step_runs.filter(step_key="invite_stakeholders")
+    assert invites.count() == 20 and all(len(i.payload["emails"]) == 1 and i.payload["channel"] == channel.external_id for i in invites)
+    assert all(i.result["data"]["not_found"] == [] for i in invites)
 
     # Independent steps were dispatched together in the first wave; dependents in the next.
     waves = list(TimelineEvent.objects.filter(run=run, kind="dispatched").order_by("at", "id"))
     assert waves[0].data["steps"] == ["create_channel", "create_tasks", "book_war_room"]
     assert set(waves[1].data["steps"]) == {"invite_stakeholders", "post_briefing", "notify_stakeholders"}
 
-    # The 17 issues went in one bulk call (plus one marker search), not 17 creates.
+    # The 17 issues went in bulk calls (chunks of 6, run in parallel), never one create per issue.
     posts = [r for r in vendor_requests(sandbox) if r["method"] == "POST"]
-    assert sum(1 for r in posts if r["path"].endswith("/api/objects/bulk")) == 1
+    assert sum(1 for r in posts if r["path"].endswith("/api/objects/bulk")) == 3
+    assert sum(1 for r in posts if r["path"].endswith("/api/objects")) == 23  # channel, briefing, event, 20 e-mails
 
     # Skipped by condition / optional without integration; the run still succeeded.
     assert {s.step_key: s.status for s in run.step_runs.filter(status=StepStatus.SKIPPED)} == {
@@ -133,7 +136,7 @@ def test_cancel_lists_what_was_created_and_stops_the_rest(crisis_playbook, owner
     assert outcome.run.status == RunStatus.CANCELLED and outcome.run.cancelled_by == owner
     assert sorted({s.step_key for s in outcome.already_created}) == ["book_war_room", "create_tasks"]
     assert len(outcome.already_created) == 18
-    assert run.step_runs.filter(status=StepStatus.CANCELLED).count() == 22  # invite, briefing, 20 notifications
+    assert run.step_runs.filter(status=StepStatus.CANCELLED).count() == 41  # 20 invitations, the briefing, 20 notifications
     assert "Already created:" in TimelineEvent.objects.filter(run=run, kind="cancelled").get().message
     from common.errors import ApplicationError
 
