@@ -177,13 +177,23 @@ class _ValidateMixin:
 
 
 class TypeValidateApi(_ValidateMixin, FormEngineView):
-    @extend_schema(request=VALIDATE_INPUT, responses=VALIDATE_OUTPUT, description="Validate values for a new scenario of this type; nothing is saved.", operation_id="scenario_type_validate")
+    @extend_schema(
+        request=VALIDATE_INPUT,
+        responses=VALIDATE_OUTPUT,
+        description="Validate values for a new scenario of this type; nothing is saved.",
+        operation_id="scenario_type_validate",
+    )
     def post(self, request: Request, scenario_type: str) -> Response:
         return self._validate(request, data_model_latest(scenario_type=scenario_type))
 
 
 class ScenarioValidateApi(_ValidateMixin, FormEngineView):
-    @extend_schema(request=VALIDATE_INPUT, responses=VALIDATE_OUTPUT, description="Validate values against this scenario's version; nothing is saved.", operation_id="scenario_validate")
+    @extend_schema(
+        request=VALIDATE_INPUT,
+        responses=VALIDATE_OUTPUT,
+        description="Validate values against this scenario's version; nothing is saved.",
+        operation_id="scenario_validate",
+    )
     def post(self, request: Request, pk) -> Response:
         scenario = get_object_or_404(self.get_scoped_queryset(), pk=pk)
         return self._validate(request, scenario.data_model)

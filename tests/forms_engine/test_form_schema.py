@@ -83,7 +83,12 @@ def test_options_typeahead_over_people_and_records(api, organization, other_orga
     make_person(other_organization, "Priya Elsewhere", "priya@globex.example", "Counsel", "Legal")
     body = api.get("/api/scenarios/crisis_management/fields/stakeholders/options", {"q": "legal"}).json()
     assert [r["label"] for r in body["results"]] == ["Priya Raman"]
-    assert body["results"][0]["data"] == {"person_id": str(directory["priya"].pk), "name": "Priya Raman", "email": "priya.raman@acme.example", "department": "Legal"}
+    assert body["results"][0]["data"] == {
+        "person_id": str(directory["priya"].pk),
+        "name": "Priya Raman",
+        "email": "priya.raman@acme.example",
+        "department": "Legal",
+    }
     body = api.get("/api/scenarios/crisis_management/fields/ciso/options", {"q": "chief officer"}).json()
     assert [r["label"] for r in body["results"]] == ["Ava Chen", "Marcus Okafor"]
     assert api.get("/api/scenarios/crisis_management/fields/ciso/options", {"q": "", "limit": 2}).json()["results"][0]["label"] == "Amara Nwosu"

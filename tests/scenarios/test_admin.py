@@ -44,7 +44,14 @@ FIELDS = [
         "visible_if": json.dumps({"==": [{"var": "scope"}, "public"]}),
     },
 ]
-RULES = [{"key": "facilitator_needed", "message": "Public exercises need a facilitator.", "fields": "facilitator", "rule": json.dumps({"!!": [{"var": "facilitator"}]})}]
+RULES = [
+    {
+        "key": "facilitator_needed",
+        "message": "Public exercises need a facilitator.",
+        "fields": "facilitator",
+        "rule": json.dumps({"!!": [{"var": "facilitator"}]}),
+    }
+]
 
 
 def test_structured_editor_refuses_a_broken_definition_with_a_precise_message(staff_client):
@@ -77,7 +84,9 @@ def test_structured_editor_previews_saves_and_versions(staff_client):
     assert [f["key"] for f in v1.field_definitions] == ["title", "scope", "facilitator"]
     assert v1.field_definitions[2]["source"] == {"connector": "ldap", "entity": "users", "mapping": "$.email", "label": "Active Directory"}
     assert v1.data_source_mappings == {"facilitator": v1.field_definitions[2]["source"]}
-    assert v1.validation_rules == [{"key": "facilitator_needed", "message": "Public exercises need a facilitator.", "rule": {"!!": [{"var": "facilitator"}]}, "fields": ["facilitator"]}]
+    assert v1.validation_rules == [
+        {"key": "facilitator_needed", "message": "Public exercises need a facilitator.", "rule": {"!!": [{"var": "facilitator"}]}, "fields": ["facilitator"]}
+    ]
 
     page = staff_client.get(f"/admin/scenarios/scenariodatamodel/{v1.pk}/structure/")
     assert page.status_code == 200 and 'value="facilitator"' in page.content.decode()

@@ -70,8 +70,14 @@ def _installed_connector_with_entities() -> tuple[str, list[str]]:
 
 
 BROKEN = {
-    "bad_jsonpath": (lambda f, r: _field(f, "stakeholders")["source"].update(mapping="$.[email"), "Field 'stakeholders', source.mapping: '$.[email' is not valid JSONPath"),
-    "jsonpath_without_root": (lambda f, r: _field(f, "ciso")["source"].update(options_label="name"), "Field 'ciso', source.options_label: 'name' is not valid JSONPath"),
+    "bad_jsonpath": (
+        lambda f, r: _field(f, "stakeholders")["source"].update(mapping="$.[email"),
+        "Field 'stakeholders', source.mapping: '$.[email' is not valid JSONPath",
+    ),
+    "jsonpath_without_root": (
+        lambda f, r: _field(f, "ciso")["source"].update(options_label="name"),
+        "Field 'ciso', source.options_label: 'name' is not valid JSONPath",
+    ),
     "unknown_connector": (
         lambda f, r: _field(f, "communication_channels")["source"].update(connector="nosuchvendor"),
         "Field 'communication_channels', source.connector: 'nosuchvendor' is not a known connector",
@@ -98,7 +104,10 @@ BROKEN = {
         "Field 'ciso', visible_if: is not valid JSON Logic: unknown operator 'method'",
     ),
     "duplicate_key": (lambda f, r: f.append({"key": "title", "label": "Again", "type": "text"}), "Field 'title', key: is used by more than one field"),
-    "bad_regex": (lambda f, r: _field(f, "jira_project_key")["validation"].update(regex="[A-Z"), "Field 'jira_project_key', validation.regex: '[A-Z' is not a valid regular expression"),
+    "bad_regex": (
+        lambda f, r: _field(f, "jira_project_key")["validation"].update(regex="[A-Z"),
+        "Field 'jira_project_key', validation.regex: '[A-Z' is not a valid regular expression",
+    ),
     "contract_key_removed": (lambda f, r: f.remove(_field(f, "ciso")), "Field 'ciso', key: is missing: playbooks for 'crisis_management' rely on field 'ciso'"),
     "unknown_type": (lambda f, r: _field(f, "summary").update(type="essay"), "Field 'summary', type: 'essay' is not a field type"),
 }
@@ -123,16 +132,24 @@ def test_unknown_entity_of_an_installed_connector_is_refused(db):
     _field(fields, "incident_history")["source"].update(connector=connector, entity="no_such_entity")
     with pytest.raises(ApplicationError) as caught:
         data_model_revise(data_model=data_model, field_definitions=fields, validation_rules=rules)
-    assert f"Field 'incident_history', source.entity: '{connector}' has no entity 'no_such_entity' (it has: {', '.join(entities)})" in caught.value.fields[
-        "field_definitions"
-    ]
+    assert (
+        f"Field 'incident_history', source.entity: '{connector}' has no entity 'no_such_entity' (it has: {', '.join(entities)})"
+        in caught.value.fields["field_definitions"]
+    )
 
 
 def test_editing_a_published_version_creates_a_new_one_and_existing_scenarios_keep_theirs(organization, owner, crisis_values):
     v1 = latest("crisis_management")
     old = scenario_create(organization=organization, scenario_type="crisis_management", values=crisis_values, actor=owner)
     _, fields, rules = _crisis()
-    fields.append({"key": "customer_impact", "label": "Customer impact", "type": "select", "options": [{"value": "low", "label": "Low"}, {"value": "high", "label": "High"}]})
+    fields.append(
+        {
+            "key": "customer_impact",
+            "label": "Customer impact",
+            "type": "select",
+            "options": [{"value": "low", "label": "Low"}, {"value": "high", "label": "High"}],
+        }
+    )
     fields.remove(_field(fields, "legal_templates"))
     _field(fields, "severity")["default"] = "sev1"
     v2 = data_model_revise(data_model=v1, field_definitions=fields, validation_rules=rules, change_note="Customer impact", actor=owner)

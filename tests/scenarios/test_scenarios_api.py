@@ -165,7 +165,10 @@ def test_populate_from_csv_reports_bad_rows_with_line_numbers(api, crisis_values
     body = response.json()
     assert body["errors"] == [
         {"line": 3, "message": "Line 3: email is missing."},
-        {"line": 4, "message": "Line 4: 'ceo' is not a stakeholder role (use one of: communications, engineering, executive, finance, hr, legal, member, operations, security, support)."},
+        {
+            "line": 4,
+            "message": "Line 4: 'ceo' is not a stakeholder role (use one of: communications, engineering, executive, finance, hr, legal, member, operations, security, support).",
+        },
         {"line": 7, "message": "Line 7: 'not-an-email' is not an email address."},
         {"line": 8, "message": "Line 8: dana.scully@press.example is already on line 2."},
     ]
@@ -183,7 +186,9 @@ def test_csv_without_email_column_is_refused_and_nothing_changes(api, crisis_val
     upload = SimpleUploadedFile("team.csv", b"full name,mail\nA,b@c.de\n", content_type="text/csv")
     response = api.post(f"/api/scenarios/{scenario_id}/populate-field", {"field": "stakeholders", "file": upload}, format="multipart")
     assert response.status_code == 400
-    assert response.json()["error"]["message"] == "The CSV header must have name,email and optionally role columns; missing: name, email (found: full name, mail)."
+    assert (
+        response.json()["error"]["message"] == "The CSV header must have name,email and optionally role columns; missing: name, email (found: full name, mail)."
+    )
     assert Scenario.objects.get(pk=scenario_id).values == before
 
 
