@@ -8,6 +8,7 @@ entries on the same server in the same run (the cost of the wire alone). Writes 
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import resource
 import sys
@@ -117,7 +118,8 @@ def main() -> None:
         f"{reference_count / reference_seconds:,.0f} | {reference_peak / 2**20:.1f} |",
         "",
         f"Every entry imported once ({with_manager:,} with a resolved manager). Server setup (slapadd of {ENTRIES:,} entries + start) took {setup:.2f} s; "
-        f"process max RSS {rss_mb:.0f} MiB. Python {platform.python_version()}, {platform.machine()}.",
+        f"process max RSS {rss_mb:.0f} MiB. Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"1-minute load average {os.getloadavg()[0]:.1f} at the end of the run (other jobs share the machine: treat times as upper bounds).",
         "",
     ]
     out = ROOT / "benchmarks" / "results" / "directory.md"
