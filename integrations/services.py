@@ -289,7 +289,15 @@ def integration_health_evaluate(*, integration_id: Any) -> str | None:
     failing = failed >= DEGRADED_MIN_FAILED_CALLS and failed / max(total, 1) >= DEGRADED_FAILURE_RATE
     status = IntegrationStatus.DEGRADED if failing else IntegrationStatus.CONNECTED
     if status != integration.status:
-        Integration.objects.filter(pk=integration_id).update(status=status, updated_at=timezone.now())
+        updated = Integration.objects.filter(pk=integration_id, status=integration.status).update(status=status, updated_at=timezone.now())
+        if updated:  # another worker may have made the same transition first: audit it once
+            changed = Integration.objects.select_related("organization").get(pk=integration_id)
+            audit_record(
+                action="integration.degraded" if status == IntegrationStatus.DEGRADED else "integration.recovered",
+                organization=changed.organization,
+                target=changed,
+                changes={"status": [integration.status, status], "failed_calls": failed, "calls": total},
+            )
         logger.warning("integration.health_changed", extra={"integration": str(integration_id), "status": status, "failed": failed, "total": total})
         return status
     return None
@@ -369,11 +377,16 @@ def build_connector(integration: Integration) -> BaseConnector:
 
 
 def integration_record_success(*, integration: Integration) -> None:
+    """Record a success; an integration that was broken or degraded is recovered (and that is audited, like the break)."""
     now = timezone.now()
+    previous = Integration.objects.filter(pk=integration.pk).values_list("status", flat=True).first()
     Integration.objects.filter(pk=integration.pk).update(
         last_success_at=now, last_sync_at=now, error_count=0, status=IntegrationStatus.CONNECTED, auth_failed_at=None
     )
     integration.refresh_from_db()
+    if previous in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DEGRADED):
+        audit_record(action="integration.recovered", organization=integration.organization, target=integration, changes={"status": [previous, "connected"]})
+        logger.info("integration.recovered", extra={"integration": str(integration.pk), "from": previous})
 
 
 def integration_record_failure(*, integration: Integration, error: Exception) -> None:

@@ -227,6 +227,7 @@ def test_invalid_grant_marks_auth_failed_alerts_admins_keeps_settings_and_reconn
     assert integration.status == IntegrationStatus.CONNECTED and integration.auth_failed_at is None
     assert integration.config["project"] == "OPS" and integration.data_sources.get(entity_type="people").field_mapping == {"email": "email"}
     assert Integration.objects.count() == 1
+    assert AuditEvent.objects.filter(action="integration.recovered", target_id=str(integration.pk)).count() == 1
     assert "needs reconnecting" not in admin_client.get("/integrations/").content.decode()
 
 

@@ -240,6 +240,10 @@ def test_health_fields_call_log_and_degraded_status(api, integration, sandbox, d
     for _ in range(7):  # calls succeed again: the integration recovers by itself
         assert api.post(f"/api/data-sources/{ds.pk}/query", {}, format="json").status_code == 200
     assert api.get(f"/api/integrations/{integration.pk}").json()["status"] == "connected"
+    transitions = list(
+        AuditEvent.objects.filter(action__in=["integration.degraded", "integration.recovered"]).order_by("created_at").values_list("action", flat=True)
+    )
+    assert transitions == ["integration.degraded", "integration.recovered"]
 
 
 def test_health_refresh_recomputes_24h_counters(integration):
