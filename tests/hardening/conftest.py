@@ -1,0 +1,414 @@
+"""Fixtures for the hardening suites: every connector connected to its stand-in with recognisable secrets, log capture, signers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from integrations.models import CredentialType, Integration, IntegrationStatus
+from integrations.registry import connector_classes
+from integrations.services import credential_store, integration_connect
+
+JIRA_ADMIN = "jira.admin@acme.example"
+PAGERDUTY_ACTOR = "amara.nwosu@acme.example"
+GOOGLE_USER = "ava.chen@acme.example"
+STATUSPAGE_PAGE = "acmest4tus01"
+HUBSPOT_SCOPES = ["crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.contacts.read", "crm.objects.companies.read", "crm.objects.owners.read"]
+DEMO_SCOPES = ["people:read", "people:write", "projects:read"]
+SMTP_USER = "bastion-mailer"
+
+
+def sekret(vendor: str, kind: str = "token") -> str:
+    """A recognisable secret value: if it shows up anywhere it must not, the search names the vendor."""
+    return f"SEKRET-{vendor}-{kind}-{secrets.token_hex(10)}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sandbox_token(sandbox: str, vendor: str, token: str, **grant: Any) -> str:
+    """Register `token` in the sandbox so the vendor stand-in accepts it (a real, working credential)."""
+    response = requests.post(f"{sandbox}/_control/tokens", json={"vendor": vendor, "token": token, **grant}, timeout=5)
+    response.raise_for_status()
+    assert response.json()["token"] == token
+    return token
+
+
+def set_faults(sandbox: str, vendor: str, **knobs: Any) -> None:
+    requests.put(f"{sandbox}/_control/faults/{vendor}", json=knobs, timeout=5).raise_for_status()
+
+
+# Log capture --------------------------------------------------------------------------------------------------------------
+
+
+class EverythingHandler(logging.Handler):
+    """Keeps every record at every level, rendered with its message, arguments, `extra` attributes and traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not hide the raw parts
+            message = f"{record.msg!r} % {record.args!r}"
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_RECORD_KEYS}
+        trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+        self.texts.append(f"{record.name} {record.levelname} {message} {extras!r} {trace} {record.stack_info or ''}")
+
+
+_STANDARD_RECORD_KEYS = set(logging.LogRecord("x", logging.INFO, "x", 1, "x", None, None).__dict__) | {"message", "asctime"}
+
+
+@pytest.fixture
+def log_capture(caplog) -> Iterator[EverythingHandler]:
+    """DEBUG for every logger: caplog plus our own handler on the root and on every logger that does not propagate."""
+    handler = EverythingHandler()
+    caplog.set_level(logging.DEBUG)
+    root = logging.getLogger()
+    previous_levels: dict[logging.Logger, int] = {}
+    attached: list[logging.Logger] = [root]
+    root.addHandler(handler)
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            previous_levels[logger] = logger.level
+            logger.setLevel(logging.DEBUG)
+            logger.disabled = False
+            if not logger.propagate:
+                logger.addHandler(handler)
+                attached.append(logger)
+    yield handler
+    for logger in attached:
+        logger.removeHandler(handler)
+    for logger, level in previous_levels.items():
+        logger.setLevel(level)
+
+
+# Local servers for the two connectors that speak protocols with real servers -------------------------------------------------
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    password: str
+    messages: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server with AUTH, accepting one account whose password is a recognisable secret."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    server = SmtpServer("127.0.0.1", free_port(), sekret("email", "password"))
+
+    class Capture:
+        async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 - aiosmtpd hook name
+            server.messages.append(envelope.original_content)
+            return "250 Message accepted for delivery"
+
+    def authenticate(smtp, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == SMTP_USER.encode() and auth_data.password == server.password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    controller = Controller(Capture(), hostname=server.host, port=server.port, authenticator=authenticate, auth_require_tls=False, auth_required=True)
+    controller.start()
+    yield server
+    controller.stop()
+
+
+@dataclass
+class LdapDirectory:
+    server: Any
+    bind_dn: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def ldap_directory() -> Iterator[LdapDirectory]:
+    """A real slapd with the shared sample people and a service account whose password is a recognisable secret."""
+    from tests.ldap_server import SUFFIX, SlapdServer
+
+    server = SlapdServer.start_new()
+    try:
+        server.load_sample()
+        password = sekret("ldap", "bind")
+        bind_dn = f"cn=hardening-svc,ou=service,{SUFFIX}"
+        server.add_entries([(bind_dn, {"objectClass": ["organizationalRole", "simpleSecurityObject"], "cn": "hardening-svc", "userPassword": password})])
+        yield LdapDirectory(server, bind_dn, password)
+    finally:
+        server.stop()
+
+
+# Connecting every connector ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recipe:
+    """How integration_connect is called for one connector, and which secret values it carries."""
+
+    credentials: dict[str, Any]
+    secrets: list[str]
+    credential_type: str = CredentialType.API_KEY
+    base_url: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _recipes(sandbox: str, smtp: SmtpServer, ldap: LdapDirectory) -> dict[str, Callable[[], Recipe]]:
+    def bearer(vendor: str, field_name: str, base: str, *, config: dict | None = None, **grant: Any) -> Callable[[], Recipe]:
+        def make() -> Recipe:
+            token = sandbox_token(sandbox, vendor, sekret(vendor), **grant)
+            return Recipe({field_name: token}, [token], base_url=f"{sandbox}/{base}", config=config or {})
+
+        return make
+
+    def jira() -> Recipe:
+        token = sandbox_token(sandbox, "jira", sekret("jira"), subject=JIRA_ADMIN)
+        return Recipe({"email": JIRA_ADMIN, "api_token": token}, [token], base_url=f"{sandbox}/jira")
+
+    def salesforce() -> Recipe:
+        token = sandbox_token(sandbox, "salesforce", sekret("salesforce"))
+        credentials = {"access_token": token, "instance_url": f"{sandbox}/salesforce", "token_type": "Bearer"}
+        return Recipe(credentials, [token], credential_type=CredentialType.OAUTH)
+
+    def entra() -> Recipe:
+        client_secret = sekret("entra", "client-secret")
+        return Recipe(
+            {"client_id": "bastion-demo", "client_secret": client_secret},
+            [client_secret],
+            credential_type=CredentialType.SERVICE_ACCOUNT,
+            base_url=f"{sandbox}/entra/v1.0",
+            config={"tenant_id": "acme-tenant", "login_base_url": f"{sandbox}/entra"},
+        )
+
+    def google_calendar() -> Recipe:
+        key_file = requests.post(f"{sandbox}/google_calendar/_sandbox/service_accounts", json={}, timeout=10).json()
+        # The private key is the secret: look for its whole PEM and for single base64 lines of it (JSON escapes newlines).
+        body_lines = [line for line in key_file["private_key"].splitlines() if line and not line.startswith("-----")]
+        return Recipe(
+            {"service_account_key": json.dumps(key_file)},
+            [key_file["private_key"], body_lines[1], body_lines[len(body_lines) // 2]],
+            credential_type=CredentialType.SERVICE_ACCOUNT,
+            base_url=f"{sandbox}/google_calendar/calendar/v3/",
+            config={"subject": GOOGLE_USER},
+        )
+
+    def twilio() -> Recipe:
+        # The stand-in's account auth token is fixed (Twilio issues it; nobody chooses it): it is the secret to look for.
+        account = requests.get(f"{sandbox}/twilio/_sandbox/account", timeout=5).json()
+        return Recipe(
+            {"account_sid": account["account_sid"], "auth_token": account["auth_token"]},
+            [account["auth_token"]],
+            base_url=f"{sandbox}/twilio",
+            config={"from_number": account["from_numbers"][0]},
+        )
+
+    def email() -> Recipe:
+        return Recipe(
+            {"username": SMTP_USER, "password": smtp.password},
+            [smtp.password],
+            config={"host": smtp.host, "port": smtp.port, "from_email": "crisis@acme.example", "timeout": 5},
+        )
+
+    def ldap_recipe() -> Recipe:
+        from tests.ldap_server import SUFFIX
+
+        return Recipe(
+            {"bind_dn": ldap.bind_dn, "bind_password": ldap.password},
+            [ldap.password],
+            credential_type=CredentialType.SERVICE_ACCOUNT,
+            config={
+                "server_url": ldap.server.ldap_url,
+                "base_dn": f"ou=people,{SUFFIX}",
+                "group_base_dn": f"ou=groups,{SUFFIX}",
+                "flavor": "openldap",
+                "start_tls": True,
+                "ca_cert": ldap.server.cert_path.read_text(),
+            },
+        )
+
+    return {
+        "demo": bearer("demo", "api_key", "demo", scopes=DEMO_SCOPES),
+        "email": email,
+        "entra": entra,
+        "google_calendar": google_calendar,
+        "hubspot": bearer("hubspot", "access_token", "hubspot", scopes=HUBSPOT_SCOPES),
+        "jira": jira,
+        "ldap": ldap_recipe,
+        "okta": bearer("okta", "api_token", "okta"),
+        "pagerduty": bearer("pagerduty", "api_key", "pagerduty", config={"from_email": PAGERDUTY_ACTOR}, subject=PAGERDUTY_ACTOR),
+        "salesforce": salesforce,
+        "sandbox_actions": bearer("sandbox_actions", "api_key", "sandbox_actions", scopes=["objects:write"]),
+        "sandbox_directory": bearer("sandbox_directory", "token", "sandbox_directory", config={"page_size": 7}, subject="directory-admin"),
+        "scim": bearer("scim", "token", "scim/v2"),
+        "slack": bearer("slack", "access_token", "slack/api", scopes=_slack_scopes()),
+        "statuspage": bearer("statuspage", "api_key", "statuspage/v1", config={"page_id": STATUSPAGE_PAGE}),
+        "twilio": twilio,
+    }
+
+
+def _slack_scopes() -> list[str]:
+    from integrations.connectors import slack
+
+    return list(slack.SCOPE_PURPOSES) + list(getattr(slack, "OPTIONAL_SCOPE_PURPOSES", {}))
+
+
+@dataclass
+class Connected:
+    key: str
+    integration: Integration
+    secrets: list[str]
+    webhook_secret: str = ""
+
+
+@pytest.fixture
+def connect_all(sandbox, smtp_server, ldap_directory) -> Callable[..., dict[str, Connected]]:
+    """Connect EVERY installed connector (integration_connect + test) with recognisable secrets; webhook secrets too."""
+
+    def connect(organization, *, actor: Any = None) -> dict[str, Connected]:
+        recipes = _recipes(sandbox, smtp_server, ldap_directory)
+        missing = sorted(set(connector_classes()) - set(recipes))
+        assert not missing, f"No hardening connection recipe for {missing}: add one to tests/hardening/conftest.py so secrets are checked for it."
+        connected: dict[str, Connected] = {}
+        for key, connector in sorted(connector_classes().items()):
+            recipe = recipes[key]()
+            integration = integration_connect(
+                organization=organization,
+                connector_key=key,
+                credentials=recipe.credentials,
+                credential_type=recipe.credential_type,
+                base_url=recipe.base_url,
+                config=recipe.config,
+                display_name=f"Hardening {key}",
+                actor=actor,
+            )
+            integration.refresh_from_db()
+            assert integration.status == IntegrationStatus.CONNECTED, f"{key} did not connect: {integration.last_error}"
+            item = Connected(key, integration, list(recipe.secrets))
+            if connector.manifest.supports_webhooks:
+                item.webhook_secret = sekret(key, "whsec")
+                credential_store(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": item.webhook_secret}, actor=actor)
+                item.secrets.append(item.webhook_secret)
+            connected[key] = item
+        return connected
+
+    return connect
+
+
+# Webhook signing, per vendor scheme (what each vendor really sends) -------------------------------------------------------------
+
+
+@dataclass
+class SignedWebhook:
+    body: bytes
+    headers: dict[str, str]  # Django test-client META keys (HTTP_…)
+    content_type: str = "application/json"
+
+
+def _meta(headers: dict[str, str]) -> dict[str, str]:
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
+def _hmac_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_for(key: str, *, secret: str, url: str, external_id: str, delivery_id: str, age_seconds: int = 0) -> SignedWebhook:
+    """A correctly signed delivery for vendor `key` that changes one thing (`external_id`); `age_seconds` makes it stale."""
+    now = int(time.time()) - age_seconds
+    if key == "sandbox_directory":
+        from integrations.connectors.sandbox_directory import webhook_signature
+
+        record = {"id": external_id, "email": f"{external_id}@acme.example", "name": "Hook Person", "title": "Analyst", "active": True}
+        body = json.dumps({"delivery_id": delivery_id, "type": "person.updated", "occurred_at": "2030-01-01T00:00:00+00:00", "data": record}).encode()
+        stamp, signature = webhook_signature(secret, body, now)
+        return SignedWebhook(body, _meta({"X-Directory-Signature": signature, "X-Directory-Timestamp": stamp, "X-Directory-Delivery": delivery_id}))
+    if key == "demo":
+        body = json.dumps({"id": delivery_id, "type": "person.updated", "created": now, "data": {"id": external_id, "email": f"{external_id}@acme.example"}})
+        signature = "sha256=" + _hmac_hex(secret, str(now).encode() + b"." + body.encode())
+        return SignedWebhook(body.encode(), _meta({"X-Demo-Signature": signature, "X-Demo-Timestamp": str(now)}))
+    if key == "sandbox_actions":
+        obj = {"kind": "ticket", "id": external_id, "status": "done", "key": "OPS-1"}
+        body = json.dumps({"event_id": delivery_id, "type": "object.status_changed", "occurred_at": now, "object": obj}).encode()
+        signature = "v1=" + _hmac_hex(secret, f"{now}.".encode() + body)
+        return SignedWebhook(body, _meta({"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": signature}))
+    if key == "slack":
+        user = {"id": external_id, "name": "hook", "real_name": "Hook Person", "profile": {"email": f"{external_id}@acme.example"}, "updated": now}
+        body = json.dumps({"type": "event_callback", "event_id": delivery_id, "event_time": now, "event": {"type": "user_change", "user": user}}).encode()
+        signature = "v0=" + _hmac_hex(secret, b"v0:" + str(now).encode() + b":" + body)
+        return SignedWebhook(body, _meta({"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": str(now)}))
+    if key == "jira":
+        issue = {"id": external_id, "key": f"OPS-{external_id}", "fields": {"summary": "Hook", "status": {"name": "Done", "statusCategory": {"key": "done"}}}}
+        body = json.dumps({"timestamp": now * 1000, "webhookEvent": "jira:issue_created", "issue": issue}).encode()
+        return SignedWebhook(body, _meta({"X-Hub-Signature": "sha256=" + _hmac_hex(secret, body), "X-Atlassian-Webhook-Identifier": delivery_id}))
+    if key == "pagerduty":
+        occurred = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+        event = {
+            "id": delivery_id,
+            "event_type": "incident.acknowledged",
+            "resource_type": "incident",
+            "occurred_at": occurred,
+            "data": {"id": external_id, "status": "acknowledged", "title": "Hook", "urgency": "high", "html_url": "https://pd.example/i"},
+        }
+        body = json.dumps({"event": event}).encode()
+        return SignedWebhook(body, _meta({"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, body)}))
+    if key == "hubspot":
+        from integrations.connectors.hubspot import sign_v3
+
+        body = json.dumps([{"eventId": delivery_id, "subscriptionType": "deal.deletion", "objectId": external_id, "occurredAt": now * 1000}]).encode()
+        stamp = str(now * 1000)
+        return SignedWebhook(body, _meta({"X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, stamp), "X-HubSpot-Request-Timestamp": stamp}))
+    if key == "okta":
+        event = {
+            "eventType": "user.lifecycle.delete.initiated",
+            "uuid": delivery_id,
+            "published": "2030-01-01T00:00:00Z",
+            "target": [{"type": "User", "id": external_id}],
+        }
+        body = json.dumps({"eventId": delivery_id, "data": {"events": [event]}}).encode()
+        return SignedWebhook(body, _meta({"Authorization": secret}))
+    if key == "google_calendar":
+        expires = format_datetime(datetime.now(tz=UTC) + timedelta(days=1) - timedelta(seconds=age_seconds * 400), usegmt=True)
+        headers = {
+            "X-Goog-Channel-ID": "hardening-channel",
+            "X-Goog-Channel-Token": secret,
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Resource-ID": external_id,
+            "X-Goog-Message-Number": delivery_id,
+            "X-Goog-Channel-Expiration": expires,
+        }
+        return SignedWebhook(b"", _meta(headers))
+    if key == "twilio":
+        from integrations.connectors.twilio import twilio_signature
+
+        params = {"MessageSid": external_id, "MessageStatus": "delivered", "To": "+15005550006", "AccountSid": "AC1"}
+        body = urlencode(params).encode()
+        headers = {"X-Twilio-Signature": twilio_signature(secret, url, params), "I-Twilio-Idempotency-Token": delivery_id}
+        return SignedWebhook(body, _meta(headers), content_type="application/x-www-form-urlencoded")
+    raise AssertionError(f"No webhook signer for {key}: add one to tests/hardening/conftest.py.")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
