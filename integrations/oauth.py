@@ -173,6 +173,8 @@ def token_to_credential(token: Mapping[str, Any], *, previous: Mapping[str, Any]
         expires_at = timezone.now() + timedelta(seconds=int(token["expires_in"]))
     data["expires_at"] = expires_at.isoformat() if expires_at else None
     scope = token.get("scope") or (previous or {}).get("scope") or ""
+    if scope:
+        data["scope"] = scope  # a refresh answer may omit the scope: the grant keeps what was consented
     scopes = [s for s in str(scope).replace(",", " ").split() if s]
     return data, expires_at, scopes
 
@@ -272,7 +274,7 @@ def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: s
         try:
             return dict(session.refresh_token(token_url, refresh_token=refresh_token))
         except AuthlibBaseError as exc:
-            if exc.error in TERMINAL_ERRORS:
+            if isinstance(exc.error, str) and exc.error in TERMINAL_ERRORS:
                 error = AuthRefreshFailed(
                     f"The vendor refused the refresh token ({exc.error}): reconnect the integration.", vendor_code=str(exc.error), path=urlsplit(token_url).path
                 )

@@ -250,8 +250,44 @@ def test_transient_token_endpoint_failures_are_retried_not_fatal(admin_client, s
     assert build_connector(integration).test_connection().ok
 
 
+def test_a_rate_limited_token_endpoint_is_retried(admin_client, sandbox):
+    integration = connected(admin_client, sandbox)
+    expire_soon(integration)
+    requests.put(f"{sandbox}/_control/faults/demo", json={"rate_limit_next": 1, "retry_after": 1}, timeout=5).raise_for_status()
+    calls = token_calls(sandbox)
+    assert build_connector(integration).test_connection().ok
+    assert token_calls(sandbox) == calls + 2  # 429 first, then the refresh
+    assert Integration.objects.get(pk=integration.pk).status == IntegrationStatus.CONNECTED
+
+
 def test_a_token_still_valid_is_used_when_the_early_refresh_fails_transiently(admin_client, sandbox):
     integration = connected(admin_client, sandbox)
     expire_soon(integration, minutes=3)
     requests.put(f"{sandbox}/_control/faults/demo", json={"error_next": 3, "error_status": 502}, timeout=5).raise_for_status()
     assert build_connector(integration).test_connection().ok
+
+
+def test_token_response_extras_are_kept_and_a_non_rotating_refresh_keeps_the_refresh_token():
+    from integrations.oauth import token_to_credential
+
+    first, expires_at, scopes = token_to_credential(
+        {"access_token": "a1", "refresh_token": "r1", "expires_in": 7200, "scope": "api refresh_token", "instance_url": "https://acme.my.salesforce.com"}
+    )
+    assert first["instance_url"] == "https://acme.my.salesforce.com" and scopes == ["api", "refresh_token"]
+    assert expires_at > timezone.now() + timedelta(minutes=119)
+    refreshed, _, _ = token_to_credential({"access_token": "a2", "token_type": "Bearer"}, previous=first)
+    assert refreshed["access_token"] == "a2" and refreshed["refresh_token"] == "r1"
+    assert refreshed["instance_url"] == "https://acme.my.salesforce.com" and refreshed["scope"] == "api refresh_token"
+
+
+def test_oauth_client_comes_from_settings_with_development_defaults(settings):
+    from common.errors import ApplicationError
+    from integrations.oauth import oauth_client
+
+    assert oauth_client("demo").client_id == "bastion-demo"
+    settings.BASTION_OAUTH_CLIENTS = {"demo": {"client_id": "prod-id", "client_secret": "prod-secret"}}
+    assert oauth_client("demo").client_secret == "prod-secret"
+    settings.BASTION_OAUTH_CLIENTS = {}
+    settings.IS_PRODUCTION = True
+    with pytest.raises(ApplicationError, match="BASTION_OAUTH_CLIENTS"):
+        oauth_client("demo")

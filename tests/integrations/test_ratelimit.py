@@ -141,3 +141,30 @@ def test_limiter_in_the_client_counts_real_calls(redis_client, make_client, sand
     with pytest.raises(ApiQuotaExhausted):
         client.get("api/me")
     assert len(calls) == 3  # the refused call never left the process
+
+
+def test_build_connector_wires_the_shared_limiter_from_config(organization, sandbox, demo_token):
+    """Two connector instances (two workers) of one integration share one daily budget in Redis."""
+    from integrations.models import Integration
+    from integrations.services import build_connector, credential_store
+
+    integration = Integration.objects.create(
+        organization=organization, connector_key="demo", display_name="Demo", base_url=f"{sandbox}/demo", config={"rate_limit": {"daily": 3}}
+    )
+    credential_store(integration=integration, credential_type="api_key", data={"api_key": demo_token})
+    first, second = build_connector(integration), build_connector(integration)
+    assert first.client.limiter.config == LimitConfig(daily=3)
+    first.test_connection()
+    second.test_connection()
+    first.test_connection()
+    with pytest.raises(ApiQuotaExhausted):
+        second.test_connection()
+    assert integration.calls.count() == 3  # the refused call never reached the vendor
+
+
+def test_manifest_rate_limit_is_the_default(organization, sandbox):
+    from integrations.models import Integration
+    from integrations.services import build_connector
+
+    integration = Integration.objects.create(organization=organization, connector_key="demo", display_name="Demo", base_url=f"{sandbox}/demo")
+    assert build_connector(integration).client.limiter.config == LimitConfig(per_second=20, burst=40)

@@ -327,6 +327,27 @@ def test_paging_resumes_on_a_new_connection_without_duplicates(slapd):
     assert len(seen) == 1_500 == len(set(seen))
 
 
+def test_next_page_in_the_same_process_adopts_the_open_connection(slapd):
+    """The sync engine builds a connector per page: the paged search continues on the parked connection, no replay."""
+    mid = f"ou=mid,{SUFFIX}"
+    first = make_connector(slapd, base_dn=mid, page_size=600)
+    page = first.read("users")
+    seen = [r["external_id"] for r in page.records]
+    connections = {id(first._conn)}
+    while page.next_page is not None:
+        following = make_connector(slapd, base_dn=mid, page_size=600)
+        page = following.read("users", page=page.next_page)
+        connections.add(id(following._conn))
+        seen += [r["external_id"] for r in page.records]
+    assert len(seen) == 1_500 == len(set(seen))
+    assert len(connections) == 1  # every page ran on the first connection
+
+    other_account = make_connector(slapd, base_dn=mid, page_size=600, user_filter="(uid=*)")
+    start = make_connector(slapd, base_dn=mid, page_size=600).read("users")
+    resumed = other_account.read("users", page=start.next_page)  # a different search never adopts it: replayed instead
+    assert len(resumed.records) == 600 and other_account._session != start.next_page["session"]
+
+
 # ------------------------------------------------------------------ Active Directory flavor
 
 
@@ -402,3 +423,38 @@ def test_import_matches_the_recorded_people(slapd):
         row["manager"] = (manager["email"] or manager["username"]) if manager else ("(outside the search base)" if person["manager_external_id"] else "")
         actual.append(row)
     assert actual == expected
+
+
+@pytest.mark.django_db
+def test_the_sync_engine_imports_the_directory_page_by_page(slapd, organization, django_capture_on_commit_callbacks):
+    """The real sync engine (a connector per page, eager tasks) over 1,500 slapd entries, then an incremental run."""
+    from integrations.models import CredentialType
+    from integrations.services import integration_connect
+    from sync.models import DataSyncJob, JobStatus, SyncRecord
+    from sync.services.jobs import data_sources_ensure, sync_start
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key="ldap",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"bind_dn": SERVICE_DN, "bind_password": SERVICE_PASSWORD},
+        config={"server_url": slapd.ldap_url, "base_dn": f"ou=mid,{SUFFIX}", "flavor": "openldap", "ca_cert": slapd.cert_path.read_text(), "page_size": 400},
+    )
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "users")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source, full_refresh=True)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.pages == 4 and job.created_count == 1_500
+    assert SyncRecord.objects.filter(integration=integration, entity_type="users", is_deleted=False).count() == 1_500
+    source.refresh_from_db()
+    assert source.cursor  # the server's contextCSN
+
+    conn = slapd.admin()
+    conn.modify(f"uid=user00007,ou=mid,{SUFFIX}", {"title": [(ldap3.MODIFY_REPLACE, ["Principal Engineer"])]})
+    conn.unbind()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.records_processed == 1 and job.updated_count == 1
+    record = SyncRecord.objects.get(integration=integration, entity_type="users", raw__attributes__uid=["user00007"])
+    assert record.data["title"] == "Principal Engineer"
