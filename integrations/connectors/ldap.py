@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import secrets
 import ssl
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -105,6 +108,33 @@ FLAVORS: dict[str, Flavor] = {
 }
 
 MAPPED_FIELDS = ("username", "email", "name", "given_name", "family_name", "title", "department", "phone")
+
+
+PARKED_TTL = 600.0  # seconds an idle parked paged search keeps its connection
+
+
+@dataclass
+class _ParkedSearch:
+    fingerprint: str
+    conn: Any
+    lookup_conn: Any
+    group_index: Any
+    member_of: Any
+    dn_ids: Any
+    in_chain: Any
+    parked_at: float
+
+    def close(self) -> None:
+        for conn in (self.conn, self.lookup_conn):
+            if conn is not None:
+                try:
+                    conn.unbind()
+                except ldap_exc.LDAPException:
+                    logger.info("ldap.unbind_failed")
+
+
+_PARKED: dict[str, _ParkedSearch] = {}
+_PARKED_LOCK = threading.Lock()
 
 
 def guid_to_str(raw: bytes) -> str:
@@ -434,6 +464,7 @@ class LdapConnector(BaseConnector):
             return Page(records=records, next_page=None, cursor=new_cursor, is_full_scan=is_full, deleted_ids=deleted)
         next_state["max"] = run_max
         next_state["mark"] = mark
+        self._park()
         return Page(records=records, next_page=next_state, cursor=None, is_full_scan=is_full, deleted_ids=deleted)
 
     def _change_high_water(self) -> str | None:
@@ -474,15 +505,24 @@ class LdapConnector(BaseConnector):
             member_dns = [m for m in record["attributes"].get(self.flavor.group_member, []) if isinstance(m, str)]
             record["members"] = [i for i in (self._resolve_id(dn) for dn in member_dns) if i]
             records.append(record)
+        if next_state is not None:
+            self._park()
         return Page(records=records, next_page=next_state, cursor=None, is_full_scan=True)
 
     def _paged(self, base: str, search_filter: str, attributes: list[str], state: dict[str, Any]) -> tuple[list[dict], dict | None]:
-        """One page of a paged search (RFC 2696); falls back to re-paging from the start when the cookie's connection is gone."""
-        conn = self.connection()
+        """One page of a paged search (RFC 2696).
+
+        The sync engine builds a new connector for every page, but a paged cookie only works on the connection that
+        issued it: the open connection (and the run's caches) wait in this process's registry under the run's session
+        token. When the next page lands in another process, or the connection is gone, the search is replayed from the
+        start and the entries already delivered are skipped (correct, slower).
+        """
         cookie = base64.b64decode(state["cookie"]) if state.get("cookie") else None
         offset = int(state.get("offset") or 0)
         if cookie is not None and state.get("session") != self._session:
-            # A new connection cannot use another connection's cookie: replay the search and skip what was delivered.
+            self._adopt(str(state.get("session") or ""))
+        conn = self.connection()
+        if cookie is not None and state.get("session") != self._session:
             entries, cookie = self._skip_to(conn, base, search_filter, attributes, offset)
         else:
             try:
@@ -492,8 +532,48 @@ class LdapConnector(BaseConnector):
                     raise
                 logger.info("ldap.paged_cookie_expired", extra={"offset": offset})
                 entries, cookie = self._skip_to(conn, base, search_filter, attributes, offset)
-        next_state = {"cookie": base64.b64encode(cookie).decode(), "offset": offset + len(entries), "session": self._session} if cookie else None
-        return entries, next_state
+        if not cookie:
+            return entries, None
+        return entries, {"cookie": base64.b64encode(cookie).decode(), "offset": offset + len(entries), "session": self._session}
+
+    def _fingerprint(self) -> str:
+        """Who may adopt a parked connection: the same server, account, password and search."""
+        material = "\x00".join(
+            str(v)
+            for v in (
+                self.config.get("server_url"),
+                self.credentials.get("bind_dn"),
+                self.credentials.get("bind_password"),
+                self.config.get("base_dn"),
+                self.config.get("user_filter"),
+                self.config.get("flavor"),
+            )
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def _park(self) -> None:
+        """Leave the open connection and the run's caches for whichever connector reads the next page in this process."""
+        now = time.monotonic()
+        with _PARKED_LOCK:
+            for token, parked in list(_PARKED.items()):
+                if now - parked.parked_at > PARKED_TTL:
+                    _PARKED.pop(token, None)
+                    parked.close()
+            _PARKED[self._session] = _ParkedSearch(
+                self._fingerprint(), self._conn, self._lookup_conn, self._group_index, self._member_of, self._dn_ids, self._user_groups_in_chain, now
+            )
+
+    def _adopt(self, session: str) -> None:
+        with _PARKED_LOCK:
+            parked = _PARKED.pop(session, None)  # exclusive: a duplicate step replays instead of sharing the socket
+        if parked is None:
+            return
+        if parked.fingerprint != self._fingerprint() or parked.conn is None or not parked.conn.bound or parked.conn.closed:
+            parked.close()
+            return
+        self._conn, self._lookup_conn, self._session = parked.conn, parked.lookup_conn, session
+        self._group_index, self._member_of, self._dn_ids, self._user_groups_in_chain = parked.group_index, parked.member_of, parked.dn_ids, parked.in_chain
+        self._tls_mode = self._tls_mode or "adopted"
 
     def _search_page(self, conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str], cookie: bytes | None) -> tuple[list[dict], bytes]:
         with _ldap_errors("search"):
