@@ -180,3 +180,32 @@ def test_recorded_delta_page_maps_changes_and_removals(sandbox):
     graph(sandbox, "DELETE", "users/ava.chen@acme.example").raise_for_status()
     live = graph(sandbox, "GET", pages[-1].cursor.split("/v1.0/", 1)[1]).json()
     assert set(live) == set(body) and live["value"][0].keys() == body["value"][1].keys() and live["value"][0]["@removed"] == {"reason": "changed"}
+
+
+@pytest.mark.django_db
+def test_sync_engine_delta_rounds(sandbox, organization, django_capture_on_commit_callbacks):
+    """The real sync engine: the initial delta round is a full scan; the stored deltaLink brings only changes and removals."""
+    from integrations.models import CredentialType
+    from integrations.services import integration_connect
+    from sync.models import DataSyncJob, JobStatus, SyncRecord
+    from sync.services.jobs import data_sources_ensure, sync_start
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key="entra",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"client_id": "bastion-demo", "client_secret": "bastion-demo-secret"},
+        config={"tenant_id": TENANT, "page_size": 7},
+        base_url=f"{sandbox}/entra/v1.0",
+    )
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "users")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source, full_refresh=True)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.pages == 3 and job.created_count == 20
+    graph(sandbox, "DELETE", "users/daniel.kim@acme.example").raise_for_status()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.deleted_count == 1
+    assert SyncRecord.objects.get(integration=integration, data__email="daniel.kim@acme.example").is_deleted is True

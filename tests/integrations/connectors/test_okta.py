@@ -331,3 +331,60 @@ def test_sandbox_supports_q_filter_and_rejects_bad_search(sandbox):
     assert len(active) == 20
     bad = requests.get(f"{sandbox}/okta/api/v1/users", params={"search": "lastUpdated gt"}, headers=auth, timeout=5)
     assert bad.status_code == 400 and bad.json()["errorCode"] == "E0000031"
+
+
+def _okta_integration(sandbox: str, organization):
+    from integrations.models import CredentialType
+    from integrations.services import credential_store, integration_connect
+
+    integration = integration_connect(
+        organization=organization, connector_key="okta", credentials={"api_token": okta_token(sandbox)}, base_url=f"{sandbox}/okta"
+    )
+    credential_store(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": HOOK_SECRET})
+    return integration
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_hook_through_bastions_webhook_intake(sandbox, live_server, organization):
+    """Okta (stand-in) → Bastion's real intake over HTTP: handshake, a deactivation stored, processed, the record deleted."""
+    from sync.models import DeliveryStatus, SyncRecord, WebhookDelivery
+    from sync.services.jobs import data_sources_ensure, sync_start
+
+    integration = _okta_integration(sandbox, organization)
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "users")
+    sync_start(data_source=source, full_refresh=True)
+    wait_for(lambda: SyncRecord.objects.filter(integration=integration, entity_type="users").count() == 20, message="initial Okta import")
+
+    auth = {"Authorization": f"SSWS {okta_token(sandbox)}"}
+    hook = register_hook(sandbox, f"{live_server.url}/api/webhooks/{integration.pk}", HOOK_SECRET)
+    verified = requests.post(f"{sandbox}/okta/api/v1/eventHooks/{hook['id']}/lifecycle/verify", headers=auth, timeout=10).json()
+    assert verified["verificationStatus"] == "VERIFIED"  # the GET handshake answered by Bastion's intake
+
+    liam = SyncRecord.objects.get(integration=integration, entity_type="users", data__email="liam.novak@acme.example")
+    requests.post(f"{sandbox}/okta/api/v1/users/{liam.external_id}/lifecycle/deactivate", headers=auth, timeout=10).raise_for_status()
+    delivery = wait_for(lambda: WebhookDelivery.objects.filter(integration=integration, status=DeliveryStatus.PROCESSED).first(), message="processed delivery")
+    assert delivery.event_types == ["user.lifecycle.deactivate"]
+    liam.refresh_from_db()
+    assert liam.is_deleted is True
+
+
+@pytest.mark.django_db
+def test_sync_engine_full_then_incremental_with_deactivation(sandbox, organization, django_capture_on_commit_callbacks):
+    from sync.models import DataSyncJob, JobStatus, SyncRecord
+    from sync.services.jobs import data_sources_ensure, sync_start
+
+    integration = _okta_integration(sandbox, organization)
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "users")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source, full_refresh=True)
+    assert DataSyncJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
+    grace = SyncRecord.objects.get(integration=integration, entity_type="users", data__email="grace.obrien@acme.example")
+    requests.post(
+        f"{sandbox}/okta/api/v1/users/{grace.external_id}/lifecycle/deactivate", headers={"Authorization": f"SSWS {okta_token(sandbox)}"}, timeout=5
+    ).raise_for_status()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.deleted_count == 1 and job.records_processed == 0
+    grace.refresh_from_db()
+    assert grace.is_deleted is True
