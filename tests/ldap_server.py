@@ -1,7 +1,9 @@
 """A real OpenLDAP slapd for tests and benchmarks: temporary cn=config, TLS (StartTLS + ldaps://), memberof, sample data.
 
-Usage (pytest): `from tests.ldap_server import SlapdServer`; `server = SlapdServer.start_new(tmp_dir)`; `server.load_sample()`;
-`server.stop()`. The session fixture `slapd` in tests/integrations/connectors/conftest-free modules wraps this.
+Usage: `shared_server()` returns one running server per test process (sample people, groups, edge cases, AD-shaped
+users, 10,000 bulk entries under ou=bulk and 1,500 under ou=mid), stopped at exit; or build your own with
+`SlapdServer.start_new(bulk_ldif=...)`, `server.load_sample()`, `server.stop()`. Service account: SERVICE_DN / SERVICE_PASSWORD,
+CA certificate: `server.cert_path`.
 """
 
 from __future__ import annotations
@@ -428,6 +430,8 @@ _SHARED: SlapdServer | None = None
 def shared_server(bulk_count: int = 10_000) -> SlapdServer:
     """One slapd per test process with the sample data and `bulk_count` entries under ou=bulk; stopped at exit."""
     global _SHARED
+    if _SHARED is not None and (_SHARED.process is None or _SHARED.process.poll() is not None):
+        _SHARED = None  # stopped by an earlier fixture's teardown: start a fresh one
     if _SHARED is None:
         import atexit
 
