@@ -148,3 +148,27 @@ def test_429_is_retried(sandbox):
     requests.put(f"{sandbox}/_control/faults/scim", json={"rate_limit_next": 1, "retry_after": 1}, timeout=5).raise_for_status()
     records, _ = read_all(connector)
     assert len(records) == 20 and len(sleeps) == 1 and 1 <= sleeps[0] <= 1.25
+
+
+@pytest.mark.django_db
+def test_sync_engine_full_then_incremental(sandbox, organization, django_capture_on_commit_callbacks):
+    from integrations.services import integration_connect
+    from sync.models import DataSyncJob, JobStatus, SyncRecord
+    from sync.services.jobs import data_sources_ensure, sync_start
+
+    integration = integration_connect(
+        organization=organization, connector_key="scim", credentials={"token": scim_token(sandbox)}, config={"page_size": 8}, base_url=f"{sandbox}/scim"
+    )
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "users")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source, full_refresh=True)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.pages == 3 and job.created_count == 20
+    emma = SyncRecord.objects.get(integration=integration, data__email="emma.rossi@acme.example")
+    scim(sandbox, "PATCH", f"Users/{emma.external_id}", json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "CISO deputy"}]})
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.records_processed == 1 and job.updated_count == 1
+    emma.refresh_from_db()
+    assert emma.data["title"] == "CISO deputy"
