@@ -176,7 +176,7 @@ class Recipe:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _recipes(sandbox: str, smtp: SmtpServer, ldap: LdapDirectory) -> dict[str, Callable[[], Recipe]]:
+def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) -> dict[str, Callable[[], Recipe]]:
     def bearer(vendor: str, field_name: str, base: str, *, config: dict | None = None, **grant: Any) -> Callable[[], Recipe]:
         def make() -> Recipe:
             token = sandbox_token(sandbox, vendor, sekret(vendor), **grant)
@@ -317,6 +317,30 @@ def connect_all(sandbox, smtp_server, ldap_directory) -> Callable[..., dict[str,
     return connect
 
 
+@pytest.fixture
+def connect_one(sandbox) -> Callable[..., Connected]:
+    """Connect one sandbox-backed connector (not email/ldap) with recognisable secrets and a webhook secret."""
+
+    def connect(organization, key: str) -> Connected:
+        recipe = _recipes(sandbox, None, None)[key]()
+        integration = integration_connect(
+            organization=organization,
+            connector_key=key,
+            credentials=recipe.credentials,
+            credential_type=recipe.credential_type,
+            base_url=recipe.base_url,
+            config=recipe.config,
+            display_name=f"Hardening {key}",
+        )
+        integration.refresh_from_db()
+        assert integration.status == IntegrationStatus.CONNECTED, f"{key} did not connect: {integration.last_error}"
+        item = Connected(key, integration, list(recipe.secrets), webhook_secret=sekret(key, "whsec"))
+        credential_store(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": item.webhook_secret})
+        return item
+
+    return connect
+
+
 # Webhook signing, per vendor scheme (what each vendor really sends) -------------------------------------------------------------
 
 
@@ -335,79 +359,105 @@ def _hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def webhook_for(key: str, *, secret: str, url: str, external_id: str, delivery_id: str, age_seconds: int = 0) -> SignedWebhook:
-    """A correctly signed delivery for vendor `key` that changes one thing (`external_id`); `age_seconds` makes it stale."""
+def webhook_for(
+    key: str, *, secret: str, url: str, external_id: str = "hx1", delivery_id: str = "dlv-1", age_seconds: int = 0, body: bytes | None = None
+) -> SignedWebhook:
+    """A correctly signed delivery for vendor `key` that changes one thing (`external_id`).
+
+    `age_seconds` makes it stale (Google: an expired channel); `body` replaces the payload (still correctly signed) for malformed cases.
+    """
     now = int(time.time()) - age_seconds
+    payload = _payload(key, external_id, delivery_id, now)
+    raw = payload if body is None else body
     if key == "sandbox_directory":
         from integrations.connectors.sandbox_directory import webhook_signature
 
-        record = {"id": external_id, "email": f"{external_id}@acme.example", "name": "Hook Person", "title": "Analyst", "active": True}
-        body = json.dumps({"delivery_id": delivery_id, "type": "person.updated", "occurred_at": "2030-01-01T00:00:00+00:00", "data": record}).encode()
-        stamp, signature = webhook_signature(secret, body, now)
-        return SignedWebhook(body, _meta({"X-Directory-Signature": signature, "X-Directory-Timestamp": stamp, "X-Directory-Delivery": delivery_id}))
+        stamp, signature = webhook_signature(secret, raw, now)
+        return SignedWebhook(raw, _meta({"X-Directory-Signature": signature, "X-Directory-Timestamp": stamp, "X-Directory-Delivery": delivery_id}))
     if key == "demo":
-        body = json.dumps({"id": delivery_id, "type": "person.updated", "created": now, "data": {"id": external_id, "email": f"{external_id}@acme.example"}})
-        signature = "sha256=" + _hmac_hex(secret, str(now).encode() + b"." + body.encode())
-        return SignedWebhook(body.encode(), _meta({"X-Demo-Signature": signature, "X-Demo-Timestamp": str(now)}))
+        signature = "sha256=" + _hmac_hex(secret, str(now).encode() + b"." + raw)
+        return SignedWebhook(raw, _meta({"X-Demo-Signature": signature, "X-Demo-Timestamp": str(now)}))
     if key == "sandbox_actions":
-        obj = {"kind": "ticket", "id": external_id, "status": "done", "key": "OPS-1"}
-        body = json.dumps({"event_id": delivery_id, "type": "object.status_changed", "occurred_at": now, "object": obj}).encode()
-        signature = "v1=" + _hmac_hex(secret, f"{now}.".encode() + body)
-        return SignedWebhook(body, _meta({"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": signature}))
+        signature = "v1=" + _hmac_hex(secret, f"{now}.".encode() + raw)
+        return SignedWebhook(raw, _meta({"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": signature}))
     if key == "slack":
-        user = {"id": external_id, "name": "hook", "real_name": "Hook Person", "profile": {"email": f"{external_id}@acme.example"}, "updated": now}
-        body = json.dumps({"type": "event_callback", "event_id": delivery_id, "event_time": now, "event": {"type": "user_change", "user": user}}).encode()
-        signature = "v0=" + _hmac_hex(secret, b"v0:" + str(now).encode() + b":" + body)
-        return SignedWebhook(body, _meta({"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": str(now)}))
+        signature = "v0=" + _hmac_hex(secret, b"v0:" + str(now).encode() + b":" + raw)
+        return SignedWebhook(raw, _meta({"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": str(now)}))
     if key == "jira":
-        issue = {"id": external_id, "key": f"OPS-{external_id}", "fields": {"summary": "Hook", "status": {"name": "Done", "statusCategory": {"key": "done"}}}}
-        body = json.dumps({"timestamp": now * 1000, "webhookEvent": "jira:issue_created", "issue": issue}).encode()
-        return SignedWebhook(body, _meta({"X-Hub-Signature": "sha256=" + _hmac_hex(secret, body), "X-Atlassian-Webhook-Identifier": delivery_id}))
+        return SignedWebhook(raw, _meta({"X-Hub-Signature": "sha256=" + _hmac_hex(secret, raw), "X-Atlassian-Webhook-Identifier": delivery_id}))
     if key == "pagerduty":
-        occurred = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
-        event = {
-            "id": delivery_id,
-            "event_type": "incident.acknowledged",
-            "resource_type": "incident",
-            "occurred_at": occurred,
-            "data": {"id": external_id, "status": "acknowledged", "title": "Hook", "urgency": "high", "html_url": "https://pd.example/i"},
-        }
-        body = json.dumps({"event": event}).encode()
-        return SignedWebhook(body, _meta({"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, body)}))
+        return SignedWebhook(raw, _meta({"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, raw)}))
     if key == "hubspot":
         from integrations.connectors.hubspot import sign_v3
 
-        body = json.dumps([{"eventId": delivery_id, "subscriptionType": "deal.deletion", "objectId": external_id, "occurredAt": now * 1000}]).encode()
         stamp = str(now * 1000)
-        return SignedWebhook(body, _meta({"X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, stamp), "X-HubSpot-Request-Timestamp": stamp}))
+        return SignedWebhook(raw, _meta({"X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, raw, stamp), "X-HubSpot-Request-Timestamp": stamp}))
     if key == "okta":
-        event = {
-            "eventType": "user.lifecycle.delete.initiated",
-            "uuid": delivery_id,
-            "published": "2030-01-01T00:00:00Z",
-            "target": [{"type": "User", "id": external_id}],
-        }
-        body = json.dumps({"eventId": delivery_id, "data": {"events": [event]}}).encode()
-        return SignedWebhook(body, _meta({"Authorization": secret}))
+        return SignedWebhook(raw, _meta({"Authorization": secret}))
     if key == "google_calendar":
-        expires = format_datetime(datetime.now(tz=UTC) + timedelta(days=1) - timedelta(seconds=age_seconds * 400), usegmt=True)
+        # Google sends no body: the channel token is the secret, an expired channel is the stale case, the state header the content.
+        expires = format_datetime(datetime.now(tz=UTC) + (timedelta(days=1) if age_seconds == 0 else -timedelta(seconds=age_seconds)), usegmt=True)
         headers = {
             "X-Goog-Channel-ID": "hardening-channel",
             "X-Goog-Channel-Token": secret,
-            "X-Goog-Resource-State": "exists",
+            "X-Goog-Resource-State": "exists" if body is None else "not-a-state",
             "X-Goog-Resource-ID": external_id,
             "X-Goog-Message-Number": delivery_id,
             "X-Goog-Channel-Expiration": expires,
         }
         return SignedWebhook(b"", _meta(headers))
     if key == "twilio":
+        from urllib.parse import parse_qsl
+
         from integrations.connectors.twilio import twilio_signature
 
-        params = {"MessageSid": external_id, "MessageStatus": "delivered", "To": "+15005550006", "AccountSid": "AC1"}
-        body = urlencode(params).encode()
+        params = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
         headers = {"X-Twilio-Signature": twilio_signature(secret, url, params), "I-Twilio-Idempotency-Token": delivery_id}
-        return SignedWebhook(body, _meta(headers), content_type="application/x-www-form-urlencoded")
+        return SignedWebhook(raw, _meta(headers), content_type="application/x-www-form-urlencoded")
     raise AssertionError(f"No webhook signer for {key}: add one to tests/hardening/conftest.py.")
+
+
+def _payload(key: str, external_id: str, delivery_id: str, now: int) -> bytes:
+    """What each vendor really sends for one change of `external_id`."""
+    if key == "sandbox_directory":
+        record = {"id": external_id, "email": f"{external_id}@acme.example", "name": "Hook Person", "title": "Analyst", "active": True}
+        return json.dumps({"delivery_id": delivery_id, "type": "person.updated", "occurred_at": "2030-01-01T00:00:00+00:00", "data": record}).encode()
+    if key == "demo":
+        return json.dumps(
+            {"id": delivery_id, "type": "person.updated", "created": now, "data": {"id": external_id, "email": f"{external_id}@acme.example"}}
+        ).encode()
+    if key == "sandbox_actions":
+        obj = {"kind": "ticket", "id": external_id, "status": "done", "key": "OPS-1"}
+        return json.dumps({"event_id": delivery_id, "type": "object.status_changed", "occurred_at": now, "object": obj}).encode()
+    if key == "slack":
+        user = {"id": external_id, "name": "hook", "real_name": "Hook Person", "profile": {"email": f"{external_id}@acme.example"}, "updated": now}
+        return json.dumps({"type": "event_callback", "event_id": delivery_id, "event_time": now, "event": {"type": "user_change", "user": user}}).encode()
+    if key == "jira":
+        issue = {"id": external_id, "key": f"OPS-{external_id}", "fields": {"summary": "Hook", "status": {"name": "Done", "statusCategory": {"key": "done"}}}}
+        return json.dumps({"timestamp": now * 1000, "webhookEvent": "jira:issue_created", "issue": issue}).encode()
+    if key == "pagerduty":
+        occurred = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+        data = {"id": external_id, "status": "acknowledged", "title": "Hook", "urgency": "high", "html_url": "https://pd.example/i"}
+        event = {"id": delivery_id, "event_type": "incident.acknowledged", "resource_type": "incident", "occurred_at": occurred, "data": data}
+        return json.dumps({"event": event}).encode()
+    if key == "hubspot":
+        return json.dumps([{"eventId": delivery_id, "subscriptionType": "deal.deletion", "objectId": external_id, "occurredAt": now * 1000}]).encode()
+    if key == "okta":
+        target = [{"type": "User", "id": external_id}]
+        event = {"eventType": "user.lifecycle.delete.initiated", "uuid": delivery_id, "published": "2030-01-01T00:00:00Z", "target": target}
+        return json.dumps({"eventId": delivery_id, "data": {"events": [event]}}).encode()
+    if key == "twilio":
+        return urlencode({"MessageSid": external_id, "MessageStatus": "delivered", "To": "+15005550006", "AccountSid": "AC1"}).encode()
+    return b""
+
+
+# Event handler recorder (settings.BASTION_EVENT_HANDLERS points here in the webhook suite) --------------------------------------
+
+EVENT_CALLS: list[tuple[str, list[dict]]] = []
+
+
+def record_events(integration_id: str, events: list[dict]) -> None:
+    EVENT_CALLS.append((integration_id, events))
 
 
 def b64(data: bytes) -> str:
