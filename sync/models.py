@@ -127,7 +127,7 @@ class Person(BaseModel):
     """One human per organization, merged across sources (matched by email, then by external ids)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="people")
-    email = models.CharField(max_length=254, blank=True, db_index=True, help_text="Lower-cased; empty when no source knows it.")
+    email = models.CharField(max_length=254, blank=True, help_text="Lower-cased; empty when no source knows it (indexed with the organization).")
     display_name = models.CharField(max_length=300, blank=True)
     given_name = models.CharField(max_length=150, blank=True)
     family_name = models.CharField(max_length=150, blank=True)
@@ -168,7 +168,6 @@ class PersonIdentity(BaseModel):
                 fields=["organization", "source", "external_id"], condition=Q(integration__isnull=True), name="unique_person_identity_without_integration"
             ),
         ]
-        indexes = [models.Index(fields=["person"])]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"

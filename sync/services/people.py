@@ -138,7 +138,9 @@ def _merge(*, organization: Organization, source: str, integration: Integration 
     ]
     # Compute new people in memory from this batch, so they are inserted complete (no second write).
     priority = people_priority(organization=organization)
-    batch_refs = {(source, integration.pk if integration else None, ext): person_of[ext] for ext in batch}
+    batch_refs: dict[tuple, Any] = {(source, integration.pk if integration else None, ext): person_of[ext] for ext in batch}
+    # Managers named by email who arrive in this same batch resolve without a second pass.
+    batch_refs.update({("email", email): person_id for email, person_id in by_email.items()})
     new_identity_rows = [row for row in identity_rows if row.person_id in new_people]
     by_person: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in new_identity_rows:
@@ -215,6 +217,8 @@ def _resolve_managers(organization: Organization, views: list[dict[str, Any]], b
                 resolved[ref] = batch_refs[key]
             else:
                 by_source[(ref[1], ref[2])].add(ref[3])
+        elif batch_refs and ref in batch_refs:
+            resolved[ref] = batch_refs[ref]
         else:
             emails.add(ref[1])
     for (source, integration_id), external_ids in by_source.items():
