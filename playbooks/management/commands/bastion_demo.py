@@ -1,17 +1,31 @@
-"""Create (or refresh) the demo organization and its admin user, and print how to sign in."""
+"""Create (or refresh) the demo: organization, admin user, sandbox integrations with synced data; print how to sign in."""
 
 import os
 import secrets
+import time
 
+import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from accounts.models import Organization, Role
 from accounts.services import membership_set, organization_create
+from integrations.models import CredentialType, Integration
+from integrations.services import integration_connect
+from sync.models import DataSyncJob
+from sync.services import data_sources_ensure, sync_start
+
+# Pre-connected so the directory, channels and incident history are there on first sign-in.
+# Jira is left for the person to connect through the marketplace's OAuth redirect.
+DEMO_CONNECTIONS = ("okta", "slack", "pagerduty", "google_calendar", "email", "hubspot")
 
 
 class Command(BaseCommand):
-    help = "Create the demo organization and admin user for the one-command demo."
+    help = "Create the demo organization, admin user and sandbox integrations for the one-command demo."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-integrations", action="store_true", help="Only create the organization and the admin user.")
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -22,6 +36,98 @@ class Command(BaseCommand):
         admin.save()
         organization = Organization.objects.filter(slug="demo").first() or organization_create(name="Demo Corp", slug="demo", owner=admin)
         membership_set(organization=organization, user=admin, role=Role.OWNER)
+        if not options["no_integrations"]:
+            self._connect_sandbox(organization, admin)
         self.stdout.write(self.style.SUCCESS("Bastion demo is ready."))
-        self.stdout.write(f"  Sign in at {os.environ.get('BASTION_PUBLIC_URL', 'http://127.0.0.1:8000')}/accounts/login/")
+        self.stdout.write(f"  Sign in at {settings.BASTION_PUBLIC_URL}/accounts/login/")
         self.stdout.write(f"  username: admin   password: {password}")
+
+    def _connect_sandbox(self, organization, admin) -> None:
+        sandbox = settings.BASTION_SANDBOX_URL.rstrip("/")
+        if not self._wait_for_sandbox(sandbox):
+            self.stdout.write(self.style.WARNING(f"The vendor sandbox at {sandbox} did not answer; integrations were not pre-connected."))
+            return
+        existing = set(Integration.objects.filter(organization=organization).values_list("connector_key", flat=True))
+        for key in DEMO_CONNECTIONS:
+            if key in existing:
+                continue
+            spec = self._connection_spec(key, sandbox)
+            integration = integration_connect(organization=organization, actor=admin, **spec)
+            integration.refresh_from_db()
+            self.stdout.write(f"  {integration.display_name}: {integration.get_status_display()}")
+            if integration.status != "connected":
+                continue
+            for data_source in data_sources_ensure(integration=integration):
+                job = sync_start(data_source=data_source, actor=admin)
+                job.refresh_from_db()
+                if job.status != "succeeded":
+                    job = DataSyncJob.objects.get(pk=job.pk)
+                self.stdout.write(f"    synced {data_source.entity_type}: {job.records_processed} records ({job.status})")
+
+    @staticmethod
+    def _wait_for_sandbox(sandbox: str, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{sandbox}/_control/health", timeout=2).ok:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        return False
+
+    @staticmethod
+    def _token(sandbox: str, vendor: str, **extra) -> str:
+        response = requests.post(f"{sandbox}/_control/tokens", json={"vendor": vendor, **extra}, timeout=5)
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def _connection_spec(self, key: str, sandbox: str) -> dict:
+        if key == "okta":
+            return {
+                "connector_key": "okta",
+                "display_name": "Okta (sandbox)",
+                "credentials": {"api_token": self._token(sandbox, "okta")},
+                "base_url": f"{sandbox}/okta",
+            }
+        if key == "slack":
+            from integrations.connectors import slack as slack_module
+
+            scopes = list(slack_module.SCOPE_PURPOSES) + list(getattr(slack_module, "OPTIONAL_SCOPE_PURPOSES", {}))
+            return {
+                "connector_key": "slack",
+                "display_name": "Slack (sandbox)",
+                "credentials": {"access_token": self._token(sandbox, "slack", scopes=scopes)},
+                "credential_type": CredentialType.OAUTH,
+                "base_url": f"{sandbox}/slack/api",
+            }
+        if key == "pagerduty":
+            return {
+                "connector_key": "pagerduty",
+                "display_name": "PagerDuty (sandbox)",
+                "credentials": {"api_key": "sandbox-pagerduty-token"},
+                "base_url": f"{sandbox}/pagerduty",
+            }
+        if key == "google_calendar":
+            return {
+                "connector_key": "google_calendar",
+                "display_name": "Google Calendar (sandbox)",
+                "credentials": {"access_token": "sandbox-google-calendar-token", "scope": "https://www.googleapis.com/auth/calendar"},
+                "credential_type": CredentialType.OAUTH,
+                "base_url": f"{sandbox}/google_calendar/calendar/v3/",
+            }
+        if key == "hubspot":
+            return {
+                "connector_key": "hubspot",
+                "display_name": "HubSpot (sandbox)",
+                "credentials": {"access_token": self._token(sandbox, "hubspot")},
+                "base_url": f"{sandbox}/hubspot",
+            }
+        if key == "email":
+            return {
+                "connector_key": "email",
+                "display_name": "Email (sandbox SMTP sink)",
+                "credentials": {},
+                "config": {"host": "127.0.0.1", "port": int(os.environ.get("SANDBOX_SMTP_PORT", "2525")), "from_email": "bastion@demo.bastion.local"},
+            }
+        raise ValueError(key)
