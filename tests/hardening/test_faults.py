@@ -77,11 +77,9 @@ def own_redis(settings) -> Iterator[RedisProcess]:
 
 
 def _reset_producer(app, url: str) -> None:
-    """Celery caches its broker connection pool: drop it so the next publish connects to `url`."""
+    """Celery caches its broker pools: drop the cached ones (without closing kombu's shared pools) so the next publish uses `url`."""
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    app._pool = None
     app.amqp._producer_pool = None
 
 
