@@ -179,7 +179,11 @@ def main() -> None:
             if time.monotonic() - drain_started > 180:
                 raise RuntimeError("The worker did not drain the backlog in 3 minutes.")
             time.sleep(0.5)
-        drain_s = time.monotonic() - drain_started
+        first_done, last_done = (
+            WebhookDelivery.objects.filter(integration=integration, delivery_id__startswith="t-").order_by(f).values_list("processed_at", flat=True).first()
+            for f in ("processed_at", "-processed_at")
+        )
+        drain_s = (last_done - first_done).total_seconds()  # from the first to the last applied delivery: worker start-up excluded
         session = requests.Session()
         for index in range(LATENCY_SAMPLES):
             body = make_body(index, "lat")
@@ -221,7 +225,8 @@ def main() -> None:
         f"| `POST /api/webhooks/<id>`: HMAC-SHA256 verified, parsed, stored in the inbox, enqueued on commit | {hook_ok:,} | {hook_bad} | {hook_rate:,.0f} |",
         "",
         f"Webhook intake runs at {hook_rate / bare_rate:.0%} of the bare endpoint's rate; every accepted delivery was in the inbox ({hook_ok:,} rows).",
-        f"A real Celery worker (2 processes) then drained that backlog in {drain_s:.1f} s ({hook_ok / drain_s:,.0f} deliveries/s applied to the records store and people).",
+        f"A real Celery worker (2 processes) then drained that backlog in {drain_s:.1f} s ({hook_ok / drain_s:,.0f} deliveries/s applied to the records store and people, "
+        "start-up excluded). Each accepted delivery costs two durable commits (the audited secret decryption and the inbox row) where the bare endpoint has none.",
         "",
         f"Receipt → updated record with a real worker ({LATENCY_SAMPLES} deliveries at ~20/s): p50 {statistics.median(latencies):.0f} ms, "
         f"**p95 {p95:.0f} ms**, max {latencies[-1]:.0f} ms (WebhookDelivery.received_at → SyncRecord.updated_at).",
