@@ -117,3 +117,17 @@ def test_quota_exhaustion_pauses_until_window(people_source, directory):
     job.refresh_from_db()
     assert not outcome.is_done and outcome.countdown >= 7199
     assert job.status == JobStatus.PENDING and job.phase == "paused" and job.resume_at >= reset
+
+
+def test_reaper_fails_an_abandoned_import_and_leaves_live_jobs_alone(organization, reap):
+    from sync.models import DataSyncJob
+
+    dead = DataSyncJob.objects.create(organization=organization, job_type="import", status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
+    alive = DataSyncJob.objects.create(organization=organization, job_type="import", status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+
+    assert reap() == []
+
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == JobStatus.FAILED and dead.log_lines.get().event == "import.abandoned" and dead.error_count == 1
+    assert alive.status == JobStatus.RUNNING
