@@ -49,8 +49,16 @@ class ScenarioScopedView(OrganizationScopedMixin, GenericAPIView):
     def get_scoped_queryset(self):
         return scenario_list(organization=self.organization)
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Tenancy before input: another organization's scenario is 404 whatever the body says.
+        if "pk" in kwargs:
+            self.get_scenario()
+
     def get_scenario(self) -> Scenario:
-        return get_object_or_404(self.get_scoped_queryset(), pk=self.kwargs["pk"])
+        if not hasattr(self, "_scenario"):
+            self._scenario = get_object_or_404(self.get_scoped_queryset(), pk=self.kwargs["pk"])
+        return self._scenario
 
 
 class ScenarioListApi(ScenarioScopedView):

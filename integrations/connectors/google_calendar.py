@@ -220,7 +220,8 @@ class GoogleCalendarConnector(BaseConnector):
         stored = self.credentials.get("scope") or ""
         if token:
             try:
-                info = self.client.get("../../oauth2/v3/tokeninfo", params={"access_token": token}).json()
+                # POST, not GET: a token in the query string would end up in HTTP debug logs and proxies.
+                info = self.client.post("../../oauth2/v3/tokeninfo", data={"access_token": token}).json()
                 return sorted(str(info.get("scope", "")).split())
             except ApiError as error:
                 logger.warning("google_calendar.tokeninfo_failed", extra={"error": str(error)})

@@ -633,9 +633,9 @@ def blueprints() -> list[Blueprint]:
             calendars[calendar_id] = {"busy": [{"start": _rfc3339(s).replace(".000", ""), "end": _rfc3339(e).replace(".000", "")} for s, e in busy]}
         return jsonify({"kind": "calendar#freeBusy", "timeMin": _rfc3339(time_min), "timeMax": _rfc3339(time_max), "calendars": calendars})
 
-    @api.get("/oauth2/v3/tokeninfo")
+    @api.route("/oauth2/v3/tokeninfo", methods=["GET", "POST"])
     def tokeninfo():
-        token = request.args.get("access_token", "")
+        token = request.values.get("access_token", "")
         grant = token_info(VENDOR, token)
         if grant is None:
             return jsonify({"error": "invalid_token", "error_description": "Invalid Value"}), 400

@@ -9,7 +9,10 @@ from tests.hardening.tenant_objects import PROJECT_APPS, build
 from tests.hardening.tenant_objects import tenant_models as tenant_model_list
 
 # Join tables and internals that are edited inline from their parent, with the parent named.
-INLINE_ONLY: dict[str, str] = {}
+INLINE_ONLY: dict[str, str] = {
+    "playbooks.PlaybookStepTemplate": "edited inline on its PlaybookTemplate (the structured step editor)",
+    "playbooks.TimelineEvent": "shown inline on its PlaybookRun",
+}
 
 
 def project_models():
