@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_ENCRYPTION_KEYS = "test1:" + base64.b64encode(b"bastion-test-key-0123456789abcde").decode()
 os.environ["BASTION_ENCRYPTION_KEYS"] = TEST_ENCRYPTION_KEYS
 settings.BASTION_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
+# Password hashing is not under test here; the default PBKDF2 makes every user fixture slow.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
