@@ -73,6 +73,7 @@ def connect(request: HttpRequest, connector_key: str) -> HttpResponse:
         "steps": _steps(1),
         "values": {"display_name": manifest.name, "base_url": _default_base_url(manifest)},
         "errors": {},
+        "error": "",
     }
     if request.method == "GET":
         return render(request, "integrations/connect.html", context)
