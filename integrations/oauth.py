@@ -183,9 +183,9 @@ def token_to_credential(token: Mapping[str, Any], *, previous: Mapping[str, Any]
 
 
 def _redis():
-    import redis
+    from integrations.ratelimit import redis_client
 
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis_client(settings.REDIS_URL)
 
 
 @contextmanager

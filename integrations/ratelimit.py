@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -61,6 +62,12 @@ return used
 """
 
 SFORCE_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@lru_cache(maxsize=4)
+def redis_client(url: str) -> redis.Redis:
+    """One connection pool per Redis URL and process (limiters and refresh locks share it)."""
+    return redis.Redis.from_url(url)
 
 
 @dataclass(frozen=True)

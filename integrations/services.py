@@ -343,9 +343,9 @@ def rate_limiter_for(integration: Integration, manifest: ConnectorManifest) -> A
         return None
     if not config.is_limited or not settings.REDIS_URL:
         return None
-    import redis
+    from integrations.ratelimit import redis_client
 
-    return RedisRateLimiter(str(integration.pk), config, client=redis.Redis.from_url(settings.REDIS_URL))
+    return RedisRateLimiter(str(integration.pk), config, client=redis_client(settings.REDIS_URL))
 
 
 def build_connector(integration: Integration) -> BaseConnector:
