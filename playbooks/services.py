@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import random
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from json_logic import jsonLogic
@@ -21,12 +24,14 @@ from json_logic import jsonLogic
 from accounts.models import Organization
 from accounts.services import audit_record
 from common.errors import ApplicationError
+from integrations.connectors.base import BaseConnector
 from integrations.errors import ApiError, ApiRateLimited
-from integrations.models import Integration, IntegrationStatus
+from integrations.models import Integration, IntegrationCredential, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
 from integrations.services import build_connector, integration_record_failure
 from playbooks.models import (
     ACTIVE_STEP_STATUSES,
+    DONE_STEP_STATUSES,
     Playbook,
     PlaybookRun,
     PlaybookStatus,
@@ -551,10 +556,12 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
                         continue
                 step_run.status = StepStatus.QUEUED
                 step_run.queued_at = now
-                step_run.save(update_fields=["status", "queued_at", "payload", "updated_at"])
+                step_run.updated_at = now
             queued = [s for s in group if s.status == StepStatus.QUEUED]
             if not queued:
                 continue
+            # One UPDATE for the whole group: 40 ready items used to be 40 round trips under the run's lock.
+            StepRun.objects.bulk_update(queued, ["status", "queued_at", "payload", "updated_at"])
             if queued[0].is_bulk:
                 size = queued[0].bulk_chunk_size or BULK_CHUNK
                 for start in range(0, len(queued), size):
@@ -618,24 +625,123 @@ def _lease_seconds() -> float:
 
 
 def _claim(step_run_ids: list[str]) -> list[StepRun]:
-    """Take the steps for this worker: queued/retrying ones, or running ones whose worker's lease expired."""
+    """Take the steps for this worker: queued/retrying ones, or running ones whose worker's lease expired.
+
+    The rows come back with their run and integration loaded, and `known_new` set on each: True when no request was
+    ever sent with its idempotency key (first attempt here, and no attempt of the same key in an earlier run), so the
+    connector may skip its search-before-create. The attempt count is committed before any vendor call, so a crash
+    mid-call always makes the next attempt search first.
+    """
     now = timezone.now()
     with transaction.atomic():
         claimable = (
             StepRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run", "integration")
             .filter(pk__in=step_run_ids, run__status=RunStatus.RUNNING)
             .filter(
                 Q(status__in=[StepStatus.QUEUED, StepStatus.RETRYING]) | Q(status=StepStatus.RUNNING, lease_expires_at__lt=now),
             )
+            .order_by("item_index")
         )
         claimed = list(claimable)
+        if not claimed:
+            return []
+        tried_elsewhere = set(
+            StepRun.objects.filter(idempotency_key__in=[s.idempotency_key for s in claimed], attempts__gt=0)
+            .exclude(pk__in=[s.pk for s in claimed])
+            .values_list("idempotency_key", flat=True)
+        )
+        lease = now + timedelta(seconds=_lease_seconds())
         for step_run in claimed:
+            step_run.known_new = step_run.attempts == 0 and step_run.idempotency_key not in tried_elsewhere
             step_run.status = StepStatus.RUNNING
             step_run.attempts += 1
-            step_run.lease_expires_at = now + timedelta(seconds=_lease_seconds())
+            step_run.lease_expires_at = lease
             step_run.started_at = step_run.started_at or now
-            step_run.save(update_fields=["status", "attempts", "lease_expires_at", "started_at", "updated_at"])
+            step_run.updated_at = now
+        StepRun.objects.bulk_update(claimed, ["status", "attempts", "lease_expires_at", "started_at", "updated_at"])
     return claimed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Connectors: one per integration per worker process for a short while
+
+CONNECTOR_TTL_SECONDS = 60.0
+_connectors: dict[str, tuple[float, tuple[Any, ...], BaseConnector]] = {}
+_connector_locks: dict[str, threading.Lock] = {}
+_connectors_guard = threading.Lock()
+_known_new_support: dict[tuple[type, str], bool] = {}
+
+
+def _credential_fingerprint(integration: Integration) -> tuple[Any, ...]:
+    """Changes whenever the integration or any of its credentials changes (reconnect, token refresh, status change)."""
+    credentials = IntegrationCredential.objects.filter(integration_id=integration.pk).aggregate(latest=Max("updated_at"), count=Count("id"))
+    return (integration.updated_at, integration.status, integration.base_url, credentials["latest"], credentials["count"])
+
+
+def connector_for(integration: Integration) -> BaseConnector:
+    """A connector for the integration, shared by the steps this worker process runs within CONNECTOR_TTL_SECONDS.
+
+    build_connector decrypts (and audits) up to five credentials in ten queries; 40 steps of one activation on the same
+    integration would repeat that 40 times, and each Slack connector would ask auth.test for the workspace URL again.
+    The cache key includes the credentials' last change, so a reconnect or refreshed token is picked up on the next
+    step; the TTL bounds how long decrypted secrets stay in a worker's memory. Connectors hold no per-call state beyond
+    lookup caches (Slack workspace URL, Jira account ids), and the HTTP session's pool is thread-safe.
+    """
+    key = str(integration.pk)
+    fingerprint = _credential_fingerprint(integration)
+    with _connectors_guard:
+        lock = _connector_locks.setdefault(key, threading.Lock())
+    with lock:  # twenty steps starting at once build it once
+        cached = _connectors.get(key)
+        if cached is not None and cached[1] == fingerprint and cached[0] > time.monotonic():
+            return cached[2]
+        connector = build_connector(integration)
+        _connectors[key] = (time.monotonic() + CONNECTOR_TTL_SECONDS, fingerprint, connector)
+        return connector
+
+
+def connectors_forget() -> None:
+    """Drop every cached connector (tests; a worker shutting down)."""
+    with _connectors_guard:
+        _connectors.clear()
+
+
+def _accepts_known_new(connector: BaseConnector, method: str) -> bool:
+    key = (type(connector), method)
+    if key not in _known_new_support:
+        _known_new_support[key] = "known_new" in inspect.signature(getattr(connector, method)).parameters
+    return _known_new_support[key]
+
+
+def _perform(connector: BaseConnector, step_run: StepRun) -> Any:
+    """perform() with the step's idempotency key; tells connectors that understand it when the key was never tried."""
+    extra = {"known_new": True} if getattr(step_run, "known_new", False) and _accepts_known_new(connector, "perform") else {}
+    return connector.perform(step_run.action, step_run.payload or {}, idempotency_key=step_run.idempotency_key, **extra)
+
+
+def _perform_bulk(connector: BaseConnector, step_runs: list[StepRun]) -> list[Any]:
+    """perform_bulk() for a chunk; `known_new` only when every key in the chunk was never tried."""
+    fresh = all(getattr(s, "known_new", False) for s in step_runs)
+    extra = {"known_new": True} if fresh and _accepts_known_new(connector, "perform_bulk") else {}
+    return connector.perform_bulk(step_runs[0].action, [s.payload or {} for s in step_runs], idempotency_keys=[s.idempotency_key for s in step_runs], **extra)
+
+
+def _advance_when_step_done(run_id: Any, step_key: str) -> None:
+    """After this commit: advance the run in this worker if every item of the step is done.
+
+    Dependents wait on whole steps, so an item whose siblings are still running cannot unblock anything; the
+    sibling that finishes last advances. The check runs after the item's own commit, so of two items finishing
+    together at least one sees both done (an extra advance is harmless: it locks the run and finds nothing new).
+    Advancing here instead of through a separate task saves a broker round trip on the critical path.
+    """
+
+    def advance() -> None:
+        if StepRun.objects.filter(run_id=run_id, step_key=step_key).exclude(status__in=DONE_STEP_STATUSES).exists():
+            return
+        playbook_run_advance(run_id=run_id)
+
+    transaction.on_commit(advance)
 
 
 def _task_title(step_run: StepRun) -> str:
@@ -700,7 +806,6 @@ def _step_succeeded(step_run: StepRun, result: Any) -> None:
         extra = f"; {len(not_found)} not found: {', '.join(not_found[:5])}" if not_found else ""
         if not step_run.is_bulk:
             timeline_add(step_run.run, "step_succeeded", f"{step_run.label}{reused}{extra}", step_key=step_run.step_key)
-    _enqueue_advance(step_run.run_id)
 
 
 def _retry_delay(error: ApiError, attempts: int) -> float:
@@ -745,45 +850,43 @@ def step_run_execute(*, step_run_id: Any) -> None:
     claimed = _claim([str(step_run_id)])
     if not claimed:
         return
-    step_run = StepRun.objects.select_related("run", "integration").get(pk=claimed[0].pk)
+    step_run = claimed[0]
     try:
         if step_run.integration is None:
             raise ApplicationError("No integration is bound for this step.", code="configuration")
-        connector = build_connector(step_run.integration)
-        result = connector.perform(step_run.action, step_run.payload or {}, idempotency_key=step_run.idempotency_key)
+        result = _perform(connector_for(step_run.integration), step_run)
     except ApplicationError as exc:
         _step_failed(step_run, ApiError(exc.message))
-        _enqueue_advance(step_run.run_id)
+        _advance_when_step_done(step_run.run_id, step_run.step_key)
         return
     except Exception as exc:  # noqa: BLE001 - every failure is classified and shown on the step, never swallowed
         delay = _step_failed(step_run, exc)
         if delay is None:
-            _enqueue_advance(step_run.run_id)
+            _advance_when_step_done(step_run.run_id, step_run.step_key)
         else:
             _enqueue_steps([[str(step_run.pk)]], countdown=delay)
         return
     _step_succeeded(step_run, result)
+    _advance_when_step_done(step_run.run_id, step_run.step_key)
 
 
 def step_runs_execute_bulk(*, step_run_ids: list[str]) -> None:
     """Perform one bulk call for a chunk of a fanned-out step (Jira: up to 50 issues per call)."""
-    claimed = _claim([str(i) for i in step_run_ids])
-    if not claimed:
+    step_runs = _claim([str(i) for i in step_run_ids])
+    if not step_runs:
         return
-    step_runs = list(StepRun.objects.select_related("run", "integration").filter(pk__in=[s.pk for s in claimed]).order_by("item_index"))
     first = step_runs[0]
     try:
         if first.integration is None:
             raise ApiError("No integration is bound for this step.")
-        connector = build_connector(first.integration)
-        results = connector.perform_bulk(first.action, [s.payload or {} for s in step_runs], idempotency_keys=[s.idempotency_key for s in step_runs])
+        results = _perform_bulk(connector_for(first.integration), step_runs)
     except Exception as exc:  # noqa: BLE001 - the whole call failed: each item records it; retryable chunks go again together
         delays = [_step_failed(s, exc) for s in step_runs]
         retry = [str(s.pk) for s, d in zip(step_runs, delays, strict=True) if d is not None]
         if retry:
             _enqueue_steps([retry], countdown=max(d for d in delays if d is not None))
         if len(retry) < len(step_runs):
-            _enqueue_advance(first.run_id)
+            _advance_when_step_done(first.run_id, first.step_key)
         return
     succeeded = 0
     for step_run, result in zip(step_runs, results, strict=True):
@@ -798,7 +901,7 @@ def step_runs_execute_bulk(*, step_run_ids: list[str]) -> None:
         reused = sum(1 for s in step_runs if s.status == StepStatus.SUCCEEDED and s.reused_existing)
         note = f" ({reused} already existed)" if reused else ""
         timeline_add(first.run, "step_succeeded", f"{first.step_name}: {succeeded} of {len(step_runs)} created in one bulk call{note}", step_key=first.step_key)
-    _enqueue_advance(first.run_id)
+    _advance_when_step_done(first.run_id, first.step_key)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -490,7 +490,11 @@ class JiraConnector(BaseConnector):
 
     # ---- actions --------------------------------------------------------------------------------------------------
 
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """Run an action. known_new: the caller guarantees no earlier request used this idempotency key, so create_issue
+        skips its marker search (create_once still searches after an ambiguous failure)."""
+        if known_new and action == "create_issue":
+            return self._create_issue(payload, idempotency_key, known_new=True)
         handlers = {
             "create_issue": self._create_issue,
             "assign_issue": self._assign_issue,
@@ -530,9 +534,9 @@ class JiraConnector(BaseConnector):
             if not token:
                 return found
 
-    def _create_issue(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+    def _create_issue(self, payload: Mapping[str, Any], idempotency_key: str, *, known_new: bool = False) -> ActionResult:
         label = idempotency_label(idempotency_key)
-        existing = self._find_by_labels([label]).get(label)
+        existing = None if known_new else self._find_by_labels([label]).get(label)
         if existing:
             return self._issue_result(existing, created=False)
         body = self._issue_payload(payload, idempotency_key)
@@ -546,21 +550,24 @@ class JiraConnector(BaseConnector):
 
         return create_once(self.client, send, find, what="jira issue")
 
-    def perform_bulk(self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str]) -> list[ActionResult | Exception]:
-        """create_issue through POST /issue/bulk, ≤50 per call, one marker search per chunk first."""
+    def perform_bulk(
+        self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
+    ) -> list[ActionResult | Exception]:
+        """create_issue through POST /issue/bulk, ≤50 per call, one marker search per chunk first (skipped when the caller
+        guarantees none of the keys was ever tried: known_new)."""
         if action != "create_issue":
             return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys)
         if len(payloads) != len(idempotency_keys):
             raise ValueError("Every payload needs its idempotency key.")
         results: list[ActionResult | Exception] = []
         for start in range(0, len(payloads), BULK_LIMIT):
-            results.extend(self._bulk_chunk(payloads[start : start + BULK_LIMIT], idempotency_keys[start : start + BULK_LIMIT]))
+            results.extend(self._bulk_chunk(payloads[start : start + BULK_LIMIT], idempotency_keys[start : start + BULK_LIMIT], known_new=known_new))
         return results
 
-    def _bulk_chunk(self, payloads: list[Mapping[str, Any]], keys: list[str]) -> list[ActionResult | Exception]:
+    def _bulk_chunk(self, payloads: list[Mapping[str, Any]], keys: list[str], *, known_new: bool = False) -> list[ActionResult | Exception]:
         labels = [idempotency_label(k) for k in keys]
         results: list[ActionResult | Exception | None] = [None] * len(payloads)
-        existing = self._find_by_labels(labels)
+        existing = {} if known_new else self._find_by_labels(labels)
         pending: list[int] = []
         bodies: dict[int, dict[str, Any]] = {}
         for index, label in enumerate(labels):
@@ -581,7 +588,8 @@ class JiraConnector(BaseConnector):
                 # Every element failed (HTTP 400); create them one by one to get each item's own error.
                 for index in pending:
                     try:
-                        results[index] = self._create_issue(payloads[index], keys[index])
+                        # A 400 means nothing of the batch was created, so a never-tried key is still new.
+                        results[index] = self._create_issue(payloads[index], keys[index], known_new=known_new)
                     except ApiError as exc:
                         results[index] = exc
                 pending = []

@@ -248,7 +248,11 @@ class SlackConnector(BaseConnector):
 
     # ---- actions ----------------------------------------------------------------------------------------------
 
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """Run an action. known_new: the caller guarantees no earlier request used this idempotency key, so a message
+        is posted without first scanning the channel history for it (create_once still checks after an ambiguous failure)."""
+        if known_new and action in ("post_message", "send_dm"):
+            return {"post_message": self._post_message, "send_dm": self._send_dm}[action](payload, idempotency_key, known_new=True)
         handlers = {
             "create_channel": self._create_channel,
             "invite_users": self._invite_users,
@@ -359,8 +363,9 @@ class SlackConnector(BaseConnector):
         url = f"{base.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}" if base else ""
         return ActionResult(external_id=ts, url=url, data={"channel": channel, "ts": ts}, created=created)
 
-    def _post_once(self, channel: str, text: str, blocks: Any, idempotency_key: str) -> ActionResult:
-        existing = self._find_posted(channel, idempotency_key)
+    def _post_once(self, channel: str, text: str, blocks: Any, idempotency_key: str, *, known_new: bool = False) -> ActionResult:
+        # A key never tried before cannot have a message yet: skip the history scan (one call saved per first attempt).
+        existing = None if known_new else self._find_posted(channel, idempotency_key)
         if existing is not None:
             return self._message_result(channel, existing["ts"], created=False)
         metadata = {"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_key}}
@@ -375,20 +380,20 @@ class SlackConnector(BaseConnector):
 
         return create_once(self.client, send, find, what="slack message")
 
-    def _post_message(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+    def _post_message(self, payload: Mapping[str, Any], idempotency_key: str, *, known_new: bool = False) -> ActionResult:
         text = str(payload.get("text") or "")
         blocks = payload.get("blocks")
         if not text and not blocks:
             raise ApiBadRequest("A Slack message needs text or blocks.", vendor_code="no_text")
-        return self._post_once(str(payload["channel"]), text, blocks, idempotency_key)
+        return self._post_once(str(payload["channel"]), text, blocks, idempotency_key, known_new=known_new)
 
-    def _send_dm(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+    def _send_dm(self, payload: Mapping[str, Any], idempotency_key: str, *, known_new: bool = False) -> ActionResult:
         email = str(payload["email"]).strip().lower()
         user_id = self.lookup_user_id(email)
         if user_id is None:
             raise ApiNotFound(f"No Slack member has the email {email}.", vendor_code="users_not_found")
         dm = self._post("conversations.open", users=user_id)["channel"]["id"]
-        result = self._post_once(dm, str(payload.get("text") or ""), payload.get("blocks"), idempotency_key)
+        result = self._post_once(dm, str(payload.get("text") or ""), payload.get("blocks"), idempotency_key, known_new=known_new)
         result.data["user"] = user_id
         return result
 
