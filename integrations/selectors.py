@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.db.models import QuerySet
@@ -184,11 +185,20 @@ def connection_status(integrations: Iterable[Integration]) -> str:
     return "not_connected"
 
 
+@lru_cache(maxsize=256)
+def logo_url(logo: str) -> str:
+    """The static URL of a connector logo, or the generic one when the file is not shipped (partner packages)."""
+    from django.contrib.staticfiles import finders
+    from django.templatetags.static import static
+
+    return static(logo if logo and finders.find(logo) else "connectors/generic.svg")
+
+
 def manifest_as_dict(manifest: ConnectorManifest) -> dict[str, Any]:
     data = asdict(manifest)
     data["scopes"] = [{"scope": s, "purpose": manifest.oauth.scope_purposes.get(s, "")} for s in manifest.oauth.scopes] if manifest.oauth else []
     data.pop("oauth", None)
-    data["logo_url"] = f"/static/{manifest.logo or 'connectors/generic.svg'}"
+    data["logo_url"] = logo_url(manifest.logo)
     data["category_label"] = CATEGORY_LABELS.get(manifest.category, manifest.category.title())
     data["rate_limit"] = asdict(manifest.rate_limit) if manifest.rate_limit else None
     return data

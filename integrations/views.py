@@ -264,6 +264,7 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
     context = {
         "integration": integration,
         "manifest": manifest,
+        "logo_url": selectors.logo_url(manifest.logo),
         "error_rate": selectors.integration_error_rate(integration),
         "data_sources": selectors.data_source_list(organization=request.organization, integration=integration),
         "recent_calls": selectors.integration_recent_calls(integration=integration, limit=15),

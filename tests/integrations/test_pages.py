@@ -101,3 +101,19 @@ def test_other_organizations_integration_pages_are_404(admin_client, other_organ
     for url in ["/", "setup/", "map/", "finish/", "reconnect/", "authorize/"]:
         assert admin_client.get(f"/integrations/{foreign.pk}/{url.lstrip('/')}").status_code == 404
     assert admin_client.get("/integrations/connect/unknown/").status_code == 404
+
+
+def test_every_connector_logo_is_a_shipped_local_file(admin_client):
+    """Logos are small local SVGs (no CDN); a connector without one gets the generic logo."""
+    from django.contrib.staticfiles import finders
+
+    from integrations.registry import manifests
+    from integrations.selectors import logo_url
+
+    for manifest in manifests():
+        url = logo_url(manifest.logo)
+        assert url.startswith("/static/connectors/") and url.endswith(".svg")
+        assert finders.find(url.removeprefix("/static/")), manifest.key
+    assert logo_url("connectors/not-shipped.svg") == "/static/connectors/generic.svg"
+    main = admin_client.get("/integrations/").content.decode().split("<main")[1].split("</main>")[0]
+    assert "http://" not in main and "https://" not in main  # nothing is loaded from another origin
