@@ -291,3 +291,15 @@ def test_oauth_client_comes_from_settings_with_development_defaults(settings):
     settings.IS_PRODUCTION = True
     with pytest.raises(ApplicationError, match="BASTION_OAUTH_CLIENTS"):
         oauth_client("demo")
+
+
+def test_without_redis_the_refresh_serialises_on_the_credential_row(admin_client, sandbox, settings):
+    """The embedded demo runs without Redis: the refresh lock falls back to SELECT … FOR UPDATE on the credential."""
+    integration = connected(admin_client, sandbox)
+    settings.REDIS_URL = ""
+    expire_soon(integration)
+    calls = token_calls(sandbox)
+    connector = build_connector(integration)
+    assert connector.client.limiter is None  # no shared limiter without Redis
+    assert connector.test_connection().ok
+    assert token_calls(sandbox) == calls + 1
