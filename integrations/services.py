@@ -252,26 +252,37 @@ def integration_connect(
     return integration
 
 
-def record_call(integration_id: Any) -> Any:
-    """Return a recorder that logs every call (method, path, status, latency) and feeds the integration's health."""
+def record_call(integration_id: Any, *, status: str | None = None) -> Any:
+    """Return a recorder that logs every call (method, path, status, latency) and feeds the integration's health.
+
+    The log row and the counters are written in one transaction (one commit per call). Health is re-evaluated after a
+    failed call, and after a success only while the integration is degraded, so the healthy path costs no extra reads.
+    """
+    known = {"status": status}
 
     def recorder(call: CallRecord) -> None:
-        IntegrationCall.objects.create(
-            integration_id=integration_id,
-            method=call.method[:10],
-            path=call.path[:500],
-            status=call.status,
-            latency_ms=call.latency_ms,
-            is_ok=call.ok,
-            error=call.error[:80],
-            vendor_code=call.vendor_code[:120],
-            attempt=call.attempt,
-        )
         updates: dict[str, Any] = {"calls_24h": F("calls_24h") + 1}
         if not call.ok:
             updates["failures_24h"] = F("failures_24h") + 1
-        Integration.objects.filter(pk=integration_id).update(**updates)
-        integration_health_evaluate(integration_id=integration_id)
+        with transaction.atomic():
+            IntegrationCall.objects.create(
+                integration_id=integration_id,
+                method=call.method[:10],
+                path=call.path[:500],
+                status=call.status,
+                latency_ms=call.latency_ms,
+                is_ok=call.ok,
+                error=call.error[:80],
+                vendor_code=call.vendor_code[:120],
+                attempt=call.attempt,
+            )
+            Integration.objects.filter(pk=integration_id).update(**updates)
+        if not call.ok or known["status"] in (None, IntegrationStatus.DEGRADED):
+            changed = integration_health_evaluate(integration_id=integration_id)
+            if changed:
+                known["status"] = changed
+            elif known["status"] is None:
+                known["status"] = Integration.objects.filter(pk=integration_id).values_list("status", flat=True).first()
 
     return recorder
 
@@ -368,7 +379,7 @@ def build_connector(integration: Integration) -> BaseConnector:
         client = HttpClient(
             base_url,
             auth=auth_provider_for(integration),
-            recorder=record_call(integration.pk),
+            recorder=record_call(integration.pk, status=integration.status),
             limiter=rate_limiter_for(integration, connector_class.manifest),
             url_guard=url_guard,
             **({"timeout": (float(timeout[0]), float(timeout[1]))} if isinstance(timeout, list) and len(timeout) == 2 else {}),
