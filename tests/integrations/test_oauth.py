@@ -303,3 +303,18 @@ def test_without_redis_the_refresh_serialises_on_the_credential_row(admin_client
     assert connector.client.limiter is None  # no shared limiter without Redis
     assert connector.test_connection().ok
     assert token_calls(sandbox) == calls + 1
+
+
+def test_a_401_whose_refresh_is_refused_marks_auth_failed(admin_client, sandbox):
+    """The vendor revokes the grant: the 401 triggers one refresh, invalid_grant ends it, the test reports an auth failure."""
+    from integrations.services import integration_test
+
+    integration = connected(admin_client, sandbox)
+    requests.put(f"{sandbox}/_control/faults/demo", json={"revoked": True}, timeout=5).raise_for_status()
+    calls = token_calls(sandbox)
+    result = integration_test(integration=integration)
+    assert result.ok is False and result.detail["category"] == "auth"
+    assert token_calls(sandbox) == calls + 1
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.AUTH_FAILED and len(mail.outbox) == 1
+    assert list(integration.calls.order_by("created_at").values_list("status", flat=True))[-1] == 401
