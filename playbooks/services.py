@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import requests
+import requests.adapters
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Q
@@ -667,6 +669,7 @@ def _claim(step_run_ids: list[str]) -> list[StepRun]:
 # Connectors: one per integration per worker process for a short while
 
 CONNECTOR_TTL_SECONDS = 60.0
+SHARED_POOL_SIZE = 32  # HTTP connections kept per cached connector (requests' default of 10 is below a 16-thread pool)
 _connectors: dict[str, tuple[float, tuple[Any, ...], BaseConnector]] = {}
 _connector_locks: dict[str, threading.Lock] = {}
 _connectors_guard = threading.Lock()
@@ -697,6 +700,12 @@ def connector_for(integration: Integration) -> BaseConnector:
         if cached is not None and cached[1] == fingerprint and cached[0] > time.monotonic():
             return cached[2]
         connector = build_connector(integration)
+        session = getattr(getattr(connector, "client", None), "session", None)
+        if isinstance(session, requests.Session):
+            # Every worker thread shares this connector's session: give its pool room for all of them.
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=SHARED_POOL_SIZE)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
         _connectors[key] = (time.monotonic() + CONNECTOR_TTL_SECONDS, fingerprint, connector)
         return connector
 
@@ -1030,6 +1039,16 @@ def playbook_runs_resume_stalled() -> int:
     )
     for run in runs.distinct():
         count += len(playbook_run_resume(run=run))
+    # A run with nothing in flight whose last step finished long ago lost its advance (the worker died between
+    # the step's commit and the advance that follows it): advance it now.
+    idle = (
+        PlaybookRun.objects.filter(status=RunStatus.RUNNING)
+        .exclude(step_runs__status__in=ACTIVE_STEP_STATUSES)
+        .annotate(last_change=Max("step_runs__updated_at"))
+        .filter(last_change__lt=stale)
+    )
+    for run_id in idle.values_list("pk", flat=True):
+        _enqueue_advance(run_id)
     return count
 
 

@@ -430,3 +430,18 @@ def test_integration_connect_with_api_token_marks_connected(sandbox, organizatio
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.CONNECTED
     assert integration.external_account_id == f"{sandbox}/jira"
+
+
+def test_never_tried_keys_skip_the_marker_search_and_a_lost_answer_is_still_found(jira, sandbox):
+    payloads = [{"project_key": "OPS", "summary": f"Fresh task {n}", "assignee_email": "amara.nwosu@acme.example"} for n in range(6)]
+    keys = [f"run-10:task-{n}" for n in range(6)]
+    results = jira.perform_bulk("create_issue", payloads, idempotency_keys=keys, known_new=True)
+    assert all(r.created for r in results) and len({r.external_id for r in results}) == 6
+    assert calls(sandbox, "/rest/api/3/search/jql") == []  # no marker search before the first attempt
+    assert len(calls(sandbox, "/rest/api/3/user/search")) == 1  # one lookup for the six issues of the same owner
+
+    fail_after_write(sandbox)  # created, then the answer is lost: the recovery search still runs
+    single = jira.perform("create_issue", {"project_key": "OPS", "summary": "Fresh single"}, idempotency_key="fresh-single", known_new=True)
+    assert single.created is True and len(with_label(sandbox, idempotency_label("fresh-single"))) == 1
+    assert len(calls(sandbox, "/rest/api/3/search/jql")) == 1
+    assert len(sandbox_issues(sandbox)) == 15 + 7

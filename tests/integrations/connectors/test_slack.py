@@ -396,3 +396,19 @@ def test_integration_connect_and_test_store_the_team_id(sandbox, organization, s
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.CONNECTED
     assert integration.external_account_id == "T0ACME0001"
+
+
+def test_post_of_a_never_tried_key_skips_the_history_scan_and_stays_exactly_once(slack, sandbox):
+    channel = slack.perform("create_channel", {"name": "fresh-posts"}, idempotency_key="c").external_id
+    fail_after_write(sandbox)  # posted, then a 500: even a known-new post must look before sending again
+    first = slack.perform("post_message", {"channel": channel, "text": "Sev2 declared"}, idempotency_key="new-1", known_new=True)
+    assert first.created is True
+    assert len(api_calls(sandbox, "conversations.history")) == 1  # only the recovery search after the 500, no scan before the post
+    assert [c["status"] for c in api_calls(sandbox, "chat.postMessage")] == [500]
+    clean = slack.perform("post_message", {"channel": channel, "text": "Next update"}, idempotency_key="new-2", known_new=True)
+    assert clean.created is True and len(api_calls(sandbox, "conversations.history")) == 1
+    # A retry of the same key (not known new any more) scans and finds it.
+    again = slack.perform("post_message", {"channel": channel, "text": "Sev2 declared"}, idempotency_key="new-1")
+    assert again.created is False and again.external_id == first.external_id
+    messages = next(c for c in channels(sandbox) if c["id"] == channel)["messages"]
+    assert sorted(m["text"] for m in messages) == ["Next update", "Sev2 declared"]
