@@ -36,7 +36,7 @@ def body_limit_for(path: str) -> int:
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse bodies over the limit before anything reads them: 413 with the error envelope."""
+    """Refuse bodies over the limit before anything reads them (413), and NUL bytes in the URL (400)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -46,6 +46,9 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"error": {"code": "bad_request", "message": "Content-Length is not a number.", "fields": {}}}, status=400)
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
+            # No text column can hold NUL; refuse it here rather than fail deep in the database.
+            return JsonResponse({"error": {"code": "bad_request", "message": "The URL contains a NUL character.", "fields": {}}}, status=400)
         limit = body_limit_for(request.path)
         if length > limit:
             return JsonResponse(

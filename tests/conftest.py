@@ -26,6 +26,14 @@ settings.BASTION_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def pytest_collection_modifyitems(items):
+    """Transactional tests restore the data migrations' rows (shipped definitions, templates, schedules) after their flush."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
+            item.add_marker(pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}), append=False)
+
+
 @pytest.fixture
 def organization(db) -> Organization:
     return Organization.objects.create(name="Acme", slug="acme")

@@ -19,7 +19,7 @@ import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, has_request_context, jsonify, render_template_string, request
 
 from sandbox.oauth import OAuthProfile, bearer_token, issue_static_token, oauth_blueprint, token_info
 from sandbox.server import install_faults
@@ -176,6 +176,14 @@ def seed() -> None:
         add(person["email"], "Focus time", index % 4 + 1, 14, 90, [])
 
 
+def _html_link(event_id: str, calendar_id: str) -> str:
+    """Google's event link shape, served by the sandbox itself so a person can open what Bastion booked."""
+    eid = base64.urlsafe_b64encode(f"{event_id} {calendar_id}".encode()).decode().rstrip("=")
+    if has_request_context():
+        return f"{request.host_url.rstrip('/')}/{VENDOR}/calendar/event?eid={eid}"
+    return f"https://www.google.com/calendar/event?eid={eid}"
+
+
 def _make_event(event_id: str, calendar_id: str, organizer: str, body: dict[str, Any], *, conference: bool = False) -> dict[str, Any]:
     now = _now()
     event: dict[str, Any] = {
@@ -183,7 +191,7 @@ def _make_event(event_id: str, calendar_id: str, organizer: str, body: dict[str,
         "etag": f'"{int(now.timestamp() * 1000)}"',
         "id": event_id,
         "status": "confirmed",
-        "htmlLink": f"https://www.google.com/calendar/event?eid={base64.urlsafe_b64encode(f'{event_id} {calendar_id}'.encode()).decode().rstrip('=')}",
+        "htmlLink": _html_link(event_id, calendar_id),
         "created": _rfc3339(now),
         "updated": _rfc3339(now),
         "summary": body.get("summary", ""),
@@ -747,5 +755,24 @@ def blueprints() -> list[Blueprint]:
             if "fail_after_create" in body:
                 knobs["fail_after_create"] = {"count": int(body["fail_after_create"]), "status": int(body.get("status", 503))}
         return jsonify({"ok": True})
+
+    @control.get("/calendar/event")
+    def event_page():
+        """What a person sees when opening the event link: summary, time, attendees and their answers."""
+        eid = request.args.get("eid", "")
+        try:
+            event_id = base64.urlsafe_b64decode(eid + "=" * (-len(eid) % 4)).decode().split(" ", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            return Response("Bad event link", status=400)
+        with STORE.lock:
+            event = _events().get(event_id)
+            if event is None:
+                return Response("Event not found", status=404)
+            event = json.loads(json.dumps(event))
+        return render_template_string(
+            "<h1>{{ e.summary }}</h1><p>{{ e.start.dateTime or e.start.date }} → {{ e.end.dateTime or e.end.date }}</p>"
+            "<ul>{% for a in e.attendees or [] %}<li>{{ a.email }}: {{ a.responseStatus }}</li>{% endfor %}</ul>",
+            e=event,
+        )
 
     return [api, control, oauth_blueprint(OAuthProfile(VENDOR, access_ttl=3599, rotates_refresh_token=False))]

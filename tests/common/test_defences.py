@@ -34,3 +34,9 @@ def test_csrf_holds_on_forms(owner):
     response = client.post("/accounts/login/", {"login": owner.username, "password": "pw-Secret-123"})
     assert response.status_code == 403
     assert "_auth_user_id" not in client.session
+
+
+def test_nul_bytes_in_the_url_are_refused_with_400(api):
+    response = api.get("/api/members/?search=%00abc")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"

@@ -82,6 +82,17 @@ class Command(BaseCommand):
         response.raise_for_status()
         return response.json()["token"]
 
+    @staticmethod
+    def _first_pagerduty_service(sandbox: str) -> str:
+        """The service the crisis playbook pages (the sandbox's first, "Payments API")."""
+        response = requests.get(
+            f"{sandbox}/pagerduty/services",
+            headers={"Authorization": "Token token=sandbox-pagerduty-token", "Accept": "application/vnd.pagerduty+json;version=2"},
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()["services"][0]["id"]
+
     def _connection_spec(self, key: str, sandbox: str) -> dict:
         if key == "okta":
             return {
@@ -106,6 +117,8 @@ class Command(BaseCommand):
                 "connector_key": "pagerduty",
                 "display_name": "PagerDuty (sandbox)",
                 "credentials": {"api_key": "sandbox-pagerduty-token"},
+                # PagerDuty writes need the email of a PagerDuty user in the From header.
+                "config": {"from_email": "amara.nwosu@acme.example", "service_id": self._first_pagerduty_service(sandbox)},
                 "base_url": f"{sandbox}/pagerduty",
             }
         if key == "google_calendar":

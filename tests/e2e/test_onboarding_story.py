@@ -1,0 +1,180 @@
+"""The seed's whole onboarding story in Debian's Chromium against the vendor sandbox.
+
+The demo command pre-connects the directory, Slack, Calendar and email; the person then discovers the
+integrations, connects Jira through OAuth, builds a crisis scenario with stakeholders imported from the
+directory and channels from Slack, saves the playbook, activates it and watches the war room — and a Jira
+issue transitioned in the sandbox shows up there.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from django.core.management import call_command
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect, sync_playwright
+
+from integrations.models import Integration, IntegrationStatus
+from playbooks.models import PlaybookRun, Task
+from scenarios.models import Scenario
+from tests.conftest import wait_for
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "demo-Story-Pass-1"
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_inbox():
+    inbox = _Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        inbox.port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        context.set_default_timeout(20000)
+        page = context.new_page()
+        yield page
+        context.close()
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page, sandbox, smtp_inbox, settings, monkeypatch):
+    settings.BASTION_SANDBOX_URL = sandbox
+    settings.BASTION_PUBLIC_URL = live_server.url
+    monkeypatch.setenv("BASTION_DEMO_PASSWORD", PASSWORD)
+    monkeypatch.setenv("SANDBOX_SMTP_PORT", str(smtp_inbox.port))
+    call_command("bastion_demo")
+    page = browser_page
+
+    # Sign in.
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_login", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    # Discover integrations: the demo's tools are connected, Jira is not.
+    page.goto(f"{live_server.url}/integrations/")
+    expect(page.locator("li.connector[data-connector=okta] .badge").first).to_have_text("Connected")
+    expect(page.locator("li.connector[data-connector=slack] .badge").first).to_have_text("Connected")
+    jira_card = page.locator("li.connector[data-connector=jira]")
+    expect(jira_card.locator(".badge")).to_have_text("Not connected")
+
+    # Connect Jira through the real OAuth redirect (sandbox consent page → Allow).
+    jira_card.get_by_role("link", name=re.compile("Connect Jira")).click()
+    page.get_by_label(re.compile(r"\(OAuth\)")).check()
+    page.click("#connect-continue")
+    page.wait_for_url(re.compile(re.escape(f"{sandbox}/jira/") + r".*authorize\?.*state="))
+    page.click("#allow")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/integrations/[0-9a-f-]+/setup/"))
+    webhook_secret = page.locator("#webhook_secret_value").input_value()
+    webhook_url = page.locator("#webhook_url_value").input_value()
+    page.click("#setup-continue")
+    page.wait_for_url(re.compile(r".*/map/$"))
+    page.click("#map-continue")
+    page.wait_for_url(re.compile(r".*/finish/$"))
+    page.click("#test-connection")
+    expect(page.locator("#test-result")).to_contain_text("Connection works")
+    page.click("#wizard-done")
+    expect(page.locator("#integration-status")).to_have_text("Connected")
+    jira = Integration.objects.get(connector_key="jira")
+    assert jira.status == IntegrationStatus.CONNECTED
+    assert webhook_url == f"{live_server.url}/api/webhooks/{jira.pk}"
+
+    # The admin pastes Bastion's webhook address and secret into Jira's webhook settings.
+    token = requests.post(f"{sandbox}/_control/tokens", json={"vendor": "jira", "subject": "jira.admin@acme.example"}, timeout=5).json()["token"]
+    requests.post(
+        f"{sandbox}/jira/rest/webhooks/1.0/webhook",
+        json={"name": "Bastion", "url": webhook_url, "events": ["jira:issue_updated"], "secret": webhook_secret},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).raise_for_status()
+
+    # Build a crisis scenario: stakeholders from the directory, channels from Slack.
+    page.goto(f"{live_server.url}/scenarios/new/crisis_management/")
+    expect(page.locator("#scenario-form")).to_have_attribute("data-enhanced", "1")
+    page.fill("#id_title", "Payments outage")
+    page.fill("#id_summary", "Card payments fail for EU customers.")
+    page.select_option("#id_severity", "sev1")
+    page.select_option("#id_crisis_type", "service_outage")
+    page.fill("#id_incident_commander", "amara")
+    page.click("#field-incident_commander .typeahead-option:has-text('Amara Nwosu')")
+    stakeholders = page.locator("#field-stakeholders")
+    stakeholders.locator("button.import-source[data-connector=okta]").click()
+    expect(stakeholders.locator(".import-choices input[type=checkbox]")).to_have_count(20)
+    stakeholders.locator("button.import-selected").click()
+    expect(stakeholders.locator("table.stakeholders tbody tr")).to_have_count(20)
+    channels = page.locator("#field-communication_channels")
+    channels.locator("button.import-source[data-connector=slack]").click()
+    for name in ("incident-response", "exec-team"):
+        channels.locator(f".import-choices input[data-label='{name}']").check()
+    channels.locator("button.import-selected").click()
+    page.fill("#id_war_room_meeting_at", "2026-11-26T09:00")
+    page.click("#save-scenario")
+    try:
+        page.wait_for_url(re.compile(r".*/scenarios/[0-9a-f-]+/edit/$"))
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"Scenario not saved at {page.url}: " + " | ".join(page.locator(".error, .errorlist, [id^=errors-]").all_inner_texts()))
+    expect(page.locator(".messages")).to_contain_text("Saved")
+
+    # Make the playbook from the scenario, see what it will do, activate.
+    page.goto(f"{live_server.url}/playbooks/")
+    scenario = Scenario.objects.get(title="Payments outage")
+    assert len(scenario.values["stakeholders"]) == 20 and scenario.values["communication_channels"]
+    page.select_option("#scenario_id", str(scenario.pk))
+    page.get_by_role("button", name="Create playbook").click()
+    page.wait_for_url(re.compile(r".*/playbooks/[0-9a-f-]+/$"))
+    expect(page.locator("body")).to_contain_text("17 Jira issues")
+    page.get_by_role("button", name=re.compile("Activate")).click()
+    page.wait_for_url(re.compile(r".*/war-room/.*"))
+
+    # The war room: the channel, the invitations, 17 issues and the event, each linking to the sandbox object.
+    run = wait_for(lambda: PlaybookRun.objects.filter(status__in=["succeeded", "partial", "failed"]).first(), timeout=60, message="the activation to finish")
+    assert run.status == "succeeded", [(s.step_key, s.status, s.last_error) for s in run.step_runs.exclude(status="succeeded")]
+    page.reload()
+    issues = Task.objects.filter(run=run, kind="jira_issue")
+    assert issues.count() == 17
+    assert Task.objects.filter(run=run, kind="slack_channel").count() == 1
+    assert Task.objects.filter(run=run, kind="calendar_event").count() == 1
+    for task in [issues.first(), Task.objects.get(run=run, kind="slack_channel"), Task.objects.get(run=run, kind="calendar_event")]:
+        link = page.locator(f"a[href='{task.url}']").first
+        expect(link).to_be_visible()
+        assert task.url.startswith(sandbox)
+    invites = run.step_runs.filter(step_key="invite_stakeholders", status="succeeded")
+    assert invites.count() == 20
+    expect(page.locator("body")).to_contain_text("Invite")
+
+    # A Jira issue moves to Done in the sandbox; the signed webhook flows back and the war room shows it.
+    issue = issues.order_by("external_key").first()
+    key = issue.external_key or issue.external_id
+    answer = requests.post(f"{sandbox}/jira/_sandbox/transition", json={"issue_key": key, "status": "Done"}, timeout=5).json()
+    assert answer["webhooks"] == 1
+    wait_for(
+        lambda: Task.objects.get(pk=issue.pk).status.lower() in ("done", "closed", "resolved"), timeout=30, message="the Jira transition to reach the task"
+    )
+    expect(page.locator(f"tr[data-task='{issue.pk}']")).to_contain_text(re.compile("done", re.IGNORECASE), timeout=15000)
