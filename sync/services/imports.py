@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -20,10 +20,11 @@ from common.errors import ApplicationError
 from sync.csv_import import BASTION_FIELDS, CsvDialect, CsvFormatError, detect, guard_cell, iter_rows, mapping_problems, row_to_person, suggest_mapping
 from sync.models import DataSyncJob, JobStatus, JobTrigger, JobType, Person, PersonIdentity, SyncJobLog
 from sync.services.jobs import ERROR_LOG_CAP, job_log
-from sync.services.people import people_merge
+from sync.services.people import people_merge, people_tables_analyze
+from sync.services.records import bulk_sql_available, raw_cursor, stage_rows
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 2000
+BATCH_SIZE = 10_000  # rows per transaction: one COPY + a few set-based statements each on PostgreSQL
 PREVIEW_ROWS = 10
 CSV_SOURCE = "csv"
 
@@ -200,15 +201,11 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
         first_line[key] = line
         person["_import_job"], person["_line"] = str(job.pk), line
         people[key] = person
-    if people:
-        # Duplicates across batches: this import already stored the same id from an earlier line.
-        earlier = PersonIdentity.objects.filter(
-            organization_id=job.organization_id, source=CSV_SOURCE, integration__isnull=True, external_id__in=list(people)
-        ).filter(attributes___import_job=str(job.pk))
-        for external_id, attributes in earlier.values_list("external_id", "attributes"):
-            line = people.pop(external_id)["_line"]
-            bad.append((line, f"duplicate of line {attributes.get('_line')} ({external_id}); not imported twice"))
     with transaction.atomic():
+        # Duplicates across batches: this import already stored the same id from an earlier line.
+        for external_id, earlier_line in _earlier_lines(job, list(people)):
+            line = people.pop(external_id)["_line"]
+            bad.append((line, f"duplicate of line {earlier_line} ({external_id}); not imported twice"))
         result = people_merge(organization=job.organization, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values())
         if bad:
             bad.sort()
@@ -232,8 +229,40 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
         )
 
 
+def _earlier_lines(job: DataSyncJob, external_ids: list[str]) -> list[tuple[str, Any]]:
+    """(external id, line) of ids this same import stored from an earlier batch."""
+    if not external_ids:
+        return []
+    if bulk_sql_available():
+        with connection.wrap_database_errors, raw_cursor() as cursor:
+            stage_rows(cursor, "_sync_stage_values", "value text", ((e,) for e in external_ids))
+            cursor.execute(
+                "SELECT i.external_id, i.attributes->>'_line' FROM _sync_stage_values v JOIN sync_personidentity i ON i.organization_id = %(org)s "
+                "AND i.source = %(source)s AND i.integration_id IS NULL AND i.external_id = v.value WHERE i.attributes->>'_import_job' = %(job)s",
+                {"org": job.organization_id, "source": CSV_SOURCE, "job": str(job.pk)},
+            )
+            return cursor.fetchall()
+    earlier = PersonIdentity.objects.filter(
+        organization_id=job.organization_id, source=CSV_SOURCE, integration__isnull=True, external_id__in=external_ids
+    ).filter(attributes___import_job=str(job.pk))
+    return [(external_id, attributes.get("_line")) for external_id, attributes in earlier.values_list("external_id", "attributes")]
+
+
 def _link_csv_managers(*, organization: Organization, job: DataSyncJob) -> int:
     """Managers listed by email who appeared later in the file are linked at the end."""
+    if bulk_sql_available():
+        people_tables_analyze(changed_rows=DataSyncJob.objects.filter(pk=job.pk).values_list("records_processed", flat=True).first() or 0)
+        with connection.cursor() as cursor:
+            # One statement instead of one UPDATE per person: this import's people whose manager's email is now a known person.
+            cursor.execute(
+                "UPDATE sync_person p SET manager_id = m.id FROM sync_personidentity i JOIN sync_person m "
+                "ON m.organization_id = i.organization_id AND m.email = i.attributes->>'manager_email' "
+                "WHERE i.person_id = p.id AND i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
+                "AND i.attributes->>'_import_job' = %(job)s AND p.manager_id IS NULL AND m.id <> p.id "
+                "AND COALESCE(i.attributes->>'manager_email', '') <> ''",
+                {"org": organization.pk, "source": CSV_SOURCE, "job": str(job.pk)},
+            )
+            return cursor.rowcount
     rows = (
         PersonIdentity.objects.filter(organization=organization, source=CSV_SOURCE, integration__isnull=True, person__manager__isnull=True)
         .filter(attributes___import_job=str(job.pk))

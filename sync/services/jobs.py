@@ -256,7 +256,12 @@ def _finalize(job: DataSyncJob) -> StepOutcome:
             vanished = records_mark_vanished(job=locked, entity_type=source.entity_type)
         if spec.bastion_type == "person":
             people_mark_source_deleted(organization=locked.organization, source=integration.connector_key, integration=integration, external_ids=vanished)
-            people_link_managers(organization=locked.organization, source=integration.connector_key, integration=integration)
+            people_link_managers(
+                organization=locked.organization,
+                source=integration.connector_key,
+                integration=integration,
+                changed_rows=locked.created_count + locked.updated_count,
+            )
         now = timezone.now()
         locked.deleted_count += len(vanished)
         locked.status = JobStatus.SUCCEEDED

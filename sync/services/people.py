@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.models import Integration
 from sync.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
+from sync.services.records import bulk_sql_available, raw_cursor, stage_rows
 
 # Person field ← key in the Bastion person shape (contracts.md).
 FIELD_SOURCES = {
@@ -25,6 +28,11 @@ FIELD_SOURCES = {
     "phone": "phone",
 }
 PERSON_UPDATE_FIELDS = [*FIELD_SOURCES, "groups", "is_active", "manager", "provenance", "search_text", "updated_at"]
+# A person's computed state as a plain dict (the COPY path never builds model instances); compared fields decide "changed".
+STATE_FIELDS = [*FIELD_SOURCES, "groups", "is_active", "manager_id", "provenance", "search_text"]
+COMPARED_FIELDS = [*FIELD_SOURCES, "groups", "is_active", "manager_id", "provenance"]
+MAX_LENGTHS = {name: Person._meta.get_field(name).max_length for name in FIELD_SOURCES}
+PERSON_COLUMNS = "email, display_name, given_name, family_name, title, department, phone, manager_id, groups, provenance, is_active, search_text"
 
 
 @dataclass
@@ -87,7 +95,8 @@ def people_merge(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return _merge(organization=organization, source=source, integration=integration, entity_type=entity_type, batch=batch)
+                merge = _merge_copy if bulk_sql_available() else _merge_orm
+                return merge(organization=organization, source=source, integration=integration, entity_type=entity_type, batch=batch)
         except IntegrityError:
             # A concurrent merge created the same person (unique email): retry, now matching it.
             if attempt == 2:
@@ -100,7 +109,18 @@ def _identity_filter(organization: Organization, source: str, integration: Integ
     return queryset.filter(integration=integration) if integration is not None else queryset.filter(integration__isnull=True)
 
 
-def _merge(*, organization: Organization, source: str, integration: Integration | None, entity_type: str, batch: dict[str, dict[str, Any]]) -> MergeResult:
+def people_merge_orm(
+    *, organization: Organization, source: str, integration: Integration | None, entity_type: str, items: Iterable[Mapping[str, Any]]
+) -> MergeResult:
+    """The portable merge (SQLite, the embedded demo), called directly by tests on PostgreSQL; same rules as the COPY path."""
+    batch = {str(i.get("external_id") or "").strip(): _clean(i) for i in items if str(i.get("external_id") or "").strip()}
+    if not batch:
+        return MergeResult()
+    with transaction.atomic():
+        return _merge_orm(organization=organization, source=source, integration=integration, entity_type=entity_type, batch=batch)
+
+
+def _merge_orm(*, organization: Organization, source: str, integration: Integration | None, entity_type: str, batch: dict[str, dict[str, Any]]) -> MergeResult:
     result = MergeResult()
     identities = {i.external_id: i for i in _identity_filter(organization, source, integration).filter(external_id__in=list(batch))}
     wanted_emails = {a["email"] for ext, a in batch.items() if ext not in identities and a["email"]}
@@ -172,7 +192,7 @@ def _merge(*, organization: Organization, source: str, integration: Integration 
     result.identities = len(identity_rows)
     existing_ids = {pid for pid in person_of.values() if pid not in new_people}
     if existing_ids:
-        result.updated = people_recompute(organization=organization, person_ids=existing_ids, priority=priority, batch_refs=batch_refs)
+        result.updated = _recompute_orm(organization=organization, ids=list(existing_ids), priority=priority, batch_refs=batch_refs)
     return result
 
 
@@ -233,48 +253,64 @@ def _resolve_managers(organization: Organization, views: list[dict[str, Any]], b
 
 
 def _apply(person: Person, views: list[dict[str, Any]], priority: list[str], manager_ids: dict[tuple, Any], now: Any) -> bool:
-    """Set a person's fields from its identities by source priority; return True when anything changed."""
+    """Set a person's fields from its identities by source priority; return True when anything changed (ORM path)."""
+    state = {name: getattr(person, name) for name in STATE_FIELDS}
+    state["pk"] = person.pk
+    changed = _apply_state(state, views, priority, manager_ids, now.isoformat(), lambda email: _email_free(person, email))
+    for name in STATE_FIELDS:
+        setattr(person, name, state[name])
+    return changed
+
+
+def _new_state(pk: Any, email: str) -> dict[str, Any]:
+    """A new person as Person(organization=..., email=...) would start (model defaults)."""
+    state: dict[str, Any] = dict.fromkeys(FIELD_SOURCES, "")
+    state.update(pk=pk, email=email, groups=[], is_active=True, manager_id=None, provenance={}, search_text="")
+    return state
+
+
+def _apply_state(state: dict[str, Any], views: list[dict[str, Any]], priority: list[str], manager_ids: dict[tuple, Any], now_iso: str, email_free: Any) -> bool:
+    """The merge rule on a plain dict: each field from the highest-priority live identity that has it, with provenance."""
     ordered = sorted(views, key=lambda v: _rank(priority, v))
     live = [v for v in ordered if not v["attributes"].get("deleted")]
-    before = {name: getattr(person, name) for name in [*FIELD_SOURCES, "groups", "is_active", "manager_id", "provenance"]}
+    before = {name: state[name] for name in COMPARED_FIELDS}
     if not live:
-        person.is_active = False
+        state["is_active"] = False
     else:
-        provenance = dict(person.provenance or {})
+        provenance = dict(state["provenance"] or {})
         for field_name, key in FIELD_SOURCES.items():
             for view in live:
                 value = str(view["attributes"].get(key) or "").strip()
                 if value:
-                    if field_name == "email" and value != person.email and person.email and not _email_free(person, value):
+                    if field_name == "email" and value != state["email"] and state["email"] and not email_free(value):
                         break
                     old = provenance.get(field_name) or {}
                     same = old.get("value") == value and old.get("source") == view["source"]
-                    setattr(person, field_name, value[: Person._meta.get_field(field_name).max_length])
+                    state[field_name] = value[: MAX_LENGTHS[field_name]]
                     provenance[field_name] = {
                         "value": value,
                         "source": view["source"],
                         "integration_id": str(view["integration_id"]) if view["integration_id"] else None,
                         "external_id": view["external_id"],
-                        "at": old.get("at") if same and old.get("at") else now.isoformat(),
+                        "at": old.get("at") if same and old.get("at") else now_iso,
                     }
                     break
         groups: set[str] = set()
         for view in live:
             groups.update(str(g) for g in view["attributes"].get("groups") or [])
-        person.groups = sorted(groups)
-        person.is_active = any(bool(v["attributes"].get("is_active", True)) for v in live)
+        state["groups"] = sorted(groups)
+        state["is_active"] = any(bool(v["attributes"].get("is_active", True)) for v in live)
         for view in live:
             ref = _manager_ref(view)
-            if ref and manager_ids.get(ref) and manager_ids[ref] != person.pk:
-                person.manager_id = manager_ids[ref]
+            if ref and manager_ids.get(ref) and manager_ids[ref] != state["pk"]:
+                state["manager_id"] = manager_ids[ref]
                 provenance["manager"] = {"value": str(manager_ids[ref]), "source": view["source"], "external_id": view["external_id"]}
                 break
-        person.provenance = provenance
-    person.search_text = " ".join(
-        p for p in (person.display_name, person.email, person.title, person.department, person.given_name, person.family_name) if p
+        state["provenance"] = provenance
+    state["search_text"] = " ".join(
+        p for p in (state["display_name"], state["email"], state["title"], state["department"], state["given_name"], state["family_name"]) if p
     ).lower()
-    after = {name: getattr(person, name) for name in before}
-    return after != before
+    return any(state[name] != before[name] for name in COMPARED_FIELDS)
 
 
 def _email_free(person: Person, email: str) -> bool:
@@ -287,6 +323,13 @@ def people_recompute(*, organization: Organization, person_ids: Iterable[Any], p
     if not ids:
         return 0
     priority = priority or people_priority(organization=organization)
+    if bulk_sql_available():
+        with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
+            return _recompute_copy(cursor, organization.pk, ids, priority, batch_refs)
+    return _recompute_orm(organization=organization, ids=ids, priority=priority, batch_refs=batch_refs)
+
+
+def _recompute_orm(*, organization: Organization, ids: list[Any], priority: list[str], batch_refs: dict | None = None) -> int:
     views: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in PersonIdentity.objects.filter(person_id__in=ids).values("person_id", "source", "integration_id", "external_id", "attributes", "updated_at"):
         views[row.pop("person_id")].append(row)
@@ -316,8 +359,36 @@ def people_mark_source_deleted(*, organization: Organization, source: str, integ
     return people_recompute(organization=organization, person_ids=touched)
 
 
-def people_link_managers(*, organization: Organization, source: str, integration: Integration | None) -> int:
+BULK_ANALYZE_ROWS = 5000
+
+
+def people_tables_analyze(*, changed_rows: int) -> None:
+    """Refresh planner statistics after a bulk load (PostgreSQL), before the joins that link managers across the whole source.
+
+    Autovacuum analyzes on its own schedule; until it does, a source that was just loaded looks empty to the planner and a
+    table-to-table join can be planned as a nested loop over two "one-row" sequential scans (minutes instead of milliseconds).
+    """
+    if changed_rows >= BULK_ANALYZE_ROWS and bulk_sql_available():
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE sync_person, sync_personidentity")
+
+
+def people_link_managers(*, organization: Organization, source: str, integration: Integration | None, changed_rows: int = 0) -> int:
     """Fill manager links that could not resolve when the report was imported before the manager (end of a run)."""
+    if bulk_sql_available():
+        integration_id = integration.pk if integration is not None else None
+        people_tables_analyze(changed_rows=changed_rows)
+        with connection.cursor() as cursor:
+            # One statement: each unlinked person whose identity names a manager (same source) that is now known.
+            cursor.execute(
+                "UPDATE sync_person p SET manager_id = m.person_id FROM sync_personidentity i JOIN sync_personidentity m "
+                f"ON m.organization_id = i.organization_id AND m.source = i.source AND {_identity_scope(integration_id, 'm')} "
+                "AND m.external_id = i.attributes->>'manager_external_id' "
+                f"WHERE i.person_id = p.id AND i.organization_id = %(org)s AND i.source = %(source)s AND {_identity_scope(integration_id)} "
+                "AND p.manager_id IS NULL AND m.person_id <> p.id AND COALESCE(i.attributes->>'manager_external_id', '') <> ''",
+                {"org": organization.pk, "source": source, "integration": integration_id},
+            )
+            return cursor.rowcount
     queryset = _identity_filter(organization, source, integration).filter(person__manager__isnull=True).exclude(attributes__manager_external_id="")
     rows = list(queryset.exclude(attributes__manager_external_id=None).values("person_id", "attributes__manager_external_id"))
     linked = 0
@@ -330,3 +401,205 @@ def people_link_managers(*, organization: Organization, source: str, integration
             if manager_id and manager_id != row["person_id"]:
                 linked += Person.objects.filter(pk=row["person_id"], manager__isnull=True).update(manager_id=manager_id)
     return linked
+
+
+# The PostgreSQL write path: COPY into TEMP staging tables, joins instead of IN lists, one statement per step ----------------
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _person_row(state: dict[str, Any]) -> tuple:
+    return (
+        state["email"],
+        state["display_name"],
+        state["given_name"],
+        state["family_name"],
+        state["title"],
+        state["department"],
+        state["phone"],
+        state["manager_id"],
+        _json(state["groups"]),
+        _json(state["provenance"]),
+        state["is_active"],
+        state["search_text"],
+    )
+
+
+def _loads(value: Any) -> Any:
+    """Django registers jsonb to load as text on its connections (JSONField decodes it): decode here, raw cursors get the string."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _email_free_in(organization_id: Any, pk: Any, email: str) -> bool:
+    return not Person.objects.filter(organization_id=organization_id, email=email).exclude(pk=pk).exists()
+
+
+def _lookup(cursor: Any, values: Iterable[Any], sql: str, params: Mapping[str, Any], column: str = "value text") -> list[tuple]:
+    """Rows of `sql` joined to the staged values (table _sync_stage_values, column `value`): an IN list without per-value quoting."""
+    stage_rows(cursor, "_sync_stage_values" if column == "value text" else "_sync_stage_uuids", column, ((v,) for v in values))
+    cursor.execute(sql, params)
+    return cursor.fetchall()
+
+
+def _identity_scope(integration_id: Any, alias: str = "i") -> str:
+    return f"{alias}.integration_id = %(integration)s" if integration_id else f"{alias}.integration_id IS NULL"
+
+
+def _merge_copy(*, organization: Organization, source: str, integration: Integration | None, entity_type: str, batch: dict[str, dict[str, Any]]) -> MergeResult:
+    """The merge rules of _merge_orm with set-based SQL: one join matches the batch, COPY inserts new people, one upsert stores identities."""
+    result = MergeResult()
+    integration_id = integration.pk if integration is not None else None
+    now = timezone.now()
+    now_iso = now.isoformat()
+    scope = {"org": organization.pk, "source": source, "integration": integration_id, "entity": entity_type, "now": now}
+    with connection.wrap_database_errors, raw_cursor() as cursor:
+        stage_rows(cursor, "_sync_stage_people", "external_id text, email text", ((ext, a["email"]) for ext, a in batch.items()))
+        cursor.execute(
+            "SELECT s.external_id, i.person_id, p.id FROM _sync_stage_people s "
+            f"LEFT JOIN sync_personidentity i ON i.organization_id = %(org)s AND i.source = %(source)s AND {_identity_scope(integration_id)} "
+            "AND i.external_id = s.external_id "
+            "LEFT JOIN sync_person p ON s.email <> '' AND p.organization_id = %(org)s AND p.email = s.email",
+            scope,
+        )
+        identities: dict[str, Any] = {}
+        by_email: dict[str, Any] = {}
+        for external_id, identity_person, email_person in cursor.fetchall():
+            if identity_person is not None:
+                identities[external_id] = identity_person
+            elif email_person is not None:
+                by_email[batch[external_id]["email"]] = email_person
+        new_people: dict[Any, dict[str, Any]] = {}
+        person_of: dict[str, Any] = {}
+        for external_id, attributes in batch.items():
+            if external_id in identities:
+                person_of[external_id] = identities[external_id]
+                continue
+            email = attributes["email"]
+            if email and email in by_email:
+                person_of[external_id] = by_email[email]
+                continue
+            pk = uuid.uuid4()
+            new_people[pk] = _new_state(pk, email)
+            if email:
+                by_email[email] = pk
+            person_of[external_id] = pk
+        priority = people_priority(organization=organization)
+        batch_refs: dict[tuple, Any] = {(source, integration_id, ext): person_of[ext] for ext in batch}
+        batch_refs.update({("email", email): person_id for email, person_id in by_email.items()})
+        by_person: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for external_id, attributes in batch.items():
+            if person_of[external_id] in new_people:
+                view = {"source": source, "integration_id": integration_id, "external_id": external_id, "attributes": attributes, "updated_at": now}
+                by_person[person_of[external_id]].append(view)
+        manager_ids = _resolve_managers_copy(cursor, organization.pk, [v for views in by_person.values() for v in views], batch_refs)
+        if new_people:
+            for pk, views in by_person.items():
+                _apply_state(new_people[pk], views, priority, manager_ids, now_iso, lambda email, pk=pk: _email_free_in(organization.pk, pk, email))
+            # Straight into the table: a concurrent merge that created the same email raises IntegrityError, and people_merge retries.
+            with cursor.copy(f"COPY sync_person (id, created_at, updated_at, organization_id, {PERSON_COLUMNS}) FROM STDIN") as copy:
+                for pk, state in new_people.items():
+                    copy.write_row((pk, now, now, organization.pk, *_person_row(state)))
+            result.created = len(new_people)
+        stage_rows(
+            cursor,
+            "_sync_stage_identities",
+            "person_id uuid, external_id text, attributes jsonb",
+            ((person_of[ext], ext, _json(attributes)) for ext, attributes in batch.items()),
+        )
+        if integration_id:
+            conflict = "(organization_id, source, integration_id, external_id) DO UPDATE SET person_id = EXCLUDED.person_id, "
+        else:
+            conflict = "(organization_id, source, external_id) WHERE integration_id IS NULL DO UPDATE SET "
+        cursor.execute(
+            "INSERT INTO sync_personidentity (id, created_at, updated_at, organization_id, person_id, integration_id, source, entity_type, external_id, attributes) "
+            "SELECT gen_random_uuid(), %(now)s, %(now)s, %(org)s, s.person_id, %(integration)s, %(source)s, %(entity)s, s.external_id, s.attributes "
+            f"FROM _sync_stage_identities s ON CONFLICT {conflict}"
+            "entity_type = EXCLUDED.entity_type, attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
+            scope,
+        )
+        result.identities = len(batch)
+        existing_ids = {pid for pid in person_of.values() if pid not in new_people}
+        if existing_ids:
+            result.updated = _recompute_copy(cursor, organization.pk, list(existing_ids), priority, batch_refs)
+    return result
+
+
+def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None = None) -> dict[tuple, Any]:
+    """_resolve_managers with staged lookups (one join per source, one for emails)."""
+    refs = {ref for ref in (_manager_ref(v) for v in views) if ref}
+    resolved: dict[tuple, Any] = {}
+    by_source: dict[tuple, set[str]] = defaultdict(set)
+    emails: set[str] = set()
+    for ref in refs:
+        if ref[0] == "ext":
+            key = (ref[1], ref[2], ref[3])
+            if batch_refs and key in batch_refs:
+                resolved[ref] = batch_refs[key]
+            else:
+                by_source[(ref[1], ref[2])].add(ref[3])
+        elif batch_refs and ref in batch_refs:
+            resolved[ref] = batch_refs[ref]
+        else:
+            emails.add(ref[1])
+    for (source, integration_id), external_ids in by_source.items():
+        rows = _lookup(
+            cursor,
+            external_ids,
+            "SELECT i.external_id, i.person_id FROM _sync_stage_values v JOIN sync_personidentity i ON i.organization_id = %(org)s "
+            f"AND i.source = %(source)s AND {_identity_scope(integration_id)} AND i.external_id = v.value",
+            {"org": organization_id, "source": source, "integration": integration_id},
+        )
+        for external_id, person_id in rows:
+            resolved[("ext", source, integration_id, external_id)] = person_id
+    if emails:
+        rows = _lookup(
+            cursor,
+            emails,
+            "SELECT p.email, p.id FROM _sync_stage_values v JOIN sync_person p ON p.organization_id = %(org)s AND p.email = v.value",
+            {"org": organization_id},
+        )
+        for email, person_id in rows:
+            resolved[("email", email)] = person_id
+    return resolved
+
+
+def _recompute_copy(cursor: Any, organization_id: Any, ids: list[Any], priority: list[str], batch_refs: dict | None = None) -> int:
+    """_recompute_orm with staged reads and one UPDATE … FROM staging for the people that changed."""
+    views: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    rows = _lookup(
+        cursor,
+        ids,
+        "SELECT i.person_id, i.source, i.integration_id, i.external_id, i.attributes, i.updated_at FROM _sync_stage_uuids v "
+        "JOIN sync_personidentity i ON i.person_id = v.value",
+        {},
+        column="value uuid",
+    )
+    for person_id, source, integration_id, external_id, attributes, updated_at in rows:
+        views[person_id].append(
+            {"source": source, "integration_id": integration_id, "external_id": external_id, "attributes": _loads(attributes), "updated_at": updated_at}
+        )
+    manager_ids = _resolve_managers_copy(cursor, organization_id, [v for vs in views.values() for v in vs], batch_refs)
+    people = _lookup(cursor, ids, f"SELECT p.id, {PERSON_COLUMNS} FROM _sync_stage_uuids v JOIN sync_person p ON p.id = v.value", {}, column="value uuid")
+    now = timezone.now()
+    now_iso = now.isoformat()
+    changed = []
+    names = ["pk", *(c.strip() for c in PERSON_COLUMNS.split(","))]
+    for row in people:
+        state = dict(zip(names, row, strict=True))
+        state["groups"], state["provenance"] = _loads(state["groups"]), _loads(state["provenance"])
+        pk = state["pk"]
+        if _apply_state(state, views.get(pk, []), priority, manager_ids, now_iso, lambda email, pk=pk: _email_free_in(organization_id, pk, email)):
+            changed.append((pk, *_person_row(state)))
+    if changed:
+        stage_rows(
+            cursor,
+            "_sync_stage_person_updates",
+            "id uuid, email text, display_name text, given_name text, family_name text, title text, department text, phone text, manager_id uuid, "
+            "groups jsonb, provenance jsonb, is_active boolean, search_text text",
+            changed,
+        )
+        assignments = ", ".join(f"{c.strip()} = s.{c.strip()}" for c in PERSON_COLUMNS.split(","))
+        cursor.execute(f"UPDATE sync_person p SET {assignments}, updated_at = %(now)s FROM _sync_stage_person_updates s WHERE p.id = s.id", {"now": now})
+    return len(changed)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,47 +51,184 @@ class UpsertResult:
     changed: list[dict[str, Any]] = field(default_factory=list)  # Bastion-shaped data of created/updated records
 
 
+def bulk_sql_available() -> bool:
+    """The set-based write path (COPY into TEMP staging tables, then one statement per step) needs PostgreSQL; SQLite uses the ORM path.
+
+    settings.BASTION_SYNC_BULK_SQL = False forces the portable ORM path on PostgreSQL too (an operational escape hatch; tests use it).
+    """
+    return connection.vendor == "postgresql" and bool(getattr(settings, "BASTION_SYNC_BULK_SQL", True))
+
+
+def stage_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Empty a TEMP staging table (created once per session) and COPY rows into it (psycopg3 cursor.copy, text format).
+
+    ON COMMIT DELETE ROWS empties it at every commit without catalog churn; the DELETE covers a batch of this same transaction
+    that already used it (a webhook delivery or a test may merge several batches in one transaction). Call inside a transaction.
+    """
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+    cursor.execute(f"DELETE FROM {table}")
+    names = ", ".join(column.split()[0] for column in columns.split(","))
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def raw_cursor() -> Any:
+    """The psycopg3 cursor under Django's connection (same transaction); errors are mapped to django.db errors by the caller's wrapper."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+Incoming = dict[str, tuple[Mapping[str, Any], str, datetime | None]]
+
+
+def _incoming(connector: BaseConnector, entity_type: str, records: Iterable[Mapping[str, Any]]) -> Incoming:
+    """external id → (raw, content hash, source updated-at); a later copy of the same id in one batch wins."""
+    incoming: Incoming = {}
+    for raw in records:
+        external_id = connector.external_id(entity_type, raw)
+        incoming[external_id] = (raw, content_hash(raw), parse_source_time(connector.updated_at(entity_type, raw)))
+    return incoming
+
+
 def records_upsert(
     *, integration: Integration, entity_type: str, records: Iterable[Mapping[str, Any]], connector: BaseConnector, job: DataSyncJob | None = None
 ) -> UpsertResult:
     """Upsert one batch in the caller's transaction; unchanged (same hash) and stale (older source time) records are only stamped seen."""
-    now = timezone.now()
-    incoming: dict[str, tuple[Mapping[str, Any], str, datetime | None]] = {}
-    for raw in records:
-        external_id = connector.external_id(entity_type, raw)
-        incoming[external_id] = (raw, content_hash(raw), parse_source_time(connector.updated_at(entity_type, raw)))
-    result = UpsertResult()
+    incoming = _incoming(connector, entity_type, records)
     if not incoming:
-        return result
-    # Lock existing rows of this batch: a webhook and a page touching the same record serialize here.
-    existing = {
-        row[0]: row[1:]
-        for row in SyncRecord.objects.select_for_update()
-        .filter(integration=integration, entity_type=entity_type, external_id__in=list(incoming))
-        .order_by("external_id")
-        .values_list("external_id", "pk", "content_hash", "source_updated_at", "is_deleted")
-    }
-    seen_ids: list[Any] = []
-    to_write: list[SyncRecord] = []
-    for external_id, (raw, digest, source_time) in incoming.items():
+        return UpsertResult()
+    if bulk_sql_available():
+        return _upsert_copy(integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job)
+    return _upsert_orm(integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job)
+
+
+def records_upsert_orm(
+    *, integration: Integration, entity_type: str, records: Iterable[Mapping[str, Any]], connector: BaseConnector, job: DataSyncJob | None = None
+) -> UpsertResult:
+    """The portable path on any database (what SQLite uses); tests call it directly on PostgreSQL to prove both paths agree."""
+    incoming = _incoming(connector, entity_type, records)
+    if not incoming:
+        return UpsertResult()
+    return _upsert_orm(integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job)
+
+
+def _classify(result: UpsertResult, incoming: Incoming, existing: Mapping[str, tuple[str, datetime | None, bool]]) -> list[str]:
+    """Count unchanged/stale/updated/created against the stored state; return the external ids to write."""
+    to_write = []
+    for external_id, (_raw, digest, source_time) in incoming.items():
         current = existing.get(external_id)
         if current is not None:
-            pk, current_hash, current_time, is_deleted = current
+            current_hash, current_time, is_deleted = current
             if not is_deleted and current_hash == digest:
                 result.unchanged += 1
-                seen_ids.append(pk)
                 continue
             if current_time and source_time and source_time < current_time:
                 # A newer version already arrived (webhook vs poll race): keep it.
                 result.stale += 1
-                seen_ids.append(pk)
                 continue
             result.updated += 1
         else:
             result.created += 1
+        to_write.append(external_id)
+    return to_write
+
+
+def _upsert_copy(
+    *,
+    integration: Integration,
+    entity_type: str,
+    incoming: Incoming,
+    connector: BaseConnector,
+    job: DataSyncJob | None = None,
+) -> UpsertResult:
+    """PostgreSQL: COPY the batch's keys into staging, lock and compare in one join, then one INSERT … ON CONFLICT for what changed."""
+    now = timezone.now()
+    result = UpsertResult()
+    job_id = job.pk if job is not None else None
+    scope = {"integration": integration.pk, "entity": entity_type, "now": now, "job": job_id, "org": integration.organization_id}
+    with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
+        stage_rows(
+            cursor,
+            "_sync_stage_keys",
+            "external_id text, content_hash text, source_updated_at timestamptz",
+            ((ext, digest, source_time) for ext, (_raw, digest, source_time) in incoming.items()),
+        )
+        # Lock existing rows of this batch (in key order): a webhook and a page touching the same record serialize here.
+        cursor.execute(
+            "SELECT r.external_id, r.content_hash, r.source_updated_at, r.is_deleted FROM sync_syncrecord r "
+            "JOIN _sync_stage_keys s ON r.external_id = s.external_id "
+            "WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s ORDER BY r.external_id FOR UPDATE OF r",
+            scope,
+        )
+        existing = {row[0]: row[1:] for row in cursor.fetchall()}
+        to_write = _classify(result, incoming, existing)
+        if result.unchanged or result.stale:
+            # Unchanged (same hash, live) or stale (older than stored): only stamped seen, the same rule as _classify, in one statement.
+            cursor.execute(
+                "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_keys s "
+                "WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s AND r.external_id = s.external_id "
+                "AND ((NOT r.is_deleted AND r.content_hash = s.content_hash) "
+                "OR (r.source_updated_at IS NOT NULL AND s.source_updated_at IS NOT NULL AND s.source_updated_at < r.source_updated_at))",
+                scope,
+            )
+        if to_write:
+            rows = []
+            for external_id in to_write:
+                raw, digest, source_time = incoming[external_id]
+                data = connector.to_bastion(entity_type, raw)
+                result.changed.append(data)
+                rows.append((external_id, _json(dict(raw)), _json(data), digest, source_time))
+            stage_rows(cursor, "_sync_stage_records", "external_id text, raw jsonb, data jsonb, content_hash text, source_updated_at timestamptz", rows)
+            cursor.execute(
+                "INSERT INTO sync_syncrecord (id, created_at, updated_at, organization_id, integration_id, entity_type, external_id, raw, data, "
+                "content_hash, source_updated_at, first_seen_at, last_seen_at, last_seen_job_id, is_deleted, deleted_at) "
+                "SELECT gen_random_uuid(), %(now)s, %(now)s, %(org)s, %(integration)s, %(entity)s, s.external_id, s.raw, s.data, "
+                "s.content_hash, s.source_updated_at, %(now)s, %(now)s, %(job)s, false, NULL FROM _sync_stage_records s "
+                "ON CONFLICT (integration_id, entity_type, external_id) DO UPDATE SET raw = EXCLUDED.raw, data = EXCLUDED.data, "
+                "content_hash = EXCLUDED.content_hash, source_updated_at = EXCLUDED.source_updated_at, last_seen_at = EXCLUDED.last_seen_at, "
+                "last_seen_job_id = EXCLUDED.last_seen_job_id, is_deleted = false, deleted_at = NULL, updated_at = EXCLUDED.updated_at "
+                "WHERE sync_syncrecord.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR sync_syncrecord.is_deleted",
+                scope,
+            )
+    return result
+
+
+def _upsert_orm(
+    *,
+    integration: Integration,
+    entity_type: str,
+    incoming: Incoming,
+    connector: BaseConnector,
+    job: DataSyncJob | None = None,
+) -> UpsertResult:
+    """The same rules with the ORM's bulk upsert (SQLite, the embedded demo)."""
+    now = timezone.now()
+    result = UpsertResult()
+    existing_rows = (
+        SyncRecord.objects.select_for_update()
+        .filter(integration=integration, entity_type=entity_type, external_id__in=list(incoming))
+        .order_by("external_id")
+        .values_list("external_id", "pk", "content_hash", "source_updated_at", "is_deleted")
+    )
+    pks = {}
+    existing = {}
+    for external_id, pk, current_hash, current_time, is_deleted in existing_rows:
+        pks[external_id] = pk
+        existing[external_id] = (current_hash, current_time, is_deleted)
+    to_write = _classify(result, incoming, existing)
+    writing = set(to_write)
+    seen_ids = [pk for external_id, pk in pks.items() if external_id not in writing]
+    rows: list[SyncRecord] = []
+    for external_id in to_write:
+        raw, digest, source_time = incoming[external_id]
         data = connector.to_bastion(entity_type, raw)
         result.changed.append(data)
-        to_write.append(
+        rows.append(
             SyncRecord(
                 organization_id=integration.organization_id,
                 integration=integration,
@@ -105,9 +244,9 @@ def records_upsert(
                 deleted_at=None,
             )
         )
-    if to_write:
+    if rows:
         SyncRecord.objects.bulk_create(
-            to_write, update_conflicts=True, unique_fields=["integration", "entity_type", "external_id"], update_fields=UPSERT_UPDATE_FIELDS
+            rows, update_conflicts=True, unique_fields=["integration", "entity_type", "external_id"], update_fields=UPSERT_UPDATE_FIELDS
         )
     if seen_ids:
         SyncRecord.objects.filter(pk__in=seen_ids).update(last_seen_at=now, last_seen_job=job)
