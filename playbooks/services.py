@@ -746,9 +746,15 @@ def _advance_when_step_done(run_id: Any, step_key: str) -> None:
     """
 
     def advance() -> None:
-        if StepRun.objects.filter(run_id=run_id, step_key=step_key).exclude(status__in=DONE_STEP_STATUSES).exists():
-            return
-        playbook_run_advance(run_id=run_id)
+        try:
+            if StepRun.objects.filter(run_id=run_id, step_key=step_key).exclude(status__in=DONE_STEP_STATUSES).exists():
+                return
+            playbook_run_advance(run_id=run_id)
+        except Exception:  # noqa: BLE001 - the step's outcome is committed; never let a failed advance strand the run
+            logger.exception("playbooks.advance.inline_failed", extra={"run": str(run_id), "step": step_key})
+            from playbooks import tasks
+
+            tasks.playbook_run_advance.delay(str(run_id))
 
     transaction.on_commit(advance)
 
