@@ -21,7 +21,7 @@ from sync.csv_import import BASTION_FIELDS, CsvDialect, CsvFormatError, detect, 
 from sync.models import DataSyncJob, JobStatus, JobTrigger, JobType, Person, PersonIdentity, SyncJobLog
 from sync.services.jobs import ERROR_LOG_CAP, job_log
 from sync.services.people import people_merge, people_tables_analyze
-from sync.services.records import bulk_sql_available, raw_cursor, stage_rows
+from sync.services.records import bulk_sql_available, raw_cursor, stage_rows, tables_analyze_on_growth
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 10_000  # rows per transaction: one COPY + a few set-based statements each on PostgreSQL
@@ -219,6 +219,8 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
             room = ERROR_LOG_CAP - len(current)
             if room > 0:
                 DataSyncJob.objects.filter(pk=job.pk).update(error_log=[*current, *({"line": line, "reason": reason} for line, reason in bad[:room])])
+        done = DataSyncJob.objects.filter(pk=job.pk).values_list("records_processed", flat=True).first() or 0
+        tables_analyze_on_growth(before=done, after=done + len(people), tables=["sync_person", "sync_personidentity"])
         DataSyncJob.objects.filter(pk=job.pk).update(
             records_processed=F("records_processed") + len(people) + len(bad),
             created_count=F("created_count") + result.created,
@@ -237,8 +239,9 @@ def _earlier_lines(job: DataSyncJob, external_ids: list[str]) -> list[tuple[str,
         with connection.wrap_database_errors, raw_cursor() as cursor:
             stage_rows(cursor, "_sync_stage_values", "value text", ((e,) for e in external_ids))
             cursor.execute(
-                "SELECT i.external_id, i.attributes->>'_line' FROM _sync_stage_values v JOIN sync_personidentity i ON i.organization_id = %(org)s "
-                "AND i.source = %(source)s AND i.integration_id IS NULL AND i.external_id = v.value WHERE i.attributes->>'_import_job' = %(job)s",
+                "SELECT i.external_id, i.attributes->>'_line' FROM _sync_stage_values v CROSS JOIN LATERAL (SELECT i.external_id, i.attributes "
+                "FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
+                "AND i.external_id = v.value) i WHERE i.attributes->>'_import_job' = %(job)s",
                 {"org": job.organization_id, "source": CSV_SOURCE, "job": str(job.pk)},
             )
             return cursor.fetchall()

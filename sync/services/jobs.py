@@ -23,7 +23,7 @@ from integrations.services import build_connector, integration_record_failure, i
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
-from sync.services.records import records_mark_deleted, records_mark_vanished, records_upsert
+from sync.services.records import records_mark_deleted, records_mark_vanished, records_upsert, tables_analyze_on_growth
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +216,9 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
             people_mark_source_deleted(organization=job.organization, source=integration.connector_key, integration=integration, external_ids=deleted)
         if page.cursor is not None:
             DataSource.objects.filter(pk=source.pk).update(cursor=page.cursor)
+        written = locked.created_count + locked.updated_count
+        tables = ["sync_syncrecord", "sync_person", "sync_personidentity"] if spec.bastion_type == "person" else ["sync_syncrecord"]
+        tables_analyze_on_growth(before=written, after=written + result.created + result.updated, tables=tables)
         locked.pages += 1
         locked.records_processed += len(page.records)
         locked.created_count += result.created

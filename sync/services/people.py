@@ -457,10 +457,11 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
     with connection.wrap_database_errors, raw_cursor() as cursor:
         stage_rows(cursor, "_sync_stage_people", "external_id text, email text", ((ext, a["email"]) for ext, a in batch.items()))
         cursor.execute(
+            # LATERAL: one index probe per staged row, whatever the statistics say about a source loaded a moment ago.
             "SELECT s.external_id, i.person_id, p.id FROM _sync_stage_people s "
-            f"LEFT JOIN sync_personidentity i ON i.organization_id = %(org)s AND i.source = %(source)s AND {_identity_scope(integration_id)} "
-            "AND i.external_id = s.external_id "
-            "LEFT JOIN sync_person p ON s.email <> '' AND p.organization_id = %(org)s AND p.email = s.email",
+            "LEFT JOIN LATERAL (SELECT i.person_id FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s "
+            f"AND {_identity_scope(integration_id)} AND i.external_id = s.external_id) i ON true "
+            "LEFT JOIN LATERAL (SELECT p.id FROM sync_person p WHERE s.email <> '' AND p.organization_id = %(org)s AND p.email = s.email LIMIT 1) p ON true",
             scope,
         )
         identities: dict[str, Any] = {}
@@ -547,8 +548,9 @@ def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[s
         rows = _lookup(
             cursor,
             external_ids,
-            "SELECT i.external_id, i.person_id FROM _sync_stage_values v JOIN sync_personidentity i ON i.organization_id = %(org)s "
-            f"AND i.source = %(source)s AND {_identity_scope(integration_id)} AND i.external_id = v.value",
+            "SELECT i.external_id, i.person_id FROM _sync_stage_values v CROSS JOIN LATERAL (SELECT i.external_id, i.person_id "
+            "FROM sync_personidentity i WHERE i.organization_id = %(org)s "
+            f"AND i.source = %(source)s AND {_identity_scope(integration_id)} AND i.external_id = v.value) i",
             {"org": organization_id, "source": source, "integration": integration_id},
         )
         for external_id, person_id in rows:
@@ -557,7 +559,8 @@ def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[s
         rows = _lookup(
             cursor,
             emails,
-            "SELECT p.email, p.id FROM _sync_stage_values v JOIN sync_person p ON p.organization_id = %(org)s AND p.email = v.value",
+            "SELECT p.email, p.id FROM _sync_stage_values v CROSS JOIN LATERAL "
+            "(SELECT p.email, p.id FROM sync_person p WHERE p.organization_id = %(org)s AND p.email = v.value LIMIT 1) p",
             {"org": organization_id},
         )
         for email, person_id in rows:

@@ -73,6 +73,20 @@ def stage_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[An
             copy.write_row(row)
 
 
+# A bulk load refreshes planner statistics as its row count crosses each of these (autovacuum may be a minute behind; until it
+# runs, a source loaded a moment ago looks empty and a join over it can be planned as nested sequential scans).
+ANALYZE_THRESHOLDS = (2_000, 10_000, 50_000, 250_000, 1_250_000, 6_250_000)
+
+
+def tables_analyze_on_growth(*, before: int, after: int, tables: Sequence[str]) -> bool:
+    """ANALYZE the tables (PostgreSQL) when a run's written-row count crosses a threshold; return whether it ran."""
+    if not bulk_sql_available() or not any(before < threshold <= after for threshold in ANALYZE_THRESHOLDS):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(tables)}")
+    return True
+
+
 def raw_cursor() -> Any:
     """The psycopg3 cursor under Django's connection (same transaction); errors are mapped to django.db errors by the caller's wrapper."""
     connection.ensure_connection()
@@ -152,29 +166,24 @@ def _upsert_copy(
     job_id = job.pk if job is not None else None
     scope = {"integration": integration.pk, "entity": entity_type, "now": now, "job": job_id, "org": integration.organization_id}
     with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
-        stage_rows(
-            cursor,
-            "_sync_stage_keys",
-            "external_id text, content_hash text, source_updated_at timestamptz",
-            ((ext, digest, source_time) for ext, (_raw, digest, source_time) in incoming.items()),
-        )
+        stage_rows(cursor, "_sync_stage_keys", "external_id text", ((ext,) for ext in sorted(incoming)))
         # Lock existing rows of this batch (in key order): a webhook and a page touching the same record serialize here.
+        # LATERAL makes the plan one unique-index probe per staged key, whatever the statistics say about a source loaded a moment ago.
         cursor.execute(
-            "SELECT r.external_id, r.content_hash, r.source_updated_at, r.is_deleted FROM sync_syncrecord r "
-            "JOIN _sync_stage_keys s ON r.external_id = s.external_id "
-            "WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s ORDER BY r.external_id FOR UPDATE OF r",
+            "SELECT r.external_id, r.content_hash, r.source_updated_at, r.is_deleted, r.id FROM _sync_stage_keys s CROSS JOIN LATERAL "
+            "(SELECT * FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
+            "AND r.external_id = s.external_id FOR UPDATE) r",
             scope,
         )
-        existing = {row[0]: row[1:] for row in cursor.fetchall()}
+        rows = cursor.fetchall()
+        existing = {row[0]: row[1:4] for row in rows}
         to_write = _classify(result, incoming, existing)
         if result.unchanged or result.stale:
-            # Unchanged (same hash, live) or stale (older than stored): only stamped seen, the same rule as _classify, in one statement.
+            # Unchanged (same hash, live) or stale (older than stored): only stamped seen, by primary key, in one statement.
+            writing = set(to_write)
+            stage_rows(cursor, "_sync_stage_uuids", "value uuid", ((row[4],) for row in rows if row[0] not in writing))
             cursor.execute(
-                "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_keys s "
-                "WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s AND r.external_id = s.external_id "
-                "AND ((NOT r.is_deleted AND r.content_hash = s.content_hash) "
-                "OR (r.source_updated_at IS NOT NULL AND s.source_updated_at IS NOT NULL AND s.source_updated_at < r.source_updated_at))",
-                scope,
+                "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_uuids v WHERE r.id = v.value", scope
             )
         if to_write:
             rows = []

@@ -202,3 +202,13 @@ def test_csv_import_on_each_path(settings, bulk_sql, api, organization, django_c
     boss = Person.objects.get(organization=organization, email="boss@acme.example")
     assert Person.objects.get(email="report@acme.example").manager == boss and Person.objects.get(email="y@acme.example").manager == boss
     assert Person.objects.get(email="x@acme.example").display_name == "X"
+
+
+def test_bulk_loads_refresh_planner_statistics_at_thresholds(settings):
+    from sync.services.records import tables_analyze_on_growth
+
+    assert tables_analyze_on_growth(before=0, after=2_000, tables=["sync_syncrecord"]) is True
+    assert tables_analyze_on_growth(before=2_000, after=9_999, tables=["sync_syncrecord"]) is False  # between thresholds: nothing to do
+    assert tables_analyze_on_growth(before=9_000, after=60_000, tables=["sync_person", "sync_personidentity"]) is True
+    settings.BASTION_SYNC_BULK_SQL = False
+    assert tables_analyze_on_growth(before=0, after=10_000, tables=["sync_syncrecord"]) is False  # the portable path leaves it to the database
