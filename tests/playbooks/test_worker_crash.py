@@ -60,7 +60,12 @@ def test_worker_killed_mid_activation_creates_nothing_twice(crisis_playbook, own
 
     playbook_run_resume(run=run, force=True)  # an operator (or the reaper, once leases expire) resumes the run
     celery_worker_process(concurrency=4)
-    wait_for(lambda: PlaybookRun.objects.get(pk=run.pk).status != RunStatus.RUNNING, timeout=90, message="the resumed run to finish")
+    try:
+        wait_for(lambda: PlaybookRun.objects.get(pk=run.pk).status != RunStatus.RUNNING, timeout=90, message="the resumed run to finish")
+    except AssertionError as error:
+        # Say where it stalled: which steps are in which state (and how often they were tried).
+        states = sorted(run.step_runs.values_list("step_key", "status", "attempts").distinct())
+        raise AssertionError(f"{error}; steps (key, status, attempts): {states}") from error
 
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error_summary
