@@ -95,6 +95,9 @@ def directory(connect_one, transactional_db, sandbox):
     return item.integration, DataSource.objects.get(integration=item.integration, entity_type="people")
 
 
+WORKER_APPLICATION = "bastion-fault-worker"
+
+
 class SupervisedWorker:
     """A real Celery worker kept running the way systemd `Restart=always` (or Kubernetes) keeps one: restarted if it exits."""
 
@@ -171,12 +174,18 @@ def test_redis_restarted_mid_sync_recovers_with_exact_records(own_redis, celery_
 @pytest.mark.django_db(transaction=True)
 def test_postgres_connections_dropped_mid_sync_recover_with_exact_records(celery_worker_process, directory):
     integration, source = directory
-    worker = SupervisedWorker(celery_worker_process, concurrency=2)
+    db = connection.settings_dict
+    # Tag the worker's connections so only they are dropped (the test process and its live servers keep theirs).
+    worker_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}?application_name={WORKER_APPLICATION}"
+    worker = SupervisedWorker(celery_worker_process, concurrency=2, extra_env={"DATABASE_URL": worker_url})
     job = sync_services.sync_start(data_source=source)
 
     wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [WORKER_APPLICATION],
+        )
         [terminated] = cursor.fetchone()
     assert terminated >= 1, "the worker's connections were dropped"
 

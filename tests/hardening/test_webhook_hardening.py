@@ -129,9 +129,11 @@ def test_body_over_the_limit_is_413(client, vendor, settings):
 
 
 def test_unknown_integration_is_404(client, db):
-    for path in (f"/api/webhooks/{uuid.uuid4()}", "/api/webhooks/not-a-uuid", "/api/webhooks/%00"):
+    for path in (f"/api/webhooks/{uuid.uuid4()}", "/api/webhooks/not-a-uuid"):
         response = client.post(path, data=b"{}", content_type="application/json")
         assert response.status_code == 404, path
+    # A NUL byte in the URL is refused before routing (no text column can hold it).
+    assert client.post("/api/webhooks/%00", data=b"{}", content_type="application/json").status_code == 400
     assert not WebhookDelivery.objects.exists()
 
 
