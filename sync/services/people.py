@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from integrations.models import Integration
 from sync.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
-from sync.services.records import bulk_sql_available, raw_cursor, stage_rows
+from sync.services.records import bulk_sql_available, json_text, raw_cursor, stage_rows
 
 # Person field ← key in the Bastion person shape (contracts.md).
 FIELD_SOURCES = {
@@ -271,15 +271,16 @@ def _new_state(pk: Any, email: str) -> dict[str, Any]:
 
 def _apply_state(state: dict[str, Any], views: list[dict[str, Any]], priority: list[str], manager_ids: dict[tuple, Any], now_iso: str, email_free: Any) -> bool:
     """The merge rule on a plain dict: each field from the highest-priority live identity that has it, with provenance."""
-    ordered = sorted(views, key=lambda v: _rank(priority, v))
+    ordered = sorted(views, key=lambda v: _rank(priority, v)) if len(views) > 1 else views
     live = [v for v in ordered if not v["attributes"].get("deleted")]
     before = {name: state[name] for name in COMPARED_FIELDS}
     if not live:
         state["is_active"] = False
     else:
         provenance = dict(state["provenance"] or {})
+        integration_ids = [str(v["integration_id"]) if v["integration_id"] else None for v in live]
         for field_name, key in FIELD_SOURCES.items():
-            for view in live:
+            for position, view in enumerate(live):
                 value = str(view["attributes"].get(key) or "").strip()
                 if value:
                     if field_name == "email" and value != state["email"] and state["email"] and not email_free(value):
@@ -290,7 +291,7 @@ def _apply_state(state: dict[str, Any], views: list[dict[str, Any]], priority: l
                     provenance[field_name] = {
                         "value": value,
                         "source": view["source"],
-                        "integration_id": str(view["integration_id"]) if view["integration_id"] else None,
+                        "integration_id": integration_ids[position],
                         "external_id": view["external_id"],
                         "at": old.get("at") if same and old.get("at") else now_iso,
                     }
@@ -406,10 +407,6 @@ def people_link_managers(*, organization: Organization, source: str, integration
 # The PostgreSQL write path: COPY into TEMP staging tables, joins instead of IN lists, one statement per step ----------------
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _person_row(state: dict[str, Any]) -> tuple:
     return (
         state["email"],
@@ -420,8 +417,8 @@ def _person_row(state: dict[str, Any]) -> tuple:
         state["department"],
         state["phone"],
         state["manager_id"],
-        _json(state["groups"]),
-        _json(state["provenance"]),
+        json_text(state["groups"]),
+        json_text(state["provenance"]),
         state["is_active"],
         state["search_text"],
     )
@@ -507,7 +504,7 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
             cursor,
             "_sync_stage_identities",
             "person_id uuid, external_id text, attributes jsonb",
-            ((person_of[ext], ext, _json(attributes)) for ext, attributes in batch.items()),
+            ((person_of[ext], ext, json_text(attributes)) for ext, attributes in batch.items()),
         )
         if integration_id:
             conflict = "(organization_id, source, integration_id, external_id) DO UPDATE SET person_id = EXCLUDED.person_id, "

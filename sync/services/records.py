@@ -21,10 +21,14 @@ from sync.models import DataSyncJob, SyncRecord
 UPSERT_UPDATE_FIELDS = ["raw", "data", "content_hash", "source_updated_at", "last_seen_at", "last_seen_job", "is_deleted", "deleted_at", "updated_at"]
 
 
+# Built once: json.dumps with options builds a new encoder per call, a measurable cost at 100,000 records a run.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def content_hash(record: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of a raw record (sorted keys, no whitespace)."""
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(record).encode()).hexdigest()
 
 
 def parse_source_time(value: Any) -> datetime | None:
@@ -93,8 +97,9 @@ def raw_cursor() -> Any:
     return connection.connection.cursor()
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+def json_text(value: Any) -> str:
+    """Compact JSON for a jsonb column in a COPY row."""
+    return _compact(value)
 
 
 Incoming = dict[str, tuple[Mapping[str, Any], str, datetime | None]]
@@ -191,7 +196,7 @@ def _upsert_copy(
                 raw, digest, source_time = incoming[external_id]
                 data = connector.to_bastion(entity_type, raw)
                 result.changed.append(data)
-                rows.append((external_id, _json(dict(raw)), _json(data), digest, source_time))
+                rows.append((external_id, json_text(dict(raw)), json_text(data), digest, source_time))
             stage_rows(cursor, "_sync_stage_records", "external_id text, raw jsonb, data jsonb, content_hash text, source_updated_at timestamptz", rows)
             cursor.execute(
                 "INSERT INTO sync_syncrecord (id, created_at, updated_at, organization_id, integration_id, entity_type, external_id, raw, data, "
