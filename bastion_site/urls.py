@@ -5,9 +5,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common import views as common_views
+from playbooks.dashboard import dashboard
 
 urlpatterns = [
-    path("", common_views.dashboard, name="dashboard"),
+    path("", dashboard, name="dashboard"),
     path("healthz", common_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -13,4 +13,7 @@ NAVIGATION = [
 
 
 def navigation(request: HttpRequest) -> dict:
-    return {"nav_items": NAVIGATION, "current_path": request.path}
+    """Navigation with the one current item: the longest link that prefixes the path."""
+    matches = [url for _, url in NAVIGATION if request.path == url or (url != "/" and request.path.startswith(url))]
+    current = max(matches, key=len) if matches else ""
+    return {"nav_items": NAVIGATION, "current_path": request.path, "current_nav": current}
