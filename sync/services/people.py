@@ -500,23 +500,33 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
                 for pk, state in new_people.items():
                     copy.write_row((pk, now, now, organization.pk, *_person_row(state)))
             result.created = len(new_people)
-        stage_rows(
-            cursor,
-            "_sync_stage_identities",
-            "person_id uuid, external_id text, attributes jsonb",
-            ((person_of[ext], ext, json_text(attributes)) for ext, attributes in batch.items()),
-        )
-        if integration_id:
-            conflict = "(organization_id, source, integration_id, external_id) DO UPDATE SET person_id = EXCLUDED.person_id, "
-        else:
-            conflict = "(organization_id, source, external_id) WHERE integration_id IS NULL DO UPDATE SET "
-        cursor.execute(
-            "INSERT INTO sync_personidentity (id, created_at, updated_at, organization_id, person_id, integration_id, source, entity_type, external_id, attributes) "
-            "SELECT gen_random_uuid(), %(now)s, %(now)s, %(org)s, s.person_id, %(integration)s, %(source)s, %(entity)s, s.external_id, s.attributes "
-            f"FROM _sync_stage_identities s ON CONFLICT {conflict}"
-            "entity_type = EXCLUDED.entity_type, attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
-            scope,
-        )
+        # Identities this source never had go straight into the table; known ones are updated by one staged upsert.
+        fresh = [ext for ext in batch if ext not in identities]
+        if fresh:
+            with cursor.copy(
+                "COPY sync_personidentity (id, created_at, updated_at, organization_id, person_id, integration_id, source, entity_type, external_id, "
+                "attributes) FROM STDIN"
+            ) as copy:
+                for ext in fresh:
+                    copy.write_row((uuid.uuid4(), now, now, organization.pk, person_of[ext], integration_id, source, entity_type, ext, json_text(batch[ext])))
+        if identities:
+            stage_rows(
+                cursor,
+                "_sync_stage_identities",
+                "person_id uuid, external_id text, attributes jsonb",
+                ((person_of[ext], ext, json_text(batch[ext])) for ext in identities),
+            )
+            if integration_id:
+                conflict = "(organization_id, source, integration_id, external_id) DO UPDATE SET person_id = EXCLUDED.person_id, "
+            else:
+                conflict = "(organization_id, source, external_id) WHERE integration_id IS NULL DO UPDATE SET "
+            cursor.execute(
+                "INSERT INTO sync_personidentity (id, created_at, updated_at, organization_id, person_id, integration_id, source, entity_type, "
+                "external_id, attributes) SELECT gen_random_uuid(), %(now)s, %(now)s, %(org)s, s.person_id, %(integration)s, %(source)s, %(entity)s, "
+                f"s.external_id, s.attributes FROM _sync_stage_identities s ON CONFLICT {conflict}"
+                "entity_type = EXCLUDED.entity_type, attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
+                scope,
+            )
         result.identities = len(batch)
         existing_ids = {pid for pid in person_of.values() if pid not in new_people}
         if existing_ids:

@@ -190,14 +190,15 @@ def _upsert_copy(
             cursor.execute(
                 "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_uuids v WHERE r.id = v.value", scope
             )
-        if to_write:
-            rows = []
-            for external_id in to_write:
-                raw, digest, source_time = incoming[external_id]
-                data = connector.to_bastion(entity_type, raw)
-                result.changed.append(data)
-                rows.append((external_id, json_text(dict(raw)), json_text(data), digest, source_time))
-            stage_rows(cursor, "_sync_stage_records", "external_id text, raw jsonb, data jsonb, content_hash text, source_updated_at timestamptz", rows)
+        write_rows = []
+        for external_id in to_write:
+            raw, digest, source_time = incoming[external_id]
+            data = connector.to_bastion(entity_type, raw)
+            result.changed.append(data)
+            write_rows.append((external_id, json_text(dict(raw)), json_text(data), digest, source_time))
+        # New and changed records alike go through ON CONFLICT: a webhook may insert the same new record between the lock and here.
+        if write_rows:
+            stage_rows(cursor, "_sync_stage_records", "external_id text, raw jsonb, data jsonb, content_hash text, source_updated_at timestamptz", write_rows)
             cursor.execute(
                 "INSERT INTO sync_syncrecord (id, created_at, updated_at, organization_id, integration_id, entity_type, external_id, raw, data, "
                 "content_hash, source_updated_at, first_seen_at, last_seen_at, last_seen_job_id, is_deleted, deleted_at) "
