@@ -16,14 +16,13 @@ import requests
 from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from integrations.models import Integration, IntegrationStatus
 from playbooks.models import PlaybookRun, Task
 from scenarios.models import Scenario
 from tests.conftest import wait_for
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "demo-Story-Pass-1"
 
 
@@ -46,19 +45,6 @@ def smtp_inbox():
     controller.start()
     yield inbox
     controller.stop()
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.set_default_timeout(20000)
-        page = context.new_page()
-        yield page
-        context.close()
-        browser.close()
 
 
 @pytest.mark.browser
@@ -129,11 +115,17 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     expect(stakeholders.locator(".import-choices input[type=checkbox]")).to_have_count(20)
     stakeholders.locator("button.import-selected").click()
     expect(stakeholders.locator("table.stakeholders tbody tr")).to_have_count(20)
+    expect(stakeholders.locator(".tool-status")).to_contain_text("Imported 20 from okta")
     channels = page.locator("#field-communication_channels")
     channels.locator("button.import-source[data-connector=slack]").click()
-    for name in ("incident-response", "exec-team"):
-        channels.locator(f".import-choices input[data-label='{name}']").check()
+    choices = channels.locator(".import-choices input[type=checkbox]")
+    expect(choices.first).to_be_visible()
+    for index in range(choices.count()):
+        if choices.nth(index).get_attribute("data-label") not in ("incident-response", "exec-team"):
+            choices.nth(index).uncheck()
     channels.locator("button.import-selected").click()
+    expect(channels.locator(".tool-status")).to_contain_text("Imported 2 from slack")
+    expect(page.locator("#id_communication_channels")).to_have_value(re.compile("incident-response"))
     page.fill("#id_war_room_meeting_at", "2026-11-26T09:00")
     page.click("#save-scenario")
     try:
@@ -145,7 +137,9 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     # Make the playbook from the scenario, see what it will do, activate.
     page.goto(f"{live_server.url}/playbooks/")
     scenario = Scenario.objects.get(title="Payments outage")
-    assert len(scenario.values["stakeholders"]) == 20 and scenario.values["communication_channels"]
+    assert len(scenario.values["stakeholders"]) == 20
+    assert sorted(c["name"] for c in scenario.values["communication_channels"]) == ["exec-team", "incident-response"]
+    assert scenario.value_sources["stakeholders"]["items"][0]["source"] == "okta"
     page.select_option("#scenario_id", str(scenario.pk))
     page.get_by_role("button", name="Create playbook").click()
     page.wait_for_url(re.compile(r".*/playbooks/[0-9a-f-]+/$"))

@@ -4,27 +4,12 @@ Legal missing is reported while typing, fixed, saved."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from scenarios.models import Scenario
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LEGAL_MESSAGE = "Legal must be on the crisis team: add someone from Legal (role Legal) to the crisis team."
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made here afterwards are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.set_default_timeout(15000)
-        page = context.new_page()
-        yield page
-        context.close()
-        browser.close()
 
 
 @pytest.mark.browser
