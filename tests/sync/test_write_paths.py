@@ -212,3 +212,26 @@ def test_bulk_loads_refresh_planner_statistics_at_thresholds(settings):
     assert tables_analyze_on_growth(before=9_000, after=60_000, tables=["sync_person", "sync_personidentity"]) is True
     settings.BASTION_SYNC_BULK_SQL = False
     assert tables_analyze_on_growth(before=0, after=10_000, tables=["sync_syncrecord"]) is False  # the portable path leaves it to the database
+
+
+@pytest.mark.parametrize("bulk_sql", [True, False], ids=["copy", "orm"])
+def test_managers_that_arrive_after_their_reports_are_linked_at_the_end(settings, bulk_sql, organization):
+    settings.BASTION_SYNC_BULK_SQL = bulk_sql
+    okta = Integration.objects.create(organization=organization, connector_key="okta", display_name="Okta", status=IntegrationStatus.CONNECTED)
+    report = {"external_id": "r1", "email": "report@acme.example", "name": "Report", "manager_external_id": "m1"}
+    with transaction.atomic():
+        services.people_merge(organization=organization, source="okta", integration=okta, entity_type="users", items=[report])
+        services.people_merge(
+            organization=organization,
+            source="okta",
+            integration=okta,
+            entity_type="users",
+            items=[{"external_id": "m1", "email": "m@acme.example", "name": "M"}],
+        )
+    assert Person.objects.get(email="report@acme.example").manager is None  # the manager was unknown when the report was merged
+
+    from sync.services.people import people_link_managers
+
+    assert people_link_managers(organization=organization, source="okta", integration=okta, changed_rows=10_000) == 1
+    assert Person.objects.get(email="report@acme.example").manager.email == "m@acme.example"
+    assert people_link_managers(organization=organization, source="okta", integration=okta) == 0  # idempotent
