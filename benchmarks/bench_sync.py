@@ -313,8 +313,9 @@ def main() -> None:
         "upserted into the records store, merged into people and committed with its cursor, then finalization (deletion detection, manager links).",
         "- The write path on PostgreSQL: each batch is COPYed (psycopg3 `cursor.copy`) into TEMP staging tables; existing rows are found by "
         "LATERAL index probes from staging; records are written by one `INSERT … ON CONFLICT … DO UPDATE … WHERE content_hash IS DISTINCT FROM`; "
-        "unchanged records are stamped seen by one `UPDATE … FROM staging`; new people are COPYed straight into the table (a concurrent "
-        "duplicate email raises and the batch retries); identities by one upsert; changed people by one `UPDATE … FROM staging`; manager "
+        "unchanged records are stamped seen by one `UPDATE … FROM staging`; new people and new identities are COPYed straight into their "
+        "tables (a concurrent duplicate raises IntegrityError and the batch retries); known identities by one upsert; changed people by one "
+        "`UPDATE … FROM staging`; manager "
         "links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows. SQLite keeps the ORM path.",
         "",
         "### The remaining gap to COPY (why a third of COPY is not reachable for this path)",
@@ -333,6 +334,12 @@ def main() -> None:
         "are indexed, so each stamp is a non-HOT update touching every index of `sync_syncrecord`. The hash skip avoids all JSON, "
         "record, identity and person writes. Dropping redundant single-column indexes (`created_at`, `integration_id`, `is_deleted`, "
         "`last_seen_at` next to composite ones) would need a change to sync/models.py.",
+        f"- Why the re-sync ratio can rise while both runs get faster: before, the re-sync took 23.2 s against a 129.4 s first import (18%); "
+        f"now {resync_s:.1f} s against {api_s:.1f} s. What remains in a re-sync is the HTTP floor above ({read_s:.1f} s), the canonical-JSON hash "
+        f"of every record, building the connector per page, and the {PEOPLE:,} non-HOT seen-stamps.",
+        "- Peak memory is the process's resident-set growth during each phase; the API phases run after the CSV phase in the same process and "
+        "reuse memory it already reserved, so 0.0 MiB there means no new high-water mark, not zero allocation. The CSV phase's growth is one "
+        "10,000-row batch (rows, person states, COPY buffers); the file itself is streamed.",
         "",
     ]
     out = ROOT / "benchmarks" / "results" / "sync.md"
