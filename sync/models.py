@@ -95,29 +95,32 @@ class DataSyncJob(BaseModel):
 
 
 class SyncRecord(BaseModel):
-    """The records store: what syncs pulled, unique on (integration, entity, external id)."""
+    """The records store: what syncs pulled, unique on (integration, entity, external id).
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_records")
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="sync_records")
+    Few indexes on purpose: every sync re-stamps each record it sees (last_seen_*), and with none of the stamped
+    columns indexed PostgreSQL updates them in place (HOT) instead of rewriting every index entry.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_records", db_index=False)
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="sync_records", db_index=False)
     entity_type = models.CharField(max_length=80)
     external_id = models.CharField(max_length=255)
     raw = models.JSONField(default=dict, help_text="The vendor's record as received.")
     data = models.JSONField(default=dict, help_text="The record transformed into Bastion's shape (connector.to_bastion).")
     content_hash = models.CharField(max_length=64)
     source_updated_at = models.DateTimeField(null=True, blank=True, help_text="The source's own modification time.")
+    created_at = models.DateTimeField(auto_now_add=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(db_index=True)
-    last_seen_job = models.ForeignKey(DataSyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    is_deleted = models.BooleanField(default=False, db_index=True)
+    last_seen_at = models.DateTimeField()
+    last_seen_job = models.ForeignKey(DataSyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    is_deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["entity_type", "external_id"]
+        # The unique constraint's index serves lookups by integration; the organization index serves forms and deletes.
         constraints = [models.UniqueConstraint(fields=["integration", "entity_type", "external_id"], name="unique_sync_record")]
-        indexes = [
-            models.Index(fields=["organization", "entity_type", "is_deleted"]),
-            models.Index(fields=["integration", "entity_type", "last_seen_job"]),
-        ]
+        indexes = [models.Index(fields=["organization", "entity_type", "is_deleted"])]
 
     def __str__(self) -> str:
         return f"{self.entity_type}:{self.external_id}"
