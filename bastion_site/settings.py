@@ -8,7 +8,7 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV_FILE = BASE_DIR / ".env"
+ENV_FILE = Path(os.environ.get("BASTION_ENV_FILE") or BASE_DIR / ".env")
 
 env = environ.Env()
 if ENV_FILE.exists():

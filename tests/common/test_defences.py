@@ -40,3 +40,13 @@ def test_nul_bytes_in_the_url_are_refused_with_400(api):
     response = api.get("/api/members/?search=%00abc")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_api_is_rate_limited_per_user(api, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})
+    codes = [api.get("/api/members/").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    response = api.get("/api/members/")
+    assert response.json()["error"]["code"] == "throttled" and int(response["Retry-After"]) > 0
