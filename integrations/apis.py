@@ -384,6 +384,20 @@ class IntegrationTestApi(IntegrationDetailApi):
         return Response(ConnectionTestSerializer(_test_data(result)).data)
 
 
+class WebhookRegistrationSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    vendor_id = serializers.CharField(allow_blank=True)
+
+
+class IntegrationWebhookApi(IntegrationDetailApi):
+    """Register Bastion's webhook at the vendor with a fresh signing secret (connectors that support it; admins)."""
+
+    @extend_schema(request=None, responses=WebhookRegistrationSerializer)
+    def post(self, request: Request, pk) -> Response:
+        registered = services.integration_webhook_register(integration=self.get_object(), actor=request.user, request=request)
+        return Response(WebhookRegistrationSerializer(registered).data)
+
+
 class IntegrationReconnectApi(IntegrationDetailApi):
     """Restore a broken connection with a new credential (or OAuth again); settings and mappings are kept."""
 

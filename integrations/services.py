@@ -606,6 +606,34 @@ def webhook_secret_reveal(*, integration: Integration, actor: Any = None, reques
     return (data or {}).get("secret")
 
 
+def integration_webhook_url(integration: Integration) -> str:
+    return f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/api/webhooks/{integration.pk}"
+
+
+def integration_webhook_register(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> dict[str, Any]:
+    """Register Bastion's webhook at the vendor with a fresh signing secret, for connectors that can do it themselves."""
+    connector = build_connector(integration)
+    register = getattr(connector, "register_webhook", None)
+    if register is None:
+        raise ApplicationError(
+            f"{connector.manifest.name} cannot register webhooks through its API: paste the webhook URL and secret into its settings.",
+            code="webhook_registration_unsupported",
+            status_code=409,
+        )
+    secret = webhook_secret_generate(integration=integration, actor=actor, request=request)
+    # The secret was handed to the vendor, not to a person: it is not revealed again.
+    Integration.objects.filter(pk=integration.pk).update(webhook_secret_revealed_at=timezone.now())
+    url = integration_webhook_url(integration)
+    try:
+        registered = register(url=url, secret=secret)
+    except ApiError as error:
+        raise _vendor_error(integration, error)
+    audit_record(
+        action="integration.webhook_register", organization=integration.organization, actor=actor, target=integration, changes={"url": url}, request=request
+    )
+    return {"url": url, "vendor_id": str(registered.get("id", "")) if isinstance(registered, Mapping) else ""}
+
+
 # Connection lifecycle -----------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/integrations/<uuid:pk>", apis.IntegrationDetailApi.as_view(), name="api-integration-detail"),
     path("api/integrations/<uuid:pk>/config", apis.IntegrationConfigApi.as_view(http_method_names=["put"]), name="api-integration-config"),
     path("api/integrations/<uuid:pk>/test", apis.IntegrationTestApi.as_view(http_method_names=["post"]), name="api-integration-test"),
+    path("api/integrations/<uuid:pk>/webhook", apis.IntegrationWebhookApi.as_view(http_method_names=["post"]), name="api-integration-webhook"),
     path("api/integrations/<uuid:pk>/reconnect", apis.IntegrationReconnectApi.as_view(http_method_names=["post"]), name="api-integration-reconnect"),
     path("api/integrations/<uuid:pk>/data-sources", apis.IntegrationDataSourcesApi.as_view(), name="api-integration-data-sources"),
     path("api/data-sources/<uuid:pk>/fields", apis.DataSourceFieldsApi.as_view(), name="api-data-source-fields"),

@@ -270,6 +270,8 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
         "recent_calls": selectors.integration_recent_calls(integration=integration, limit=15),
         "can_manage": request.membership.has_role(Role.ADMIN),
         "credential_types": sorted(integration.credentials.values_list("credential_type", flat=True)),
+        "can_register_webhook": hasattr(services.connector_class_for(integration.connector_key), "register_webhook"),
+        "webhook_url": services.integration_webhook_url(integration),
     }
     return render(request, "integrations/detail.html", context)
 
@@ -286,6 +288,13 @@ def detail_action(request: HttpRequest, pk: Any) -> HttpResponse:
             messages.success(request, f"Connection works ({result.identity}).")
         else:
             messages.error(request, f"Connection test failed: {result.detail.get('error', 'unknown error')}")
+    elif action == "register_webhook":
+        try:
+            registered = services.integration_webhook_register(integration=integration, actor=request.user, request=request)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{integration.display_name} now sends its changes to {registered['url']}, signed with a new secret.")
     elif action == "disconnect":
         services.integration_disconnect(integration=integration, actor=request.user, request=request)
         messages.success(request, f"{integration.display_name} is disconnected. Its settings and mappings are kept; reconnect any time.")

@@ -33,6 +33,8 @@ from integrations.http import BasicAuth, BearerAuth, HttpClient
 logger = logging.getLogger(__name__)
 
 API = "rest/api/3"
+WEBHOOKS = "rest/webhooks/1.0/webhook"
+WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted")
 BULK_LIMIT = 50
 REPLAY_WINDOW_MS = 5 * 60 * 1000
 ISSUE_FIELDS = ["summary", "status", "assignee", "duedate", "updated", "created", "project", "issuetype", "labels", "priority", "description"]
@@ -489,6 +491,16 @@ class JiraConnector(BaseConnector):
         return {"fields": fields}
 
     # ---- actions --------------------------------------------------------------------------------------------------
+
+    def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
+        """Register (or re-register with a new secret) the signed admin webhook that sends issue changes to `url`."""
+        hooks = self.client.get(WEBHOOKS).json()
+        for hook in hooks:
+            if hook.get("url") == url:
+                # Jira keeps the secret write-only: replace the hook so the new secret takes effect.
+                self.client.delete(f"{WEBHOOKS}/{hook['id']}")
+        body = {"name": "Bastion", "url": url, "events": list(WEBHOOK_EVENTS), "secret": secret, "excludeBody": False, "enabled": True}
+        return self.client.post(WEBHOOKS, json=body).json()
 
     def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         """Run an action. known_new: the caller guarantees no earlier request used this idempotency key, so create_issue

@@ -924,6 +924,16 @@ def _api_blueprint() -> Blueprint:
             STORE.webhook_subscriptions.setdefault(VENDOR, []).append(hook)
         return jsonify({k: v for k, v in hook.items() if k != "secret"}), 201
 
+    @bp.delete("/rest/webhooks/1.0/webhook/<int:hook_id>")
+    def webhook_delete(hook_id: int):
+        with STORE.lock:
+            hooks = STORE.webhook_subscriptions.get(VENDOR, [])
+            kept = [h for h in hooks if h["id"] != hook_id]
+            if len(kept) == len(hooks):
+                return _errors(404, ["Webhook not found"], {})
+            STORE.webhook_subscriptions[VENDOR] = kept
+        return Response(status=204)
+
     @bp.get("/browse/<key>")
     def browse(key: str):
         with STORE.lock:

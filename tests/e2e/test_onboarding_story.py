@@ -78,7 +78,6 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     page.wait_for_url(re.compile(re.escape(f"{sandbox}/jira/") + r".*authorize\?.*state="))
     page.click("#allow")
     page.wait_for_url(re.compile(re.escape(live_server.url) + r"/integrations/[0-9a-f-]+/setup/"))
-    webhook_secret = page.locator("#webhook_secret_value").input_value()
     webhook_url = page.locator("#webhook_url_value").input_value()
     page.click("#setup-continue")
     page.wait_for_url(re.compile(r".*/map/$"))
@@ -91,15 +90,13 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     jira = Integration.objects.get(connector_key="jira")
     assert jira.status == IntegrationStatus.CONNECTED
     assert webhook_url == f"{live_server.url}/api/webhooks/{jira.pk}"
+    jira_token = jira.credentials.get(credential_type="oauth").data["access_token"]
 
-    # The admin pastes Bastion's webhook address and secret into Jira's webhook settings.
-    token = requests.post(f"{sandbox}/_control/tokens", json={"vendor": "jira", "subject": "jira.admin@acme.example"}, timeout=5).json()["token"]
-    requests.post(
-        f"{sandbox}/jira/rest/webhooks/1.0/webhook",
-        json={"name": "Bastion", "url": webhook_url, "events": ["jira:issue_updated"], "secret": webhook_secret},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=5,
-    ).raise_for_status()
+    # Bastion registers its signed webhook in Jira (the detail page's button), so issue changes flow back.
+    page.click("#register-webhook")
+    expect(page.locator(".messages")).to_contain_text(f"now sends its changes to {live_server.url}/api/webhooks/{jira.pk}")
+    hooks = requests.get(f"{sandbox}/jira/rest/webhooks/1.0/webhook", headers={"Authorization": f"Bearer {jira_token}"}, timeout=5).json()
+    assert [h["url"] for h in hooks] == [webhook_url]
 
     # Build a crisis scenario: stakeholders from the directory, channels from Slack.
     page.goto(f"{live_server.url}/scenarios/new/crisis_management/")
