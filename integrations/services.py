@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import requests
+import requests.adapters
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -402,6 +406,51 @@ def build_connector(integration: Integration) -> BaseConnector:
             **({"timeout": (float(timeout[0]), float(timeout[1]))} if isinstance(timeout, list) and len(timeout) == 2 else {}),
         )
     return connector_class(client=client, config=integration.config, credentials=credentials)
+
+
+CONNECTOR_TTL_SECONDS = 60.0
+SHARED_POOL_SIZE = 32  # HTTP connections kept per shared connector (requests' default of 10 is below a 16-thread pool)
+_shared_connectors: dict[tuple[str, str], tuple[float, tuple[Any, ...], BaseConnector]] = {}
+_shared_connector_locks: dict[tuple[str, str], threading.Lock] = {}
+_shared_connectors_guard = threading.Lock()
+
+
+def _credential_fingerprint(integration: Integration) -> tuple[Any, ...]:
+    """Changes whenever the integration or any of its credentials changes (reconnect, token refresh, status change)."""
+    credentials = IntegrationCredential.objects.filter(integration_id=integration.pk).aggregate(latest=Max("updated_at"), count=Count("id"))
+    return (integration.updated_at, integration.status, integration.base_url, credentials["latest"], credentials["count"])
+
+
+def shared_connector(integration: Integration, *, purpose: str) -> BaseConnector:
+    """A connector shared by the work one worker process does for `purpose` within CONNECTOR_TTL_SECONDS.
+
+    build_connector decrypts and audits the credentials and may ask the vendor who it is; the pages of a sync or the
+    steps of an activation would repeat that for every page or step. The key includes the credentials' last change,
+    so a reconnect or a refreshed token is picked up at once; the TTL bounds how long decrypted secrets stay in a
+    worker's memory. Each purpose has its own instance because callers tune the client (retries) differently.
+    """
+    key = (str(integration.pk), purpose)
+    fingerprint = _credential_fingerprint(integration)
+    with _shared_connectors_guard:
+        lock = _shared_connector_locks.setdefault(key, threading.Lock())
+    with lock:  # concurrent steps starting together build it once
+        cached = _shared_connectors.get(key)
+        if cached is not None and cached[1] == fingerprint and cached[0] > time.monotonic():
+            return cached[2]
+        connector = build_connector(integration)
+        session = getattr(getattr(connector, "client", None), "session", None)
+        if isinstance(session, requests.Session):
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=SHARED_POOL_SIZE)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        _shared_connectors[key] = (time.monotonic() + CONNECTOR_TTL_SECONDS, fingerprint, connector)
+        return connector
+
+
+def shared_connectors_forget() -> None:
+    """Drop every shared connector (tests; a worker shutting down)."""
+    with _shared_connectors_guard:
+        _shared_connectors.clear()
 
 
 def integration_record_success(*, integration: Integration) -> None:

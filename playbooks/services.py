@@ -6,19 +6,15 @@ import hashlib
 import inspect
 import logging
 import random
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import requests
-import requests.adapters
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from json_logic import jsonLogic
@@ -28,9 +24,9 @@ from accounts.services import audit_record
 from common.errors import ApplicationError
 from integrations.connectors.base import BaseConnector
 from integrations.errors import ApiError, ApiRateLimited
-from integrations.models import Integration, IntegrationCredential, IntegrationStatus
+from integrations.models import Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
-from integrations.services import build_connector, integration_record_failure
+from integrations.services import build_connector, integration_record_failure, shared_connector, shared_connectors_forget
 from playbooks.models import (
     ACTIVE_STEP_STATUSES,
     DONE_STEP_STATUSES,
@@ -668,52 +664,17 @@ def _claim(step_run_ids: list[str]) -> list[StepRun]:
 # ---------------------------------------------------------------------------------------------------------------
 # Connectors: one per integration per worker process for a short while
 
-CONNECTOR_TTL_SECONDS = 60.0
-SHARED_POOL_SIZE = 32  # HTTP connections kept per cached connector (requests' default of 10 is below a 16-thread pool)
-_connectors: dict[str, tuple[float, tuple[Any, ...], BaseConnector]] = {}
-_connector_locks: dict[str, threading.Lock] = {}
-_connectors_guard = threading.Lock()
 _known_new_support: dict[tuple[type, str], bool] = {}
 
 
-def _credential_fingerprint(integration: Integration) -> tuple[Any, ...]:
-    """Changes whenever the integration or any of its credentials changes (reconnect, token refresh, status change)."""
-    credentials = IntegrationCredential.objects.filter(integration_id=integration.pk).aggregate(latest=Max("updated_at"), count=Count("id"))
-    return (integration.updated_at, integration.status, integration.base_url, credentials["latest"], credentials["count"])
-
-
 def connector_for(integration: Integration) -> BaseConnector:
-    """A connector for the integration, shared by the steps this worker process runs within CONNECTOR_TTL_SECONDS.
-
-    build_connector decrypts (and audits) up to five credentials in ten queries; 40 steps of one activation on the same
-    integration would repeat that 40 times, and each Slack connector would ask auth.test for the workspace URL again.
-    The cache key includes the credentials' last change, so a reconnect or refreshed token is picked up on the next
-    step; the TTL bounds how long decrypted secrets stay in a worker's memory. Connectors hold no per-call state beyond
-    lookup caches (Slack workspace URL, Jira account ids), and the HTTP session's pool is thread-safe.
-    """
-    key = str(integration.pk)
-    fingerprint = _credential_fingerprint(integration)
-    with _connectors_guard:
-        lock = _connector_locks.setdefault(key, threading.Lock())
-    with lock:  # twenty steps starting at once build it once
-        cached = _connectors.get(key)
-        if cached is not None and cached[1] == fingerprint and cached[0] > time.monotonic():
-            return cached[2]
-        connector = build_connector(integration)
-        session = getattr(getattr(connector, "client", None), "session", None)
-        if isinstance(session, requests.Session):
-            # Every worker thread shares this connector's session: give its pool room for all of them.
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=SHARED_POOL_SIZE)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        _connectors[key] = (time.monotonic() + CONNECTOR_TTL_SECONDS, fingerprint, connector)
-        return connector
+    """The worker's shared connector for playbook steps (see integrations.services.shared_connector)."""
+    return shared_connector(integration, purpose="playbooks")
 
 
 def connectors_forget() -> None:
     """Drop every cached connector (tests; a worker shutting down)."""
-    with _connectors_guard:
-        _connectors.clear()
+    shared_connectors_forget()
 
 
 def _accepts_known_new(connector: BaseConnector, method: str) -> bool:

@@ -213,3 +213,13 @@ def browser_page(monkeypatch):
         yield page
         context.close()
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_connectors():
+    """Connectors shared within a worker process never carry over from one test to the next."""
+    from integrations.services import shared_connectors_forget
+
+    shared_connectors_forget()
+    yield
+    shared_connectors_forget()

@@ -19,7 +19,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from common.errors import ApplicationError
 from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
 from integrations.models import DataSource, Integration, IntegrationStatus
-from integrations.services import build_connector, integration_record_failure, integration_record_success
+from integrations.services import integration_record_failure, integration_record_success, shared_connector
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
@@ -191,7 +191,7 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
     integration, source = job.integration, job.data_source
     sequence, position = job.pages, job.next_page
     try:
-        connector = build_connector(integration)
+        connector = shared_connector(integration, purpose="sync")
         _configure_client(connector)
         spec = connector.manifest.entity(source.entity_type)
         page = connector.read(source.entity_type, cursor=job.start_cursor, page=position)
