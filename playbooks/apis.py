@@ -119,6 +119,7 @@ class PreviewOutputSerializer(serializers.Serializer):
 class StepItemSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     label = serializers.CharField()
+    title = serializers.CharField(allow_blank=True, help_text="What the item is about (the person invited, the task filed).")
     item_key = serializers.CharField(allow_blank=True)
     status = serializers.CharField(help_text="pending | queued | running | retrying | succeeded | failed | skipped | cancelled")
     attempts = serializers.IntegerField()

@@ -178,8 +178,15 @@ class StepRun(BaseModel):
         return f"{self.step_key}[{self.item_key}] {self.status}"
 
     @property
+    def item_title(self) -> str:
+        """What this item is about (the person invited, the task filed), when the step runs per item."""
+        if not isinstance(self.item, dict):
+            return ""
+        return str(self.item.get("title") or self.item.get("name") or self.item.get("email") or "")
+
+    @property
     def label(self) -> str:
-        title = (self.item or {}).get("title") or (self.item or {}).get("name") or (self.item or {}).get("email") if isinstance(self.item, dict) else ""
+        title = self.item_title
         return f"{self.step_name}: {title}" if title else self.step_name
 
 

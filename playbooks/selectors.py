@@ -75,6 +75,7 @@ def _step_groups(step_runs: list[StepRun]) -> list[dict[str, Any]]:
             {
                 "id": str(step_run.pk),
                 "label": step_run.label,
+                "title": step_run.item_title,
                 "item_key": step_run.item_key,
                 "status": step_run.status,
                 "attempts": step_run.attempts,

@@ -49,7 +49,8 @@
     replace("steps", run.steps.map(function (step) {
       var result = el("td", {}, []);
       step.items.forEach(function (item) {
-        if (item.external_id) { result.appendChild(link(item.external_url, (item.data && item.data.key) || item.external_id)); result.appendChild(document.createTextNode(" ")); }
+        var text = (item.data && item.data.key) || (step.items.length > 1 && item.title) || item.external_id;
+        if (item.external_id) { result.appendChild(link(item.external_url, text)); result.appendChild(document.createTextNode(" ")); }
         if (item.last_error) { result.appendChild(el("span", { "class": "error" }, [item.last_error])); result.appendChild(document.createTextNode(" ")); }
       });
       var statusCell = el("td", {}, [badge(step.status)]);
