@@ -224,13 +224,12 @@ def _manager_ref(view: Mapping[str, Any]) -> tuple | None:
     return None
 
 
-def _resolve_managers(organization: Organization, views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None = None) -> dict[tuple, Any]:
-    """Map manager references (same-source external id, or email) to person ids in a few queries."""
-    refs = {ref for ref in (_manager_ref(v) for v in views) if ref}
+def _partition_manager_refs(views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None) -> tuple[dict[tuple, Any], dict[tuple, set[str]], set[str]]:
+    """Split the views' manager references into (resolved from this batch, external ids per source, emails to look up)."""
     resolved: dict[tuple, Any] = {}
     by_source: dict[tuple, set[str]] = defaultdict(set)
     emails: set[str] = set()
-    for ref in refs:
+    for ref in {ref for ref in (_manager_ref(v) for v in views) if ref}:
         if ref[0] == "ext":
             key = (ref[1], ref[2], ref[3])
             if batch_refs and key in batch_refs:
@@ -241,6 +240,12 @@ def _resolve_managers(organization: Organization, views: list[dict[str, Any]], b
             resolved[ref] = batch_refs[ref]
         else:
             emails.add(ref[1])
+    return resolved, by_source, emails
+
+
+def _resolve_managers(organization: Organization, views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None = None) -> dict[tuple, Any]:
+    """Map manager references (same-source external id, or email) to person ids in a few queries."""
+    resolved, by_source, emails = _partition_manager_refs(views, batch_refs)
     for (source, integration_id), external_ids in by_source.items():
         queryset = PersonIdentity.objects.filter(organization=organization, source=source, external_id__in=external_ids)
         queryset = queryset.filter(integration_id=integration_id) if integration_id else queryset.filter(integration__isnull=True)
@@ -536,21 +541,7 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
 
 def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None = None) -> dict[tuple, Any]:
     """_resolve_managers with staged lookups (one join per source, one for emails)."""
-    refs = {ref for ref in (_manager_ref(v) for v in views) if ref}
-    resolved: dict[tuple, Any] = {}
-    by_source: dict[tuple, set[str]] = defaultdict(set)
-    emails: set[str] = set()
-    for ref in refs:
-        if ref[0] == "ext":
-            key = (ref[1], ref[2], ref[3])
-            if batch_refs and key in batch_refs:
-                resolved[ref] = batch_refs[key]
-            else:
-                by_source[(ref[1], ref[2])].add(ref[3])
-        elif batch_refs and ref in batch_refs:
-            resolved[ref] = batch_refs[ref]
-        else:
-            emails.add(ref[1])
+    resolved, by_source, emails = _partition_manager_refs(views, batch_refs)
     for (source, integration_id), external_ids in by_source.items():
         rows = _lookup(
             cursor,

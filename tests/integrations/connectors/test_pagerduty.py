@@ -186,7 +186,7 @@ def test_rate_limit_is_waited_out(connector, sandbox, sleeps):
 def test_missing_from_header_config_is_a_clear_error(sandbox, pd_token):
     connector = PagerDutyConnector(client=HttpClient(f"{sandbox}/pagerduty"), credentials={"api_key": pd_token})
     with pytest.raises(Exception, match="from_email"):
-        connector.perform("trigger_incident", {"service_id": "PXXXXXX", "title": "x", "urgency": "high"}, idempotency_key="k")
+        connector.perform("trigger_incident", {"service_id": "PNOSUCH", "title": "x", "urgency": "high"}, idempotency_key="k")
     assert _created(sandbox, "incident") == []
 
 
