@@ -181,13 +181,17 @@ def test_postgres_connections_dropped_mid_sync_recover_with_exact_records(celery
     job = sync_services.sync_start(data_source=source)
 
     wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-            [WORKER_APPLICATION],
-        )
-        [terminated] = cursor.fetchone()
-    assert terminated >= 1, "the worker's connections were dropped"
+
+    def drop_worker_connections() -> int:
+        # The worker closes its connection between tasks, so keep trying until one is caught mid-task.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                [WORKER_APPLICATION],
+            )
+            return cursor.fetchone()[0]
+
+    wait_for(drop_worker_connections, timeout=30, interval=0.02, message="a worker connection to drop mid-sync")
 
     job = _finish_with_reaper(job, worker)
     _assert_exact(integration, job)
