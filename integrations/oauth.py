@@ -22,14 +22,16 @@ from django.utils import timezone
 
 from common.errors import ApplicationError
 from integrations.connectors.base import OAuthSpec
-from integrations.errors import ApiHostError, AuthRefreshFailed
+from integrations.errors import ApiError, ApiHostError, ApiRateLimited, AuthRefreshFailed
+from integrations.http import BearerAuth, HttpClient, rate_limit_wait
 from integrations.models import CredentialType, Integration, IntegrationCredential
 
 logger = logging.getLogger(__name__)
 
 REFRESH_EARLY = timedelta(minutes=5)  # refresh this long before expiry so a call never starts with a dying token
 REFRESH_LOCK_TIMEOUT = 30  # seconds a refresh may hold the lock
-REFRESH_RETRY_WAITS = (0.2, 0.6)  # transient token-endpoint failures: retried, never fatal
+REFRESH_RETRY_WAITS = (0.2, 0.6)  # backoff between token-endpoint attempts when the vendor names no Retry-After
+TOKEN_WAIT_BUDGET = 10.0  # seconds one exchange or refresh may wait in total; a longer Retry-After fails now, retried later
 TOKEN_TIMEOUT = (5.0, 20.0)
 SESSION_KEY = "bastion_oauth"
 STATE_MAX_AGE = 15 * 60
@@ -37,11 +39,29 @@ STATE_MAX_AGE = 15 * 60
 TERMINAL_ERRORS = frozenset(
     {"invalid_grant", "invalid_client", "unauthorized_client", "invalid_refresh_token", "token_revoked", "token_expired", "invalid_auth"}
 )
+# RFC 6749 §4.1.2.1 / §5.2 errors that say "try again later" rather than "this grant is wrong".
+TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "slow_down"})
 TOKEN_FIELDS = ("access_token", "refresh_token", "token_type", "expires_in", "expires_at", "scope")
 
 
 class OAuthFlowError(ApplicationError):
     """The authorization redirect came back unusable (bad state, denied, failed exchange)."""
+
+
+class TokenEndpointBusy(Exception):
+    """The token endpoint answered 429 or 5xx; `retry_after` is the wait it asked for (None when it named none)."""
+
+    def __init__(self, status: int, retry_after: float | None):
+        super().__init__(f"token endpoint answered {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _raise_when_busy(response: requests.Response) -> requests.Response:
+    # Authlib would read a 429 body without an `error` member as a token; stop it before it parses anything.
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TokenEndpointBusy(response.status_code, rate_limit_wait(response.headers))
+    return response
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,7 @@ def oauth_endpoints(integration: Integration, spec: OAuthSpec, default_base_url:
 
 def _session(connector_key: str, spec: OAuthSpec, *, redirect_uri: str | None = None) -> OAuth2Session:
     client = oauth_client(connector_key)
-    return OAuth2Session(
+    session = OAuth2Session(
         client_id=client.client_id,
         client_secret=client.client_secret,
         token_endpoint_auth_method=spec.client_auth,
@@ -93,6 +113,58 @@ def _session(connector_key: str, spec: OAuthSpec, *, redirect_uri: str | None = 
         code_challenge_method="S256" if spec.use_pkce else None,
         default_timeout=TOKEN_TIMEOUT,
     )
+    session.register_compliance_hook("access_token_response", _raise_when_busy)
+    session.register_compliance_hook("refresh_token_response", _raise_when_busy)
+    return session
+
+
+def _token_call(
+    call: Callable[[], Mapping[str, Any]], *, is_final: Callable[[AuthlibBaseError], bool], token_url: str, integration_id: Any, sleep: Callable[[float], None]
+) -> dict[str, Any]:
+    """Call the token endpoint, waiting out 429/5xx (Retry-After when given) and transient errors within TOKEN_WAIT_BUDGET.
+
+    Final OAuth errors (is_final) are raised as they are; when the attempts or the budget run out, an ApiRateLimited (429)
+    or ApiHostError carrying the vendor's `retry_after` is raised, so the caller can try again later.
+    """
+    waited = 0.0
+    attempts = len(REFRESH_RETRY_WAITS) + 1
+    last: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        hint: float | None = None
+        try:
+            return dict(call())
+        except TokenEndpointBusy as exc:
+            last, hint = exc, exc.retry_after
+        except AuthlibBaseError as exc:
+            if is_final(exc):
+                raise
+            last = exc
+        except (requests.RequestException, ValueError) as exc:
+            last = exc
+        wait = hint if hint is not None else REFRESH_RETRY_WAITS[min(attempt, attempts - 1) - 1]
+        gives_up = attempt == attempts or waited + wait > TOKEN_WAIT_BUDGET
+        logger.warning(
+            "oauth.token_endpoint_transient",
+            extra={"integration": str(integration_id), "attempt": attempt, "error": type(last).__name__, "wait": round(wait, 2), "gives_up": gives_up},
+        )
+        if gives_up:
+            break
+        sleep(wait)
+        waited += wait
+    raise _token_endpoint_error(last, token_url)
+
+
+def _token_endpoint_error(last: Exception | None, token_url: str) -> ApiError:
+    path = urlsplit(token_url).path
+    if isinstance(last, TokenEndpointBusy):
+        wait = f"; it asked to wait {last.retry_after:g} s" if last.retry_after is not None else ""
+        if last.status == 429:
+            return ApiRateLimited(f"The token endpoint is rate limiting Bastion{wait}.", retry_after=last.retry_after or 1.0, status=429, path=path)
+        error = ApiHostError(f"The token endpoint is unavailable (HTTP {last.status}){wait}.", status=last.status, path=path)
+        error.retry_after = last.retry_after  # type: ignore[attr-defined]  # as integrations.http does for a 5xx with Retry-After
+        return error
+    detail = f"{last.error}" if isinstance(last, AuthlibBaseError) else type(last).__name__
+    return ApiHostError(f"The token endpoint is failing ({detail}).", path=path)
 
 
 def scopes_with_purposes(spec: OAuthSpec) -> list[dict[str, str]]:
@@ -141,23 +213,72 @@ def oauth_take_state(*, request: HttpRequest, state: str) -> dict[str, Any]:
     return entry
 
 
-def oauth_exchange_code(*, integration: Integration, spec: OAuthSpec, default_base_url: str, code: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Exchange the authorization code (with the PKCE verifier) for tokens."""
+def oauth_exchange_code(
+    *,
+    integration: Integration,
+    spec: OAuthSpec,
+    default_base_url: str,
+    code: str,
+    entry: Mapping[str, Any],
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Exchange the authorization code (with the PKCE verifier) for tokens, then let the connector record what the grant reaches."""
     endpoints = oauth_endpoints(integration, spec, default_base_url)
     session = _session(integration.connector_key, spec, redirect_uri=entry["redirect_uri"])
-    try:
-        token = session.fetch_token(
+
+    def exchange() -> Mapping[str, Any]:
+        return session.fetch_token(
             endpoints.token_url,
             grant_type="authorization_code",
             code=code,
             code_verifier=entry["verifier"] if spec.use_pkce else None,
             redirect_uri=entry["redirect_uri"],
         )
+
+    def is_final(exc: AuthlibBaseError) -> bool:
+        return not (isinstance(exc.error, str) and exc.error in TRANSIENT_ERRORS)
+
+    try:
+        token = _token_call(exchange, is_final=is_final, token_url=endpoints.token_url, integration_id=integration.pk, sleep=sleep)
     except AuthlibBaseError as exc:
         raise OAuthFlowError(f"The vendor refused the authorization code: {exc.error} {exc.description or ''}".strip(), code="oauth_exchange_failed")
-    except (requests.RequestException, ValueError) as exc:
-        raise OAuthFlowError(f"Could not reach the vendor's token endpoint: {type(exc).__name__}. Try again.", code="oauth_exchange_failed", status_code=502)
-    return dict(token)
+    except ApiRateLimited as exc:
+        raise OAuthFlowError(f"{exc.message} Start the connection again in a minute.", code="oauth_rate_limited", status_code=503)
+    except ApiError as exc:
+        raise OAuthFlowError(f"Could not get tokens from the vendor: {exc.message} Try again.", code="oauth_exchange_failed", status_code=502)
+    if not token.get("access_token"):
+        raise OAuthFlowError("The vendor's token response has no access token. Try again.", code="oauth_exchange_failed", status_code=502)
+    oauth_post_authorize(integration=integration, token=token, default_base_url=default_base_url)
+    return token
+
+
+def oauth_post_authorize(*, integration: Integration, token: Mapping[str, Any], default_base_url: str) -> dict[str, Any]:
+    """Run the connector's post_authorize hook with the new token and save the config it returns (e.g. Jira's cloudId)."""
+    from integrations import services
+    from integrations.ssrf import url_guard
+
+    connector_class = services.connector_class_for(integration.connector_key)
+    base_url = integration.base_url or default_base_url
+    client = None
+    if base_url.startswith("http"):
+        client = HttpClient(
+            base_url,
+            auth=BearerAuth(str(token["access_token"])),
+            timeout=TOKEN_TIMEOUT,
+            max_retries=2,
+            recorder=services.record_call(integration.pk, status=integration.status),
+            url_guard=url_guard,
+        )
+    connector = connector_class(client=client, config=integration.config, credentials=token)
+    try:
+        updates = connector.post_authorize(token)
+    except ApiError as exc:
+        logger.warning("oauth.post_authorize_failed", extra={"integration": str(integration.pk), "error": str(exc)})
+        message = f"Signed in to {connector_class.manifest.name}, but {exc.message}"
+        raise OAuthFlowError(message, code="oauth_account_unusable", status_code=502 if exc.retryable else 400)
+    if updates:
+        services.integration_update(integration=integration, config={**integration.config, **updates})
+    return updates
 
 
 def token_to_credential(token: Mapping[str, Any], *, previous: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], datetime | None, list[str]]:
@@ -251,6 +372,10 @@ def oauth_refresh(
             raise AuthRefreshFailed(f"{connector_class.manifest.name} does not use OAuth.")
         token_url = oauth_endpoints(integration, spec, connector_class.manifest.default_base_url).token_url
         token = _call_token_endpoint(integration, spec, token_url, refresh_token, sleep=sleep)
+        if not token.get("access_token"):
+            error = ApiHostError("The token endpoint answered without an access token; the refresh will be retried.", path=urlsplit(token_url).path)
+            services.integration_record_failure(integration=integration, error=error)
+            raise error
         new_data, expires_at, scopes = token_to_credential(token, previous=data)
         services.credential_store(
             integration=integration,
@@ -269,26 +394,30 @@ def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: s
 
     session = _session(integration.connector_key, spec)
     session.scope = None  # a refresh keeps the granted scopes; asking again can fail at some vendors
-    last_error: Exception | None = None
-    for attempt in range(len(REFRESH_RETRY_WAITS) + 1):
-        try:
-            return dict(session.refresh_token(token_url, refresh_token=refresh_token))
-        except AuthlibBaseError as exc:
-            if isinstance(exc.error, str) and exc.error in TERMINAL_ERRORS:
-                error = AuthRefreshFailed(
-                    f"The vendor refused the refresh token ({exc.error}): reconnect the integration.", vendor_code=str(exc.error), path=urlsplit(token_url).path
-                )
-                services.integration_auth_failed(integration=integration, error=error)
-                raise error
-            last_error = exc  # temporarily_unavailable, server_error, slow_down…
-        except (requests.RequestException, ValueError) as exc:
-            last_error = exc
-        logger.warning("oauth.refresh_transient", extra={"integration": str(integration.pk), "attempt": attempt + 1, "error": type(last_error).__name__})
-        if attempt < len(REFRESH_RETRY_WAITS):
-            sleep(REFRESH_RETRY_WAITS[attempt])
-    error = ApiHostError(f"The token endpoint is failing ({type(last_error).__name__}); the refresh will be retried.", path=urlsplit(token_url).path)
-    services.integration_record_failure(integration=integration, error=error)
-    raise error
+
+    def is_final(exc: AuthlibBaseError) -> bool:
+        # Only a refused grant is final; anything else (temporarily_unavailable, an unknown error) is retried later.
+        return isinstance(exc.error, str) and exc.error in TERMINAL_ERRORS
+
+    try:
+        return _token_call(
+            lambda: session.refresh_token(token_url, refresh_token=refresh_token),
+            is_final=is_final,
+            token_url=token_url,
+            integration_id=integration.pk,
+            sleep=sleep,
+        )
+    except AuthlibBaseError as exc:
+        error = AuthRefreshFailed(
+            f"The vendor refused the refresh token ({exc.error}): reconnect the integration.", vendor_code=str(exc.error), path=urlsplit(token_url).path
+        )
+        services.integration_auth_failed(integration=integration, error=error)
+        raise error from exc
+    except ApiError as exc:
+        # Not now, not never: the integration keeps its status (no auth_failed, no alert); the failure is counted.
+        exc.message = f"{exc.message} The refresh will be retried."
+        services.integration_record_failure(integration=integration, error=exc)
+        raise
 
 
 class OAuthTokenAuth:
@@ -312,7 +441,7 @@ class OAuthTokenAuth:
         if expires_at is not None and expires_at - REFRESH_EARLY <= timezone.now():
             try:
                 self._data = oauth_refresh(integration_id=self.integration_id, sleep=self._sleep)
-            except ApiHostError:
+            except (ApiHostError, ApiRateLimited):
                 if expires_at <= timezone.now():
                     raise
                 # Still valid for a few minutes: use it, the next call tries the refresh again.

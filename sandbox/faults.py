@@ -20,13 +20,19 @@ def apply_faults(vendor: str, *, rate_limited: Callable[[int], Response], error:
         time.sleep(faults.latency_ms / 1000)
     with STORE.lock:
         if faults.down:
-            return error(503, "service unavailable (sandbox outage knob)")
+            return _with_retry_after(error(503, "service unavailable (sandbox outage knob)"), faults.error_retry_after)
         if faults.rate_limit_next > 0:
             faults.rate_limit_next -= 1
             return rate_limited(faults.retry_after)
         if faults.error_next > 0:
             faults.error_next -= 1
-            return error(faults.error_status, "injected failure (sandbox fault knob)")
+            return _with_retry_after(error(faults.error_status, "injected failure (sandbox fault knob)"), faults.error_retry_after)
     if faults.error_rate and random.random() < faults.error_rate:
-        return error(faults.error_status, "injected failure (sandbox fault knob)")
+        return _with_retry_after(error(faults.error_status, "injected failure (sandbox fault knob)"), faults.error_retry_after)
     return None
+
+
+def _with_retry_after(response: Response, seconds: int | None) -> Response:
+    if seconds is not None:
+        response.headers["Retry-After"] = str(seconds)
+    return response

@@ -18,6 +18,7 @@ class Faults:
     error_rate: float = 0.0  # fraction of requests answered with `error_status`
     error_next: int = 0  # answer the next N requests with `error_status`
     error_status: int = 503
+    error_retry_after: int | None = None  # send Retry-After with injected errors (a 503 that says when to come back)
     down: bool = False  # refuse every API request with 503
     revoked: bool = False  # every token of this vendor is refused (401 / vendor equivalent)
     quota_remaining: int | None = None  # daily-quota style budget (Salesforce); None = unlimited

@@ -174,6 +174,13 @@ class BaseConnector:
     def test_connection(self) -> ConnectionTest:
         raise NotImplementedError
 
+    def post_authorize(self, token: Mapping[str, Any]) -> dict[str, Any]:
+        """After an OAuth code exchange, with the new token as auth: config updates the grant implies (e.g. Jira's cloudId).
+
+        Raise an ApiError when the grant reaches nothing Bastion can use; the connection then fails with its message.
+        """
+        return {}
+
     # Reading
     def discover_entities(self) -> list[EntitySpec]:
         return list(self.manifest.entities)

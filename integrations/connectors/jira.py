@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.connectors._once import create_once
@@ -27,7 +28,7 @@ from integrations.connectors.base import (
     WebhookEvent,
     WebhookRequest,
 )
-from integrations.errors import ApiBadRequest, ApiError, ApiHostError, ApiNotFound, ApiRateLimited, WebhookRejected
+from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiRateLimited, WebhookRejected
 from integrations.http import BasicAuth, BearerAuth, HttpClient
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ OAUTH_SCOPES = {
     "offline_access": "Keep the connection working without asking again (refresh tokens rotate).",
 }
 CLOUD_ID_IN_URL = re.compile(r"/ex/jira/([0-9a-fA-F-]{36})")
+ATLASSIAN_API = "https://api.atlassian.com"  # OAuth 2.0 (3LO) tokens work only here, at /ex/jira/{cloudId}/rest/api/3/…
+ACCESSIBLE_RESOURCES = "oauth/token/accessible-resources"  # the sites (cloudIds) a 3LO token reaches, on the API gateway
 FULL_SCAN_RESTRICTION = 'updated >= "1970-01-01 00:00"'  # the search endpoint refuses unbounded JQL
 FIELD_TYPES = {"string": "string", "number": "number", "date": "date", "datetime": "datetime", "user": "user", "array": "array", "option": "string"}
 COMMENT_PROPERTY = "bastion.action"
@@ -87,6 +90,24 @@ def idempotency_label(idempotency_key: str) -> str:
     return "bastion-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
 
 
+def atlassian_gateway(base_url: str) -> str:
+    """Where api.atlassian.com's paths live for a base URL: Atlassian's gateway, or a stand-in or proxy serving them (the sandbox)."""
+    base = (base_url or "").rstrip("/")
+    match = CLOUD_ID_IN_URL.search(base)
+    if match:
+        base = base[: match.start()]
+    host = (urlsplit(base).hostname or "").lower()
+    if not host or host.endswith(".atlassian.net") or host == "api.atlassian.com":
+        return ATLASSIAN_API
+    return base
+
+
+def site_key(url: Any) -> str:
+    """A site URL reduced to host and path, so https://Acme.atlassian.net/ and https://acme.atlassian.net compare equal."""
+    parts = urlsplit(str(url or "").strip())
+    return f"{parts.netloc.lower()}{parts.path.rstrip('/')}" if parts.netloc else ""
+
+
 def parse_jira_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -116,7 +137,13 @@ class JiraConnector(BaseConnector):
         config_fields=(
             CredentialField("project_keys", "Project keys to sync (comma separated)", is_secret=False, is_required=False),
             CredentialField("jql", "Extra JQL restriction for issue syncs", is_secret=False, is_required=False),
-            CredentialField("site_url", "Site URL for issue links (OAuth only)", is_secret=False, is_required=False),
+            CredentialField(
+                "site_url",
+                "Jira site (OAuth)",
+                is_secret=False,
+                is_required=False,
+                help_text="e.g. https://acme.atlassian.net: the site Bastion uses when your Atlassian account reaches several; also used for issue links.",
+            ),
         ),
         oauth=OAuthSpec(
             authorize_url="https://auth.atlassian.com/authorize",
@@ -127,7 +154,9 @@ class JiraConnector(BaseConnector):
             rotates_refresh_token=True,
             extra_authorize_params={"audience": "api.atlassian.com", "prompt": "consent"},
         ),
-        default_base_url="",  # https://<site>.atlassian.net, or https://api.atlassian.com/ex/jira/<cloudId> with OAuth
+        # OAuth: Atlassian's API gateway; calls go to {gateway}/ex/jira/{cloudId} once the site is known (post_authorize).
+        # An API token (Basic) needs the site itself as base URL: https://<site>.atlassian.net.
+        default_base_url=ATLASSIAN_API,
         entities=(
             EntitySpec("projects", "Projects", "Projects with lead and next release date.", bastion_type="project"),
             EntitySpec("issues", "Issues", "Issues found by JQL, incrementally by `updated`.", supports_incremental=True, bastion_type="task"),
@@ -173,6 +202,13 @@ class JiraConnector(BaseConnector):
                 self.client.auth = BearerAuth(self.credentials["access_token"])
         self._myself: dict[str, Any] | None = None
         self._account_ids: dict[str, str | None] = {}
+        # A 3LO token is refused on the site URL: with OAuth every call goes to {gateway}/ex/jira/{cloudId}.
+        self.uses_oauth = self.client is not None and self.client.auth is not None and not isinstance(self.client.auth, BasicAuth)
+        self._given_base_url = self.client.base_url if self.client is not None else ""
+        self.gateway_url = atlassian_gateway(self._given_base_url)
+        self.cloud_id = self._chosen_cloud_id()
+        if self.uses_oauth and self.cloud_id:
+            self.client.base_url = f"{self.gateway_url}/ex/jira/{self.cloud_id}/"
 
     # ---- helpers ------------------------------------------------------------------------------------------
 
@@ -224,17 +260,94 @@ class JiraConnector(BaseConnector):
             body["nextPageToken"] = page_token
         return self.client.post(f"{API}/search/jql", json=body).json()
 
-    # ---- connection --------------------------------------------------------------------------------------------
+    # ---- site and connection ------------------------------------------------------------------------------------
+
+    def _chosen_cloud_id(self) -> str:
+        """The site's cloudId: configured, in the base URL, or the configured site_url among the sites the grant reached."""
+        if self.config.get("cloud_id"):
+            return str(self.config["cloud_id"])
+        match = CLOUD_ID_IN_URL.search(self._given_base_url)
+        if match:
+            return match.group(1)
+        wanted = site_key(self.config.get("site_url"))
+        for site in self.config.get("jira_sites") or []:
+            if wanted and isinstance(site, Mapping) and site_key(site.get("url")) == wanted:
+                return str(site.get("id") or "")
+        return ""
+
+    def accessible_sites(self) -> list[dict[str, Any]]:
+        """The Jira sites the OAuth token reaches (GET accessible-resources); entries of other products (Confluence) are dropped."""
+        body = self.client.get(f"{self.gateway_url}/{ACCESSIBLE_RESOURCES}").json()
+        if not isinstance(body, list):
+            raise ApiBadRequest("Atlassian's accessible-resources answer is not a list of sites.", vendor_code="bad_accessible_resources")
+        sites = []
+        for entry in body:
+            if not isinstance(entry, Mapping) or not entry.get("id") or not entry.get("url"):
+                continue
+            scopes = [str(scope) for scope in entry.get("scopes") or []]
+            if scopes and not any("jira" in scope for scope in scopes):
+                continue
+            sites.append({"id": str(entry["id"]), "url": str(entry["url"]).rstrip("/"), "name": str(entry.get("name") or ""), "scopes": scopes})
+        return sites
+
+    def post_authorize(self, token: Mapping[str, Any]) -> dict[str, Any]:
+        """Find the Jira site the new grant reaches and record its cloudId, URL and name (several: the person chooses)."""
+        sites = self.accessible_sites()
+        if not sites:
+            raise ApiForbidden(
+                "the Atlassian account you signed in with gave Bastion access to no Jira Cloud site. "
+                "Sign in with an account that uses Jira (and pick the site on Atlassian's consent page).",
+                vendor_code="no_jira_site",
+            )
+        listed = [{"id": site["id"], "url": site["url"], "name": site["name"]} for site in sites]
+        chosen = self._pick_site(sites)
+        if chosen is None:
+            return {"cloud_id": "", "jira_sites": listed}
+        return {"cloud_id": chosen["id"], "site_url": chosen["url"], "site_name": chosen["name"], "jira_sites": listed}
+
+    def _pick_site(self, sites: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The one site, else the one the person named: the site URL entered as base URL, the site_url setting, the previous cloudId."""
+        if len(sites) == 1:
+            return sites[0]
+        given = urlsplit(self._given_base_url)
+        hints = [site_key(self._given_base_url) if (given.hostname or "").endswith(".atlassian.net") else "", site_key(self.config.get("site_url"))]
+        for hint in hints:
+            for site in sites:
+                if hint and site_key(site["url"]) == hint:
+                    return site
+        return next((site for site in sites if site["id"] == self.config.get("cloud_id")), None)
+
+    def _require_site(self) -> None:
+        """Fail with what to do next when the calls cannot reach a site (OAuth without a chosen site, API token on the gateway)."""
+        if self.uses_oauth and not self.cloud_id:
+            sites = [s for s in self.config.get("jira_sites") or [] if isinstance(s, Mapping)]
+            if not sites:
+                raise ApiBadRequest(
+                    "Bastion does not know which Jira site to use: authorize Jira again so it can list your sites (or set cloud_id).",
+                    vendor_code="jira_site_unknown",
+                )
+            listed = ", ".join(f"{s.get('url')} ({s.get('name')})" for s in sites)
+            chosen = f" (the site_url {self.config['site_url']} is none of them)" if self.config.get("site_url") else ""
+            raise ApiBadRequest(
+                f"Your Atlassian account reaches several Jira sites: {listed}{chosen}. "
+                "Set the Jira site (site_url) in this integration's settings to the one Bastion should use.",
+                vendor_code="jira_site_not_chosen",
+            )
+        if not self.uses_oauth and self.client is not None and urlsplit(self.client.base_url).hostname == urlsplit(ATLASSIAN_API).hostname:
+            raise ApiBadRequest(
+                "An API token works against your Jira site: set the API base URL to https://<your-site>.atlassian.net.",
+                vendor_code="jira_site_url_required",
+            )
 
     def test_connection(self) -> ConnectionTest:
+        self._require_site()
         me = self.myself()
         info = self.client.get(f"{API}/serverInfo").json()
         permissions = self.client.get(f"{API}/mypermissions", params={"permissions": ",".join(PERMISSIONS)}).json().get("permissions", {})
         granted = self.credentials.get("scope") or self.credentials.get("scopes") or ""
         scopes = granted.split() if isinstance(granted, str) else list(granted)
         held = [key for key, value in permissions.items() if value.get("havePermission")]
-        match = CLOUD_ID_IN_URL.search(self.client.base_url)
-        account_id = self.config.get("cloud_id") or (match.group(1) if match else "") or info.get("baseUrl", "")
+        account_id = self.cloud_id or info.get("baseUrl", "")  # the cloudId routes webhooks; Basic on a site has only its URL
         return ConnectionTest(
             ok=True,
             identity=f"{me.get('displayName', '')} <{me.get('emailAddress', '')}>".strip(),
@@ -244,6 +357,8 @@ class JiraConnector(BaseConnector):
                 "account_id": me.get("accountId"),
                 "time_zone": me.get("timeZone"),
                 "base_url": info.get("baseUrl"),
+                "cloud_id": self.cloud_id,
+                "api_base_url": self.client.base_url,
                 "deployment_type": info.get("deploymentType"),
                 "version": info.get("version"),
                 "permissions": held,

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-from flask import Blueprint, Response, current_app, jsonify, render_template_string, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template_string, request
 
 from sandbox.oauth import OAuthProfile, bearer_token, oauth_blueprint, token_info
 from sandbox.server import install_faults
@@ -24,6 +24,7 @@ from sandbox.vendors._people import people
 
 VENDOR = "jira"
 CLOUD_ID = "11223344-a1b2-3b33-c444-def123456789"
+GATEWAY_CLOUD_ID = "sandbox.jira.cloud_id"  # set when a call came through /ex/jira/<cloudId> (api.atlassian.com's route)
 ADMIN_EMAIL = "jira.admin@acme.example"
 ADMIN_ID = "5b10a2844c20165700ede21g"
 API = "/rest/api/3"
@@ -104,8 +105,23 @@ def _knobs() -> Any:
     return STORE.collection(VENDOR, "_knobs")
 
 
-def _base() -> str:
+def _site() -> str:
+    """The site URL (https://acme.atlassian.net in real life): browse links, serverInfo, accessible-resources."""
     return f"{request.host_url}{VENDOR}"
+
+
+def _base() -> str:
+    """The API root for `self` links: the site, or api.atlassian.com/ex/jira/{cloudId} when the call came through the gateway."""
+    cloud_id = request.environ.get(GATEWAY_CLOUD_ID)
+    return f"{_site()}/ex/jira/{cloud_id}" if cloud_id else _site()
+
+
+def _sites() -> list[dict[str, Any]]:
+    """The Jira sites an OAuth grant reaches (knob `sites` replaces the one Acme site; [] = none)."""
+    sites = _knobs().get("sites")
+    if sites is None:
+        return [{"id": CLOUD_ID, "url": _site(), "name": "acme"}]
+    return [{"url": _site(), **site} for site in sites]
 
 
 def seed() -> None:
@@ -283,10 +299,13 @@ def _fail_after_write() -> Response | None:
 
 
 def _caller() -> dict[str, Any] | None:
-    """The account behind the request: OAuth bearer → the admin; Basic email:api_token → that account."""
+    """The account behind the request: OAuth bearer → the admin; Basic email:api_token → that account.
+
+    As at Atlassian, a bearer (3LO) token works only through the API gateway (/ex/jira/<cloudId>), never on the site URL.
+    """
     token = bearer_token()
     if token:
-        return _users()[ADMIN_ID] if token_info(VENDOR, token) else None
+        return _users()[ADMIN_ID] if request.environ.get(GATEWAY_CLOUD_ID) and token_info(VENDOR, token) else None
     auth = request.authorization
     if auth and auth.type == "basic" and auth.username and auth.password:
         grant = token_info(VENDOR, auth.password)
@@ -451,7 +470,7 @@ def _create_issue(
         }
         _issues()[issue_id] = issue
     if notify:
-        STORE.record_created(VENDOR, "issue", issue["key"], fields["summary"][:100], f"{_base()}/browse/{issue['key']}")
+        STORE.record_created(VENDOR, "issue", issue["key"], fields["summary"][:100], f"{_site()}/browse/{issue['key']}")
         _notify("jira:issue_created", issue, "issue_created")
     return issue
 
@@ -569,8 +588,8 @@ def _api_blueprint() -> Blueprint:
     def server_info():
         return jsonify(
             {
-                "baseUrl": _base(),
-                "displayUrl": _base(),
+                "baseUrl": _site(),
+                "displayUrl": _site(),
                 "version": "1001.0.0-SNAPSHOT",
                 "versionNumbers": [1001, 0, 0],
                 "deploymentType": "Cloud",
@@ -843,7 +862,7 @@ def _api_blueprint() -> Blueprint:
                 "_properties": [p for p in body.get("properties") or [] if isinstance(p, dict) and p.get("key")],
             }
             STORE.collection(VENDOR, "comments").setdefault(issue["key"], []).append(row)
-        STORE.record_created(VENDOR, "comment", comment_id, f"comment on {issue['key']}", f"{_base()}/browse/{issue['key']}")
+        STORE.record_created(VENDOR, "comment", comment_id, f"comment on {issue['key']}", f"{_site()}/browse/{issue['key']}")
         return jsonify({k: v for k, v in row.items() if k != "_properties"}), 201
 
     @bp.get(f"{API}/issue/<key>/comment")
@@ -978,7 +997,7 @@ def _control_blueprint() -> Blueprint:
     def knobs():
         body = request.get_json(force=True) or {}
         with STORE.lock:
-            _knobs().update({k: v for k, v in body.items() if k in ("fail_after_write", "fail_status")})
+            _knobs().update({k: v for k, v in body.items() if k in ("fail_after_write", "fail_status", "sites")})
             return jsonify(dict(_knobs()))
 
     @bp.get("/_sandbox/issues")
@@ -991,13 +1010,22 @@ def _control_blueprint() -> Blueprint:
         with STORE.lock:
             return jsonify(list(STORE.collection(VENDOR, "_deliveries").values()))
 
+    return bp
+
+
+def _accessible_resources_blueprint() -> Blueprint:
+    bp = Blueprint("jira_accessible_resources", __name__)
+    install_faults(bp, VENDOR, rate_limited=_rate_limited, error=_error)
+
     @bp.get("/oauth/token/accessible-resources")
     def accessible_resources():
         """api.atlassian.com/oauth/token/accessible-resources: the sites (cloudId) an OAuth token can reach."""
         grant = token_info(VENDOR, bearer_token())
         if grant is None:
-            return _errors(401, ["Unauthorized"])
-        return jsonify([{"id": CLOUD_ID, "url": _base(), "name": "acme", "scopes": grant.get("scopes", []), "avatarUrl": ""}])
+            return jsonify({"code": 401, "message": "Unauthorized"}), 401
+        with STORE.lock:
+            sites = _sites()
+        return jsonify([{"scopes": grant.get("scopes", []), "avatarUrl": "", **site} for site in sites])
 
     return bp
 
@@ -1017,5 +1045,24 @@ def _oauth_blueprints() -> list[Blueprint]:
     return [oauth, alias]
 
 
+def _gateway_blueprint() -> Blueprint:
+    """api.atlassian.com/ex/jira/<cloudId>/…: the same Jira API for each site the grant reaches; an unknown cloudId is a 404."""
+    gateway = Blueprint("jira_gateway", __name__)  # the sandbox mounts it at /jira, like the site
+
+    @gateway.url_value_preprocessor
+    def _site_for(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        cloud_id = (values or {}).pop("cloud_id", "")
+        with STORE.lock:
+            known = any(site["id"] == cloud_id for site in _sites())
+        if not known:
+            response = jsonify({"code": 404, "message": f"No site with cloudId {cloud_id} (sandbox gateway)."})
+            response.status_code = 404
+            abort(response)
+        request.environ[GATEWAY_CLOUD_ID] = cloud_id
+
+    gateway.register_blueprint(_api_blueprint(), url_prefix="/ex/jira/<cloud_id>")
+    return gateway
+
+
 def blueprints() -> list[Blueprint]:
-    return [_control_blueprint(), _api_blueprint(), *_oauth_blueprints()]
+    return [_control_blueprint(), _api_blueprint(), _gateway_blueprint(), _accessible_resources_blueprint(), *_oauth_blueprints()]

@@ -95,7 +95,9 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     # Bastion registers its signed webhook in Jira (the detail page's button), so issue changes flow back.
     page.click("#register-webhook")
     expect(page.locator(".messages")).to_contain_text(f"now sends its changes to {live_server.url}/api/webhooks/{jira.pk}")
-    hooks = requests.get(f"{sandbox}/jira/rest/webhooks/1.0/webhook", headers={"Authorization": f"Bearer {jira_token}"}, timeout=5).json()
+    # A 3LO token works only through Atlassian's gateway, at the cloudId Bastion resolved after the exchange.
+    gateway = f"{sandbox}/jira/ex/jira/{jira.config['cloud_id']}"
+    hooks = requests.get(f"{gateway}/rest/webhooks/1.0/webhook", headers={"Authorization": f"Bearer {jira_token}"}, timeout=5).json()
     assert [h["url"] for h in hooks] == [webhook_url]
 
     # Build a crisis scenario: stakeholders from the directory, channels from Slack.

@@ -318,3 +318,90 @@ def test_a_401_whose_refresh_is_refused_marks_auth_failed(admin_client, sandbox)
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.AUTH_FAILED and len(mail.outbox) == 1
     assert list(integration.calls.order_by("created_at").values_list("status", flat=True))[-1] == 401
+
+
+# ---- token endpoint 429 / 503 with Retry-After ------------------------------------------------------------------
+
+
+def faults(sandbox: str, **knobs) -> None:
+    requests.put(f"{sandbox}/_control/faults/demo", json=knobs, timeout=5).raise_for_status()
+
+
+def test_a_rate_limited_refresh_waits_the_retry_after_it_names(admin_client, sandbox, sleeps):
+    from integrations.oauth import oauth_refresh
+
+    integration = connected(admin_client, sandbox)
+    before = oauth_data(integration)
+    faults(sandbox, rate_limit_next=2, retry_after=2)
+    calls = token_calls(sandbox)
+    after = oauth_refresh(integration_id=integration.pk, force=True, sleep=sleeps)
+    assert sleeps.waits == [2.0, 2.0]  # the vendor's Retry-After, not our own backoff
+    assert token_calls(sandbox) == calls + 3
+    assert after["access_token"] != before["access_token"] and oauth_data(integration)["access_token"] == after["access_token"]
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.CONNECTED and integration.error_count == 0
+
+
+def test_a_retry_after_beyond_the_wait_budget_fails_now_and_leaves_the_integration_connected(admin_client, sandbox, sleeps):
+    from integrations.errors import ApiRateLimited
+    from integrations.oauth import oauth_refresh
+
+    integration = connected(admin_client, sandbox)
+    before = oauth_data(integration)
+    faults(sandbox, rate_limit_next=1, retry_after=120)
+    calls = token_calls(sandbox)
+    with pytest.raises(ApiRateLimited) as raised:
+        oauth_refresh(integration_id=integration.pk, force=True, sleep=sleeps)
+    assert raised.value.retry_after == 120 and "asked to wait 120 s" in str(raised.value)
+    assert sleeps.waits == [] and token_calls(sandbox) == calls + 1  # no worker held for two minutes, no second try
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.CONNECTED and integration.auth_failed_at is None
+    assert integration.error_count == 1 and "rate limiting" in integration.last_error
+    assert mail.outbox == [] and oauth_data(integration) == before  # the rotating refresh token was not spent
+    # A connector call while the token is still valid for a few minutes uses it; the refresh is tried again later.
+    expire_soon(integration, minutes=3)
+    faults(sandbox, rate_limit_next=1, retry_after=120)
+    assert build_connector(integration).test_connection().ok
+    assert oauth_data(integration)["refresh_token"] == before["refresh_token"]
+    # Once the vendor lets us, the same refresh token works.
+    after = oauth_refresh(integration_id=integration.pk, force=True, sleep=sleeps)
+    assert after["access_token"] != before["access_token"] and sleeps.waits == []
+
+
+def test_a_503_with_retry_after_is_waited_out_then_reported_as_transient(admin_client, sandbox, sleeps):
+    from integrations.oauth import oauth_refresh
+
+    integration = connected(admin_client, sandbox)
+    faults(sandbox, error_next=1, error_status=503, error_retry_after=3)
+    calls = token_calls(sandbox)
+    oauth_refresh(integration_id=integration.pk, force=True, sleep=sleeps)
+    assert sleeps.waits == [3.0] and token_calls(sandbox) == calls + 2
+    # Still unavailable after the bounded attempts: a transient error carrying the wait, never auth_failed.
+    faults(sandbox, error_next=5, error_status=503, error_retry_after=4)
+    with pytest.raises(ApiHostError) as raised:
+        oauth_refresh(integration_id=integration.pk, force=True, sleep=sleeps)
+    assert raised.value.retry_after == 4 and raised.value.status == 503
+    assert sleeps.waits == [3.0, 4.0, 4.0] and token_calls(sandbox) == calls + 5
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.CONNECTED and integration.auth_failed_at is None and mail.outbox == []
+
+
+def test_the_code_exchange_honours_retry_after_and_fails_clearly_when_it_is_too_long(admin_client, sandbox):
+    # A short Retry-After is waited out: the person lands connected.
+    callback = local(consent(start_connect(admin_client, sandbox)))
+    faults(sandbox, rate_limit_next=1, retry_after=1)
+    calls = token_calls(sandbox)
+    response = admin_client.get(callback)
+    integration = Integration.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/integrations/{integration.pk}/setup/"
+    assert token_calls(sandbox) == calls + 2 and integration.status == IntegrationStatus.CONNECTED
+    # A long one is not: a clear message, nothing stored, the integration untouched.
+    callback = local(consent(start_connect(admin_client, sandbox, display_name="Demo 2")))
+    faults(sandbox, rate_limit_next=1, retry_after=600)
+    calls = token_calls(sandbox)
+    response = admin_client.get(callback)
+    page = response.content.decode()
+    assert response.status_code == 400 and "rate limiting Bastion; it asked to wait 600 s" in page and "Start the connection again" in page
+    assert token_calls(sandbox) == calls + 1
+    second = Integration.objects.get(display_name="Demo 2")
+    assert second.status == IntegrationStatus.DISCONNECTED and not second.credentials.exists()

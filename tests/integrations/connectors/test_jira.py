@@ -68,16 +68,21 @@ def test_connection_with_api_token_reports_identity_permissions_and_site(jira, s
     assert result.detail["deployment_type"] == "Cloud" and result.detail["time_zone"] == "America/New_York"
 
 
-def test_connection_with_oauth_bearer_uses_cloud_id_from_the_base_url(sandbox):
+def test_connection_with_oauth_bearer_goes_through_the_gateway_at_the_configured_cloud_id(sandbox):
     token = requests.post(f"{sandbox}/_control/tokens", json={"vendor": "jira", "scopes": ["read:jira-work"]}, timeout=5).json()["token"]
     cloud_id = requests.get(f"{sandbox}/jira/oauth/token/accessible-resources", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()[0]["id"]
     # The real 3LO base URL is https://api.atlassian.com/ex/jira/<cloudId>; the connector takes the id from it (or from config).
     connector = JiraConnector(
         client=HttpClient(f"{sandbox}/jira", auth=BearerAuth(token)), config={"cloud_id": cloud_id}, credentials={"scope": "read:jira-work offline_access"}
     )
+    assert connector.client.base_url == f"{sandbox}/jira/ex/jira/{cloud_id}/"
     result = connector.test_connection()
-    assert result.account_id == cloud_id
+    assert result.account_id == cloud_id and result.detail["cloud_id"] == cloud_id
     assert result.scopes == ["read:jira-work", "offline_access"]
+    assert calls(sandbox, "/rest/api/3/myself") == []  # not on the site URL
+    # The cloudId may also come in the base URL itself (https://api.atlassian.com/ex/jira/<cloudId>).
+    direct = JiraConnector(client=HttpClient(f"{sandbox}/jira/ex/jira/{cloud_id}", auth=BearerAuth(token)))
+    assert direct.cloud_id == cloud_id and direct.test_connection().account_id == cloud_id
 
 
 def test_wrong_api_token_is_unauthorized(sandbox):
