@@ -38,6 +38,28 @@ class PersonEraseApi(OrganizationScopedMixin, APIView):
         return Response({"erased": services.person_erase(organization=self.organization, person=person, actor=request.user)})
 
 
+class SuppressionLiftInputSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254, trim_whitespace=True, help_text="The erased person's email address (any case).")
+
+    def validate_email(self, value: str) -> str:
+        if "@" not in value:
+            raise serializers.ValidationError("Enter the email address the person was erased with.")
+        return value
+
+
+class SuppressionLiftApi(OrganizationScopedMixin, APIView):
+    """Let an erased person be synced and imported again, at their request (owners and admins; audited, 404 when none)."""
+
+    write_role = Role.ADMIN
+
+    @extend_schema(request=SuppressionLiftInputSerializer, responses=inline_serializer("SuppressionLifted", {"lifted": serializers.IntegerField(min_value=1)}))
+    def post(self, request):
+        serializer = SuppressionLiftInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lifted = services.suppression_lift(organization=self.organization, email=serializer.validated_data["email"], actor=request.user)
+        return Response({"lifted": lifted})
+
+
 class RetentionPolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = RetentionPolicy

@@ -28,7 +28,9 @@ class DataRightsRequest(BaseModel):
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="data_rights_requests")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    subject_reference = models.CharField(max_length=64, help_text="SHA-256 of the subject's email: identifies the request without keeping the address.")
+    subject_reference = models.CharField(
+        max_length=64, help_text="Keyed HMAC-SHA256 of the subject's email (or person id): identifies the request without keeping the address."
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     summary = models.JSONField(default=dict, blank=True, help_text="Counts of what was exported or erased, per table.")
 

@@ -6,8 +6,8 @@ email addresses and name, so a table added later is covered without changing thi
 
 from __future__ import annotations
 
-import hashlib
 import json
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -19,17 +19,23 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Organization
 from accounts.services import audit_record
+from common.errors import ApplicationError
 from common.fields import EncryptedJSONField
 from data_rights.models import DataRightsRequest, RetentionPolicy
-from sync.models import DataSyncJob, Person, PersonIdentity, SyncRecord
+from sync.models import DataSyncJob, Person, PersonIdentity, SuppressedIdentity, SuppressionKind, SyncRecord
+from sync.services.suppression import email_digests, normalize_email, source_key, suppression_digest, suppressions_add
 
 SCANNED_APPS = ("accounts", "integrations", "sync", "scenarios", "forms_engine", "playbooks")
 ERASED = "[erased]"
 MIN_NAME_LENGTH = 5  # shorter names would match unrelated text
 
 
-def subject_reference(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+def subject_reference(*, organization: Organization, person: Person | None = None, email: str = "") -> str:
+    """A keyed digest naming the subject (their email's suppression digest, else the person id): never a guessable plain hash."""
+    value = normalize_email(email or (person.email if person is not None else ""))
+    if value:
+        return suppression_digest(organization_id=organization.pk, kind=SuppressionKind.EMAIL, value=value)[1]
+    return suppression_digest(organization_id=organization.pk, kind="person", value=str(person.pk if person is not None else ""))[1]
 
 
 def _organization_lookup(model: type[models.Model], depth: int = 0) -> str | None:
@@ -64,12 +70,16 @@ def _scanned_models() -> Iterable[type[models.Model]]:
             yield model
 
 
-def _needles(person: Person) -> list[str]:
-    values = {person.email.lower()} if person.email else set()
+def _emails(person: Person) -> set[str]:
+    """The person's address and every address a source gave for them (lower-cased)."""
+    values = {normalize_email(person.email)}
     for identity in person.identities.all():
-        email = str((identity.attributes or {}).get("email") or "").lower()
-        if email:
-            values.add(email)
+        values.add(normalize_email((identity.attributes or {}).get("email")))
+    return {v for v in values if v}
+
+
+def _needles(person: Person) -> list[str]:
+    values = _emails(person)
     if len(person.display_name) >= MIN_NAME_LENGTH:
         values.add(person.display_name)
     return sorted(v for v in values if v)
@@ -151,7 +161,7 @@ def person_export(*, organization: Organization, person: Person, actor: Any = No
     DataRightsRequest.objects.create(
         organization=organization,
         kind=DataRightsRequest.Kind.EXPORT,
-        subject_reference=subject_reference(person.email or str(person.pk)),
+        subject_reference=subject_reference(organization=organization, person=person),
         requested_by=actor if getattr(actor, "is_authenticated", False) else None,
         summary={"records": len(export["source_records"]), "mentions": {k: len(v) for k, v in export["mentions"].items()}},
     )
@@ -161,7 +171,7 @@ def person_export(*, organization: Organization, person: Person, actor: Any = No
         actor=actor,
         target_type="sync.person",
         target_id=str(person.pk),
-        changes={"subject": subject_reference(person.email or str(person.pk))},
+        changes={"subject": subject_reference(organization=organization, person=person)},
     )
     return _jsonable(export)
 
@@ -201,12 +211,21 @@ def _redact(value: Any, needles: list[str]) -> Any:
 
 @transaction.atomic
 def person_erase(*, organization: Organization, person: Person, actor: Any = None) -> dict[str, int]:
-    """Erase a person from the records store, people directory, scenarios, playbooks and logs."""
+    """Erase a person from the records store, people directory, scenarios, playbooks and logs, and suppress their return.
+
+    Before anything is deleted, the keyed digests of every email and source id of the person are stored (SuppressedIdentity),
+    so no later sync or import brings them back; `suppression_lift` undoes that when they ask to be added again.
+    """
     needles = _needles(person)
-    reference = subject_reference(person.email or str(person.pk))
+    reference = subject_reference(organization=organization, person=person)
+    request_id = uuid.uuid4()
     identities = list(person.identities.all())
+    records = SyncRecord.objects.filter(organization=organization).filter(_identity_records_condition(identities))
+    source_keys = {source_key(i.integration_id or i.source, i.entity_type, i.external_id) for i in identities}
+    source_keys.update(source_key(*row) for row in records.values_list("integration_id", "entity_type", "external_id"))
+    suppressed = suppressions_add(organization_id=organization.pk, emails=_emails(person), source_keys=source_keys, erasure_reference=str(request_id))
     summary: dict[str, int] = {}
-    summary["sync.SyncRecord"] = SyncRecord.objects.filter(organization=organization).filter(_identity_records_condition(identities)).delete()[0]
+    summary["sync.SyncRecord"] = records.delete()[0]
     summary["sync.PersonIdentity"] = PersonIdentity.objects.filter(person=person).delete()[0]
     summary["sync.Person"] = Person.objects.filter(pk=person.pk).delete()[0]
     for model, queryset in find_mentions(organization=organization, needles=needles).items():
@@ -225,11 +244,12 @@ def person_erase(*, organization: Organization, person: Person, actor: Any = Non
                 changed += 1
         summary[model._meta.label] = summary.get(model._meta.label, 0) + changed
     DataRightsRequest.objects.create(
+        pk=request_id,
         organization=organization,
         kind=DataRightsRequest.Kind.ERASE,
         subject_reference=reference,
         requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-        summary=summary,
+        summary={**summary, "suppressed": suppressed},
     )
     audit_record(
         action="data_rights.erase",
@@ -237,9 +257,32 @@ def person_erase(*, organization: Organization, person: Person, actor: Any = Non
         actor=actor,
         target_type="sync.person",
         target_id=str(person.pk),
-        changes={"subject": reference, "counts": summary},
+        changes={"subject": reference, "counts": summary, "suppressed": suppressed},
     )
     return summary
+
+
+@transaction.atomic
+def suppression_lift(*, organization: Organization, email: str, actor: Any = None) -> int:
+    """Let an erased person be imported again (they asked to be re-added): remove every suppression of their erasure(s).
+
+    Found by the email's digest under any key of the keyring; the source ids stored by the same erasure go too, or the
+    next sync would still skip them by id. Returns how many suppressions were removed; none found is a 404.
+    """
+    digests = email_digests(organization_id=organization.pk, email=email)
+    matches = SuppressedIdentity.objects.filter(organization=organization, kind=SuppressionKind.EMAIL, digest__in=digests)
+    references = {r for r in matches.values_list("erasure_reference", flat=True) if r}
+    if not digests or not matches.exists():
+        raise ApplicationError("No erased person with this email is suppressed in this organization.", code="not_suppressed", status_code=404)
+    lifted = SuppressedIdentity.objects.filter(organization=organization).filter(Q(digest__in=digests) | Q(erasure_reference__in=references)).delete()[0]
+    audit_record(
+        action="data_rights.suppression_lift",
+        organization=organization,
+        actor=actor,
+        target_type="sync.suppressedidentity",
+        changes={"subject": subject_reference(organization=organization, email=email), "erasures": sorted(references), "lifted": lifted},
+    )
+    return lifted
 
 
 def retention_policy_for(organization: Organization) -> RetentionPolicy:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from common.errors import ApplicationError
 from sync import services
-from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SyncJobLog, SyncRecord, WebhookDelivery
+from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SuppressedIdentity, SyncJobLog, SyncRecord, WebhookDelivery
 
 
 class SyncJobLogInline(admin.TabularInline):
@@ -111,3 +111,22 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         for delivery in queryset:
             services.webhook_delivery_replay(delivery=delivery)
         self.message_user(request, f"{queryset.count()} deliveries queued for replay.")
+
+
+@admin.register(SuppressedIdentity)
+class SuppressedIdentityAdmin(admin.ModelAdmin):
+    """Erased data subjects kept out of syncs: read-only digests (lifting goes through the audited data-rights API)."""
+
+    list_display = ["created_at", "organization", "kind", "digest"]
+    list_filter = ["kind", "organization"]
+    fields = ["created_at", "organization", "kind", "digest"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

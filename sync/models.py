@@ -242,3 +242,30 @@ class PeopleSettings(BaseModel):
 
     def priority(self) -> list[str]:
         return list(self.source_priority or DEFAULT_SOURCE_PRIORITY)
+
+
+class SuppressionKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    SOURCE_ID = "source_id", "Source id"
+
+
+class SuppressedIdentity(BaseModel):
+    """An erased data subject that syncs and imports must not bring back: a keyed hash only, never the value itself.
+
+    digest = HMAC-SHA256 under a key derived from BASTION_ENCRYPTION_KEYS[key_id] (sync/services/suppression.py).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="suppressed_identities")
+    kind = models.CharField(max_length=10, choices=SuppressionKind.choices)
+    key_id = models.CharField(max_length=64, help_text="The keyring key the digest was made with; keep it in BASTION_ENCRYPTION_KEYS while rows use it.")
+    digest = models.CharField(max_length=64)
+    erasure_reference = models.CharField(max_length=64, blank=True, help_text="The data-rights request (erasure) that created it.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "suppressed identities"
+        constraints = [models.UniqueConstraint(fields=["organization", "digest"], name="unique_suppressed_identity")]
+        indexes = [models.Index(fields=["organization", "erasure_reference"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.digest[:12]}…"

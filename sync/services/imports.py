@@ -22,11 +22,13 @@ from sync.models import DataSyncJob, JobStatus, JobTrigger, JobType, Person, Per
 from sync.services.jobs import ERROR_LOG_CAP, job_log
 from sync.services.people import people_merge, people_tables_analyze
 from sync.services.records import bulk_sql_available, raw_cursor, stage_rows, tables_analyze_on_growth
+from sync.services.suppression import people_unsuppressed
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 10_000  # rows per transaction: one COPY + a few set-based statements each on PostgreSQL
 PREVIEW_ROWS = 10
 CSV_SOURCE = "csv"
+SUPPRESSED = "suppressed: erased data subject"
 
 
 def _upload_dir(organization: Organization) -> Path:
@@ -206,6 +208,17 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
         for external_id, earlier_line in _earlier_lines(job, list(people)):
             line = people.pop(external_id)["_line"]
             bad.append((line, f"duplicate of line {earlier_line} ({external_id}); not imported twice"))
+        # Erased data subjects: reported by line (not as errors), never by name.
+        erased = people_unsuppressed(
+            organization_id=job.organization_id, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values(), job=job
+        )
+        suppressed = sorted(people.pop(person["external_id"])["_line"] for person in erased.suppressed)
+        SyncJobLog.objects.bulk_create(
+            [
+                SyncJobLog(job=job, event="csv.row_suppressed", message=f"Line {line}: {SUPPRESSED}", data={"line": line, "reason": SUPPRESSED})
+                for line in suppressed
+            ]
+        )
         result = people_merge(organization=job.organization, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values())
         if bad:
             bad.sort()
@@ -295,7 +308,8 @@ def _finish(job: DataSyncJob, status: str, message: str) -> None:
             job,
             "import.finished",
             f"Imported {job.records_processed - job.error_count} people ({job.created_count} new, {job.updated_count} merged into existing); "
-            f"{job.error_count} rows rejected (see the log for each line and reason).",
+            f"{job.error_count} rows rejected (see the log for each line and reason)"
+            + (f"; {job.metadata['suppressed']} rows suppressed (erased data subjects)." if job.metadata.get("suppressed") else "."),
             level="warning" if job.error_count else "info",
         )
 

@@ -16,6 +16,7 @@ from accounts.models import Organization
 from integrations.models import Integration
 from sync.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
 from sync.services.records import bulk_sql_available, json_text, raw_cursor, stage_rows
+from sync.services.suppression import people_unsuppressed
 
 # Person field ← key in the Bastion person shape (contracts.md).
 FIELD_SOURCES = {
@@ -85,6 +86,7 @@ def people_merge(
     items: Iterable[Mapping[str, Any]],
 ) -> MergeResult:
     """Merge a batch of person-shaped records from one source: match by stored identity, then by email (case-insensitive)."""
+    items = people_unsuppressed(organization_id=organization.pk, source=source, integration=integration, entity_type=entity_type, items=items).kept
     batch: dict[str, dict[str, Any]] = {}
     for item in items:
         external_id = str(item.get("external_id") or "").strip()
@@ -113,6 +115,7 @@ def people_merge_orm(
     *, organization: Organization, source: str, integration: Integration | None, entity_type: str, items: Iterable[Mapping[str, Any]]
 ) -> MergeResult:
     """The portable merge (SQLite, the embedded demo), called directly by tests on PostgreSQL; same rules as the COPY path."""
+    items = people_unsuppressed(organization_id=organization.pk, source=source, integration=integration, entity_type=entity_type, items=items).kept
     batch = {str(i.get("external_id") or "").strip(): _clean(i) for i in items if str(i.get("external_id") or "").strip()}
     if not batch:
         return MergeResult()

@@ -17,6 +17,7 @@ from django.utils import timezone
 from integrations.connectors.base import BaseConnector
 from integrations.models import Integration
 from sync.models import DataSyncJob, SyncRecord
+from sync.services.suppression import records_unsuppressed
 
 UPSERT_UPDATE_FIELDS = ["raw", "data", "content_hash", "source_updated_at", "last_seen_at", "last_seen_job", "is_deleted", "deleted_at", "updated_at"]
 
@@ -118,6 +119,7 @@ def records_upsert(
     *, integration: Integration, entity_type: str, records: Iterable[Mapping[str, Any]], connector: BaseConnector, job: DataSyncJob | None = None
 ) -> UpsertResult:
     """Upsert one batch in the caller's transaction; unchanged (same hash) and stale (older source time) records are only stamped seen."""
+    records = records_unsuppressed(integration=integration, entity_type=entity_type, records=records, connector=connector, job=job)
     incoming = _incoming(connector, entity_type, records)
     if not incoming:
         return UpsertResult()
@@ -130,6 +132,7 @@ def records_upsert_orm(
     *, integration: Integration, entity_type: str, records: Iterable[Mapping[str, Any]], connector: BaseConnector, job: DataSyncJob | None = None
 ) -> UpsertResult:
     """The portable path on any database (what SQLite uses); tests call it directly on PostgreSQL to prove both paths agree."""
+    records = records_unsuppressed(integration=integration, entity_type=entity_type, records=records, connector=connector, job=job)
     incoming = _incoming(connector, entity_type, records)
     if not incoming:
         return UpsertResult()
