@@ -6,14 +6,23 @@ import email.utils
 import logging
 import random
 import re
+import socket
+import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, HTTPAdapter
+from requests.utils import select_proxy
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.poolmanager import PoolManager
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from integrations.errors import (
     ApiBadRequest,
@@ -26,6 +35,7 @@ from integrations.errors import (
     ApiRateLimited,
     ApiTimeout,
     ApiUnauthorized,
+    UnsafeBaseUrl,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,6 +75,98 @@ class RateLimiter(Protocol):
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from vendor rate headers (daily usage, remaining budget)."""
         ...
+
+
+@runtime_checkable
+class PinningGuard(Protocol):
+    """A url_guard that also opens the sockets, so a connection only reaches addresses it vetted (integrations.ssrf.UrlGuard)."""
+
+    def __call__(self, url: str) -> None: ...
+
+    def check_target(self, url: str) -> None:
+        """The checks that need no DNS, run on every request and redirect hop."""
+        ...
+
+    def connect(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        *,
+        source_address: tuple[str, int] | None = None,
+        socket_options: Sequence[tuple[int, int, int | bytes]] | None = None,
+    ) -> socket.socket:
+        """Resolve once, vet every answer, connect to a vetted address."""
+        ...
+
+
+class _PinnedConnectionMixin:
+    """urllib3 connection whose socket comes from the guard; Host header, SNI and certificate checks keep the hostname."""
+
+    def __init__(self, *args: Any, pinning_guard: PinningGuard, **kwargs: Any):
+        self._pinning_guard = pinning_guard
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        # urllib3's own _new_conn, with create_connection swapped for the guard's (which raises UnsafeBaseUrl).
+        timeout = socket.getdefaulttimeout() if self.timeout is _DEFAULT_TIMEOUT else self.timeout
+        try:
+            sock = self._pinning_guard.connect((self._dns_host, self.port), timeout, source_address=self.source_address, socket_options=self.socket_options)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})") from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedPoolManager(PoolManager):
+    def __init__(self, pinning_guard: PinningGuard, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.pinning_guard = pinning_guard
+        self.pool_classes_by_scheme = {"http": _PinnedHTTPConnectionPool, "https": _PinnedHTTPSConnectionPool}
+
+    def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> HTTPConnectionPool:
+        # Added after the pool key is computed: the guard reaches each connection without being part of the key.
+        context = dict(self.connection_pool_kw if request_context is None else request_context, pinning_guard=self.pinning_guard)
+        return super()._new_pool(scheme, host, port, context)
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A requests transport adapter whose connections go only to addresses the guard vetted (no DNS-rebinding window)."""
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "guard"]
+
+    def __init__(self, guard: PinningGuard, *, pool_connections: int = DEFAULT_POOLSIZE, pool_maxsize: int = DEFAULT_POOLSIZE):
+        self.guard = guard
+        super().__init__(pool_connections=pool_connections, pool_maxsize=pool_maxsize)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = DEFAULT_POOLBLOCK, **pool_kwargs: Any) -> None:
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = _PinnedPoolManager(self.guard, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if select_proxy(request.url or "", kwargs.get("proxies")):
+            # Through an egress proxy the proxy opens the connection: the name is vetted here, the proxy must pin it.
+            self.guard(request.url or "")
+        return super().send(request, *args, **kwargs)
 
 
 class BearerAuth:
@@ -263,6 +365,32 @@ class HttpClient:
         self.url_guard = url_guard
         self.session = session or requests.Session()
         self._sleep = sleep
+        if isinstance(url_guard, PinningGuard):
+            current = self.session.get_adapter("https://")
+            if not (isinstance(current, PinnedAdapter) and current.guard is url_guard):  # a shared session keeps its pool
+                self.set_pool_size(DEFAULT_POOLSIZE)
+
+    def set_pool_size(self, maxsize: int) -> None:
+        """Keep up to `maxsize` connections per host; with a pinning url_guard every connection stays pinned."""
+        if isinstance(self.url_guard, PinningGuard):
+            adapter: HTTPAdapter = PinnedAdapter(self.url_guard, pool_maxsize=maxsize)
+        else:
+            adapter = HTTPAdapter(pool_maxsize=maxsize)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def _check_url(self, url: str) -> None:
+        """Run the url_guard for one request or redirect hop."""
+        if self.url_guard is None:
+            return
+        if not isinstance(self.url_guard, PinningGuard):
+            self.url_guard(url)
+            return
+        self.url_guard.check_target(url)
+        adapter = self.session.get_adapter(url)
+        if not (isinstance(adapter, PinnedAdapter) and adapter.guard is self.url_guard):
+            # Fail closed: an adapter mounted over ours would connect wherever DNS says at that moment.
+            raise UnsafeBaseUrl(f"The HTTP session's adapter for {urlsplit(url).scheme} does not pin vetted addresses; use HttpClient.set_pool_size.")
 
     def url_for(self, path: str) -> str:
         if path.startswith("http://") or path.startswith("https://"):
@@ -286,8 +414,7 @@ class HttpClient:
     ) -> requests.Response:
         """Send one logical request, retrying transient failures; raise an ApiError subclass on failure."""
         url = self.url_for(path)
-        if self.url_guard:
-            self.url_guard(url)
+        self._check_url(url)
         log_path = urlsplit(url).path
         attempt = 0
         refreshed = False
@@ -331,7 +458,10 @@ class HttpClient:
             self._sleep(wait)
 
     def _send(self, method: str, url: str, *, params: Any, json: Any, data: Any, headers: dict[str, str]) -> requests.Response:
-        """Send, following redirects by hand so every hop passes the URL guard (no redirect into the metadata service)."""
+        """Send, following redirects by hand so every hop passes the URL guard (no redirect into the metadata service).
+
+        With a pinning guard each hop's host is also resolved and vetted when its connection opens.
+        """
         origin = urlsplit(url).netloc
         response = self.session.request(method, url, params=params, json=json, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
         for _ in range(MAX_REDIRECTS):
@@ -339,8 +469,7 @@ class HttpClient:
             if response.status_code not in REDIRECT_STATUSES or not location:
                 return response
             url = urljoin(response.url, location)
-            if self.url_guard:
-                self.url_guard(url)
+            self._check_url(url)
             if response.status_code in (301, 302, 303) and method.upper() not in ("GET", "HEAD"):
                 method, json, data = "GET", None, None
             if urlsplit(url).netloc != origin:

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-import requests.adapters
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -438,11 +436,9 @@ def shared_connector(integration: Integration, *, purpose: str) -> BaseConnector
         if cached is not None and cached[1] == fingerprint and cached[0] > time.monotonic():
             return cached[2]
         connector = build_connector(integration)
-        session = getattr(getattr(connector, "client", None), "session", None)
-        if isinstance(session, requests.Session):
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=SHARED_POOL_SIZE)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+        client = getattr(connector, "client", None)
+        if isinstance(client, HttpClient):
+            client.set_pool_size(SHARED_POOL_SIZE)  # keeps the SSRF guard's pinned connections
         _shared_connectors[key] = (time.monotonic() + CONNECTOR_TTL_SECONDS, fingerprint, connector)
         return connector
 

@@ -1,10 +1,16 @@
-"""SSRF guard for outbound vendor calls: refuse private, loopback, link-local and cloud-metadata targets."""
+"""SSRF guard for outbound vendor calls: refuse private, loopback, link-local and cloud-metadata targets.
+
+Names are resolved once per new connection and the socket connects only to the addresses that were vetted
+(`connect_vetted`), so a DNS answer that changes between the check and the connect (DNS rebinding) is never used.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,19 +27,44 @@ METADATA_ADDRESSES = frozenset(
         ipaddress.ip_address("fd00:ec2::254"),
     }
 )
+CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
 
 Resolver = Callable[[str, int], list[str]]
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _resolve(host: str, port: int) -> list[str]:
+@dataclass(frozen=True)
+class VettedAddress:
+    """One resolved address that passed the guard, ready for `socket.connect`."""
+
+    family: int
+    sockaddr: tuple[Any, ...]
+
+    @property
+    def ip(self) -> str:
+        return str(self.sockaddr[0])
+
+
+def _getaddrinfo(host: str, port: int) -> list[VettedAddress]:
+    """One DNS lookup, in the resolver's order (the order a plain connect would try)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeBaseUrl(f"Cannot resolve host {host!r}: {exc.strerror or exc}.") from exc
-    return sorted({str(info[4][0]) for info in infos})
+    seen: set[tuple[Any, ...]] = set()
+    addresses = []
+    for family, _type, _proto, _canon, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and sockaddr not in seen:
+            seen.add(sockaddr)
+            addresses.append(VettedAddress(family, tuple(sockaddr)))
+    return addresses
 
 
-def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def _resolve(host: str, port: int) -> list[str]:
+    return sorted({address.ip for address in _getaddrinfo(host, port)})
+
+
+def _is_private(address: IpAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return (
@@ -43,29 +74,42 @@ def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         or address.is_reserved
         or address.is_multicast
         or address.is_unspecified
-        or address in ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
+        or address in CARRIER_GRADE_NAT
     )
 
 
-def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver = _resolve) -> None:
-    """Raise UnsafeBaseUrl unless `url` is http(s) and every address it resolves to is public (or private is allowed)."""
-    allow = settings.BASTION_ALLOW_PRIVATE_BASE_URLS if allow_private is None else allow_private
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeBaseUrl(f"Only http and https URLs are allowed, not {parts.scheme or 'no scheme'!r}.")
-    host = (parts.hostname or "").rstrip(".").lower()
+def _allow_private(allow_private: bool | None) -> bool:
+    return settings.BASTION_ALLOW_PRIVATE_BASE_URLS if allow_private is None else allow_private
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def check_host_name(host: str) -> str:
+    """Refuse an empty host or a metadata service name; return the normalised host (no DNS lookup)."""
+    host = (host or "").rstrip(".").lower()
     if not host:
         raise UnsafeBaseUrl("The URL has no host.")
-    if parts.username or parts.password:
-        raise UnsafeBaseUrl("URLs with embedded credentials are not allowed; store credentials as a credential.")
     if host in METADATA_HOSTS:
         raise UnsafeBaseUrl(f"{host} is a cloud metadata service and is never allowed.")
-    try:
-        addresses = [host] if _literal(host) else resolver(host, parts.port or (443 if parts.scheme == "https" else 80))
-    except ValueError as exc:
-        raise UnsafeBaseUrl(str(exc)) from exc
+    return host
+
+
+def check_addresses(host: str, addresses: Sequence[str], *, allow_private: bool | None = None) -> None:
+    """Raise UnsafeBaseUrl if any address is a metadata address, or private while private targets are not allowed."""
+    allow = _allow_private(allow_private)
+    if not addresses:
+        raise UnsafeBaseUrl(f"{host} resolves to no address.")
     for raw in addresses:
-        address = ipaddress.ip_address(raw.split("%", 1)[0])
+        try:
+            address = ipaddress.ip_address(raw.strip("[]").split("%", 1)[0])
+        except ValueError as exc:
+            raise UnsafeBaseUrl(str(exc)) from exc
         if address in METADATA_ADDRESSES or (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped in METADATA_ADDRESSES):
             raise UnsafeBaseUrl(f"{host} points at a cloud metadata address ({address}); refused.")
         if _is_private(address) and not allow:
@@ -75,14 +119,97 @@ def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver
             )
 
 
-def _literal(host: str) -> bool:
+def _url_host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeBaseUrl(f"Only http and https URLs are allowed, not {parts.scheme or 'no scheme'!r}.")
+    host = check_host_name(parts.hostname or "")
+    if parts.username or parts.password:
+        raise UnsafeBaseUrl("URLs with embedded credentials are not allowed; store credentials as a credential.")
     try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+        return host, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # a port out of range
+        raise UnsafeBaseUrl(str(exc)) from exc
 
 
-def url_guard(url: str) -> None:
-    """The HttpClient `url_guard`: applied to every request and every redirect hop."""
-    check_url(url)
+def check_url_target(url: str, *, allow_private: bool | None = None) -> tuple[str, int]:
+    """The checks that need no DNS (scheme, host, embedded credentials, metadata names, literal addresses)."""
+    host, port = _url_host_port(url)
+    if _literal(host):
+        check_addresses(host, [host], allow_private=allow_private)
+    return host, port
+
+
+def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver = _resolve) -> list[str]:
+    """Raise UnsafeBaseUrl unless `url` is http(s) and every address it resolves to is public (or private is allowed).
+
+    This validates configuration; a connection must go through `connect_vetted`, which connects to what it vetted.
+    """
+    host, port = _url_host_port(url)
+    addresses = [host] if _literal(host) else resolver(host, port)
+    check_addresses(host, addresses, allow_private=allow_private)
+    return list(addresses)
+
+
+def resolve_vetted(host: str, port: int, *, allow_private: bool | None = None) -> list[VettedAddress]:
+    """Resolve `host` once and vet every answer; return them in the order to try (raise UnsafeBaseUrl if any is refused)."""
+    host = check_host_name(host.strip("[]"))
+    addresses = _getaddrinfo(host, port)
+    # One bad answer spoils the lot: a name that mixes public and internal addresses is not a vendor API.
+    check_addresses(host, [address.ip for address in addresses], allow_private=allow_private)
+    return addresses
+
+
+def connect_vetted(
+    address: tuple[str, int],
+    timeout: float | None = None,
+    *,
+    source_address: tuple[str, int] | None = None,
+    socket_options: Sequence[tuple[int, int, int | bytes]] | None = None,
+    allow_private: bool | None = None,
+) -> socket.socket:
+    """Like socket.create_connection, but only to addresses that passed the guard, from a single DNS answer."""
+    host, port = address
+    error: OSError | None = None
+    for vetted in resolve_vetted(host, port, allow_private=allow_private):
+        sock = socket.socket(vetted.family, socket.SOCK_STREAM)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(vetted.sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"No address to connect to for {host}")
+
+
+class UrlGuard:
+    """The HttpClient `url_guard`: checks each URL, and pins each new connection to the addresses it vetted.
+
+    Called as a function it is the full check (with DNS) for code that opens its own connections.
+    """
+
+    def __call__(self, url: str) -> None:
+        check_url(url)
+
+    def check_target(self, url: str) -> None:
+        """Per request and redirect hop, before DNS; the DNS answer is vetted by `connect` on the socket itself."""
+        check_url_target(url)
+
+    def connect(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        *,
+        source_address: tuple[str, int] | None = None,
+        socket_options: Sequence[tuple[int, int, int | bytes]] | None = None,
+    ) -> socket.socket:
+        return connect_vetted(address, timeout, source_address=source_address, socket_options=socket_options)
+
+
+url_guard = UrlGuard()

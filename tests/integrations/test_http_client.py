@@ -232,3 +232,25 @@ def test_sandbox_fault_knob_429_storm(make_client, sandbox, sleeps):
     client, calls = make_client()
     assert client.get("api/me").status_code == 200
     assert [c.status for c in calls] == [429, 429, 200] and len(sleeps.waits) == 2
+
+
+def test_shared_connector_widens_the_pool_without_losing_the_ssrf_pinning(organization, sandbox, demo_token):
+    """shared_connector keeps 32 connections per host, and they still go only to addresses the SSRF guard vetted."""
+    from integrations.http import PinnedAdapter
+    from integrations.models import Integration, IntegrationStatus
+    from integrations.services import SHARED_POOL_SIZE, credential_store, shared_connector, shared_connectors_forget
+    from integrations.ssrf import url_guard
+
+    integration = Integration.objects.create(
+        organization=organization, connector_key="demo", display_name="Demo", base_url=f"{sandbox}/demo", status=IntegrationStatus.CONNECTED
+    )
+    credential_store(integration=integration, credential_type="api_key", data={"api_key": demo_token})
+    shared_connectors_forget()
+    try:
+        connector = shared_connector(integration, purpose="test")
+        adapter = connector.client.session.get_adapter(sandbox)
+        assert isinstance(adapter, PinnedAdapter) and adapter.guard is url_guard
+        assert adapter._pool_maxsize == SHARED_POOL_SIZE
+        assert connector.test_connection().ok
+    finally:
+        shared_connectors_forget()

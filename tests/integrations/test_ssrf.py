@@ -90,3 +90,133 @@ def test_connect_refuses_a_private_base_url_with_a_field_error(settings, organiz
         integration_connect(organization=organization, connector_key="demo", credentials={"api_key": "x"}, base_url="http://127.0.0.1:9/demo")
     assert raised.value.code == "unsafe_base_url" and "base_url" in raised.value.fields
     assert not Integration.objects.exists()
+
+
+# --- The client connects only to what was vetted: real sockets, a scripted resolver at the DNS boundary only.
+
+import socket  # noqa: E402
+
+import requests  # noqa: E402
+
+from integrations.errors import ApiHostError  # noqa: E402
+from integrations.http import HttpClient, PinnedAdapter  # noqa: E402
+from integrations.ssrf import check_url_target, connect_vetted, url_guard  # noqa: E402
+from tests.integrations.dns_stub import FakeDns, make_cert, start_server  # noqa: E402
+
+
+@pytest.fixture
+def dns(monkeypatch) -> FakeDns:
+    fake = FakeDns()
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return fake
+
+
+@pytest.fixture
+def http_server():
+    server = start_server()
+    yield server
+    server.stop()
+
+
+def guarded_client(base_url: str, **kwargs) -> HttpClient:
+    return HttpClient(base_url, url_guard=url_guard, timeout=(2.0, 5.0), max_retries=0, sleep=lambda _s: None, **kwargs)
+
+
+def test_a_second_dns_answer_is_never_used(settings, dns, http_server):
+    """The name is resolved once per connection; a rebinding answer (here: the metadata service) never reaches connect."""
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True  # the real server is on loopback
+    dns.answer("api.vendor.test", ["127.0.0.1"], ["169.254.169.254"])
+    client = guarded_client(http_server.url("api.vendor.test"))
+    assert client.get("/people").json()["ok"] is True
+    assert client.get("/people").json()["ok"] is True  # kept-alive connection: no new lookup
+    assert dns.count("api.vendor.test") == 1
+    assert [(s.path, s.host) for s in http_server.seen] == [("/people", f"api.vendor.test:{http_server.port}")] * 2
+
+    # A new connection resolves again, gets the rebinding answer, and is refused before any socket opens.
+    with pytest.raises(UnsafeBaseUrl, match="metadata"):
+        guarded_client(http_server.url("api.vendor.test")).get("/people")
+    assert dns.count("api.vendor.test") == 2
+    assert len(http_server.seen) == 2
+
+
+def test_a_public_name_that_resolves_to_loopback_is_refused_at_connect(settings, dns, http_server):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = False
+    dns.answer("api.vendor.test", ["93.184.216.34", "127.0.0.1"])  # one bad answer spoils the lot
+    client = guarded_client(http_server.url("api.vendor.test"))
+    with pytest.raises(UnsafeBaseUrl, match="private"):
+        client.get("/people")
+    assert dns.count("api.vendor.test") == 1  # the guard's lookup is the connection's lookup
+    assert http_server.seen == []
+
+
+def test_redirect_hops_are_resolved_and_vetted_when_they_connect(settings, dns, http_server):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    dns.answer("api.vendor.test", ["127.0.0.1"])
+    dns.answer("cdn.vendor.test", ["127.0.0.1"], ["169.254.169.254"])
+    dns.answer("evil.vendor.test", ["169.254.169.254"])
+    client = guarded_client(http_server.url("api.vendor.test"), default_headers={"Authorization": "Bearer secret"})
+
+    to_cdn = http_server.url("cdn.vendor.test", "/files/1")
+    assert client.get("/redirect", params={"to": to_cdn}).json()["path"] == "/files/1"
+    assert [(s.host.split(":")[0], s.authorization) for s in http_server.seen] == [("api.vendor.test", True), ("cdn.vendor.test", False)]
+
+    for target in (http_server.url("evil.vendor.test", "/x"), "http://metadata.google.internal/computeMetadata/v1/"):
+        with pytest.raises(UnsafeBaseUrl):
+            client.get("/redirect", params={"to": target})
+    assert len(http_server.seen) == 4  # two more /redirect answers; neither target was reached
+    assert dns.count("evil.vendor.test") == 1 and "metadata.google.internal" not in dns.lookups  # refused by name, no lookup
+
+
+def test_tls_is_verified_for_the_hostname_while_connecting_to_the_vetted_address(settings, dns, tmp_path):
+    """SNI, Host and the certificate check all use the URL's hostname; the socket goes to the pinned IP."""
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    cert = make_cert(tmp_path, "api.vendor.test")  # no IP address in the certificate
+    server = start_server(cert=cert)
+    try:
+        dns.answer("api.vendor.test", ["127.0.0.1"])
+        dns.answer("other.vendor.test", ["127.0.0.1"])
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override session.verify
+        session.verify = str(cert[0])
+        client = guarded_client(server.url("api.vendor.test"), session=session)
+        assert client.get("/people").json()["ok"] is True
+        assert [(s.host, s.sni) for s in server.seen] == [(f"api.vendor.test:{server.port}", "api.vendor.test")]
+
+        wrong_name = guarded_client(server.url("other.vendor.test"), session=session)
+        with pytest.raises(ApiHostError) as raised:
+            wrong_name.get("/people")
+        assert isinstance(raised.value.__cause__, requests.exceptions.SSLError)
+        assert len(server.seen) == 1
+    finally:
+        server.stop()
+
+
+def test_an_adapter_mounted_over_the_pinned_one_fails_closed(settings, dns, http_server):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    dns.answer("api.vendor.test", ["127.0.0.1"])
+    client = guarded_client(http_server.url("api.vendor.test"))
+    client.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+    with pytest.raises(UnsafeBaseUrl, match="does not pin"):
+        client.get("/people")
+    assert http_server.seen == []
+    client.set_pool_size(32)  # the supported way to widen the pool keeps the pinning
+    assert isinstance(client.session.get_adapter(http_server.url("api.vendor.test")), PinnedAdapter)
+    assert client.get("/people").status_code == 200
+
+
+def test_target_checks_need_no_dns(dns, settings):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = False
+    assert check_url_target("https://api.vendor.test/x") == ("api.vendor.test", 443)
+    for url in ("http://169.254.169.254/", "http://10.0.0.1/", "ftp://api.vendor.test/", "http://metadata/", "https://u:p@api.vendor.test/"):
+        with pytest.raises(UnsafeBaseUrl):
+            check_url_target(url)
+    assert dns.lookups == []
+
+
+def test_connect_vetted_opens_a_real_socket_only_to_vetted_addresses(dns, http_server):
+    dns.answer("api.vendor.test", ["127.0.0.1"])
+    sock = connect_vetted(("api.vendor.test", http_server.port), 2.0, allow_private=True)
+    assert sock.getpeername() == ("127.0.0.1", http_server.port)
+    sock.close()
+    with pytest.raises(UnsafeBaseUrl):
+        connect_vetted(("api.vendor.test", http_server.port), 2.0, allow_private=False)
