@@ -82,7 +82,8 @@ def _allow_private(allow_private: bool | None) -> bool:
     return settings.BASTION_ALLOW_PRIVATE_BASE_URLS if allow_private is None else allow_private
 
 
-def _literal(host: str) -> bool:
+def is_ip_literal(host: str) -> bool:
+    """True for an IP address written as the host (brackets and an IPv6 zone allowed)."""
     try:
         ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -135,7 +136,7 @@ def _url_host_port(url: str) -> tuple[str, int]:
 def check_url_target(url: str, *, allow_private: bool | None = None) -> tuple[str, int]:
     """The checks that need no DNS (scheme, host, embedded credentials, metadata names, literal addresses)."""
     host, port = _url_host_port(url)
-    if _literal(host):
+    if is_ip_literal(host):
         check_addresses(host, [host], allow_private=allow_private)
     return host, port
 
@@ -146,7 +147,7 @@ def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver
     This validates configuration; a connection must go through `connect_vetted`, which connects to what it vetted.
     """
     host, port = _url_host_port(url)
-    addresses = [host] if _literal(host) else resolver(host, port)
+    addresses = [host] if is_ip_literal(host) else resolver(host, port)
     check_addresses(host, addresses, allow_private=allow_private)
     return list(addresses)
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -24,6 +25,7 @@ from ldap3.utils.dn import parse_dn
 
 from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiTimeout, ApiUnauthorized
+from integrations.ssrf import VettedAddress, is_ip_literal, resolve_vetted
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +185,19 @@ def _first(attributes: Mapping[str, list[Any]], names: tuple[str, ...]) -> str:
     return ""
 
 
+class _PinnedServer(ldap3.Server):
+    """An ldap3 Server that connects only to addresses the SSRF guard vetted; `host` stays the name TLS checks."""
+
+    def __init__(self, host: str, addresses: list[VettedAddress], **kwargs: Any):
+        super().__init__(host, **kwargs)
+        # ldap3's own address_info would run getaddrinfo again at open time (a DNS-rebinding window).
+        self._address_info = [[a.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", a.sockaddr, None, None] for a in addresses]
+
+    @property
+    def address_info(self) -> list[list[Any]]:
+        return self._address_info
+
+
 class LdapConnector(BaseConnector):
     """Reads people and groups from Active Directory or any LDAPv3 directory (OpenLDAP inetOrgPerson)."""
 
@@ -264,6 +279,7 @@ class LdapConnector(BaseConnector):
             validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
             ca_certs_data=self.config.get("ca_cert") or None,
             version=ssl.PROTOCOL_TLS_CLIENT if verify else ssl.PROTOCOL_TLS,
+            sni=None if is_ip_literal(parts.hostname) else parts.hostname,
         )
         use_ssl = parts.scheme == "ldaps"
         start_tls = self.config.get("start_tls", True) not in (False, "false", "0", 0)
@@ -276,14 +292,13 @@ class LdapConnector(BaseConnector):
         else:
             raise ApiForbidden("Refusing to send the bind password unencrypted: use ldaps://, StartTLS, or set allow_plain for a lab directory.")
         timeout = int(self.config.get("timeout") or 10)
-        server = ldap3.Server(
-            parts.hostname,
-            port=parts.port or (636 if use_ssl else 389),
-            use_ssl=use_ssl,
-            tls=tls,
-            get_info=ldap3.NONE,
-            connect_timeout=timeout,
-        )
+        try:
+            port = parts.port or (636 if use_ssl else 389)
+        except ValueError as exc:
+            raise ApiBadRequest(f"Server URL has an invalid port: {url!r}.") from exc
+        # The SSRF guard: resolve once, vet every answer, and let ldap3 connect only to those addresses.
+        addresses = resolve_vetted(parts.hostname, port)
+        server = _PinnedServer(parts.hostname, addresses, port=port, use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE, connect_timeout=timeout)
         return server, mode
 
     def connection(self) -> ldap3.Connection:

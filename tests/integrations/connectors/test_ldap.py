@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import uuid
 
 import ldap3
 import pytest
 
 from integrations.connectors.ldap import LdapConnector, guid_to_str, normalize_dn
-from integrations.errors import ApiForbidden, ApiHostError, ApiNotFound, ApiUnauthorized
+from integrations.errors import ApiForbidden, ApiHostError, ApiNotFound, ApiUnauthorized, UnsafeBaseUrl
 from integrations.registry import get_connector_class
 from sandbox.vendors._people import people
+from tests.integrations.dns_stub import FakeDns
 from tests.ldap_server import (
     ADUSERS_BASE,
     GROUPS_BASE,
@@ -134,6 +136,54 @@ def test_untrusted_certificate_is_a_tls_failure(slapd):
     connector = make_connector(slapd, ca_cert="")
     with pytest.raises(ApiHostError):
         connector.test_connection()
+
+
+@pytest.fixture
+def dns(monkeypatch) -> FakeDns:
+    fake = FakeDns()
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return fake
+
+
+def test_private_directory_host_is_refused_unless_the_operator_allows_it(slapd, settings, dns):
+    """The SSRF guard covers LDAP: loopback (a literal or a name resolving to it) is refused before any socket opens."""
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = False
+    dns.answer("directory.corp.test", ["10.20.30.40"])
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        port = listener.getsockname()[1]
+        for url in (f"ldap://127.0.0.1:{port}", f"ldaps://localhost:{port}", "ldaps://directory.corp.test:636"):
+            connector = make_connector(slapd, url=url)
+            with pytest.raises(UnsafeBaseUrl, match="private"):
+                connector.test_connection()
+            assert connector._conn is None
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no connection was ever attempted
+    finally:
+        listener.close()
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    assert make_connector(slapd).test_connection().ok
+    with pytest.raises(UnsafeBaseUrl, match="metadata"):
+        make_connector(slapd, url="ldap://169.254.169.254:389").test_connection()
+
+
+def test_directory_connections_use_the_vetted_answer_and_check_tls_for_the_hostname(slapd, dns):
+    """One lookup per connection; a rebinding answer is never connected to; TLS is checked against the configured name."""
+    dns.answer("localhost", ["127.0.0.1"], ["169.254.169.254"])  # the slapd certificate names localhost and 127.0.0.1
+    connector = make_connector(slapd, url=f"ldaps://localhost:{slapd.ldaps_port}")
+    assert connector.test_connection().detail["tls"] == "ldaps"
+    assert dns.count("localhost") == 1
+    with pytest.raises(UnsafeBaseUrl, match="metadata"):
+        make_connector(slapd, url=f"ldap://localhost:{slapd.ldap_port}").test_connection()
+
+    # The pinned address (127.0.0.1) is in the certificate, but the configured name is not: refused, for LDAPS and StartTLS.
+    dns.answer("directory.corp.test", ["127.0.0.1"])
+    for url in (f"ldaps://directory.corp.test:{slapd.ldaps_port}", f"ldap://directory.corp.test:{slapd.ldap_port}"):
+        with pytest.raises(ApiHostError, match="TLS|certificate"):
+            make_connector(slapd, url=url).test_connection()
 
 
 def test_missing_base_dn_is_not_found(slapd):
