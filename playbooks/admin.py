@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from common.errors import ApplicationError
 from playbooks.models import Playbook, PlaybookRun, PlaybookStepTemplate, PlaybookTemplate, StepRun, Task, TimelineEvent
 from playbooks.rendering import validate_template
+from playbooks.services import playbook_run_cancel
 
 
 class StepTemplateForm(forms.ModelForm):
@@ -95,7 +97,7 @@ class StepRunInline(admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
-    fields = ["step_key", "item_key", "status", "attempts", "external_id", "error_class", "last_error", "duration_ms"]
+    fields = ["step_key", "item_key", "status", "attempts", "external_id", "error_class", "last_error", "duration_ms", "undo_of"]
     readonly_fields = fields
     show_change_link = True
 
@@ -110,22 +112,42 @@ class TimelineInline(admin.TabularInline):
 
 @admin.register(PlaybookRun)
 class PlaybookRunAdmin(admin.ModelAdmin):
-    list_display = ["playbook", "organization", "status", "started_at", "duration_ms"]
-    list_filter = ["status"]
-    readonly_fields = ["started_at", "finished_at", "duration_ms", "error_summary", "context"]
+    list_display = ["playbook", "organization", "status", "started_at", "duration_ms", "undo_state"]
+    list_filter = ["status", ("undo_requested_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["started_at", "finished_at", "duration_ms", "error_summary", "context", "undo_requested_at", "undo_requested_by", "undo_state"]
     inlines = [StepRunInline, TimelineInline]
+    actions = ["cancel_and_undo"]
+
+    @admin.display(description="Undo")
+    def undo_state(self, run: PlaybookRun) -> str:
+        if run.undo_requested_at is None:
+            return "—"
+        counts: dict[str, int] = {}
+        for status in run.step_runs.filter(undo_of__isnull=False).values_list("status", flat=True):
+            counts[status] = counts.get(status, 0) + 1
+        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "requested"
+
+    @admin.action(description="Cancel and undo what the selected runs created in the vendors")
+    def cancel_and_undo(self, request, queryset) -> None:
+        for run in queryset:
+            try:
+                outcome = playbook_run_cancel(run=run, undo=True, actor=request.user, request=request)
+                self.message_user(request, f"{run}: undoing {len(outcome.undo_queued)} object(s).", level=messages.SUCCESS)
+            except ApplicationError as error:
+                self.message_user(request, f"{run}: {error.message}", level=messages.WARNING)
 
 
 @admin.register(StepRun)
 class StepRunAdmin(admin.ModelAdmin):
-    list_display = ["step_key", "item_key", "run", "status", "attempts", "external_id", "error_class"]
-    list_filter = ["status", "error_class", "connector_key"]
+    list_display = ["step_key", "item_key", "run", "status", "attempts", "external_id", "error_class", "undo_of"]
+    list_filter = ["status", "error_class", "connector_key", ("undo_of", admin.EmptyFieldListFilter)]
     search_fields = ["step_key", "external_id", "idempotency_key"]
-    readonly_fields = ["idempotency_key", "payload", "result", "external_id", "external_url", "last_error"]
+    readonly_fields = ["idempotency_key", "payload", "result", "external_id", "external_url", "last_error", "undo_of"]
 
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["title", "kind", "status", "owner", "organization", "last_event_at"]
-    list_filter = ["kind", "status", "is_done"]
+    list_display = ["title", "kind", "status", "status_source", "owner", "organization", "last_event_at", "last_polled_at"]
+    list_filter = ["kind", "status", "is_done", "status_source"]
+    readonly_fields = ["status_source", "last_event_at", "last_polled_at"]
     search_fields = ["title", "external_id", "external_key", "owner"]

@@ -159,6 +159,8 @@ class TaskSerializer(serializers.Serializer):
     is_done = serializers.BooleanField()
     details = serializers.DictField()
     last_event_at = serializers.DateTimeField(allow_null=True)
+    status_source = serializers.CharField(allow_blank=True, help_text="Where the current status came from: created | webhook | poll | undo.")
+    last_polled_at = serializers.DateTimeField(allow_null=True, help_text="When the polling backstop last read the object.")
 
 
 class TimelineEntrySerializer(serializers.Serializer):
@@ -182,6 +184,41 @@ class TimeSavedSerializer(serializers.Serializer):
     saved_percent = serializers.FloatField(allow_null=True)
 
 
+class UndoItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField(allow_null=True, help_text="The undo step, once undo was asked for.")
+    step_key = serializers.CharField()
+    label = serializers.CharField()
+    object = serializers.CharField(help_text="The created object (issue key, channel, meeting…).")
+    external_id = serializers.CharField()
+    external_url = serializers.CharField(allow_blank=True)
+    is_undoable = serializers.BooleanField()
+    description = serializers.CharField(help_text="What undo does to it, or why it stays (e-mails cannot be unsent).")
+    status = serializers.CharField(help_text="not_requested | not_undoable | queued | running | retrying | succeeded | failed")
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField(allow_blank=True, help_text="The vendor's error when undoing failed.")
+    error_class = serializers.CharField(allow_blank=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class UndoGroupSerializer(serializers.Serializer):
+    step_key = serializers.CharField()
+    name = serializers.CharField()
+    is_undoable = serializers.BooleanField()
+    description = serializers.CharField()
+    objects = serializers.ListField(child=serializers.CharField())
+
+
+class UndoSerializer(serializers.Serializer):
+    requested_at = serializers.DateTimeField(allow_null=True)
+    requested_by = serializers.CharField(allow_blank=True)
+    is_running = serializers.BooleanField()
+    can_undo = serializers.BooleanField(help_text="True when some created object can still be undone (or its undo failed and can go again).")
+    undoable_count = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    groups = UndoGroupSerializer(many=True, help_text="The confirmation listing: per step, what undo does and to which objects.")
+    items = UndoItemSerializer(many=True)
+
+
 class RunOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     playbook_id = serializers.UUIDField()
@@ -200,6 +237,7 @@ class RunOutputSerializer(serializers.Serializer):
     tasks = TaskSerializer(many=True)
     timeline = TimelineEntrySerializer(many=True)
     attention = AttentionSerializer(many=True)
+    undo = UndoSerializer(help_text="What undoing this run does to each object it created, and how that went.")
 
 
 class CreatedObjectSerializer(serializers.Serializer):
@@ -209,10 +247,19 @@ class CreatedObjectSerializer(serializers.Serializer):
     external_url = serializers.CharField(allow_blank=True)
 
 
+class CancelInputSerializer(serializers.Serializer):
+    undo = serializers.BooleanField(
+        default=False,
+        help_text="Also undo what the run created: archive the Slack channel, cancel the meeting (attendees notified), close the Jira issues. "
+        "E-mails and texts cannot be unsent. Works on finished and already cancelled runs too (failed undo items go again).",
+    )
+
+
 class CancelOutputSerializer(serializers.Serializer):
     run = RunOutputSerializer()
-    already_created = CreatedObjectSerializer(many=True, help_text="What the run created before it was cancelled (left in place).")
-    in_flight = CreatedObjectSerializer(many=True, help_text="Actions that were mid-call and may still complete.")
+    already_created = CreatedObjectSerializer(many=True, help_text="What the run created before it was cancelled (left in place unless undo was asked).")
+    in_flight = CreatedObjectSerializer(many=True, help_text="Actions that were mid-call and may still complete (undone when they do, if undo was asked).")
+    undo_queued = serializers.IntegerField(help_text="Undo steps queued by this request.")
 
 
 class ResumeInputSerializer(serializers.Serializer):
@@ -358,15 +405,20 @@ class PlaybookRunViewSet(OrganizationScopedMixin, mixins.RetrieveModelMixin, vie
         run.refresh_from_db()
         return Response({"resent": len(resent), "run": RunOutputSerializer(selectors.playbook_run_view(run=run)).data})
 
-    @extend_schema(request=None, responses=CancelOutputSerializer)
+    @extend_schema(request=CancelInputSerializer, responses={200: CancelOutputSerializer, 202: CancelOutputSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Stop the run; lists what was already created."""
-        outcome = services.playbook_run_cancel(run=self.get_object(), actor=request.user, request=request)
+        """Stop the run and list what was already created; with `undo` also undo it in the vendors (202 while undo steps run)."""
+        data = CancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.playbook_run_cancel(run=self.get_object(), undo=data.validated_data["undo"], actor=request.user, request=request)
+        outcome.run.refresh_from_db()
         return Response(
             {
                 "run": RunOutputSerializer(selectors.playbook_run_view(run=outcome.run)).data,
                 "already_created": _created_rows(outcome.already_created),
                 "in_flight": _created_rows(outcome.in_flight),
-            }
+                "undo_queued": len(outcome.undo_queued),
+            },
+            status=status.HTTP_202_ACCEPTED if outcome.undo_queued else status.HTTP_200_OK,
         )

@@ -111,6 +111,8 @@ class PlaybookRun(BaseModel):
     manual_baseline_minutes = models.PositiveIntegerField(default=120)
     error_summary = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True, help_text="The scenario values and playbook facts the payloads were rendered from.")
+    undo_requested_at = models.DateTimeField(null=True, blank=True, help_text="When a person asked to undo what this run created in the vendors.")
+    undo_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
@@ -168,6 +170,9 @@ class StepRun(BaseModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    undo_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="undo_step", help_text="The step whose vendor object this step undoes."
+    )
 
     class Meta:
         ordering = ["position", "item_index"]
@@ -207,7 +212,9 @@ class Task(BaseModel):
     status = models.CharField(max_length=60, default="open")
     is_done = models.BooleanField(default=False)
     details = models.JSONField(default=dict, blank=True, help_text="Vendor facts kept for the war room (attendee responses, archive state…).")
-    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True, help_text="Vendor time of the newest state applied (event time or the object's updated time).")
+    status_source = models.CharField(max_length=10, blank=True, help_text="Where the current status came from: created | webhook | poll | undo.")
+    last_polled_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When the polling backstop last read this object.")
 
     class Meta:
         ordering = ["kind", "title"]

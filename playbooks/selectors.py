@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 
 from accounts.models import Organization
+from integrations.registry import UnknownConnector, get_connector_class
 from playbooks.models import Playbook, PlaybookRun, PlaybookTemplate, RunStatus, StepRun, StepStatus, Task
 from scenarios.models import Scenario
+
+# Why a created thing is left in place when a run is undone (actions whose connector has no undo for them).
+NOT_UNDOABLE = {
+    "send_email": "E-mails cannot be unsent.",
+    "send_sms": "Text messages cannot be unsent.",
+    "send_dm": "Direct messages are not deleted.",
+    "post_message": "Messages stay in the channel's history.",
+    "invite_users": "Nothing to undo on its own: the invitations end with the archived channel.",
+}
+ACTIVE_UNDO_STATUSES = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
 def playbook_template_list(*, scenario_type: str | None = None) -> QuerySet[PlaybookTemplate]:
@@ -34,6 +46,105 @@ def playbook_latest_run(*, playbook: Playbook) -> PlaybookRun | None:
 
 def scenario_list(*, organization: Organization) -> QuerySet[Scenario]:
     return Scenario.objects.filter(organization=organization).order_by("-created_at")
+
+
+@dataclass
+class UndoPlanItem:
+    """One object a run created and what undoing the run does with it."""
+
+    step_run: StepRun
+    undo_step: StepRun | None
+    is_undoable: bool
+    description: str  # what undo does, or why the object stays
+
+
+def _undo_actions(connector_key: str) -> dict[str, str]:
+    try:
+        connector_class = get_connector_class(connector_key)
+    except UnknownConnector:
+        return {}
+    if not callable(getattr(connector_class, "undo", None)):
+        return {}
+    return dict(getattr(connector_class, "UNDO_ACTIONS", None) or {})
+
+
+def undo_plan(*, run: PlaybookRun, step_runs: list[StepRun] | None = None) -> list[UndoPlanItem]:
+    """Every object this run created, with what undo does to it; objects the run only found (reused) are left alone."""
+    step_runs = step_runs if step_runs is not None else list(run.step_runs.select_related("integration").order_by("position", "item_index"))
+    undo_by_origin = {s.undo_of_id: s for s in step_runs if s.undo_of_id}
+    created = [s for s in step_runs if s.undo_of_id is None and s.status == StepStatus.SUCCEEDED and s.external_id]
+    reused = [s for s in created if s.reused_existing]
+    # A reused object was made by this run only when an earlier attempt of this run made it (its answer was lost).
+    elsewhere = set(
+        StepRun.objects.filter(idempotency_key__in=[s.idempotency_key for s in reused], status=StepStatus.SUCCEEDED, undo_of__isnull=True)
+        .exclude(run=run)
+        .values_list("idempotency_key", "external_id")
+    )
+    actions: dict[str, dict[str, str]] = {}
+    plan: list[UndoPlanItem] = []
+    for step_run in created:
+        undo_step = undo_by_origin.get(step_run.pk)
+        made_here = not step_run.reused_existing or (step_run.attempts > 1 and (step_run.idempotency_key, step_run.external_id) not in elsewhere)
+        known = actions.setdefault(step_run.connector_key, _undo_actions(step_run.connector_key))
+        if undo_step is not None:
+            plan.append(UndoPlanItem(step_run, undo_step, True, known.get(step_run.action, "Undo")))
+        elif not made_here:
+            plan.append(UndoPlanItem(step_run, None, False, "It existed before this run (Bastion reused it), so it is left alone."))
+        elif step_run.action in known:
+            plan.append(UndoPlanItem(step_run, None, True, known[step_run.action]))
+        else:
+            reason = NOT_UNDOABLE.get(step_run.action) or f"Bastion cannot undo {step_run.action.replace('_', ' ')} here; remove it by hand if needed."
+            plan.append(UndoPlanItem(step_run, None, False, reason))
+    return plan
+
+
+def _undo_view(run: PlaybookRun, plan: list[UndoPlanItem], tasks: list[Task]) -> dict[str, Any]:
+    task_by_step = {t.step_run_id: t for t in tasks}
+    items: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for entry in plan:
+        origin, undo_step = entry.step_run, entry.undo_step
+        task = task_by_step.get(origin.pk)
+        status = undo_step.status if undo_step else ("not_undoable" if not entry.is_undoable else "not_requested")
+        counts[status] = counts.get(status, 0) + 1
+        ref = (
+            (task.external_key if task else "")
+            or str(((origin.result or {}).get("data") or {}).get("key") or "")
+            or (task.title if task else origin.external_id)
+        )
+        item = {
+            "id": str(undo_step.pk) if undo_step else None,
+            "step_key": origin.step_key,
+            "label": origin.label,
+            "object": ref,
+            "external_id": origin.external_id,
+            "external_url": origin.external_url,
+            "is_undoable": entry.is_undoable,
+            "description": entry.description,
+            "status": status,
+            "attempts": undo_step.attempts if undo_step else 0,
+            "last_error": undo_step.last_error if undo_step else "",
+            "error_class": undo_step.error_class if undo_step else "",
+            "finished_at": undo_step.finished_at if undo_step else None,
+        }
+        items.append(item)
+        group = groups.setdefault(
+            f"{origin.step_key}:{entry.is_undoable}",
+            {"step_key": origin.step_key, "name": origin.step_name, "is_undoable": entry.is_undoable, "description": entry.description, "objects": []},
+        )
+        group["objects"].append(ref)
+    pending = [i for i in items if i["is_undoable"] and i["status"] in ("not_requested", StepStatus.FAILED, StepStatus.CANCELLED)]
+    return {
+        "requested_at": run.undo_requested_at,
+        "requested_by": run.undo_requested_by.get_username() if run.undo_requested_by else "",
+        "is_running": any(i["status"] in ACTIVE_UNDO_STATUSES for i in items),
+        "can_undo": bool(pending),
+        "undoable_count": len(pending),
+        "counts": counts,
+        "groups": list(groups.values()),
+        "items": items,
+    }
 
 
 def time_saved(run: PlaybookRun) -> dict[str, Any]:
@@ -158,8 +269,10 @@ def attention_items(run: PlaybookRun, step_runs: list[StepRun], tasks: list[Task
 
 def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
     """Everything the war room shows for a run: steps with items, tracked tasks, timeline, attention, timing."""
-    step_runs = list(run.step_runs.select_related("integration").order_by("position", "item_index"))
+    every_step = list(run.step_runs.select_related("integration").order_by("position", "item_index"))
+    step_runs = [s for s in every_step if s.undo_of_id is None]
     tasks = list(run.tasks.order_by("kind", "created_at"))
+    undo = _undo_view(run, undo_plan(run=run, step_runs=every_step), tasks)
     counts: dict[str, int] = {}
     for step_run in step_runs:
         counts[step_run.status] = counts.get(step_run.status, 0) + 1
@@ -191,9 +304,17 @@ def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
                 "is_done": task.is_done,
                 "details": task.details,
                 "last_event_at": task.last_event_at,
+                "status_source": task.status_source,
+                "last_polled_at": task.last_polled_at,
             }
             for task in tasks
         ],
         "timeline": [{"at": e.at, "kind": e.kind, "message": e.message, "step_key": e.step_key} for e in run.timeline.order_by("at", "id")],
-        "attention": attention_items(run, step_runs, tasks),
+        "attention": attention_items(run, step_runs, tasks)
+        + [
+            {"kind": "undo_failed", "step_key": i["step_key"], "message": f"Could not undo {i['object']}: {i['last_error']}", "error_class": i["error_class"]}
+            for i in undo["items"]
+            if i["status"] == StepStatus.FAILED
+        ],
+        "undo": undo,
     }

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from json_logic import jsonLogic
@@ -26,7 +26,8 @@ from integrations.connectors.base import BaseConnector
 from integrations.errors import ApiError, ApiRateLimited
 from integrations.models import Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
-from integrations.services import build_connector, integration_record_failure, shared_connector, shared_connectors_forget
+from integrations.services import integration_record_failure, shared_connector, shared_connectors_forget
+from playbooks import selectors
 from playbooks.models import (
     ACTIVE_STEP_STATUSES,
     DONE_STEP_STATUSES,
@@ -64,6 +65,7 @@ class PlaybookErrorCode(StrEnum):
     RUN_FINISHED = "run_finished"
     NOTHING_TO_RETRY = "nothing_to_retry"
     TEMPLATE_INVALID = "template_invalid"
+    NOTHING_TO_UNDO = "nothing_to_undo"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -496,6 +498,8 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
     """Dispatch every step whose dependencies succeeded (independent ones together); finish the run when nothing can move."""
     with transaction.atomic():
         run = PlaybookRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is not None and run.status == RunStatus.CANCELLED and run.undo_requested_at is not None:
+            _undo_after_late_success(run)
         if run is None or run.status != RunStatus.RUNNING:
             return []
         step_runs = list(run.step_runs.select_related("integration"))
@@ -774,6 +778,7 @@ def _step_succeeded(step_run: StepRun, result: Any) -> None:
                     "title": _task_title(step_run),
                     "owner": _task_owner(step_run),
                     "status": str((result.data or {}).get("status") or "open")[:60],
+                    "status_source": "created",
                     "details": details,
                 },
             )
@@ -963,36 +968,262 @@ class CancelOutcome:
     run: PlaybookRun
     already_created: list[StepRun]
     in_flight: list[StepRun]
+    undo: list[selectors.UndoPlanItem] = field(default_factory=list)
+    undo_queued: list[StepRun] = field(default_factory=list)
 
 
 @transaction.atomic
-def playbook_run_cancel(*, run: PlaybookRun, actor: Any = None, request: HttpRequest | None = None) -> CancelOutcome:
-    """Stop a run: nothing further starts; what was already created is listed (and stays, for a person to decide)."""
-    run = PlaybookRun.objects.select_for_update().get(pk=run.pk)
-    if run.status in (RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED):
+def playbook_run_cancel(*, run: PlaybookRun, undo: bool = False, actor: Any = None, request: HttpRequest | None = None) -> CancelOutcome:
+    """Stop a run: nothing further starts. Without `undo` what it created stays (listed); with `undo` every object the
+    run created is undone in its vendor as tracked steps (a finished or already cancelled run can be undone too)."""
+    run = PlaybookRun.objects.select_for_update().select_related("playbook").get(pk=run.pk)
+    finished = run.status in (RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED)
+    was_live = run.status in (RunStatus.PENDING, RunStatus.RUNNING)
+    if finished and not undo:
         raise ApplicationError(f"The run already {run.get_status_display().lower()}.", code=PlaybookErrorCode.RUN_FINISHED, status_code=409)
     now = timezone.now()
-    run.step_runs.filter(status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RETRYING]).update(
-        status=StepStatus.CANCELLED, finished_at=now, last_error="Cancelled before it ran.", updated_at=now
-    )
-    run.status = RunStatus.CANCELLED
-    run.cancelled_by = actor if getattr(actor, "is_authenticated", False) else None
-    run.finished_at = now
-    if run.duration_ms is None and run.started_at:
-        run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
-    run.save(update_fields=["status", "cancelled_by", "finished_at", "duration_ms", "updated_at"])
-    Playbook.objects.filter(pk=run.playbook_id).update(status=PlaybookStatus.CANCELLED, updated_at=now)
-    created = list(run.step_runs.filter(status=StepStatus.SUCCEEDED).exclude(external_id=""))
-    in_flight = list(run.step_runs.filter(status=StepStatus.RUNNING))
     who = actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
-    listing = ", ".join(f"{s.label} ({s.external_id})" for s in created[:10]) or "nothing"
-    more = f" and {len(created) - 10} more" if len(created) > 10 else ""
-    flight = f"; {len(in_flight)} action(s) were mid-call and may still complete" if in_flight else ""
-    timeline_add(run, "cancelled", f"Cancelled by {who}. Already created: {listing}{more}{flight}.")
-    audit_record(
-        action="playbook_run.cancel", organization=run.organization, actor=actor, target=run, changes={"already_created": len(created)}, request=request
+    forward = run.step_runs.filter(undo_of__isnull=True)
+    created = list(forward.filter(status=StepStatus.SUCCEEDED).exclude(external_id=""))
+    in_flight = list(forward.filter(status=StepStatus.RUNNING))
+    if run.status != RunStatus.CANCELLED:
+        forward.filter(status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RETRYING]).update(
+            status=StepStatus.CANCELLED, finished_at=now, last_error="Cancelled before it ran.", updated_at=now
+        )
+        run.status = RunStatus.CANCELLED
+        run.cancelled_by = actor if getattr(actor, "is_authenticated", False) else None
+        run.finished_at = run.finished_at or now
+        if run.duration_ms is None and run.started_at:
+            run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+        run.save(update_fields=["status", "cancelled_by", "finished_at", "duration_ms", "updated_at"])
+        Playbook.objects.filter(pk=run.playbook_id).update(status=PlaybookStatus.CANCELLED, updated_at=now)
+        listing = ", ".join(f"{s.label} ({s.external_id})" for s in created[:10]) or "nothing"
+        more = f" and {len(created) - 10} more" if len(created) > 10 else ""
+        flight = f"; {len(in_flight)} action(s) were mid-call and may still complete" if in_flight else ""
+        timeline_add(run, "cancelled", f"Cancelled by {who}. Already created: {listing}{more}{flight}.")
+        audit_record(
+            action="playbook_run.cancel",
+            organization=run.organization,
+            actor=actor,
+            target=run,
+            changes={"already_created": len(created), "undo": undo},
+            request=request,
+        )
+    outcome = CancelOutcome(run=run, already_created=created, in_flight=in_flight)
+    if undo:
+        # A live run may have nothing created yet: what its in-flight actions create is undone when they finish.
+        outcome.undo_queued, outcome.undo = _undo_request(run, actor=actor, request=request, allow_empty=was_live)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Undo: what a cancelled run created is undone in the vendors, one tracked step per object
+
+
+def _undo_reason(run: PlaybookRun, who: str) -> str:
+    return (
+        f"Bastion: the activation of the playbook “{run.playbook.name}” was cancelled by {who}, who asked to undo what it created. "
+        "This was created by that activation, so Bastion is closing it."
     )
-    return CancelOutcome(run=run, already_created=created, in_flight=in_flight)
+
+
+def _undo_request(
+    run: PlaybookRun, *, actor: Any, request: HttpRequest | None, allow_empty: bool = False
+) -> tuple[list[StepRun], list[selectors.UndoPlanItem]]:
+    """Plan the undo of every object the run created (once per object) and queue it; failed undo steps go again."""
+    now = timezone.now()
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
+    queued, plan = _undo_enqueue(run, reason=_undo_reason(run, who), retry_failed=True)
+    pending = [item for item in plan if item.is_undoable and (item.undo_step is None or item.undo_step.status != StepStatus.SUCCEEDED)]
+    if not allow_empty and not queued and not any(item.undo_step and item.undo_step.status in ACTIVE_STEP_STATUSES for item in pending):
+        raise ApplicationError(
+            "Nothing left to undo: every object this run created is undone or cannot be undone.", code=PlaybookErrorCode.NOTHING_TO_UNDO, status_code=409
+        )
+    run.undo_requested_at = now
+    run.undo_requested_by = actor if getattr(actor, "is_authenticated", False) else None
+    run.save(update_fields=["undo_requested_at", "undo_requested_by", "updated_at"])
+    kept = [item for item in plan if not item.is_undoable]
+    kept_note = f" Left in place: {', '.join(sorted({item.step_run.step_name for item in kept}))}." if kept else ""
+    names = ", ".join(sorted({s.step_name for s in queued}))
+    timeline_add(run, "undo_requested", f"{who} asked to undo what this run created: {len(queued)} object(s) ({names}).{kept_note}")
+    audit_record(
+        action="playbook_run.undo",
+        organization=run.organization,
+        actor=actor,
+        target=run,
+        changes={"queued": len(queued), "left_in_place": len(kept), "objects": [s.undo_of.external_id for s in queued][:100]},
+        request=request,
+    )
+    return queued, plan
+
+
+def _undo_enqueue(run: PlaybookRun, *, reason: str, retry_failed: bool) -> tuple[list[StepRun], list[selectors.UndoPlanItem]]:
+    """Create the missing undo steps (the one-to-one undo_of makes each object's undo unique) and send them."""
+    now = timezone.now()
+    plan = selectors.undo_plan(run=run)
+    queued: list[StepRun] = []
+    for item in plan:
+        if not item.is_undoable:
+            continue
+        origin, undo_step = item.step_run, item.undo_step
+        if undo_step is None:
+            data = (origin.result or {}).get("data") or {}
+            undo_step = StepRun.objects.create(
+                run=run,
+                undo_of=origin,
+                step_key=f"undo-{origin.step_key}"[:60],
+                step_name=f"Undo: {origin.step_name}"[:200],
+                position=origin.position,
+                item_index=origin.item_index,
+                item_key=str(origin.pk),
+                item=origin.item,
+                connector_key=origin.connector_key,
+                action=f"undo_{origin.action}"[:60],
+                is_required=False,
+                integration=origin.integration,
+                idempotency_key="undo-" + hashlib.sha256(origin.idempotency_key.encode()).hexdigest()[:40],
+                payload={
+                    "action": origin.action,
+                    "external_id": origin.external_id,
+                    "key": str(data.get("key") or ""),
+                    "payload": origin.payload or {},
+                    "reason": reason,
+                },
+                status=StepStatus.QUEUED,
+                queued_at=now,
+            )
+            queued.append(undo_step)
+        elif retry_failed and undo_step.status in (StepStatus.FAILED, StepStatus.CANCELLED):
+            undo_step.status = StepStatus.QUEUED
+            undo_step.queued_at = now
+            undo_step.finished_at = None
+            undo_step.next_attempt_at = None
+            undo_step.save(update_fields=["status", "queued_at", "finished_at", "next_attempt_at", "updated_at"])
+            queued.append(undo_step)
+    if queued:
+        _enqueue_undo_steps([str(s.pk) for s in queued])
+    return queued, plan
+
+
+def _enqueue_undo_steps(ids: list[str], countdown: float | None = None) -> None:
+    from playbooks import tasks
+
+    def send() -> None:
+        for step_run_id in ids:
+            tasks.step_run_undo_execute.apply_async(args=[step_run_id], **({"countdown": countdown} if countdown else {}))
+
+    transaction.on_commit(send)
+
+
+def _undo_after_late_success(run: PlaybookRun) -> None:
+    """A step that was mid-call when the run was cancelled and undone finished later: undo what it created too."""
+    queued, _ = _undo_enqueue(run, reason=_undo_reason(run, run.undo_requested_by.get_username() if run.undo_requested_by else "system"), retry_failed=False)
+    if queued:
+        timeline_add(run, "undo_requested", f"Also undoing {len(queued)} object(s) created by actions that finished after the cancel.")
+
+
+def _claim_undo(step_run_id: str) -> StepRun | None:
+    now = timezone.now()
+    with transaction.atomic():
+        step_run = (
+            StepRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run", "run__playbook", "integration", "undo_of")
+            .filter(pk=step_run_id, undo_of__isnull=False)
+            .filter(Q(status__in=[StepStatus.QUEUED, StepStatus.RETRYING]) | Q(status=StepStatus.RUNNING, lease_expires_at__lt=now))
+            .first()
+        )
+        if step_run is None:
+            return None
+        step_run.status = StepStatus.RUNNING
+        step_run.attempts += 1
+        step_run.lease_expires_at = now + timedelta(seconds=_lease_seconds())
+        step_run.started_at = step_run.started_at or now
+        step_run.save(update_fields=["status", "attempts", "lease_expires_at", "started_at", "updated_at"])
+    return step_run
+
+
+def step_run_undo_execute(*, step_run_id: Any) -> None:
+    """Undo one created object in its vendor (idempotent: an object already archived, cancelled or closed counts as undone)."""
+    step_run = _claim_undo(str(step_run_id))
+    if step_run is None:
+        return
+    payload = step_run.payload or {}
+    try:
+        if step_run.integration is None:
+            raise ApiError("The integration this object was created with is gone; undo it by hand in the vendor.")
+        connector = connector_for(step_run.integration)
+        undo = getattr(connector, "undo", None)
+        if undo is None:
+            raise ApiError(f"{connector.manifest.name} cannot undo {payload.get('action', 'this action')}.")
+        result = undo(
+            str(payload.get("action", "")),
+            external_id=str(payload.get("external_id", "")),
+            key=str(payload.get("key", "")),
+            payload=payload.get("payload") or {},
+            reason=str(payload.get("reason", "")),
+            idempotency_key=step_run.idempotency_key,
+        )
+    except Exception as exc:  # noqa: BLE001 - classified and shown on the undo item, never swallowed
+        delay = _step_failed(step_run, exc)
+        if delay is not None:
+            _enqueue_undo_steps([str(step_run.pk)], countdown=delay)
+        else:
+            _undo_finish_when_done(step_run.run_id)
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        step_run.status = StepStatus.SUCCEEDED
+        step_run.external_id = str(result.external_id)[:200]
+        step_run.external_url = str(result.url or "")[:1000]
+        step_run.reused_existing = not result.created
+        step_run.result = {"data": dict(result.data or {})}
+        step_run.last_error = ""
+        step_run.error_class = ""
+        step_run.finished_at = now
+        step_run.lease_expires_at = None
+        step_run.duration_ms = int((now - (step_run.started_at or now)).total_seconds() * 1000)
+        step_run.save()
+        task = Task.objects.select_for_update().select_related("run").filter(step_run_id=step_run.undo_of_id).first()
+        changed = task_apply_shape(task, dict(result.data or {}), source="undo") if task is not None else False
+        if not changed:
+            what = "was already undone" if not result.created else "undone"
+            timeline_add(step_run.run, "undo_succeeded", f"{step_run.label}: {what}", step_key=step_run.step_key)
+    _undo_finish_when_done(step_run.run_id)
+
+
+def _undo_finish_when_done(run_id: Any) -> None:
+    """Once no undo step is left in flight, say how the undo went (once per request)."""
+
+    def finish() -> None:
+        with transaction.atomic():
+            run = PlaybookRun.objects.select_for_update().filter(pk=run_id).first()
+            if run is None or run.undo_requested_at is None:
+                return
+            steps = list(run.step_runs.filter(undo_of__isnull=False))
+            if any(s.status in (StepStatus.PENDING, *ACTIVE_STEP_STATUSES) for s in steps):
+                return
+            if run.timeline.filter(kind="undo_finished", at__gte=run.undo_requested_at).exists():
+                return
+            done = [s for s in steps if s.status == StepStatus.SUCCEEDED]
+            failed = [s for s in steps if s.status == StepStatus.FAILED]
+            note = f"; could not undo: {', '.join(s.label for s in failed[:5])} — see each item" if failed else ""
+            timeline_add(run, "undo_finished", f"Undo finished: {len(done)} of {len(steps)} object(s) undone{note}.", data={"failed": len(failed)})
+
+    transaction.on_commit(finish)
+
+
+def undo_steps_resume_stalled() -> int:
+    """Re-send undo steps whose worker died (queued too long, or running past their lease)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=_lease_seconds())
+    stalled = StepRun.objects.filter(undo_of__isnull=False).filter(
+        Q(status=StepStatus.QUEUED, queued_at__lt=stale) | Q(status=StepStatus.RUNNING, lease_expires_at__lt=now)
+    )
+    ids = [str(pk) for pk in stalled.values_list("pk", flat=True)]
+    if ids:
+        with transaction.atomic():
+            _enqueue_undo_steps(ids)
+    return len(ids)
 
 
 @transaction.atomic
@@ -1016,7 +1247,7 @@ def playbook_runs_resume_stalled() -> int:
     )
     for run_id in idle.values_list("pk", flat=True):
         _enqueue_advance(run_id)
-    return count
+    return count + undo_steps_resume_stalled()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1068,6 +1299,8 @@ def task_apply_shape(task: Task, shape: dict[str, Any], *, at: datetime | None =
     task.details = details
     task.last_event_at = at or timezone.now()
     changed = (task.status, task.owner, task.is_done, task.details) != before
+    if changed or not task.status_source:
+        task.status_source = source
     task.save()
     if changed:
         declined = [a["email"] for a in details.get("attendees", []) if a.get("response") == "declined"]
@@ -1104,35 +1337,90 @@ def webhook_events_apply(integration_id: str, events: list[dict[str, Any]]) -> i
     return changed
 
 
-def playbook_tasks_poll(*, limit: int = 500) -> int:
-    """Polling backstop: read open tasks' state through connectors that can fetch one object (vendors without webhooks)."""
-    changed = 0
-    open_tasks = Task.objects.select_related("integration", "run").filter(is_done=False, integration__isnull=False).order_by("last_event_at")[:limit]
-    by_integration: dict[Any, list[Task]] = {}
-    for task in open_tasks:
-        by_integration.setdefault(task.integration_id, []).append(task)
-    for tasks in by_integration.values():
-        integration = tasks[0].integration
-        if integration.status in UNHEALTHY:
-            continue
+def _poll_interval() -> float:
+    return _setting("BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS", 60)
+
+
+def _poll_refs(connector: BaseConnector, kind: str, tasks: list[Task]) -> dict[Any, dict[str, Any]]:
+    """Read the tasks' objects: one batched call where the connector can (Jira's JQL), else one read per object."""
+    batch = getattr(connector, "fetch_objects", None)
+    if batch is not None:
+        refs = {task.pk: task.external_key or task.external_id for task in tasks}
+        shapes = batch(kind, list(refs.values()))
+        return {pk: shapes[ref] for pk, ref in refs.items() if ref in shapes}
+    found: dict[Any, dict[str, Any]] = {}
+    for task in tasks:
         try:
-            connector = build_connector(integration)
+            found[task.pk] = dict(connector.fetch_object(kind, task.external_id) or {})
+        except (ApiRateLimited, KeyError):
+            raise
+        except ApiError as exc:
+            if exc.category == "auth":
+                raise
+            # One unreadable object must not hide the others; the integration counts the failure.
+            logger.warning("playbooks.poll.fetch_failed", extra={"task": str(task.pk), "kind": kind, "error": str(exc)})
+            if task.integration is not None:
+                integration_record_failure(integration=task.integration, error=exc)
+    return found
+
+
+def playbook_tasks_poll(*, limit: int = 500) -> int:
+    """Polling backstop: re-read open tasks (not done, not polled within the interval) from their vendors. Returns tasks changed.
+
+    Objects are grouped by integration and kind so a vendor that can batch is asked once (Jira: one JQL search per 100
+    issues). Every call goes through the integration's shared client and its Redis rate limiter; a throttled or
+    refused integration is left for the next round instead of retried here. A read older than what a webhook already
+    applied (compared on the vendor's own updated time) changes nothing.
+    """
+    now = timezone.now()
+    due = (
+        Task.objects.select_related("integration")
+        .filter(is_done=False, integration__isnull=False)
+        .exclude(integration__status__in=UNHEALTHY)
+        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - timedelta(seconds=_poll_interval())))
+        .order_by(F("last_polled_at").asc(nulls_first=True), "created_at")[:limit]
+    )
+    groups: dict[tuple[Any, str], list[Task]] = {}
+    for task in due:
+        groups.setdefault((task.integration_id, task.kind), []).append(task)
+    changed = 0
+    stopped: set[Any] = set()
+    for (integration_id, kind), tasks in groups.items():
+        if integration_id in stopped:
+            continue
+        integration = tasks[0].integration
+        try:
+            connector = shared_connector(integration, purpose="poll")
         except Exception:  # noqa: BLE001 - one broken integration must not stop polling the others
-            logger.exception("playbooks.poll.connector_failed", extra={"integration": str(integration.pk)})
+            logger.exception("playbooks.poll.connector_failed", extra={"integration": str(integration_id)})
+            stopped.add(integration_id)
             continue
-        fetch = getattr(connector, "fetch_object", None)
-        if fetch is None:
+        if getattr(connector, "fetch_object", None) is None and getattr(connector, "fetch_objects", None) is None:
             continue
+        read_at = timezone.now()
+        try:
+            shapes = _poll_refs(connector, kind, tasks)
+        except KeyError:
+            logger.info("playbooks.poll.kind_unsupported", extra={"integration": str(integration_id), "kind": kind})
+            continue
+        except ApiRateLimited as exc:
+            logger.warning("playbooks.poll.throttled", extra={"integration": str(integration_id), "retry_after": exc.retry_after})
+            stopped.add(integration_id)
+            continue
+        except ApiError as exc:
+            logger.warning("playbooks.poll.failed", extra={"integration": str(integration_id), "kind": kind, "error": str(exc)})
+            integration_record_failure(integration=integration, error=exc)
+            stopped.add(integration_id)
+            continue
+        Task.objects.filter(pk__in=[t.pk for t in tasks]).update(last_polled_at=read_at)
         for task in tasks:
-            try:
-                shape = fetch(task.kind, task.external_id)
-            except ApiError as exc:
-                logger.warning("playbooks.poll.fetch_failed", extra={"task": str(task.pk), "error": type(exc).__name__})
-                if exc.category == "auth":
-                    integration_record_failure(integration=integration, error=exc)
-                    break
+            shape = shapes.get(task.pk)
+            if not shape:
                 continue
+            at = _parse_when(shape.get("updated")) or read_at
             with transaction.atomic():
                 locked = Task.objects.select_for_update().select_related("run").get(pk=task.pk)
-                changed += int(task_apply_shape(locked, dict(shape or {}), source="poll"))
+                if locked.last_event_at and at < locked.last_event_at:
+                    continue  # a webhook already told us something newer
+                changed += int(task_apply_shape(locked, shape, at=at, source="poll"))
     return changed

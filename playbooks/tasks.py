@@ -35,3 +35,9 @@ def playbook_tasks_poll() -> int:
 def playbook_runs_resume_stalled() -> int:
     """Periodic: re-send steps whose worker died mid-activation."""
     return services.playbook_runs_resume_stalled()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def step_run_undo_execute(step_run_id: str) -> None:
+    """Undo one object a cancelled run created (archive, cancel, close) in its vendor."""
+    services.step_run_undo_execute(step_run_id=step_run_id)

@@ -144,10 +144,16 @@ def run_retry_page(request: HttpRequest, run_id) -> HttpResponse:
 @require_POST
 def run_cancel_page(request: HttpRequest, run_id) -> HttpResponse:
     run = _run_or_404(request, run_id)
+    undo = request.POST.get("undo") == "1"
     try:
-        outcome = services.playbook_run_cancel(run=run, actor=request.user, request=request)
-        created = ", ".join(f"{s.label} ({s.external_id})" for s in outcome.already_created[:10]) or "nothing"
-        messages.warning(request, f"Run cancelled. Already created (left in place): {created}.")
+        outcome = services.playbook_run_cancel(run=run, undo=undo, actor=request.user, request=request)
+        if undo:
+            kept = sum(1 for item in outcome.undo if not item.is_undoable)
+            note = f" {kept} item(s) cannot be undone and stay (e-mails cannot be unsent)." if kept else ""
+            messages.warning(request, f"Run cancelled. Undoing {len(outcome.undo_queued)} object(s) in your tools; each result shows below.{note}")
+        else:
+            created = ", ".join(f"{s.label} ({s.external_id})" for s in outcome.already_created[:10]) or "nothing"
+            messages.warning(request, f"Run cancelled. Already created (left in place): {created}.")
     except ApplicationError as error:
         messages.error(request, error.message)
     return redirect(f"/playbooks/{run.playbook_id}/war-room/?run={run.pk}")

@@ -377,6 +377,36 @@ class GoogleCalendarConnector(BaseConnector):
         """events.get: the event with each attendee's responseStatus (how acceptances flow back)."""
         return self.client.get(f"calendars/{self._cal(calendar_id or self.calendar_id)}/events/{event_id}").json()
 
+    # Tracked objects: status polling and undo
+    UNDO_ACTIONS: dict[str, str] = {"create_event": "Cancel the meeting; Google e-mails every attendee the cancellation."}
+
+    def fetch_object(self, kind: str, external_id: str, *, calendar_id: str | None = None) -> dict[str, Any]:
+        """events.get → Bastion's event shape plus the event status and attendee responses (the polling backstop)."""
+        if kind not in ("calendar_event", "event", "events"):
+            raise KeyError(f"google_calendar cannot read '{kind}' objects")
+        try:
+            event = self.get_event(external_id, calendar_id=calendar_id)
+        except ApiNotFound as error:
+            if error.status != 410:
+                raise
+            return {"external_id": external_id, "status": "cancelled"}
+        return {**self.to_bastion("events", event), "status": event.get("status") or "confirmed", "updated": event.get("updated")}
+
+    def undo(
+        self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
+    ) -> ActionResult:
+        """Undo create_event: events.delete with sendUpdates=all, so every attendee gets Google's cancellation (410: already cancelled)."""
+        if action != "create_event":
+            raise KeyError(f"google_calendar cannot undo '{action}'")
+        calendar = self._cal(str((payload or {}).get("calendar_id") or self.calendar_id))
+        try:
+            self.client.delete(f"calendars/{calendar}/events/{external_id}", params={"sendUpdates": "all"})
+        except ApiNotFound as error:
+            if error.status != 410:
+                raise
+            return ActionResult(external_id=external_id, data={"status": "cancelled"}, created=False)
+        return ActionResult(external_id=external_id, data={"status": "cancelled", "notified": "all"}, created=True)
+
     def free_busy(self, calendar_ids: list[str], time_min: str, time_max: str, *, timezone: str = "UTC") -> dict[str, list[dict[str, str]]]:
         """freebusy.query: busy intervals per calendar (people or rooms); unknown calendars raise ApiNotFound."""
         body = {"timeMin": time_min, "timeMax": time_max, "timeZone": timezone, "items": [{"id": cid} for cid in calendar_ids]}

@@ -324,6 +324,31 @@ class PagerDutyConnector(BaseConnector):
     def _incident_url(self, incident_id: str) -> str:
         return self.client.get(f"incidents/{incident_id}").json()["incident"].get("html_url", "")
 
+    # Tracked objects: status polling and undo
+    UNDO_ACTIONS: dict[str, str] = {"trigger_incident": "Resolve the incident with a note saying why."}
+
+    def fetch_object(self, kind: str, external_id: str) -> dict[str, Any]:
+        """GET /incidents/{id} → Bastion's incident shape (the polling backstop)."""
+        if kind not in ("incident", "incidents"):
+            raise KeyError(f"pagerduty cannot read '{kind}' objects")
+        incident = self.client.get(f"incidents/{external_id}").json()["incident"]
+        return {**self.to_bastion("incidents", incident), "updated": self.updated_at("incidents", incident)}
+
+    def undo(
+        self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
+    ) -> ActionResult:
+        """Undo trigger_incident: note why (once), then resolve (a resolved incident stays resolved)."""
+        if action != "trigger_incident":
+            raise KeyError(f"pagerduty cannot undo '{action}'")
+        if reason:
+            self._add_note(external_id, reason, f"{idempotency_key}:note")
+        current = self.client.get(f"incidents/{external_id}").json()["incident"]
+        if current["status"] == "resolved":
+            return ActionResult(external_id=external_id, url=current.get("html_url", ""), data={"status": "resolved"}, created=False)
+        body = {"incident": {"type": "incident_reference", "status": "resolved"}}
+        incident = self.client.put(f"incidents/{external_id}", json=body, headers=self._from_header()).json()["incident"]
+        return ActionResult(external_id=external_id, url=incident.get("html_url", ""), data={"status": incident.get("status", "resolved")}, created=True)
+
     def register_webhook(self, url: str, *, events: list[str] | None = None, description: str = "Bastion") -> dict[str, Any]:
         """Create a v3 webhook subscription; PagerDuty returns the signing secret only in this response."""
         body = {

@@ -408,6 +408,42 @@ class SlackConnector(BaseConnector):
             created = False
         return ActionResult(external_id=channel, url=self._channel_url(channel), data={"is_archived": True}, created=created)
 
+    # ---- tracked objects: status polling and undo ----------------------------------------------------------------
+
+    UNDO_ACTIONS: dict[str, str] = {"create_channel": "Archive the channel (members keep its history; it can be unarchived in Slack)."}
+
+    def fetch_object(self, kind: str, external_id: str) -> dict[str, Any]:
+        """conversations.info → Bastion's channel shape (the polling backstop); a channel Slack no longer knows reads as deleted."""
+        if kind not in ("slack_channel", "channel", "channels"):
+            raise KeyError(f"Slack cannot read '{kind}' objects")
+        try:
+            channel = self._get("conversations.info", channel=external_id)["channel"]
+        except ApiNotFound as exc:
+            if exc.vendor_code != "channel_not_found":
+                raise
+            return {"external_id": external_id, "status": "deleted"}
+        return self.to_bastion("channels", channel)
+
+    def undo(
+        self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
+    ) -> ActionResult:
+        """Undo what `action` created: a channel is told why, then archived (already archived or deleted counts as undone)."""
+        if action != "create_channel":
+            raise KeyError(f"Slack cannot undo '{action}'")
+        if reason:
+            try:
+                self._post_once(external_id, reason, None, f"{idempotency_key}:note")
+            except ApiError as exc:
+                # An archived or deleted channel cannot take the note; archiving below tells which.
+                if exc.vendor_code not in ("is_archived", "channel_not_found", "not_in_channel"):
+                    raise
+        try:
+            return self._archive_channel({"channel": external_id}, idempotency_key)
+        except ApiNotFound as exc:
+            if exc.vendor_code != "channel_not_found":
+                raise
+            return ActionResult(external_id=external_id, data={"status": "deleted"}, created=False)
+
     # ---- webhooks -----------------------------------------------------------------------------------------------
 
     @classmethod

@@ -568,6 +568,8 @@ def blueprints() -> list[Blueprint]:
             event["status"] = "cancelled"
             event["sequence"] += 1
             _touch(event)
+        notified = [a["email"] for a in event.get("attendees", []) if not a.get("resource")] if request.args.get("sendUpdates") == "all" else []
+        STORE.record_created(VENDOR, "cancellation", event_id, f"{event.get('summary', '')} cancelled; {len(notified)} cancellation notices sent")
         _notify(event, wait=False)
         return Response(status=204)
 

@@ -467,7 +467,11 @@ def conversations_archive(params: dict[str, Any], scopes: list[str]) -> Response
             return _fail("already_archived")
         if channel["is_general"]:
             return _fail("cant_archive_general")
+        if BOT_USER_ID not in channel["_members"]:
+            return _fail("not_in_channel")
         channel["is_archived"] = True
+    # Slack tells subscribed apps about every archive, the caller's own included.
+    deliver({"type": "channel_archive", "channel": channel["id"], "user": BOT_USER_ID})
     return _ok(scopes)
 
 

@@ -62,9 +62,23 @@
     replace("tasks", run.tasks.length ? run.tasks.map(function (task) {
       var what = el("td", {}, [link(task.url, task.external_key || task.title)]);
       if (task.external_key) what.appendChild(document.createTextNode(" " + task.title));
-      return el("tr", { "data-task": task.id }, [what, el("td", {}, [task.kind]), el("td", {}, [task.owner]),
-        el("td", {}, [badge(task.is_done ? "done" : "pending", task.status)])]);
+      var statusCell = el("td", {}, [badge(task.is_done ? "done" : "pending", task.status)]);
+      if (task.status_source && task.status_source !== "created") {
+        statusCell.appendChild(el("span", { "class": "muted small status-source" }, [" via " + (task.status_source === "poll" ? "polling" : task.status_source)]));
+      }
+      return el("tr", { "data-task": task.id }, [what, el("td", {}, [task.kind]), el("td", {}, [task.owner]), statusCell]);
     }) : [el("tr", {}, [el("td", { colspan: "4", "class": "muted" }, ["Nothing created yet."])])]);
+    var undo = run.undo || { items: [] };
+    var undoCard = document.getElementById("undo-card");
+    if (undoCard && undo.requested_at) {
+      undoCard.hidden = false;
+      replace("undo-items", undo.items.map(function (item) {
+        var statusCell = el("td", {}, [badge(item.status)]);
+        if (item.last_error) statusCell.appendChild(el("span", { "class": "error" }, [" " + item.last_error]));
+        return el("tr", { "data-undo": item.external_id }, [el("td", {}, [item.label]), el("td", {}, [link(item.external_url, item.object)]),
+          el("td", {}, [item.description]), statusCell]);
+      }));
+    }
     replace("timeline", run.timeline.map(function (event) {
       var at = new Date(event.at);
       return el("li", {}, [el("time", { datetime: event.at }, [at.toLocaleTimeString()]), " " + event.message]);

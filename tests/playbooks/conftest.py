@@ -115,3 +115,56 @@ def on_commit(django_capture_on_commit_callbacks):
         return result
 
     return run
+
+
+# ---- the real vendor connectors (Slack, Jira, Google Calendar, PagerDuty) against their sandbox stand-ins ----------
+
+JIRA_ADMIN = "jira.admin@acme.example"
+
+
+def sandbox_token(sandbox: str, vendor: str, **extra: Any) -> str:
+    return requests.post(f"{sandbox}/_control/tokens", json={"vendor": vendor, **extra}, timeout=5).json()["token"]
+
+
+@pytest.fixture
+def vendor_integrations(organization, sandbox) -> dict[str, Any]:
+    """Slack, Jira, Google Calendar and PagerDuty connected to the sandbox the way the demo connects them."""
+    from integrations.connectors import slack as slack_module
+
+    slack_scopes = list(slack_module.SCOPE_PURPOSES) + list(slack_module.OPTIONAL_SCOPE_PURPOSES)
+    services = requests.get(
+        f"{sandbox}/pagerduty/services",
+        headers={"Authorization": "Token token=sandbox-pagerduty-token", "Accept": "application/vnd.pagerduty+json;version=2"},
+        timeout=5,
+    ).json()["services"]
+    specs = {
+        "slack": {
+            "credentials": {"access_token": sandbox_token(sandbox, "slack", scopes=slack_scopes)},
+            "credential_type": CredentialType.OAUTH,
+            "base_url": f"{sandbox}/slack/api",
+        },
+        "jira": {"credentials": {"email": JIRA_ADMIN, "api_token": sandbox_token(sandbox, "jira", subject=JIRA_ADMIN)}, "base_url": f"{sandbox}/jira"},
+        "google_calendar": {
+            "credentials": {"access_token": "sandbox-google-calendar-token", "scope": "https://www.googleapis.com/auth/calendar"},
+            "credential_type": CredentialType.OAUTH,
+            "base_url": f"{sandbox}/google_calendar/calendar/v3/",
+        },
+        "pagerduty": {
+            "credentials": {"api_key": "sandbox-pagerduty-token"},
+            "config": {"from_email": "amara.nwosu@acme.example", "service_id": services[0]["id"]},
+            "base_url": f"{sandbox}/pagerduty",
+        },
+    }
+    connected = {key: integration_connect(organization=organization, connector_key=key, **spec) for key, spec in specs.items()}
+    for integration in connected.values():
+        integration.refresh_from_db()
+        assert integration.status == "connected", (integration.connector_key, integration.last_error)
+    return connected
+
+
+@pytest.fixture
+def vendor_playbook(organization, make_scenario, crisis_template, vendor_integrations, actions_integration, owner) -> Playbook:
+    """The shipped crisis template acting in the real connectors' sandboxes (e-mail goes to the generic action target)."""
+    bindings = {key: str(integration.pk) for key, integration in vendor_integrations.items()}
+    bindings["email"] = str(actions_integration.pk)
+    return playbook_create(organization=organization, scenario=make_scenario(), template=crisis_template, integration_bindings=bindings, actor=owner)
