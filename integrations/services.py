@@ -365,9 +365,9 @@ def rate_limiter_for(integration: Integration, manifest: ConnectorManifest) -> A
 
     override = integration.config.get("rate_limit")
     if isinstance(override, Mapping):
-        config = LimitConfig.from_mapping(override)
+        config = LimitConfig.from_mapping(override, quota_window=getattr(manifest.rate_limit, "quota_window", "utc_day"))
     elif manifest.rate_limit is not None:
-        config = LimitConfig(per_second=manifest.rate_limit.per_second, burst=manifest.rate_limit.burst, daily=manifest.rate_limit.daily)
+        config = LimitConfig.from_spec(manifest.rate_limit)
     else:
         return None
     if not config.is_limited or not settings.REDIS_URL:

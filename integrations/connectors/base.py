@@ -32,7 +32,8 @@ class RateLimitSpec:
 
     per_second: float = 0.0  # sustained rate; 0 = no bucket
     burst: int = 1
-    daily: int | None = None  # calls per UTC day (Salesforce: 5,000 on the seed's example org)
+    daily: int | None = None  # the quota's calls per day (Salesforce: 5,000 on the seed's example org)
+    quota_window: str = "utc_day"  # "utc_day" (resets at 00:00 UTC) or "rolling_24h" (the last 24 hours, Salesforce)
 
 
 @dataclass(frozen=True)

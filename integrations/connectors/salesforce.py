@@ -207,7 +207,8 @@ class SalesforceConnector(BaseConnector):
         supports_webhooks=False,
         capabilities=("read", "incremental", "field_discovery", "deletions", "actions", "daily_quota"),
         docs_url="https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/",
-        rate_limit=RateLimitSpec(per_second=20.0, burst=25, daily=15_000),  # the org's real daily limit is learnt from Sforce-Limit-Info
+        # Salesforce counts API requests over a rolling 24 hours; the org's real limit and usage come from Sforce-Limit-Info.
+        rate_limit=RateLimitSpec(per_second=20.0, burst=25, daily=15_000, quota_window="rolling_24h"),
     )
 
     def __init__(self, **kwargs: Any):

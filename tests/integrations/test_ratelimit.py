@@ -1,4 +1,4 @@
-"""The per-integration token bucket and daily quota in real Redis, shared across processes."""
+"""The per-integration token bucket and the daily quota (per UTC day or rolling 24 hours) in real Redis, shared across processes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from integrations.errors import ApiQuotaExhausted, ApiRateLimited
-from integrations.ratelimit import LimitConfig, RedisRateLimiter
+from integrations.ratelimit import QUOTA_ROLLING_24H, LimitConfig, RedisRateLimiter
 
 
 @pytest.fixture
@@ -39,6 +39,14 @@ class FakeClock:
 def limiter(redis_client, config: LimitConfig, clock: FakeClock | None = None, scope: str | None = None, max_inline_wait: float = 10.0) -> RedisRateLimiter:
     clock = clock or FakeClock()
     return RedisRateLimiter(scope or uuid.uuid4().hex, config, client=redis_client, sleep=clock.sleep, clock=clock, max_inline_wait=max_inline_wait)
+
+
+DAY = 86_400
+LATE_EVENING = 1_800_055_800.0  # 2027-01-15 23:30:00 UTC, on a bucket boundary
+
+
+def rolling(daily: int, **kwargs) -> LimitConfig:
+    return LimitConfig(daily=daily, quota_window=QUOTA_ROLLING_24H, **kwargs)
 
 
 def test_bucket_allows_burst_then_waits_for_refill(redis_client):
@@ -100,6 +108,131 @@ def test_observed_vendor_limit_replaces_the_configured_one(redis_client):
     quota.observe({"Sforce-Limit-Info": "api-usage=3/3"})
     with pytest.raises(ApiQuotaExhausted):
         quota.acquire()
+
+
+def test_rolling_quota_spans_midnight_and_names_when_the_oldest_call_leaves(redis_client):
+    """Salesforce-style: 3 calls per rolling 24 h. Midnight UTC frees nothing; the oldest call leaving the window does."""
+    clock = FakeClock(LATE_EVENING)
+    quota = limiter(redis_client, rolling(3), clock)
+    first_call = clock.now
+    for _ in range(3):
+        quota.acquire()
+        clock.now += 600  # 23:30, 23:40, 23:50
+    clock.now = LATE_EVENING + 3600  # 00:30 the next UTC day: a per-day quota would be fresh again
+    with pytest.raises(ApiQuotaExhausted) as raised:
+        quota.acquire()
+    leaves = first_call + 60 + DAY  # the end of the first call's one-minute bucket, plus 24 hours
+    assert raised.value.retry_after == pytest.approx(leaves - clock.now)
+    assert raised.value.reset_at.timestamp() == pytest.approx(leaves)
+    assert raised.value.vendor_code == "rolling_quota"
+    assert quota.usage() == {"used": 3, "limit": 3}
+
+    clock.now = leaves - 1  # a second early is still refused
+    with pytest.raises(ApiQuotaExhausted):
+        quota.acquire()
+    clock.now = leaves
+    assert quota.usage() == {"used": 2, "limit": 3}
+    quota.acquire()
+    with pytest.raises(ApiQuotaExhausted) as raised:
+        quota.acquire()
+    assert raised.value.reset_at.timestamp() == pytest.approx(first_call + 600 + 60 + DAY)  # now the 23:40 call is oldest
+    assert clock.slept == []
+
+
+def test_rolling_quota_forgets_calls_older_than_a_day_across_many_buckets(redis_client):
+    clock = FakeClock(LATE_EVENING)
+    quota = limiter(redis_client, rolling(100), clock)
+    for _ in range(50):
+        quota.acquire()
+        clock.now += 1200  # one call every 20 minutes for ~16.7 hours
+    assert quota.usage()["used"] == 50
+    clock.now += 12 * 3600  # now = start + 28 h 40 min
+    # Calls 0..13 are more than 24 h + one bucket old and have left; call 14, exactly 24 h old, still counts.
+    assert quota.usage()["used"] == 50 - 14
+    clock.now += 60
+    assert quota.usage()["used"] == 50 - 15
+
+
+def test_rolling_quota_counts_other_clients_from_the_vendor_header(redis_client):
+    """Sforce-Limit-Info covers every client of the org: the excess over our own count is held for observation_ttl."""
+    clock = FakeClock(LATE_EVENING)
+    quota = limiter(redis_client, rolling(15_000), clock)
+    quota.acquire()
+    quota.acquire()
+    quota.observe({"Sforce-Limit-Info": "api-usage=4990/5000"})  # the org's real limit replaces the declared one
+    assert quota.usage() == {"used": 4990, "limit": 5000}
+    for _ in range(10):
+        quota.acquire()
+    observed_at = clock.now
+    with pytest.raises(ApiQuotaExhausted) as raised:
+        quota.acquire()
+    # Our own calls are all recent, so the first moment worth trying is when the vendor's figure goes stale.
+    assert raised.value.reset_at.timestamp() == pytest.approx(observed_at + quota.observation_ttl)
+    clock.now = observed_at + quota.observation_ttl
+    quota.acquire()  # the probe: its response reports the vendor's count again
+    quota.observe({"Sforce-Limit-Info": "api-usage=5000/5000"})
+    with pytest.raises(ApiQuotaExhausted):
+        quota.acquire()
+
+
+def test_rolling_quota_spent_by_the_vendor_count_reopens_when_our_oldest_call_leaves(redis_client):
+    """Every call of ours is in the vendor's count, so the org's count drops when our oldest call leaves the window."""
+    clock = FakeClock(LATE_EVENING)
+    quota = limiter(redis_client, rolling(5000), clock)
+    oldest = clock.now
+    quota.acquire()
+    clock.now += DAY - 1800  # half an hour before that call leaves the window
+    quota.observe({"Sforce-Limit-Info": "api-usage=5000/5000"})
+    with pytest.raises(ApiQuotaExhausted) as raised:
+        quota.acquire()
+    assert raised.value.reset_at.timestamp() == pytest.approx(oldest + 60 + DAY)  # sooner than the figure going stale
+    clock.now = oldest + 60 + DAY
+    quota.acquire()
+
+
+def test_a_late_lower_vendor_figure_does_not_undercount_but_a_later_one_does_count(redis_client):
+    clock = FakeClock(LATE_EVENING)
+    quota = limiter(redis_client, rolling(5000), clock)
+    quota.observe({"Sforce-Limit-Info": "api-usage=4000/5000"})
+    clock.now += 5
+    quota.observe({"Sforce-Limit-Info": "api-usage=3990/5000"})  # an older response arriving late
+    assert quota.usage()["used"] == 4000
+    clock.now += quota.observation_settle
+    quota.observe({"Sforce-Limit-Info": "api-usage=3000/5000"})  # other clients' calls left the window
+    assert quota.usage()["used"] == 3000
+
+
+def test_quota_window_is_validated_and_read_from_config():
+    assert LimitConfig.from_mapping({"daily": 10, "quota_window": "rolling_24h"}).is_rolling
+    assert LimitConfig.from_mapping({"daily": 10}, quota_window="rolling_24h").is_rolling  # the connector's window by default
+    assert not LimitConfig.from_mapping({"daily": 10}).is_rolling
+    with pytest.raises(ValueError, match="quota_window"):
+        LimitConfig(daily=10, quota_window="weekly")
+
+
+def _take_rolling_quota(url: str, scope: str, attempts: int, results) -> None:
+    quota = RedisRateLimiter(scope, rolling(10), client=redis.Redis.from_url(url))
+    granted = 0
+    for _ in range(attempts):
+        try:
+            quota.acquire()
+            granted += 1
+        except ApiQuotaExhausted:
+            pass
+    results.put(granted)
+
+
+def test_rolling_quota_is_shared_atomically_across_processes(redis_client):
+    scope = uuid.uuid4().hex
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_take_rolling_quota, args=(os.environ["REDIS_URL"], scope, 8, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sum(results.get(timeout=5) for _ in workers) == 10
+    assert RedisRateLimiter(scope, rolling(10), client=redis_client).usage() == {"used": 10, "limit": 10}
 
 
 def _take_tokens(url: str, scope: str, attempts: int, results) -> None:
@@ -168,3 +301,28 @@ def test_manifest_rate_limit_is_the_default(organization, sandbox):
 
     integration = Integration.objects.create(organization=organization, connector_key="demo", display_name="Demo", base_url=f"{sandbox}/demo")
     assert build_connector(integration).client.limiter.config == LimitConfig(per_second=20, burst=40)
+
+
+def test_rolling_limiter_in_the_client_learns_the_vendor_count(redis_client, make_client, sandbox):
+    clock = FakeClock(LATE_EVENING)
+    quota = limiter(redis_client, rolling(15_000), clock)
+    client, calls = make_client(limiter=quota)
+    client.get("api/usage", params={"used": "4998", "limit": "5000"})
+    assert quota.usage() == {"used": 4998, "limit": 5000}
+    client.get("api/me")
+    client.get("api/me")
+    with pytest.raises(ApiQuotaExhausted):
+        client.get("api/me")
+    assert len(calls) == 3  # the refused call never left the process
+
+
+def test_salesforce_declares_a_rolling_quota_and_config_overrides_keep_it(organization):
+    from integrations.connectors.salesforce import SalesforceConnector
+    from integrations.models import Integration
+    from integrations.services import rate_limiter_for
+
+    manifest = SalesforceConnector.manifest
+    integration = Integration.objects.create(organization=organization, connector_key="salesforce", display_name="Salesforce")
+    assert rate_limiter_for(integration, manifest).config == LimitConfig(per_second=20.0, burst=25, daily=15_000, quota_window=QUOTA_ROLLING_24H)
+    integration.config = {"rate_limit": {"daily": 100_000}}
+    assert rate_limiter_for(integration, manifest).config == LimitConfig(daily=100_000, quota_window=QUOTA_ROLLING_24H)
