@@ -367,8 +367,9 @@ def _predicate(field: str, op: str, values: list[str], tz: str) -> Any:
         return lambda issue: compare(issue[field])
     getters = {
         "project": lambda issue: {issue["project"].lower(), _projects()[issue["project"]]["id"]},
-        "key": lambda issue: {issue["key"].lower()},
-        "issuekey": lambda issue: {issue["key"].lower()},
+        # Jira's key clause takes keys or ids.
+        "key": lambda issue: {issue["key"].lower(), issue["id"]},
+        "issuekey": lambda issue: {issue["key"].lower(), issue["id"]},
         "labels": lambda issue: {label.lower() for label in issue["fields"].get("labels", [])},
         "status": lambda issue: {STATUSES[issue["status"]]["name"].lower(), issue["status"]},
         "assignee": lambda issue: {str(issue["fields"].get("assignee") or "").lower()},
@@ -377,6 +378,11 @@ def _predicate(field: str, op: str, values: list[str], tz: str) -> Any:
         raise JqlError(f"Field '{field}' does not exist or you do not have permission to view it.")
     wanted = {v.lower() for v in values}
     getter = getters[field]
+    if field in ("key", "issuekey"):
+        # Jira validates issue keys: one that does not exist (deleted, or never there) fails the whole query.
+        for value in values:
+            if _find_issue(value) is None:
+                raise JqlError(f"An issue with key '{value}' does not exist for field '{field}'.")
     if op in ("=", "in"):
         return lambda issue: bool(getter(issue) & wanted)
     if op in ("!=", "not in"):
