@@ -250,3 +250,28 @@ def test_event_id_is_valid_base32hex():
     event_id = event_id_for("any key")
     assert 5 <= len(event_id) <= 1024 and set(event_id) <= set("abcdefghijklmnopqrstuv0123456789")
     assert event_id == event_id_for("any key") != event_id_for("other key")
+
+
+def test_fetch_object_reads_status_and_responses_and_undo_cancels_with_notices(connector, sandbox):
+    event = connector.perform("create_event", _event_payload(), idempotency_key="undo-me")
+    shape = connector.fetch_object("calendar_event", event.external_id)
+    assert shape["status"] == "confirmed" and shape["updated"] and shape["external_id"] == event.external_id
+    assert {a["email"]: a["response"] for a in shape["attendees"]} == {"marcus.okafor@acme.example": "needsAction", "priya.raman@acme.example": "needsAction"}
+    requests.post(
+        f"{sandbox}/google_calendar/_sandbox/events/{event.external_id}/respond", json={"email": "priya.raman@acme.example", "response": "accepted"}, timeout=10
+    ).raise_for_status()
+    assert {a["email"]: a["response"] for a in connector.fetch_object("calendar_event", event.external_id)["attendees"]}[
+        "priya.raman@acme.example"
+    ] == "accepted"
+
+    undone = connector.undo("create_event", external_id=event.external_id, payload={"calendar_id": "primary"}, idempotency_key="u1")
+    assert undone.created and undone.data["status"] == "cancelled"
+    notices = requests.get(f"{sandbox}/_control/created", params={"vendor": "google_calendar", "kind": "cancellation"}, timeout=5).json()
+    assert [n["summary"] for n in notices] == ["Crisis war room cancelled; 2 cancellation notices sent"]  # the room is not e-mailed
+    # Undo again: Google answers 410 Gone, which means already undone (and nobody is notified twice).
+    again = connector.undo("create_event", external_id=event.external_id, idempotency_key="u1")
+    assert not again.created and again.data == {"status": "cancelled"}
+    assert len(requests.get(f"{sandbox}/_control/created", params={"vendor": "google_calendar", "kind": "cancellation"}, timeout=5).json()) == 1
+    assert connector.fetch_object("calendar_event", event.external_id)["status"] == "cancelled"
+    with pytest.raises(KeyError):
+        connector.undo("update_event", external_id=event.external_id, idempotency_key="u2")

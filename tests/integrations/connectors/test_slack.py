@@ -412,3 +412,38 @@ def test_post_of_a_never_tried_key_skips_the_history_scan_and_stays_exactly_once
     assert again.created is False and again.external_id == first.external_id
     messages = next(c for c in channels(sandbox) if c["id"] == channel)["messages"]
     assert sorted(m["text"] for m in messages) == ["Next update", "Sev2 declared"]
+
+
+# ---- tracked objects: status polling and undo ----------------------------------------------------------------
+
+
+def test_fetch_object_reads_archive_state_and_undo_archives_once(slack, sandbox):
+    channel = slack.perform("create_channel", {"name": "crisis-undo-me"}, idempotency_key="c").external_id
+    shape = slack.fetch_object("slack_channel", channel)
+    assert (shape["external_id"], shape["name"], shape["is_archived"]) == (channel, "crisis-undo-me", False)
+
+    undone = slack.undo("create_channel", external_id=channel, reason="The activation was cancelled.", idempotency_key="undo-c")
+    assert undone.created and undone.data == {"is_archived": True}
+    stored = next(c for c in channels(sandbox) if c["id"] == channel)
+    assert stored["is_archived"] and [m["text"] for m in stored["messages"]] == ["The activation was cancelled."]
+    assert slack.fetch_object("slack_channel", channel)["is_archived"] is True
+    # Again (a redelivered task): no second note, Slack's already_archived counts as undone.
+    again = slack.undo("create_channel", external_id=channel, reason="The activation was cancelled.", idempotency_key="undo-c")
+    assert not again.created
+    assert len(next(c for c in channels(sandbox) if c["id"] == channel)["messages"]) == 1
+    # A channel Slack no longer knows reads as deleted, and undoing it has nothing left to do.
+    assert slack.fetch_object("slack_channel", "CNOPE") == {"external_id": "CNOPE", "status": "deleted"}
+    assert slack.undo("create_channel", external_id="CNOPE", idempotency_key="undo-x").data == {"status": "deleted"}
+    with pytest.raises(KeyError):
+        slack.fetch_object("message", "123.4")
+
+
+def test_archiving_through_the_api_tells_subscribed_apps_like_slack(slack, sandbox, receiver):
+    url, received = receiver
+    requests.post(f"{sandbox}/slack/_sandbox/event_subscriptions", json={"url": url, "signing_secret": SECRET}, timeout=5).raise_for_status()
+    channel = slack.perform("create_channel", {"name": "crisis-archived-event"}, idempotency_key="e").external_id
+    slack.perform("archive_channel", {"channel": channel}, idempotency_key="a")
+    wait_for(lambda: received, timeout=10, message="the channel_archive event")
+    headers, body = received[0]
+    [event] = SlackConnector.parse_webhook(WebhookRequest("POST", url, headers, body, datetime.now(tz=UTC)))
+    assert (event.event_type, event.external_id, event.record["status"]) == ("channel_archive", channel, "archived")
