@@ -131,7 +131,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # A broker that vanishes without closing the socket (failover, NAT timeout) is noticed instead of waited on forever.
+    "socket_keepalive": True,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 25,
+}
+# A worker reconnects to a restarted or unreachable broker for as long as it takes (Celery's default gives up after 100
+# attempts, roughly an hour, and the worker exits), also when the broker is down at start-up. bastion_site/broker.py
+# fixes the Redis transport so that reconnecting works with late-acked tasks in flight.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Tasks running when the broker connection drops finish and are acked once it is back. Cancelling them (Celery 6's
+# default) would leave their messages to Redis' restore, which fails while the broker is down: the message would wait
+# for the visibility timeout, or be gone if the restarted Redis kept no data, so cancelling loses work on Redis.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -121,6 +123,51 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: f
     raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
 
 
+class RedisServer:
+    """Our own redis-server on a free loopback port. Without `data_dir` a restart loses every key (queued messages
+    included); with it, every write is fsynced to an append-only file there and survives a kill, as a production broker's do.
+    """
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.data_dir = data_dir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=5)
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "no"]
+        if self.data_dir is not None:
+            persistence = ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence, "--daemonize", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = self.client()
+        wait_for(lambda: self._ping(client), timeout=10, message="redis-server to accept connections")
+        client.close()
+
+    @staticmethod
+    def _ping(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start real `celery worker` processes against the test database and Redis; killed at teardown."""
@@ -130,7 +177,7 @@ def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., 
 
     processes: list[subprocess.Popen] = []
 
-    def start(concurrency: int = 2, queues: str = "celery", extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(concurrency: int = 2, queues: str = "celery", extra_env: dict[str, str] | None = None, extra_args: Sequence[str] = ()) -> subprocess.Popen:
         db = connection.settings_dict
         env = {
             **os.environ,
@@ -157,6 +204,7 @@ def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., 
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,

@@ -15,57 +15,23 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import redis
 from django.db import connection
 
 from sync import services as sync_services
 from sync.models import DataSyncJob, JobStatus, Person, SyncRecord
-from tests.conftest import wait_for
-from tests.hardening.conftest import free_port, set_faults
+from tests.conftest import RedisServer, wait_for
+from tests.hardening.conftest import set_faults
 
 ALL_IDS = {f"p{i:06d}" for i in range(1, 21)}
 PAGE_LATENCY_MS = 600  # each of the 3 pages takes this long at the vendor, so a fault lands mid-run
 
 
-class RedisProcess:
-    """Our own redis-server on a free loopback port, with no persistence: a restart loses every queued message."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        wait_for(lambda: self._ping(client), timeout=10, message="redis-server to accept connections")
-
-    @staticmethod
-    def _ping(client: redis.Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
-def own_redis(settings) -> Iterator[RedisProcess]:
+def own_redis(settings) -> Iterator[RedisServer]:
     """Point this process (cache, coordination, Celery producer) at our own Redis for the test; restore afterwards."""
     from bastion_site.celery import app
 
-    server = RedisProcess()
+    server = RedisServer()  # no persistence: a restart loses every queued message, lease and counter
     server.start()
     previous_broker = app.conf.broker_url
     settings.REDIS_URL = server.url
@@ -98,34 +64,11 @@ def directory(connect_one, transactional_db, sandbox):
 WORKER_APPLICATION = "bastion-fault-worker"
 
 
-class SupervisedWorker:
-    """A real Celery worker kept running the way systemd `Restart=always` (or Kubernetes) keeps one: restarted if it exits."""
-
-    def __init__(self, start, **options) -> None:
-        self.start, self.options = start, options
-        self.process: subprocess.Popen = start(**options)
-        self.restarts = 0
-        self.exit_logs: list[str] = []
-
-    def ensure_running(self) -> None:
-        if self.process.poll() is not None:
-            self.exit_logs.append(self.process.stdout.read()[-3000:])
-            self.process = self.start(**self.options)
-            self.restarts += 1
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    @property
-    def stdout(self):
-        return self.process.stdout
-
-
-def _finish_with_reaper(job: DataSyncJob, worker: SupervisedWorker, timeout: float = 60.0) -> DataSyncJob:
+def _finish_with_reaper(job: DataSyncJob, worker: subprocess.Popen, timeout: float = 60.0) -> DataSyncJob:
     """Wait for the job to finish, running the reaper as beat would (a job whose step was lost has no heartbeat)."""
 
     def done() -> bool:
-        worker.ensure_running()
+        assert worker.poll() is None, "the worker exited instead of riding out the fault"
         job.refresh_from_db()
         if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
             sync_services.sync_jobs_reap(stale_after=timedelta(seconds=3))
@@ -134,11 +77,11 @@ def _finish_with_reaper(job: DataSyncJob, worker: SupervisedWorker, timeout: flo
 
     try:
         wait_for(done, timeout=timeout, interval=0.25, message=f"job {job.pk} to finish")
-    except AssertionError:
+    except AssertionError as failure:
         worker.kill()
         log = worker.stdout.read()
         notable = [line for line in log.splitlines() if any(word in line for word in ("ERROR", "CRITICAL", "WARNING", "onnection", "Traceback"))]
-        raise AssertionError(f"job stuck in {job.status}/{job.phase}; worker log (notable lines):\n" + "\n".join(notable[:60]))
+        raise AssertionError(f"{failure}; job in {job.status}/{job.phase}; worker log (notable lines):\n" + "\n".join(notable[:60])) from failure
     return job
 
 
@@ -154,7 +97,7 @@ def _assert_exact(integration, job: DataSyncJob) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_redis_restarted_mid_sync_recovers_with_exact_records(own_redis, celery_worker_process, directory):
     integration, source = directory
-    worker = SupervisedWorker(celery_worker_process, concurrency=2, extra_env={"REDIS_URL": own_redis.url})
+    worker = celery_worker_process(concurrency=2, extra_env={"REDIS_URL": own_redis.url})
     job = sync_services.sync_start(data_source=source)
 
     wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
@@ -165,9 +108,7 @@ def test_redis_restarted_mid_sync_recovers_with_exact_records(own_redis, celery_
 
     job = _finish_with_reaper(job, worker)
     _assert_exact(integration, job)
-    # Known upstream defect (kombu 5.x Redis transport): a worker with a late-acked task in flight when Redis goes away can exit
-    # with "Unrecoverable error: AttributeError(... 'hostname')" instead of reconnecting; workers must run supervised.
-    assert worker.restarts <= 1, worker.exit_logs
+    assert worker.poll() is None, "the same worker process reconnected (bastion_site/broker.py), no supervisor restarted it"
 
 
 @pytest.mark.worker
@@ -177,7 +118,7 @@ def test_postgres_connections_dropped_mid_sync_recover_with_exact_records(celery
     db = connection.settings_dict
     # Tag the worker's connections so only they are dropped (the test process and its live servers keep theirs).
     worker_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}?application_name={WORKER_APPLICATION}"
-    worker = SupervisedWorker(celery_worker_process, concurrency=2, extra_env={"DATABASE_URL": worker_url})
+    worker = celery_worker_process(concurrency=2, extra_env={"DATABASE_URL": worker_url})
     job = sync_services.sync_start(data_source=source)
 
     wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
