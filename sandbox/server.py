@@ -9,13 +9,14 @@ import threading
 from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, jsonify, render_template_string, request
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from sandbox import vendors as vendors_package
 from sandbox.oauth import issue_static_token
 from sandbox.state import STORE, Faults
 
 logger = logging.getLogger(__name__)
+request_logger = logging.getLogger("sandbox.requests")
 
 
 def install_faults(bp: Blueprint, vendor: str, *, rate_limited: Callable[[int], Response], error: Callable[[int, str], Response]) -> None:
@@ -128,12 +129,30 @@ def create_app() -> Flask:
     return app
 
 
+def _log_to_logger(type: str, message: str, *args: object) -> None:
+    request_logger.log(logging.getLevelName(type.upper()), message.rstrip(), *args)
+
+
+class _LoggingRequestHandler(WSGIRequestHandler):
+    """Request lines go to `sandbox.requests`: werkzeug's logger would add a handler on the current stderr, which pytest closes."""
+
+    def log(self, type: str, message: str, *args: object) -> None:
+        _log_to_logger(type, f"{self.address_string().replace('%', '%%')} {message}", *args)
+
+
+class _LoggingWSGIServer(ThreadedWSGIServer):
+    """The in-process server's own errors ("Error on request") take the same route."""
+
+    def log(self, type: str, message: str, *args: object) -> None:
+        _log_to_logger(type, message, *args)
+
+
 class SandboxServer:
     """Run the sandbox in a background thread (tests) on a loopback port; port 0 picks a free one."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.app = create_app()
-        self._server = make_server(host, port, self.app, threaded=True)
+        self._server = _LoggingWSGIServer(host, port, self.app, handler=_LoggingRequestHandler)
         self.host = host
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
