@@ -23,6 +23,7 @@ from common.errors import ApplicationError
 from common.fields import EncryptedJSONField
 from data_rights.models import DataRightsRequest, RetentionPolicy
 from sync.models import DataSyncJob, Person, PersonIdentity, SuppressedIdentity, SuppressionKind, SyncRecord
+from sync.selectors import records_with_last_seen
 from sync.services.suppression import email_digests, normalize_email, source_key, suppression_digest, suppressions_add
 
 SCANNED_APPS = ("accounts", "integrations", "sync", "scenarios", "forms_engine", "playbooks")
@@ -113,7 +114,7 @@ def person_export(*, organization: Organization, person: Person, actor: Any = No
     """Everything Bastion holds about a person: profile, identities, source records, mentions."""
     needles = _needles(person)
     identities = list(person.identities.select_related("integration"))
-    records = SyncRecord.objects.filter(organization=organization).filter(_identity_records_condition(identities))
+    records = records_with_last_seen(SyncRecord.objects.filter(organization=organization).filter(_identity_records_condition(identities)))
     export: dict[str, Any] = {
         "person": {
             "id": str(person.pk),
@@ -145,7 +146,7 @@ def person_export(*, organization: Organization, person: Person, actor: Any = No
                 "external_id": r.external_id,
                 "raw": r.raw,
                 "data": r.data,
-                "last_seen_at": r.last_seen_at,
+                "last_seen_at": r.seen_at,
             }
             for r in records
         ],

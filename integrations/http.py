@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, HTTPAdapter
 from requests.utils import select_proxy
@@ -244,6 +245,31 @@ def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
     return max(waits) if waits else None
 
 
+def decode_json_once(response: requests.Response) -> None:
+    """Make response.json() decode with orjson, once: the error check and the connector both read every body.
+
+    The first call's result is handed to the second and then forgotten (the error check only reads it; a third caller decodes
+    afresh, so nobody sees another caller's edits). Bodies orjson refuses (NaN literals, integers past 64 bits) go through
+    requests' own decoder, which also raises its usual error for a body that is not JSON.
+    """
+    original = response.json
+    decoded: list[Any] = []
+
+    def json(**kwargs: Any) -> Any:
+        if kwargs:
+            return original(**kwargs)
+        if decoded:
+            return decoded.pop()
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return original()
+        decoded.append(body)
+        return body
+
+    response.json = json  # type: ignore[method-assign]
+
+
 def _json_or_none(response: requests.Response) -> Any:
     if "json" not in response.headers.get("Content-Type", "") and response.content[:1] not in (b"{", b"["):
         return None
@@ -437,6 +463,7 @@ class HttpClient:
                 error.__cause__ = exc
                 self._record(method, log_path, None, started, error, attempt)
             else:
+                decode_json_once(response)
                 if self.limiter:
                     self.limiter.observe(response.headers)
                 error = error_from_response(response, log_path)

@@ -1,12 +1,15 @@
 """Admin for the sync engine: jobs with progress ("Run again", "Cancel"), the records store, people, the webhook inbox ("Replay")."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.errors import ApplicationError
 from sync import services
-from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SuppressedIdentity, SyncJobLog, SyncRecord, WebhookDelivery
+from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SuppressedIdentity, SyncJobLog, SyncRecord, SyncScanSeen, WebhookDelivery
+from sync.selectors import records_with_last_seen
 
 
 class SyncJobLogInline(admin.TabularInline):
@@ -71,10 +74,17 @@ class DataSyncJobAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRecord)
 class SyncRecordAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "entity_type", "integration", "is_deleted", "source_updated_at", "last_seen_at"]
+    list_display = ["external_id", "entity_type", "integration", "is_deleted", "source_updated_at", "last_seen"]
     list_filter = ["entity_type", "is_deleted", "integration"]
     search_fields = ["external_id"]
-    readonly_fields = [f.name for f in SyncRecord._meta.fields]
+    readonly_fields = [*(f.name for f in SyncRecord._meta.fields), "last_seen"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return records_with_last_seen(super().get_queryset(request))
+
+    @admin.display(description="Last seen", ordering="seen_at")
+    def last_seen(self, record: SyncRecord) -> Any:
+        return record.seen_at
 
 
 class PersonIdentityInline(admin.TabularInline):
@@ -129,4 +139,19 @@ class SuppressedIdentityAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncScanSeen)
+class SyncScanSeenAdmin(admin.ModelAdmin):
+    """A running full scan's list of records it found unchanged (read-only; emptied when the job ends)."""
+
+    list_display = ["job_id", "external_id"]
+    search_fields = ["external_id", "job_id"]
+    readonly_fields = ["job_id", "external_id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -97,8 +97,10 @@ class DataSyncJob(BaseModel):
 class SyncRecord(BaseModel):
     """The records store: what syncs pulled, unique on (integration, entity, external id).
 
-    Few indexes on purpose: every sync re-stamps each record it sees (last_seen_*), and with none of the stamped
-    columns indexed PostgreSQL updates them in place (HOT) instead of rewriting every index entry.
+    Few indexes on purpose: syncs re-stamp the records they see (last_seen_*), and with none of the stamped columns
+    indexed PostgreSQL updates them in place (HOT) instead of rewriting every index entry. A full scan on PostgreSQL does
+    not stamp unchanged records at all: it lists them in SyncScanSeen, and the scan itself vouches for every record it
+    left live (sync.selectors.records_with_last_seen gives the effective "last seen").
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_records", db_index=False)
@@ -112,7 +114,10 @@ class SyncRecord(BaseModel):
     created_at = models.DateTimeField(auto_now_add=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
-    last_seen_job = models.ForeignKey(DataSyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    # No database constraint: a full sync re-stamps every record it sees, and a foreign-key check per stamped row at commit was the
+    # largest single cost of an unchanged re-sync. The id is only compared with the running job's (deletion detection); a
+    # dangling id left by a purged job means "seen by a job that no longer exists", which is what it says.
+    last_seen_job = models.ForeignKey(DataSyncJob, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False)
     is_deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
@@ -129,7 +134,7 @@ class SyncRecord(BaseModel):
 class Person(BaseModel):
     """One human per organization, merged across sources (matched by email, then by external ids)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="people")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="people", db_index=False)  # led by the composite indexes
     email = models.CharField(max_length=254, blank=True, help_text="Lower-cased; empty when no source knows it (indexed with the organization).")
     display_name = models.CharField(max_length=300, blank=True)
     given_name = models.CharField(max_length=150, blank=True)
@@ -145,7 +150,8 @@ class Person(BaseModel):
 
     class Meta:
         ordering = ["display_name"]
-        indexes = [models.Index(fields=["organization", "email"]), models.Index(fields=["organization", "display_name"])]
+        # Lookups by email use the unique partial index below (queries add `email <> ''` so the planner can use it).
+        indexes = [models.Index(fields=["organization", "display_name"])]
         constraints = [models.UniqueConstraint(fields=["organization", "email"], condition=~Q(email=""), name="unique_person_email")]
 
     def __str__(self) -> str:
@@ -155,7 +161,7 @@ class Person(BaseModel):
 class PersonIdentity(BaseModel):
     """A person's id in one source system (AD, Okta, Slack, Jira, CRM, CSV)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)  # leads the unique constraints
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identities")
     integration = models.ForeignKey(Integration, null=True, blank=True, on_delete=models.CASCADE, related_name="person_identities")
     source = models.CharField(max_length=60, help_text="Connector key, or 'csv' / 'manual'.")
@@ -174,6 +180,21 @@ class PersonIdentity(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+
+class SyncScanSeen(models.Model):
+    """An external id a full scan found unchanged, by job: deletion detection reads these instead of re-stamping every record.
+
+    Append-only while the job runs (one INSERT per page, no index to maintain), emptied when the job ends; rows of a job that
+    died are removed by the reaper.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    job_id = models.UUIDField()
+    external_id = models.CharField(max_length=255)
+
+    def __str__(self) -> str:
+        return self.external_id
 
 
 class SyncJobLog(models.Model):

@@ -5,18 +5,41 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, DateTimeField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.models import DataSource, Integration
-from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity, SyncJobLog, SyncRecord, WebhookDelivery
+from sync.models import DataSyncJob, JobStatus, JobType, Person, PersonIdentity, SyncJobLog, SyncRecord, WebhookDelivery
 
 # The seed's targets.
 TARGET_SYNC_SUCCESS = 0.95
 TARGET_API_ERROR_RATE = 0.01
 TARGET_FRESHNESS_SECONDS = 300
 METRICS_WINDOW = timedelta(hours=24)
+
+
+def records_with_last_seen(queryset: QuerySet[SyncRecord]) -> QuerySet[SyncRecord]:
+    """Annotate `seen_at`: when a sync last saw each record.
+
+    A full scan lists unchanged records instead of re-stamping them, and marks deleted whatever it did not see: so every record
+    still live after the latest complete scan of its source was seen by that scan (as of its start).
+    """
+    last_scan = (
+        DataSyncJob.objects.filter(
+            integration_id=OuterRef("integration_id"),
+            data_source__entity_type=OuterRef("entity_type"),
+            job_type=JobType.SYNC,
+            status=JobStatus.SUCCEEDED,
+            is_full_scan=True,
+            start_cursor__isnull=True,
+        )
+        .order_by("-completed_at")
+        .values("started_at")[:1]
+    )
+    vouched = Case(When(is_deleted=False, then=Subquery(last_scan)), output_field=DateTimeField())
+    return queryset.annotate(seen_at=Greatest(F("last_seen_at"), Coalesce(vouched, F("last_seen_at"))))
 
 
 def sync_job_list(*, organization: Organization, status: str | None = None, integration_id: Any = None, data_source_id: Any = None) -> QuerySet[DataSyncJob]:

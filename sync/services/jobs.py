@@ -23,7 +23,14 @@ from integrations.services import integration_record_failure, integration_record
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
-from sync.services.records import records_mark_deleted, records_mark_vanished, records_upsert, tables_analyze_on_growth
+from sync.services.records import (
+    page_commit_asynchronous,
+    records_mark_deleted,
+    records_mark_vanished,
+    records_upsert,
+    scan_seen_discard,
+    tables_analyze_on_growth,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +149,7 @@ def sync_job_cancel(*, job: DataSyncJob, actor: Any = None) -> DataSyncJob:
             raise ApplicationError("Only a pending or running job can be cancelled.", code="job_not_active", status_code=409)
         locked.status, locked.phase, locked.completed_at, locked.is_cancel_requested = JobStatus.CANCELLED, "cancelled", timezone.now(), True
         locked.save(update_fields=["status", "phase", "completed_at", "is_cancel_requested", "updated_at"])
+        scan_seen_discard(job_ids=[locked.pk])
         who = getattr(actor, "username", "") or "system"
         job_log(locked, "job.cancelled", f"Cancelled by {who}; records stored so far are kept.", level="warning")
     return locked
@@ -185,7 +193,10 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
     updates: dict[str, Any] = {"phase": "reading", "heartbeat_at": now, "resume_at": None}
     if job.status == JobStatus.PENDING:
         updates.update(status=JobStatus.RUNNING, started_at=now)
-    DataSyncJob.objects.filter(pk=job.pk, status__in=ACTIVE_JOB_STATUSES).update(**updates)
+    # The previous page's commit already left the job "reading" with a fresh heartbeat: skip a write (and a commit) per page then.
+    fresh = job.heartbeat_at is not None and now - job.heartbeat_at < timedelta(seconds=10)
+    if job.status != JobStatus.RUNNING or job.phase != "reading" or job.resume_at is not None or not fresh:
+        DataSyncJob.objects.filter(pk=job.pk, status__in=ACTIVE_JOB_STATUSES).update(**updates)
     if job.started_at is None:
         job.started_at = now
     integration, source = job.integration, job.data_source
@@ -202,12 +213,16 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
         _fail(job, error, category="system")
         return DONE
     with transaction.atomic():
+        page_commit_asynchronous()
         locked = DataSyncJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in ACTIVE_JOB_STATUSES or locked.pages != sequence or locked.next_page != position:
             # Another step (a reaper resume racing a slow worker, a redelivery) already committed this page, or the job was cancelled.
             job_log(locked, "page.superseded", f"Page {sequence + 1} was already stored or the job stopped; this copy is discarded.", level="warning")
             return DONE
-        result = records_upsert(integration=integration, entity_type=source.entity_type, records=page.records, connector=connector, job=locked)
+        full_scan = locked.is_full_scan and page.is_full_scan and locked.start_cursor is None
+        result = records_upsert(
+            integration=integration, entity_type=source.entity_type, records=page.records, connector=connector, job=locked, full_scan=full_scan
+        )
         deleted = records_mark_deleted(integration=integration, entity_type=source.entity_type, external_ids=page.deleted_ids)
         if spec.bastion_type == "person":
             people_merge(
@@ -257,6 +272,7 @@ def _finalize(job: DataSyncJob) -> StepOutcome:
         vanished: list[str] = []
         if locked.is_full_scan and locked.start_cursor is None:
             vanished = records_mark_vanished(job=locked, entity_type=source.entity_type)
+        scan_seen_discard(job_ids=[locked.pk])
         if spec.bastion_type == "person":
             people_mark_source_deleted(organization=locked.organization, source=integration.connector_key, integration=integration, external_ids=vanished)
             people_link_managers(
@@ -332,6 +348,7 @@ def _fail(job: DataSyncJob, error: Exception, *, category: str) -> None:
         )
         if not updated:
             return
+        scan_seen_discard(job_ids=[job.pk])
         job_log(job, "job.failed", f"{category} failure: {message}", level="error", data={"status": status, "class": category})
         if category == "auth":
             reason = f"Authorization failed ({message}). Cached data is kept; reconnect {integration.display_name} to resume syncing."
@@ -376,6 +393,7 @@ def sync_jobs_reap(*, now: Any = None, stale_after: timedelta | None = None) -> 
                 f"No progress since {job.heartbeat_at:%H:%M:%S}: the worker died. People imported so far are kept; import the file again to finish.",
                 level="error",
             )
+    scan_seen_discard()  # lists left by jobs that ended without cleaning up (a crash between commit and cleanup)
     return resumed
 
 

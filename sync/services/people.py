@@ -466,7 +466,7 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
             "SELECT s.external_id, i.person_id, p.id FROM _sync_stage_people s "
             "LEFT JOIN LATERAL (SELECT i.person_id FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s "
             f"AND {_identity_scope(integration_id)} AND i.external_id = s.external_id) i ON true "
-            "LEFT JOIN LATERAL (SELECT p.id FROM sync_person p WHERE s.email <> '' AND p.organization_id = %(org)s AND p.email = s.email LIMIT 1) p ON true",
+            "LEFT JOIN LATERAL (SELECT p.id FROM sync_person p WHERE s.email <> '' AND p.organization_id = %(org)s AND p.email = s.email AND p.email <> '' LIMIT 1) p ON true",
             scope,
         )
         identities: dict[str, Any] = {}
@@ -561,7 +561,7 @@ def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[s
             cursor,
             emails,
             "SELECT p.email, p.id FROM _sync_stage_values v CROSS JOIN LATERAL "
-            "(SELECT p.email, p.id FROM sync_person p WHERE p.organization_id = %(org)s AND p.email = v.value LIMIT 1) p",
+            "(SELECT p.email, p.id FROM sync_person p WHERE p.organization_id = %(org)s AND p.email = v.value AND p.email <> '' LIMIT 1) p",
             {"org": organization_id},
         )
         for email, person_id in rows:

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from integrations.models import Integration, IntegrationStatus
 from integrations.services import build_connector
 from sync import services
-from sync.models import JobStatus, Person, PersonIdentity, SyncRecord
+from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity, SyncRecord, SyncScanSeen
+from sync.selectors import records_with_last_seen
 from sync.services.people import people_merge_orm
 from sync.services.records import bulk_sql_available, records_upsert_orm
 from tests.sync.conftest import directory_control
@@ -162,7 +164,11 @@ def test_engine_run_on_each_path(settings, bulk_sql, run_sync, people_source, di
 
     again = run_sync(people_source, full_refresh=True)
     assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 20)
-    assert set(SyncRecord.objects.filter(integration=directory).values_list("last_seen_job", flat=True)) == {again.pk}
+    # Every record counts as seen by the re-scan; on PostgreSQL the scan listed them instead of rewriting them, then dropped its list.
+    assert all(record.seen_at >= again.started_at for record in records_with_last_seen(SyncRecord.objects.filter(integration=directory)))
+    stamped_by = set(SyncRecord.objects.filter(integration=directory).values_list("last_seen_job", flat=True))
+    assert stamped_by == ({first.pk} if bulk_sql else {again.pk})
+    assert not SyncScanSeen.objects.exists()
 
     directory_control(sandbox, "/_control/people", id="p000003", title="Chief Legal Officer")
     incremental = run_sync(people_source)
@@ -235,3 +241,16 @@ def test_managers_that_arrive_after_their_reports_are_linked_at_the_end(settings
     assert people_link_managers(organization=organization, source="okta", integration=okta, changed_rows=10_000) == 1
     assert Person.objects.get(email="report@acme.example").manager.email == "m@acme.example"
     assert people_link_managers(organization=organization, source="okta", integration=okta) == 0  # idempotent
+
+
+def test_reaper_drops_scan_lists_of_ended_jobs_only(run_sync, people_source, directory):
+    """A full scan's list of unchanged records outlives its job only after a crash; the reaper's sweep keeps active jobs' lists."""
+    ended = run_sync(people_source)
+    active = DataSyncJob.objects.create(
+        organization=ended.organization, integration=ended.integration, data_source=people_source, status=JobStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    SyncScanSeen.objects.bulk_create([SyncScanSeen(job_id=ended.pk, external_id="p000001"), SyncScanSeen(job_id=active.pk, external_id="p000002")])
+
+    services.sync_jobs_reap()
+
+    assert list(SyncScanSeen.objects.values_list("job_id", "external_id")) == [(active.pk, "p000002")]
