@@ -304,6 +304,15 @@ def main() -> None:
         "| Sandbox API import end to end | 129.39 | 773 |",
         "| Re-sync, unchanged | 23.24 | 4,303 |",
         "",
+        "### Before the re-sync work of 2026-11-25 afternoon (same benchmark, same VM, 10:34 UTC: every unchanged record re-stamped)",
+        "",
+        "| Phase | Seconds | Rows/s |",
+        "|---|---:|---:|",
+        "| COPY reference | 0.12 | 867,220 |",
+        "| CSV import end to end | 14.43 | 6,932 |",
+        "| Sandbox API import end to end | 28.46 | 3,513 |",
+        "| Re-sync, unchanged | 6.62 (23.3% of the API import) | 15,096 |",
+        "",
         "### What is measured",
         "",
         "- Every import row is the whole product path, timed from the first byte to the job's final status, people merge included: CSV = "
@@ -311,32 +320,36 @@ def main() -> None:
         "PersonIdentity (priority, provenance, search text), manager links, job counters and log, in batches of 10,000 rows. API = the sync "
         f"engine's steps run inline: {PEOPLE // PAGE_SIZE} pages of {PAGE_SIZE:,} (the stand-in's largest page) over HTTP, each page hashed, "
         "upserted into the records store, merged into people and committed with its cursor, then finalization (deletion detection, manager links).",
-        "- The write path on PostgreSQL: each batch is COPYed (psycopg3 `cursor.copy`) into TEMP staging tables; existing rows are found by "
-        "LATERAL index probes from staging; records are written by one `INSERT … ON CONFLICT … DO UPDATE … WHERE content_hash IS DISTINCT FROM`; "
-        "unchanged records are stamped seen by one `UPDATE … FROM staging`; new people and new identities are COPYed straight into their "
-        "tables (a concurrent duplicate raises IntegrityError and the batch retries); known identities by one upsert; changed people by one "
-        "`UPDATE … FROM staging`; manager "
-        "links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows. SQLite keeps the ORM path.",
+        "- The write path on PostgreSQL: each batch is COPYed (psycopg3 `cursor.copy`) into TEMP staging tables with its keys and content "
+        "hashes. One statement finds the records whose stored hash matches (a unique-index probe per key); during a full scan it appends "
+        "their ids to `sync_syncscanseen` (no record row rewritten), in any other sync it stamps them seen by one `UPDATE … RETURNING`. "
+        "Only the rest is locked (LATERAL probes in key order) and classified; records are written by one `INSERT … ON CONFLICT … DO UPDATE "
+        "… WHERE content_hash IS DISTINCT FROM`; new people and new identities are COPYed straight into their tables (a concurrent "
+        "duplicate raises IntegrityError and the batch retries); known identities by one upsert; changed people by one `UPDATE … FROM "
+        "staging`; manager links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows. Page transactions "
+        "commit with `synchronous_commit = off` (records, people and cursor commit together, so a database crash loses a page whole and "
+        "the job reads it again). JSON is encoded and decoded with orjson. SQLite keeps the ORM path.",
         "",
         "### The remaining gap to COPY (why a third of COPY is not reachable for this path)",
         "",
         "- The reference COPY writes 8 text columns into a table with no index, constraint, foreign key or JSON. Each imported person "
-        "writes `sync_person` (8 indexes, including the trigram GIN index on search_text for typeahead, plus the unique email index), "
-        "`sync_personidentity` (6 indexes, two unique) and, for the API, `sync_syncrecord` (3 indexes since migration sync 0006, two JSONB documents), with 5 "
-        "(CSV) to 8 (API) deferred foreign-key checks per person at commit. Measured in psql on this VM, 10,000 rows into an unindexed "
+        "writes `sync_person` (6 indexes since migration sync 0008, including the trigram GIN index on search_text for typeahead and "
+        "the unique email index), `sync_personidentity` (5 indexes, two unique) and, for the API, `sync_syncrecord` (3 indexes since migration sync 0006, two JSONB documents), with 5 "
+        "(CSV) to 7 (API) deferred foreign-key checks per person at commit. Measured in psql on this VM, 10,000 rows into an unindexed "
         "copy of `sync_person` take 33 ms, into its B-tree index set 237 ms, and with only the GIN index 158 ms: index maintenance of the "
         "person table alone caps it near 25,000–40,000 rows/s before any other table, JSON or Python work.",
         "- Python per row: parsing and validating the CSV row, the merge rule (source priority, provenance for 7 fields, groups, manager "
         "reference), 3–5 JSON encodings and the COPY row formatting, plus for the API the canonical-JSON hash and `to_bastion`.",
         "- The API path also pays per page: HTTP + JSON decode (the read-only row above), building the connector (credential decrypt, "
         "audit of the secret access), the job row lock, page log and cursor commit.",
-        "- Re-sync: every unchanged record is re-stamped (`last_seen_at`, `last_seen_job`) so a full scan can detect deletions. Since "
-        "migration sync 0006 neither stamped column is indexed and the table keeps 30% free space per page (fillfactor 70), so most stamps "
-        "are in-place (HOT) updates that touch no index; the hash skip avoids all JSON, record, identity and person writes. Before that "
-        "migration (10 indexes) the same re-sync took 8.2 s against a 34.0 s first import (24%).",
-        f"- Why the re-sync ratio can rise while both runs get faster: before, the re-sync took 23.2 s against a 129.4 s first import (18%); "
-        f"now {resync_s:.1f} s against {api_s:.1f} s. What remains in a re-sync is the HTTP floor above ({read_s:.1f} s), the canonical-JSON hash "
-        f"of every record, building the connector per page, and the {PEOPLE:,} seen-stamps.",
+        "- Re-sync: a full scan no longer rewrites unchanged records. It lists their ids per job in `sync_syncscanseen` (an append to an "
+        "unindexed table, committed with the page and its cursor, so a resumed job keeps what it saw), deletion detection reads that list "
+        "(records neither listed nor touched since the scan began are marked deleted), and the list is dropped when the job ends (the "
+        'reaper sweeps lists of jobs that died). A record\'s "last seen" is then its own stamp or, while it is live, the start of its '
+        "source's latest complete scan (`sync.selectors.records_with_last_seen`, shown in the admin and data exports). Re-stamping "
+        "100,000 records cost 1.5–1.9 s of row rewrites plus a foreign-key check per row at commit; the list costs about 0.4–0.5 s.",
+        f"- What remains in a re-sync ({resync_s:.1f} s): the HTTP floor above ({read_s:.1f} s), hashing every record, the hash-matching "
+        "statement per page, and per-page job bookkeeping (job row lock, page log, call log, cursor).",
         "- Peak memory is the process's resident-set growth during each phase; the API phases run after the CSV phase in the same process and "
         "reuse memory it already reserved, so 0.0 MiB there means no new high-water mark, not zero allocation. The CSV phase's growth is one "
         "10,000-row batch (rows, person states, COPY buffers); the file itself is streamed.",
