@@ -1,6 +1,7 @@
 """Re-encrypt every encrypted field under the primary key of BASTION_ENCRYPTION_KEYS."""
 
 from django.apps import apps
+from django.core import checks
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -35,3 +36,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Primary key '{keyring.primary_key_id}': {rotated} of {total} rows re-encrypted, {total - rotated} already current.")
         )
+        # Apps may hold key-dependent data that cannot be re-encrypted (e.g. keyed digests): their database checks say which keys to keep.
+        for message in checks.run_checks(tags=[checks.Tags.database], databases=["default"]):
+            self.stdout.write(f"{message.id}: {message.msg}" + (f" {message.hint}" if message.hint else ""))
