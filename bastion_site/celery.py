@@ -5,14 +5,34 @@ import warnings
 
 from celery import Celery, signals
 from celery.exceptions import CPendingDeprecationWarning
+from celery.fixups.django import DjangoFixup
 
 from bastion_site.broker import transport_register
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bastion_site.settings")
 
+
+class DjangoSetupOnceFixup(DjangoFixup):
+    """Celery's Django fixup, minus a second `django.setup()` in a process where Django is already set up."""
+
+    def on_import_modules(self, **kwargs) -> None:
+        from django.apps import apps
+
+        # The django-celery-beat admin lists tasks through `import_default_modules()` in the web process; setting Django
+        # up again there re-runs its logging config, whose new handlers write to whatever stderr is current (in tests, a
+        # capture pytest closes later) and re-runs every system check on each page view.
+        if apps.ready:
+            return
+        super().on_import_modules(**kwargs)
+
+
+def django_fixup(app: Celery) -> DjangoFixup:
+    return DjangoSetupOnceFixup(app).install()
+
+
 transport_register()
 
-app = Celery("bastion")
+app = Celery("bastion", fixups=[f"{__name__}:django_fixup"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

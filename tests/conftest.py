@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -211,14 +213,16 @@ def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., 
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group, so teardown reaches the pool children too
         )
         processes.append(process)
         return process
 
     yield start
     for process in processes:
-        if process.poll() is None:
-            process.kill()
+        # Pool children outlive a killed main process (a test may kill it on purpose) and keep their database connections.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
 
@@ -249,6 +253,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture
 def browser_page(monkeypatch):
     """A page in Debian's Chromium (never a downloaded browser), driven by Playwright."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls made here afterwards are still synchronous.
@@ -261,6 +266,9 @@ def browser_page(monkeypatch):
         yield page
         context.close()
         browser.close()
+        # ORM calls made while Playwright's event loop runs get their own database connections (Django keeps them per
+        # context); left open they keep the test database busy and its teardown fails ("being accessed by other users").
+        connections.close_all()
 
 
 @pytest.fixture(autouse=True)

@@ -1,3 +1,6 @@
+import os
+import signal
+
 import pytest
 
 from accounts.models import AuditEvent
@@ -13,7 +16,7 @@ def test_task_runs_on_a_real_worker_through_redis(organization, celery_worker_pr
     try:
         event = wait_for(lambda: AuditEvent.objects.filter(action="system.worker_heartbeat").first(), timeout=60, message="the worker to run the task")
     except AssertionError:
-        worker.kill()
+        os.killpg(worker.pid, signal.SIGKILL)  # with its pool children, which hold the output pipe open too
         raise AssertionError(worker.stdout.read()[-3000:])
     assert event.changes == {"note": "through-redis"}
     assert event.organization_id == organization.pk

@@ -9,6 +9,8 @@ queued step was lost.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -64,6 +66,14 @@ def directory(connect_one, transactional_db, sandbox):
 WORKER_APPLICATION = "bastion-fault-worker"
 
 
+def _wait_for_first_page(job: DataSyncJob, worker: subprocess.Popen) -> None:
+    try:
+        wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
+    except AssertionError as failure:
+        os.killpg(worker.pid, signal.SIGKILL)  # with its pool children, which hold the output pipe open too
+        raise AssertionError(f"{failure}; worker log:\n{worker.stdout.read()[-4000:]}") from failure
+
+
 def _finish_with_reaper(job: DataSyncJob, worker: subprocess.Popen, timeout: float = 60.0) -> DataSyncJob:
     """Wait for the job to finish, running the reaper as beat would (a job whose step was lost has no heartbeat)."""
 
@@ -78,7 +88,7 @@ def _finish_with_reaper(job: DataSyncJob, worker: subprocess.Popen, timeout: flo
     try:
         wait_for(done, timeout=timeout, interval=0.25, message=f"job {job.pk} to finish")
     except AssertionError as failure:
-        worker.kill()
+        os.killpg(worker.pid, signal.SIGKILL)  # with its pool children, which hold the output pipe open too
         log = worker.stdout.read()
         notable = [line for line in log.splitlines() if any(word in line for word in ("ERROR", "CRITICAL", "WARNING", "onnection", "Traceback"))]
         raise AssertionError(f"{failure}; job in {job.status}/{job.phase}; worker log (notable lines):\n" + "\n".join(notable[:60])) from failure
@@ -100,7 +110,7 @@ def test_redis_restarted_mid_sync_recovers_with_exact_records(own_redis, celery_
     worker = celery_worker_process(concurrency=2, extra_env={"REDIS_URL": own_redis.url})
     job = sync_services.sync_start(data_source=source)
 
-    wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
+    _wait_for_first_page(job, worker)
     own_redis.kill()  # queued steps, leases and counters are gone with it
     # The outage lasts while the worker finishes its page and tries to queue the next one (an outage, not a wait).
     time.sleep(PAGE_LATENCY_MS / 1000)
@@ -121,7 +131,7 @@ def test_postgres_connections_dropped_mid_sync_recover_with_exact_records(celery
     worker = celery_worker_process(concurrency=2, extra_env={"DATABASE_URL": worker_url})
     job = sync_services.sync_start(data_source=source)
 
-    wait_for(lambda: DataSyncJob.objects.get(pk=job.pk).pages >= 1, timeout=60, message="the first page to be stored")
+    _wait_for_first_page(job, worker)
 
     def drop_worker_connections() -> int:
         # The worker closes its connection between tasks, so keep trying until one is caught mid-task.
