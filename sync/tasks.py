@@ -39,4 +39,5 @@ def webhook_delivery_process_task(delivery_id: str) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def csv_import_task(job_id: str) -> None:
+    """Run a CSV import, or resume it from its committed position; a duplicate delivery commits no batch twice."""
     services.csv_import_run(job_id=job_id)

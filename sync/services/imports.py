@@ -13,19 +13,20 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
 from common.errors import ApplicationError
 from sync.csv_import import BASTION_FIELDS, CsvDialect, CsvFormatError, detect, guard_cell, iter_rows, mapping_problems, row_to_person, suggest_mapping
-from sync.models import DataSyncJob, JobStatus, JobTrigger, JobType, Person, PersonIdentity, SyncJobLog
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, Person, PersonIdentity, SyncJobLog
 from sync.services.jobs import ERROR_LOG_CAP, job_log
 from sync.services.people import people_merge, people_tables_analyze
 from sync.services.records import bulk_sql_available, raw_cursor, stage_rows, tables_analyze_on_growth
 from sync.services.suppression import people_unsuppressed
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 10_000  # rows per transaction: one COPY + a few set-based statements each on PostgreSQL
+BATCH_SIZE = 10_000  # rows per transaction: one COPY + a few set-based statements each on PostgreSQL (BASTION_CSV_IMPORT_BATCH_SIZE overrides)
 PREVIEW_ROWS = 10
 CSV_SOURCE = "csv"
 SUPPRESSED = "suppressed: erased data subject"
@@ -106,6 +107,10 @@ def csv_preview(*, organization: Organization, upload_id: str) -> dict[str, Any]
     }
 
 
+def _batch_size() -> int:
+    return int(getattr(settings, "BASTION_CSV_IMPORT_BATCH_SIZE", None) or BATCH_SIZE)
+
+
 def csv_import_start(*, organization: Organization, upload_id: str, mapping: dict[str, str], actor: Any = None, filename: str = "") -> DataSyncJob:
     """Check the mapping against the file's header (nothing is written if it fails), then queue the import job."""
     path = csv_upload_path(organization=organization, upload_id=upload_id)
@@ -123,7 +128,15 @@ def csv_import_start(*, organization: Organization, upload_id: str, mapping: dic
             actor=actor if getattr(actor, "is_authenticated", False) else None,
             phase="queued",
             heartbeat_at=timezone.now(),
-            metadata={"upload_id": upload_id, "mapping": mapping, "encoding": dialect.encoding, "delimiter": dialect.delimiter, "filename": filename[:200]},
+            # The batch size is fixed with the job: a resumed run keeps the batch boundaries of the run it continues.
+            metadata={
+                "upload_id": upload_id,
+                "mapping": mapping,
+                "encoding": dialect.encoding,
+                "delimiter": dialect.delimiter,
+                "filename": filename[:200],
+                "batch_size": _batch_size(),
+            },
         )
         job_log(job, "import.queued", f"CSV import queued ({dialect.label}); columns: {', '.join(f'{k}←{v}' for k, v in mapping.items())}.")
         transaction.on_commit(lambda: _enqueue(job.pk))
@@ -136,43 +149,73 @@ def _enqueue(job_id: Any) -> None:
     csv_import_task.delay(str(job_id))
 
 
+def _committed_rows(position: Any) -> int:
+    """Rows after the header that committed batches consumed (job.next_page holds {"rows", "line"} of the last batch)."""
+    return int(position.get("rows", 0)) if isinstance(position, dict) else 0
+
+
+def _resume_note(job: DataSyncJob) -> str:
+    rows = _committed_rows(job.next_page)
+    return f"after line {job.next_page['line']} ({rows} rows done)" if rows else "from the first row (no batch was committed)"
+
+
 def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
-    """Stream the file in batches: validate rows, report every bad row with its line, skip duplicates, merge people."""
+    """Stream the file in batches from the job's committed position: validate rows, report every bad row with its line, skip duplicates, merge people.
+
+    Each batch commits its people, log lines, counters and the position after it in one transaction, so a run that died is resumed
+    (sync_jobs_reap) from there; a copy of the run whose batch was already committed by another discards it and stops.
+    """
     job = DataSyncJob.objects.select_related("organization").filter(pk=job_id, job_type=JobType.IMPORT).first()
-    if job is None or job.status != JobStatus.PENDING:
+    if job is None or job.status not in ACTIVE_JOB_STATUSES:
         return job
-    DataSyncJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now(), phase="importing", heartbeat_at=timezone.now())
-    organization = job.organization
-    try:
-        path = csv_upload_path(organization=organization, upload_id=job.metadata["upload_id"])
-    except ApplicationError as error:
-        _finish(job, JobStatus.FAILED, error.message)
+    if job.status == JobStatus.PENDING:
+        now = timezone.now()
+        DataSyncJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(status=JobStatus.RUNNING, started_at=now, phase="importing", heartbeat_at=now)
+    path = _stored_upload(job)
+    if path is None:
+        _fail(job, _upload_gone(job))
         return job
     dialect = CsvDialect(encoding=job.metadata["encoding"], delimiter=job.metadata["delimiter"])
     mapping: dict[str, str] = job.metadata["mapping"]
+    size = int(job.metadata.get("batch_size") or _batch_size())
     try:
         with path.open("rb") as stream:
             rows = iter_rows(stream, dialect)
             header_line, header = _first_row(rows)
             headers = [h.strip() for h in header]
             index = {field_name: headers.index(column) for field_name, column in mapping.items() if column in headers}
+            done = _skip_committed(rows, job.next_page)
             batch: list[tuple[int, list[str]]] = []
             for line, row in rows:
                 batch.append((line, row))
-                if len(batch) >= BATCH_SIZE:
-                    _import_batch(job, batch, index, len(headers))
+                if len(batch) >= size:
+                    if not _import_batch(job, batch, index, len(headers), start=done):
+                        return job
+                    done += len(batch)
                     batch = []
             if batch:
-                _import_batch(job, batch, index, len(headers))
+                if not _import_batch(job, batch, index, len(headers), start=done):
+                    return job
+                done += len(batch)
     except CsvFormatError as error:
-        _finish(job, JobStatus.FAILED, str(error))
+        _fail(job, str(error))
         return job
-    _link_csv_managers(organization=organization, job=job)
-    job.refresh_from_db()
-    status = JobStatus.PARTIAL if job.error_count else JobStatus.SUCCEEDED
-    _finish(job, status, "")
-    path.unlink(missing_ok=True)
+    if _complete(job, rows=done):
+        path.unlink(missing_ok=True)
     return job
+
+
+def _stored_upload(job: DataSyncJob) -> Path | None:
+    try:
+        return csv_upload_path(organization=job.organization, upload_id=job.metadata.get("upload_id", ""))
+    except ApplicationError:
+        return None
+
+
+def _upload_gone(job: DataSyncJob) -> str:
+    rows = _committed_rows(job.next_page)
+    where = f"resume after line {job.next_page['line']}" if rows else "run"
+    return f"The uploaded file is no longer stored, so the import cannot {where}. People imported so far are kept; upload the file again to import the rest."
 
 
 def _first_row(rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
@@ -182,7 +225,26 @@ def _first_row(rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
     raise CsvFormatError("The file has no header row.")
 
 
-def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: dict[str, int], width: int) -> None:
+def _skip_committed(rows: Iterator[tuple[int, list[str]]], position: Any) -> int:
+    """Read past the rows committed batches already consumed (parsing only, nothing merged or reported again); returns their count."""
+    target = _committed_rows(position)
+    if not target:
+        return 0
+    line = None
+    for count, (row_line, _) in enumerate(rows, start=1):
+        if count == target:
+            line = row_line
+            break
+    if line != position.get("line"):
+        # Another file under the same upload id would resume at the wrong row: refuse rather than import it from the middle.
+        raise CsvFormatError(
+            f"The stored upload no longer matches this import (row {target} should start on line {position.get('line')}); upload the file again."
+        )
+    return target
+
+
+def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: dict[str, int], width: int, *, start: int) -> bool:
+    """Validate and merge one batch, committed with the position after it; False (nothing written) when the job ended or moved past `start`."""
     bad: list[tuple[int, str]] = []
     people: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
@@ -204,44 +266,65 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
         person["_import_job"], person["_line"] = str(job.pk), line
         people[key] = person
     with transaction.atomic():
-        # Duplicates across batches: this import already stored the same id from an earlier line.
-        for external_id, earlier_line in _earlier_lines(job, list(people)):
-            line = people.pop(external_id)["_line"]
-            bad.append((line, f"duplicate of line {earlier_line} ({external_id}); not imported twice"))
-        # Erased data subjects: reported by line (not as errors), never by name.
-        erased = people_unsuppressed(
-            organization_id=job.organization_id, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values(), job=job
+        # Under the job row lock, like sync_job_step's page check: a redelivered or resumed copy that reaches a batch another
+        # copy already committed (or a cancelled job) writes nothing.
+        locked = DataSyncJob.objects.select_for_update().filter(pk=job.pk).values("status", "next_page", "records_processed", "error_log", "metadata").first()
+        if locked is None or locked["status"] not in ACTIVE_JOB_STATUSES or _committed_rows(locked["next_page"]) != start:
+            stale = locked is not None and locked["status"] in ACTIVE_JOB_STATUSES
+        else:
+            stale = None
+            job.metadata = locked["metadata"]  # the suppression count adds to what is committed, not to this copy's snapshot
+            created = _merge_batch(job, people, bad, done=locked["records_processed"] or 0, error_log=locked["error_log"] or [])
+            DataSyncJob.objects.filter(pk=job.pk).update(
+                records_processed=F("records_processed") + len(people) + len(bad),
+                created_count=F("created_count") + created,
+                updated_count=F("updated_count") + len(people) - created,
+                error_count=F("error_count") + len(bad),
+                pages=F("pages") + 1,
+                next_page={"rows": start + len(batch), "line": batch[-1][0]},
+                phase="importing",
+                heartbeat_at=timezone.now(),
+            )
+    if stale:
+        job_log(
+            job,
+            "import.batch_discarded",
+            f"Lines {batch[0][0]}–{batch[-1][0]} were already imported by another run of this import; this copy stops.",
+            level="warning",
+            data={"first_line": batch[0][0], "last_line": batch[-1][0]},
         )
-        suppressed = sorted(people.pop(person["external_id"])["_line"] for person in erased.suppressed)
+    return stale is None
+
+
+def _merge_batch(job: DataSyncJob, people: dict[str, dict[str, Any]], bad: list[tuple[int, str]], *, done: int, error_log: list[Any]) -> int:
+    """Inside the batch transaction: drop cross-batch duplicates and suppressed rows from `people`, merge the rest, log `bad`; returns people created."""
+    # Duplicates across batches (and across a resume: the identities carry the job and line and commit with the position).
+    for external_id, earlier_line in _earlier_lines(job, list(people)):
+        line = people.pop(external_id)["_line"]
+        bad.append((line, f"duplicate of line {earlier_line} ({external_id}); not imported twice"))
+    # Erased data subjects: reported by line (not as errors), never by name.
+    erased = people_unsuppressed(organization_id=job.organization_id, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values(), job=job)
+    suppressed = sorted(people.pop(person["external_id"])["_line"] for person in erased.suppressed)
+    SyncJobLog.objects.bulk_create(
+        [
+            SyncJobLog(job=job, event="csv.row_suppressed", message=f"Line {line}: {SUPPRESSED}", data={"line": line, "reason": SUPPRESSED})
+            for line in suppressed
+        ]
+    )
+    result = people_merge(organization=job.organization, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values())
+    if bad:
+        bad.sort()
         SyncJobLog.objects.bulk_create(
             [
-                SyncJobLog(job=job, event="csv.row_suppressed", message=f"Line {line}: {SUPPRESSED}", data={"line": line, "reason": SUPPRESSED})
-                for line in suppressed
+                SyncJobLog(job=job, level="error", event="csv.row_rejected", message=f"Line {line}: {reason}", data={"line": line, "reason": reason})
+                for line, reason in bad
             ]
         )
-        result = people_merge(organization=job.organization, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values())
-        if bad:
-            bad.sort()
-            SyncJobLog.objects.bulk_create(
-                [
-                    SyncJobLog(job=job, level="error", event="csv.row_rejected", message=f"Line {line}: {reason}", data={"line": line, "reason": reason})
-                    for line, reason in bad
-                ]
-            )
-            current = DataSyncJob.objects.filter(pk=job.pk).values_list("error_log", flat=True).first() or []
-            room = ERROR_LOG_CAP - len(current)
-            if room > 0:
-                DataSyncJob.objects.filter(pk=job.pk).update(error_log=[*current, *({"line": line, "reason": reason} for line, reason in bad[:room])])
-        done = DataSyncJob.objects.filter(pk=job.pk).values_list("records_processed", flat=True).first() or 0
-        tables_analyze_on_growth(before=done, after=done + len(people), tables=["sync_person", "sync_personidentity"])
-        DataSyncJob.objects.filter(pk=job.pk).update(
-            records_processed=F("records_processed") + len(people) + len(bad),
-            created_count=F("created_count") + result.created,
-            updated_count=F("updated_count") + len(people) - result.created,
-            error_count=F("error_count") + len(bad),
-            pages=F("pages") + 1,
-            heartbeat_at=timezone.now(),
-        )
+        room = ERROR_LOG_CAP - len(error_log)
+        if room > 0:
+            DataSyncJob.objects.filter(pk=job.pk).update(error_log=[*error_log, *({"line": line, "reason": reason} for line, reason in bad[:room])])
+    tables_analyze_on_growth(before=done, after=done + len(people), tables=["sync_person", "sync_personidentity"])
+    return result.created
 
 
 def _earlier_lines(job: DataSyncJob, external_ids: list[str]) -> list[tuple[str, Any]]:
@@ -296,14 +379,17 @@ def _link_csv_managers(*, organization: Organization, job: DataSyncJob) -> int:
     return linked
 
 
-def _finish(job: DataSyncJob, status: str, message: str) -> None:
-    DataSyncJob.objects.filter(pk=job.pk).update(
-        status=status, phase="done" if status != JobStatus.FAILED else "failed", completed_at=timezone.now(), last_error=message
-    )
-    job.refresh_from_db()
-    if status == JobStatus.FAILED:
-        job_log(job, "import.failed", message, level="error")
-    else:
+def _complete(job: DataSyncJob, *, rows: int) -> bool:
+    """Link managers and close the job, once: False when the job already ended or its committed position is not the file's end."""
+    with transaction.atomic():
+        locked = DataSyncJob.objects.select_for_update().filter(pk=job.pk).values_list("status", "next_page").first()
+        if locked is None or locked[0] not in ACTIVE_JOB_STATUSES or _committed_rows(locked[1]) != rows:
+            return False
+        _link_csv_managers(organization=job.organization, job=job)
+        error_count = DataSyncJob.objects.filter(pk=job.pk).values_list("error_count", flat=True).first() or 0
+        status = JobStatus.PARTIAL if error_count else JobStatus.SUCCEEDED
+        DataSyncJob.objects.filter(pk=job.pk).update(status=status, phase="done", completed_at=timezone.now(), last_error="", heartbeat_at=timezone.now())
+        job.refresh_from_db()
         job_log(
             job,
             "import.finished",
@@ -312,6 +398,55 @@ def _finish(job: DataSyncJob, status: str, message: str) -> None:
             + (f"; {job.metadata['suppressed']} rows suppressed (erased data subjects)." if job.metadata.get("suppressed") else "."),
             level="warning" if job.error_count else "info",
         )
+    return True
+
+
+def _fail(job: DataSyncJob, message: str, *, event: str = "import.failed", error_class: str = "") -> None:
+    with transaction.atomic():
+        failed = DataSyncJob.objects.filter(pk=job.pk, status__in=ACTIVE_JOB_STATUSES).update(
+            status=JobStatus.FAILED, phase="failed", completed_at=timezone.now(), last_error=message, error_class=error_class
+        )
+        job.refresh_from_db()
+        if failed:
+            job_log(job, event, message, level="error")
+
+
+def csv_imports_reap(*, now: Any, cutoff: Any) -> list[str]:
+    """Resume imports with no progress since `cutoff` (their worker died) from the position committed with their last batch."""
+    resumed = []
+    stale = (
+        DataSyncJob.objects.filter(status__in=ACTIVE_JOB_STATUSES, job_type=JobType.IMPORT)
+        .annotate(alive_at=Coalesce(F("heartbeat_at"), F("created_at")))
+        .filter(alive_at__lt=cutoff)
+        .select_related("organization")
+    )
+    for job in stale:
+        # Claim: move the heartbeat so a concurrent reaper run does not resume it twice.
+        claimed = DataSyncJob.objects.filter(pk=job.pk, heartbeat_at=job.heartbeat_at, status__in=ACTIVE_JOB_STATUSES).update(heartbeat_at=now)
+        if not claimed:
+            continue
+        if job.status == JobStatus.PENDING:
+            since = f"Queued at {job.created_at:%H:%M:%S} and never started (its task was lost)"
+        else:
+            since = f"No progress since {job.heartbeat_at or job.created_at:%H:%M:%S}: the worker died"
+        if job.pages and not _committed_rows(job.next_page):
+            # Started before batches committed their position: re-reading from the top would report every stored row as a duplicate.
+            reason = "this import has no committed position to resume from. People imported so far are kept; import the file again to finish."
+            _fail(job, f"{since}, and {reason}", event="import.abandoned", error_class="system")
+            continue
+        if _stored_upload(job) is None:
+            _fail(job, f"{since}. {_upload_gone(job)}", event="import.abandoned", error_class="system")
+            continue
+        job_log(
+            job,
+            "import.resumed",
+            f"{since}; resuming {_resume_note(job)}.",
+            level="warning",
+            data={"position": job.next_page},
+        )
+        transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
+        resumed.append(str(job.pk))
+    return resumed
 
 
 EXPORT_COLUMNS = ["email", "name", "given_name", "family_name", "title", "department", "phone", "manager_email", "groups", "sources"]

@@ -381,18 +381,10 @@ def sync_jobs_reap(*, now: Any = None, stale_after: timedelta | None = None) -> 
         job_log(job, "job.resumed", f"No heartbeat since {job.heartbeat_at:%H:%M:%S}: the worker died; resuming from page {job.pages + 1}.", level="warning")
         transaction.on_commit(lambda job_id=job.pk: sync_job_enqueue(job_id=job_id))
         resumed.append(str(job.pk))
-    # A CSV import cannot resume mid-file (its duplicate detection is per run): a dead one is failed, loudly, so the person re-imports.
-    for job in DataSyncJob.objects.filter(status__in=ACTIVE_JOB_STATUSES, job_type=JobType.IMPORT, heartbeat_at__lt=cutoff):
-        failed = DataSyncJob.objects.filter(pk=job.pk, status__in=ACTIVE_JOB_STATUSES).update(
-            status=JobStatus.FAILED, phase="failed", completed_at=now, error_class="system", last_error="The import stopped (its worker died)."
-        )
-        if failed:
-            job_log(
-                job,
-                "import.abandoned",
-                f"No progress since {job.heartbeat_at:%H:%M:%S}: the worker died. People imported so far are kept; import the file again to finish.",
-                level="error",
-            )
+    # A CSV import resumes from the position committed with its last batch (imported here: sync.services.imports imports this module).
+    from sync.services.imports import csv_imports_reap
+
+    resumed += csv_imports_reap(now=now, cutoff=cutoff)
     scan_seen_discard()  # lists left by jobs that ended without cleaning up (a crash between commit and cleanup)
     return resumed
 
