@@ -38,6 +38,7 @@ from integrations.errors import (
     ApiUnauthorized,
     UnsafeBaseUrl,
 )
+from integrations.ssrf import host_unresolved
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +359,38 @@ def error_from_response(response: requests.Response, path: str) -> ApiError | No
     return ApiBadRequest(text, status=status, vendor_code=code, path=path)
 
 
+def name_resolution_failure(error: BaseException) -> tuple[str, socket.gaierror] | None:
+    """(host, gaierror) when a requests/urllib3 connection error was a failed DNS lookup; None for any other failure."""
+    pending: list[Any] = [error]
+    seen: set[int] = set()
+    host = ""
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NameResolutionError):
+            host = host or str(getattr(current, "_host", "") or "")
+        if isinstance(current, socket.gaierror):
+            return host, current
+        # requests wraps urllib3's MaxRetryError in args; MaxRetryError keeps the connection error in `reason`.
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None), *current.args])
+    return None
+
+
+def connection_failure(error: BaseException, url: str, path: str) -> ApiHostError:
+    """The ApiHostError for a request that never got an answer; a failed DNS lookup says so (and stays retryable)."""
+    unresolved = name_resolution_failure(error)
+    if unresolved is not None:
+        host, gaierror = unresolved
+        failure = host_unresolved(host or urlsplit(url).hostname or "", gaierror)
+        failure.path = path
+    else:
+        failure = ApiHostError(f"Could not connect to {urlsplit(url).netloc}", path=path)
+    failure.__cause__ = error
+    return failure
+
+
 class HttpClient:
     """Per-integration client: every connector call goes through `request`."""
 
@@ -459,8 +492,11 @@ class HttpClient:
                 error.__cause__ = exc
                 self._record(method, log_path, None, started, error, attempt)
             except requests.ConnectionError as exc:
-                error = ApiHostError(f"Could not connect to {urlsplit(url).netloc}", path=log_path)
-                error.__cause__ = exc
+                error = connection_failure(exc, url, log_path)
+                self._record(method, log_path, None, started, error, attempt)
+            except ApiHostError as exc:  # the egress-proxy check in PinnedAdapter.send could not resolve the name
+                error = exc
+                error.path = error.path or log_path
                 self._record(method, log_path, None, started, error, attempt)
             else:
                 decode_json_once(response)

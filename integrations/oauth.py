@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import redis
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
@@ -23,16 +25,22 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from integrations.connectors.base import OAuthSpec
 from integrations.errors import ApiError, ApiHostError, ApiRateLimited, AuthRefreshFailed
-from integrations.http import BearerAuth, HttpClient, rate_limit_wait
+from integrations.http import BearerAuth, HttpClient, PinnedAdapter, connection_failure, name_resolution_failure, rate_limit_wait
 from integrations.models import CredentialType, Integration, IntegrationCredential
 
 logger = logging.getLogger(__name__)
 
 REFRESH_EARLY = timedelta(minutes=5)  # refresh this long before expiry so a call never starts with a dying token
-REFRESH_LOCK_TIMEOUT = 30  # seconds a refresh may hold the lock
 REFRESH_RETRY_WAITS = (0.2, 0.6)  # backoff between token-endpoint attempts when the vendor names no Retry-After
+TOKEN_ATTEMPTS = len(REFRESH_RETRY_WAITS) + 1
 TOKEN_WAIT_BUDGET = 10.0  # seconds one exchange or refresh may wait in total; a longer Retry-After fails now, retried later
-TOKEN_TIMEOUT = (5.0, 20.0)
+TOKEN_TIMEOUT = (5.0, 20.0)  # (connect, read) per token-endpoint attempt
+# The slowest a refresh can be: every wait the budget allows plus each attempt's connect and read timeouts (85 s).
+TOKEN_CALL_WORST_CASE = TOKEN_WAIT_BUDGET + TOKEN_ATTEMPTS * (TOKEN_TIMEOUT[0] + TOKEN_TIMEOUT[1])
+# The Redis lock outlives the slowest refresh, and is renewed while one runs (a read timeout restarts with every byte, and a
+# name with several addresses spends a connect timeout on each), so a second worker never spends a rotating refresh token.
+REFRESH_LOCK_TIMEOUT = TOKEN_CALL_WORST_CASE
+REFRESH_LOCK_WAIT = TOKEN_CALL_WORST_CASE  # a waiter gives up (a retryable ApiHostError) after the slowest refresh
 SESSION_KEY = "bastion_oauth"
 STATE_MAX_AGE = 15 * 60
 # Token endpoint errors that mean the grant is gone and a person must reconnect (RFC 6749 §5.2, Slack).
@@ -103,6 +111,8 @@ def oauth_endpoints(integration: Integration, spec: OAuthSpec, default_base_url:
 
 
 def _session(connector_key: str, spec: OAuthSpec, *, redirect_uri: str | None = None) -> OAuth2Session:
+    from integrations.ssrf import url_guard
+
     client = oauth_client(connector_key)
     session = OAuth2Session(
         client_id=client.client_id,
@@ -113,6 +123,11 @@ def _session(connector_key: str, spec: OAuthSpec, *, redirect_uri: str | None = 
         code_challenge_method="S256" if spec.use_pkce else None,
         default_timeout=TOKEN_TIMEOUT,
     )
+    # The SSRF guard's transport, as HttpClient uses: each connection goes only to a DNS answer it vetted (the operator's
+    # BASTION_ALLOW_PRIVATE_BASE_URLS applies), while Host, SNI and the certificate check keep the token URL's hostname.
+    pinned = PinnedAdapter(url_guard)
+    session.mount("https://", pinned)
+    session.mount("http://", pinned)
     session.register_compliance_hook("access_token_response", _raise_when_busy)
     session.register_compliance_hook("refresh_token_response", _raise_when_busy)
     return session
@@ -123,11 +138,12 @@ def _token_call(
 ) -> dict[str, Any]:
     """Call the token endpoint, waiting out 429/5xx (Retry-After when given) and transient errors within TOKEN_WAIT_BUDGET.
 
-    Final OAuth errors (is_final) are raised as they are; when the attempts or the budget run out, an ApiRateLimited (429)
-    or ApiHostError carrying the vendor's `retry_after` is raised, so the caller can try again later.
+    Final OAuth errors (is_final) are raised as they are, and so is UnsafeBaseUrl (the name resolved to a refused address:
+    nothing was sent); when the attempts or the budget run out, an ApiRateLimited (429) or ApiHostError carrying the
+    vendor's `retry_after` is raised, so the caller can try again later.
     """
     waited = 0.0
-    attempts = len(REFRESH_RETRY_WAITS) + 1
+    attempts = TOKEN_ATTEMPTS
     last: Exception | None = None
     for attempt in range(1, attempts + 1):
         hint: float | None = None
@@ -163,6 +179,10 @@ def _token_endpoint_error(last: Exception | None, token_url: str) -> ApiError:
         error = ApiHostError(f"The token endpoint is unavailable (HTTP {last.status}){wait}.", status=last.status, path=path)
         error.retry_after = last.retry_after  # type: ignore[attr-defined]  # as integrations.http does for a 5xx with Retry-After
         return error
+    if isinstance(last, requests.ConnectionError) and name_resolution_failure(last) is not None:
+        failure = connection_failure(last, token_url, path)  # names the host and the resolver's answer
+        failure.message = f"The token endpoint is unreachable: {failure.message}"
+        return failure
     detail = f"{last.error}" if isinstance(last, AuthlibBaseError) else type(last).__name__
     return ApiHostError(f"The token endpoint is failing ({detail}).", path=path)
 
@@ -245,6 +265,8 @@ def oauth_exchange_code(
     except ApiRateLimited as exc:
         raise OAuthFlowError(f"{exc.message} Start the connection again in a minute.", code="oauth_rate_limited", status_code=503)
     except ApiError as exc:
+        if not exc.retryable:  # e.g. the token URL resolves to a refused address: trying again would not help
+            raise OAuthFlowError(f"Could not get tokens from the vendor: {exc.message}", code="oauth_exchange_failed", status_code=400)
         raise OAuthFlowError(f"Could not get tokens from the vendor: {exc.message} Try again.", code="oauth_exchange_failed", status_code=502)
     if not token.get("access_token"):
         raise OAuthFlowError("The vendor's token response has no access token. Try again.", code="oauth_exchange_failed", status_code=502)
@@ -309,19 +331,61 @@ def _redis():
     return redis_client(settings.REDIS_URL)
 
 
+def refresh_lock_key(integration_id: Any) -> str:
+    return f"bastion:oauth-refresh:{integration_id}"
+
+
+class _LockRenewal(threading.Thread):
+    """Resets the refresh lock's TTL every third of it while the holder works, so it cannot expire under a live refresh."""
+
+    def __init__(self, lock: redis.lock.Lock, integration_id: Any):
+        super().__init__(name=f"oauth-refresh-lock-{integration_id}", daemon=True)
+        self.lock = lock
+        self.integration_id = integration_id
+        self._done = threading.Event()
+
+    @property
+    def interval(self) -> float:
+        return float(self.lock.timeout or REFRESH_LOCK_TIMEOUT) / 3
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                self.lock.reacquire()
+            except redis.exceptions.LockError:
+                # Expired or taken (Redis was unreachable for a whole TTL): nothing left to keep; the release will say so too.
+                logger.warning("oauth.refresh_lock_lost", extra={"integration": str(self.integration_id)})
+                return
+            except redis.RedisError as exc:
+                logger.warning("oauth.refresh_lock_renew_failed", extra={"integration": str(self.integration_id), "error": str(exc)})
+
+    def stop(self) -> None:
+        self._done.set()
+        # Bounded: a renewal stuck on an unresponsive Redis must not hold up the refresh that already finished.
+        self.join(self.interval)
+
+
 @contextmanager
 def refresh_lock(integration_id: Any):
-    """One refresher per integration across every process: a Redis lock, or a row lock when Redis is not configured."""
+    """One refresher per integration across every process: a Redis lock, or a row lock when Redis is not configured.
+
+    The Redis lock's TTL covers the slowest refresh and is renewed while the holder runs; waiters give up after
+    REFRESH_LOCK_WAIT with a retryable ApiHostError.
+    """
     if settings.REDIS_URL:
-        lock = _redis().lock(f"bastion:oauth-refresh:{integration_id}", timeout=REFRESH_LOCK_TIMEOUT, blocking_timeout=REFRESH_LOCK_TIMEOUT + 5)
+        # thread_local=False: the renewal thread must present the holder's token.
+        lock = _redis().lock(refresh_lock_key(integration_id), timeout=REFRESH_LOCK_TIMEOUT, blocking_timeout=REFRESH_LOCK_WAIT, thread_local=False)
         if not lock.acquire():
-            raise ApiHostError("Timed out waiting for another worker to refresh the token.")
+            raise ApiHostError("Timed out waiting for another worker to refresh the token; the call will be retried.")
+        renewal = _LockRenewal(lock, integration_id)
+        renewal.start()
         try:
             yield
         finally:
+            renewal.stop()
             try:
                 lock.release()
-            except Exception:  # noqa: BLE001 - the lock expired on its own; the refresh itself already committed
+            except redis.RedisError:  # expired, taken, or Redis unreachable: the refresh itself already committed
                 logger.warning("oauth.refresh_lock_expired", extra={"integration": str(integration_id)})
     else:
         with transaction.atomic():
@@ -415,7 +479,8 @@ def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: s
         raise error from exc
     except ApiError as exc:
         # Not now, not never: the integration keeps its status (no auth_failed, no alert); the failure is counted.
-        exc.message = f"{exc.message} The refresh will be retried."
+        if exc.retryable:
+            exc.message = f"{exc.message} The refresh will be retried."
         services.integration_record_failure(integration=integration, error=exc)
         raise
 

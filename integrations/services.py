@@ -22,7 +22,7 @@ from accounts.models import Membership, Organization, Role
 from accounts.services import audit_record, model_changes, snapshot
 from common.errors import ApplicationError
 from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, ConnectorManifest, FieldInfo, Page
-from integrations.errors import ApiError, UnsafeBaseUrl
+from integrations.errors import ApiError, ApiHostError, UnsafeBaseUrl
 from integrations.http import AuthProvider, BearerAuth, CallRecord, HttpClient
 from integrations.models import CredentialType, DataSource, Integration, IntegrationCall, IntegrationCredential, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
@@ -62,6 +62,10 @@ def base_url_validate(base_url: str) -> str:
         check_url(base_url)
     except UnsafeBaseUrl as exc:
         raise ApplicationError(exc.message, code="unsafe_base_url", fields={"base_url": [exc.message]})
+    except ApiHostError as exc:
+        # The name does not resolve now (a typo, or DNS is down): nothing to refuse, since every connection vets its own
+        # DNS answer; the connection test names the problem, and a resolver outage must not block saving settings.
+        logger.info("integration.base_url_unresolved", extra={"error": exc.message})
     return base_url.rstrip("/")
 
 
@@ -528,6 +532,33 @@ def integration_auth_failed(*, integration: Integration, error: Exception) -> bo
     return True
 
 
+def integration_external_account_update(*, integration: Integration, account_id: str, actor: Any = None, request: HttpRequest | None = None) -> bool:
+    """Record the vendor account the credential reaches (webhooks are routed by it); a change is audited. True if changed.
+
+    A reconnect may reach another account (another Jira site, Slack workspace): the connection test that proved it wins.
+    """
+    account_id = account_id[: Integration._meta.get_field("external_account_id").max_length]
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().select_related("organization").get(pk=integration.pk)
+        previous = locked.external_account_id
+        if previous == account_id:
+            return False
+        locked.external_account_id = account_id
+        locked.save(update_fields=["external_account_id", "updated_at"])
+        audit_record(
+            action="integration.account_changed",
+            organization=locked.organization,
+            actor=actor,
+            target=locked,
+            changes={"external_account_id": [previous, account_id]},
+            request=request,
+        )
+    integration.external_account_id = account_id
+    if previous:
+        logger.warning("integration.account_changed", extra={"integration": str(integration.pk), "previous": previous, "account": account_id})
+    return True
+
+
 def integration_test(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> ConnectionTest:
     """Prove the credential works; record identity, account id and health."""
     try:
@@ -544,8 +575,8 @@ def integration_test(*, integration: Integration, actor: Any = None, request: Ht
         )
         return ConnectionTest(ok=False, detail={"error": str(error), "category": error.category})
     if result.ok:
-        if result.account_id and not integration.external_account_id:
-            Integration.objects.filter(pk=integration.pk).update(external_account_id=result.account_id)
+        if result.account_id:
+            integration_external_account_update(integration=integration, account_id=result.account_id, actor=actor, request=request)
         integration_record_success(integration=integration)
     audit_record(
         action="integration.test",

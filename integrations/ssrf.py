@@ -2,6 +2,7 @@
 
 Names are resolved once per new connection and the socket connects only to the addresses that were vetted
 (`connect_vetted`), so a DNS answer that changes between the check and the connect (DNS rebinding) is never used.
+A name that does not resolve is a host error (retried), not an unsafe URL: only an answer the guard refuses is UnsafeBaseUrl.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from integrations.errors import UnsafeBaseUrl
+from integrations.errors import ApiHostError, UnsafeBaseUrl
 
 # Cloud metadata services are never a vendor API, so they are refused even when private ranges are allowed.
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.azure.com", "instance-data", "instance-data.ec2.internal"})
@@ -45,12 +46,21 @@ class VettedAddress:
         return str(self.sockaddr[0])
 
 
+def host_unresolved(host: str, error: socket.gaierror) -> ApiHostError:
+    """The retryable error for a name the resolver could not answer (EAI_AGAIN, EAI_NONAME, ...): DNS may be down for a while."""
+    reason = error.strerror or str(error)
+    return ApiHostError(
+        f"Cannot resolve the host name {host} ({reason}). Bastion will retry; if this persists, check the host name and this server's DNS.",
+        vendor_code="dns_resolution_failed",
+    )
+
+
 def _getaddrinfo(host: str, port: int) -> list[VettedAddress]:
-    """One DNS lookup, in the resolver's order (the order a plain connect would try)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UnsafeBaseUrl(f"Cannot resolve host {host!r}: {exc.strerror or exc}.") from exc
+    """One DNS lookup, in the resolver's order (the order a plain connect would try).
+
+    A failed lookup raises socket.gaierror as socket.create_connection would: callers turn it into `host_unresolved`.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: set[tuple[Any, ...]] = set()
     addresses = []
     for family, _type, _proto, _canon, sockaddr in infos:
@@ -61,7 +71,10 @@ def _getaddrinfo(host: str, port: int) -> list[VettedAddress]:
 
 
 def _resolve(host: str, port: int) -> list[str]:
-    return sorted({address.ip for address in _getaddrinfo(host, port)})
+    try:
+        return sorted({address.ip for address in _getaddrinfo(host, port)})
+    except socket.gaierror as exc:
+        raise host_unresolved(host, exc) from exc
 
 
 def _is_private(address: IpAddress) -> bool:
@@ -144,7 +157,8 @@ def check_url_target(url: str, *, allow_private: bool | None = None) -> tuple[st
 def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver = _resolve) -> list[str]:
     """Raise UnsafeBaseUrl unless `url` is http(s) and every address it resolves to is public (or private is allowed).
 
-    This validates configuration; a connection must go through `connect_vetted`, which connects to what it vetted.
+    A name that does not resolve raises ApiHostError (retryable). This validates configuration; a connection must go
+    through `connect_vetted`, which connects to what it vetted.
     """
     host, port = _url_host_port(url)
     addresses = [host] if is_ip_literal(host) else resolver(host, port)
@@ -153,7 +167,10 @@ def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver
 
 
 def resolve_vetted(host: str, port: int, *, allow_private: bool | None = None) -> list[VettedAddress]:
-    """Resolve `host` once and vet every answer; return them in the order to try (raise UnsafeBaseUrl if any is refused)."""
+    """Resolve `host` once and vet every answer; return them in the order to try.
+
+    Raises UnsafeBaseUrl if any answer is refused, socket.gaierror if the name does not resolve.
+    """
     host = check_host_name(host.strip("[]"))
     addresses = _getaddrinfo(host, port)
     # One bad answer spoils the lot: a name that mixes public and internal addresses is not a vendor API.
@@ -169,7 +186,7 @@ def connect_vetted(
     socket_options: Sequence[tuple[int, int, int | bytes]] | None = None,
     allow_private: bool | None = None,
 ) -> socket.socket:
-    """Like socket.create_connection, but only to addresses that passed the guard, from a single DNS answer."""
+    """Like socket.create_connection (socket.gaierror when the name does not resolve), but only to vetted addresses."""
     host, port = address
     error: OSError | None = None
     for vetted in resolve_vetted(host, port, allow_private=allow_private):

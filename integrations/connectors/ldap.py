@@ -25,7 +25,7 @@ from ldap3.utils.dn import parse_dn
 
 from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiTimeout, ApiUnauthorized
-from integrations.ssrf import VettedAddress, is_ip_literal, resolve_vetted
+from integrations.ssrf import VettedAddress, host_unresolved, is_ip_literal, resolve_vetted
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +297,10 @@ class LdapConnector(BaseConnector):
         except ValueError as exc:
             raise ApiBadRequest(f"Server URL has an invalid port: {url!r}.") from exc
         # The SSRF guard: resolve once, vet every answer, and let ldap3 connect only to those addresses.
-        addresses = resolve_vetted(parts.hostname, port)
+        try:
+            addresses = resolve_vetted(parts.hostname, port)
+        except socket.gaierror as exc:  # a resolver outage is retried; only a refused answer is UnsafeBaseUrl
+            raise host_unresolved(parts.hostname, exc) from exc
         server = _PinnedServer(parts.hostname, addresses, port=port, use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE, connect_timeout=timeout)
         return server, mode
 

@@ -101,12 +101,13 @@ import requests  # noqa: E402
 from integrations.errors import ApiHostError  # noqa: E402
 from integrations.http import HttpClient, PinnedAdapter  # noqa: E402
 from integrations.ssrf import check_url_target, connect_vetted, url_guard  # noqa: E402
-from tests.integrations.dns_stub import FakeDns, make_cert, start_server  # noqa: E402
+from tests.integrations.dns_outage import OutageDns  # noqa: E402
+from tests.integrations.dns_stub import make_cert, start_server  # noqa: E402
 
 
 @pytest.fixture
-def dns(monkeypatch) -> FakeDns:
-    fake = FakeDns()
+def dns(monkeypatch) -> OutageDns:
+    fake = OutageDns()
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     return fake
 
@@ -220,3 +221,73 @@ def test_connect_vetted_opens_a_real_socket_only_to_vetted_addresses(dns, http_s
     sock.close()
     with pytest.raises(UnsafeBaseUrl):
         connect_vetted(("api.vendor.test", http_server.port), 2.0, allow_private=False)
+
+
+# --- A name that does not resolve is a host error (retried), not an unsafe URL.
+
+
+@pytest.mark.parametrize(("code", "reason"), [(socket.EAI_AGAIN, "Temporary failure in name resolution"), (socket.EAI_NONAME, "Name or service not known")])
+def test_a_name_that_does_not_resolve_is_a_retryable_host_error(settings, dns, http_server, code, reason):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    dns.fail("api.vendor.test", code)
+    calls, waits = [], []
+    client = HttpClient(http_server.url("api.vendor.test"), url_guard=url_guard, timeout=(2.0, 5.0), max_retries=2, recorder=calls.append, sleep=waits.append)
+    with pytest.raises(ApiHostError) as raised:
+        client.get("/people")
+    error = raised.value
+    assert not isinstance(error, UnsafeBaseUrl) and error.retryable and error.category == "transient"
+    assert f"Cannot resolve the host name api.vendor.test ({reason})" in error.message and "Bastion will retry" in error.message
+    assert error.vendor_code == "dns_resolution_failed" and error.path == "/people"
+    assert dns.count("api.vendor.test") == 3 and len(waits) == 2  # retried inline with backoff, like any connection failure
+    assert [(c.error, c.vendor_code, c.status) for c in calls] == [("ApiHostError", "dns_resolution_failed", None)] * 3
+    assert http_server.seen == []
+    # The resolver is back: the same client connects (to the vetted answer).
+    dns.answer("api.vendor.test", ["127.0.0.1"])
+    assert client.get("/people").json()["ok"] is True
+    assert [s.path for s in http_server.seen] == ["/people"]
+
+
+def test_a_refused_answer_stays_unsafe_and_is_not_retried(settings, dns, http_server):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = False
+    dns.answer("api.vendor.test", ["127.0.0.1"])
+    calls: list = []
+    client = HttpClient(http_server.url("api.vendor.test"), url_guard=url_guard, timeout=(2.0, 5.0), max_retries=2, recorder=calls.append, sleep=calls.append)
+    with pytest.raises(UnsafeBaseUrl, match="private"):
+        client.get("/people")
+    assert dns.count("api.vendor.test") == 1 and calls == [] and http_server.seen == []
+
+
+def test_configuration_checks_tell_an_unresolvable_name_from_a_refused_one(settings, dns):
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = False
+    dns.fail("api.vendor.test", socket.EAI_AGAIN)
+    with pytest.raises(ApiHostError, match="Cannot resolve the host name api.vendor.test") as raised:
+        check_url("https://api.vendor.test/")
+    assert not isinstance(raised.value, UnsafeBaseUrl)
+    dns.answer("api.vendor.test", ["10.0.0.5"])
+    with pytest.raises(UnsafeBaseUrl, match="private"):
+        check_url("https://api.vendor.test/")
+    with pytest.raises(socket.gaierror):  # the socket-level call keeps socket.create_connection's contract
+        dns.fail("api.vendor.test", socket.EAI_NONAME)
+        connect_vetted(("api.vendor.test", 443), 2.0)
+
+
+def test_a_base_url_that_does_not_resolve_now_is_saved_and_the_connection_test_says_why(settings, dns, organization):
+    """A resolver outage while an admin saves settings must not be reported as an unsafe URL; the connection test names it."""
+    from integrations.models import Integration, IntegrationStatus
+    from integrations.services import integration_connect
+
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = False
+    dns.fail("demo.vendor.test", socket.EAI_AGAIN)
+    integration = integration_connect(organization=organization, connector_key="demo", credentials={"api_key": "x"}, base_url="https://demo.vendor.test/demo")
+    integration.refresh_from_db()
+    assert integration.base_url == "https://demo.vendor.test/demo" and integration.status != IntegrationStatus.AUTH_FAILED
+    assert "Cannot resolve the host name demo.vendor.test (Temporary failure in name resolution)" in integration.last_error
+    assert set(integration.calls.values_list("error", "vendor_code", "status")) == {("ApiHostError", "dns_resolution_failed", None)}
+    # A name that resolves to a refused address is still refused when saving, and nothing is written.
+    dns.answer("internal.vendor.test", ["10.0.0.5"])
+    from common.errors import ApplicationError
+
+    with pytest.raises(ApplicationError) as refused:
+        integration_connect(organization=organization, connector_key="demo", credentials={"api_key": "x"}, base_url="https://internal.vendor.test/demo")
+    assert refused.value.code == "unsafe_base_url"
+    assert Integration.objects.count() == 1

@@ -13,7 +13,7 @@ from integrations.connectors.ldap import LdapConnector, guid_to_str, normalize_d
 from integrations.errors import ApiForbidden, ApiHostError, ApiNotFound, ApiUnauthorized, UnsafeBaseUrl
 from integrations.registry import get_connector_class
 from sandbox.vendors._people import people
-from tests.integrations.dns_stub import FakeDns
+from tests.integrations.dns_outage import OutageDns
 from tests.ldap_server import (
     ADUSERS_BASE,
     GROUPS_BASE,
@@ -139,8 +139,8 @@ def test_untrusted_certificate_is_a_tls_failure(slapd):
 
 
 @pytest.fixture
-def dns(monkeypatch) -> FakeDns:
-    fake = FakeDns()
+def dns(monkeypatch) -> OutageDns:
+    fake = OutageDns()
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     return fake
 
@@ -184,6 +184,21 @@ def test_directory_connections_use_the_vetted_answer_and_check_tls_for_the_hostn
     for url in (f"ldaps://directory.corp.test:{slapd.ldaps_port}", f"ldap://directory.corp.test:{slapd.ldap_port}"):
         with pytest.raises(ApiHostError, match="TLS|certificate"):
             make_connector(slapd, url=url).test_connection()
+
+
+@pytest.mark.parametrize("code", [socket.EAI_AGAIN, socket.EAI_NONAME])
+def test_a_directory_name_that_does_not_resolve_is_a_retryable_host_error(slapd, settings, dns, code):
+    """A resolver outage is transient (the sync retries it), not an unsafe or misconfigured server URL."""
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    dns.fail("localhost", code)
+    connector = make_connector(slapd, url=f"ldaps://localhost:{slapd.ldaps_port}")
+    with pytest.raises(ApiHostError, match="Cannot resolve the host name localhost") as raised:
+        connector.test_connection()
+    assert not isinstance(raised.value, UnsafeBaseUrl) and raised.value.retryable and raised.value.category == "transient"
+    assert raised.value.vendor_code == "dns_resolution_failed" and connector._conn is None
+    assert dns.count("localhost") == 1
+    dns.answer("localhost", ["127.0.0.1"])  # the resolver is back: the same connector binds
+    assert connector.test_connection().detail["tls"] == "ldaps"
 
 
 def test_missing_base_dn_is_not_found(slapd):
