@@ -114,7 +114,8 @@ def iter_rows(stream: IO[bytes], dialect: CsvDialect) -> Iterator[tuple[int, lis
     except csv.Error as error:
         raise CsvFormatError(f"Line {previous_end + 1}: {error}.")
     finally:
-        text.detach()
+        if not stream.closed:  # a generator left unfinished is closed later, possibly after its file
+            text.detach()
 
 
 def _normalize(header: str) -> str:

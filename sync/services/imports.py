@@ -7,6 +7,7 @@ import io
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
 
@@ -162,8 +163,7 @@ def _resume_note(job: DataSyncJob) -> str:
 def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
     """Stream the file in batches from the job's committed position: validate rows, report every bad row with its line, skip duplicates, merge people.
 
-    Each batch commits its people, log lines, counters and the position after it in one transaction, so a run that died is resumed
-    (sync_jobs_reap) from there; a copy of the run whose batch was already committed by another discards it and stops.
+    A run that died is resumed from that position (sync_jobs_reap); a copy that reaches a batch another copy committed stops.
     """
     job = DataSyncJob.objects.select_related("organization").filter(pk=job_id, job_type=JobType.IMPORT).first()
     if job is None or job.status not in ACTIVE_JOB_STATUSES:
@@ -179,9 +179,8 @@ def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
     mapping: dict[str, str] = job.metadata["mapping"]
     size = int(job.metadata.get("batch_size") or _batch_size())
     try:
-        with path.open("rb") as stream:
-            rows = iter_rows(stream, dialect)
-            header_line, header = _first_row(rows)
+        with path.open("rb") as stream, closing(iter_rows(stream, dialect)) as rows:
+            _, header = _first_row(rows)
             headers = [h.strip() for h in header]
             index = {field_name: headers.index(column) for field_name, column in mapping.items() if column in headers}
             done = _skip_committed(rows, job.next_page)

@@ -116,6 +116,8 @@ def test_duplicates_across_batches_are_reported(api, organization, django_captur
     assert (
         job.created_count == 3 and job.error_count == 1 and job.error_log == [{"line": 5, "reason": "duplicate of line 2 (x@acme.example); not imported twice"}]
     )
+    # Each batch committed the position after it (rows after the header, line of its last row): where a resumed run continues.
+    assert (job.pages, job.next_page, job.metadata["batch_size"]) == (2, {"rows": 4, "line": 5}, 2)
 
 
 def test_missing_required_columns_fail_before_anything_is_written(api, organization):
