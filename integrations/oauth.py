@@ -128,6 +128,8 @@ def _session(connector_key: str, spec: OAuthSpec, *, redirect_uri: str | None = 
     pinned = PinnedAdapter(url_guard)
     session.mount("https://", pinned)
     session.mount("http://", pinned)
+    # A token endpoint has no business redirecting: a 307/308 would resend the body, client_secret included, to wherever it points.
+    session.max_redirects = 0
     session.register_compliance_hook("access_token_response", _raise_when_busy)
     session.register_compliance_hook("refresh_token_response", _raise_when_busy)
     return session

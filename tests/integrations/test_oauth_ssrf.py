@@ -160,3 +160,45 @@ def test_a_token_host_that_does_not_resolve_is_retried_and_reported_as_transient
 
     dns.answer(TOKEN_HOST, ["127.0.0.1"])  # the resolver is back
     assert oauth_refresh(integration_id=integration.pk, force=True, sleep=sleeps)["access_token"] != before["access_token"]
+
+
+def test_token_sessions_never_follow_a_redirect_with_the_client_secret(settings):
+    """A token endpoint answering 307 would have the body (client_secret included) resent to the Location: the session stops instead."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    settings.BASTION_ALLOW_PRIVATE_BASE_URLS = True
+    hits: list[str] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            hits.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Redirecting(Elsewhere):
+        def do_POST(self):  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{elsewhere.server_port}/steal")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    token = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (elsewhere, token):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        session = _session("demo", get_connector_class("demo").manifest.oauth)
+        with pytest.raises(requests.TooManyRedirects):
+            session.post(f"http://127.0.0.1:{token.server_port}/oauth/token", data={"client_secret": "s3cret"}, withhold_token=True)
+        assert hits == []
+    finally:
+        for server in (elsewhere, token):
+            server.shutdown()
+            server.server_close()
