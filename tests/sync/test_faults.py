@@ -119,7 +119,8 @@ def test_quota_exhaustion_pauses_until_window(people_source, directory):
     assert job.status == JobStatus.PENDING and job.phase == "paused" and job.resume_at >= reset
 
 
-def test_reaper_fails_an_abandoned_import_and_leaves_live_jobs_alone(organization, reap):
+def test_reaper_fails_a_dead_import_whose_upload_is_gone_and_leaves_live_jobs_alone(organization, reap):
+    """A dead import resumes from its committed position (tests/sync/test_csv_resume.py); with no stored upload it cannot, and says so."""
     from sync.models import DataSyncJob
 
     dead = DataSyncJob.objects.create(organization=organization, job_type="import", status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
@@ -129,5 +130,7 @@ def test_reaper_fails_an_abandoned_import_and_leaves_live_jobs_alone(organizatio
 
     dead.refresh_from_db()
     alive.refresh_from_db()
-    assert dead.status == JobStatus.FAILED and dead.log_lines.get().event == "import.abandoned" and dead.error_count == 1
+    line = dead.log_lines.get()
+    assert dead.status == JobStatus.FAILED and line.event == "import.abandoned" and dead.error_count == 1
+    assert "upload" in line.message
     assert alive.status == JobStatus.RUNNING
