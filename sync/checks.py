@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
+from django.db import DatabaseError
 
 
 @checks.register(checks.Tags.database)
@@ -18,7 +19,12 @@ def suppression_keys_check(app_configs: Any = None, databases: Any = None, **kwa
     keyring = get_keyring()
     messages: list[checks.CheckMessage] = []
     counts: dict[str, int] = {}
-    for key_id in SuppressedIdentity.objects.order_by().values_list("key_id", flat=True):
+    try:
+        # `migrate` runs database checks before it creates tables: a database without this one has no suppressions yet.
+        key_ids = list(SuppressedIdentity.objects.order_by().values_list("key_id", flat=True))
+    except DatabaseError:
+        return []
+    for key_id in key_ids:
         counts[key_id] = counts.get(key_id, 0) + 1
     for key_id, count in sorted(counts.items()):
         if key_id not in keyring.keys:

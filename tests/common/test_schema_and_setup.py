@@ -45,3 +45,18 @@ def test_demo_command_creates_organization_and_admin(db, monkeypatch):
 @pytest.mark.parametrize("path", ["/admin/", "/api/schema/"])
 def test_admin_and_schema_answer_for_staff(admin_client, path):
     assert admin_client.get(path).status_code == 200
+
+
+def test_the_demo_databases_first_migrate_and_check_run_clean(tmp_path):
+    """What `make demo` does first on a fresh clone: migrate an empty SQLite file (with system checks, database ones included)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+    env.pop("REDIS_URL", None)
+    for command in (["migrate", "--noinput", "-v0"], ["check", "--database", "default"]):
+        done = subprocess.run([sys.executable, "manage.py", *command], cwd=root, env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-2000:]
