@@ -8,13 +8,15 @@ import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 from json_logic import jsonLogic
@@ -1341,6 +1343,78 @@ def _poll_interval() -> float:
     return _setting("BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS", 60)
 
 
+MEETING_TASK_KINDS = ("calendar_event",)
+
+
+def _as_moment(value: Any, zone: Any) -> datetime | None:
+    """An ISO date or date-time; a naive one is read in `zone` (the event's time zone), else UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        try:
+            tz = ZoneInfo(str(zone)) if zone else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = UTC
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+def _meeting_ends(tasks: list[Task]) -> dict[Any, datetime]:
+    """When each tracked meeting ends: the vendor's event as created, else the end the step rendered (time zone from the payload)."""
+    steps = StepRun.objects.filter(pk__in=[t.step_run_id for t in tasks]).values_list("pk", "payload", "result")
+    by_step: dict[Any, datetime] = {}
+    for step_id, payload, result in steps:
+        data = (result or {}).get("data") if isinstance(result, dict) else None
+        edge = data.get("end") if isinstance(data, dict) else None
+        end = _as_moment(edge.get("dateTime") or edge.get("date"), edge.get("timeZone")) if isinstance(edge, dict) else None
+        if end is None and isinstance(payload, dict):
+            end = _as_moment(payload.get("end"), payload.get("timezone"))
+        if end is not None:
+            by_step[step_id] = end
+    return {t.pk: by_step[t.step_run_id] for t in tasks if t.step_run_id in by_step}
+
+
+def _tasks_due(*, now: datetime, limit: int) -> list[Task]:
+    """Open tasks to read now: not polled within the interval, of a run inside the horizon, not a meeting over for longer than the grace."""
+    horizon = now - timedelta(days=_setting("BASTION_PLAYBOOK_POLL_HORIZON_DAYS", 30))
+    grace = timedelta(seconds=_setting("BASTION_PLAYBOOK_POLL_MEETING_GRACE_SECONDS", 3600))
+    candidates = (
+        Task.objects.select_related("integration")
+        .filter(is_done=False, integration__isnull=False)
+        .exclude(integration__status__in=UNHEALTHY)
+        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - timedelta(seconds=_poll_interval())))
+        .annotate(run_began=Coalesce("run__started_at", "run__created_at"))
+        .filter(run_began__gte=horizon)
+        .order_by(F("last_polled_at").asc(nulls_first=True), "created_at", "pk")
+    )
+    # A meeting's end is in its step's JSON, so ended meetings are skipped here rather than in SQL; the horizon bounds
+    # how many there can be, and reading on in pages keeps them from filling the batch ahead of objects still due.
+    due: list[Task] = []
+    ended = 0
+    offset = 0
+    while len(due) < limit:
+        page = list(candidates[offset : offset + limit])
+        if not page:
+            break
+        offset += len(page)
+        ends = _meeting_ends([t for t in page if t.kind in MEETING_TASK_KINDS])
+        for task in page:
+            end = ends.get(task.pk)
+            if end is not None and end + grace < now:
+                ended += 1
+                continue
+            due.append(task)
+            if len(due) >= limit:
+                break
+    if ended:
+        logger.info("playbooks.poll.meetings_over", extra={"skipped": ended})
+    return due
+
+
 def _poll_refs(connector: BaseConnector, kind: str, tasks: list[Task]) -> dict[Any, dict[str, Any]]:
     """Read the tasks' objects: one batched call where the connector can (Jira's JQL), else one read per object."""
     batch = getattr(connector, "fetch_objects", None)
@@ -1370,16 +1444,10 @@ def playbook_tasks_poll(*, limit: int = 500) -> int:
     Objects are grouped by integration and kind so a vendor that can batch is asked once (Jira: one JQL search per 100
     issues). Every call goes through the integration's shared client and its Redis rate limiter; a throttled or
     refused integration is left for the next round instead of retried here. A read older than what a webhook already
-    applied (compared on the vendor's own updated time) changes nothing.
+    applied (compared on the vendor's own updated time) changes nothing. A meeting is not read once it ended (plus a grace
+    for late responses), nor is any object of a run older than BASTION_PLAYBOOK_POLL_HORIZON_DAYS; webhooks still apply.
     """
-    now = timezone.now()
-    due = (
-        Task.objects.select_related("integration")
-        .filter(is_done=False, integration__isnull=False)
-        .exclude(integration__status__in=UNHEALTHY)
-        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - timedelta(seconds=_poll_interval())))
-        .order_by(F("last_polled_at").asc(nulls_first=True), "created_at")[:limit]
-    )
+    due = _tasks_due(now=timezone.now(), limit=limit)
     groups: dict[tuple[Any, str], list[Task]] = {}
     for task in due:
         groups.setdefault((task.integration_id, task.kind), []).append(task)

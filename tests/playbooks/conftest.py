@@ -31,7 +31,7 @@ def crisis_values(**overrides: Any) -> dict[str, Any]:
         "incident_commander": {"person_id": team[19]["person_id"], "name": team[19]["name"], "email": team[19]["email"]},
         "stakeholders": team,
         "communication_channels": [],
-        "war_room_meeting_at": "2026-11-25T15:00:00+00:00",
+        "war_room_meeting_at": "2099-11-25T15:00:00+00:00",  # far ahead: an ended meeting is no longer polled
         "jira_project_key": "OPS",
         "summary": "Primary database cluster is down in eu-west.",
     }
