@@ -123,6 +123,7 @@ def parse_jira_time(value: str | None) -> datetime | None:
 class JiraConnector(BaseConnector):
     """Jira Cloud platform REST v3 over Basic (email + API token) or OAuth 2.0 (3LO) bearer tokens."""
 
+    api = API  # the REST root; Data Center's subclass speaks rest/api/2
     manifest = ConnectorManifest(
         key="jira",
         name="Jira",
@@ -212,6 +213,18 @@ class JiraConnector(BaseConnector):
 
     # ---- helpers ------------------------------------------------------------------------------------------
 
+    def _rich_text(self, text: str) -> Any:
+        """A description or comment body as this API wants it: ADF on Cloud v3."""
+        return adf(text)
+
+    def _user_ref(self, user_id: str) -> dict[str, str]:
+        """How a request names a user: {"accountId": …} on Cloud."""
+        return {"accountId": user_id}
+
+    def _user_id(self, user: Any) -> str | None:
+        """The id _user_ref takes, read from a user object in a response."""
+        return user.get("accountId") if isinstance(user, Mapping) else None
+
     def _page_size(self) -> int:
         return int(self.config.get("page_size") or 50)
 
@@ -222,7 +235,7 @@ class JiraConnector(BaseConnector):
 
     def myself(self) -> dict[str, Any]:
         if self._myself is None:
-            self._myself = self.client.get(f"{API}/myself").json()
+            self._myself = self.client.get(f"{self.api}/myself").json()
         return self._myself
 
     def _timezone(self) -> ZoneInfo:
@@ -236,7 +249,7 @@ class JiraConnector(BaseConnector):
         """Account id for an email via /user/search (emails may be hidden by privacy settings but still match)."""
         email = email.strip().lower()
         if email not in self._account_ids:
-            users = self.client.get(f"{API}/user/search", params={"query": email, "maxResults": 10}).json()
+            users = self.client.get(f"{self.api}/user/search", params={"query": email, "maxResults": 10}).json()
             people = [u for u in users if u.get("accountType", "atlassian") == "atlassian"]
             exact = [u for u in people if (u.get("emailAddress") or "").lower() == email]
             match = exact or (people if len(people) == 1 and not people[0].get("emailAddress") else [])
@@ -258,7 +271,7 @@ class JiraConnector(BaseConnector):
         body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results or self._page_size()}
         if page_token:
             body["nextPageToken"] = page_token
-        return self.client.post(f"{API}/search/jql", json=body).json()
+        return self.client.post(f"{self.api}/search/jql", json=body).json()
 
     # ---- site and connection ------------------------------------------------------------------------------------
 
@@ -342,8 +355,8 @@ class JiraConnector(BaseConnector):
     def test_connection(self) -> ConnectionTest:
         self._require_site()
         me = self.myself()
-        info = self.client.get(f"{API}/serverInfo").json()
-        permissions = self.client.get(f"{API}/mypermissions", params={"permissions": ",".join(PERMISSIONS)}).json().get("permissions", {})
+        info = self.client.get(f"{self.api}/serverInfo").json()
+        permissions = self.client.get(f"{self.api}/mypermissions", params={"permissions": ",".join(PERMISSIONS)}).json().get("permissions", {})
         granted = self.credentials.get("scope") or self.credentials.get("scopes") or ""
         scopes = granted.split() if isinstance(granted, str) else list(granted)
         held = [key for key, value in permissions.items() if value.get("havePermission")]
@@ -385,11 +398,11 @@ class JiraConnector(BaseConnector):
         params: dict[str, Any] = {"startAt": start, "maxResults": self._page_size(), "expand": "description,lead", "orderBy": "key"}
         if self._project_keys():
             params["keys"] = self._project_keys()
-        body = self.client.get(f"{API}/project/search", params=params).json()
+        body = self.client.get(f"{self.api}/project/search", params=params).json()
         records = body.get("values", [])
         for project in records:
             # Projects have no due date of their own: the next unreleased version's release date stands in.
-            project["versions"] = self.client.get(f"{API}/project/{project['key']}/versions").json()
+            project["versions"] = self.client.get(f"{self.api}/project/{project['key']}/versions").json()
         last = body.get("isLast", True) or not records
         return Page(records=records, next_page=None if last else start + len(records))
 
@@ -434,12 +447,12 @@ class JiraConnector(BaseConnector):
     def _read_users(self, cursor: Any, page: Any) -> Page:
         start = int(page or 0)
         size = self._page_size()
-        users = self.client.get(f"{API}/users/search", params={"startAt": start, "maxResults": size}).json()
+        users = self.client.get(f"{self.api}/users/search", params={"startAt": start, "maxResults": size}).json()
         people = [u for u in users if u.get("accountType") == "atlassian"]  # app and customer accounts are not people
         return Page(records=people, next_page=start + len(users) if len(users) == size else None)
 
     def _read_fields(self, cursor: Any, page: Any) -> Page:
-        return Page(records=self.client.get(f"{API}/field").json())
+        return Page(records=self.client.get(f"{self.api}/field").json())
 
     def _paged_values(self, path: str, key: str) -> list[dict[str, Any]]:
         values: list[dict[str, Any]] = []
@@ -455,8 +468,8 @@ class JiraConnector(BaseConnector):
     def create_metadata(self, project_key: str) -> list[dict[str, Any]]:
         """Issue types of a project with their create fields (required flags, allowed values, custom fields)."""
         records = []
-        for issue_type in self._paged_values(f"{API}/issue/createmeta/{project_key}/issuetypes", "issueTypes"):
-            fields = self._paged_values(f"{API}/issue/createmeta/{project_key}/issuetypes/{issue_type['id']}", "fields")
+        for issue_type in self._paged_values(f"{self.api}/issue/createmeta/{project_key}/issuetypes", "issueTypes"):
+            fields = self._paged_values(f"{self.api}/issue/createmeta/{project_key}/issuetypes/{issue_type['id']}", "fields")
             records.append({"id": f"{project_key}:{issue_type['id']}", "project_key": project_key, "issue_type": issue_type, "fields": fields})
         return records
 
@@ -471,7 +484,7 @@ class JiraConnector(BaseConnector):
         projects: list[dict[str, Any]] = []
         start = 0
         while True:
-            body = self.client.get(f"{API}/project/search", params={"startAt": start, "maxResults": self._page_size(), "orderBy": "key"}).json()
+            body = self.client.get(f"{self.api}/project/search", params={"startAt": start, "maxResults": self._page_size(), "orderBy": "key"}).json()
             projects.extend(body.get("values", []))
             start += len(body.get("values", []))
             if body.get("isLast", True) or not body.get("values"):
@@ -498,7 +511,7 @@ class JiraConnector(BaseConnector):
                     path=f"$.fields.{field['id']}",
                     is_custom=bool(field.get("custom")),
                 )
-                for field in self.client.get(f"{API}/field").json()
+                for field in self.client.get(f"{self.api}/field").json()
             ]
         records = self.read(entity).records[:20]
         seen: dict[str, FieldInfo] = {}
@@ -594,9 +607,9 @@ class JiraConnector(BaseConnector):
             "issuetype": {"name": data.get("issue_type") or "Task"},
         }
         if data.get("description"):
-            fields["description"] = adf(str(data["description"]))
+            fields["description"] = self._rich_text(str(data["description"]))
         if data.get("assignee_account_id"):
-            fields["assignee"] = {"accountId": data["assignee_account_id"]}
+            fields["assignee"] = self._user_ref(str(data["assignee_account_id"]))
         if data.get("due_date"):
             fields["duedate"] = str(data["due_date"])[:10]
         labels = [re.sub(r"\s+", "-", str(label)) for label in data.get("labels") or []]
@@ -669,7 +682,7 @@ class JiraConnector(BaseConnector):
         body = self._issue_payload(payload, idempotency_key)
 
         def send() -> ActionResult:
-            return self._issue_result(self.client.post(f"{API}/issue", json=body, retry=False).json(), created=True)
+            return self._issue_result(self.client.post(f"{self.api}/issue", json=body, retry=False).json(), created=True)
 
         def find() -> ActionResult | None:
             issue = self._find_by_labels([label]).get(label)
@@ -710,7 +723,7 @@ class JiraConnector(BaseConnector):
             if not pending:
                 break
             try:
-                response = self.client.post(f"{API}/issue/bulk", json={"issueUpdates": [bodies[i] for i in pending]}, retry=False).json()
+                response = self.client.post(f"{self.api}/issue/bulk", json={"issueUpdates": [bodies[i] for i in pending]}, retry=False).json()
             except ApiBadRequest:
                 # Every element failed (HTTP 400); create them one by one to get each item's own error.
                 for index in pending:
@@ -746,15 +759,15 @@ class JiraConnector(BaseConnector):
         return [r if r is not None else ApiError("Issue was not created.") for r in results]
 
     def _get_issue(self, key: str, fields: str) -> dict[str, Any]:
-        return self.client.get(f"{API}/issue/{key}", params={"fields": fields}).json()
+        return self.client.get(f"{self.api}/issue/{key}", params={"fields": fields}).json()
 
     def _assign_issue(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
         key = str(payload["issue_key"])
         account_id = self._require_account_id(str(payload["assignee_email"]))
         issue = self._get_issue(key, "assignee")
-        if ((issue.get("fields") or {}).get("assignee") or {}).get("accountId") == account_id:
+        if self._user_id((issue.get("fields") or {}).get("assignee")) == account_id:
             return self._issue_result(issue, created=False)
-        self.client.put(f"{API}/issue/{key}/assignee", json={"accountId": account_id})
+        self.client.put(f"{self.api}/issue/{key}/assignee", json=self._user_ref(account_id))
         return self._issue_result(issue, created=True)
 
     def _transition_issue(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
@@ -766,7 +779,7 @@ class JiraConnector(BaseConnector):
             return ActionResult(
                 str(issue["id"]), self._browse_url(issue["key"], issue.get("self", "")), {"key": issue["key"], "status": current}, created=False
             )
-        transitions = self.client.get(f"{API}/issue/{key}/transitions").json().get("transitions", [])
+        transitions = self.client.get(f"{self.api}/issue/{key}/transitions").json().get("transitions", [])
         match = next((t for t in transitions if (t.get("to") or {}).get("name", "").lower() == wanted), None) or next(
             (t for t in transitions if t.get("name", "").lower() == wanted), None
         )
@@ -775,7 +788,7 @@ class JiraConnector(BaseConnector):
             raise ApiBadRequest(
                 f"{key} cannot move from {current} to {payload['status']}; available: {', '.join(names) or 'none'}.", vendor_code="no_transition"
             )
-        self.client.post(f"{API}/issue/{key}/transitions", json={"transition": {"id": match["id"]}})  # 204; a repeat is caught above
+        self.client.post(f"{self.api}/issue/{key}/transitions", json={"transition": {"id": match["id"]}})  # 204; a repeat is caught above
         status = (match.get("to") or {}).get("name") or match.get("name")
         return ActionResult(str(issue["id"]), self._browse_url(issue["key"], issue.get("self", "")), {"key": issue["key"], "status": status}, created=True)
 
@@ -784,7 +797,7 @@ class JiraConnector(BaseConnector):
         marker = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
         def find() -> ActionResult | None:
-            body = self.client.get(f"{API}/issue/{key}/comment", params={"expand": "properties", "maxResults": 100, "orderBy": "-created"}).json()
+            body = self.client.get(f"{self.api}/issue/{key}/comment", params={"expand": "properties", "maxResults": 100, "orderBy": "-created"}).json()
             for comment in body.get("comments", []):
                 for prop in comment.get("properties") or []:
                     if prop.get("key") == COMMENT_PROPERTY and (prop.get("value") or {}).get("idempotency") == marker:
@@ -794,10 +807,10 @@ class JiraConnector(BaseConnector):
         existing = find()
         if existing:
             return existing
-        body = {"body": adf(str(payload["body"])), "properties": [{"key": COMMENT_PROPERTY, "value": {"idempotency": marker}}]}
+        body = {"body": self._rich_text(str(payload["body"])), "properties": [{"key": COMMENT_PROPERTY, "value": {"idempotency": marker}}]}
 
         def send() -> ActionResult:
-            comment = self.client.post(f"{API}/issue/{key}/comment", json=body, retry=False).json()
+            comment = self.client.post(f"{self.api}/issue/{key}/comment", json=body, retry=False).json()
             return ActionResult(str(comment["id"]), self._browse_url(key), {"issue_key": key}, created=True)
 
         return create_once(self.client, send, find, what="jira comment")
@@ -888,7 +901,7 @@ class JiraConnector(BaseConnector):
         if (status.get("statusCategory") or {}).get("key") == "done":
             data = {"key": issue["key"], "status": status.get("name", ""), "status_category": "done"}
             return ActionResult(str(issue["id"]), url, data, created=False)
-        transitions = self.client.get(f"{API}/issue/{issue['key']}/transitions", params={"expand": "transitions.fields"}).json().get("transitions", [])
+        transitions = self.client.get(f"{self.api}/issue/{issue['key']}/transitions", params={"expand": "transitions.fields"}).json().get("transitions", [])
         closing = [t for t in transitions if ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"]
         if not closing:
             names = sorted({(t.get("to") or {}).get("name", "") for t in transitions})
@@ -915,7 +928,7 @@ class JiraConnector(BaseConnector):
             raise ApiBadRequest(
                 f"Closing {issue['key']} needs fields Bastion cannot fill: {', '.join(sorted(required))}. Close it in Jira.", vendor_code="transition_screen"
             )
-        self.client.post(f"{API}/issue/{issue['key']}/transitions", json=body)  # 204; a re-run finds the issue done above
+        self.client.post(f"{self.api}/issue/{issue['key']}/transitions", json=body)  # 204; a re-run finds the issue done above
         target = chosen.get("to") or {}
         data = {"key": issue["key"], "status": target.get("name") or chosen.get("name", ""), "status_category": "done"}
         return ActionResult(str(issue["id"]), url, data, created=True)

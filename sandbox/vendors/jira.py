@@ -334,8 +334,11 @@ def _jql_values(raw: str) -> list[str]:
     return [raw.strip("\"'")]
 
 
-def _parse_jql(jql: str, tz: str) -> tuple[list[Any], tuple[str, bool]]:
-    """Return (predicates, (order field, descending)); raise JqlError like Jira's 400."""
+def _parse_jql(jql: str, tz: str, *, projects: Any = None, find_issue: Any = None) -> tuple[list[Any], tuple[str, bool]]:
+    """Return (predicates, (order field, descending)); raise JqlError like Jira's 400.
+
+    `projects` and `find_issue` default to this stand-in's own; the Data Center stand-in passes its own state.
+    """
     text = jql.strip()
     order = ("created", False)
     match = re.search(r"\border\s+by\s+(\w+)(?:\s+(asc|desc))?\s*$", text, re.IGNORECASE)
@@ -350,11 +353,11 @@ def _parse_jql(jql: str, tz: str) -> tuple[list[Any], tuple[str, bool]]:
         if not clause:
             raise JqlError(f"Error in the JQL Query: Expecting a field, operator and value but got '{part.strip()}'.")
         field, op, values = clause.group("field").lower(), clause.group("op").lower(), _jql_values(clause.group("value"))
-        predicates.append(_predicate(field, op, values, tz))
+        predicates.append(_predicate(field, op, values, tz, projects or _projects, find_issue or _find_issue))
     return predicates, order
 
 
-def _predicate(field: str, op: str, values: list[str], tz: str) -> Any:
+def _predicate(field: str, op: str, values: list[str], tz: str, projects: Any, find_issue: Any) -> Any:
     if field in ("updated", "created"):
         if op not in (">=", ">", "<=", "<"):
             raise JqlError(f"The operator '{op}' is not supported by the '{field}' field in this sandbox.")
@@ -366,7 +369,7 @@ def _predicate(field: str, op: str, values: list[str], tz: str) -> Any:
         compare = {">=": lambda a: a >= bound, ">": lambda a: a > bound, "<=": lambda a: a <= bound, "<": lambda a: a < bound}[op]
         return lambda issue: compare(issue[field])
     getters = {
-        "project": lambda issue: {issue["project"].lower(), _projects()[issue["project"]]["id"]},
+        "project": lambda issue: {issue["project"].lower(), projects()[issue["project"]]["id"]},
         # Jira's key clause takes keys or ids.
         "key": lambda issue: {issue["key"].lower(), issue["id"]},
         "issuekey": lambda issue: {issue["key"].lower(), issue["id"]},
@@ -381,7 +384,7 @@ def _predicate(field: str, op: str, values: list[str], tz: str) -> Any:
     if field in ("key", "issuekey"):
         # Jira validates issue keys: one that does not exist (deleted, or never there) fails the whole query.
         for value in values:
-            if _find_issue(value) is None:
+            if find_issue(value) is None:
                 raise JqlError(f"An issue with key '{value}' does not exist for field '{field}'.")
     if op in ("=", "in"):
         return lambda issue: bool(getter(issue) & wanted)
