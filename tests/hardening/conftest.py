@@ -256,6 +256,7 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         "google_calendar": google_calendar,
         "hubspot": bearer("hubspot", "access_token", "hubspot", scopes=HUBSPOT_SCOPES),
         "jira": jira,
+        "jira_dc": bearer("jira_dc", "personal_access_token", "jira_dc", subject="jira.admin"),
         "ldap": ldap_recipe,
         "okta": bearer("okta", "api_token", "okta"),
         "pagerduty": bearer("pagerduty", "api_key", "pagerduty", config={"from_email": PAGERDUTY_ACTOR}, subject=PAGERDUTY_ACTOR),
@@ -385,6 +386,9 @@ def webhook_for(
         return SignedWebhook(raw, _meta({"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": str(now)}))
     if key == "jira":
         return SignedWebhook(raw, _meta({"X-Hub-Signature": "sha256=" + _hmac_hex(secret, raw), "X-Atlassian-Webhook-Identifier": delivery_id}))
+    if key == "jira_dc":
+        # Data Center 10 signs like Cloud's admin webhooks (no identifier header: the inbox keys deliveries by body hash).
+        return SignedWebhook(raw, _meta({"X-Hub-Signature": "sha256=" + _hmac_hex(secret, raw)}))
     if key == "pagerduty":
         return SignedWebhook(raw, _meta({"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, raw)}))
     if key == "hubspot":
@@ -432,7 +436,7 @@ def _payload(key: str, external_id: str, delivery_id: str, now: int) -> bytes:
     if key == "slack":
         user = {"id": external_id, "name": "hook", "real_name": "Hook Person", "profile": {"email": f"{external_id}@acme.example"}, "updated": now}
         return json.dumps({"type": "event_callback", "event_id": delivery_id, "event_time": now, "event": {"type": "user_change", "user": user}}).encode()
-    if key == "jira":
+    if key in ("jira", "jira_dc"):
         issue = {"id": external_id, "key": f"OPS-{external_id}", "fields": {"summary": "Hook", "status": {"name": "Done", "statusCategory": {"key": "done"}}}}
         return json.dumps({"timestamp": now * 1000, "webhookEvent": "jira:issue_created", "issue": issue}).encode()
     if key == "pagerduty":
