@@ -24,6 +24,7 @@ from common.fields import EncryptedJSONField
 from data_rights.models import DataRightsRequest, RetentionPolicy
 from sync.models import DataSyncJob, Person, PersonIdentity, SuppressedIdentity, SuppressionKind, SyncRecord
 from sync.selectors import records_with_last_seen
+from sync.services.imports import csv_uploads_purge, csv_uploads_sweep
 from sync.services.suppression import email_digests, normalize_email, source_key, suppression_digest, suppressions_add
 
 SCANNED_APPS = ("accounts", "integrations", "sync", "scenarios", "forms_engine", "playbooks")
@@ -212,7 +213,7 @@ def _redact(value: Any, needles: list[str]) -> Any:
 
 @transaction.atomic
 def person_erase(*, organization: Organization, person: Person, actor: Any = None) -> dict[str, int]:
-    """Erase a person from the records store, people directory, scenarios, playbooks and logs, and suppress their return.
+    """Erase a person from the records store, people directory, scenarios, playbooks, logs and stored CSV uploads, and suppress their return.
 
     Before anything is deleted, the keyed digests of every email and source id of the person are stored (SuppressedIdentity),
     so no later sync or import brings them back; `suppression_lift` undoes that when they ask to be added again.
@@ -244,6 +245,10 @@ def person_erase(*, organization: Organization, person: Person, actor: Any = Non
                 model._default_manager.filter(pk=row.pk).update(**updates)
                 changed += 1
         summary[model._meta.label] = summary.get(model._meta.label, 0) + changed
+    # A stored CSV may list them too; one an active import still reads stays (its suppressed rows are skipped) and goes when it ends.
+    uploads = csv_uploads_purge(organization=organization)
+    summary["csv_uploads_deleted"] = uploads.deleted
+    summary["csv_uploads_held_by_active_imports"] = uploads.held_by_active_import
     DataRightsRequest.objects.create(
         pk=request_id,
         organization=organization,
@@ -292,9 +297,10 @@ def retention_policy_for(organization: Organization) -> RetentionPolicy:
 
 
 def retention_enforce(*, now: Any = None) -> dict[str, int]:
-    """Purge what every organization's retention policy says has expired."""
+    """Purge what every organization's retention policy says has expired, and stored CSV uploads no import needs any more."""
     now = now or timezone.now()
-    totals = {"records": 0, "webhook_deliveries": 0, "jobs": 0}
+    # Before old jobs go: an upload whose import ended is recognised as such (not held to the grace of an unused one).
+    totals = {"records": 0, "webhook_deliveries": 0, "jobs": 0, "csv_uploads": csv_uploads_sweep(now=now).deleted}
     delivery_model = _webhook_delivery_model()
     for organization in Organization.objects.all():
         policy = retention_policy_for(organization)

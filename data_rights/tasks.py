@@ -7,5 +7,5 @@ from data_rights.services import retention_enforce
 
 @shared_task
 def enforce_retention() -> dict:
-    """Purge expired synced records, webhook deliveries and job logs (daily, from beat)."""
+    """Purge expired synced records, webhook deliveries, job logs and stored CSV uploads no import needs (daily, from beat)."""
     return retention_enforce()

@@ -8,6 +8,8 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -166,7 +168,10 @@ def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
     A run that died is resumed from that position (sync_jobs_reap); a copy that reaches a batch another copy committed stops.
     """
     job = DataSyncJob.objects.select_related("organization").filter(pk=job_id, job_type=JobType.IMPORT).first()
-    if job is None or job.status not in ACTIVE_JOB_STATUSES:
+    if job is None:
+        return None
+    if job.status not in ACTIVE_JOB_STATUSES:
+        _upload_release(job)  # cancelled before it started
         return job
     if job.status == JobStatus.PENDING:
         now = timezone.now()
@@ -189,18 +194,20 @@ def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
                 batch.append((line, row))
                 if len(batch) >= size:
                     if not _import_batch(job, batch, index, len(headers), start=done):
+                        _upload_release(job)  # kept while the job is active (another copy runs it), deleted once cancelled
                         return job
                     done += len(batch)
                     batch = []
             if batch:
                 if not _import_batch(job, batch, index, len(headers), start=done):
+                    _upload_release(job)
                     return job
                 done += len(batch)
     except CsvFormatError as error:
         _fail(job, str(error))
         return job
     if _complete(job, rows=done):
-        path.unlink(missing_ok=True)
+        _upload_release(job)
     return job
 
 
@@ -408,6 +415,8 @@ def _fail(job: DataSyncJob, message: str, *, event: str = "import.failed", error
         job.refresh_from_db()
         if failed:
             job_log(job, event, message, level="error")
+    if failed:
+        _upload_release(job)
 
 
 def csv_imports_reap(*, now: Any, cutoff: Any) -> list[str]:
@@ -446,6 +455,131 @@ def csv_imports_reap(*, now: Any, cutoff: Any) -> list[str]:
         transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
         resumed.append(str(job.pk))
     return resumed
+
+
+UPLOAD_GRACE_HOURS = 24  # an upload no import used is kept this long (BASTION_CSV_UPLOAD_GRACE_HOURS overrides)
+
+
+@dataclass(frozen=True)
+class UploadCleanup:
+    """What a cleanup of stored uploads did: counts only, never file names or upload ids."""
+
+    deleted: int = 0
+    held_by_active_import: int = 0  # pending or running: the reaper may still resume it from its committed position
+    kept_within_grace: int = 0  # never used by an import, younger than the grace
+
+
+def _upload_grace() -> timedelta:
+    return timedelta(hours=float(getattr(settings, "BASTION_CSV_UPLOAD_GRACE_HOURS", None) or UPLOAD_GRACE_HOURS))
+
+
+def _uploads_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def _upload_id_of(path: Path) -> str:
+    """The upload id a stored file is named by; "" for a file that is not an upload's (kept only within the grace)."""
+    try:
+        return str(uuid.UUID(path.stem)) if path.suffix == ".csv" else ""
+    except ValueError:
+        return ""
+
+
+def _import_statuses(organization_id: Any, upload_ids: list[str]) -> dict[str, set[str]]:
+    """The statuses of the imports that used each upload (an upload may be imported more than once)."""
+    statuses: dict[str, set[str]] = {}
+    for start in range(0, len(upload_ids), 1000):
+        rows = DataSyncJob.objects.filter(
+            organization_id=organization_id, job_type=JobType.IMPORT, metadata__upload_id__in=upload_ids[start : start + 1000]
+        ).values_list("metadata__upload_id", "status")
+        for upload_id, status in rows:
+            statuses.setdefault(str(upload_id), set()).add(status)
+    return statuses
+
+
+def _stored_files(directory: Path) -> list[Path]:
+    try:
+        return [entry for entry in directory.iterdir() if entry.is_file()]
+    except FileNotFoundError:
+        return []
+
+
+def _upload_release(job: DataSyncJob) -> None:
+    """Delete an ended import's upload unless another active import of the organization reads the same file."""
+    upload_id = str(job.metadata.get("upload_id", ""))
+    if not upload_id or _upload_id_of(Path(f"{upload_id}.csv")) != upload_id:
+        return
+    if DataSyncJob.objects.filter(
+        organization_id=job.organization_id, job_type=JobType.IMPORT, status__in=ACTIVE_JOB_STATUSES, metadata__upload_id=upload_id
+    ).exists():
+        return
+    (_uploads_root() / str(job.organization_id) / f"{upload_id}.csv").unlink(missing_ok=True)
+
+
+def _uploads_clean(directory: Path, *, organization_id: Any, keep_unused_after: datetime | None) -> UploadCleanup:
+    """Delete the directory's uploads no active import holds; one never imported goes only if older than `keep_unused_after` (None: always)."""
+    files = _stored_files(directory)
+    statuses = _import_statuses(organization_id, [upload_id for upload_id in map(_upload_id_of, files) if upload_id])
+    deleted = held = kept = 0
+    for path in files:
+        used_by = statuses.get(_upload_id_of(path), set())
+        if used_by & set(ACTIVE_JOB_STATUSES):
+            held += 1
+            continue
+        if not used_by and keep_unused_after is not None:
+            try:
+                modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+            except FileNotFoundError:
+                continue
+            if modified >= keep_unused_after:
+                kept += 1
+                continue
+        path.unlink(missing_ok=True)
+        deleted += 1
+    return UploadCleanup(deleted=deleted, held_by_active_import=held, kept_within_grace=kept)
+
+
+def csv_uploads_sweep(*, now: datetime | None = None) -> UploadCleanup:
+    """Delete stored uploads no import needs: those of ended imports at once, those never imported once older than the grace.
+
+    An upload an active import holds stays, even when its worker died: the reaper resumes it from its committed position.
+    """
+    now = now or timezone.now()
+    totals = UploadCleanup()
+    root = _uploads_root()
+    directories = [entry for entry in root.iterdir() if entry.is_dir()] if root.is_dir() else []
+    for directory in directories:
+        organization_id = directory.name if _is_uuid(directory.name) else None
+        if organization_id is None:
+            continue
+        done = _uploads_clean(directory, organization_id=organization_id, keep_unused_after=now - _upload_grace())
+        totals = UploadCleanup(
+            deleted=totals.deleted + done.deleted,
+            held_by_active_import=totals.held_by_active_import + done.held_by_active_import,
+            kept_within_grace=totals.kept_within_grace + done.kept_within_grace,
+        )
+    logger.info(
+        "sync.csv_uploads.swept",
+        extra={"deleted": totals.deleted, "held_by_active_import": totals.held_by_active_import, "kept_within_grace": totals.kept_within_grace},
+    )
+    return totals
+
+
+def csv_uploads_purge(*, organization: Organization) -> UploadCleanup:
+    """Delete every stored upload of the organization no active import holds, whatever its age (a person's erasure)."""
+    done = _uploads_clean(_upload_dir(organization), organization_id=organization.pk, keep_unused_after=None)
+    logger.info(
+        "sync.csv_uploads.purged", extra={"organization": str(organization.pk), "deleted": done.deleted, "held_by_active_import": done.held_by_active_import}
+    )
+    return done
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 EXPORT_COLUMNS = ["email", "name", "given_name", "family_name", "title", "department", "phone", "manager_email", "groups", "sources"]
