@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -125,7 +126,7 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     channels.locator("button.import-selected").click()
     expect(channels.locator(".tool-status")).to_contain_text("Imported 2 from slack")
     expect(page.locator("#id_communication_channels")).to_have_value(re.compile("incident-response"))
-    page.fill("#id_war_room_meeting_at", "2026-11-26T09:00")
+    page.fill("#id_war_room_meeting_at", (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT09:00"))  # always tomorrow
     page.click("#save-scenario")
     try:
         page.wait_for_url(re.compile(r".*/scenarios/[0-9a-f-]+/edit/$"))
