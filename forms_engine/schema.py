@@ -16,6 +16,7 @@ CONNECTOR_NAMES = {
     "entra": "Microsoft Entra ID",
     "slack": "Slack",
     "jira": "Jira",
+    "jira_dc": "Jira Data Center",
     "pagerduty": "PagerDuty",
     "hubspot": "HubSpot",
     "salesforce": "Salesforce",

@@ -42,7 +42,7 @@ RULE_ATTRIBUTES = frozenset({"key", "message", "rule", "fields", "when"})
 # Connector keys Bastion ships (issues 4 and 5). A source may name one of these before its package is installed on this
 # instance; anything else must be an installed connector (integrations.registry) or the definition is refused.
 BUILTIN_CONNECTOR_KEYS = frozenset(
-    {"slack", "jira", "google_calendar", "pagerduty", "statuspage", "email", "twilio", "ldap", "okta", "entra", "hubspot", "salesforce"}
+    {"slack", "jira", "jira_dc", "google_calendar", "pagerduty", "statuspage", "email", "twilio", "ldap", "okta", "entra", "hubspot", "salesforce"}
 )
 # Playbooks rely on these keys (docs/contracts.md "Scenario values"): a new version may not drop them.
 CONTRACT_KEYS: dict[str, tuple[str, ...]] = {

@@ -246,7 +246,20 @@ class WebhookDelivery(BaseModel):
         return f"{self.delivery_id} ({self.status})"
 
 
-DEFAULT_SOURCE_PRIORITY = ["ldap", "active_directory", "okta", "entra", "hubspot", "salesforce", "slack", "jira", "sandbox_directory", "csv", "manual"]
+DEFAULT_SOURCE_PRIORITY = [
+    "ldap",
+    "active_directory",
+    "okta",
+    "entra",
+    "hubspot",
+    "salesforce",
+    "slack",
+    "jira",
+    "jira_dc",
+    "sandbox_directory",
+    "csv",
+    "manual",
+]
 
 
 class PeopleSettings(BaseModel):
