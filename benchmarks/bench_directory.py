@@ -18,6 +18,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The connector itself never touches the database, but its SSRF guard reads the operator setting that allows the loopback slapd.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bastion_site.settings")
+
+import django  # noqa: E402
+
+django.setup()
 
 import ldap3  # noqa: E402
 
