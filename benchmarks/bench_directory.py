@@ -30,7 +30,7 @@ import ldap3  # noqa: E402
 from integrations.connectors.ldap import LdapConnector  # noqa: E402
 from tests.ldap_server import SERVICE_DN, SERVICE_PASSWORD, SUFFIX, SlapdServer, bulk_ldif  # noqa: E402
 
-ENTRIES = 10_000
+ENTRIES = int(os.environ.get("BENCH_DIRECTORY_ENTRIES", 10_000))
 PAGE_SIZE = 500
 BULK_BASE = f"ou=bulk,{SUFFIX}"
 
@@ -128,7 +128,7 @@ def main() -> None:
         f"1-minute load average {os.getloadavg()[0]:.1f} at the end of the run (other jobs share the machine: treat times as upper bounds).",
         "",
     ]
-    out = ROOT / "benchmarks" / "results" / "directory.md"
+    out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "benchmarks" / "results") / "directory.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -45,7 +45,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 PEOPLE = int(os.environ.get("BENCH_SYNC_PEOPLE", 100_000))
-READER_ROWS = 1_000_000
+READER_ROWS = int(os.environ.get("BENCH_SYNC_READER_ROWS", 1_000_000))
 PAGE_SIZE = 1000
 
 
@@ -355,7 +355,7 @@ def main() -> None:
         "10,000-row batch (rows, person states, COPY buffers); the file itself is streamed.",
         "",
     ]
-    out = ROOT / "benchmarks" / "results" / "sync.md"
+    out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "benchmarks" / "results") / "sync.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
