@@ -30,12 +30,22 @@ settings.BASTION_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+TRANSACTIONAL_FIXTURES = ("transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback")
+
+
 def pytest_collection_modifyitems(items):
-    """Transactional tests restore the data migrations' rows (shipped definitions, templates, schedules) after their flush."""
+    """Transactional tests restore the data migrations' rows (shipped definitions, templates, schedules) after their flush.
+
+    Also those that are transactional only through a fixture (no mark): flushed without serialized rollback, their teardown
+    re-creates content types that the next serialized test then inserts again (duplicate key at its setup).
+    """
     for item in items:
         marker = item.get_closest_marker("django_db")
-        if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
-            item.add_marker(pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}), append=False)
+        by_fixture = any(name in getattr(item, "fixturenames", ()) for name in TRANSACTIONAL_FIXTURES)
+        transactional = bool(marker and marker.kwargs.get("transaction")) or by_fixture
+        if transactional and not (marker and "serialized_rollback" in marker.kwargs):
+            args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
+            item.add_marker(pytest.mark.django_db(*args, **{**kwargs, "transaction": True, "serialized_rollback": True}), append=False)
 
 
 @pytest.fixture
