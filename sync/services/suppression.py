@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +32,11 @@ SQL_IN_CHUNK = 500  # parameters per IN list on the portable (SQLite) path
 # Erasures are rare: an organization's digests are read whole (64 bytes each) rather than sending a batch's 20,000 to the
 # database; past this many rows, the batch's digests are looked up instead.
 LOAD_ALL_LIMIT = 20_000
+MENTION_MARKER = "[erased]"
+REDACTED_MESSAGE = "{count} mentions of erased data subjects redacted."
+# A narrow local part on purpose: stopping at "=", "/", ":" or "<" finds the address inside URLs, "mailto:" and "Name <a@b>";
+# a wider one would swallow the prefix, and the longer candidate would not match the erased address.
+EMAIL_PATTERN = re.compile(r"[\w%+-][\w.%+-]*@[\w-]+(?:\.[\w-]+)+")
 
 
 @lru_cache(maxsize=16)
@@ -116,38 +122,50 @@ def person_subject(*, source: str, integration: Any, entity_type: str) -> Callab
     return subject
 
 
-def suppression_filter(*, organization_id: Any, items: Iterable[T], subject_of: Callable[[T], Subject], job: DataSyncJob | None = None) -> Partition[T]:
-    """Split a batch into kept and suppressed items, set-based: one query per batch (up to LOAD_ALL_LIMIT suppressions in the organization).
+@dataclass
+class _Suppressions:
+    """An organization's suppressions as one batch check needs them: the MAC keys in use and, when small, every digest."""
 
-    Subjects and digests are only computed when the organization has suppressions. With a `job`, the count is added to
-    job.metadata["suppressed"] and one log line says how many were skipped, never who.
-    """
-    items = list(items)
-    if not items:
-        return Partition(items)
+    organization_id: Any
+    keys: list[bytes]
+    known: set[str] | None
+
+    def subject_digests(self, items: list[T], subject_of: Callable[[T], Subject]) -> list[list[str]]:
+        # The hot loop of a 10,000-row batch: prefixes built once, the same message as _digest.
+        email_prefix, source_prefix = f"{SuppressionKind.EMAIL}:{self.organization_id}:", f"{SuppressionKind.SOURCE_ID}:{self.organization_id}:"
+        mac, keys = hmac.digest, self.keys
+        digests_of: list[list[str]] = []
+        for item in items:
+            email, source = subject_of(item)
+            messages = [(email_prefix + email).encode()] if email else []
+            if source:
+                messages.append((source_prefix + source).encode())
+            digests_of.append([mac(key, message, "sha256").hex() for message in messages for key in keys])
+        return digests_of
+
+    def email_digests(self, emails: Iterable[str]) -> dict[str, list[str]]:
+        """Each distinct normalized email's digests, one per key in use."""
+        prefix, mac, keys = f"{SuppressionKind.EMAIL}:{self.organization_id}:", hmac.digest, self.keys
+        return {email: [mac(key, (prefix + email).encode(), "sha256").hex() for key in keys] for email in emails}
+
+    def found(self, wanted: set[str]) -> set[str]:
+        return wanted & self.known if self.known is not None else _existing_digests(self.organization_id, wanted)
+
+
+def _suppressions_loaded(organization_id: Any) -> _Suppressions | None:
+    """The organization's suppressions in one query, or None when it has none (the common case: no hashing at all)."""
     key_ids, known = _suppressions_of(organization_id)
     if not key_ids:
-        return Partition(items)
+        return None
     keyring = get_keyring()
     missing = sorted(k for k in key_ids if k not in keyring.keys)
     if missing:
         # Fail open but loudly: a missing key must not stop every sync; the operator restores it (see docs/security.md).
         logger.error("sync.suppression.key_missing", extra={"organization": str(organization_id), "key_ids": missing})
-    keys = [_derived_key(keyring.keys[k]) for k in key_ids if k in keyring.keys]
-    # The hot loop of a 10,000-row batch: prefixes built once, the same message as _digest.
-    email_prefix, source_prefix = f"{SuppressionKind.EMAIL}:{organization_id}:", f"{SuppressionKind.SOURCE_ID}:{organization_id}:"
-    mac = hmac.digest
-    digests_of: list[list[str]] = []
-    wanted: set[str] = set()
-    for item in items:
-        email, source = subject_of(item)
-        messages = [(email_prefix + email).encode()] if email else []
-        if source:
-            messages.append((source_prefix + source).encode())
-        digests = [mac(key, message, "sha256").hex() for message in messages for key in keys]
-        digests_of.append(digests)
-        wanted.update(digests)
-    found = wanted & known if known is not None else _existing_digests(organization_id, wanted)
+    return _Suppressions(organization_id, [_derived_key(keyring.keys[k]) for k in key_ids if k in keyring.keys], known)
+
+
+def _partition(items: list[T], digests_of: list[list[str]], found: set[str], job: DataSyncJob | None, organization_id: Any) -> Partition[T]:
     if not found:
         return Partition(items)
     partition: Partition[T] = Partition([])
@@ -158,12 +176,51 @@ def suppression_filter(*, organization_id: Any, items: Iterable[T], subject_of: 
     return partition
 
 
+def suppression_filter(*, organization_id: Any, items: Iterable[T], subject_of: Callable[[T], Subject], job: DataSyncJob | None = None) -> Partition[T]:
+    """Split a batch into kept and suppressed items, set-based: one query per batch (up to LOAD_ALL_LIMIT suppressions in the organization).
+
+    Subjects and digests are only computed when the organization has suppressions. With a `job`, the count is added to
+    job.metadata["suppressed"] and one log line says how many were skipped, never who.
+    """
+    items = list(items)
+    if not items:
+        return Partition(items)
+    suppressions = _suppressions_loaded(organization_id)
+    if suppressions is None:
+        return Partition(items)
+    digests_of = suppressions.subject_digests(items, subject_of)
+    found = suppressions.found(set().union(*digests_of))
+    return _partition(items, digests_of, found, job, organization_id)
+
+
 def records_unsuppressed(
     *, integration: Any, entity_type: str, records: Iterable[Mapping[str, Any]], connector: Any, job: DataSyncJob | None = None
 ) -> list[Mapping[str, Any]]:
-    """The records store's intake: a batch of raw vendor records without those of erased data subjects."""
-    subject_of = record_subject(connector=connector, integration=integration, entity_type=entity_type)
-    return suppression_filter(organization_id=integration.organization_id, items=records, subject_of=subject_of, job=job).kept
+    """The records store's intake: a batch of raw vendor records without those of erased data subjects, nor their addresses.
+
+    A kept record that mentions an erased person's email anywhere (a deal's contact, an issue's reporter, inside a longer
+    string, any case) has each occurrence replaced by MENTION_MARKER before it is hashed or stored. The subjects and the
+    mentions of the batch are checked together: still one query, each distinct address digested once per key.
+    """
+    records = list(records)
+    organization_id = integration.organization_id
+    suppressions = _suppressions_loaded(organization_id) if records else None
+    if suppressions is None:
+        return records
+    subject = record_subject(connector=connector, integration=integration, entity_type=entity_type)
+    mentioned = [(record, _emails_in(record, set())) for record in records]
+    digests_of = suppressions.subject_digests(mentioned, lambda pair: subject(pair[0]))
+    mention_digests = suppressions.email_digests(set().union(*(emails for _, emails in mentioned)))
+    found = suppressions.found(set().union(*digests_of, *mention_digests.values()))
+    kept = _partition(mentioned, digests_of, found, job, organization_id).kept
+    erased = {email for email, digests in mention_digests.items() if any(d in found for d in digests)}
+    if not erased:
+        return [record for record, _ in kept]
+    redactions = [0]
+    records = [_redacted(record, erased, redactions) if emails & erased else record for record, emails in kept]
+    if redactions[0]:
+        _record_redactions(job, organization_id, redactions[0])
+    return records
 
 
 def people_unsuppressed(
@@ -172,6 +229,41 @@ def people_unsuppressed(
     """The people merge's (and CSV import's) intake: person-shaped items split into kept and suppressed."""
     subject_of = person_subject(source=source, integration=integration, entity_type=entity_type)
     return suppression_filter(organization_id=organization_id, items=items, subject_of=subject_of, job=job)
+
+
+def _emails_in(value: Any, found: set[str]) -> set[str]:
+    """Add every normalized email-like string found in a JSON value (keys included) to `found`."""
+    if isinstance(value, str):
+        if "@" in value:
+            found.update(match.lower() for match in EMAIL_PATTERN.findall(value))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _emails_in(key, found)
+            _emails_in(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _emails_in(item, found)
+    return found
+
+
+def _redacted(value: Any, erased: set[str], count: list[int]) -> Any:
+    """A copy of a JSON value with each occurrence of an erased address replaced by MENTION_MARKER (counted in count[0])."""
+    if isinstance(value, str):
+        if "@" not in value:
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group().lower() not in erased:
+                return match.group()
+            count[0] += 1
+            return MENTION_MARKER
+
+        return EMAIL_PATTERN.sub(replace, value)
+    if isinstance(value, Mapping):
+        return {_redacted(key, erased, count): _redacted(item, erased, count) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, erased, count) for item in value]
+    return value
 
 
 def _suppressions_of(organization_id: Any) -> tuple[set[str], set[str] | None]:
@@ -209,3 +301,14 @@ def _record(job: DataSyncJob | None, organization_id: Any, count: int) -> None:
     job.metadata = {**(job.metadata or {}), "suppressed": int((job.metadata or {}).get("suppressed", 0)) + count}
     DataSyncJob.objects.filter(pk=job.pk).update(metadata=job.metadata)
     SyncJobLog.objects.create(job=job, level="info", event="records.suppressed", message=SUPPRESSED_MESSAGE.format(count=count), data={"suppressed": count})
+
+
+def _record_redactions(job: DataSyncJob | None, organization_id: Any, count: int) -> None:
+    logger.info("sync.mentions_redacted", extra={"organization": str(organization_id), "job": str(job.pk) if job else None, "count": count})
+    if job is None:
+        return
+    job.metadata = {**(job.metadata or {}), "mentions_redacted": int((job.metadata or {}).get("mentions_redacted", 0)) + count}
+    DataSyncJob.objects.filter(pk=job.pk).update(metadata=job.metadata)
+    SyncJobLog.objects.create(
+        job=job, level="info", event="records.mentions_redacted", message=REDACTED_MESSAGE.format(count=count), data={"mentions_redacted": count}
+    )
