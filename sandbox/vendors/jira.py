@@ -10,6 +10,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -290,11 +291,13 @@ def _error(status: int, message: str) -> Response:
     return _errors(status, [message])
 
 
-def _fail_after_write() -> Response | None:
+def _fail_after_write(knobs_of: Callable[[], Any] | None = None) -> Response | None:
+    """The `fail_after_write` knob; `knobs_of` defaults to this stand-in's knobs (the Data Center one passes its own)."""
     with STORE.lock:
-        if _knobs().get("fail_after_write", 0) > 0:
-            _knobs()["fail_after_write"] -= 1
-            return _errors(int(_knobs().get("fail_status", 500)), ["Internal server error (sandbox knob: after the write)."])
+        knobs = (knobs_of or _knobs)()
+        if knobs.get("fail_after_write", 0) > 0:
+            knobs["fail_after_write"] -= 1
+            return _errors(int(knobs.get("fail_status", 500)), ["Internal server error (sandbox knob: after the write)."])
     return None
 
 
@@ -408,30 +411,56 @@ def _adf_ok(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "doc" and value.get("version") == 1 and isinstance(value.get("content"), list)
 
 
-def _validate_create(body: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]:
-    """Check an IssueUpdateDetails like Jira does; return (project, normalized fields, field errors)."""
+def _cloud_assignee_error(assignee: Any) -> str | None:
+    if assignee is not None and assignee.get("accountId") not in _users():
+        return f"User '{assignee.get('accountId')}' cannot be assigned issues."
+    return None
+
+
+# What Cloud says to a missing project or issue type and to a description it cannot take (Data Center words them differently).
+CLOUD_CREATE_MESSAGES = {
+    "project": "Specify a valid project ID or key",
+    "issuetype": "Specify an issue type",
+    "description": "Operation value must be an Atlassian Document (see the Atlassian Document Format).",
+}
+
+
+def _validate_create(
+    body: Any,
+    *,
+    projects: Callable[[], Any] | None = None,
+    user_field: str = "accountId",
+    assignee_error: Callable[[Any], str | None] = _cloud_assignee_error,
+    description_ok: Callable[[Any], bool] = _adf_ok,
+    messages: dict[str, str] = CLOUD_CREATE_MESSAGES,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]:
+    """Check an IssueUpdateDetails like Jira does; return (project, normalized fields, field errors).
+
+    The defaults are Cloud's (ADF descriptions, users by accountId); the Data Center stand-in passes its own.
+    """
     if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
         return None, None, {"fields": "Field 'fields' is required."}
     fields = body["fields"]
     errors: dict[str, str] = {}
     project_ref = fields.get("project") or {}
-    project = next((p for p in _projects().values() if p["key"] == project_ref.get("key") or p["id"] == str(project_ref.get("id"))), None)
+    project = next((p for p in (projects or _projects)().values() if p["key"] == project_ref.get("key") or p["id"] == str(project_ref.get("id"))), None)
     if project is None:
-        errors["project"] = "Specify a valid project ID or key"
+        errors["project"] = messages["project"]
     type_ref = fields.get("issuetype") or {}
     issue_type = next((t for t in ISSUE_TYPES.values() if t["id"] == str(type_ref.get("id")) or t["name"] == type_ref.get("name")), None)
     if issue_type is None:
-        errors["issuetype"] = "Specify an issue type"
+        errors["issuetype"] = messages["issuetype"]
     summary = fields.get("summary")
     if not isinstance(summary, str) or not summary.strip():
         errors["summary"] = "You must specify a summary of the issue."
     elif len(summary) > 255:
         errors["summary"] = "Summary must be less than 255 characters."
-    if fields.get("description") is not None and not _adf_ok(fields["description"]):
-        errors["description"] = "Operation value must be an Atlassian Document (see the Atlassian Document Format)."
+    if fields.get("description") is not None and not description_ok(fields["description"]):
+        errors["description"] = messages["description"]
     assignee = fields.get("assignee")
-    if assignee is not None and assignee.get("accountId") not in _users():
-        errors["assignee"] = f"User '{assignee.get('accountId')}' cannot be assigned issues."
+    assignee_problem = assignee_error(assignee)
+    if assignee_problem:
+        errors["assignee"] = assignee_problem
     due = fields.get("duedate")
     if due is not None:
         try:
@@ -453,7 +482,7 @@ def _validate_create(body: Any) -> tuple[dict[str, Any] | None, dict[str, Any] |
         "summary": summary,
         "description": fields.get("description"),
         "issuetype": issue_type,
-        "assignee": (assignee or {}).get("accountId"),
+        "assignee": (assignee or {}).get(user_field),
         "duedate": due,
         "labels": labels,
         **{f: fields.get(f) for f, _, _ in CUSTOM_FIELDS if fields.get(f) is not None},
@@ -464,6 +493,15 @@ def _validate_create(body: Any) -> tuple[dict[str, Any] | None, dict[str, Any] |
 def _create_issue(
     project: dict[str, Any], fields: dict[str, Any], *, now: float | None = None, notify: bool = True, reporter: str = ADMIN_ID
 ) -> dict[str, Any]:
+    issue = _store_issue(_issues(), project, fields, now=now, reporter=reporter)
+    if notify:
+        STORE.record_created(VENDOR, "issue", issue["key"], fields["summary"][:100], f"{_site()}/browse/{issue['key']}")
+        _notify("jira:issue_created", issue, "issue_created")
+    return issue
+
+
+def _store_issue(issues: Any, project: dict[str, Any], fields: dict[str, Any], *, now: float | None, reporter: str) -> dict[str, Any]:
+    """Number a new To Do issue in `project` and keep it in `issues` (either stand-in's store)."""
     now = now or time.time()
     with STORE.lock:
         project["_counter"] += 1
@@ -477,40 +515,38 @@ def _create_issue(
             "updated": now,
             "fields": {**fields, "reporter": reporter},
         }
-        _issues()[issue_id] = issue
-    if notify:
-        STORE.record_created(VENDOR, "issue", issue["key"], fields["summary"][:100], f"{_site()}/browse/{issue['key']}")
-        _notify("jira:issue_created", issue, "issue_created")
+        issues[issue_id] = issue
     return issue
 
 
-def _find_issue(key_or_id: str) -> dict[str, Any] | None:
-    issues = _issues()
+def _find_issue(key_or_id: str, issues_of: Callable[[], Any] | None = None) -> dict[str, Any] | None:
+    issues = (issues_of or _issues)()
     if key_or_id in issues:
         return issues[key_or_id]
     return next((i for i in issues.values() if i["key"].lower() == key_or_id.lower()), None)
 
 
-def _transition(issue: dict[str, Any], transition_id: str, actor: str) -> None:
-    name, target, _ = TRANSITIONS[transition_id]
+def _status_change(issue: dict[str, Any], transition_id: str, *, with_field_id: bool = True) -> dict[str, Any]:
+    """Move the issue along a workflow transition; return the changelog (Cloud's items carry `fieldId`, Server's do not)."""
+    _, target, _ = TRANSITIONS[transition_id]
     with STORE.lock:
         before = issue["status"]
         issue["status"] = target
         issue["updated"] = time.time()
-    changelog = {
-        "id": str(STORE.next_id()),
-        "items": [
-            {
-                "field": "status",
-                "fieldtype": "jira",
-                "fieldId": "status",
-                "from": before,
-                "fromString": STATUSES[before]["name"],
-                "to": target,
-                "toString": STATUSES[target]["name"],
-            }
-        ],
+    item = {
+        "field": "status",
+        "fieldtype": "jira",
+        **({"fieldId": "status"} if with_field_id else {}),
+        "from": before,
+        "fromString": STATUSES[before]["name"],
+        "to": target,
+        "toString": STATUSES[target]["name"],
     }
+    return {"id": str(STORE.next_id()), "items": [item]}
+
+
+def _transition(issue: dict[str, Any], transition_id: str, actor: str) -> None:
+    changelog = _status_change(issue, transition_id)
     _notify("jira:issue_updated", issue, "issue_generic", changelog=changelog, actor=actor)
 
 
@@ -523,27 +559,51 @@ def sign(secret: str, body: bytes) -> str:
 
 def _notify(event: str, issue: dict[str, Any], type_name: str, *, changelog: dict[str, Any] | None = None, actor: str = ADMIN_ID) -> int:
     """Send the event to every registered webhook listening for it, in a background thread."""
+    return _send_event(
+        VENDOR, event, issue, type_name, changelog=changelog, user=lambda: _user_json(actor), issue_body=lambda: _issue_json(issue, ["*all"]), cloud=True
+    )
+
+
+def _send_event(
+    vendor: str,
+    event: str,
+    issue: dict[str, Any],
+    type_name: str,
+    *,
+    changelog: dict[str, Any] | None,
+    user: Callable[[], Any],
+    issue_body: Callable[[], Any],
+    cloud: bool,
+    signs: Callable[[], bool] = lambda: True,
+) -> int:
+    """POST the event to `vendor`'s hooks that listen for it, in a background thread, and record each delivery.
+
+    Cloud adds the X-Atlassian-Webhook-* headers; `signs` says whether a hook's secret signs the body (Data Center 10+ only).
+    """
     with STORE.lock:
-        hooks = [h for h in STORE.webhook_subscriptions.get(VENDOR, []) if h["enabled"] and event in h["events"]]
+        hooks = [h for h in STORE.webhook_subscriptions.get(vendor, []) if h["enabled"] and event in h["events"]]
         if not hooks:
             return 0
         payload: dict[str, Any] = {
             "timestamp": int(time.time() * 1000),
             "webhookEvent": event,
             "issue_event_type_name": type_name,
-            "user": _user_json(actor),
-            "issue": _issue_json(issue, ["*all"]),
+            "user": user(),
+            "issue": issue_body(),
         }
         if changelog:
             payload["changelog"] = changelog
+        signed = signs()
     body = json.dumps(payload).encode()
-    deliveries = STORE.collection(VENDOR, "_deliveries")
+    deliveries = STORE.collection(vendor, "_deliveries")
 
     def send() -> None:
         for hook in hooks:
-            delivery_id = secrets.token_hex(16)
-            headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": delivery_id, "X-Atlassian-Webhook-Retry": "0"}
-            if hook.get("secret"):
+            delivery_id = secrets.token_hex(16 if cloud else 8)
+            headers = {"Content-Type": "application/json"}
+            if cloud:
+                headers.update({"X-Atlassian-Webhook-Identifier": delivery_id, "X-Atlassian-Webhook-Retry": "0"})
+            if signed and hook.get("secret"):
                 headers["X-Hub-Signature"] = sign(hook["secret"], body)
             try:
                 status: int | str = requests.post(hook["url"], data=body, headers=headers, timeout=10).status_code
@@ -552,8 +612,123 @@ def _notify(event: str, issue: dict[str, Any], type_name: str, *, changelog: dic
             with STORE.lock:
                 deliveries[delivery_id] = {"id": delivery_id, "webhook": hook["id"], "event": event, "issue": issue["key"], "status": status}
 
-    threading.Thread(target=send, name=f"jira-deliver-{issue['key']}", daemon=True).start()
+    threading.Thread(target=send, name=f"{vendor.replace('_', '-')}-deliver-{issue['key']}", daemon=True).start()
     return len(hooks)
+
+
+# ---- request pieces both stand-ins' endpoints share -------------------------------------------------------------
+
+
+def _search_request() -> tuple[dict[str, Any], list[str] | None]:
+    """The search body (POST JSON or GET query) and the `fields` it asks for, as a list."""
+    if request.method == "POST":
+        body = request.get_json(silent=True) or {}
+        fields = body.get("fields")
+    else:
+        body = request.args.to_dict()
+        fields = [f for value in request.args.getlist("fields") for f in value.split(",")] or None
+    if isinstance(fields, str):
+        fields = [f.strip() for f in fields.split(",")]
+    return body, fields
+
+
+def _comment_page(stored: list[dict[str, Any]]) -> Response:
+    """A PageOfComments in the asked order, with each comment's properties when `expand=properties`."""
+    if request.args.get("orderBy", "created").lstrip("+") != "created":
+        stored.reverse()
+    with_properties = "properties" in request.args.get("expand", "")
+    rows = [{k: v for k, v in c.items() if k != "_properties"} | ({"properties": c["_properties"]} if with_properties else {}) for c in stored]
+    return jsonify({"comments": rows, "startAt": 0, "maxResults": len(rows), "total": len(rows)})
+
+
+def _add_hook(vendor: str, body: dict[str, Any], self_prefix: str, *, hidden: tuple[str, ...], keeps_secret: Callable[[], bool] = lambda: True) -> Any:
+    """Register an admin webhook; answer 201 with it less the `hidden` keys (a secret is kept only when `keeps_secret`)."""
+    if not body.get("url") or not body.get("events"):
+        return _errors(400, [], {"url": "url and events are required"})
+    with STORE.lock:
+        hook_id = STORE.next_id()
+        hook = {
+            "self": f"{self_prefix}/{hook_id}",
+            "id": hook_id,
+            "name": body.get("name", f"webhook {hook_id}"),
+            "url": body["url"],
+            "events": list(body["events"]),
+            "filters": body.get("filters", {}),
+            "excludeBody": bool(body.get("excludeBody", False)),
+            "enabled": bool(body.get("enabled", True)),
+            "secret": (body.get("secret") or "") if keeps_secret() else "",
+        }
+        STORE.webhook_subscriptions.setdefault(vendor, []).append(hook)
+    return jsonify({k: v for k, v in hook.items() if k not in hidden}), 201
+
+
+def _create_one(validate: Callable[[Any], Any], create: Callable[..., dict[str, Any]], fail_after_write: Callable[[], Any], api_root: str) -> Any:
+    """POST issue: validate the body, create the issue, answer 201 with its id, key and self link."""
+    body = request.get_json(silent=True)
+    with STORE.lock:
+        project, fields, errors = validate(body)
+    if errors:
+        return _errors(400, [], errors)
+    issue = create(project, fields)
+    failure = fail_after_write()
+    if failure:
+        return failure
+    return jsonify({"id": issue["id"], "key": issue["key"], "self": f"{api_root}/issue/{issue['id']}"}), 201
+
+
+def _create_many(
+    validate: Callable[[Any], Any], create: Callable[..., dict[str, Any]], fail_after_write: Callable[[], Any], api_root: str, *, element_status: bool
+) -> Any:
+    """POST issue/bulk: create what validates, report the rest by index (Cloud repeats the status inside elementErrors)."""
+    updates = (request.get_json(silent=True) or {}).get("issueUpdates")
+    if not isinstance(updates, list) or not updates:
+        return _errors(400, ["issueUpdates must be a non-empty list."])
+    if len(updates) > BULK_LIMIT:
+        return _errors(400, [f"The number of issues to create in bulk must be at most {BULK_LIMIT}."])
+    created, failed = [], []
+    for index, update in enumerate(updates):
+        with STORE.lock:
+            project, fields, errors = validate(update)
+        if errors:
+            element = {"errorMessages": [], "errors": errors, **({"status": 400} if element_status else {})}
+            failed.append({"status": 400, "elementErrors": element, "failedElementNumber": index})
+            continue
+        issue = create(project, fields)
+        created.append({"id": issue["id"], "key": issue["key"], "self": f"{api_root}/issue/{issue['id']}"})
+    failure = fail_after_write() if created else None
+    if failure:
+        return failure
+    return jsonify({"issues": created, "errors": failed}), 201 if created else 400
+
+
+def _transition_by_name(vendor: str, find_issue: Callable[[str], Any], transition: Callable[[Any, str], None], *, unknown_status_is_400: bool) -> Any:
+    """The sandbox control: take the issue to the named status through the workflow; count the hooks told."""
+    body = request.get_json(force=True) or {}
+    with STORE.lock:
+        issue = find_issue(str(body.get("issue_key", "")))
+        if issue is None:
+            return jsonify({"error": "issue not found"}), 404
+        wanted = str(body.get("status", "")).lower()
+        target = next((sid for sid, s in STATUSES.items() if s["name"].lower() == wanted), None)
+        if target is None and unknown_status_is_400:
+            return jsonify({"error": f"unknown status {body.get('status')!r}"}), 400
+        transition_id = next((tid for tid, t in TRANSITIONS.items() if t[1] == target and issue["status"] in t[2]), None)
+    if transition_id is None:
+        return jsonify({"error": "no transition to that status from the current one"}), 409
+    transition(issue, transition_id)
+    with STORE.lock:
+        hooks = len([h for h in STORE.webhook_subscriptions.get(vendor, []) if h["enabled"] and "jira:issue_updated" in h["events"]])
+    return jsonify({"ok": True, "issue_key": issue["key"], "status": STATUSES[target]["name"], "webhooks": hooks})
+
+
+def _delete_hook(vendor: str, hook_id: int) -> Response:
+    with STORE.lock:
+        hooks = STORE.webhook_subscriptions.get(vendor, [])
+        kept = [h for h in hooks if h["id"] != hook_id]
+        if len(kept) == len(hooks):
+            return _errors(404, ["Webhook not found"])
+        STORE.webhook_subscriptions[vendor] = kept
+    return Response(status=204)
 
 
 # ---- the API blueprint -------------------------------------------------------------------------------------------
@@ -757,40 +932,16 @@ def _api_blueprint() -> Blueprint:
             rows.append(row)
         return jsonify({"fields": rows[start : start + size], "maxResults": size, "startAt": start, "total": len(rows)})
 
+    def create(project: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        return _create_issue(project, fields, reporter=me()["accountId"])
+
     @bp.post(f"{API}/issue")
     def create_issue():
-        body = request.get_json(silent=True)
-        with STORE.lock:
-            project, fields, errors = _validate_create(body)
-        if errors:
-            return _errors(400, [], errors)
-        issue = _create_issue(project, fields, reporter=me()["accountId"])
-        failure = _fail_after_write()
-        if failure:
-            return failure
-        return jsonify({"id": issue["id"], "key": issue["key"], "self": f"{_base()}{API}/issue/{issue['id']}"}), 201
+        return _create_one(_validate_create, create, _fail_after_write, f"{_base()}{API}")
 
     @bp.post(f"{API}/issue/bulk")
     def create_bulk():
-        body = request.get_json(silent=True) or {}
-        updates = body.get("issueUpdates")
-        if not isinstance(updates, list) or not updates:
-            return _errors(400, ["issueUpdates must be a non-empty list."])
-        if len(updates) > BULK_LIMIT:
-            return _errors(400, [f"The number of issues to create in bulk must be at most {BULK_LIMIT}."])
-        created, failed = [], []
-        for index, update in enumerate(updates):
-            with STORE.lock:
-                project, fields, errors = _validate_create(update)
-            if errors:
-                failed.append({"status": 400, "elementErrors": {"errorMessages": [], "errors": errors, "status": 400}, "failedElementNumber": index})
-                continue
-            issue = _create_issue(project, fields, reporter=me()["accountId"])
-            created.append({"id": issue["id"], "key": issue["key"], "self": f"{_base()}{API}/issue/{issue['id']}"})
-        failure = _fail_after_write() if created else None
-        if failure:
-            return failure
-        return jsonify({"issues": created, "errors": failed}), 201 if created else 400
+        return _create_many(_validate_create, create, _fail_after_write, f"{_base()}{API}", element_status=True)
 
     @bp.get(f"{API}/issue/<key>")
     def get_issue(key: str):
@@ -881,22 +1032,11 @@ def _api_blueprint() -> Blueprint:
             if issue is None:
                 return _errors(404, ["Issue does not exist or you do not have permission to see it."])
             stored = list(STORE.collection(VENDOR, "comments").get(issue["key"], []))
-        if request.args.get("orderBy", "created").lstrip("+") != "created":
-            stored.reverse()
-        with_properties = "properties" in request.args.get("expand", "")
-        rows = [{k: v for k, v in c.items() if k != "_properties"} | ({"properties": c["_properties"]} if with_properties else {}) for c in stored]
-        return jsonify({"comments": rows, "startAt": 0, "maxResults": len(rows), "total": len(rows)})
+        return _comment_page(stored)
 
     @bp.route(f"{API}/search/jql", methods=["GET", "POST"])
     def search_jql():
-        if request.method == "POST":
-            body = request.get_json(silent=True) or {}
-            fields = body.get("fields")
-        else:
-            body = request.args.to_dict()
-            fields = [f for value in request.args.getlist("fields") for f in value.split(",")] or None
-        if isinstance(fields, str):
-            fields = [f.strip() for f in fields.split(",")]
+        body, fields = _search_request()
         jql = str(body.get("jql") or "")
         try:
             size = max(1, min(int(body.get("maxResults") or 50), 5000 if not fields or fields == ["id"] else 100))
@@ -933,34 +1073,11 @@ def _api_blueprint() -> Blueprint:
         if request.method == "GET":
             with STORE.lock:
                 return jsonify([{k: v for k, v in h.items() if k != "secret"} for h in STORE.webhook_subscriptions.get(VENDOR, [])])
-        body = request.get_json(silent=True) or {}
-        if not body.get("url") or not body.get("events"):
-            return _errors(400, [], {"url": "url and events are required"})
-        with STORE.lock:
-            hook_id = STORE.next_id()
-            hook = {
-                "self": f"{_base()}/rest/webhooks/1.0/webhook/{hook_id}",
-                "id": hook_id,
-                "name": body.get("name", f"webhook {hook_id}"),
-                "url": body["url"],
-                "events": list(body["events"]),
-                "filters": body.get("filters", {}),
-                "excludeBody": bool(body.get("excludeBody", False)),
-                "enabled": bool(body.get("enabled", True)),
-                "secret": body.get("secret") or "",
-            }
-            STORE.webhook_subscriptions.setdefault(VENDOR, []).append(hook)
-        return jsonify({k: v for k, v in hook.items() if k != "secret"}), 201
+        return _add_hook(VENDOR, request.get_json(silent=True) or {}, f"{_base()}/rest/webhooks/1.0/webhook", hidden=("secret",))
 
     @bp.delete("/rest/webhooks/1.0/webhook/<int:hook_id>")
     def webhook_delete(hook_id: int):
-        with STORE.lock:
-            hooks = STORE.webhook_subscriptions.get(VENDOR, [])
-            kept = [h for h in hooks if h["id"] != hook_id]
-            if len(kept) == len(hooks):
-                return _errors(404, ["Webhook not found"], {})
-            STORE.webhook_subscriptions[VENDOR] = kept
-        return Response(status=204)
+        return _delete_hook(VENDOR, hook_id)
 
     @bp.get("/browse/<key>")
     def browse(key: str):
@@ -985,22 +1102,7 @@ def _control_blueprint() -> Blueprint:
     @bp.post("/_sandbox/transition")
     def transition_and_notify():
         """Move an issue to a status by name (as a person would in Jira) and deliver the signed webhooks."""
-        body = request.get_json(force=True) or {}
-        with STORE.lock:
-            issue = _find_issue(str(body.get("issue_key", "")))
-            if issue is None:
-                return jsonify({"error": "issue not found"}), 404
-            wanted = str(body.get("status", "")).lower()
-            target = next((sid for sid, s in STATUSES.items() if s["name"].lower() == wanted), None)
-            if target is None:
-                return jsonify({"error": f"unknown status {body.get('status')!r}"}), 400
-            transition_id = next((tid for tid, t in TRANSITIONS.items() if t[1] == target and issue["status"] in t[2]), None)
-        if transition_id is None:
-            return jsonify({"error": "no transition to that status from the current one"}), 409
-        _transition(issue, transition_id, _account_id(0))
-        with STORE.lock:
-            hooks = len([h for h in STORE.webhook_subscriptions.get(VENDOR, []) if h["enabled"] and "jira:issue_updated" in h["events"]])
-        return jsonify({"ok": True, "issue_key": issue["key"], "status": STATUSES[target]["name"], "webhooks": hooks})
+        return _transition_by_name(VENDOR, _find_issue, lambda issue, tid: _transition(issue, tid, _account_id(0)), unknown_status_is_400=True)
 
     @bp.put("/_sandbox/knobs")
     def knobs():

@@ -6,14 +6,9 @@ The workflow, issue types, fields and JQL subset are the Jira Cloud stand-in's; 
 from __future__ import annotations
 
 import hashlib
-import json
-import secrets
-import threading
 import time
-from datetime import datetime
 from typing import Any
 
-import requests
 from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from sandbox.oauth import bearer_token, token_info
@@ -21,7 +16,6 @@ from sandbox.server import install_faults
 from sandbox.state import STORE
 from sandbox.vendors._people import people
 from sandbox.vendors.jira import (
-    BULK_LIMIT,
     CUSTOM_FIELDS,
     ISSUE_TYPES,
     PROJECTS,
@@ -31,11 +25,25 @@ from sandbox.vendors.jira import (
     SYSTEM_FIELDS,
     TRANSITIONS,
     JqlError,
+    _add_hook,
+    _comment_page,
+    _create_many,
+    _create_one,
+    _delete_hook,
+    _errors,
     _jira_time,
     _order_key,
+    _page_args,
     _parse_jql,
-    sign,
+    _search_request,
+    _send_event,
+    _status_change,
+    _store_issue,
+    _transition_by_name,
+    _validate_create,
 )
+from sandbox.vendors.jira import _fail_after_write as _cloud_fail_after_write
+from sandbox.vendors.jira import _find_issue as _cloud_find_issue
 
 VENDOR = "jira_dc"
 API = "/rest/api/2"
@@ -202,12 +210,6 @@ def _issue_json(issue: dict[str, Any], wanted: list[str] | None) -> dict[str, An
     }
 
 
-def _errors(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Response:
-    response = jsonify({"errorMessages": messages or [], "errors": errors or {}})
-    response.status_code = status
-    return response
-
-
 def _rate_limited(retry_after: int) -> Response:
     # Data Center's rate limiting (an admin option since 8.6) answers 429 with Retry-After and X-RateLimit-* headers.
     response = _errors(429, ["Rate limit exceeded."])
@@ -220,11 +222,7 @@ def _error(status: int, message: str) -> Response:
 
 
 def _fail_after_write() -> Response | None:
-    with STORE.lock:
-        if _knobs().get("fail_after_write", 0) > 0:
-            _knobs()["fail_after_write"] -= 1
-            return _errors(int(_knobs().get("fail_status", 500)), ["Internal server error (sandbox knob: after the write)."])
-    return None
+    return _cloud_fail_after_write(_knobs)
 
 
 def _caller() -> dict[str, Any] | None:
@@ -239,84 +237,38 @@ def _caller() -> dict[str, Any] | None:
 
 
 def _find_issue(key_or_id: str) -> dict[str, Any] | None:
-    issues = _issues()
-    if key_or_id in issues:
-        return issues[key_or_id]
-    return next((i for i in issues.values() if i["key"].lower() == key_or_id.lower()), None)
+    return _cloud_find_issue(key_or_id, _issues)
 
 
 # ---- writes ---------------------------------------------------------------------------------------------------------
 
 
-def _validate_create(body: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]:
-    """Check a v2 IssueUpdateDetails: description is a string, the assignee is {"name": …}."""
-    if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
-        return None, None, {"fields": "Field 'fields' is required."}
-    fields = body["fields"]
-    errors: dict[str, str] = {}
-    ref = fields.get("project") or {}
-    project = next((p for p in _projects().values() if p["key"] == ref.get("key") or p["id"] == str(ref.get("id"))), None)
-    if project is None:
-        errors["project"] = "project is required"
-    type_ref = fields.get("issuetype") or {}
-    issue_type = next((t for t in ISSUE_TYPES.values() if t["id"] == str(type_ref.get("id")) or t["name"] == type_ref.get("name")), None)
-    if issue_type is None:
-        errors["issuetype"] = "issue type is required"
-    summary = fields.get("summary")
-    if not isinstance(summary, str) or not summary.strip():
-        errors["summary"] = "You must specify a summary of the issue."
-    elif len(summary) > 255:
-        errors["summary"] = "Summary must be less than 255 characters."
-    if fields.get("description") is not None and not isinstance(fields["description"], str):
-        errors["description"] = "Operation value must be a string"  # what Server says to an ADF document
-    assignee = fields.get("assignee")
+def _assignee_error(assignee: Any) -> str | None:
     if assignee is not None and (not isinstance(assignee, dict) or assignee.get("name") not in _users()):
-        errors["assignee"] = f"User '{(assignee or {}).get('name') or (assignee or {}).get('accountId')}' does not exist."
-    due = fields.get("duedate")
-    if due is not None:
-        try:
-            datetime.strptime(due, "%Y-%m-%d")
-        except (TypeError, ValueError):
-            errors["duedate"] = "Error parsing date string: " + str(due)
-    labels = fields.get("labels", [])
-    if not isinstance(labels, list) or any(not isinstance(label, str) or " " in label for label in labels):
-        errors["labels"] = "The label must not contain spaces."
-    severity = fields.get("customfield_10010")
-    if severity is not None and not any(severity.get("value") == o["value"] or severity.get("id") == o["id"] for o in SEVERITY_OPTIONS):
-        errors["customfield_10010"] = f"Option value '{severity.get('value')}' is not valid"
-    for name in sorted(set(fields) - {f for f, _, _ in SYSTEM_FIELDS} - {f for f, _, _ in CUSTOM_FIELDS}):
-        errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
-    if errors:
-        return project, None, errors
-    normalized = {
-        "summary": summary,
-        "description": fields.get("description"),
-        "issuetype": issue_type,
-        "assignee": (assignee or {}).get("name"),
-        "duedate": due,
-        "labels": labels,
-        **{f: fields.get(f) for f, _, _ in CUSTOM_FIELDS if fields.get(f) is not None},
-    }
-    return project, normalized, {}
+        return f"User '{(assignee or {}).get('name') or (assignee or {}).get('accountId')}' does not exist."
+    return None
+
+
+# What Server says to a missing project or issue type and to a description that is not a string (an ADF document, say).
+CREATE_MESSAGES = {"project": "project is required", "issuetype": "issue type is required", "description": "Operation value must be a string"}
+
+
+def _validate(body: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]:
+    """Check a v2 IssueUpdateDetails: description is a string, the assignee is {"name": …}."""
+    return _validate_create(
+        body,
+        projects=_projects,
+        user_field="name",
+        assignee_error=_assignee_error,
+        description_ok=lambda value: isinstance(value, str),
+        messages=CREATE_MESSAGES,
+    )
 
 
 def _create_issue(
     project: dict[str, Any], fields: dict[str, Any], *, now: float | None = None, reporter: str = ADMIN_NAME, notify: bool = False
 ) -> dict[str, Any]:
-    now = now or time.time()
-    with STORE.lock:
-        project["_counter"] += 1
-        issue_id = str(STORE.next_id())
-        issue = {
-            "id": issue_id,
-            "key": f"{project['key']}-{project['_counter']}",
-            "project": project["key"],
-            "status": "10000",
-            "created": now,
-            "updated": now,
-            "fields": {**fields, "reporter": reporter},
-        }
-        _issues()[issue_id] = issue
+    issue = _store_issue(_issues(), project, fields, now=now, reporter=reporter)
     if notify:
         STORE.record_created(VENDOR, "issue", issue["key"], fields["summary"][:100], f"{_base()}/browse/{issue['key']}")
         _notify("jira:issue_created", issue, "issue_created", actor=reporter)
@@ -324,58 +276,23 @@ def _create_issue(
 
 
 def _transition(issue: dict[str, Any], transition_id: str, actor: str) -> None:
-    _, target, _ = TRANSITIONS[transition_id]
-    with STORE.lock:
-        before = issue["status"]
-        issue["status"] = target
-        issue["updated"] = time.time()
-    item = {"field": "status", "fieldtype": "jira", "from": before, "fromString": STATUSES[before]["name"], "to": target, "toString": STATUSES[target]["name"]}
-    _notify("jira:issue_updated", issue, "issue_generic", changelog={"id": str(STORE.next_id()), "items": [item]}, actor=actor)
+    changelog = _status_change(issue, transition_id, with_field_id=False)
+    _notify("jira:issue_updated", issue, "issue_generic", changelog=changelog, actor=actor)
 
 
 def _notify(event: str, issue: dict[str, Any], type_name: str, *, changelog: dict[str, Any] | None = None, actor: str = ADMIN_NAME) -> int:
     """POST the event to each registered webhook in a background thread; signed (X-Hub-Signature) only on 10+ with a secret."""
-    with STORE.lock:
-        hooks = [h for h in STORE.webhook_subscriptions.get(VENDOR, []) if h["enabled"] and event in h["events"]]
-        if not hooks:
-            return 0
-        payload: dict[str, Any] = {
-            "timestamp": int(time.time() * 1000),
-            "webhookEvent": event,
-            "issue_event_type_name": type_name,
-            "user": _user_json(actor),
-            "issue": _issue_json(issue, None),
-        }
-        if changelog:
-            payload["changelog"] = changelog
-        signs = _signs()
-    body = json.dumps(payload).encode()
-    deliveries = STORE.collection(VENDOR, "_deliveries")
-
-    def send() -> None:
-        for hook in hooks:
-            headers = {"Content-Type": "application/json"}
-            if signs and hook.get("secret"):
-                headers["X-Hub-Signature"] = sign(hook["secret"], body)
-            try:
-                status: int | str = requests.post(hook["url"], data=body, headers=headers, timeout=10).status_code
-            except requests.RequestException as exc:
-                status = f"error: {type(exc).__name__}"
-            with STORE.lock:
-                delivery_id = secrets.token_hex(8)
-                deliveries[delivery_id] = {"id": delivery_id, "webhook": hook["id"], "event": event, "issue": issue["key"], "status": status}
-
-    threading.Thread(target=send, name=f"jira-dc-deliver-{issue['key']}", daemon=True).start()
-    return len(hooks)
-
-
-def _page_args(default: int = 50, cap: int = 1000) -> tuple[int, int] | Response:
-    try:
-        start = int(request.args.get("startAt", 0))
-        size = int(request.args.get("maxResults", default))
-    except ValueError:
-        return _errors(400, ["startAt and maxResults must be integers."])
-    return max(start, 0), max(1, min(size, cap))
+    return _send_event(
+        VENDOR,
+        event,
+        issue,
+        type_name,
+        changelog=changelog,
+        user=lambda: _user_json(actor),
+        issue_body=lambda: _issue_json(issue, None),
+        cloud=False,
+        signs=_signs,
+    )
 
 
 # ---- the API -------------------------------------------------------------------------------------------------------
@@ -519,38 +436,16 @@ def _api_blueprint() -> Blueprint:  # noqa: C901 - one closure per endpoint, as 
             rows.append(row)
         return jsonify({"values": rows[start : start + size], "startAt": start, "maxResults": size, "total": len(rows), "isLast": start + size >= len(rows)})
 
+    def create(project: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        return _create_issue(project, fields, reporter=me()["name"], notify=True)
+
     @bp.post(f"{API}/issue")
     def create_issue():
-        with STORE.lock:
-            project, fields, errors = _validate_create(request.get_json(silent=True))
-        if errors:
-            return _errors(400, [], errors)
-        issue = _create_issue(project, fields, reporter=me()["name"], notify=True)
-        failure = _fail_after_write()
-        if failure:
-            return failure
-        return jsonify({"id": issue["id"], "key": issue["key"], "self": f"{_base()}{API}/issue/{issue['id']}"}), 201
+        return _create_one(_validate, create, _fail_after_write, f"{_base()}{API}")
 
     @bp.post(f"{API}/issue/bulk")
     def create_bulk():
-        updates = (request.get_json(silent=True) or {}).get("issueUpdates")
-        if not isinstance(updates, list) or not updates:
-            return _errors(400, ["issueUpdates must be a non-empty list."])
-        if len(updates) > BULK_LIMIT:
-            return _errors(400, [f"The number of issues to create in bulk must be at most {BULK_LIMIT}."])
-        created, failed = [], []
-        for index, update in enumerate(updates):
-            with STORE.lock:
-                project, fields, errors = _validate_create(update)
-            if errors:
-                failed.append({"status": 400, "elementErrors": {"errorMessages": [], "errors": errors}, "failedElementNumber": index})
-                continue
-            issue = _create_issue(project, fields, reporter=me()["name"], notify=True)
-            created.append({"id": issue["id"], "key": issue["key"], "self": f"{_base()}{API}/issue/{issue['id']}"})
-        failure = _fail_after_write() if created else None
-        if failure:
-            return failure
-        return jsonify({"issues": created, "errors": failed}), 201 if created else 400
+        return _create_many(_validate, create, _fail_after_write, f"{_base()}{API}", element_status=False)
 
     @bp.get(f"{API}/issue/<key>")
     def get_issue(key: str):
@@ -622,22 +517,11 @@ def _api_blueprint() -> Blueprint:  # noqa: C901 - one closure per endpoint, as 
                 STORE.record_created(VENDOR, "comment", comment_id, f"comment on {issue['key']}", f"{_base()}/browse/{issue['key']}")
                 return jsonify({k: v for k, v in row.items() if k != "_properties"}), 201
             stored = list(_comments().get(issue["key"], []))
-        if request.args.get("orderBy", "created").lstrip("+") != "created":
-            stored.reverse()
-        with_properties = "properties" in request.args.get("expand", "")
-        rows = [{k: v for k, v in c.items() if k != "_properties"} | ({"properties": c["_properties"]} if with_properties else {}) for c in stored]
-        return jsonify({"comments": rows, "startAt": 0, "maxResults": len(rows), "total": len(rows)})
+        return _comment_page(stored)
 
     @bp.route(f"{API}/search", methods=["GET", "POST"])
     def search():
-        if request.method == "POST":
-            body = request.get_json(silent=True) or {}
-            fields = body.get("fields")
-        else:
-            body = request.args.to_dict()
-            fields = [f for value in request.args.getlist("fields") for f in value.split(",")] or None
-        if isinstance(fields, str):
-            fields = [f.strip() for f in fields.split(",")]
+        body, fields = _search_request()
         try:
             start = max(int(body.get("startAt") or 0), 0)
             size = max(1, min(int(body.get("maxResults") or 50), 100))  # jira.search.views.default.max, lowered so paging shows
@@ -663,34 +547,12 @@ def _api_blueprint() -> Blueprint:  # noqa: C901 - one closure per endpoint, as 
                 return jsonify([{k: v for k, v in h.items() if k not in ("secret", "id")} for h in STORE.webhook_subscriptions.get(VENDOR, [])])
         if me()["name"] != ADMIN_NAME:
             return _errors(403, ["Only Jira administrators can manage webhooks."])
-        body = request.get_json(silent=True) or {}
-        if not body.get("url") or not body.get("events"):
-            return _errors(400, [], {"url": "url and events are required"})
-        with STORE.lock:
-            hook_id = STORE.next_id()
-            hook = {
-                "self": f"{_base()}{WEBHOOKS}/{hook_id}",
-                "id": hook_id,
-                "name": body.get("name", f"webhook {hook_id}"),
-                "url": body["url"],
-                "events": list(body["events"]),
-                "filters": body.get("filters", {}),
-                "excludeBody": bool(body.get("excludeBody", False)),
-                "enabled": bool(body.get("enabled", True)),
-                "secret": (body.get("secret") or "") if _signs() else "",  # before 10 there is no secret to keep
-            }
-            STORE.webhook_subscriptions.setdefault(VENDOR, []).append(hook)
-        return jsonify({k: v for k, v in hook.items() if k not in ("secret", "id")}), 201
+        # Before 10 there is no secret to keep.
+        return _add_hook(VENDOR, request.get_json(silent=True) or {}, f"{_base()}{WEBHOOKS}", hidden=("secret", "id"), keeps_secret=_signs)
 
     @bp.delete(f"{WEBHOOKS}/<int:hook_id>")
     def webhook_delete(hook_id: int):
-        with STORE.lock:
-            hooks = STORE.webhook_subscriptions.get(VENDOR, [])
-            kept = [h for h in hooks if h["id"] != hook_id]
-            if len(kept) == len(hooks):
-                return _errors(404, ["Webhook not found"])
-            STORE.webhook_subscriptions[VENDOR] = kept
-        return Response(status=204)
+        return _delete_hook(VENDOR, hook_id)
 
     @bp.get("/browse/<key>")
     def browse(key: str):
@@ -709,21 +571,8 @@ def _control_blueprint() -> Blueprint:
 
     @bp.post("/_sandbox/transition")
     def transition_and_notify():
-        """Move an issue to a status by name, as a person in Jira would, and deliver the webhooks."""
-        body = request.get_json(force=True) or {}
-        with STORE.lock:
-            issue = _find_issue(str(body.get("issue_key", "")))
-            if issue is None:
-                return jsonify({"error": "issue not found"}), 404
-            wanted = str(body.get("status", "")).lower()
-            target = next((sid for sid, s in STATUSES.items() if s["name"].lower() == wanted), None)
-            transition_id = next((tid for tid, t in TRANSITIONS.items() if t[1] == target and issue["status"] in t[2]), None)
-        if transition_id is None:
-            return jsonify({"error": "no transition to that status from the current one"}), 409
-        _transition(issue, transition_id, "amara.nwosu")
-        with STORE.lock:
-            hooks = len([h for h in STORE.webhook_subscriptions.get(VENDOR, []) if h["enabled"] and "jira:issue_updated" in h["events"]])
-        return jsonify({"ok": True, "issue_key": issue["key"], "status": STATUSES[target]["name"], "webhooks": hooks})
+        """Move an issue to a status by name, as a person in Jira would, and deliver the webhooks (an unknown status is a 409 here)."""
+        return _transition_by_name(VENDOR, _find_issue, lambda issue, tid: _transition(issue, tid, "amara.nwosu"), unknown_status_is_400=False)
 
     @bp.put("/_sandbox/knobs")
     def knobs():
