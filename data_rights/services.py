@@ -6,6 +6,8 @@ email addresses and name, so a table added later is covered without changing thi
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable
@@ -13,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -194,21 +196,67 @@ def _mentions(value: Any, needles: list[str]) -> bool:
     return any(n.lower() in text for n in needles)
 
 
-def _redact(value: Any, needles: list[str]) -> Any:
+def _redact(value: Any, needles: list[str], marker: str = ERASED) -> Any:
     if isinstance(value, str):
         lowered = value.lower()
         for needle in needles:
             index = lowered.find(needle.lower())
             while index != -1:
-                value = value[:index] + ERASED + value[index + len(needle) :]
+                value = value[:index] + marker + value[index + len(needle) :]
                 lowered = value.lower()
-                index = lowered.find(needle.lower(), index + len(ERASED))
+                index = lowered.find(needle.lower(), index + len(marker))
         return value
     if isinstance(value, list):
-        return [_redact(v, needles) for v in value]
+        return [_redact(v, needles, marker) for v in value]
     if isinstance(value, dict):
-        return {_redact(k, needles) if isinstance(k, str) else k: _redact(v, needles) for k, v in value.items()}
+        return {_redact(k, needles, marker) if isinstance(k, str) else k: _redact(v, needles, marker) for k, v in value.items()}
     return value
+
+
+def _unique_field_names(model: type[models.Model]) -> set[str]:
+    """Fields that take part in any uniqueness rule of the model (unique=True, unique_together, UniqueConstraint)."""
+    names = {f.name for f in model._meta.concrete_fields if f.unique and not f.primary_key}
+    for group in model._meta.unique_together:
+        names.update(group)
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint):
+            names.update(constraint.fields)
+    return names
+
+
+def _row_marker(reference: str, row: models.Model) -> str:
+    """An erased value that is unique per subject and row, so redacting two subjects (or two values of one) never collides."""
+    digest = hmac.digest(reference.encode(), f"{row._meta.label}:{row.pk}".encode(), hashlib.sha256).hex()[:16]
+    return f"[erased:{digest}]"
+
+
+def _fit(value: Any, field: models.Field, marker: str) -> Any:
+    """A redacted text longer than its column keeps just the marker (the column's uniqueness rides on the marker)."""
+    max_length = getattr(field, "max_length", None)
+    if isinstance(value, str) and max_length and len(value) > max_length:
+        return marker[:max_length]
+    return value
+
+
+def _redact_row(model: type[models.Model], row: models.Model, fields: list[models.Field], needles: list[str], reference: str) -> bool:
+    """Redact one row in place; a value that takes part in a uniqueness rule gets a per-row marker, so erasure always completes."""
+    unique_names = _unique_field_names(model)
+    row_marker = _row_marker(reference, row)
+    mentioned = [f for f in fields if _mentions(getattr(row, f.name), needles)]
+    if not mentioned:
+        return False
+
+    def updates(marker_for: Any) -> dict[str, Any]:
+        return {f.name: _fit(_redact(getattr(row, f.name), needles, marker_for(f)), f, marker_for(f)) for f in mentioned}
+
+    try:
+        with transaction.atomic():
+            # .update() on purpose: append-only rows (the audit trail) are redacted, never rewritten otherwise.
+            model._default_manager.filter(pk=row.pk).update(**updates(lambda f: row_marker if f.name in unique_names else ERASED))
+    except IntegrityError:
+        # A uniqueness rule the model does not declare (a partial or expression index): every value gets the per-row marker.
+        model._default_manager.filter(pk=row.pk).update(**updates(lambda f: row_marker))
+    return True
 
 
 @transaction.atomic
@@ -237,13 +285,7 @@ def person_erase(*, organization: Organization, person: Person, actor: Any = Non
         if model in (Person, PersonIdentity):
             continue
         fields = _text_fields(model)
-        changed = 0
-        for row in queryset:
-            updates = {f.name: _redact(getattr(row, f.name), needles) for f in fields if _mentions(getattr(row, f.name), needles)}
-            if updates:
-                # .update() on purpose: append-only rows (the audit trail) are redacted, never rewritten otherwise.
-                model._default_manager.filter(pk=row.pk).update(**updates)
-                changed += 1
+        changed = sum(1 for row in queryset if _redact_row(model, row, fields, needles, reference))
         summary[model._meta.label] = summary.get(model._meta.label, 0) + changed
     # A stored CSV may list them too; one an active import still reads stays (its suppressed rows are skipped) and goes when it ends.
     uploads = csv_uploads_purge(organization=organization)
