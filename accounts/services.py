@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.text import slugify
 
 from accounts.models import AuditEvent, Membership, Organization, Role
+from common.client_address import client_address
 
 SECRET_KEY_HINTS = ("secret", "password", "token", "key", "credential", "authorization", "private")
 REDACTED = "[redacted]"
@@ -25,9 +26,7 @@ def redact(value: Any) -> Any:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request)
 
 
 def audit_record(

@@ -162,7 +162,19 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Failed sign-ins lock the account (key: the account, however it is named) after 5 in 5 minutes, from any address; an
+# address is locked only after many more, so one person's typos never lock out everyone behind the same proxy.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("BASTION_LOGIN_FAILED_RATE", default="30/5m/ip,5/5m/key"),
+    "login": "30/m/ip",
+    "signup": "10/m/ip",
+    "reset_password": "10/m/ip,3/m/key",
+    "reset_password_from_key": "20/m/ip",
+}
+# How many reverse proxies in front of Bastion append to X-Forwarded-For (0: the header is ignored, REMOTE_ADDR is the
+# client). Used by the sign-in lockout, the throttles and the audit trail (common/client_address.py).
+BASTION_TRUSTED_PROXY_COUNT = env.int("BASTION_TRUSTED_PROXY_COUNT", default=0)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -208,6 +220,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "common.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("BASTION_API_RATE", default="2000/minute")},
+    # Anonymous throttling keys by REMOTE_ADDR unless proxies are trusted (DRF reads the whole X-Forwarded-For otherwise).
+    "NUM_PROXIES": BASTION_TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bastion Data Integration Layer API",
