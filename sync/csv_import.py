@@ -39,6 +39,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "external_id": ("id", "employee id", "employee number", "employeeid", "staff id"),
 }
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Person column limits (sync.models.Person): longer values are reported, never cut silently.
+FIELD_LIMITS: dict[str, int] = {"name": 300, "given_name": 150, "family_name": 150, "title": 300, "department": 300}
+# Values that cannot be shortened without becoming wrong data: the row is rejected instead.
+STRICT_LIMITS: dict[str, int] = {"email": 254, "phone": 64, "external_id": 255}
+# A cell with whitespace at either edge (cells joined by NUL, which is not whitespace): only such rows need their quoting looked at.
+_EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 class CsvFormatError(ValueError):
@@ -99,15 +106,64 @@ def detect(stream: IO[bytes]) -> CsvDialect:
     return CsvDialect(encoding=encoding, delimiter=detect_delimiter(text.replace("\r\n", "\n")))
 
 
+def _recording(lines: Iterator[str], record: list[str]) -> Iterator[str]:
+    """Pass lines to the csv reader, keeping those of the record being read (the reader never reads ahead of a record)."""
+    keep = record.append
+    for line in lines:
+        keep(line)
+        yield line
+
+
+def quoted_cells(record: str, delimiter: str) -> list[bool]:
+    """Which cells of one raw CSV record were quoted (RFC 4180: a quote opens a cell only as its first character)."""
+    flags: list[bool] = []
+    quoted = in_quotes = False
+    at_start = True
+    position, end = 0, len(record.rstrip("\r\n"))
+    while position < end:
+        char = record[position]
+        if in_quotes:
+            if char == '"':
+                if position + 1 < end and record[position + 1] == '"':
+                    position += 1  # an escaped quote inside the cell
+                else:
+                    in_quotes = False
+        elif char == delimiter:
+            flags.append(quoted)
+            quoted, at_start = False, True
+            position += 1
+            continue
+        elif char == '"' and at_start:
+            quoted = in_quotes = True
+        at_start = False
+        position += 1
+    flags.append(quoted)
+    return flags
+
+
+def _unpadded(row: list[str], record: list[str], delimiter: str) -> list[str]:
+    """Strip the padding of unquoted cells; a quoted cell is kept exactly as written (a tab before =1+1 stays)."""
+    if not _EDGE_SPACE.search("\x00".join(row)):
+        return row
+    flags = quoted_cells("".join(record), delimiter)
+    return [cell if position < len(flags) and flags[position] else cell.strip() for position, cell in enumerate(row)]
+
+
 def iter_rows(stream: IO[bytes], dialect: CsvDialect) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number where the record starts, fields), streaming: nothing but the current row is held."""
+    """Yield (line number where the record starts, fields), streaming: nothing but the current row is held.
+
+    Unquoted cells lose their padding (leading and trailing whitespace); quoted cells are kept exactly.
+    """
     text = io.TextIOWrapper(stream, encoding=dialect.encoding, newline="", errors="strict")
-    reader = csv.reader(text, delimiter=dialect.delimiter)
+    record: list[str] = []
+    reader = csv.reader(_recording(text, record), delimiter=dialect.delimiter)
     previous_end = 0
     try:
         for row in reader:
             start = previous_end + 1
             previous_end = reader.line_num
+            row = _unpadded(row, record, dialect.delimiter)
+            record.clear()
             yield start, row
     except UnicodeDecodeError:
         raise CsvFormatError(f"Line {previous_end + 1} is not valid {dialect.encoding}. Save the file as UTF-8 and import it again.")
@@ -159,36 +215,86 @@ def mapping_problems(mapping: Mapping[str, str], headers: list[str]) -> dict[str
     return problems
 
 
-def row_to_person(row: list[str], index: Mapping[str, int]) -> tuple[dict[str, Any] | None, str]:
-    """Turn one CSV row into a person (Bastion shape) or explain why it is rejected."""
+def email_problem(email: str) -> str:
+    """Why a lower-cased address is not one Bastion can invite ("" when it is): one @, a local part, a domain of non-empty labels."""
+    if len(email) > STRICT_LIMITS["email"]:
+        return f"email is {len(email)} characters, the limit is {STRICT_LIMITS['email']}"
+    if not EMAIL_PATTERN.match(email):
+        return f"email {email[:80]!r} is not an email address"
+    local, domain = email.rsplit("@", 1)
+    if len(local) > 64 or local.startswith(".") or local.endswith(".") or ".." in local:
+        return f"email {email[:80]!r} has an invalid part before the @"
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_domain = ""
+    labels = ascii_domain.split(".")
+    if not ascii_domain or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return f"email {email[:80]!r} has an invalid domain (an empty or malformed label)"
+    return ""
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """One CSV row read as a person: the person, or the reason it is rejected; warnings as (field, message)."""
+
+    person: dict[str, Any] | None
+    reason: str = ""
+    warnings: tuple[tuple[str, str], ...] = ()
+
+
+def row_to_person(row: list[str], index: Mapping[str, int]) -> RowOutcome:
+    """Turn one CSV row into a person (Bastion shape) or explain why it is rejected; a too-long text is cut with a warning."""
 
     def value(field_name: str) -> str:
         position = index.get(field_name)
-        return row[position].strip() if position is not None and position < len(row) else ""
+        return row[position] if position is not None and position < len(row) else ""
 
-    email = value("email").lower()
+    email = value("email").strip().lower()
     if not email:
-        return None, "email is empty"
-    if not EMAIL_PATTERN.match(email):
-        return None, f"email {email[:80]!r} is not an email address"
+        return RowOutcome(None, "email is empty")
+    problem = email_problem(email)
+    if problem:
+        return RowOutcome(None, problem)
+    warnings: list[tuple[str, str]] = []
     given, family = value("given_name"), value("family_name")
-    name = value("name") or " ".join(p for p in (given, family) if p)
-    if not name:
-        return None, "name is empty"
+    name = value("name") if value("name").strip() else " ".join(p for p in (given.strip(), family.strip()) if p)
+    if not name.strip():
+        return RowOutcome(None, "name is empty")
+    strict = {"phone": value("phone").strip(), "external_id": value("external_id").strip()}
+    for field_name, text in strict.items():
+        if len(text) > STRICT_LIMITS[field_name]:
+            return RowOutcome(None, f"{field_name} is {len(text)} characters, the limit is {STRICT_LIMITS[field_name]}")
+    texts = {"name": name, "given_name": given, "family_name": family, "title": value("title"), "department": value("department")}
+    for field_name, text in texts.items():
+        limit = FIELD_LIMITS[field_name]
+        if len(text) > limit:
+            warnings.append((field_name, f"{field_name} is {len(text)} characters; kept its first {limit} (the limit)"))
+            texts[field_name] = text[:limit]
+    manager_email = value("manager_email").strip().lower()
+    if manager_email and email_problem(manager_email):
+        warnings.append(("manager_email", f"manager {email_problem(manager_email)}; no manager link is set"))
+        manager_email = ""
     groups = [g.strip() for g in re.split(r"[;|]", value("groups")) if g.strip()]
-    return {
-        "external_id": value("external_id") or email,
+    person = {
+        "external_id": strict["external_id"] or email,
         "email": email,
-        "name": name,
-        "given_name": given,
-        "family_name": family,
-        "title": value("title"),
-        "department": value("department"),
-        "phone": value("phone"),
-        "manager_email": value("manager_email").lower(),
+        **texts,
+        "phone": strict["phone"],
+        "manager_email": manager_email,
         "groups": groups,
         "is_active": True,
-    }, ""
+    }
+    return RowOutcome(person, "", tuple(warnings))
+
+
+def surplus_warning(row: list[str], width: int) -> str:
+    """A row longer than the header: empty surplus cells are ignored; non-empty ones are named in a warning ("" when none)."""
+    filled = [position + 1 for position in range(width, len(row)) if row[position].strip()]
+    if not filled:
+        return ""
+    columns = ", ".join(str(c) for c in filled[:10]) + ("…" if len(filled) > 10 else "")
+    return f"has {len(row)} cells, the header has {width}; the values in column {columns} (beyond the header) are ignored"
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

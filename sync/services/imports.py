@@ -21,8 +21,20 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from common.errors import ApplicationError
-from sync.csv_import import BASTION_FIELDS, CsvDialect, CsvFormatError, detect, guard_cell, iter_rows, mapping_problems, row_to_person, suggest_mapping
+from sync.csv_import import (
+    BASTION_FIELDS,
+    CsvDialect,
+    CsvFormatError,
+    detect,
+    guard_cell,
+    iter_rows,
+    mapping_problems,
+    row_to_person,
+    suggest_mapping,
+    surplus_warning,
+)
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, Person, PersonIdentity, SyncJobLog
+from sync.services.import_reports import email_digest, import_warnings, import_warnings_log, manager_links_report
 from sync.services.jobs import ERROR_LOG_CAP, job_log
 from sync.services.people import people_merge, people_tables_analyze
 from sync.services.records import bulk_sql_available, raw_cursor, stage_rows, tables_analyze_on_growth
@@ -252,17 +264,22 @@ def _skip_committed(rows: Iterator[tuple[int, list[str]]], position: Any) -> int
 def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: dict[str, int], width: int, *, start: int) -> bool:
     """Validate and merge one batch, committed with the position after it; False (nothing written) when the job ended or moved past `start`."""
     bad: list[tuple[int, str]] = []
+    warnings: list[tuple[int, str, str]] = []  # (line, field, message)
+    rejected_emails: dict[int, str] = {}  # line → digest of the rejected row's email, so manager links to it can be reported
     people: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
     for line, row in batch:
         if not any(cell.strip() for cell in row):
             continue  # a blank line is not a record
-        if len(row) != width:
-            bad.append((line, f"has {len(row)} fields, the header has {width}"))
-            continue
-        person, reason = row_to_person(row, index)
+        # Ragged rows: missing trailing cells are empty (row_to_person reads past the end as ""), surplus empty cells are ignored.
+        if len(row) > width and (surplus := surplus_warning(row, width)):
+            warnings.append((line, "", surplus))
+        outcome = row_to_person(row, index)
+        warnings.extend((line, field_name, message) for field_name, message in outcome.warnings)
+        person = outcome.person
         if person is None:
-            bad.append((line, reason))
+            bad.append((line, outcome.reason))
+            rejected_emails[line] = email_digest(row[index["email"]] if index.get("email", width) < len(row) else "")
             continue
         key = person["external_id"]
         if key in first_line:
@@ -280,7 +297,11 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
         else:
             stale = None
             job.metadata = locked["metadata"]  # the suppression count adds to what is committed, not to this copy's snapshot
-            created = _merge_batch(job, people, bad, done=locked["records_processed"] or 0, error_log=locked["error_log"] or [])
+            created = _merge_batch(
+                job, people, bad, done=locked["records_processed"] or 0, error_log=locked["error_log"] or [], rejected_emails=rejected_emails
+            )
+            if warnings:
+                import_warnings_log(job, warnings)
             DataSyncJob.objects.filter(pk=job.pk).update(
                 records_processed=F("records_processed") + len(people) + len(bad),
                 created_count=F("created_count") + created,
@@ -302,7 +323,9 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], index: d
     return stale is None
 
 
-def _merge_batch(job: DataSyncJob, people: dict[str, dict[str, Any]], bad: list[tuple[int, str]], *, done: int, error_log: list[Any]) -> int:
+def _merge_batch(
+    job: DataSyncJob, people: dict[str, dict[str, Any]], bad: list[tuple[int, str]], *, done: int, error_log: list[Any], rejected_emails: dict[int, str]
+) -> int:
     """Inside the batch transaction: drop cross-batch duplicates and suppressed rows from `people`, merge the rest, log `bad`; returns people created."""
     # Duplicates across batches (and across a resume: the identities carry the job and line and commit with the position).
     for external_id, earlier_line in _earlier_lines(job, list(people)):
@@ -322,7 +345,13 @@ def _merge_batch(job: DataSyncJob, people: dict[str, dict[str, Any]], bad: list[
         bad.sort()
         SyncJobLog.objects.bulk_create(
             [
-                SyncJobLog(job=job, level="error", event="csv.row_rejected", message=f"Line {line}: {reason}", data={"line": line, "reason": reason})
+                SyncJobLog(
+                    job=job,
+                    level="error",
+                    event="csv.row_rejected",
+                    message=f"Line {line}: {reason}",
+                    data={"line": line, "reason": reason, **({"email_digest": rejected_emails[line]} if rejected_emails.get(line) else {})},
+                )
                 for line, reason in bad
             ]
         )
@@ -392,6 +421,7 @@ def _complete(job: DataSyncJob, *, rows: int) -> bool:
         if locked is None or locked[0] not in ACTIVE_JOB_STATUSES or _committed_rows(locked[1]) != rows:
             return False
         _link_csv_managers(organization=job.organization, job=job)
+        manager_links_report(job)
         error_count = DataSyncJob.objects.filter(pk=job.pk).values_list("error_count", flat=True).first() or 0
         status = JobStatus.PARTIAL if error_count else JobStatus.SUCCEEDED
         DataSyncJob.objects.filter(pk=job.pk).update(status=status, phase="done", completed_at=timezone.now(), last_error="", heartbeat_at=timezone.now())
@@ -401,8 +431,9 @@ def _complete(job: DataSyncJob, *, rows: int) -> bool:
             "import.finished",
             f"Imported {job.records_processed - job.error_count} people ({job.created_count} new, {job.updated_count} merged into existing); "
             f"{job.error_count} rows rejected (see the log for each line and reason)"
+            + (f"; {import_warnings(job)} warnings (each names its line)" if import_warnings(job) else "")
             + (f"; {job.metadata['suppressed']} rows suppressed (erased data subjects)." if job.metadata.get("suppressed") else "."),
-            level="warning" if job.error_count else "info",
+            level="warning" if job.error_count or import_warnings(job) else "info",
         )
     return True
 

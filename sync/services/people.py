@@ -60,9 +60,9 @@ def people_settings_update(*, organization: Organization, source_priority: list[
 
 
 def _display_name(data: Mapping[str, Any]) -> str:
-    name = str(data.get("name") or "").strip()
-    if name:
-        return name
+    name = str(data.get("name") or "")
+    if name.strip():
+        return name  # kept exactly: a quoted CSV cell's whitespace is content
     return " ".join(p for p in (str(data.get("given_name") or "").strip(), str(data.get("family_name") or "").strip()) if p)
 
 
@@ -289,8 +289,8 @@ def _apply_state(state: dict[str, Any], views: list[dict[str, Any]], priority: l
         integration_ids = [str(v["integration_id"]) if v["integration_id"] else None for v in live]
         for field_name, key in FIELD_SOURCES.items():
             for position, view in enumerate(live):
-                value = str(view["attributes"].get(key) or "").strip()
-                if value:
+                value = str(view["attributes"].get(key) or "")
+                if value.strip():  # present when not blank; stored as the source gave it (sources strip their own padding)
                     if field_name == "email" and value != state["email"] and state["email"] and not email_free(value):
                         break
                     old = provenance.get(field_name) or {}

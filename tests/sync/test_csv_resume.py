@@ -38,7 +38,7 @@ def people_csv() -> tuple[bytes, dict[int, int]]:
     rows[5] = ""  # a blank line: not a record
     rows[7] = "p02@acme.example,Person 2 again,Engineer,"  # duplicate of row 2, earlier batch
     rows[21] = f"{EXISTING},Existing Person,Director,"
-    rows[22] = "p23@acme.example,Too Few"
+    rows[22] = "p23@acme..example,Empty Label,Engineer,"  # an empty domain label
     rows[24] = "p05@acme.example,Person 5 again,Engineer,"  # after the crash, duplicate of row 5 (before it)
     rows[38] = "p39@acme.example,,Engineer,"
     rows[39] = "p40@acme.example,Person 40,Engineer,p21@acme.example"
@@ -57,7 +57,7 @@ REJECTED_BEFORE_CRASH = {
 }
 REJECTED = {
     **REJECTED_BEFORE_CRASH,
-    LINE[23]: "has 2 fields, the header has 4",
+    LINE[23]: "email 'p23@acme..example' has an invalid domain (an empty or malformed label)",
     LINE[25]: f"duplicate of line {LINE[5]} (p05@acme.example); not imported twice",
     LINE[39]: "name is empty",
 }
