@@ -60,7 +60,9 @@ class ActionSpec:
     name: str
     description: str = ""
     input_schema: Mapping[str, Any] = field(default_factory=dict)
-    idempotency: str = "search"  # vendor | search | natural
+    # vendor (an idempotency key) | search (find by marker before creating) | natural (repeating is harmless) |
+    # none (the vendor cannot deduplicate, e.g. SMTP: Bastion never repeats an attempt whose outcome it did not see)
+    idempotency: str = "search"
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class EmailConnector(BaseConnector):
                 "Send email",
                 "Send a plain-text email with an optional HTML alternative; the Message-ID is derived from the idempotency key.",
                 {"to": "[email]", "subject": "string", "body": "string", "html": "string?"},
-                idempotency="natural",
+                idempotency="none",
             ),
         ),
         capabilities=("actions",),

@@ -13,7 +13,7 @@ from accounts.models import Organization, Role
 from accounts.services import membership_set, organization_create
 from integrations.models import CredentialType, Integration
 from integrations.services import integration_connect
-from sync.models import DataSyncJob
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
 from sync.services import data_sources_ensure, sync_start
 
 # Pre-connected so the directory, channels and incident history are there on first sign-in.
@@ -48,6 +48,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"The vendor sandbox at {sandbox} did not answer; integrations were not pre-connected."))
             return
         existing = set(Integration.objects.filter(organization=organization).values_list("connector_key", flat=True))
+        jobs: list[DataSyncJob] = []
         for key in DEMO_CONNECTIONS:
             if key in existing:
                 continue
@@ -58,11 +59,20 @@ class Command(BaseCommand):
             if integration.status != "connected":
                 continue
             for data_source in data_sources_ensure(integration=integration):
-                job = sync_start(data_source=data_source, actor=admin)
-                job.refresh_from_db()
-                if job.status != "succeeded":
-                    job = DataSyncJob.objects.get(pk=job.pk)
-                self.stdout.write(f"    synced {data_source.entity_type}: {job.records_processed} records ({job.status})")
+                jobs.append(sync_start(data_source=data_source, actor=admin))
+        self._wait_for_jobs(jobs)
+
+    def _wait_for_jobs(self, jobs: list[DataSyncJob], timeout: float = 120.0) -> None:
+        """The worker runs the first syncs; say how each ended (or that it is still going) before the pages open."""
+        deadline = time.monotonic() + timeout
+        pending = {job.pk for job in jobs}
+        while pending and time.monotonic() < deadline:
+            pending = set(DataSyncJob.objects.filter(pk__in=pending, status__in=ACTIVE_JOB_STATUSES).values_list("pk", flat=True))
+            if pending:
+                time.sleep(0.3)
+        for job in DataSyncJob.objects.filter(pk__in=[j.pk for j in jobs]).select_related("data_source__integration"):
+            source = job.data_source
+            self.stdout.write(f"    {source.integration.display_name} · {source.entity_type}: {job.records_processed} records ({job.get_status_display().lower()})")
 
     @staticmethod
     def _wait_for_sandbox(sandbox: str, timeout: float = 20.0) -> bool:
