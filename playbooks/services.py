@@ -23,13 +23,14 @@ from json_logic import jsonLogic
 
 from accounts.models import Organization
 from accounts.services import audit_record
+from common import metrics
 from common.errors import ApplicationError
 from integrations.connectors.base import BaseConnector
 from integrations.errors import ApiError, ApiRateLimited
 from integrations.models import Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
 from integrations.services import integration_record_failure, shared_connector, shared_connectors_forget
-from playbooks import selectors
+from playbooks import execution_guards, selectors
 from playbooks.models import (
     ACTIVE_STEP_STATUSES,
     DONE_STEP_STATUSES,
@@ -207,6 +208,10 @@ def resolve_integration(playbook: Playbook, connector_key: str) -> Integration |
 
 def integration_blocker(integration: Integration | None, step: PlaybookStepTemplate) -> str:
     """Why the step cannot run with this integration ("" when it can)."""
+    from playbooks.human.config import is_human_connector, template_problem
+
+    if is_human_connector(step.connector_key):  # a person, a time or a condition: no vendor integration involved
+        return template_problem(step.action, step.payload_template)
     try:
         connector_name = get_connector_class(step.connector_key).manifest.name
     except UnknownConnector:
@@ -510,6 +515,11 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
             by_key.setdefault(step_run.step_key, []).append(step_run)
 
         def key_state(key: str) -> str:
+            from playbooks.human.engine import human_dependency_state
+
+            human = human_dependency_state(key, by_key)  # approve / reject / timeout branches of a human step
+            if human:
+                return human
             statuses = {s.status for s in by_key.get(key, [])}
             if not statuses:
                 return "ok"  # a dependency on an unknown step is a template error caught in the admin; do not deadlock
@@ -558,6 +568,13 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
                         step_run.finished_at = now
                         step_run.save(update_fields=["status", "last_error", "error_class", "finished_at", "payload", "updated_at"])
                         continue
+                from playbooks.human.config import is_human_connector
+
+                if is_human_connector(step_run.connector_key):
+                    from playbooks.human.services import step_open
+
+                    step_open(run=run, step_run=step_run)  # waits for a person, a time or a condition
+                    continue
                 step_run.status = StepStatus.QUEUED
                 step_run.queued_at = now
                 step_run.updated_at = now
@@ -577,7 +594,7 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
             timeline_add(run, "dispatched", "Started together: " + ", ".join(names), data={"steps": list(ready.keys()), "tasks": len(dispatched)})
             _enqueue_steps(dispatched)
             return [i for ids in dispatched for i in ids]
-        if any(s.status in ACTIVE_STEP_STATUSES for s in step_runs):
+        if any(s.status in ACTIVE_STEP_STATUSES or s.status == StepStatus.WAITING for s in step_runs):
             return []
         _run_finish(run, step_runs)
         return []
@@ -607,6 +624,9 @@ def _run_finish(run: PlaybookRun, step_runs: list[StepRun]) -> None:
     if run.duration_ms is None and run.started_at:
         run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
     run.save(update_fields=["status", "error_summary", "finished_at", "duration_ms", "updated_at"])
+    metrics.playbook_runs.labels(run.status).inc()
+    if run.duration_ms is not None:
+        metrics.playbook_run_duration.labels(run.status).observe(run.duration_ms / 1000)
     Playbook.objects.filter(pk=run.playbook_id).update(
         status=PlaybookStatus.COMPLETED if run.status == RunStatus.SUCCEEDED else PlaybookStatus.PARTIAL, updated_at=now
     )
@@ -625,7 +645,7 @@ def _run_finish(run: PlaybookRun, step_runs: list[StepRun]) -> None:
 
 
 def _lease_seconds() -> float:
-    return _setting("BASTION_PLAYBOOK_STEP_LEASE_SECONDS", 300)
+    return execution_guards.lease_seconds()
 
 
 def _claim(step_run_ids: list[str]) -> list[StepRun]:
@@ -754,6 +774,7 @@ def _step_succeeded(step_run: StepRun, result: Any) -> None:
         step_run.external_id = str(result.external_id)[:200]
         step_run.external_url = str(result.url or "")[:1000]
         step_run.reused_existing = not result.created
+        execution_guards.delivery_unmark(step_run)
         step_run.result = {**(step_run.result or {}), "data": dict(result.data or {})}
         step_run.last_error = ""
         step_run.error_class = ""
@@ -761,6 +782,7 @@ def _step_succeeded(step_run: StepRun, result: Any) -> None:
         step_run.lease_expires_at = None
         step_run.duration_ms = int((now - (step_run.started_at or now)).total_seconds() * 1000)
         step_run.save()
+        _step_observe(step_run, "succeeded", step_run.duration_ms / 1000)
         if step_run.task_kind and step_run.external_id:
             payload = step_run.payload or {}
             details: dict[str, Any] = {}
@@ -791,6 +813,11 @@ def _step_succeeded(step_run: StepRun, result: Any) -> None:
             timeline_add(step_run.run, "step_succeeded", f"{step_run.label}{reused}{extra}", step_key=step_run.step_key)
 
 
+def _step_observe(step_run: StepRun, outcome: str, seconds: float) -> None:
+    metrics.playbook_steps.labels(step_run.connector_key, step_run.action, outcome).inc()
+    metrics.playbook_step_duration.labels(step_run.connector_key, step_run.action, outcome).observe(max(0.0, seconds))
+
+
 def _retry_delay(error: ApiError, attempts: int) -> float:
     if isinstance(error, ApiRateLimited):
         return float(error.retry_after) + random.uniform(0, 0.5)
@@ -801,26 +828,30 @@ def _retry_delay(error: ApiError, attempts: int) -> float:
     return min(300.0, base * (2 ** (attempts - 1))) * random.uniform(0.5, 1.0)
 
 
-def _step_failed(step_run: StepRun, error: Exception) -> float | None:
+def _step_failed(step_run: StepRun, error: Exception, *, unconfirmed: bool = False) -> float | None:
     """Record a failure; returns the countdown when the step will be retried, None when it failed for good."""
     now = timezone.now()
-    retryable = isinstance(error, ApiError) and error.retryable and step_run.attempts < MAX_ATTEMPTS
+    retryable = isinstance(error, ApiError) and error.retryable and step_run.attempts < MAX_ATTEMPTS and not unconfirmed
     error_class = error.category if isinstance(error, ApiError) else "system"
     message = str(error)[:2000] if isinstance(error, ApiError) else f"{type(error).__name__}: {str(error)[:500]}"
     step_run.last_error = message
     step_run.error_class = error_class
     step_run.lease_expires_at = None
+    if not unconfirmed:
+        execution_guards.delivery_unmark(step_run)  # the vendor answered: the delivery is known not to have happened
     if retryable:
         delay = _retry_delay(error, step_run.attempts)
         step_run.status = StepStatus.RETRYING
         step_run.next_attempt_at = now + timedelta(seconds=delay)
-        step_run.save(update_fields=["status", "last_error", "error_class", "lease_expires_at", "next_attempt_at", "updated_at"])
+        step_run.save(update_fields=["status", "last_error", "error_class", "lease_expires_at", "next_attempt_at", "result", "updated_at"])
+        _step_observe(step_run, "retrying", (now - (step_run.started_at or now)).total_seconds())
         timeline_add(step_run.run, "step_retrying", f"{step_run.label}: {message} — retry {step_run.attempts + 1} in {delay:.1f} s", step_key=step_run.step_key)
         return delay
     step_run.status = StepStatus.FAILED
     step_run.finished_at = now
     step_run.duration_ms = int((now - (step_run.started_at or now)).total_seconds() * 1000)
-    step_run.save(update_fields=["status", "last_error", "error_class", "lease_expires_at", "finished_at", "duration_ms", "updated_at"])
+    step_run.save(update_fields=["status", "last_error", "error_class", "lease_expires_at", "finished_at", "duration_ms", "result", "updated_at"])
+    _step_observe(step_run, "failed", step_run.duration_ms / 1000)
     timeline_add(step_run.run, "step_failed", f"{step_run.label} failed ({error_class}): {message}", step_key=step_run.step_key)
     if isinstance(error, ApiError) and error.category == "auth" and step_run.integration is not None:
         integration_record_failure(integration=step_run.integration, error=error)
@@ -828,16 +859,52 @@ def _step_failed(step_run: StepRun, error: Exception) -> float | None:
     return None
 
 
+def _settle_without_calling(claimed: list[StepRun]) -> list[StepRun]:
+    """Settle the claimed steps that must not call the vendor now; return the ones that should.
+
+    A key another run is performing right now waits for it; a key that already succeeded in an earlier run of this
+    playbook (and was not undone) reuses that result; an interrupted delivery that cannot be deduplicated ends failed.
+    """
+    if not claimed:
+        return []
+    busy = execution_guards.busy_elsewhere(claimed)
+    if busy:
+        waiting = [s for s in claimed if s.pk in busy]
+        StepRun.objects.filter(pk__in=busy).update(status=StepStatus.QUEUED, attempts=F("attempts") - 1, lease_expires_at=None, updated_at=timezone.now())
+        _enqueue_steps([[str(s.pk)] for s in waiting], countdown=2)
+    rest = [s for s in claimed if s.pk not in busy]
+    reusable = execution_guards.earlier_successes(rest)
+    settled: set[Any] = set()
+    for step_run in rest:
+        if step_run.pk in reusable:
+            _step_succeeded(step_run, reusable[step_run.pk])
+            settled.add(step_run.pk)
+        elif execution_guards.delivery_interrupted(step_run):
+            _step_failed(step_run, ApiError(execution_guards.UNCONFIRMED_DELIVERY), unconfirmed=True)
+            settled.add(step_run.pk)
+    if reusable:
+        first = next(s for s in rest if s.pk in reusable)
+        message = f"{first.step_name}: {len(reusable)} already done by an earlier activation of this playbook, not repeated"
+        timeline_add(first.run, "step_reused", message, step_key=first.step_key)
+    for run_id, step_key in {(s.run_id, s.step_key) for s in rest if s.pk in settled}:
+        _advance_when_step_done(run_id, step_key)
+    return [s for s in rest if s.pk not in settled]
+
+
 def step_run_execute(*, step_run_id: Any) -> None:
     """Perform one step's action with its stored idempotency key; record the external reference it got."""
-    claimed = _claim([str(step_run_id)])
+    claimed = _settle_without_calling(_claim([str(step_run_id)]))
     if not claimed:
         return
     step_run = claimed[0]
     try:
         if step_run.integration is None:
             raise ApplicationError("No integration is bound for this step.", code="configuration")
-        result = _perform(connector_for(step_run.integration), step_run)
+        connector = connector_for(step_run.integration)
+        with execution_guards.lease_kept([step_run.pk]):
+            if execution_guards.action_idempotency(connector, step_run.action) == "none":
+                execution_guards.delivery_mark([step_run])
+            result = _perform(connector, step_run)
     except ApplicationError as exc:
         _step_failed(step_run, ApiError(exc.message))
         _advance_when_step_done(step_run.run_id, step_run.step_key)
@@ -855,14 +922,18 @@ def step_run_execute(*, step_run_id: Any) -> None:
 
 def step_runs_execute_bulk(*, step_run_ids: list[str]) -> None:
     """Perform one bulk call for a chunk of a fanned-out step (Jira: up to 50 issues per call)."""
-    step_runs = _claim([str(i) for i in step_run_ids])
+    step_runs = _settle_without_calling(_claim([str(i) for i in step_run_ids]))
     if not step_runs:
         return
     first = step_runs[0]
     try:
         if first.integration is None:
             raise ApiError("No integration is bound for this step.")
-        results = _perform_bulk(connector_for(first.integration), step_runs)
+        connector = connector_for(first.integration)
+        with execution_guards.lease_kept([s.pk for s in step_runs]):
+            if execution_guards.action_idempotency(connector, first.action) == "none":
+                execution_guards.delivery_mark(step_runs)
+            results = _perform_bulk(connector, step_runs)
     except Exception as exc:  # noqa: BLE001 - the whole call failed: each item records it; retryable chunks go again together
         delays = [_step_failed(s, exc) for s in step_runs]
         retry = [str(s.pk) for s, d in zip(step_runs, delays, strict=True) if d is not None]
@@ -917,7 +988,8 @@ def playbook_run_retry_failed(*, run: PlaybookRun, actor: Any = None, request: H
         step_run.next_attempt_at = None
         if step_run.error_class == "configuration" and step_run.last_error.startswith("The payload template"):
             step_run.payload = None
-        step_run.save(update_fields=["integration", "status", "finished_at", "next_attempt_at", "payload", "updated_at"])
+        execution_guards.delivery_unmark(step_run)  # a person checked the unconfirmed delivery and asked to send again
+        step_run.save(update_fields=["integration", "status", "finished_at", "next_attempt_at", "payload", "result", "updated_at"])
         retried.append(step_run)
     if not retried:
         raise ApplicationError(
@@ -989,9 +1061,12 @@ def playbook_run_cancel(*, run: PlaybookRun, undo: bool = False, actor: Any = No
     created = list(forward.filter(status=StepStatus.SUCCEEDED).exclude(external_id=""))
     in_flight = list(forward.filter(status=StepStatus.RUNNING))
     if run.status != RunStatus.CANCELLED:
-        forward.filter(status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RETRYING]).update(
+        forward.filter(status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RETRYING, StepStatus.WAITING]).update(
             status=StepStatus.CANCELLED, finished_at=now, last_error="Cancelled before it ran.", updated_at=now
         )
+        from playbooks.human.services import human_step_cancel_for_run
+
+        human_step_cancel_for_run(run)  # open approvals, tasks and waits close; their links stop working
         run.status = RunStatus.CANCELLED
         run.cancelled_by = actor if getattr(actor, "is_authenticated", False) else None
         run.finished_at = run.finished_at or now
@@ -1157,14 +1232,15 @@ def step_run_undo_execute(*, step_run_id: Any) -> None:
         undo = getattr(connector, "undo", None)
         if undo is None:
             raise ApiError(f"{connector.manifest.name} cannot undo {payload.get('action', 'this action')}.")
-        result = undo(
-            str(payload.get("action", "")),
-            external_id=str(payload.get("external_id", "")),
-            key=str(payload.get("key", "")),
-            payload=payload.get("payload") or {},
-            reason=str(payload.get("reason", "")),
-            idempotency_key=step_run.idempotency_key,
-        )
+        with execution_guards.lease_kept([step_run.pk]):
+            result = undo(
+                str(payload.get("action", "")),
+                external_id=str(payload.get("external_id", "")),
+                key=str(payload.get("key", "")),
+                payload=payload.get("payload") or {},
+                reason=str(payload.get("reason", "")),
+                idempotency_key=step_run.idempotency_key,
+            )
     except Exception as exc:  # noqa: BLE001 - classified and shown on the undo item, never swallowed
         delay = _step_failed(step_run, exc)
         if delay is not None:
