@@ -208,13 +208,18 @@ def credential_store(
     return credential
 
 
-def credential_secret(*, integration: Integration, credential_type: str, purpose: str) -> dict[str, Any] | None:
-    """Decrypt a credential for use; every decryption is audited with its purpose."""
+def credential_secret(*, integration: Integration, credential_type: str, purpose: str, audited: bool = True) -> dict[str, Any] | None:
+    """Decrypt a credential for use; audited with its purpose, except routine per-request use (webhook verification).
+
+    Auditing every webhook verification would let anyone who knows an intake URL write audit rows with forged requests;
+    changes to the secret are audited where they are made.
+    """
     credential = IntegrationCredential.objects.filter(integration=integration, credential_type=credential_type).first()
     if credential is None:
         return None
     data = credential.data
-    audit_record(action="credential.decrypt", organization=integration.organization, target=credential, changes={"purpose": purpose})
+    if audited:
+        audit_record(action="credential.decrypt", organization=integration.organization, target=credential, changes={"purpose": purpose})
     return dict(data or {})
 
 

@@ -81,7 +81,9 @@ def webhook_receive(*, integration_id: str, method: str, url: str, headers: Mapp
         return _reject(404, "unknown_connector", "This integration's connector is not installed.")
     if body and content_type.split(";")[0].strip().lower() not in ACCEPTED_CONTENT_TYPES and method != "GET":
         return _reject(400, "unsupported_content_type", f"Content type {content_type or '(none)'} is not accepted; send application/json.")
-    secret = (credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="webhook_verify") or {}).get("secret")
+    # Not audited per request: forged deliveries must write nothing before their signature is checked (nothing after either).
+    credential = credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="webhook_verify", audited=False)
+    secret = (credential or {}).get("secret")
     if not secret:
         logger.warning("sync.webhook.no_secret", extra={"integration": str(integration.pk)})
         return _reject(401, "webhook_secret_missing", "No webhook secret is configured for this integration, so nothing can be verified.")
