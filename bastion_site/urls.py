@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from bastion_site.monitoring import metrics_view
 from common import views as common_views
 from playbooks.dashboard import dashboard
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("healthz", common_views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -22,6 +24,8 @@ urlpatterns = [
     path("", include("playbooks.urls")),
     path("", include("data_rights.urls")),
 ]
+
+handler500 = "common.error_pages.server_error"
 
 admin.site.site_header = "Bastion administration"
 admin.site.site_title = "Bastion admin"

@@ -25,6 +25,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.poolmanager import PoolManager
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
+from common import metrics
 from integrations.errors import (
     ApiBadRequest,
     ApiConflict,
@@ -410,8 +411,10 @@ class HttpClient:
         url_guard: Callable[[str], None] | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        connector_key: str = "",
     ):
         self.base_url = base_url.rstrip("/") + "/"
+        self.connector_key = connector_key or "unknown"  # the metrics label of every call
         self.auth = auth
         self.timeout = timeout
         self.max_retries = max_retries
@@ -518,6 +521,7 @@ class HttpClient:
                 # Do not hold a worker slot hostage: the caller re-queues with a countdown.
                 raise error
             logger.info("http.retry", extra={"path": log_path, "attempt": attempt, "wait": round(wait, 2), "error": type(error).__name__})
+            metrics.vendor_retries.labels(self.connector_key, type(error).__name__).inc()
             self._sleep(wait)
 
     def _send(self, method: str, url: str, *, params: Any, json: Any, data: Any, headers: dict[str, str]) -> requests.Response:
@@ -548,13 +552,22 @@ class HttpClient:
         return self.backoff(attempt)
 
     def _record(self, method: str, path: str, status: int | None, started: float, error: ApiError | None, attempt: int) -> None:
+        elapsed = time.monotonic() - started
+        try:
+            status_class = metrics.status_class(status)
+            metrics.vendor_calls.labels(self.connector_key, method.upper(), status_class).inc()
+            metrics.vendor_call_duration.labels(self.connector_key, status_class).observe(elapsed)
+            if isinstance(error, ApiRateLimited):
+                metrics.vendor_rate_limited.labels(self.connector_key).inc()
+        except Exception:  # noqa: BLE001 - a failing metrics sink must not fail the vendor call
+            logger.exception("http.metrics_failed", extra={"path": path})
         if not self.recorder:
             return
         record = CallRecord(
             method=method.upper(),
             path=path,
             status=status,
-            latency_ms=round((time.monotonic() - started) * 1000, 2),
+            latency_ms=round(elapsed * 1000, 2),
             ok=error is None,
             error=type(error).__name__ if error else "",
             attempt=attempt,

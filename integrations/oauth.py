@@ -22,6 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from common import metrics
 from common.errors import ApplicationError
 from integrations.connectors.base import OAuthSpec
 from integrations.errors import ApiError, ApiHostError, ApiRateLimited, AuthRefreshFailed
@@ -292,6 +293,7 @@ def oauth_post_authorize(*, integration: Integration, token: Mapping[str, Any], 
             max_retries=2,
             recorder=services.record_call(integration.pk, status=integration.status),
             url_guard=url_guard,
+            connector_key=integration.connector_key,
         )
     connector = connector_class(client=client, config=integration.config, credentials=token)
     try:
@@ -431,6 +433,7 @@ def oauth_refresh(
                 "The access token expired and the vendor gave no refresh token: reconnect the integration.", vendor_code="no_refresh_token"
             )
             services.integration_auth_failed(integration=integration, error=error)
+            metrics.oauth_refresh_failures.labels(integration.connector_key, "no_refresh_token").inc()
             raise error
         connector_class = services.connector_class_for(integration.connector_key)
         spec = connector_class.manifest.oauth
@@ -441,6 +444,7 @@ def oauth_refresh(
         if not token.get("access_token"):
             error = ApiHostError("The token endpoint answered without an access token; the refresh will be retried.", path=urlsplit(token_url).path)
             services.integration_record_failure(integration=integration, error=error)
+            metrics.oauth_refresh_failures.labels(integration.connector_key, "transient").inc()
             raise error
         new_data, expires_at, scopes = token_to_credential(token, previous=data)
         services.credential_store(
@@ -451,6 +455,7 @@ def oauth_refresh(
             scopes=scopes or list(credential.scopes or []),
             audit_action="credential.refresh",
         )
+        metrics.oauth_refreshes.labels(integration.connector_key).inc()
         logger.info("oauth.refreshed", extra={"integration": str(integration_id), "rotated": new_data.get("refresh_token") != refresh_token})
         return new_data
 
@@ -478,12 +483,14 @@ def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: s
             f"The vendor refused the refresh token ({exc.error}): reconnect the integration.", vendor_code=str(exc.error), path=urlsplit(token_url).path
         )
         services.integration_auth_failed(integration=integration, error=error)
+        metrics.oauth_refresh_failures.labels(integration.connector_key, "refused").inc()
         raise error from exc
     except ApiError as exc:
         # Not now, not never: the integration keeps its status (no auth_failed, no alert); the failure is counted.
         if exc.retryable:
             exc.message = f"{exc.message} The refresh will be retried."
         services.integration_record_failure(integration=integration, error=exc)
+        metrics.oauth_refresh_failures.labels(integration.connector_key, "transient" if exc.retryable else exc.category).inc()
         raise
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from sync import services
+from sync.metrics import sync_job_observe
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -40,4 +42,9 @@ def webhook_delivery_process_task(delivery_id: str) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def csv_import_task(job_id: str) -> None:
     """Run a CSV import, or resume it from its committed position; a duplicate delivery commits no batch twice."""
+    was_active = DataSyncJob.objects.filter(pk=job_id, status__in=ACTIVE_JOB_STATUSES).exists()
     services.csv_import_run(job_id=job_id)
+    # Counted here, once: only the run that took the job from active to ended (a redelivery of an ended import is not).
+    job = DataSyncJob.objects.filter(pk=job_id).first()
+    if was_active and job is not None and job.status not in ACTIVE_JOB_STATUSES:
+        sync_job_observe(job, outcome=job.status, connector="csv")

@@ -187,6 +187,7 @@ class GoogleCalendarConnector(BaseConnector):
                 timeout=self.client.timeout,
                 recorder=self.client.recorder,
                 url_guard=self.client.url_guard,
+                connector_key=self.client.connector_key,
                 session=self.client.session,
                 max_retries=2,
                 sleep=self.client._sleep,

@@ -20,6 +20,7 @@ from common.errors import ApplicationError
 from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
 from integrations.models import DataSource, Integration, IntegrationStatus
 from integrations.services import integration_record_failure, integration_record_success, shared_connector
+from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
@@ -150,6 +151,7 @@ def sync_job_cancel(*, job: DataSyncJob, actor: Any = None) -> DataSyncJob:
         locked.status, locked.phase, locked.completed_at, locked.is_cancel_requested = JobStatus.CANCELLED, "cancelled", timezone.now(), True
         locked.save(update_fields=["status", "phase", "completed_at", "is_cancel_requested", "updated_at"])
         scan_seen_discard(job_ids=[locked.pk])
+        transaction.on_commit(lambda: sync_job_observe(locked, outcome="cancelled"))
         who = getattr(actor, "username", "") or "system"
         job_log(locked, "job.cancelled", f"Cancelled by {who}; records stored so far are kept.", level="warning")
     return locked
@@ -290,6 +292,7 @@ def _finalize(job: DataSyncJob) -> StepOutcome:
         locked.save()
         DataSource.objects.filter(pk=source.pk).update(last_synced_at=now, is_stale=False, stale_reason="")
         integration_record_success(integration=integration)
+        transaction.on_commit(lambda: sync_job_observe(locked, outcome="succeeded", connector=integration.connector_key))
         job_log(
             locked,
             "job.succeeded",
@@ -349,6 +352,7 @@ def _fail(job: DataSyncJob, error: Exception, *, category: str) -> None:
         if not updated:
             return
         scan_seen_discard(job_ids=[job.pk])
+        transaction.on_commit(lambda: sync_job_observe(job, outcome="failed", connector=integration.connector_key))
         job_log(job, "job.failed", f"{category} failure: {message}", level="error", data={"status": status, "class": category})
         if category == "auth":
             reason = f"Authorization failed ({message}). Cached data is kept; reconnect {integration.display_name} to resume syncing."

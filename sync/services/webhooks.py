@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from common import metrics
 from integrations.connectors.base import WebhookEvent, WebhookRequest
 from integrations.errors import WebhookRejected
 from integrations.models import CredentialType, DataSource, Integration
@@ -66,6 +67,13 @@ def event_as_dict(event: WebhookEvent) -> dict[str, Any]:
 
 def webhook_receive(*, integration_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
     """Verify, parse, store (deduplicated by delivery id) and enqueue one delivery; never raises for bad input."""
+    result = _receive(integration_id=integration_id, method=method, url=url, headers=headers, body=body, content_type=content_type)
+    outcome = str(result.body.get("status", "")) if result.status < 400 else "rejected"
+    metrics.webhook_intake.labels(outcome or "answered", str(result.status)).inc()
+    return result
+
+
+def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
     try:
         integration = Integration.objects.select_related("organization").filter(pk=uuid.UUID(str(integration_id))).first()
     except ValueError:
@@ -164,8 +172,12 @@ def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
     except Exception as error:  # noqa: BLE001 - recorded on the delivery (failed, replayable) and logged with its cause
         logger.exception("sync.webhook.process_failed", extra={"delivery": str(delivery.pk)})
         WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_error=str(error)[:2000], result=result)
+        metrics.webhook_processed.labels(integration.connector_key, "failed").inc()
     else:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PROCESSED, processed_at=timezone.now(), last_error="", result=result)
+        processed_at = timezone.now()
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PROCESSED, processed_at=processed_at, last_error="", result=result)
+        metrics.webhook_processed.labels(integration.connector_key, "processed").inc()
+        metrics.webhook_processing_lag.labels(integration.connector_key).observe(max(0.0, (processed_at - delivery.received_at).total_seconds()))
     delivery.refresh_from_db()
     return delivery
 
