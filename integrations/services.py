@@ -410,6 +410,7 @@ def build_connector(integration: Integration) -> BaseConnector:
             recorder=record_call(integration.pk, status=integration.status),
             limiter=rate_limiter_for(integration, connector_class.manifest),
             url_guard=url_guard,
+            connector_key=integration.connector_key,
             **({"timeout": (float(timeout[0]), float(timeout[1]))} if isinstance(timeout, list) and len(timeout) == 2 else {}),
         )
     return connector_class(client=client, config=integration.config, credentials=credentials)
