@@ -43,6 +43,7 @@ class Demo:
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=args.pg_port)
         self.redis = EmbeddedRedis(self.data_dir / "redis", port=args.redis_port)
         self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.commands: dict[str, list[str]] = {}
         self.env = {
             **os.environ,
             "DATABASE_URL": self.postgres.url,
@@ -65,10 +66,14 @@ class Demo:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
 
     def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child writes to it for its whole life
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.commands[name] = command
+        process = self._launch(name, command)
         self.processes.append((name, process))
         return process
+
+    def _launch(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child writes to it for its whole life
+        return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> None:
         started = time.monotonic()
@@ -109,17 +114,26 @@ class Demo:
             ],
         )
         wait_until(lambda: port_is_open(self.args.port), timeout=60, what="the web server")
-        self.say(f"Bastion is ready in {time.monotonic() - started:.0f} s: {self.env['BASTION_PUBLIC_URL']}/  (vendor sandbox: {self.env['BASTION_SANDBOX_URL']}/)")
+        self.say(
+            f"Bastion is ready in {time.monotonic() - started:.0f} s: {self.env['BASTION_PUBLIC_URL']}/  (vendor sandbox: {self.env['BASTION_SANDBOX_URL']}/)"
+        )
         self.say(f"Web, worker, beat and sandbox logs: {self.logs}/. Press Ctrl-C to stop everything.")
 
     def watch(self) -> int:
-        """Wait until a signal or a process dies; a dead process stops the demo (a half-running demo misleads)."""
+        """Wait for Ctrl-C; a process that dies is restarted, as a supervisor does in production (systemd, Kubernetes)."""
+        restarts: dict[str, list[float]] = {}
         while True:
-            for name, process in self.processes:
+            for index, (name, process) in enumerate(self.processes):
                 code = process.poll()
-                if code is not None:
-                    self.say(f"The {name} process stopped (exit {code}); see {self.logs / (name + '.log')}. Stopping the demo.")
+                if code is None:
+                    continue
+                recent = [t for t in restarts.get(name, []) if t > time.monotonic() - 600]
+                if len(recent) >= 5:
+                    self.say(f"The {name} process keeps stopping (exit {code}); see {self.logs / (name + '.log')}. Stopping the demo.")
                     return 1
+                restarts[name] = [*recent, time.monotonic()]
+                self.say(f"The {name} process stopped (exit {code}); restarting it.")
+                self.processes[index] = (name, self._launch(name, self.commands[name]))
             time.sleep(0.5)
 
     def stop(self) -> None:

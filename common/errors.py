@@ -54,11 +54,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     response = exception_handler(exc, context)
     if response is None:
-        logger.exception("api.unhandled_error", extra={"view": context.get("view").__class__.__name__})
-        return Response(
-            error_body("server_error", "Something went wrong on our side. The error was logged."),
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
+        from common.error_pages import request_reference
+
+        request = context.get("request")
+        reference = request_reference(request) if request is not None else ""
+        logger.exception("api.unhandled_error", extra={"view": context.get("view").__class__.__name__, "reference": reference})
+        body = error_body("server_error", f"Something went wrong on our side. The error was logged under reference {reference}.")
+        body["error"]["reference"] = reference
+        return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         detail = _flatten_detail(exc.detail)
         if isinstance(detail, dict):

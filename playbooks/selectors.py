@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.registry import UnknownConnector, get_connector_class
+from playbooks import execution_guards
 from playbooks.models import Playbook, PlaybookRun, PlaybookTemplate, RunStatus, StepRun, StepStatus, Task
 from scenarios.models import Scenario
 
@@ -148,10 +151,10 @@ def _undo_view(run: PlaybookRun, plan: list[UndoPlanItem], tasks: list[Task]) ->
 
 
 def time_saved(run: PlaybookRun) -> dict[str, Any]:
-    """Measured activation time against the manual baseline (the seed's 2 hours)."""
+    """Measured activation time against the manual baseline (the seed's 2 hours); only a run that succeeded saved time."""
     baseline_ms = run.manual_baseline_minutes * 60_000
     duration = run.duration_ms
-    if duration is None:
+    if duration is None or run.status != RunStatus.SUCCEEDED:
         return {"baseline_minutes": run.manual_baseline_minutes, "activation_ms": None, "saved_minutes": None, "saved_percent": None}
     saved = max(0, baseline_ms - duration)
     return {
@@ -224,6 +227,44 @@ def _step_groups(step_runs: list[StepRun]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def _stalled_items(run: PlaybookRun, step_runs: list[StepRun]) -> list[dict[str, Any]]:
+    """Steps of a live run that are not moving: a dead worker's expired lease, a message waiting too long, a retry."""
+    if run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
+        return []
+    now = timezone.now()
+    lease = timedelta(seconds=execution_guards.lease_seconds())
+    stalled = [
+        s
+        for s in step_runs
+        if (s.status == StepStatus.RUNNING and s.lease_expires_at and s.lease_expires_at < now)
+        or (s.status == StepStatus.QUEUED and s.queued_at and s.queued_at < now - lease)
+    ]
+    items: list[dict[str, Any]] = []
+    for step_key in sorted({s.step_key for s in stalled}):
+        group = [s for s in stalled if s.step_key == step_key]
+        items.append(
+            {
+                "kind": "step_stalled",
+                "step_key": step_key,
+                "message": f"{group[0].step_name}: {len(group)} action(s) lost their worker (it stopped or restarted). "
+                "Bastion resumes them automatically within a minute; press “Resume” to do it now.",
+                "error_class": "transient",
+            }
+        )
+    for s in step_runs:
+        if s.status == StepStatus.RETRYING:
+            when = f" at {timezone.localtime(s.next_attempt_at):%H:%M:%S}" if s.next_attempt_at else ""
+            items.append(
+                {
+                    "kind": "step_retrying",
+                    "step_key": s.step_key,
+                    "message": f"{s.label}: {s.last_error} — Bastion tries again{when} (attempt {s.attempts + 1}).",
+                    "error_class": s.error_class or "transient",
+                }
+            )
+    return items
+
+
 def attention_items(run: PlaybookRun, step_runs: list[StepRun], tasks: list[Task]) -> list[dict[str, Any]]:
     """What needs a person: failed steps with the vendor's error, people not found, declined invitations."""
     items: list[dict[str, Any]] = []
@@ -256,6 +297,7 @@ def attention_items(run: PlaybookRun, step_runs: list[StepRun], tasks: list[Task
                     "error_class": "configuration",
                 }
             )
+    items.extend(_stalled_items(run, step_runs))
     waiting = [s for s in step_runs if s.status == StepStatus.PENDING and run.status in (RunStatus.PARTIAL, RunStatus.FAILED)]
     if waiting:
         names = ", ".join(sorted({s.step_name for s in waiting}))
