@@ -279,3 +279,13 @@ BASTION_CSV_UPLOAD_GRACE_HOURS = env.float("BASTION_CSV_UPLOAD_GRACE_HOURS", def
 BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS = env.int("BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS", default=60)
 BASTION_PLAYBOOK_POLL_HORIZON_DAYS = env.int("BASTION_PLAYBOOK_POLL_HORIZON_DAYS", default=30)  # objects of older runs are not polled
 BASTION_PLAYBOOK_POLL_MEETING_GRACE_SECONDS = env.int("BASTION_PLAYBOOK_POLL_MEETING_GRACE_SECONDS", default=3600)  # after a meeting ends
+
+# Observability (docs/operations.md). /metrics answers a scraper presenting this bearer token, or a signed-in staff user;
+# with no token set only staff can read it. Per-data-source freshness series can be turned off where sources number in
+# the tens of thousands (the per-connector counts stay). Traces are exported over OTLP/HTTP when an endpoint is set here
+# or in OTEL_EXPORTER_OTLP_ENDPOINT; off otherwise.
+BASTION_METRICS_TOKEN = env.str("BASTION_METRICS_TOKEN", default="")
+BASTION_METRICS_PER_SOURCE = env.bool("BASTION_METRICS_PER_SOURCE", default=True)
+BASTION_OTEL_ENDPOINT = env.str("BASTION_OTEL_ENDPOINT", default="")
+# Freshness target of a data source without an interval schedule (crontab): by default two default intervals.
+BASTION_SYNC_FRESHNESS_TARGET_SECONDS = env.int("BASTION_SYNC_FRESHNESS_TARGET_SECONDS", default=2 * BASTION_SYNC_DEFAULT_INTERVAL)
