@@ -5,16 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpRequest
+from django.urls import reverse
 
+from accounts.invitations import SESSION_KEY, invitation_for_token
+from accounts.models import Invitation
 from common.client_address import client_address
 
 
+def _session_invitation(request: HttpRequest | None) -> Invitation | None:
+    session = getattr(request, "session", None)
+    return invitation_for_token(str(session.get(SESSION_KEY) or "")) if session is not None else None
+
+
 class AccountAdapter(DefaultAccountAdapter):
-    """Failed sign-ins count per account (whatever login names it) and per client address, each with its own limit."""
+    """Failed sign-ins count per account (whatever login names it) and per client address, each with its own limit.
+
+    Sign-up is by invitation unless BASTION_OPEN_SIGNUP is on: only someone who opened a valid invitation link may create
+    an account, and only with the address the invitation was sent to.
+    """
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return bool(settings.BASTION_OPEN_SIGNUP) or _session_invitation(request) is not None
+
+    def clean_email(self, email: str) -> str:
+        email = super().clean_email(email)
+        request = getattr(self, "request", None)
+        if not settings.BASTION_OPEN_SIGNUP and request is not None and request.path == reverse("account_signup"):
+            invitation = _session_invitation(request)
+            if invitation is None or email.strip().lower() != invitation.email:
+                raise ValidationError("Use the address your invitation was sent to.")
+        return email
 
     def get_client_ip(self, request: HttpRequest) -> str:
         address = client_address(request)

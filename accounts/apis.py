@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from accounts import selectors, services
-from accounts.models import AuditEvent, Membership, Organization, Role
+from accounts import invitations, selectors, services
+from accounts.models import AuditEvent, Invitation, Membership, Organization, Role
 from accounts.tenancy import OrganizationScopedMixin
-from common.errors import ApplicationError
 
 
 class OrganizationOutputSerializer(serializers.ModelSerializer):
@@ -47,33 +47,18 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "username", "email", "created_at"]
 
 
-class MembershipInputSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
 class MembershipViewSet(
     OrganizationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
-    """Members of the current organization; owners manage them."""
+    """Members of the current organization; owners change roles and remove members (people join through invitations)."""
 
     serializer_class = MembershipSerializer
     write_role = Role.OWNER
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
     queryset = Membership.objects.none()
 
     def get_scoped_queryset(self):
         return selectors.membership_list(organization=self.organization)
-
-    @extend_schema(request=MembershipInputSerializer, responses=MembershipSerializer)
-    def create(self, request):
-        data = MembershipInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
-        if user is None:
-            raise ApplicationError("No user with that username.", code="unknown_user", fields={"username": ["No user with that username."]})
-        membership = services.membership_set(organization=self.organization, user=user, role=data.validated_data["role"], actor=request.user, request=request)
-        return Response(MembershipSerializer(membership).data, status=201)
 
     def perform_update(self, serializer):
         membership = serializer.instance
@@ -87,8 +72,6 @@ class MembershipViewSet(
         serializer.instance.refresh_from_db()
 
     def perform_destroy(self, instance):
-        if instance.role == Role.OWNER and selectors.membership_list(organization=self.organization).filter(role=Role.OWNER).count() == 1:
-            raise ApplicationError("An organization needs at least one owner.", code="last_owner", status_code=409)
         services.membership_remove(membership=instance, actor=self.request.user, request=self.request)
 
 
@@ -107,3 +90,50 @@ class AuditEventViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_scoped_queryset(self):
         return selectors.audit_event_list(organization=self.organization)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "expires_at", "created_at"]
+        read_only_fields = ["id", "invited_by", "expires_at", "created_at"]
+
+
+class InvitationViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Pending invitations of the current organization; owners invite by e-mail and revoke (the answer never says
+    whether the address already has an account)."""
+
+    serializer_class = InvitationSerializer
+    read_role = Role.OWNER
+    write_role = Role.OWNER
+    queryset = Invitation.objects.none()
+
+    def get_scoped_queryset(self):
+        return selectors.invitation_pending_list(organization=self.organization)
+
+    def perform_create(self, serializer):
+        serializer.instance = invitations.invitation_create(
+            organization=self.organization, actor=self.request.user, request=self.request, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        invitations.invitation_revoke(invitation=instance, actor=self.request.user, request=self.request)
+
+
+class InvitationAcceptInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=100, help_text="The token from the e-mailed invitation link.")
+
+
+class InvitationAcceptApi(APIView):
+    """Accept an invitation as the signed-in user (whose e-mail address must be the one invited)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=InvitationAcceptInputSerializer, responses={200: OrganizationOutputSerializer})
+    def post(self, request):
+        data = InvitationAcceptInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = invitations.invitation_accept(token=data.validated_data["token"], user=request.user, request=request)
+        return Response(OrganizationOutputSerializer(membership.organization, context={"request": request}).data, status=status.HTTP_200_OK)

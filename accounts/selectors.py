@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from accounts.models import AuditEvent, Membership, Organization
+from accounts.models import AuditEvent, Invitation, Membership, Organization
 
 
 def organization_list(*, user: Any) -> QuerySet[Organization]:
@@ -25,3 +26,9 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
 
 def audit_event_list(*, organization: Organization) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(organization=organization).select_related("actor")
+
+
+def invitation_pending_list(*, organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        organization=organization, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("invited_by")

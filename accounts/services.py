@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from accounts.models import AuditEvent, Membership, Organization, Role
 from common.client_address import client_address
+from common.errors import ApplicationError
 
 SECRET_KEY_HINTS = ("secret", "password", "token", "key", "credential", "authorization", "private")
 REDACTED = "[redacted]"
@@ -94,11 +95,21 @@ def organization_create(*, name: str, owner: Any, slug: str | None = None, reque
     return organization
 
 
+def _ensure_an_owner_remains(*, organization: Organization, leaving: Membership) -> None:
+    """Refuse (409) any change that would leave the organization without an owner; owner rows are locked, so two owners
+    demoting each other at the same time cannot both succeed."""
+    owners = list(Membership.objects.select_for_update().filter(organization=organization, role=Role.OWNER).order_by("pk").values_list("pk", flat=True))
+    if owners == [leaving.pk]:
+        raise ApplicationError("An organization needs at least one owner: make someone else owner first.", code="last_owner", status_code=409)
+
+
 @transaction.atomic
 def membership_set(*, organization: Organization, user: Any, role: str, actor: Any = None, request: HttpRequest | None = None) -> Membership:
-    """Add a member or change their role."""
+    """Add a member or change their role (never the last owner's)."""
     membership, created = Membership.objects.get_or_create(user=user, organization=organization, defaults={"role": role})
     old_role = None if created else membership.role
+    if not created and membership.role == Role.OWNER and role != Role.OWNER:
+        _ensure_an_owner_remains(organization=organization, leaving=membership)
     if not created and membership.role != role:
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
@@ -115,6 +126,9 @@ def membership_set(*, organization: Organization, user: Any, role: str, actor: A
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: Any = None, request: HttpRequest | None = None) -> None:
+    """Remove a member (never the last owner)."""
+    if membership.role == Role.OWNER:
+        _ensure_an_owner_remains(organization=membership.organization, leaving=membership)
     audit_record(
         action="membership.remove",
         organization=membership.organization,

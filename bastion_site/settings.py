@@ -164,7 +164,13 @@ AUTHENTICATION_BACKENDS = [
 ]
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# Invitation-only by default (a B2B product): owners invite by e-mail (accounts/invitations.py). Open sign-up, when an
+# operator turns it on, makes e-mail verification mandatory: that is what lets allauth answer a sign-up with a taken
+# address exactly like a new one, so the form never tells whether an address is registered.
+BASTION_OPEN_SIGNUP = env.bool("BASTION_OPEN_SIGNUP", default=False)
+BASTION_INVITATION_DAYS = env.int("BASTION_INVITATION_DAYS", default=7)
+ACCOUNT_EMAIL_VERIFICATION = "mandatory" if BASTION_OPEN_SIGNUP else "none"
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # Failed sign-ins lock the account (key: the account, however it is named) after 5 in 5 minutes, from any address; an
 # address is locked only after many more, so one person's typos never lock out everyone behind the same proxy.

@@ -1,6 +1,6 @@
 import pytest
 
-from accounts.models import AuditEvent, Membership, Role
+from accounts.models import AuditEvent, Invitation, Membership, Role
 
 ROLES = [Role.VIEWER, Role.EDITOR, Role.ADMIN, Role.OWNER]
 
@@ -11,11 +11,10 @@ def test_every_role_reads_members(role, api_for, users_by_role):
 
 
 @pytest.mark.parametrize(("role", "allowed"), [(Role.VIEWER, False), (Role.EDITOR, False), (Role.ADMIN, False), (Role.OWNER, True)])
-def test_only_owners_manage_members(role, allowed, api_for, users_by_role, organization, make_user):
-    newcomer = make_user(None, username=f"new-{role}")
-    response = api_for(users_by_role[role]).post("/api/members/", {"username": newcomer.username, "role": "editor"}, format="json")
+def test_only_owners_invite_members(role, allowed, api_for, users_by_role, organization):
+    response = api_for(users_by_role[role]).post("/api/invitations/", {"email": f"new-{role}@acme.example", "role": "editor"}, format="json")
     assert response.status_code == (201 if allowed else 403)
-    assert Membership.objects.filter(user=newcomer, organization=organization).exists() is allowed
+    assert Invitation.objects.filter(organization=organization, email=f"new-{role}@acme.example").exists() is allowed
     if not allowed:
         assert response.json()["error"]["code"] == "permission_denied"
 
@@ -48,12 +47,9 @@ def test_user_in_two_organizations_chooses_with_header(api_for, owner, other_org
     members = client.get("/api/members/", HTTP_X_BASTION_ORGANIZATION=other_organization.slug).json()["results"]
     assert [m["username"] for m in members] == [owner.username]
     # Viewer there: cannot manage members of the other organization.
-    assert (
-        client.post(
-            "/api/members/", {"username": owner.username, "role": "owner"}, format="json", HTTP_X_BASTION_ORGANIZATION=other_organization.slug
-        ).status_code
-        == 403
-    )
+    mine = Membership.objects.get(user=owner, organization=other_organization)
+    response = client.patch(f"/api/members/{mine.pk}/", {"role": "owner"}, format="json", HTTP_X_BASTION_ORGANIZATION=other_organization.slug)
+    assert response.status_code == 403
 
 
 def test_last_owner_cannot_be_removed(api_for, owner, organization):
@@ -76,9 +72,10 @@ def test_organization_list_shows_only_mine(api_for, owner, organization, other_o
 
 
 def test_member_changes_are_audited(api_for, owner, organization, make_user):
-    newcomer = make_user(None, username="newcomer")
-    api_for(owner).post("/api/members/", {"username": "newcomer", "role": "editor"}, format="json")
+    newcomer = make_user(Role.VIEWER, organization, username="newcomer")
+    membership = Membership.objects.get(user=newcomer, organization=organization)
+    api_for(owner).patch(f"/api/members/{membership.pk}/", {"role": "editor"}, format="json")
     event = AuditEvent.objects.get(action="membership.set", organization=organization)
     assert event.actor == owner
-    assert event.changes["role"] == [None, "editor"]
+    assert event.changes["role"] == ["viewer", "editor"]
     assert event.changes["user"] == newcomer.username
