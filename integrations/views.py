@@ -52,13 +52,25 @@ def _steps(current: int) -> list[dict[str, Any]]:
 
 @organization_page(Role.VIEWER)
 def marketplace(request: HttpRequest) -> HttpResponse:
+    """One card per tool: search (?q=), category chips (?category=), Connect / Manage / Fix."""
     category = request.GET.get("category", "")
-    groups = selectors.catalog_by_category(organization=request.organization, category=category)
-    categories = sorted({(e["category"], e["category_label"]) for e in selectors.connector_catalog(organization=request.organization)}, key=lambda c: c[1])
+    query = request.GET.get("q", "").strip()[:100]
+    catalog = selectors.connector_catalog(organization=request.organization)
+    categories = sorted({(e["category"], e["category_label"]) for e in catalog}, key=lambda c: c[1])
+    words = query.lower().split()
+    connectors = []
+    for entry in sorted(catalog, key=lambda e: (e["category_label"], e["name"].lower())):
+        text = f"{entry['name']} {entry['key']} {entry['category_label']} {entry['description']}".lower()
+        if (category and entry["category"] != category) or not all(word in text for word in words):
+            continue
+        attention = [i for i in entry["integrations"] if i["status"] in selectors.NEEDS_ATTENTION]
+        connected = [i for i in entry["integrations"] if i["status"] == IntegrationStatus.CONNECTED]
+        entry["manage_id"] = (attention or connected or entry["integrations"] or [{"id": ""}])[0]["id"]
+        connectors.append(entry)
     return render(
         request,
         "integrations/marketplace.html",
-        {"groups": groups, "categories": categories, "category": category, "can_connect": request.membership.has_role(Role.ADMIN)},
+        {"connectors": connectors, "categories": categories, "category": category, "query": query, "can_connect": request.membership.has_role(Role.ADMIN)},
     )
 
 
@@ -264,7 +276,7 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
     context = {
         "integration": integration,
         "manifest": manifest,
-        "logo_url": selectors.logo_url(manifest.logo),
+        "logo_url": selectors.logo_url(manifest.logo or f"connectors/{manifest.key}.svg"),
         "error_rate": selectors.integration_error_rate(integration),
         "data_sources": selectors.data_source_list(organization=request.organization, integration=integration),
         "recent_calls": selectors.integration_recent_calls(integration=integration, limit=15),

@@ -15,6 +15,7 @@ from integrations.models import Integration
 from playbooks import selectors, services
 from playbooks.apis import preview_payload
 from playbooks.models import PlaybookRun, PlaybookTemplate
+from playbooks.war_room import war_room_display
 
 
 def _playbook_or_404(request: HttpRequest, playbook_id):
@@ -113,19 +114,33 @@ def playbook_activate_page(request: HttpRequest, playbook_id) -> HttpResponse:
     return redirect(f"/playbooks/{playbook.pk}/war-room/?run={run.pk}")
 
 
-@organization_page(Role.VIEWER)
-def war_room_page(request: HttpRequest, playbook_id) -> HttpResponse:
+def _war_room_context(request: HttpRequest, playbook_id) -> dict:
     playbook = _playbook_or_404(request, playbook_id)
     run = None
     if request.GET.get("run"):
         run = playbook.runs.filter(pk=request.GET["run"]).first() if services._is_uuid(request.GET["run"]) else None
     run = run or selectors.playbook_latest_run(playbook=playbook)
     view = selectors.playbook_run_view(run=run) if run else None
-    return render(
-        request,
-        "playbooks/war_room.html",
-        {"organization": request.organization, "playbook": playbook, "run": run, "view": view, "can_edit": request.membership.has_role(Role.EDITOR)},
-    )
+    can_edit = request.membership.has_role(Role.EDITOR)
+    room = war_room_display(run=run, view=view, can_edit=can_edit) if run else None
+    return {"organization": request.organization, "playbook": playbook, "run": run, "view": view, "room": room, "can_edit": can_edit}
+
+
+@organization_page(Role.VIEWER)
+def war_room_page(request: HttpRequest, playbook_id) -> HttpResponse:
+    return render(request, "playbooks/war_room.html", _war_room_context(request, playbook_id))
+
+
+@organization_page(Role.VIEWER)
+def war_room_live(request: HttpRequest, playbook_id) -> HttpResponse:
+    """The live part of the war room, server-rendered, for the page's script to swap in while the run moves."""
+    context = _war_room_context(request, playbook_id)
+    if context["view"] is None:
+        raise Http404("This playbook has no run yet.")
+    response = render(request, "playbooks/_war_room_live.html", context)
+    response["Cache-Control"] = "no-store"
+    response["X-Run-Live"] = "1" if context["view"]["is_live"] else "0"
+    return response
 
 
 @organization_page(Role.EDITOR)
@@ -137,6 +152,18 @@ def run_retry_page(request: HttpRequest, run_id) -> HttpResponse:
         messages.success(request, f"Retrying {len(retried)} failed action(s).")
     except ApplicationError as error:
         messages.error(request, error.message)
+    return redirect(f"/playbooks/{run.playbook_id}/war-room/?run={run.pk}")
+
+
+@organization_page(Role.EDITOR)
+@require_POST
+def run_resume_page(request: HttpRequest, run_id) -> HttpResponse:
+    run = _run_or_404(request, run_id)
+    resent = services.playbook_run_resume(run=run, actor=request.user)
+    if resent:
+        messages.success(request, f"Resumed {len(resent)} stalled action{'s' if len(resent) != 1 else ''}; nothing already done is repeated.")
+    else:
+        messages.info(request, "Nothing was stalled: the run is moving (or has ended).")
     return redirect(f"/playbooks/{run.playbook_id}/war-room/?run={run.pk}")
 
 

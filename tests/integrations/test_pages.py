@@ -30,7 +30,7 @@ def test_marketplace_requires_sign_in(client):
 
 def test_marketplace_shows_categories_and_status(admin_client, organization):
     page = admin_client.get("/integrations/").content.decode()
-    assert "Integration marketplace" in page and "Demo Workspace" in page and "Not connected" in page
+    assert "Connect your tools" in page and "Demo Workspace" in page and "Not connected" in page
     assert 'href="/integrations/connect/demo/"' in page
     Integration.objects.create(organization=organization, connector_key="demo", display_name="Demo A", status=IntegrationStatus.CONNECTED)
     assert "Connected" in admin_client.get("/integrations/?category=collaboration").content.decode()

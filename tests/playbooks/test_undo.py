@@ -212,5 +212,5 @@ def test_war_room_button_confirms_what_will_be_undone(vendor_playbook, owner, us
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "Undoing 20 object(s) in your tools" in page
-    assert 'id="undo-card"' in page and page.count('<span class="badge badge-succeeded">succeeded</span>') >= 20
+    assert 'id="undo-card"' in page and page.count('<span class="badge badge-succeeded">Done</span>') >= 20
     assert 'id="confirm-undo"' not in page  # nothing left to undo
