@@ -764,6 +764,13 @@ def integration_oauth_complete(
     integration = Integration.objects.select_related("organization").filter(pk=entry["integration_id"], organization_id=entry["organization_id"]).first()
     if integration is None:
         raise OAuthFlowError("The integration being connected no longer exists.", code="not_found", status_code=404)
+    # Authorization takes minutes on the vendor's side: whoever started it must still be an admin of that organization.
+    membership = Membership.objects.filter(user=request.user, organization_id=integration.organization_id).first()
+    if membership is None or not membership.has_role(Role.ADMIN):
+        audit_record(action="integration.oauth_refused", organization=integration.organization, target=integration, changes={"reason": "not_admin"}, request=request)
+        raise OAuthFlowError(
+            "You are no longer an admin of the organization this connection belongs to, so it was not completed.", code="permission_denied", status_code=403
+        )
     if error:
         audit_record(action="integration.oauth_denied", organization=integration.organization, target=integration, changes={"error": error}, request=request)
         raise OAuthFlowError(f"The vendor did not grant access ({error}{': ' + error_description if error_description else ''}).", code="oauth_denied")
