@@ -767,7 +767,9 @@ def integration_oauth_complete(
     # Authorization takes minutes on the vendor's side: whoever started it must still be an admin of that organization.
     membership = Membership.objects.filter(user=request.user, organization_id=integration.organization_id).first()
     if membership is None or not membership.has_role(Role.ADMIN):
-        audit_record(action="integration.oauth_refused", organization=integration.organization, target=integration, changes={"reason": "not_admin"}, request=request)
+        audit_record(
+            action="integration.oauth_refused", organization=integration.organization, target=integration, changes={"reason": "not_admin"}, request=request
+        )
         raise OAuthFlowError(
             "You are no longer an admin of the organization this connection belongs to, so it was not completed.", code="permission_denied", status_code=403
         )
