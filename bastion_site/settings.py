@@ -265,7 +265,12 @@ LOGGING = {
 
 # Dotted paths called as handler(integration_id: str, events: list[dict]) after webhook deliveries are
 # processed by the sync engine, so higher layers (playbooks) react without sync importing them.
-BASTION_EVENT_HANDLERS = env.list("BASTION_EVENT_HANDLERS", default=["playbooks.services.webhook_events_apply"])
+BASTION_EVENT_HANDLERS = env.list(
+    "BASTION_EVENT_HANDLERS", default=["playbooks.services.webhook_events_apply", "playbooks.triggers.services.trigger_events_evaluate"]
+)
+# Human steps: how long an approval or task link stays valid, and how late a step may be before the stall check raises it.
+BASTION_APPROVAL_LINK_HOURS = env.float("BASTION_APPROVAL_LINK_HOURS", default=72)
+BASTION_HUMAN_STEP_STALL_GRACE_SECONDS = env.float("BASTION_HUMAN_STEP_STALL_GRACE_SECONDS", default=600)
 # OAuth client registrations per connector key: {"jira": {"client_id": "...", "client_secret": "..."}}.
 BASTION_OAUTH_CLIENTS = env.json("BASTION_OAUTH_CLIENTS", default={})
 # Name shared choice sets once in the OpenAPI schema (integration status vs. job status; roles in allowed_roles).

@@ -130,6 +130,7 @@ class StepStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Cancelled"
+    WAITING = "waiting", "Waiting on a person, a time or a condition"
 
 
 ACTIVE_STEP_STATUSES = (StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
@@ -238,3 +239,8 @@ class TimelineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.message}"
+
+
+# Steps a person takes part in and trigger rules live in their own modules; importing them here registers the models.
+from playbooks.human.models import HumanStep, Participant  # noqa: E402, F401
+from playbooks.triggers.models import InboundDelivery, InboundEndpoint, TriggerFiring, TriggerRule  # noqa: E402, F401
