@@ -36,7 +36,9 @@ class RequestReferenceMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        logger.error("request.failed", exc_info=exception, extra={"reference": request_reference(request), "path": request.path[:200]})
+        reference = request_reference(request)
+        # The reference is in the message too: operators' log formats rarely print `extra` fields.
+        logger.error("request.failed reference=%s path=%s", reference, request.path[:200], exc_info=exception, extra={"reference": reference})
 
 
 def server_error(request: HttpRequest, *args, **kwargs) -> HttpResponse:
