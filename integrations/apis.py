@@ -375,6 +375,33 @@ class IntegrationConfigApi(IntegrationDetailApi):
         return Response(IntegrationSerializer(integration).data)
 
 
+class DisabledRulesPreviewInputSerializer(serializers.Serializer):
+    rules = serializers.ListField(child=serializers.DictField(), allow_empty=True)
+
+
+class DisabledRulePreviewSerializer(serializers.Serializer):
+    rule = serializers.DictField()
+    label = serializers.CharField()
+    excluded = serializers.IntegerField()
+
+
+class DisabledRulesPreviewSerializer(serializers.Serializer):
+    entries = serializers.IntegerField()
+    excluded = serializers.IntegerField()
+    rules = DisabledRulePreviewSerializer(many=True)
+
+
+class IntegrationDisabledRulesPreviewApi(IntegrationDetailApi):
+    """Directory integrations: how many entries each disabled-account rule would exclude, before the rules are saved."""
+
+    @extend_schema(request=DisabledRulesPreviewInputSerializer, responses=DisabledRulesPreviewSerializer)
+    def post(self, request: Request, pk) -> Response:
+        data = DisabledRulesPreviewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        preview = services.directory_disabled_rules_preview(integration=self.get_object(), rules=data.validated_data["rules"])
+        return Response(DisabledRulesPreviewSerializer(preview).data)
+
+
 class IntegrationTestApi(IntegrationDetailApi):
     """Test the connection now and update health."""
 

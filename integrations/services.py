@@ -22,7 +22,7 @@ from accounts.models import Membership, Organization, Role
 from accounts.services import audit_record, model_changes, snapshot
 from common.errors import ApplicationError
 from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, ConnectorManifest, FieldInfo, Page
-from integrations.errors import ApiError, ApiHostError, UnsafeBaseUrl
+from integrations.errors import ApiBadRequest, ApiError, ApiHostError, UnsafeBaseUrl
 from integrations.http import AuthProvider, BearerAuth, CallRecord, HttpClient
 from integrations.models import CredentialType, DataSource, Integration, IntegrationCall, IntegrationCredential, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
@@ -831,6 +831,11 @@ def integration_config_update(
     manifest = _connector_class(integration.connector_key).manifest
     if config is not None:
         merged = {**integration.config, **config_validate(manifest, config)}
+        if "disabled_rules" in manifest.capabilities and "disabled_rules" in config:
+            try:  # a directory's disabled-account rules are checked when saved, not first at the next sync
+                _connector_class(integration.connector_key).rules_validate(config["disabled_rules"])  # type: ignore[attr-defined]
+            except ApiBadRequest as error:
+                raise ApplicationError(error.message, code="invalid", fields={"disabled_rules": [error.message]}) from error
         config_validate(manifest, merged, partial=not finish)
         integration_update(integration=integration, config=merged, actor=actor, request=request)
     for item in data_sources or []:
@@ -842,6 +847,21 @@ def integration_config_update(
             )
         data_source_update(data_source=data_source, field_mapping=item.get("field_mapping"), is_enabled=item.get("is_enabled"), actor=actor, request=request)
     return integration
+
+
+def directory_disabled_rules_preview(*, integration: Integration, rules: Any) -> dict[str, Any]:
+    """How many directory entries each disabled-account rule would exclude, read before the rules are saved."""
+    if "disabled_rules" not in _connector_class(integration.connector_key).manifest.capabilities:
+        raise ApplicationError(f"{integration.display_name} has no disabled-account rules.", code="not_supported", status_code=404)
+    connector = build_connector(integration)
+    try:
+        return connector.disabled_rules_preview(rules)  # type: ignore[attr-defined]
+    except ApiBadRequest as error:
+        raise ApplicationError(error.message, code="invalid", fields={"rules": [error.message]}) from error
+    except ApiError as error:
+        raise _vendor_error(integration, error) from error
+    finally:
+        connector.close()  # type: ignore[attr-defined]
 
 
 def data_source_update(

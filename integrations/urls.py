@@ -10,6 +10,11 @@ urlpatterns = [
     path("api/integrations/connect", apis.IntegrationConnectApi.as_view(), name="api-integration-connect"),
     path("api/integrations/<uuid:pk>", apis.IntegrationDetailApi.as_view(), name="api-integration-detail"),
     path("api/integrations/<uuid:pk>/config", apis.IntegrationConfigApi.as_view(http_method_names=["put"]), name="api-integration-config"),
+    path(
+        "api/integrations/<uuid:pk>/disabled-rules/preview",
+        apis.IntegrationDisabledRulesPreviewApi.as_view(http_method_names=["post"]),
+        name="api-integration-disabled-rules-preview",
+    ),
     path("api/integrations/<uuid:pk>/test", apis.IntegrationTestApi.as_view(http_method_names=["post"]), name="api-integration-test"),
     path("api/integrations/<uuid:pk>/webhook", apis.IntegrationWebhookApi.as_view(http_method_names=["post"]), name="api-integration-webhook"),
     path("api/integrations/<uuid:pk>/reconnect", apis.IntegrationReconnectApi.as_view(http_method_names=["post"]), name="api-integration-reconnect"),

@@ -34,6 +34,7 @@ SERVICE_PASSWORD = "svc-Secret-123"
 PEOPLE_BASE = f"ou=people,{SUFFIX}"
 GROUPS_BASE = f"ou=groups,{SUFFIX}"
 ADUSERS_BASE = f"ou=adusers,{SUFFIX}"
+ACCESSLOG_BASE = "cn=accesslog"  # OpenLDAP's accesslog overlay: every write, with a deleted entry's old attributes (entryUUID)
 
 # A few Active Directory attribute names (private OIDs) so the "ad" flavor can be exercised against slapd.
 AD_SCHEMA = """dn: cn=bastionad,cn=schema,cn=config
@@ -45,7 +46,8 @@ olcAttributeTypes: ( 1.3.6.1.4.1.55555.1.3 NAME 'userAccountControl' EQUALITY in
 olcAttributeTypes: ( 1.3.6.1.4.1.55555.1.4 NAME 'department' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
 olcAttributeTypes: ( 1.3.6.1.4.1.55555.1.5 NAME 'objectGUID' EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
 olcAttributeTypes: ( 1.3.6.1.4.1.55555.1.6 NAME 'uSNChanged' EQUALITY integerMatch ORDERING integerOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
-olcObjectClasses: ( 1.3.6.1.4.1.55555.2.1 NAME 'bastionAdUser' SUP top AUXILIARY MAY ( sAMAccountName $ userPrincipalName $ userAccountControl $ department $ objectGUID $ uSNChanged ) )
+olcAttributeTypes: ( 1.3.6.1.4.1.55555.1.7 NAME 'accountExpires' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+olcObjectClasses: ( 1.3.6.1.4.1.55555.2.1 NAME 'bastionAdUser' SUP top AUXILIARY MAY ( sAMAccountName $ userPrincipalName $ userAccountControl $ department $ objectGUID $ uSNChanged $ accountExpires ) )
 """
 
 
@@ -85,7 +87,7 @@ def make_self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Pat
 
 
 def config_ldif(root: Path, cert: Path, key: Path) -> str:
-    """The cn=config tree: modules (mdb, memberof), schemas, one mdb database with TLS, ACLs and limits."""
+    """The cn=config tree: modules (mdb, memberof, syncprov, accesslog), schemas, the mdb database with TLS, ACLs and limits, its accesslog."""
     schemas = "\n".join(f"include: file://{SCHEMA_DIR}/{name}.ldif" for name in ("core", "cosine", "inetorgperson", "nis"))
     return f"""dn: cn=config
 objectClass: olcGlobal
@@ -103,6 +105,7 @@ olcModulePath: {MODULE_PATH}
 olcModuleLoad: back_mdb
 olcModuleLoad: memberof
 olcModuleLoad: syncprov
+olcModuleLoad: accesslog
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -153,6 +156,29 @@ objectClass: olcOverlayConfig
 objectClass: olcSyncProvConfig
 olcOverlay: {{1}}syncprov
 olcSpCheckpoint: 1 1
+
+dn: olcDatabase={{2}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{2}}mdb
+olcSuffix: {ACCESSLOG_BASE}
+olcRootDN: {ROOT_DN}
+olcDbDirectory: {root}/accesslog
+olcDbMaxSize: 268435456
+olcDbIndex: objectClass eq
+olcDbIndex: reqStart eq
+olcSizeLimit: size.soft=500 size.hard=unlimited size.pr=1000 size.prtotal=unlimited
+olcAccess: {{0}}to * by dn.exact="{SERVICE_DN}" read by * none
+
+dn: olcOverlay={{2}}accesslog,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcAccessLogConfig
+olcOverlay: {{2}}accesslog
+olcAccessLogDB: {ACCESSLOG_BASE}
+olcAccessLogOps: writes
+olcAccessLogSuccess: TRUE
+olcAccessLogOld: (objectClass=*)
+olcAccessLogPurge: 07+00:00 01+00:00
 """
 
 
@@ -183,6 +209,7 @@ class SlapdServer:
         root = Path(root or tempfile.mkdtemp(prefix="bastion-slapd-"))
         (root / "config").mkdir(parents=True, exist_ok=True)
         (root / "data").mkdir(parents=True, exist_ok=True)
+        (root / "accesslog").mkdir(parents=True, exist_ok=True)
         cert, key = make_self_signed_cert(root)
         (root / "config.ldif").write_text(config_ldif(root, cert, key))
         _run([SLAPADD, "-n", "0", "-F", str(root / "config"), "-l", str(root / "config.ldif")])

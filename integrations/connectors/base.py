@@ -126,6 +126,8 @@ class Page:
     cursor: Any = None  # incremental cursor to persist once this page is stored (None: unchanged)
     is_full_scan: bool = True  # a complete scan of the entity (deletion detection allowed when finished)
     deleted_ids: list[str] = field(default_factory=list)  # explicit deletions reported by the vendor
+    # Ids of every record in scope now (a cheap id-only scan at the end of an incremental run): stored ones outside it are deleted.
+    present_ids: list[str] | None = None
 
 
 @dataclass

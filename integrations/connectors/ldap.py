@@ -23,6 +23,8 @@ from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
+from integrations.connectors._ldap_changes import DirectoryChangesMixin
+from integrations.connectors._ldap_rules import disabled_by, repair_dn, rules_validate
 from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiTimeout, ApiUnauthorized
 from integrations.ssrf import VettedAddress, host_unresolved, is_ip_literal, resolve_vetted
@@ -198,7 +200,7 @@ class _PinnedServer(ldap3.Server):
         return self._address_info
 
 
-class LdapConnector(BaseConnector):
+class LdapConnector(DirectoryChangesMixin, BaseConnector):
     """Reads people and groups from Active Directory or any LDAPv3 directory (OpenLDAP inetOrgPerson)."""
 
     manifest = ConnectorManifest(
@@ -227,9 +229,11 @@ class LdapConnector(BaseConnector):
             EntitySpec("users", "Users", "People in the directory (disabled accounts excluded)", supports_incremental=True, bastion_type="person"),
             EntitySpec("groups", "Groups", "Groups with their direct members", bastion_type="group"),
         ),
-        capabilities=("paged_results", "incremental", "deletions", "nested_groups", "org_chart"),
+        capabilities=("paged_results", "incremental", "deletions", "nested_groups", "org_chart", "disabled_rules"),
         docs_url="https://ldap3.readthedocs.io/",
     )
+
+    rules_validate = staticmethod(rules_validate)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -246,7 +250,11 @@ class LdapConnector(BaseConnector):
         self.id_is_guid = self.id_attribute.lower() == "objectguid"
         self.change_attribute = str(self.config.get("incremental_attribute") or self.flavor.change_attribute)
         self.nested_groups = str(self.config.get("nested_groups") or self.flavor.nested_groups)
-        self.disabled_rules = tuple(self.config.get("disabled_rules") or self.flavor.disabled_rules)
+        self.disabled_rules = rules_validate(self.config.get("disabled_rules")) or tuple(self.flavor.disabled_rules)
+        self.deletion_detection = str(self.config.get("deletion_detection") or "auto").lower()
+        if self.deletion_detection not in ("auto", "accesslog", "scan", "off"):
+            raise ApiBadRequest("deletion_detection must be auto, accesslog, scan or off.")
+        self.data_problems: list[dict[str, str]] = []  # bad values met this run (logged against their entry, never retried)
         self.page_size = max(1, min(int(self.config.get("page_size") or 500), 5000))
         self._conn: ldap3.Connection | None = None
         self._lookup_conn: ldap3.Connection | None = None
@@ -263,11 +271,21 @@ class LdapConnector(BaseConnector):
         base = str(self.config.get("base_dn") or "").strip()
         if not base:
             raise ApiBadRequest("The base DN is required (config 'base_dn').")
-        return base
+        return self._setting_dn("base_dn", base)
 
     @property
     def group_base_dn(self) -> str:
-        return str(self.config.get("group_base_dn") or self.base_dn)
+        return self._setting_dn("group_base_dn", str(self.config.get("group_base_dn") or "").strip()) or self.base_dn
+
+    @staticmethod
+    def _setting_dn(name: str, value: str) -> str:
+        """A DN from the settings, written as AD exports do (`OU=People, DC=corp`) accepted in its strict form; a bad one is a 400."""
+        if not value:
+            return ""
+        repaired = repair_dn(value)
+        if repaired is None:
+            raise ApiBadRequest(f"The {name.replace('_', ' ')} {value!r} is not a DN (expected e.g. OU=People,DC=corp,DC=example).")
+        return repaired
 
     def _server(self) -> tuple[ldap3.Server, str]:
         url = str(self.config.get("server_url") or "").strip()
@@ -427,8 +445,11 @@ class LdapConnector(BaseConnector):
         names = {self.id_attribute, self.change_attribute, self.flavor.manager, self.flavor.member_of, "objectClass", "cn"}
         for attrs in self.attribute_map.values():
             names.update(attrs)
-        names.update(rule["attribute"] for rule in self.disabled_rules)
+        names.update(self._rule_attributes())
         return sorted(names)
+
+    def _rule_attributes(self) -> set[str]:
+        return {str(rule["attribute"]) for rule in self.disabled_rules if rule.get("attribute")}
 
     def _change_filter(self, cursor: Any) -> str:
         if cursor in (None, ""):
@@ -479,7 +500,12 @@ class LdapConnector(BaseConnector):
         if next_state is None:
             final = mark if mark is not None else run_max
             new_cursor = final if final is not None and str(final) != str(cursor) else None
-            return Page(records=records, next_page=None, cursor=new_cursor, is_full_scan=is_full, deleted_ids=deleted)
+            present = None
+            if change:  # an incremental run: deletions and moves out of scope arrive in this same cycle
+                removed, present, method = self.incremental_removals(cursor)
+                deleted += removed
+                logger.info("ldap.incremental.removals", extra={"method": method, "removed": len(removed), "present": len(present or ())})
+            return Page(records=records, next_page=None, cursor=new_cursor, is_full_scan=is_full, deleted_ids=deleted, present_ids=present)
         next_state["max"] = run_max
         next_state["mark"] = mark
         self._park()
@@ -521,7 +547,7 @@ class LdapConnector(BaseConnector):
         for entry in entries:
             record = self._record(entry)
             member_dns = [m for m in record["attributes"].get(self.flavor.group_member, []) if isinstance(m, str)]
-            record["members"] = [i for i in (self._resolve_id(dn) for dn in member_dns) if i]
+            record["members"] = [i for i in (self._resolve_id(dn, entry_dn=record["dn"], attribute=self.flavor.group_member) for dn in member_dns) if i]
             records.append(record)
         if next_state is not None:
             self._park()
@@ -633,39 +659,49 @@ class LdapConnector(BaseConnector):
             "external_id": external_id,
             "attributes": attributes,
             "changed": _first(attributes, (self.change_attribute,)),
-            "is_disabled": self._is_disabled(attributes),
+            "is_disabled": disabled_by(self.disabled_rules, normalize_dn(entry["dn"]), attributes) is not None,
         }
-
-    def _is_disabled(self, attributes: Mapping[str, list[Any]]) -> bool:
-        lowered = {k.lower(): v for k, v in attributes.items()}
-        for rule in self.disabled_rules:
-            values = lowered.get(str(rule["attribute"]).lower()) or []
-            if rule.get("present") and values:
-                return True
-            if "bitmask" in rule:
-                for value in values:
-                    try:
-                        if int(value) & int(rule["bitmask"]):
-                            return True
-                    except (TypeError, ValueError):
-                        continue
-            if "values" in rule and {str(v).lower() for v in values} & {str(v).lower() for v in rule["values"]}:
-                return True
-        return False
 
     # ---------------------------------------------------------------- enrichment: manager ids, nested groups
     def _enrich(self, records: list[dict[str, Any]]) -> None:
         for record in records:
             manager_dn = _first(record["attributes"], (self.flavor.manager,))
             record["manager_dn"] = manager_dn
-            record["manager_external_id"] = self._resolve_id(manager_dn) if manager_dn else ""
+            record["manager_external_id"] = self._resolve_id(manager_dn, entry_dn=record["dn"], attribute=self.flavor.manager) if manager_dn else ""
+            problems = [p for p in self.data_problems if p["entry"] == record["dn"]]
+            if problems:
+                record["problems"] = problems  # stored with the record: the entry's own data problem, visible where it is read
             record["groups"] = self._groups_for(record)
 
-    def _resolve_id(self, dn: str) -> str:
+    def _data_problem(self, entry_dn: str, attribute: str, value: str, problem: str) -> None:
+        """A bad value is the entry's data problem: logged against it and kept for its record, never a reason to retry a page."""
+        self.data_problems.append({"entry": entry_dn, "attribute": attribute, "value": value[:300], "problem": problem})
+        logger.warning("ldap.entry.bad_value", extra={"entry": entry_dn, "attribute": attribute, "problem": problem})
+
+    def _entry_id(self, entry: Mapping[str, Any]) -> str:
+        """The external id of a search result entry ("" when the bind cannot read it)."""
+        if self.id_is_guid:
+            raw = next((v for k, v in (entry.get("raw_attributes") or {}).items() if k.lower() == self.id_attribute.lower()), [])
+            return guid_to_str(raw[0]) if raw and len(raw[0]) == 16 else ""
+        return _first(entry.get("attributes") or {}, (self.id_attribute,))
+
+    @staticmethod
+    def _dn_key(dn: str) -> str:
+        return normalize_dn(dn)
+
+    def _resolve_id(self, dn: str, *, entry_dn: str = "", attribute: str = "") -> str:
         """External id of any DN (cached per run); "" when it does not exist or cannot be read (e.g. outside the bind's reach)."""
         key = normalize_dn(dn)
         if key in self._dn_ids:
             return self._dn_ids[key]
+        strict = repair_dn(dn)
+        if strict is None:
+            self._data_problem(entry_dn, attribute, dn, "not a DN; the reference is left unresolved")
+            self._dn_ids[key] = ""
+            return ""
+        if strict != dn:
+            self._data_problem(entry_dn, attribute, dn, f"DN written loosely; read as {strict}")
+            dn = strict
         conn = self.lookup_connection()
         resolved = ""
         with _ldap_errors("resolve"):
@@ -678,7 +714,12 @@ class LdapConnector(BaseConnector):
                         resolved = guid_to_str(raw[0]) if raw and len(raw[0]) == 16 else ""
                     else:
                         resolved = _first(entries[0]["attributes"], (self.id_attribute,))
-            except (ldap_exc.LDAPNoSuchObjectResult, ldap_exc.LDAPInvalidDNSyntaxResult, ldap_exc.LDAPInsufficientAccessRightsResult):
+            except (
+                ldap_exc.LDAPNoSuchObjectResult,
+                ldap_exc.LDAPInvalidDNSyntaxResult,
+                ldap_exc.LDAPInsufficientAccessRightsResult,
+                ldap_exc.LDAPInvalidDnError,
+            ):
                 logger.info("ldap.reference_unresolved", extra={"reason": "missing_or_unreadable"})
         self._dn_ids[key] = resolved
         return resolved

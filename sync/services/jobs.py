@@ -21,7 +21,7 @@ from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
 from integrations.models import DataSource, Integration, IntegrationStatus
 from integrations.services import integration_record_failure, integration_record_success, shared_connector
 from sync.metrics import sync_job_observe
-from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog, SyncRecord
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
 from sync.services.records import (
@@ -226,6 +226,10 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
             integration=integration, entity_type=source.entity_type, records=page.records, connector=connector, job=locked, full_scan=full_scan
         )
         deleted = records_mark_deleted(integration=integration, entity_type=source.entity_type, external_ids=page.deleted_ids)
+        if page.present_ids is not None:
+            deleted += records_mark_deleted(
+                integration=integration, entity_type=source.entity_type, external_ids=_absent_ids(integration, source.entity_type, page.present_ids)
+            )
         if spec.bastion_type == "person":
             people_merge(
                 organization=job.organization, source=integration.connector_key, integration=integration, entity_type=source.entity_type, items=result.changed
@@ -259,6 +263,13 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
     if page.next_page is None:
         return _finalize(locked)
     return StepOutcome(False, 0.0)
+
+
+def _absent_ids(integration: Any, entity_type: str, present_ids: list[str]) -> list[str]:
+    """Stored, not-deleted records of the entity whose id the connector's scan of everything in scope did not return."""
+    present = set(present_ids)
+    stored = SyncRecord.objects.filter(integration=integration, entity_type=entity_type, is_deleted=False).values_list("external_id", flat=True)
+    return [external_id for external_id in stored.iterator(chunk_size=5000) if external_id not in present]
 
 
 def _finalize(job: DataSyncJob) -> StepOutcome:
