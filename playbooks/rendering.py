@@ -9,6 +9,7 @@ paths under the roots the caller passes, and knows a short list of pure filters.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -199,23 +200,76 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     return None if value is MISSING else value
 
 
-def render_string(template: str, context: Mapping[str, Any]) -> Any:
+# Escaping per destination format. Only substituted values (scenario text, directory names: untrusted) are escaped,
+# never the template's own markup, so a template may bold a line in Slack while a title cannot ping the channel.
+Escape = Callable[[str], str]
+# C0/C1 controls except tab and newline, and the bidirectional overrides that make text read differently than it is.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_plain(value: str) -> str:
+    """Plain text (SMS, e-mail text bodies, Jira fields that become ADF text nodes): no markup to escape, controls removed."""
+    return _CONTROLS.sub("", value)
+
+
+def escape_slack(value: str) -> str:
+    """Slack mrkdwn: &, < and > as entities (Slack's rule), so `<!everyone>`, `<@U1>` and `<http://x|label>` stay text."""
+    return escape_plain(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_html(value: str) -> str:
+    """E-mail HTML bodies: every character HTML gives meaning to, quotes included (values may land in attributes)."""
+    return html.escape(escape_plain(value), quote=True)
+
+
+def escape_none(value: str) -> str:
+    return value
+
+
+# Which format each payload field of an action is delivered in (keyed like FIELD_RULES); fields not named are plain.
+DESTINATION_FORMATS: dict[str, dict[str, Escape]] = {
+    "post_message": {"text": escape_slack, "blocks": escape_slack},
+    "send_dm": {"text": escape_slack, "blocks": escape_slack},
+    "create_channel": {"topic": escape_slack, "purpose": escape_slack},
+    "send_email": {"html": escape_html, "body_html": escape_html},
+}
+
+
+def render_string(template: str, context: Mapping[str, Any], escape: Escape = escape_none) -> Any:
     """Render one string. A string that is exactly one placeholder keeps the value's type (lists stay lists)."""
     whole = PLACEHOLDER.fullmatch(template.strip()) if "{{" in template else None
     if whole:
-        return evaluate(whole.group(1), context)
-    rendered = PLACEHOLDER.sub(lambda m: _as_text(evaluate(m.group(1), context)), template)
+        return _escape_value(evaluate(whole.group(1), context), escape)
+    rendered = PLACEHOLDER.sub(lambda m: escape(_as_text(evaluate(m.group(1), context))), template)
     return rendered[:MAX_RENDERED_CHARS]
 
 
-def render_payload(template: Any, context: Mapping[str, Any]) -> Any:
-    """Render every string inside a JSON payload template (dicts and lists are walked, other values kept)."""
+def _escape_value(value: Any, escape: Escape) -> Any:
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list):
+        return [_escape_value(v, escape) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _escape_value(v, escape) for k, v in value.items()}
+    return value
+
+
+def render_payload(template: Any, context: Mapping[str, Any], escape: Escape = escape_none, *, action: str = "") -> Any:
+    """Render every string inside a JSON payload template (dicts and lists are walked, other values kept).
+
+    With `action`, each top-level field's substituted values are escaped for the format that field is delivered in.
+    """
+    if action:
+        if not isinstance(template, Mapping):
+            return render_payload(template, context, escape_plain)
+        formats = DESTINATION_FORMATS.get(action, {})
+        return {str(key): render_payload(value, context, formats.get(str(key), escape_plain)) for key, value in template.items()}
     if isinstance(template, str):
-        return render_string(template, context) if "{{" in template else template
+        return render_string(template, context, escape) if "{{" in template else template
     if isinstance(template, Mapping):
-        return {str(key): render_payload(value, context) for key, value in template.items()}
+        return {str(key): render_payload(value, context, escape) for key, value in template.items()}
     if isinstance(template, list):
-        return [render_payload(value, context) for value in template]
+        return [render_payload(value, context, escape) for value in template]
     return template
 
 

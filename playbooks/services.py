@@ -286,7 +286,8 @@ def idempotency_key_for(playbook_id: Any, step_key: str, item_key: str) -> str:
 
 
 def render_step_payload(step_template: dict[str, Any] | Any, action: str, context: dict[str, Any]) -> dict[str, Any]:
-    rendered = render_payload(step_template, context)
+    """Render a step's payload with each field's values escaped for the format it is delivered in, then apply the field rules."""
+    rendered = render_payload(step_template, context, action=action)
     if not isinstance(rendered, dict):
         raise RenderError("A payload template must be a JSON object.")
     return sanitize_payload(action, rendered)
