@@ -42,6 +42,14 @@ def _finished(api: requests.Session, demo: DemoProcess, run_id: str, timeout: fl
     return wait_for(lambda: (r := _run(api, demo, run_id)) and r["status"] in FINISHED and r, timeout=timeout, message=f"run {run_id} to finish")
 
 
+def _problems(run: dict) -> list:
+    return [
+        (s["key"], s["status"], [i.get("last_error", "")[:300] for i in s.get("items", []) if i.get("last_error")][:2])
+        for s in run["steps"]
+        if s["status"] != "succeeded"
+    ]
+
+
 def _mails(demo: DemoProcess) -> list[dict]:
     return requests.get(f"{demo.sandbox}/_control/created", params={"vendor": "email"}, timeout=5).json()
 
@@ -52,7 +60,9 @@ def _created(demo: DemoProcess) -> list[dict]:
 
 def _activate_in_page(page, demo: DemoProcess, playbook_id: str) -> None:
     page.goto(f"{demo.url}/playbooks/{playbook_id}/")
-    page.get_by_role("button", name=re.compile("^Activate")).click()
+    button = page.get_by_role("button", name=re.compile("^Activate"))
+    expect(button, "the playbook page offers no enabled Activate: " + page.locator("main").inner_text()[:3000]).to_be_enabled()
+    button.click()
     page.wait_for_url(re.compile(r".*/war-room/.*"))
 
 
@@ -81,6 +91,8 @@ def test_whole_story_on_the_demo_configuration(demo, browser_page):
     page.wait_for_url(re.compile(r".*/map/$"))
     page.click("#map-continue")
     page.wait_for_url(re.compile(r".*/finish/$"))
+    page.click("#test-connection")
+    expect(page.locator("#test-result")).to_contain_text("Connection works")
     page.click("#wizard-done")
     expect(page.locator("#integration-status")).to_have_text("Connected")
     page.click("#register-webhook")
@@ -127,7 +139,7 @@ def test_whole_story_on_the_demo_configuration(demo, browser_page):
     run_id = api.get(f"{demo.url}/api/playbooks/{playbook_id}/runs/", timeout=10).json()
     run_id = (run_id["results"] if isinstance(run_id, dict) else run_id)[0]["id"]
     run = _finished(api, demo, run_id)
-    assert run["status"] == "succeeded", [(s["key"], s["status"]) for s in run["steps"] if s["status"] != "succeeded"]
+    assert run["status"] == "succeeded", _problems(run)
     page.reload()
     expect(page.locator("body")).not_to_contain_text("Traceback")
     issues = [t for t in run["tasks"] if t["kind"] == "jira_issue"]
@@ -154,7 +166,7 @@ def test_whole_story_on_the_demo_configuration(demo, browser_page):
     expect(page.locator(f"[data-task='{issue['id']}']")).to_contain_text(re.compile("done", re.IGNORECASE))
 
     # Cancel with undo, from the war room: every object the run created is undone in the sandbox.
-    page.click("#undo-open")
+    page.locator("summary:has(#undo-open), #undo-open:not(summary *)").first.click()
     page.click("#confirm-undo")
     undone = wait_for(
         lambda: (r := _run(api, demo, run_id))["undo"]["items"] and not r["undo"]["is_running"] and r,
@@ -172,7 +184,7 @@ def test_whole_story_on_the_demo_configuration(demo, browser_page):
     second_id = (runs["results"] if isinstance(runs, dict) else runs)[0]["id"]
     assert second_id != run_id
     second = _finished(api, demo, second_id)
-    assert second["status"] == "succeeded", [(s["key"], s["status"]) for s in second["steps"] if s["status"] != "succeeded"]
+    assert second["status"] == "succeeded", _problems(second)
     after = _mails(demo)
     assert len(after) == len(first_mails), f"{len(after) - len(first_mails)} e-mails sent a second time"
     assert max(Counter(m["summary"] for m in after).values()) == 1
@@ -209,7 +221,7 @@ def test_killed_worker_mid_activation_finishes_by_itself(demo):
         requests.put(f"{demo.sandbox}/_control/faults/{vendor}", json={"latency_ms": 0}, timeout=5).raise_for_status()
     # Nobody presses anything: the supervisor restarts the worker, beat's stalled-run check resumes the steps.
     run = _finished(api, demo, run_id, timeout=240)
-    assert run["status"] == "succeeded", [(s["key"], s["status"], s.get("items")) for s in run["steps"] if s["status"] != "succeeded"]
+    assert run["status"] == "succeeded", _problems(run)
     after = Counter((c["vendor"], c["kind"], c["summary"]) for c in _created(demo))
     twice = {key: n for key, n in (after - before).items() if n > 1}
     assert not twice, twice
