@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 SAMPLE_BYTES = 64 * 1024
+# A people file has tens of columns and rows of a few hundred characters: these caps refuse a hostile file (millions of
+# columns on one line) with a clear error before parsing it costs seconds and hundreds of megabytes.
+MAX_COLUMNS = 500
+MAX_RECORD_CHARS = 256 * 1024
 DELIMITERS = [",", ";", "\t", "|"]
 
 # Bastion person fields a CSV column can map to (label shown in the mapping form).
@@ -106,10 +110,27 @@ def detect(stream: IO[bytes]) -> CsvDialect:
     return CsvDialect(encoding=encoding, delimiter=detect_delimiter(text.replace("\r\n", "\n")))
 
 
+def _bounded_lines(text: IO[str]) -> Iterator[str]:
+    """The file's lines, each read at most MAX_RECORD_CHARS at a time: a line longer than that is refused unread."""
+    number = 0
+    while True:
+        line = text.readline(MAX_RECORD_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_RECORD_CHARS:
+            raise CsvFormatError(f"Line {number} is longer than {MAX_RECORD_CHARS:,} characters. Check that the file is a CSV of people, one per line.")
+        yield line
+
+
 def _recording(lines: Iterator[str], record: list[str]) -> Iterator[str]:
     """Pass lines to the csv reader, keeping those of the record being read (the reader never reads ahead of a record)."""
     keep = record.append
+    size = 0
     for line in lines:
+        size = len(line) + (size if record else 0)
+        if size > MAX_RECORD_CHARS:  # a quoted cell spanning many lines is one record too
+            raise CsvFormatError(f"A record is longer than {MAX_RECORD_CHARS:,} characters (an unclosed quote?). Check the file and import it again.")
         keep(line)
         yield line
 
@@ -156,12 +177,14 @@ def iter_rows(stream: IO[bytes], dialect: CsvDialect) -> Iterator[tuple[int, lis
     """
     text = io.TextIOWrapper(stream, encoding=dialect.encoding, newline="", errors="strict")
     record: list[str] = []
-    reader = csv.reader(_recording(text, record), delimiter=dialect.delimiter)
+    reader = csv.reader(_recording(_bounded_lines(text), record), delimiter=dialect.delimiter)
     previous_end = 0
     try:
         for row in reader:
             start = previous_end + 1
             previous_end = reader.line_num
+            if len(row) > MAX_COLUMNS:
+                raise CsvFormatError(f"Line {start} has {len(row):,} columns; at most {MAX_COLUMNS} are read. Check the delimiter and the file.")
             row = _unpadded(row, record, dialect.delimiter)
             record.clear()
             yield start, row
