@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from integrations.models import Integration
 from sync.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
-from sync.services.records import bulk_sql_available, json_text, raw_cursor, stage_rows
+from sync.services.records import json_text, raw_cursor, stage_rows
 from sync.services.suppression import people_unsuppressed
 
 # Person field ← key in the Bastion person shape (contracts.md).
@@ -97,8 +97,7 @@ def people_merge(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                merge = _merge_copy if bulk_sql_available() else _merge_orm
-                return merge(organization=organization, source=source, integration=integration, entity_type=entity_type, batch=batch)
+                return _merge_copy(organization=organization, source=source, integration=integration, entity_type=entity_type, batch=batch)
         except IntegrityError:
             # A concurrent merge created the same person (unique email): retry, now matching it.
             if attempt == 2:
@@ -109,106 +108,6 @@ def people_merge(
 def _identity_filter(organization: Organization, source: str, integration: Integration | None) -> Any:
     queryset = PersonIdentity.objects.filter(organization=organization, source=source)
     return queryset.filter(integration=integration) if integration is not None else queryset.filter(integration__isnull=True)
-
-
-def people_merge_orm(
-    *, organization: Organization, source: str, integration: Integration | None, entity_type: str, items: Iterable[Mapping[str, Any]]
-) -> MergeResult:
-    """The portable merge (SQLite, the embedded demo), called directly by tests on PostgreSQL; same rules as the COPY path."""
-    items = people_unsuppressed(organization_id=organization.pk, source=source, integration=integration, entity_type=entity_type, items=items).kept
-    batch = {str(i.get("external_id") or "").strip(): _clean(i) for i in items if str(i.get("external_id") or "").strip()}
-    if not batch:
-        return MergeResult()
-    with transaction.atomic():
-        return _merge_orm(organization=organization, source=source, integration=integration, entity_type=entity_type, batch=batch)
-
-
-def _merge_orm(*, organization: Organization, source: str, integration: Integration | None, entity_type: str, batch: dict[str, dict[str, Any]]) -> MergeResult:
-    result = MergeResult()
-    identities = {i.external_id: i for i in _identity_filter(organization, source, integration).filter(external_id__in=list(batch))}
-    wanted_emails = {a["email"] for ext, a in batch.items() if ext not in identities and a["email"]}
-    by_email: dict[str, Any] = dict(Person.objects.filter(organization=organization, email__in=wanted_emails).values_list("email", "pk"))
-    new_people: dict[Any, Person] = {}
-    person_of: dict[str, Any] = {}
-    for external_id, attributes in batch.items():
-        identity = identities.get(external_id)
-        if identity is not None:
-            person_of[external_id] = identity.person_id
-            continue
-        email = attributes["email"]
-        if email and email in by_email:
-            person_of[external_id] = by_email[email]
-            continue
-        person = Person(organization=organization, email=email)
-        new_people[person.pk] = person
-        if email:
-            by_email[email] = person.pk
-        person_of[external_id] = person.pk
-    now = timezone.now()
-    identity_rows = [
-        PersonIdentity(
-            organization=organization,
-            person_id=person_of[ext],
-            integration=integration,
-            source=source,
-            entity_type=entity_type,
-            external_id=ext,
-            attributes=attributes,
-            created_at=now,
-            updated_at=now,
-        )
-        for ext, attributes in batch.items()
-    ]
-    # Compute new people in memory from this batch, so they are inserted complete (no second write).
-    priority = people_priority(organization=organization)
-    batch_refs: dict[tuple, Any] = {(source, integration.pk if integration else None, ext): person_of[ext] for ext in batch}
-    # Managers named by email who arrive in this same batch resolve without a second pass.
-    batch_refs.update({("email", email): person_id for email, person_id in by_email.items()})
-    new_identity_rows = [row for row in identity_rows if row.person_id in new_people]
-    by_person: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in new_identity_rows:
-        by_person[row.person_id].append(_identity_view(row))
-    manager_ids = _resolve_managers(organization, [v for views in by_person.values() for v in views], batch_refs)
-    for person_id, views in by_person.items():
-        _apply(new_people[person_id], views, priority, manager_ids, now)
-    if new_people:
-        Person.objects.bulk_create(list(new_people.values()))
-        result.created = len(new_people)
-    if integration is not None:
-        PersonIdentity.objects.bulk_create(
-            identity_rows,
-            update_conflicts=True,
-            unique_fields=["organization", "source", "integration", "external_id"],
-            update_fields=["person", "entity_type", "attributes", "updated_at"],
-        )
-    else:
-        fresh = [row for row in identity_rows if row.external_id not in identities]
-        stale = []
-        for row in identity_rows:
-            current = identities.get(row.external_id)
-            if current is not None:
-                current.attributes, current.entity_type, current.updated_at = row.attributes, row.entity_type, now
-                stale.append(current)
-        PersonIdentity.objects.bulk_create(fresh)
-        if stale:
-            PersonIdentity.objects.bulk_update(stale, ["attributes", "entity_type", "updated_at"])
-    result.identities = len(identity_rows)
-    existing_ids = {pid for pid in person_of.values() if pid not in new_people}
-    if existing_ids:
-        result.updated = _recompute_orm(organization=organization, ids=list(existing_ids), priority=priority, batch_refs=batch_refs)
-    return result
-
-
-def _identity_view(row: PersonIdentity | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(row, PersonIdentity):
-        return {
-            "source": row.source,
-            "integration_id": row.integration_id,
-            "external_id": row.external_id,
-            "attributes": row.attributes,
-            "updated_at": row.updated_at,
-        }
-    return dict(row)
 
 
 def _rank(priority: list[str], view: Mapping[str, Any]) -> tuple[int, float]:
@@ -244,30 +143,6 @@ def _partition_manager_refs(views: list[dict[str, Any]], batch_refs: dict[tuple,
         else:
             emails.add(ref[1])
     return resolved, by_source, emails
-
-
-def _resolve_managers(organization: Organization, views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None = None) -> dict[tuple, Any]:
-    """Map manager references (same-source external id, or email) to person ids in a few queries."""
-    resolved, by_source, emails = _partition_manager_refs(views, batch_refs)
-    for (source, integration_id), external_ids in by_source.items():
-        queryset = PersonIdentity.objects.filter(organization=organization, source=source, external_id__in=external_ids)
-        queryset = queryset.filter(integration_id=integration_id) if integration_id else queryset.filter(integration__isnull=True)
-        for external_id, person_id in queryset.values_list("external_id", "person_id"):
-            resolved[("ext", source, integration_id, external_id)] = person_id
-    if emails:
-        for email, person_id in Person.objects.filter(organization=organization, email__in=emails).values_list("email", "pk"):
-            resolved[("email", email)] = person_id
-    return resolved
-
-
-def _apply(person: Person, views: list[dict[str, Any]], priority: list[str], manager_ids: dict[tuple, Any], now: Any) -> bool:
-    """Set a person's fields from its identities by source priority; return True when anything changed (ORM path)."""
-    state = {name: getattr(person, name) for name in STATE_FIELDS}
-    state["pk"] = person.pk
-    changed = _apply_state(state, views, priority, manager_ids, now.isoformat(), lambda email: _email_free(person, email))
-    for name in STATE_FIELDS:
-        setattr(person, name, state[name])
-    return changed
 
 
 def _new_state(pk: Any, email: str) -> dict[str, Any]:
@@ -322,36 +197,14 @@ def _apply_state(state: dict[str, Any], views: list[dict[str, Any]], priority: l
     return any(state[name] != before[name] for name in COMPARED_FIELDS)
 
 
-def _email_free(person: Person, email: str) -> bool:
-    return not Person.objects.filter(organization_id=person.organization_id, email=email).exclude(pk=person.pk).exists()
-
-
 def people_recompute(*, organization: Organization, person_ids: Iterable[Any], priority: list[str] | None = None, batch_refs: dict | None = None) -> int:
     """Recompute people from all their identities (after a merge, a deletion or a priority change); return how many changed."""
     ids = list(person_ids)
     if not ids:
         return 0
     priority = priority or people_priority(organization=organization)
-    if bulk_sql_available():
-        with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
-            return _recompute_copy(cursor, organization.pk, ids, priority, batch_refs)
-    return _recompute_orm(organization=organization, ids=ids, priority=priority, batch_refs=batch_refs)
-
-
-def _recompute_orm(*, organization: Organization, ids: list[Any], priority: list[str], batch_refs: dict | None = None) -> int:
-    views: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in PersonIdentity.objects.filter(person_id__in=ids).values("person_id", "source", "integration_id", "external_id", "attributes", "updated_at"):
-        views[row.pop("person_id")].append(row)
-    manager_ids = _resolve_managers(organization, [v for vs in views.values() for v in vs], batch_refs)
-    changed = []
-    now = timezone.now()
-    for person in Person.objects.filter(pk__in=ids):
-        if _apply(person, views.get(person.pk, []), priority, manager_ids, now):
-            person.updated_at = now
-            changed.append(person)
-    if changed:
-        Person.objects.bulk_update(changed, PERSON_UPDATE_FIELDS, batch_size=500)
-    return len(changed)
+    with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
+        return _recompute_copy(cursor, organization.pk, ids, priority, batch_refs)
 
 
 def people_mark_source_deleted(*, organization: Organization, source: str, integration: Integration | None, external_ids: Iterable[str]) -> int:
@@ -377,39 +230,26 @@ def people_tables_analyze(*, changed_rows: int) -> None:
     Autovacuum analyzes on its own schedule; until it does, a source that was just loaded looks empty to the planner and a
     table-to-table join can be planned as a nested loop over two "one-row" sequential scans (minutes instead of milliseconds).
     """
-    if changed_rows >= BULK_ANALYZE_ROWS and bulk_sql_available():
+    if changed_rows >= BULK_ANALYZE_ROWS:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE sync_person, sync_personidentity")
 
 
 def people_link_managers(*, organization: Organization, source: str, integration: Integration | None, changed_rows: int = 0) -> int:
     """Fill manager links that could not resolve when the report was imported before the manager (end of a run)."""
-    if bulk_sql_available():
-        integration_id = integration.pk if integration is not None else None
-        people_tables_analyze(changed_rows=changed_rows)
-        with connection.cursor() as cursor:
-            # One statement: each unlinked person whose identity names a manager (same source) that is now known.
-            cursor.execute(
-                "UPDATE sync_person p SET manager_id = m.person_id FROM sync_personidentity i JOIN sync_personidentity m "
-                f"ON m.organization_id = i.organization_id AND m.source = i.source AND {_identity_scope(integration_id, 'm')} "
-                "AND m.external_id = i.attributes->>'manager_external_id' "
-                f"WHERE i.person_id = p.id AND i.organization_id = %(org)s AND i.source = %(source)s AND {_identity_scope(integration_id)} "
-                "AND p.manager_id IS NULL AND m.person_id <> p.id AND COALESCE(i.attributes->>'manager_external_id', '') <> ''",
-                {"org": organization.pk, "source": source, "integration": integration_id},
-            )
-            return cursor.rowcount
-    queryset = _identity_filter(organization, source, integration).filter(person__manager__isnull=True).exclude(attributes__manager_external_id="")
-    rows = list(queryset.exclude(attributes__manager_external_id=None).values("person_id", "attributes__manager_external_id"))
-    linked = 0
-    for start in range(0, len(rows), 2000):
-        chunk = rows[start : start + 2000]
-        wanted = {str(r["attributes__manager_external_id"]) for r in chunk}
-        managers = dict(_identity_filter(organization, source, integration).filter(external_id__in=wanted).values_list("external_id", "person_id"))
-        for row in chunk:
-            manager_id = managers.get(str(row["attributes__manager_external_id"]))
-            if manager_id and manager_id != row["person_id"]:
-                linked += Person.objects.filter(pk=row["person_id"], manager__isnull=True).update(manager_id=manager_id)
-    return linked
+    integration_id = integration.pk if integration is not None else None
+    people_tables_analyze(changed_rows=changed_rows)
+    with connection.cursor() as cursor:
+        # One statement: each unlinked person whose identity names a manager (same source) that is now known.
+        cursor.execute(
+            "UPDATE sync_person p SET manager_id = m.person_id FROM sync_personidentity i JOIN sync_personidentity m "
+            f"ON m.organization_id = i.organization_id AND m.source = i.source AND {_identity_scope(integration_id, 'm')} "
+            "AND m.external_id = i.attributes->>'manager_external_id' "
+            f"WHERE i.person_id = p.id AND i.organization_id = %(org)s AND i.source = %(source)s AND {_identity_scope(integration_id)} "
+            "AND p.manager_id IS NULL AND m.person_id <> p.id AND COALESCE(i.attributes->>'manager_external_id', '') <> ''",
+            {"org": organization.pk, "source": source, "integration": integration_id},
+        )
+        return cursor.rowcount
 
 
 # The PostgreSQL write path: COPY into TEMP staging tables, joins instead of IN lists, one statement per step ----------------
@@ -453,7 +293,7 @@ def _identity_scope(integration_id: Any, alias: str = "i") -> str:
 
 
 def _merge_copy(*, organization: Organization, source: str, integration: Integration | None, entity_type: str, batch: dict[str, dict[str, Any]]) -> MergeResult:
-    """The merge rules of _merge_orm with set-based SQL: one join matches the batch, COPY inserts new people, one upsert stores identities."""
+    """The merge rules with set-based SQL: one join matches the batch, COPY inserts new people, one upsert stores identities."""
     result = MergeResult()
     integration_id = integration.pk if integration is not None else None
     now = timezone.now()
@@ -543,7 +383,7 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
 
 
 def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[str, Any]], batch_refs: dict[tuple, Any] | None = None) -> dict[tuple, Any]:
-    """_resolve_managers with staged lookups (one join per source, one for emails)."""
+    """Resolve manager references with staged lookups (one join per source, one for emails)."""
     resolved, by_source, emails = _partition_manager_refs(views, batch_refs)
     for (source, integration_id), external_ids in by_source.items():
         rows = _lookup(
@@ -570,7 +410,7 @@ def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[s
 
 
 def _recompute_copy(cursor: Any, organization_id: Any, ids: list[Any], priority: list[str], batch_refs: dict | None = None) -> int:
-    """_recompute_orm with staged reads and one UPDATE … FROM staging for the people that changed."""
+    """Recompute people with staged reads and one UPDATE … FROM staging for the people that changed."""
     views: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     rows = _lookup(
         cursor,

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -70,14 +69,6 @@ class UpsertResult:
     changed: list[dict[str, Any]] = field(default_factory=list)  # Bastion-shaped data of created/updated records
 
 
-def bulk_sql_available() -> bool:
-    """The set-based write path (COPY into TEMP staging tables, then one statement per step) needs PostgreSQL; SQLite uses the ORM path.
-
-    settings.BASTION_SYNC_BULK_SQL = False forces the portable ORM path on PostgreSQL too (an operational escape hatch; tests use it).
-    """
-    return connection.vendor == "postgresql" and bool(getattr(settings, "BASTION_SYNC_BULK_SQL", True))
-
-
 def stage_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
     """Empty a TEMP staging table (created once per session) and COPY rows into it (psycopg3 cursor.copy, text format).
 
@@ -99,7 +90,7 @@ ANALYZE_THRESHOLDS = (2_000, 10_000, 50_000, 250_000, 1_250_000, 6_250_000)
 
 def tables_analyze_on_growth(*, before: int, after: int, tables: Sequence[str]) -> bool:
     """ANALYZE the tables (PostgreSQL) when a run's written-row count crosses a threshold; return whether it ran."""
-    if not bulk_sql_available() or not any(before < threshold <= after for threshold in ANALYZE_THRESHOLDS):
+    if not any(before < threshold <= after for threshold in ANALYZE_THRESHOLDS):
         return False
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {', '.join(tables)}")
@@ -113,9 +104,8 @@ def page_commit_asynchronous() -> None:
     crashes within the next few hundred milliseconds the page is lost whole and the resumed job reads it again (upserts are
     idempotent). A worker crash loses nothing that was committed. Worth it: the WAL flush was a tenth of an unchanged re-sync.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def raw_cursor() -> Any:
@@ -155,28 +145,15 @@ def records_upsert(
 ) -> UpsertResult:
     """Upsert one batch in the caller's transaction; unchanged (same hash) and stale (older source time) records are only stamped seen.
 
-    `full_scan` (a page of a complete scan by `job`): on PostgreSQL unchanged records are listed in SyncScanSeen instead of stamped.
+    `full_scan` (a page of a complete scan by `job`): unchanged records are listed in SyncScanSeen instead of stamped.
     """
     records = records_unsuppressed(integration=integration, entity_type=entity_type, records=records, connector=connector, job=job)
     incoming = _incoming(connector, entity_type, records)
     if not incoming:
         return UpsertResult()
-    if bulk_sql_available():
-        return _upsert_copy(
-            integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job, scan_log=full_scan and job is not None
-        )
-    return _upsert_orm(integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job)
-
-
-def records_upsert_orm(
-    *, integration: Integration, entity_type: str, records: Iterable[Mapping[str, Any]], connector: BaseConnector, job: DataSyncJob | None = None
-) -> UpsertResult:
-    """The portable path on any database (what SQLite uses); tests call it directly on PostgreSQL to prove both paths agree."""
-    records = records_unsuppressed(integration=integration, entity_type=entity_type, records=records, connector=connector, job=job)
-    incoming = _incoming(connector, entity_type, records)
-    if not incoming:
-        return UpsertResult()
-    return _upsert_orm(integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job)
+    return _upsert_copy(
+        integration=integration, entity_type=entity_type, incoming=incoming, connector=connector, job=job, scan_log=full_scan and job is not None
+    )
 
 
 def _classify(result: UpsertResult, incoming: Incoming, existing: Mapping[str, tuple[str, datetime | None, bool]]) -> list[str]:
@@ -280,61 +257,6 @@ def _upsert_copy(
                 "WHERE sync_syncrecord.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR sync_syncrecord.is_deleted",
                 scope,
             )
-    return result
-
-
-def _upsert_orm(
-    *,
-    integration: Integration,
-    entity_type: str,
-    incoming: Incoming,
-    connector: BaseConnector,
-    job: DataSyncJob | None = None,
-) -> UpsertResult:
-    """The same rules with the ORM's bulk upsert (SQLite, the embedded demo)."""
-    now = timezone.now()
-    result = UpsertResult()
-    existing_rows = (
-        SyncRecord.objects.select_for_update()
-        .filter(integration=integration, entity_type=entity_type, external_id__in=list(incoming))
-        .order_by("external_id")
-        .values_list("external_id", "pk", "content_hash", "source_updated_at", "is_deleted")
-    )
-    pks = {}
-    existing = {}
-    for external_id, pk, current_hash, current_time, is_deleted in existing_rows:
-        pks[external_id] = pk
-        existing[external_id] = (current_hash, current_time, is_deleted)
-    to_write = _classify(result, incoming, existing)
-    writing = set(to_write)
-    seen_ids = [pk for external_id, pk in pks.items() if external_id not in writing]
-    rows: list[SyncRecord] = []
-    for external_id in to_write:
-        raw, digest, source_time = incoming[external_id]
-        data = connector.to_bastion(entity_type, raw)
-        result.changed.append(data)
-        rows.append(
-            SyncRecord(
-                organization_id=integration.organization_id,
-                integration=integration,
-                entity_type=entity_type,
-                external_id=external_id,
-                raw=dict(raw),
-                data=data,
-                content_hash=digest,
-                source_updated_at=source_time,
-                last_seen_at=now,
-                last_seen_job=job,
-                is_deleted=False,
-                deleted_at=None,
-            )
-        )
-    if rows:
-        SyncRecord.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["integration", "entity_type", "external_id"], update_fields=UPSERT_UPDATE_FIELDS
-        )
-    if seen_ids:
-        SyncRecord.objects.filter(pk__in=seen_ids).update(last_seen_at=now, last_seen_job=job)
     return result
 
 

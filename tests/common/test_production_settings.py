@@ -20,8 +20,10 @@ print(response.status_code, response.headers.get("Strict-Transport-Security"), s
 def run_probe(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BASTION_", "DJANGO_"))}
     # No .env file: production values come from the environment only.
-    env.update({"DJANGO_SETTINGS_MODULE": "bastion_site.settings", "DATABASE_URL": "sqlite:///:memory:", "BASTION_ENV_FILE": "/nonexistent/.env", **extra_env})
-    env.pop("REDIS_URL", None)
+    engine = {"DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+    env.update({"DJANGO_SETTINGS_MODULE": "bastion_site.settings", "BASTION_ENV_FILE": "/nonexistent/.env", **engine, **extra_env})
+    for name in [k for k, v in env.items() if v is None]:
+        env.pop(name)  # a test names a variable None to leave it out
     return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -29,6 +31,15 @@ def test_production_refuses_to_start_without_its_secrets():
     result = run_probe({"BASTION_ENV": "production"})
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY is required in production" in result.stderr
+
+
+def test_production_names_a_missing_database_or_redis():
+    key = base64.b64encode(os.urandom(32)).decode()
+    secrets = {"BASTION_ENV": "production", "DJANGO_SECRET_KEY": "x" * 50, "BASTION_ENCRYPTION_KEYS": f"p1:{key}"}
+    for missing in ("DATABASE_URL", "REDIS_URL"):
+        result = run_probe({**secrets, missing: None})
+        assert result.returncode != 0
+        assert f"{missing} is required in production" in result.stderr
 
 
 def test_production_sets_hsts_and_secure_cookies():

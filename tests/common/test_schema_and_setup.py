@@ -47,16 +47,26 @@ def test_admin_and_schema_answer_for_staff(admin_client, path):
     assert admin_client.get(path).status_code == 200
 
 
-def test_the_demo_databases_first_migrate_and_check_run_clean(tmp_path):
-    """What `make demo` does first on a fresh clone: migrate an empty SQLite file (with system checks, database ones included)."""
+def test_a_fresh_databases_first_migrate_and_check_run_clean():
+    """What `make demo` does first on a fresh clone: migrate an empty PostgreSQL database (with system checks, database ones included)."""
     import os
     import subprocess
     import sys
+    import uuid
     from pathlib import Path
 
+    import psycopg
+
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
-    env.pop("REDIS_URL", None)
-    for command in (["migrate", "--noinput", "-v0"], ["check", "--database", "default"]):
-        done = subprocess.run([sys.executable, "manage.py", *command], cwd=root, env=env, capture_output=True, text=True, timeout=180)
-        assert done.returncode == 0, done.stderr[-2000:]
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    name = f"bastion_fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {**os.environ, "DATABASE_URL": f"{base}/{name}"}
+        for command in (["migrate", "--noinput", "-v0"], ["check", "--database", "default"]):
+            done = subprocess.run([sys.executable, "manage.py", *command], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,7 @@ from accounts.models import Role
 from integrations.connectors.hubspot import HubSpotConnector
 from integrations.models import Integration
 from sync.models import JobStatus, Person, SuppressedIdentity, SyncJobLog, SyncRecord
-from sync.services.records import content_hash, records_upsert, records_upsert_orm
+from sync.services.records import content_hash, records_upsert
 from tests.data_rights.test_suppression import EMAIL, erase, people_source, plaintext_anywhere
 from tests.sync.conftest import directory_control
 
@@ -95,9 +95,7 @@ def test_a_resync_stores_a_colleagues_record_with_her_address_redacted(synced, o
     assert plaintext_anywhere(EMAIL) == []
 
 
-@pytest.mark.parametrize("bulk_sql", [True, False], ids=["copy", "orm"])
-def test_both_write_paths_store_mentions_redacted(synced, organization, admin_api, settings, bulk_sql):
-    settings.BASTION_SYNC_BULK_SQL = bulk_sql
+def test_the_write_path_stores_mentions_redacted(synced, organization, admin_api, settings):
     erase(admin_api, organization)
     integration, connector = hubspot_in(organization)
     records = [
@@ -124,10 +122,10 @@ def test_both_write_paths_store_mentions_redacted(synced, organization, admin_ap
     assert [item["stakeholders"] for item in result.changed] == [[OTHER, "[erased]"], [OTHER]]
     assert records[0]["_bastion"]["stakeholder_emails"][1] == "EMMA.ROSSI@acme.example"  # the caller's batch is not modified
 
-    # The portable path (what SQLite uses) redacts the same way.
+    # An update redacts the same way.
     records[0]["properties"]["hs_lastmodifieddate"] = "2025-03-03T00:00:00.000Z"
-    orm = records_upsert_orm(integration=integration, entity_type="deals", records=records[:1], connector=connector)
-    assert orm.updated == 1
+    again = records_upsert(integration=integration, entity_type="deals", records=records[:1], connector=connector)
+    assert again.updated == 1
     falcon.refresh_from_db()
     assert falcon.raw["_bastion"]["stakeholder_emails"] == [OTHER, "[erased]"] and EMAIL not in json.dumps(falcon.raw).lower()
 

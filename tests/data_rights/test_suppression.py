@@ -15,8 +15,8 @@ from data_rights.models import DataRightsRequest
 from integrations.models import DataSource
 from integrations.services import shared_connector
 from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity, SuppressedIdentity, SyncJobLog, SyncRecord
-from sync.services.people import people_merge, people_merge_orm
-from sync.services.records import records_upsert, records_upsert_orm
+from sync.services.people import people_merge
+from sync.services.records import records_upsert
 from sync.services.suppression import suppression_digest
 from tests.sync.conftest import directory_control
 
@@ -186,11 +186,10 @@ def test_one_organizations_suppressions_never_affect_another(
     assert not SuppressedIdentity.objects.filter(organization=other_organization).exists()
 
 
-@pytest.mark.parametrize("path", ["copy", "orm"])
-def test_both_write_paths_skip_suppressed_records_and_people(synced, organization, admin_api, path):
+def test_the_write_path_skips_suppressed_records_and_people(synced, organization, admin_api):
     erase(admin_api, organization)
     connector = shared_connector(synced, purpose="sync")
-    upsert, merge = (records_upsert, people_merge) if path == "copy" else (records_upsert_orm, people_merge_orm)
+    upsert, merge = records_upsert, people_merge
     records = [
         {"id": SOURCE_ID, "email": "renamed@acme.example", "name": "Renamed"},  # her id with a new address
         {"id": "p000900", "email": EMAIL.upper(), "name": NAME},  # her address under a new id

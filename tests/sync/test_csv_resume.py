@@ -135,9 +135,7 @@ def assert_imported_exactly_once(job: DataSyncJob, organization) -> None:
     assert job.log_lines.filter(event="import.resumed").count() == 1 and job.log_lines.filter(event="import.finished").count() == 1
 
 
-@pytest.mark.parametrize("bulk_sql", [True, False], ids=["copy", "orm"])
-def test_import_that_died_mid_file_resumes_from_its_committed_batch(settings, bulk_sql, organization, person_lock, api, reap):
-    settings.BASTION_SYNC_BULK_SQL = bulk_sql
+def test_import_that_died_mid_file_resumes_from_its_committed_batch(settings, organization, person_lock, api, reap):
     settings.BASTION_CSV_IMPORT_BATCH_SIZE = BATCH
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = '300ms'")
@@ -164,10 +162,8 @@ def test_import_that_died_mid_file_resumes_from_its_committed_batch(settings, bu
     assert reap(now=timezone.now() + timedelta(minutes=20)) == [], "a finished import is not resumed again"
 
 
-@pytest.mark.parametrize("bulk_sql", [True, False], ids=["copy", "orm"])
-def test_a_duplicate_run_of_the_same_batch_commits_nothing(settings, bulk_sql, organization, person_lock):
+def test_a_duplicate_run_of_the_same_batch_commits_nothing(settings, organization, person_lock):
     """Two deliveries of the import at once: the one that reaches a batch the other committed discards it and stops."""
-    settings.BASTION_SYNC_BULK_SQL = bulk_sql
     settings.BASTION_CSV_IMPORT_BATCH_SIZE = BATCH
     started: dict[str, DataSyncJob] = {}
     errors: list[BaseException] = []
