@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -33,11 +33,11 @@ from sync.csv_import import (
     suggest_mapping,
     surplus_warning,
 )
-from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, Person, PersonIdentity, SyncJobLog
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, Person, SyncJobLog
 from sync.services.import_reports import email_digest, import_warnings, import_warnings_log, manager_links_report
 from sync.services.jobs import ERROR_LOG_CAP, job_log
 from sync.services.people import people_merge, people_tables_analyze
-from sync.services.records import bulk_sql_available, raw_cursor, stage_rows, tables_analyze_on_growth
+from sync.services.records import raw_cursor, stage_rows, tables_analyze_on_growth
 from sync.services.suppression import people_unsuppressed
 
 logger = logging.getLogger(__name__)
@@ -366,52 +366,31 @@ def _earlier_lines(job: DataSyncJob, external_ids: list[str]) -> list[tuple[str,
     """(external id, line) of ids this same import stored from an earlier batch."""
     if not external_ids:
         return []
-    if bulk_sql_available():
-        with connection.wrap_database_errors, raw_cursor() as cursor:
-            stage_rows(cursor, "_sync_stage_values", "value text", ((e,) for e in external_ids))
-            cursor.execute(
-                "SELECT i.external_id, i.attributes->>'_line' FROM _sync_stage_values v CROSS JOIN LATERAL (SELECT i.external_id, i.attributes "
-                "FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
-                "AND i.external_id = v.value) i WHERE i.attributes->>'_import_job' = %(job)s",
-                {"org": job.organization_id, "source": CSV_SOURCE, "job": str(job.pk)},
-            )
-            return cursor.fetchall()
-    earlier = PersonIdentity.objects.filter(
-        organization_id=job.organization_id, source=CSV_SOURCE, integration__isnull=True, external_id__in=external_ids
-    ).filter(attributes___import_job=str(job.pk))
-    return [(external_id, attributes.get("_line")) for external_id, attributes in earlier.values_list("external_id", "attributes")]
+    with connection.wrap_database_errors, raw_cursor() as cursor:
+        stage_rows(cursor, "_sync_stage_values", "value text", ((e,) for e in external_ids))
+        cursor.execute(
+            "SELECT i.external_id, i.attributes->>'_line' FROM _sync_stage_values v CROSS JOIN LATERAL (SELECT i.external_id, i.attributes "
+            "FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
+            "AND i.external_id = v.value) i WHERE i.attributes->>'_import_job' = %(job)s",
+            {"org": job.organization_id, "source": CSV_SOURCE, "job": str(job.pk)},
+        )
+        return cursor.fetchall()
 
 
 def _link_csv_managers(*, organization: Organization, job: DataSyncJob) -> int:
     """Managers listed by email who appeared later in the file are linked at the end."""
-    if bulk_sql_available():
-        people_tables_analyze(changed_rows=DataSyncJob.objects.filter(pk=job.pk).values_list("records_processed", flat=True).first() or 0)
-        with connection.cursor() as cursor:
-            # One statement instead of one UPDATE per person: this import's people whose manager's email is now a known person.
-            cursor.execute(
-                "UPDATE sync_person p SET manager_id = m.id FROM sync_personidentity i JOIN sync_person m "
-                "ON m.organization_id = i.organization_id AND m.email = i.attributes->>'manager_email' "
-                "WHERE i.person_id = p.id AND i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
-                "AND i.attributes->>'_import_job' = %(job)s AND p.manager_id IS NULL AND m.id <> p.id "
-                "AND COALESCE(i.attributes->>'manager_email', '') <> ''",
-                {"org": organization.pk, "source": CSV_SOURCE, "job": str(job.pk)},
-            )
-            return cursor.rowcount
-    rows = (
-        PersonIdentity.objects.filter(organization=organization, source=CSV_SOURCE, integration__isnull=True, person__manager__isnull=True)
-        .filter(attributes___import_job=str(job.pk))
-        .exclude(Q(attributes__manager_email="") | Q(attributes__manager_email=None))
-        .values_list("person_id", "attributes__manager_email")
-    )
-    linked = 0
-    pending = list(rows)
-    for start in range(0, len(pending), BATCH_SIZE):
-        chunk = pending[start : start + BATCH_SIZE]
-        managers = dict(Person.objects.filter(organization=organization, email__in={e for _, e in chunk}).values_list("email", "pk"))
-        for person_id, email in chunk:
-            if managers.get(email) and managers[email] != person_id:
-                linked += Person.objects.filter(pk=person_id, manager__isnull=True).update(manager_id=managers[email])
-    return linked
+    people_tables_analyze(changed_rows=DataSyncJob.objects.filter(pk=job.pk).values_list("records_processed", flat=True).first() or 0)
+    with connection.cursor() as cursor:
+        # One statement instead of one UPDATE per person: this import's people whose manager's email is now a known person.
+        cursor.execute(
+            "UPDATE sync_person p SET manager_id = m.id FROM sync_personidentity i JOIN sync_person m "
+            "ON m.organization_id = i.organization_id AND m.email = i.attributes->>'manager_email' "
+            "WHERE i.person_id = p.id AND i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
+            "AND i.attributes->>'_import_job' = %(job)s AND p.manager_id IS NULL AND m.id <> p.id "
+            "AND COALESCE(i.attributes->>'manager_email', '') <> ''",
+            {"org": organization.pk, "source": CSV_SOURCE, "job": str(job.pk)},
+        )
+        return cursor.rowcount
 
 
 def _complete(job: DataSyncJob, *, rows: int) -> bool:
