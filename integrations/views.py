@@ -43,11 +43,26 @@ def _default_base_url(manifest) -> str:
     return services.sandbox_base_url(manifest.key)
 
 
-def _steps(current: int) -> list[dict[str, Any]]:
+def _steps(current: int, integration: Integration | None = None) -> list[dict[str, Any]]:
+    """The wizard's steps; those already done link back (once the integration exists)."""
+    urls = {2: "setup/", 3: "map/", 4: "finish/"}
     return [
-        {"number": i + 1, "label": label, "state": "done" if i + 1 < current else "current" if i + 1 == current else "todo"}
+        {
+            "number": i + 1,
+            "label": label,
+            "state": "done" if i + 1 < current else "current" if i + 1 == current else "todo",
+            "url": f"/integrations/{integration.pk}/{urls[i + 1]}" if integration is not None and i + 1 < current and i + 1 in urls else "",
+        }
         for i, label in enumerate(WIZARD_STEPS)
     ]
+
+
+def _registers_webhook_itself(integration: Integration) -> bool:
+    """Signed in through OAuth with a connector that registers its own webhook: no secret to paste."""
+    return (
+        hasattr(services.connector_class_for(integration.connector_key), "register_webhook")
+        and integration.credentials.filter(credential_type=CredentialType.OAUTH).exists()
+    )
 
 
 @organization_page(Role.VIEWER)
@@ -83,6 +98,7 @@ def connect(request: HttpRequest, connector_key: str) -> HttpResponse:
         "manifest": manifest,
         "scopes": scopes_with_purposes(manifest.oauth) if manifest.oauth else [],
         "steps": _steps(1),
+        "auth_methods": sorted(manifest.auth_methods, key=lambda method: method != "oauth2"),  # signing in is the easy path
         "values": {"display_name": manifest.name, "base_url": _default_base_url(manifest)},
         "errors": {},
         "error": "",
@@ -171,11 +187,23 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
     errors: dict[str, Any] = {}
     if request.method == "POST":
         config = {f.name: request.POST.get(f"config_{f.name}", "").strip() for f in manifest.config_fields}
-        try:
-            services.integration_config_update(integration=integration, config=config, finish=True, actor=request.user, request=request)
+        for field in manifest.config_fields:
+            if len(request.POST.getlist(f"config_{field.name}")) > 1:  # a multiple choice (project keys) arrives as a list
+                config[field.name] = ",".join(v.strip() for v in request.POST.getlist(f"config_{field.name}") if v.strip())
+        errors = _unknown_choices(integration, manifest, config)
+        if not errors:
+            try:
+                services.integration_config_update(integration=integration, config=config, finish=True, actor=request.user, request=request)
+            except ApplicationError as error:
+                errors = error.fields or {"__all__": [error.message]}
+        if not errors:
+            if _registers_webhook_itself(integration):
+                try:
+                    services.integration_webhook_register(integration=integration, actor=request.user, request=request)
+                    messages.success(request, f"{integration.display_name} now sends its changes to Bastion (webhook registered and signed).")
+                except ApplicationError as error:
+                    messages.warning(request, f"The webhook could not be registered: {error.message} Register it later from the connection page.")
             return redirect(f"/integrations/{integration.pk}/map/")
-        except ApplicationError as error:
-            errors = error.fields or {"__all__": [error.message]}
     fields = []
     choices_error = ""
     connector = None
@@ -187,8 +215,19 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
                 choices = connector.config_choices(field.name)
             except ApiError as error:
                 choices_error = f"Could not list choices from {integration.display_name}: {error.message}"
-        fields.append({"spec": field, "choices": choices, "value": integration.config.get(field.name, ""), "errors": errors.get(field.name, [])})
-    webhook_secret = services.webhook_secret_reveal(integration=integration, actor=request.user, request=request)
+        value = str(integration.config.get(field.name, "") or "")
+        fields.append(
+            {
+                "spec": field,
+                "choices": choices,
+                "value": value,
+                "values": [v.strip() for v in value.split(",") if v.strip()],
+                "is_multiple": field.name.endswith("_keys") or field.name.endswith("_ids"),
+                "errors": errors.get(field.name, []),
+            }
+        )
+    registers_itself = _registers_webhook_itself(integration)
+    webhook_secret = None if registers_itself else services.webhook_secret_reveal(integration=integration, actor=request.user, request=request)
     context = {
         "integration": integration,
         "manifest": manifest,
@@ -197,10 +236,32 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
         "errors": errors,
         "general_errors": errors.get("__all__", []),
         "webhook_secret": webhook_secret,
+        "registers_webhook_itself": registers_itself,
         "webhook_url": f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/api/webhooks/{integration.pk}",
-        "steps": _steps(2),
+        "steps": _steps(2, integration),
     }
     return render(request, "integrations/setup.html", context, status=400 if errors else 200)
+
+
+def _unknown_choices(integration: Integration, manifest, config: dict[str, str]) -> dict[str, list[str]]:
+    """Refuse values the vendor does not list (a typed "XYZ" project), here, before the next step fails on them."""
+    if integration.status != IntegrationStatus.CONNECTED or not hasattr(services.connector_class_for(integration.connector_key), "config_choices"):
+        return {}
+    errors: dict[str, list[str]] = {}
+    connector = None
+    for field in manifest.config_fields:
+        chosen = [v.strip() for v in str(config.get(field.name) or "").split(",") if v.strip()]
+        if not chosen:
+            continue
+        try:
+            connector = connector or services.build_connector(integration)
+            known = {value for value, _ in connector.config_choices(field.name)}
+        except ApiError:
+            continue  # the vendor cannot list them now: the config service still validates the shape
+        unknown = [v for v in chosen if known and v not in known]
+        if unknown:
+            errors[field.name] = [f"{', '.join(unknown)}: not found in {integration.display_name}. Choose from the list."]
+    return errors
 
 
 @organization_page(Role.ADMIN)
@@ -251,7 +312,7 @@ def map_fields(request: HttpRequest, pk: Any) -> HttpResponse:
     return render(
         request,
         "integrations/map.html",
-        {"integration": integration, "sources": sources, "error": error, "steps": _steps(3)},
+        {"integration": integration, "sources": sources, "error": error, "steps": _steps(3, integration)},
         status=400 if error and request.method == "POST" else 200,
     )
 
@@ -266,7 +327,9 @@ def finish(request: HttpRequest, pk: Any) -> HttpResponse:
         result = services.integration_test(integration=integration, actor=request.user, request=request)
         integration.refresh_from_db()
     done = bool(result and result.ok)
-    return render(request, "integrations/finish.html", {"integration": integration, "result": result, "done": done, "steps": _steps(5 if done else 4)})
+    return render(
+        request, "integrations/finish.html", {"integration": integration, "result": result, "done": done, "steps": _steps(5 if done else 4, integration)}
+    )
 
 
 @organization_page(Role.VIEWER)

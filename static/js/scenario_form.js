@@ -11,6 +11,10 @@
   schema.fields.forEach(function (f) { fieldsByKey[f.key] = f; });
   var sourcesInput = document.getElementById("value-sources");
   var readonly = !document.getElementById("save-scenario");
+  var connectorNames = {};
+  schema.fields.forEach(function (f) {
+    ((f.source || {}).connectors || []).forEach(function (c) { connectorNames[c.connector] = c.name; });
+  });
 
   function csrf() {
     var input = form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -184,8 +188,8 @@
     area.hidden = true;
     var help = container.querySelector(".nojs-help");
     if (help) { help.hidden = true; }
-    var table = el("table", { "class": "stakeholders", "data-field": f.key });
-    table.appendChild(el("thead")).appendChild(el("tr")).innerHTML = "<th>Name</th><th>Email</th><th>Role</th><th>Source</th><th></th>";
+    var table = el("table", { "class": "stakeholders stack", "data-field": f.key });
+    table.appendChild(el("thead")).appendChild(el("tr")).innerHTML = "<th>Name</th><th>Email</th><th>Role</th><th>From</th><th></th>";
     var body = table.appendChild(el("tbody"));
     area.parentNode.insertBefore(table, area);
     var origin = {};
@@ -201,9 +205,9 @@
       body.innerHTML = "";
       rows().forEach(function (p, index) {
         var tr = body.appendChild(el("tr", { "data-email": p.email }));
-        tr.appendChild(el("td", {}, p.name));
-        tr.appendChild(el("td", {}, p.email));
-        var roleCell = tr.appendChild(el("td"));
+        tr.appendChild(el("td", { "data-label": "Name" }, p.name));
+        tr.appendChild(el("td", { "data-label": "Email" }, p.email));
+        var roleCell = tr.appendChild(el("td", { "data-label": "Role" }));
         var select = roleCell.appendChild(el("select", { "aria-label": "Role of " + (p.name || p.email), "class": "role-select" }));
         (f.options || []).forEach(function (o) {
           var opt = select.appendChild(el("option", { value: o.value }, o.label));
@@ -211,7 +215,7 @@
         });
         select.disabled = readonly;
         select.addEventListener("change", function () { var list = rows(); list[index].role = select.value; write(list); });
-        tr.appendChild(el("td", { "class": "small muted" }, origin[p.email] || "manual"));
+        tr.appendChild(el("td", { "class": "small muted", "data-label": "From", "data-source": origin[p.email] || "manual" }, connectorNames[origin[p.email]] || (origin[p.email] === "csv" ? "CSV" : origin[p.email] === "directory" ? "Directory" : origin[p.email] || "typed")));
         var remove = tr.appendChild(el("td")).appendChild(el("button", { type: "button", "class": "link-button" }, "Remove"));
         remove.hidden = readonly;
         remove.addEventListener("click", function () { var list = rows(); list.splice(index, 1); write(list); });
@@ -243,32 +247,101 @@
     }
     return { add: add };
   }
+  // ---- Channels: chips with names over the textarea (which remains the submitted value, ids and all).
+  function channelWidget(f) {
+    var container = document.getElementById("field-" + f.key);
+    var area = input(f.key);
+    if (!container || !area) { return null; }
+    area.hidden = true;
+    var help = container.querySelector(".nojs-help");
+    if (help) { help.hidden = true; }
+    var chips = el("ul", { "class": "chips channel-chips", "data-field": f.key, "aria-label": f.label });
+    area.parentNode.insertBefore(chips, area);
+    function render() {
+      chips.innerHTML = "";
+      var rows = lines(area.value);
+      if (!rows.length) { chips.appendChild(el("li", { "class": "muted small" }, "No channel yet: import from Slack below.")); }
+      rows.forEach(function (c, index) {
+        var chip = chips.appendChild(el("li", { "class": "chip", "data-name": c[0] }));
+        chip.appendChild(el("span", {}, "#" + c[0].replace(/^#/, "")));
+        if (!readonly) {
+          var remove = chip.appendChild(el("button", { type: "button", "aria-label": "Remove #" + c[0] }, "×"));
+          remove.addEventListener("click", function () {
+            var list = lines(area.value);
+            list.splice(index, 1);
+            area.value = list.map(function (x) { return x.map(csvCell).join(","); }).join("\n");
+            render();
+            applyConditions();
+            scheduleValidate(f.key);
+          });
+        }
+      });
+    }
+    render();
+    return { render: render };
+  }
   function roleFor(department) { return schema.department_roles[(department || "").toLowerCase()] || "member"; }
 
   // ---- Typeahead over the options API (records store / people directory, never a vendor).
+  // Arrow keys move through the suggestions, Enter picks one, Escape closes; Enter in the box never submits the form.
+  var typeaheadCount = 0;
   function typeahead(box, f, onPick) {
-    var list = el("ul", { "class": "typeahead-results", role: "listbox" });
+    typeaheadCount += 1;
+    var listId = "typeahead-" + typeaheadCount;
+    var list = el("ul", { "class": "typeahead-results", role: "listbox", id: listId });
     list.hidden = true;
     box.parentNode.insertBefore(list, box.nextSibling);
+    box.setAttribute("role", "combobox");
+    box.setAttribute("aria-autocomplete", "list");
+    box.setAttribute("aria-controls", listId);
+    box.setAttribute("aria-expanded", "false");
     var pending = null;
+    var options = [];
+    var active = -1;
+    function show(visible) { list.hidden = !visible; box.setAttribute("aria-expanded", visible ? "true" : "false"); }
+    function highlight(index) {
+      var items = list.querySelectorAll(".typeahead-option");
+      active = items.length ? (index + items.length) % items.length : -1;
+      Array.prototype.forEach.call(items, function (item, i) {
+        item.classList.toggle("active", i === active);
+        item.setAttribute("aria-selected", i === active ? "true" : "false");
+      });
+      if (active >= 0) { box.setAttribute("aria-activedescendant", items[active].id); items[active].scrollIntoView({ block: "nearest" }); }
+      else { box.removeAttribute("aria-activedescendant"); }
+    }
+    function pick(option) { show(false); active = -1; onPick(option); }
+    box.addEventListener("keydown", function (e) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        if (list.hidden || !options.length) { return; }
+        e.preventDefault();
+        highlight(active + (e.key === "ArrowDown" ? 1 : -1));
+      } else if (e.key === "Enter") {
+        e.preventDefault();  // never submits the form from here
+        if (!list.hidden && options.length) { pick(options[active >= 0 ? active : 0]); }
+      } else if (e.key === "Escape") {
+        show(false);
+      }
+    });
+    box.addEventListener("blur", function () { setTimeout(function () { show(false); }, 200); });
     box.addEventListener("input", function () {
       clearTimeout(pending);
       var q = box.value.trim();
-      if (!q || q.indexOf("@") > 0 && f.type === "person") { list.hidden = true; return; }
+      if (!q || q.indexOf("@") > 0 && f.type === "person") { show(false); return; }
       pending = setTimeout(function () {
         fetch(f.options_url + "?limit=8&q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (r) { return r.json(); })
           .then(function (data) {
             list.innerHTML = "";
-            (data.results || []).forEach(function (option) {
-              var item = list.appendChild(el("li", { role: "option", tabindex: "0", "class": "typeahead-option" }));
+            options = data.results || [];
+            active = -1;
+            options.forEach(function (option, index) {
+              var item = list.appendChild(el("li", { role: "option", id: listId + "-" + index, "class": "typeahead-option", "aria-selected": "false" }));
               item.appendChild(el("strong", {}, option.label));
               if (option.description) { item.appendChild(el("span", { "class": "small muted" }, " " + option.description)); }
-              function pick() { list.hidden = true; onPick(option); }
-              item.addEventListener("click", pick);
-              item.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); pick(); } });
+              item.addEventListener("mousedown", function (e) { e.preventDefault(); });  // keep focus in the box
+              item.addEventListener("click", function () { pick(option); });
             });
-            list.hidden = !(data.results || []).length;
+            show(options.length > 0);
           });
       }, 150);
     });
@@ -299,16 +372,35 @@
     var url = f.options_url + "?limit=50&connector=" + encodeURIComponent(connector);
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) { return r.json(); }).then(function (data) {
       var results = data.results || [];
-      heading.textContent = results.length ? "Choose what to import:" : "Nothing synced from this source yet. Try “Refresh now”.";
+      heading.textContent = results.length ? "Choose what to import (" + results.length + " available):" : "Nothing synced from this source yet. Try “Sync the connected sources now”.";
+      var tools = results.length > 1 ? panel.appendChild(el("div", { "class": "import-tools" })) : null;
+      var filter = tools ? tools.appendChild(el("input", { type: "search", "class": "import-filter", placeholder: "Search", "aria-label": "Search what to import" })) : null;
+      var all = tools ? tools.appendChild(el("button", { type: "button", "class": "link-button import-all" }, "Select all")) : null;
+      var none = tools ? tools.appendChild(el("button", { type: "button", "class": "link-button import-none" }, "None")) : null;
       var list = panel.appendChild(el("ul", { "class": "import-choices" }));
       results.forEach(function (option) {
         var label = list.appendChild(el("li")).appendChild(el("label", { "class": "check" }));
         var box = label.appendChild(el("input", { type: "checkbox", value: option.value, "data-label": option.label }));
-        box.checked = true;
+        box.checked = false;  // nothing is imported unless chosen
         label.appendChild(document.createTextNode(" " + option.label + (option.description ? " — " + option.description : "")));
       });
+      function visibleBoxes() {
+        return Array.prototype.filter.call(list.querySelectorAll("li"), function (li) { return !li.hidden; }).map(function (li) { return li.querySelector("input"); });
+      }
+      function counted() { if (go) { var n = list.querySelectorAll("input:checked").length; go.textContent = n ? "Import " + n + " selected" : "Import selected"; go.disabled = !n; } }
+      if (filter) {
+        filter.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); } });
+        filter.addEventListener("input", function () {
+          var q = filter.value.toLowerCase();
+          Array.prototype.forEach.call(list.querySelectorAll("li"), function (li) { li.hidden = q && li.textContent.toLowerCase().indexOf(q) < 0; });
+        });
+        all.addEventListener("click", function () { visibleBoxes().forEach(function (b) { b.checked = true; }); counted(); });
+        none.addEventListener("click", function () { visibleBoxes().forEach(function (b) { b.checked = false; }); counted(); });
+      }
+      list.addEventListener("change", function () { counted(); });
       if (!results.length) { return; }
       var go = panel.appendChild(el("button", { type: "button", "class": "primary import-selected" }, "Import selected"));
+      counted();
       go.addEventListener("click", function () {
         var chosen = Array.prototype.filter.call(list.querySelectorAll("input:checked"), function (b) { return true; }).map(function (b) { return b.value; });
         var body = { connector: connector };
@@ -316,7 +408,7 @@
         postJson(f.source.import_url, body).then(function (result) {
           panel.hidden = true;
           applyImport(f, widget, result, "import");
-          status.textContent = "Imported " + (result.items || []).length + " from " + connector + ".";
+          status.textContent = "Imported " + (result.items || []).length + " from " + (connectorNames[connector] || connector) + ".";
         }).catch(function (message) { status.textContent = message; });
       });
     });
@@ -347,6 +439,7 @@
       });
       area.value = existing.map(function (c) { return c.map(csvCell).join(","); }).join("\n");
       addSources(f.key, result.items || [], originKind);
+      if (widget && widget.render) { widget.render(); }
     } else if (f.type === "multi_select" || f.type === "select") {
       var select = input(f.key);
       (Array.isArray(value) ? value : [value]).forEach(function (v) {
@@ -401,6 +494,7 @@
     var widget = null;
     if (f.type === "stakeholder_list") { widget = stakeholderWidget(f); }
     if (f.type === "person") { personWidget(f); }
+    if (f.type === "channel") { widget = channelWidget(f); }
     Array.prototype.forEach.call(container.querySelectorAll("button.import-source"), function (button) {
       button.addEventListener("click", function () { importPanel(f, button.dataset.connector, widget); });
     });
