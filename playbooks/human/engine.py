@@ -7,6 +7,7 @@ from typing import Any
 from playbooks.human.config import is_human_connector
 from playbooks.models import StepStatus
 
+PROCEEDING = ("approved", "done", "time_reached", "condition_met")
 DONE = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED)
 
 
@@ -32,5 +33,7 @@ def human_dependency_state(dependency: str, by_key: dict[str, list[Any]]) -> str
         return "skipped"
     data = (step.result or {}).get("data") or {}
     if outcome:
-        return "ok" if data.get("outcome") == outcome else "skipped"
+        # A deadline whose path is "continue" goes down the main path, not the timed-out branch.
+        taken = data.get("outcome") == outcome and (data.get("branch") != "continue" or outcome in PROCEEDING)
+        return "ok" if taken else "skipped"
     return "ok" if data.get("proceed", True) else "skipped"

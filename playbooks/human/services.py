@@ -54,10 +54,13 @@ def _names(participants: list[Participant]) -> str:
     return ", ".join(p.user.get_username() for p in participants) or "nobody (no member matches)"
 
 
-def step_open(*, run: PlaybookRun, step_run: StepRun) -> HumanStep:
+def step_open(*, run: PlaybookRun, step_run: StepRun) -> HumanStep | None:
     """Called by the engine (run locked) when a human step becomes ready: the step waits; people are asked after commit."""
     from playbooks.services import timeline_add
 
+    existing = HumanStep.objects.filter(step_run=step_run).first()
+    if existing is not None or step_run.status != StepStatus.PENDING:
+        return existing  # already opened (the engine may list a ready step twice when skips cascade in the same pass)
     now = timezone.now()
     config = dict(step_run.payload or {})
     kind = KIND_BY_ACTION[step_run.action]
