@@ -5,6 +5,7 @@
 - A step whose idempotency key already succeeded in an earlier run of the same playbook (and was not undone) reuses that
   result instead of calling the vendor again: re-activating after a cancel sends no notification twice.
 - A step whose key is being performed right now by another run waits for it instead of racing it.
+- An object an earlier run created and then undid is created afresh by the next activation (a new key generation).
 - For actions whose vendor cannot deduplicate (SMTP: `idempotency="none"`), the start of a delivery is committed before
   the call; an attempt that was interrupted after that point is never repeated automatically (at most once), and says so.
 """
@@ -73,8 +74,12 @@ def action_idempotency(connector: BaseConnector, action: str) -> str:
     return "search"
 
 
-def earlier_successes(step_runs: list[StepRun]) -> dict[Any, ActionResult]:
-    """Results of the same idempotency keys that already succeeded in another run and were not undone since."""
+def earlier_successes(step_runs: list[StepRun], *, any_payload: bool = False) -> dict[Any, ActionResult]:
+    """Results of the same idempotency keys that already succeeded in another run and were not undone since.
+
+    Only for the same rendered payload (a briefing for a new channel is posted there), unless `any_payload`: a delivery
+    to a person that cannot be taken back (an e-mail) is never repeated, whatever changed in its text.
+    """
     keys = {s.idempotency_key for s in step_runs}
     if not keys:
         return {}
@@ -84,13 +89,37 @@ def earlier_successes(step_runs: list[StepRun]) -> dict[Any, ActionResult]:
         .exclude(undo_step__status=StepStatus.SUCCEEDED)
         .order_by("idempotency_key", "-finished_at")
     )
-    by_key: dict[str, ActionResult] = {}
+    by_key: dict[str, StepRun] = {}
     for earlier in done:
-        if earlier.idempotency_key in by_key or not earlier.external_id:
+        if earlier.idempotency_key not in by_key and earlier.external_id:
+            by_key[earlier.idempotency_key] = earlier
+    found: dict[Any, ActionResult] = {}
+    for step_run in step_runs:
+        earlier = by_key.get(step_run.idempotency_key)
+        if earlier is None or not (any_payload or earlier.payload == step_run.payload):
             continue
         data = dict((earlier.result or {}).get("data") or {})
-        by_key[earlier.idempotency_key] = ActionResult(external_id=earlier.external_id, url=earlier.external_url, data=data, created=False)
-    return {s.pk: by_key[s.idempotency_key] for s in step_runs if s.idempotency_key in by_key}
+        found[step_run.pk] = ActionResult(external_id=earlier.external_id, url=earlier.external_url, data=data, created=False)
+    return found
+
+
+def undone_keys(playbook_id: Any) -> set[str]:
+    """Idempotency keys of this playbook whose object an earlier run created and then undid (archived, cancelled, closed)."""
+    return set(
+        StepRun.objects.filter(run__playbook_id=playbook_id, undo_of__isnull=True, undo_step__status=StepStatus.SUCCEEDED).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+
+
+def key_after_undo(key: str, undone: set[str]) -> str:
+    """The key a new activation uses: the same one, unless its object was undone — then a new generation (`~2`, `~3`…), so
+    the vendor creates a fresh object instead of finding the undone one by its marker."""
+    generation, candidate = 1, key
+    while candidate in undone:
+        generation += 1
+        candidate = f"{key}~{generation}"
+    return candidate
 
 
 def busy_elsewhere(step_runs: list[StepRun]) -> set[Any]:

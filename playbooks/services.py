@@ -417,6 +417,7 @@ def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpReq
         context=context,
     )
     step_runs: list[StepRun] = []
+    undone = execution_guards.undone_keys(playbook.pk)
     for step in playbook.template.steps.all():
         preview = previews[step.key]
         integration = resolve_integration(playbook, step.connector_key)
@@ -438,7 +439,7 @@ def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpReq
                 is_required=step.is_required,
                 task_kind=step.task_kind,
                 integration=integration,
-                idempotency_key=idempotency_key_for(playbook.pk, step.key, item_key),
+                idempotency_key=execution_guards.key_after_undo(idempotency_key_for(playbook.pk, step.key, item_key), undone),
                 result={"payload_template": step.payload_template},
             )
             if not preview.will_run:
@@ -860,6 +861,16 @@ def _step_failed(step_run: StepRun, error: Exception, *, unconfirmed: bool = Fal
     return None
 
 
+def _never_repeats(step_run: StepRun) -> bool:
+    """The step delivers something to a person that cannot be deduplicated or taken back (idempotency "none")."""
+    if step_run.integration is None:
+        return False
+    try:
+        return execution_guards.action_idempotency(connector_for(step_run.integration), step_run.action) == "none"
+    except Exception:  # noqa: BLE001 - the call that follows builds the connector again and records why it cannot
+        return False
+
+
 def _settle_without_calling(claimed: list[StepRun]) -> list[StepRun]:
     """Settle the claimed steps that must not call the vendor now; return the ones that should.
 
@@ -874,7 +885,8 @@ def _settle_without_calling(claimed: list[StepRun]) -> list[StepRun]:
         StepRun.objects.filter(pk__in=busy).update(status=StepStatus.QUEUED, attempts=F("attempts") - 1, lease_expires_at=None, updated_at=timezone.now())
         _enqueue_steps([[str(s.pk)] for s in waiting], countdown=2)
     rest = [s for s in claimed if s.pk not in busy]
-    reusable = execution_guards.earlier_successes(rest)
+    never_repeat = bool(rest) and _never_repeats(rest[0])
+    reusable = execution_guards.earlier_successes(rest, any_payload=never_repeat)
     settled: set[Any] = set()
     for step_run in rest:
         if step_run.pk in reusable:

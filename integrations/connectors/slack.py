@@ -122,6 +122,7 @@ class SlackConnector(BaseConnector):
         if self.client is not None and self.client.auth is None and token:
             self.client.auth = BearerAuth(token)
         self._workspace_url: str | None = None
+        self._bot_user: str | None = None
 
     # ---- calls -------------------------------------------------------------------------------------
 
@@ -274,34 +275,49 @@ class SlackConnector(BaseConnector):
                 return channel
         return None
 
+    # An archived channel Bastion created (an undone activation) keeps its name; the playbook's next activation takes the
+    # next free successor name (-2, -3…) instead, because Slack does not let a bot token unarchive (`user_is_bot`).
+    MAX_SUCCESSOR_NAMES = 9
+
+    def _bot_user_id(self) -> str:
+        if self._bot_user is None:
+            self._bot_user = str(self._post("auth.test").get("user_id") or "")
+        return self._bot_user
+
     def _create_channel(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
         args = self.from_bastion("channels", payload)
         topic = str(payload.get("topic") or "")
-        created = True
-        try:
-            # Retrying a create that succeeded answers name_taken, handled below: the name is the idempotency marker.
-            channel = self._post("conversations.create", name=args["name"], is_private=args["is_private"])["channel"]
-        except ApiConflict as exc:
-            if exc.vendor_code != "name_taken":
-                raise
-            channel = self._find_channel(args["name"])
-            if channel is None:
-                raise ApiConflict(
-                    f"Slack says #{args['name']} is taken but Bastion cannot see it (a private channel it is not in?). Pick another name.",
-                    vendor_code="name_taken",
-                    path=exc.path,
-                ) from exc
-            if channel.get("is_archived"):
-                raise ApiConflict(f"#{args['name']} exists but is archived; unarchive it in Slack or pick another name.", vendor_code="is_archived") from exc
-            created = False
-        if topic and (channel.get("topic") or {}).get("value") != topic:
-            channel = self._post("conversations.setTopic", channel=channel["id"], topic=topic).get("channel", channel)
-        return ActionResult(
-            external_id=channel["id"],
-            url=self._channel_url(channel["id"]),
-            data={"name": channel.get("name"), "is_private": channel.get("is_private")},
-            created=created,
-        )
+        base = args["name"]
+        for attempt in range(1, self.MAX_SUCCESSOR_NAMES + 1):
+            name = base if attempt == 1 else f"{base[: 80 - len(str(attempt)) - 1]}-{attempt}"
+            created = True
+            try:
+                # Retrying a create that succeeded answers name_taken, handled below: the name is the idempotency marker.
+                channel = self._post("conversations.create", name=name, is_private=args["is_private"])["channel"]
+            except ApiConflict as exc:
+                if exc.vendor_code != "name_taken":
+                    raise
+                channel = self._find_channel(name)
+                if channel is None:
+                    raise ApiConflict(
+                        f"Slack says #{name} is taken but Bastion cannot see it (a private channel it is not in?). Pick another name.",
+                        vendor_code="name_taken",
+                        path=exc.path,
+                    ) from exc
+                if channel.get("is_archived"):
+                    if channel.get("creator") and channel.get("creator") == self._bot_user_id():
+                        continue  # Bastion's own channel from an undone activation: take the next name
+                    raise ApiConflict(f"#{name} exists but is archived; unarchive it in Slack or pick another name.", vendor_code="is_archived") from exc
+                created = False
+            if topic and (channel.get("topic") or {}).get("value") != topic:
+                channel = self._post("conversations.setTopic", channel=channel["id"], topic=topic).get("channel", channel)
+            return ActionResult(
+                external_id=channel["id"],
+                url=self._channel_url(channel["id"]),
+                data={"name": channel.get("name"), "is_private": channel.get("is_private")},
+                created=created,
+            )
+        raise ApiConflict(f"#{base} and its next {self.MAX_SUCCESSOR_NAMES - 1} names are archived channels; pick another name.", vendor_code="is_archived")
 
     def lookup_user_id(self, email: str) -> str | None:
         """Slack user id for an email, or None (users_not_found, or user_not_found in older API answers)."""
