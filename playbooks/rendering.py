@@ -12,12 +12,13 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 # The expression inside a placeholder may not itself contain "{{" or "}}" (so "{{ a }} x {{ b }}" is two placeholders).
-PLACEHOLDER = re.compile(r"\{\{\s*((?:(?!\{\{|\}\}).)*?)\s*\}\}", re.DOTALL)
+# Found by a scan, not a regex: the lookahead regex this replaces backtracked in cubic time on "{{" and a long run of spaces.
+MAX_EXPRESSION_CHARS = 500
 # Segments may not start with "_" (no dunder look-ups); values are only ever read by key or index, never getattr.
 PATH = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9][a-zA-Z0-9_]*)*$")
 FILTER = re.compile(r"^\s*([a-z_]+)\s*(?::\s*(.+?))?\s*$")
@@ -182,8 +183,26 @@ def _split_filters(expression: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def placeholder_spans(template: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, expression) of every `{{ … }}` from left to right, in linear time; an opening followed by another one
+    before its closing is not a placeholder (the later one may be)."""
+    opening, closing = template.find("{{"), -1
+    while opening != -1:
+        if closing < opening + 2:
+            closing = template.find("}}", opening + 2)
+            if closing == -1:
+                return
+        if template.find("{{", opening + 2, closing) != -1:
+            opening = template.find("{{", opening + 1)
+            continue
+        yield opening, closing + 2, template[opening + 2 : closing].strip()
+        opening = template.find("{{", closing + 2)
+
+
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate `path | filter:arg | …` against the context; unknown paths yield empty, unknown filters raise."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise RenderError(f"A placeholder is longer than {MAX_EXPRESSION_CHARS} characters.")
     path, *filters = _split_filters(expression)
     value = _lookup(context, path)
     for raw in filters:
@@ -237,11 +256,18 @@ DESTINATION_FORMATS: dict[str, dict[str, Escape]] = {
 
 def render_string(template: str, context: Mapping[str, Any], escape: Escape = escape_none) -> Any:
     """Render one string. A string that is exactly one placeholder keeps the value's type (lists stay lists)."""
-    whole = PLACEHOLDER.fullmatch(template.strip()) if "{{" in template else None
-    if whole:
-        return _escape_value(evaluate(whole.group(1), context), escape)
-    rendered = PLACEHOLDER.sub(lambda m: escape(_as_text(evaluate(m.group(1), context))), template)
-    return rendered[:MAX_RENDERED_CHARS]
+    if "{{" not in template:
+        return template[:MAX_RENDERED_CHARS]
+    stripped = template.strip()
+    first = next(placeholder_spans(stripped), None)
+    if first and first[0] == 0 and first[1] == len(stripped):
+        return _escape_value(evaluate(first[2], context), escape)
+    parts, position = [], 0
+    for start, end, expression in placeholder_spans(template):
+        parts += [template[position:start], escape(_as_text(evaluate(expression, context)))]
+        position = end
+    parts.append(template[position:])
+    return "".join(parts)[:MAX_RENDERED_CHARS]
 
 
 def _escape_value(value: Any, escape: Escape) -> Any:
@@ -277,7 +303,7 @@ def placeholders(template: Any) -> list[str]:
     """Every placeholder expression used in a payload template (for validation in the admin)."""
     found: list[str] = []
     if isinstance(template, str):
-        found.extend(m.group(1) for m in PLACEHOLDER.finditer(template))
+        found.extend(expression for _start, _end, expression in placeholder_spans(template))
     elif isinstance(template, Mapping):
         for value in template.values():
             found.extend(placeholders(value))

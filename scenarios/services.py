@@ -14,10 +14,11 @@ from django.utils import timezone
 from accounts.models import Organization
 from accounts.services import audit_record
 from common.errors import ApplicationError
+from common.validators import is_email_address
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest
 from scenarios.spec import DEPARTMENT_ROLES, PERSON_TYPES, data_source_mappings, definition_diff, definition_problems, jsonpath_first, source_connectors
-from scenarios.validation import EMAIL_RE, ROLE_VALUES, ValidationResult, validate_values
+from scenarios.validation import ROLE_VALUES, ValidationResult, validate_values
 
 CSV_MAX_BYTES = 1_000_000
 CSV_MAX_ROWS = 5000
@@ -590,6 +591,15 @@ def field_import_from_source(
     return {"value": values, "items": items, "connectors": wanted}
 
 
+def _csv_rows(reader: Any) -> Any:
+    """The reader's rows; a line the csv module cannot read (a cell past its 128 kB limit, a NUL byte) is a 400 naming the line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        message = f"Line {reader.line_num + 1}: the file cannot be read as CSV ({exc})."
+        raise ApplicationError(message, code="csv_invalid", fields={"file": [message]}) from exc
+
+
 def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> dict[str, Any]:
     """Parse a people CSV (name,email,role): {"people": [...], "items": provenance, "errors": [{"line", "message"}]}."""
     if isinstance(content, bytes):
@@ -603,7 +613,7 @@ def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> d
             )
     reader = csv.reader(io.StringIO(content))
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        header = [h.strip().lower() for h in next(_csv_rows(reader))]
     except StopIteration:
         raise ApplicationError("The CSV file is empty: it needs a header row name,email,role.", code="csv_empty", fields={"file": ["Empty file."]})
     missing = [c for c in ("name", "email") if c not in header]
@@ -618,7 +628,7 @@ def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> d
     items: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
-    for row in reader:
+    for row in _csv_rows(reader):
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -634,8 +644,8 @@ def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> d
         problems = []
         if not email:
             problems.append("email is missing")
-        elif not EMAIL_RE.match(email):
-            problems.append(f"'{email}' is not an email address")
+        elif not is_email_address(email):
+            problems.append(f"'{email[:200]}' is not an email address")
         if not name:
             problems.append("name is missing")
         if role not in ROLE_VALUES:

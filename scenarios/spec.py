@@ -9,6 +9,7 @@ from typing import Any
 from jsonpath_ng import parse as jsonpath_parse
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
+from common.regex import UnsupportedPattern, compile_pattern
 from scenarios.logic import LogicError, check_expression, referenced_fields
 
 FIELD_TYPES: dict[str, str] = {
@@ -184,9 +185,9 @@ def _check_validation(key: str, field_type: str, validation: Any) -> list[Defini
         problems.append(DefinitionProblem(key, "validation.min", f"min {validation['min']} is greater than max {validation['max']}"))
     if "regex" in validation:
         try:
-            re.compile(str(validation["regex"]))
-        except re.error as exc:
-            problems.append(DefinitionProblem(key, "validation.regex", f"'{validation['regex']}' is not a valid regular expression ({exc})"))
+            compile_pattern(str(validation["regex"]))  # RE2: runs in linear time on any value, so a viewer cannot stall a worker
+        except UnsupportedPattern as exc:
+            problems.append(DefinitionProblem(key, "validation.regex", f"'{str(validation['regex'])[:200]}' {exc}"))
     return problems
 
 

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 
+from common.url_safety import safe_http_url
+
 register = template.Library()
 
 STATUS_WORDS = {
@@ -95,7 +97,9 @@ def ago(moment: datetime | None) -> str:
 
 
 @register.filter
-def http_url(value: str | None) -> str:
-    """The value when it is an http(s) address, else "" (hrefs built from vendor or config data)."""
-    text = str(value or "").strip()
-    return text if text.lower().startswith(("https://", "http://")) else ""
+def safe_url(value: str | None) -> str:
+    """The value when it is an absolute http(s) URL, else "" (every href built from vendor or config data): common.url_safety."""
+    return safe_http_url(value)
+
+
+http_url = register.filter("http_url", safe_url)
