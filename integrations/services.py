@@ -256,7 +256,7 @@ def integration_connect(
         credential_store(
             integration=integration, credential_type=credential_type, data=data, expires_at=expires_at, scopes=scopes, actor=actor, request=request
         )
-        if manifest.supports_webhooks:
+        if manifest.supports_webhooks and not manifest.webhook_key_field:  # a vendor signing with the credential needs no generated secret
             webhook_secret_generate(integration=integration, actor=actor, request=request)
     if test:
         integration_test(integration=integration, actor=actor, request=request)

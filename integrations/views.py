@@ -269,6 +269,7 @@ def _unknown_choices(integration: Integration, manifest, config: dict[str, str])
 def map_fields(request: HttpRequest, pk: Any) -> HttpResponse:
     """Wizard step 3: map Bastion fields to the discovered fields (suggestions preselected)."""
     integration = _integration(request, pk)
+    manifest = _manifest(integration.connector_key)
     data_sources = list(selectors.data_source_list(organization=request.organization, integration=integration))
     error = ""
     if request.method == "POST":
@@ -308,11 +309,31 @@ def map_fields(request: HttpRequest, pk: Any) -> HttpResponse:
             }
             for f in info["bastion_fields"]
         ]
-        sources.append({"data_source": ds, "info": info, "rows": rows})
+        try:
+            entity_name = manifest.entity(ds.entity_type).name
+        except KeyError:
+            entity_name = ds.entity_type.replace("_", " ").capitalize()
+        sources.append({"data_source": ds, "info": info, "rows": rows, "name": entity_name})
+    outbound = [
+        {
+            "name": action.name,
+            "description": action.description,
+            "fields": [str(k).replace("_", " ") for k in (action.input_schema or {}).get("properties", {})][:8],
+        }
+        for action in manifest.actions
+    ]
     return render(
         request,
         "integrations/map.html",
-        {"integration": integration, "sources": sources, "error": error, "steps": _steps(3, integration)},
+        {
+            "integration": integration,
+            "manifest": manifest,
+            "sources": [s for s in sources if s["rows"]],
+            "other_sources": [s for s in sources if not s["rows"]],  # nothing of Bastion's maps onto them: folded away
+            "outbound": outbound,
+            "error": error,
+            "steps": _steps(3, integration),
+        },
         status=400 if error and request.method == "POST" else 200,
     )
 

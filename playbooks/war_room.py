@@ -43,6 +43,8 @@ DONE_VERBS = {
     "trigger_incident": "paged",
     "create_incident": "opened",
 }
+# Event kinds that arrive in bursts from the tools (one per ticket): one timeline line each burst, details folded.
+BULKY_EVENTS = {"task_status": "{n} tasks changed status in their tools", "task_updated": "{n} tasks updated in their tools"}
 ACTIVE = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 STALLED_AFTER = timedelta(minutes=2)
 
@@ -133,14 +135,17 @@ def _timeline(events: list[dict[str, Any]], names: dict[str, str]) -> list[dict[
     for event in events:
         event = {**event, "message": _named(event["message"], names)}
         last = groups[-1] if groups else None
-        if last and event["step_key"] and last["step_key"] == event["step_key"] and last["kind"] == event["kind"]:
+        if last and last["step_key"] == event["step_key"] and last["kind"] == event["kind"] and (event["step_key"] or event["kind"] in BULKY_EVENTS):
             last["details"].append(event["message"])
             continue
         groups.append({"at": event["at"], "kind": event["kind"], "step_key": event["step_key"], "message": event["message"], "details": [event["message"]]})
     for group in groups:
         if len(group["details"]) > 1:
-            prefix = group["message"].split(":", 1)[0]
-            group["message"] = f"{prefix}: {len(group['details'])} done"
+            prefixes = {line.split(":", 1)[0] for line in group["details"]}
+            if len(prefixes) == 1:
+                group["message"] = f"{prefixes.pop()}: {len(group['details'])} done"
+            else:
+                group["message"] = BULKY_EVENTS.get(group["kind"], "{n} updates").format(n=len(group["details"]))
     return groups
 
 

@@ -160,9 +160,36 @@ class CsvPreviewSerializer(serializers.Serializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    outcome = serializers.SerializerMethodField(help_text="applied, not_used or unsupported once processed; empty before.")
+
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "integration", "delivery_id", "event_types", "status", "received_at", "processed_at", "attempts", "duplicates", "last_error", "result"]
+        fields = [
+            "id",
+            "integration",
+            "delivery_id",
+            "event_types",
+            "status",
+            "outcome",
+            "received_at",
+            "processed_at",
+            "attempts",
+            "duplicates",
+            "last_error",
+            "result",
+        ]
+
+    def get_outcome(self, delivery: WebhookDelivery) -> str:
+        return str((delivery.result or {}).get("outcome") or "")
+
+
+class WebhookOutcomeCountSerializer(serializers.Serializer):
+    integration = serializers.CharField()
+    name = serializers.CharField()
+    connector = serializers.CharField()
+    applied = serializers.IntegerField()
+    not_used = serializers.IntegerField()
+    unsupported = serializers.IntegerField()
 
 
 MetricsSerializer = inline_serializer(
@@ -387,7 +414,14 @@ class WebhookDeliveryViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mix
     action_roles = {"replay": Role.ADMIN}
 
     def get_scoped_queryset(self):
-        return selectors.webhook_delivery_list(organization=self.organization, status=self.request.query_params.get("status"))
+        params = self.request.query_params
+        return selectors.webhook_delivery_list(organization=self.organization, status=params.get("status"), outcome=params.get("outcome"))
+
+    @extend_schema(responses=WebhookOutcomeCountSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="outcomes")
+    def outcomes(self, request):
+        """Per integration: how many deliveries were applied, not used, or unsupported."""
+        return Response(WebhookOutcomeCountSerializer(selectors.webhook_outcome_counts(organization=self.organization), many=True).data)
 
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
     @action(detail=True, methods=["post"])

@@ -87,9 +87,37 @@ def person_get(*, organization: Organization, person_id: Any) -> Person | None:
     return person_list(organization=organization).filter(pk=person_id).first()
 
 
-def webhook_delivery_list(*, organization: Organization, status: str | None = None) -> QuerySet[WebhookDelivery]:
+def webhook_delivery_list(*, organization: Organization, status: str | None = None, outcome: str | None = None) -> QuerySet[WebhookDelivery]:
     queryset = WebhookDelivery.objects.filter(organization=organization).select_related("integration")
+    if outcome:
+        queryset = queryset.filter(result__outcome=outcome)
     return queryset.filter(status=status) if status else queryset
+
+
+def webhook_outcome_counts(*, organization: Organization) -> list[dict[str, Any]]:
+    """Per integration: processed deliveries by outcome (applied / not_used / unsupported)."""
+    rows = (
+        WebhookDelivery.objects.filter(organization=organization, result__has_key="outcome")
+        .values("integration_id", "integration__display_name", "integration__connector_key", "result__outcome")
+        .annotate(count=Count("id"))
+        .order_by("integration__display_name", "integration_id")
+    )
+    counts: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        entry = counts.setdefault(
+            row["integration_id"],
+            {
+                "integration": str(row["integration_id"]),
+                "name": row["integration__display_name"],
+                "connector": row["integration__connector_key"],
+                "applied": 0,
+                "not_used": 0,
+                "unsupported": 0,
+            },
+        )
+        if row["result__outcome"] in ("applied", "not_used", "unsupported"):
+            entry[row["result__outcome"]] += row["count"]
+    return list(counts.values())
 
 
 def _rate(numerator: float, denominator: float) -> float | None:

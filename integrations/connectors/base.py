@@ -83,6 +83,8 @@ class ConnectorManifest:
     webhook_signature: str = ""  # human description of the scheme
     capabilities: tuple[str, ...] = ()
     docs_url: str = ""
+    # The vendor signs webhooks with this field of the connection's credential (Twilio: auth_token), not a secret Bastion generates.
+    webhook_key_field: str = ""
     rate_limit: RateLimitSpec | None = None  # shared per integration in Redis (integrations/ratelimit.py)
 
     def entity(self, key: str) -> EntitySpec:

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 API = "rest/api/3"
 WEBHOOKS = "rest/webhooks/1.0/webhook"
-WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted")
+USER_EVENTS = ("user_created", "user_updated", "user_deleted")  # directory users: applied to the users entity
+WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted", *USER_EVENTS)
 BULK_LIMIT = 50
 REPLAY_WINDOW_MS = 5 * 60 * 1000
 ISSUE_FIELDS = ["summary", "status", "assignee", "duedate", "updated", "created", "project", "issuetype", "labels", "priority", "description"]
@@ -955,6 +956,21 @@ class JiraConnector(BaseConnector):
             raise WebhookRejected(409, "stale_timestamp", "The Jira event is older than 5 minutes (possible replay).")
 
     @classmethod
+    def _user_events(cls, delivery_id: str, kind: str, user: Any, occurred: datetime | None) -> list[WebhookEvent]:
+        """Directory users: created/updated upsert the account (the same shape `read('users')` returns), deleted retires it."""
+        user_id = cls.webhook_user_id(user)
+        if not user_id:
+            raise WebhookRejected(400, "invalid_payload", f"A Jira {kind} event names its user (user.accountId).")
+        if kind == "user_deleted":
+            return [WebhookEvent(delivery_id, kind, "users", user_id, "delete", None, occurred)]
+        return [WebhookEvent(delivery_id, kind, "users", user_id, "upsert", dict(user), occurred)]
+
+    @classmethod
+    def webhook_user_id(cls, user: Any) -> str:
+        """The id `external_id('users', …)` gives the account a webhook names."""
+        return str(user.get("accountId") or "") if isinstance(user, Mapping) else ""
+
+    @classmethod
     def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
         try:
             body = json.loads(request.body)
@@ -966,8 +982,11 @@ class JiraConnector(BaseConnector):
         kind = body["webhookEvent"]
         issue = body.get("issue")
         occurred = datetime.fromtimestamp(int(body["timestamp"]) / 1000, tz=UTC) if str(body.get("timestamp", "")).isdigit() else None
+        if kind in USER_EVENTS:
+            return cls._user_events(delivery_id, kind, body.get("user"), occurred)
         if not kind.startswith("jira:issue_"):
-            return []
+            # Kept in the inbox with its type, counted as unsupported: nothing in Bastion reads it yet.
+            return [WebhookEvent(delivery_id, kind, action="unsupported", occurred_at=occurred)]
         if not isinstance(issue, dict) or not issue.get("id"):
             raise WebhookRejected(400, "invalid_payload", "A Jira issue event needs issue.id.")
         issue_id = str(issue["id"])

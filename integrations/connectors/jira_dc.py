@@ -139,6 +139,10 @@ class JiraDataCenterConnector(JiraConnector):
     def _user_id(self, user: Any) -> str | None:
         return user.get("name") if isinstance(user, Mapping) else None
 
+    @classmethod
+    def webhook_user_id(cls, user: Any) -> str:
+        return str(user.get("key") or user.get("name") or "") if isinstance(user, Mapping) else ""
+
     def find_account_id(self, email: str) -> str | None:
         """The username for a username or email via /user/search?username= (matches username, name and email)."""
         wanted = email.strip().lower()

@@ -317,18 +317,26 @@ class OktaConnector(BaseConnector):
             raise WebhookRejected(400, "invalid_payload", "An Okta event hook delivery has eventId and data.events.")
         events = body["data"]["events"]
         parsed: list[WebhookEvent] = []
-        for index, event in enumerate(events):
+        for index, event in enumerate(events if all(isinstance(e, dict) for e in events) else []):
             event_type = str(event.get("eventType", ""))
             delivery_id = str(body["eventId"]) if len(events) == 1 else f"{body['eventId']}:{event.get('uuid') or index}"
             occurred = _parse_time(event.get("published"))
-            for target in event.get("target") or []:
-                if target.get("type") != "User" or not target.get("id"):
-                    continue
-                if event_type in DELETE_EVENTS:
+            users = [t for t in event.get("target") or [] if isinstance(t, dict) and t.get("type") == "User"]
+            applied = False
+            for target in users:
+                if target.get("id") and event_type in DELETE_EVENTS:
                     parsed.append(WebhookEvent(delivery_id, event_type, "users", str(target["id"]), "delete", None, occurred))
-                elif event_type in CHANGE_EVENTS:
-                    # The event names the user but carries no profile: the sync engine re-reads that user.
-                    parsed.append(WebhookEvent(delivery_id, event_type, "users", str(target["id"]), "sync", None, occurred))
+                    applied = True
+                elif event_type in DELETE_EVENTS | CHANGE_EVENTS:
+                    # The event names the user (by id, or only by login) without its profile: the sync engine re-reads the users.
+                    parsed.append(WebhookEvent(delivery_id, event_type, "users", str(target.get("id") or ""), "sync", None, occurred))
+                    applied = True
+            if not applied:
+                known = event_type in DELETE_EVENTS | CHANGE_EVENTS
+                # A user event without a user target is not used; an event type Bastion does not read is unsupported.
+                parsed.append(WebhookEvent(delivery_id, event_type or "unknown", action="ignore" if known else "unsupported", occurred_at=occurred))
+        if not events:
+            parsed.append(WebhookEvent(str(body["eventId"]), "empty", action="ignore"))
         return parsed
 
     def fetch_user(self, user_id: str) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class TwilioConnector(BaseConnector):
         description="Send SMS notifications and follow their delivery status.",
         logo="connectors/twilio.svg",
         auth_methods=("basic",),
+        webhook_key_field="auth_token",
         credential_fields=(
             CredentialField("account_sid", "Account SID", is_secret=False),
             CredentialField("auth_token", "Auth token", help_text="Also the key Twilio signs status callbacks with."),

@@ -51,8 +51,8 @@ def test_connect_the_demo_workspace_through_the_wizard(live_server, browser_page
 
     # Step 3: discovered fields with suggestions preselected; map one more by hand.
     page.wait_for_url(re.compile(r".*/map/$"))
-    expect(page.locator("#discovered-people")).to_contain_text("first_name")
-    expect(page.locator("#discovered-people")).to_contain_text("job_title")
+    expect(page.locator("#discovered-people")).to_contain_text("First name")  # the vendor's fields by their labels
+    expect(page.locator("#discovered-people")).to_contain_text("Job title")
     expect(page.locator("#map_people_given_name")).to_have_value("first_name")
     expect(page.locator("#map_people_title")).to_have_value("job_title")
     page.locator("#map_people_username").select_option("email")
