@@ -93,33 +93,39 @@ def _message(human: HumanStep, participant: Participant, link: str, *, reminder:
 
 
 def human_step_notify(*, human_step_id: Any, reminder: bool = False) -> int:
-    """E-mail each participant not yet told (once each), or remind those who have not acted. Returns e-mails sent."""
+    """E-mail each participant not yet told (once each), or remind those who have not acted. Returns e-mails sent.
+
+    Each person is handled in their own transaction with their row locked: the link is stored and the mail sent together,
+    so a failed send leaves that person unmarked (the beat sends it again) without re-sending to the others.
+    """
+    human = HumanStep.objects.select_related("playbook").filter(pk=human_step_id).first()
+    if human is None or human.state != HumanStepState.OPEN:
+        return 0
+    pending = human.participants.filter(decided_at__isnull=True)
+    pending = pending.filter(reminded_at__isnull=True) if reminder else pending.filter(notified_at__isnull=True)
     sent = 0
-    with transaction.atomic():
-        human = HumanStep.objects.select_for_update().select_related("playbook").filter(pk=human_step_id).first()
-        if human is None or human.state != HumanStepState.OPEN:
-            return 0
-        participants = human.participants.select_related("user").filter(decided_at__isnull=True)
-        participants = participants.filter(reminded_at__isnull=True) if reminder else participants.filter(notified_at__isnull=True)
-        outgoing: list[tuple[Participant, str, str]] = []
-        now = timezone.now()
-        for participant in participants:
-            if not participant.user.email:
-                logger.warning("playbooks.human.no_email", extra={"participant": str(participant.pk)})
-                continue
-            participant.human_step = human
-            subject, body = _message(human, participant, _link(token_issue(participant)), reminder=reminder)
-            outgoing.append((participant, subject, body))
-            if reminder:
-                participant.reminded_at = now
-            else:
-                participant.notified_at = now
-            participant.save(update_fields=["reminded_at", "notified_at", "updated_at"])
-        # The links are stored with the send inside one transaction: a failed send rolls the marks back for the next tick.
-        for participant, subject, body in outgoing:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [participant.user.email], fail_silently=False)
-            sent += 1
+    for participant_id in pending.values_list("pk", flat=True):
+        try:
+            sent += _notify_one(human, participant_id, reminder=reminder)
+        except Exception:  # noqa: BLE001 - SMTP down: this person stays unmarked and the beat retries; the others still get theirs
+            logger.exception("playbooks.human.notify_failed", extra={"human_step": str(human.pk), "participant": str(participant_id)})
     return sent
+
+
+def _notify_one(human: HumanStep, participant_id: Any, *, reminder: bool) -> int:
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update(of=("self",)).select_related("user").get(pk=participant_id)
+        if participant.decided_at is not None or (participant.reminded_at if reminder else participant.notified_at) is not None:
+            return 0
+        if not participant.user.email:
+            logger.warning("playbooks.human.no_email", extra={"participant": str(participant.pk)})
+            return 0
+        participant.human_step = human
+        subject, body = _message(human, participant, _link(token_issue(participant)), reminder=reminder)
+        setattr(participant, "reminded_at" if reminder else "notified_at", timezone.now())
+        participant.save(update_fields=["reminded_at", "notified_at", "updated_at"])
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [participant.user.email], fail_silently=False)
+    return 1
 
 
 def draft_status_update(run: PlaybookRun) -> str:

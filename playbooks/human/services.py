@@ -166,10 +166,10 @@ def human_step_decide(
         participant = human.participants.select_for_update().filter(user=user, role=role).first() if getattr(user, "is_authenticated", False) else None
         if token_participant is not None and (participant is None or participant.pk != token_participant.pk):
             refusal = _refuse(human, user, "link_not_yours", "This link was sent to someone else.", 403, request)
-        elif human.state != HumanStepState.OPEN:
-            refusal = _refuse(human, user, "already_decided", f"This was already settled: {human.get_outcome_display() or human.state}.", 409, request)
         elif human.run_id and run.status != RunStatus.RUNNING:
             refusal = _refuse(human, user, "run_not_running", f"The run is {run.get_status_display().lower()}; nothing waits for this anymore.", 409, request)
+        elif human.state != HumanStepState.OPEN:
+            refusal = _refuse(human, user, "already_decided", f"This was already settled: {human.get_outcome_display() or human.state}.", 409, request)
         elif participant is None:
             refusal = _refuse(human, user, "not_a_participant", "You are not asked to act on this step.", 403, request)
         elif participant.decided_at is not None:
