@@ -481,6 +481,12 @@ class JiraConnector(BaseConnector):
             return Page(records=[])
         return Page(records=self.create_metadata(keys[index]), next_page=index + 1 if index + 1 < len(keys) else None)
 
+    def config_choices(self, name: str) -> list[tuple[str, str]]:
+        """The wizard's project picker: every project this account can see, read from Jira (a typed key is never guessed)."""
+        if name == "project_keys":
+            return [(str(p["key"]), f"{p.get('name') or p['key']} ({p['key']})") for p in self._all_projects() if p.get("key")]
+        return []
+
     def _all_projects(self) -> list[dict[str, Any]]:
         projects: list[dict[str, Any]] = []
         start = 0
