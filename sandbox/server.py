@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, jsonify, render_template_string, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from sandbox import vendors as vendors_package
@@ -19,9 +20,15 @@ logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("sandbox.requests")
 
 
+# vendor → its error renderer (status, message) → Response: every answer the stand-in did not plan is still in the vendor's envelope.
+ERROR_RENDERERS: dict[str, Callable[[int, str], Response]] = {}
+
+
 def install_faults(bp: Blueprint, vendor: str, *, rate_limited: Callable[[int], Response], error: Callable[[int, str], Response]) -> None:
-    """Apply the vendor's fault knobs before each of its requests (OAuth endpoints included)."""
+    """Apply the vendor's fault knobs before each of its requests (OAuth endpoints included); its renderer answers unknown routes."""
     from sandbox.faults import apply_faults
+
+    ERROR_RENDERERS.setdefault(vendor, error)
 
     @bp.before_request
     def _faults():
@@ -72,6 +79,41 @@ def create_app() -> Flask:
         vendor_names.append(vendor)
     app.config["VENDORS"] = sorted(vendor_names)
     seeders = [getattr(m, "seed", None) for m in discover_vendor_modules()]
+
+    unknown_route_renderers = {m.VENDOR: m.unknown_route for m in discover_vendor_modules() if hasattr(m, "unknown_route")}
+
+    def vendor_error(status: int, message: str) -> Response:
+        """An error the stand-in did not plan (no such route, wrong method, a crash) in the vendor's envelope, never Flask's HTML."""
+        vendor = request.path.strip("/").split("/", 1)[0]
+        if status in (404, 405) and vendor in unknown_route_renderers:
+            response = unknown_route_renderers[vendor](status, request.method, request.path)
+        elif vendor in ERROR_RENDERERS:
+            response = ERROR_RENDERERS[vendor](status, message)
+        else:
+            response = jsonify({"error": {"status": status, "message": message}})
+            response.status_code = status
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        if status == 404:
+            message = f"No resource at {request.path}."
+        elif status == 405:
+            message = f"{request.method} is not allowed on {request.path}."
+        else:
+            message = error.description or error.name
+        response = vendor_error(status, message)
+        if status == 405:
+            allowed = dict(error.get_headers()).get("Allow")
+            if allowed:
+                response.headers["Allow"] = allowed
+        return response
+
+    @app.errorhandler(Exception)
+    def crash(error: Exception) -> Response:
+        logger.exception("sandbox.unhandled_error", extra={"path": request.path})
+        return vendor_error(500, "Internal server error.")
 
     @app.get("/")
     def inspector():

@@ -36,6 +36,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "users.lookupByEmail": ("users:read.email",),
     "conversations.list": ("channels:read", "groups:read"),
     "conversations.info": ("channels:read", "groups:read"),
+    "conversations.members": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.create": ("channels:manage", "groups:write"),
     "conversations.setTopic": ("channels:manage", "groups:write"),
     "conversations.invite": ("channels:manage", "groups:write"),
@@ -164,7 +165,7 @@ def _new_channel(name: str, private: bool, members: list[str], *, creator: str, 
         "creator": creator,
         "is_archived": False,
         "is_channel": not private,
-        "is_group": private,
+        "is_group": False,  # only private channels created before March 2021 are groups; new ones are C… with is_private
         "is_general": name == "general",
         "is_im": False,
         "is_mpim": False,
@@ -212,6 +213,11 @@ def _rate_limited(retry_after: int) -> Response:
     response = _fail("ratelimited", status=429)
     response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def unknown_route(status: int, method: str, path: str) -> Response:
+    """Slack answers a method it does not have with unknown_method (HTTP 404), whatever the HTTP verb."""
+    return _fail("unknown_method", status=404, req_method=path.rsplit("/", 1)[-1])
 
 
 def _error(status: int, message: str) -> Response:
@@ -384,6 +390,15 @@ def conversations_info(params: dict[str, Any], scopes: list[str]) -> Response:
         return _ok(scopes, channel=_public(channel))
 
 
+def conversations_members(params: dict[str, Any], scopes: list[str]) -> Response:
+    with STORE.lock:
+        channel = _channels().get(params.get("channel", ""))
+        if channel is None or (channel.get("is_private") and BOT_USER_ID not in channel["_members"]):
+            return _fail("channel_not_found")
+        members = list(channel["_members"])
+    return _paged(members, params, "members", {}, scopes)
+
+
 def conversations_create(params: dict[str, Any], scopes: list[str]) -> Response:
     name = str(params.get("name") or "")
     if not name:
@@ -394,7 +409,7 @@ def conversations_create(params: dict[str, Any], scopes: list[str]) -> Response:
         return _fail("invalid_name_specials")
     private = _truthy(params.get("is_private"))
     with STORE.lock:
-        if any(c["name"] == name for c in _channels().values()):
+        if any(c.get("name") == name for c in _channels().values()):  # DMs have no name
             return _fail("name_taken")
         channel = _new_channel(name, private, [BOT_USER_ID], creator=BOT_USER_ID)
         body = _public(channel)
@@ -561,6 +576,7 @@ METHODS = {
     "conversations.list": conversations_list,
     "conversations.info": conversations_info,
     "conversations.create": conversations_create,
+    "conversations.members": conversations_members,
     "conversations.setTopic": conversations_set_topic,
     "conversations.invite": conversations_invite,
     "conversations.archive": conversations_archive,
