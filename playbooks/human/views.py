@@ -45,7 +45,9 @@ def approval_link_page(request: HttpRequest, token: str) -> HttpResponse:
         problem = TokenProblem(error.code, error.message, error.status_code)
         return render(request, "playbooks/approval_confirm.html", {"problem": problem}, status=error.status_code)
     participant.refresh_from_db()
-    return render(request, "playbooks/approval_confirm.html", {**context, "step": step, "participant": participant, "done": True})
+    run = step.run or step.playbook.runs.order_by("-created_at").first()
+    war_room = f"/playbooks/{step.playbook_id}/war-room/?run={run.pk}" if run else ""
+    return render(request, "playbooks/approval_confirm.html", {**context, "step": step, "participant": participant, "done": True, "war_room": war_room})
 
 
 @organization_page(Role.VIEWER)
