@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from integrations.connectors.base import ActionResult, BaseConnector
@@ -63,7 +63,6 @@ def lease_kept(step_run_ids: Iterable[Any]) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=10)
-        close_old_connections()
 
 
 def action_idempotency(connector: BaseConnector, action: str) -> str:
