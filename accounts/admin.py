@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from accounts.models import AuditEvent, Membership, Organization
+from accounts.models import AuditEvent, Invitation, Membership, Organization
 
 
 class MembershipInline(admin.TabularInline):
@@ -25,6 +25,19 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     autocomplete_fields = ["user", "organization"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are made by owners through the product (the token is e-mailed, only its digest is stored): read-only here."""
+
+    list_display = ["email", "organization", "role", "invited_by", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["email", "organization__name"]
+    readonly_fields = ["token_digest"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(AuditEvent)

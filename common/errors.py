@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -45,6 +47,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """Render any exception as {"error": {"code", "message", "fields"}}."""
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", "The request body is larger than this endpoint accepts."), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    if isinstance(exc, DataError | OverflowError):
+        # A value the database cannot hold (a number out of range, text it refuses) came from the request: the sender's error.
+        logger.warning("api.unstorable_value", extra={"view": context.get("view").__class__.__name__, "error": type(exc).__name__})
+        return Response(error_body("invalid_value", "A value in the request is out of range or cannot be stored (check numbers and text)."), status=400)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
     elif isinstance(exc, Http404):

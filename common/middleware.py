@@ -1,9 +1,16 @@
 """Security headers for every response, and request-size limits with a clear error."""
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+
+logger = logging.getLogger(__name__)
 
 # Scripts only from our own files: no inline <script>, no on*= handlers (a stored XSS cannot run). Inline styles stay
 # allowed for style="width:…" progress bars and the Swagger UI sidecar's <style>.
@@ -29,10 +36,12 @@ class SecurityHeadersMiddleware:
         return response
 
 
-def body_limit_for(path: str) -> int:
+def body_limit_for(path: str, content_type: str = "") -> int:
+    """The byte limit for a request body: only a file upload (multipart) to an upload path gets the upload limit; a JSON
+    or form body anywhere is parsed whole in memory, so it gets the body limit."""
     if path.startswith("/api/webhooks/"):
         return settings.BASTION_WEBHOOK_MAX_BYTES
-    if any(marker in path for marker in UPLOAD_PATH_MARKERS):
+    if any(marker in path for marker in UPLOAD_PATH_MARKERS) and content_type.lower().startswith("multipart/form-data"):
         return settings.BASTION_MAX_UPLOAD_BYTES
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -51,10 +60,42 @@ class RequestSizeLimitMiddleware:
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
             # No text column can hold NUL; refuse it here rather than fail deep in the database.
             return JsonResponse({"error": {"code": "bad_request", "message": "The URL contains a NUL character.", "fields": {}}}, status=400)
-        limit = body_limit_for(request.path)
+        limit = body_limit_for(request.path, request.META.get("CONTENT_TYPE", ""))
         if length > limit:
             return JsonResponse(
                 {"error": {"code": "payload_too_large", "message": f"The request body is {length} bytes; the limit here is {limit} bytes.", "fields": {}}},
                 status=413,
             )
         return self.get_response(request)
+
+
+class InvalidInputMiddleware:
+    """Input a view could not use is the sender's error (4xx), whichever view met it: a malformed id in a lookup, a
+    number or text the database cannot store, a body too big for Django to buffer. Never a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RequestDataTooBig):
+            return _error(request, 413, "payload_too_large", "The request body is larger than this page accepts.")
+        if isinstance(exception, DjangoValidationError):
+            message = " ".join(str(m) for m in exception.messages)[:300] or "A value in the request is not valid."
+            return _error(request, 400, "invalid", message)
+        if isinstance(exception, DataError | OverflowError):
+            logger.warning("request.unstorable_value", extra={"path": request.path[:200], "error": type(exception).__name__})
+            return _error(request, 400, "invalid_value", "A value in the request is out of range or cannot be stored (check numbers and text).")
+        return None
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+    try:
+        html = loader.render_to_string("400.html", {"message": message, "status": status}, request=request)
+    except Exception:  # noqa: BLE001 - the error page itself must never fail; fall back to plain text
+        html = message
+    return HttpResponse(html, status=status)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import Membership, Organization, Role
 from accounts.services import audit_record, model_changes, snapshot
 from common.errors import ApplicationError
+from common.url_safety import link_fields_sanitized
 from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, ConnectorManifest, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiHostError, UnsafeBaseUrl
 from integrations.http import AuthProvider, BearerAuth, CallRecord, HttpClient
@@ -78,6 +79,39 @@ def allowed_roles_validate(roles: Any) -> list[str]:
     return sorted(set(roles), key=Role.values.index)
 
 
+def config_targets_validate(connector_class: type[BaseConnector], config: Mapping[str, Any]) -> None:
+    """Refuse URL settings that are not http(s) (or the field's own scheme) and hosts the SSRF guard refuses, with field errors.
+
+    Every "*url" setting is a URL Bastion calls or renders as a link; hosts a connector reaches outside the HTTP client
+    (SMTP, LDAP) are vetted like base URLs, now and again on every connect.
+    """
+    from common.url_safety import url_problem
+    from integrations.ssrf import check_url, outbound_target_problem
+
+    problems: dict[str, list[str]] = {}
+    for name, value in config.items():
+        if str(name).lower().endswith("url") and value not in (None, ""):
+            schemes = connector_class.url_config_schemes.get(name, ("http", "https"))
+            problem = url_problem(value, schemes=schemes) if isinstance(value, str) else "must be a URL"
+            if problem:
+                problems[str(name)] = [f"{name} {problem}."]
+            elif name not in connector_class.url_config_schemes:
+                try:
+                    check_url(value.strip())
+                except UnsafeBaseUrl as exc:
+                    problems[str(name)] = [exc.message]
+                except ApiHostError:
+                    pass  # does not resolve now: every connection vets its own DNS answer
+    for target in connector_class.outbound_targets(config):
+        if target.field not in problems:
+            problem = outbound_target_problem(target)
+            if problem:
+                problems[target.field] = [problem]
+    if problems:
+        first = next(iter(problems.values()))[0]
+        raise ApplicationError(first, code="unsafe_config", fields=problems)
+
+
 def config_validate(manifest: ConnectorManifest, config: Mapping[str, Any] | None, *, partial: bool = True) -> dict[str, Any]:
     """Config is non-secret JSON; required config fields are checked when the wizard finishes (partial=False)."""
     if config is None:
@@ -85,6 +119,7 @@ def config_validate(manifest: ConnectorManifest, config: Mapping[str, Any] | Non
     if not isinstance(config, Mapping):
         raise ApplicationError("config must be a JSON object.", code="invalid", fields={"config": ["Must be a JSON object."]})
     config = dict(config)
+    config_targets_validate(_connector_class(manifest.key), config)
     if not partial:
         missing = [f.name for f in manifest.config_fields if f.is_required and not str(config.get(f.name, "")).strip()]
         if missing:
@@ -960,7 +995,7 @@ def data_source_query(
     try:
         result: Page = connector.read(data_source.entity_type, page=page)
         records = result.records[:limit]
-        transformed = [connector.to_bastion(data_source.entity_type, r) for r in records]
+        transformed = [link_fields_sanitized(connector.to_bastion(data_source.entity_type, r)) for r in records]
     except ApiError as error:
         raise _vendor_error(integration, error)
     audit_record(

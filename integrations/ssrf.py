@@ -104,11 +104,17 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+# Characters no host name or address literal contains (a space, quotes, brackets after parsing, URL delimiters).
+_NOT_IN_HOSTS = frozenset('<>"{}|\\^`[]/?#@')
+
+
 def check_host_name(host: str) -> str:
     """Refuse an empty host or a metadata service name; return the normalised host (no DNS lookup)."""
     host = (host or "").rstrip(".").lower()
     if not host:
         raise UnsafeBaseUrl("The URL has no host.")
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F or char in _NOT_IN_HOSTS for char in host):
+        raise UnsafeBaseUrl(f"{host[:100]!r} is not a valid host name.")
     if host in METADATA_HOSTS:
         raise UnsafeBaseUrl(f"{host} is a cloud metadata service and is never allowed.")
     return host
@@ -134,16 +140,17 @@ def check_addresses(host: str, addresses: Sequence[str], *, allow_private: bool 
 
 
 def _url_host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
+    except ValueError as exc:  # an unbalanced IPv6 bracket ("http://[::1"), a port out of range
+        raise UnsafeBaseUrl(f"This is not a valid URL ({exc}).") from exc
     if parts.scheme not in ("http", "https"):
         raise UnsafeBaseUrl(f"Only http and https URLs are allowed, not {parts.scheme or 'no scheme'!r}.")
-    host = check_host_name(parts.hostname or "")
+    host = check_host_name(hostname or "")
     if parts.username or parts.password:
         raise UnsafeBaseUrl("URLs with embedded credentials are not allowed; store credentials as a credential.")
-    try:
-        return host, parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:  # a port out of range
-        raise UnsafeBaseUrl(str(exc)) from exc
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 def check_url_target(url: str, *, allow_private: bool | None = None) -> tuple[str, int]:

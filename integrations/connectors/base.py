@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from common.url_safety import safe_http_url
 from integrations.errors import WebhookRejected
 
 if TYPE_CHECKING:
     from integrations.http import HttpClient
+    from integrations.ssrf import OutboundTarget
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,10 @@ class ActionResult:
     data: dict[str, Any] = field(default_factory=dict)
     created: bool = True  # False when an existing object was found and reused
 
+    def __post_init__(self) -> None:
+        # The vendor's link to what it created is stored and rendered as an href: http(s) only, anything else dropped.
+        self.url = safe_http_url(self.url)
+
 
 @dataclass
 class WebhookRequest:
@@ -171,11 +177,21 @@ class BaseConnector:
     """Subclass per vendor. Instances get an HttpClient (auth, retries, limits) plus config and secrets."""
 
     manifest: ClassVar[ConnectorManifest]
+    # Config fields holding a URL of another scheme than http(s) (LDAP's server_url); every other "*url" field is http(s) only.
+    url_config_schemes: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self, *, client: HttpClient | None = None, config: Mapping[str, Any] | None = None, credentials: Mapping[str, Any] | None = None):
         self.client = client
         self.config = dict(config or {})
         self.credentials = dict(credentials or {})
+
+    @classmethod
+    def outbound_targets(cls, config: Mapping[str, Any]) -> list[OutboundTarget]:
+        """Hosts this configuration connects to outside the HTTP client (SMTP, LDAP), checked when the config is saved.
+
+        A connector that opens its own sockets declares them here and connects through integrations.ssrf.vet_outbound.
+        """
+        return []
 
     # Connection
     def test_connection(self) -> ConnectionTest:

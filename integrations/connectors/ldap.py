@@ -27,7 +27,7 @@ from integrations.connectors._ldap_changes import DirectoryChangesMixin
 from integrations.connectors._ldap_rules import disabled_by, repair_dn, rules_validate
 from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiTimeout, ApiUnauthorized
-from integrations.ssrf import VettedAddress, host_unresolved, is_ip_literal, resolve_vetted
+from integrations.ssrf import OutboundTarget, VettedAddress, host_unresolved, is_ip_literal, vet_outbound
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +232,18 @@ class LdapConnector(DirectoryChangesMixin, BaseConnector):
         capabilities=("paged_results", "incremental", "deletions", "nested_groups", "org_chart", "disabled_rules"),
         docs_url="https://ldap3.readthedocs.io/",
     )
+    url_config_schemes = {"server_url": ("ldap", "ldaps")}
+
+    @classmethod
+    def outbound_targets(cls, config: Mapping[str, Any]) -> list[OutboundTarget]:
+        parts = urlsplit(str(config.get("server_url") or "").strip())
+        try:
+            port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+        except ValueError:
+            return []  # refused by the URL check with its own message
+        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+            return []
+        return [OutboundTarget("server_url", parts.scheme, parts.hostname, port)]
 
     rules_validate = staticmethod(rules_validate)
 
@@ -316,7 +328,7 @@ class LdapConnector(DirectoryChangesMixin, BaseConnector):
             raise ApiBadRequest(f"Server URL has an invalid port: {url!r}.") from exc
         # The SSRF guard: resolve once, vet every answer, and let ldap3 connect only to those addresses.
         try:
-            addresses = resolve_vetted(parts.hostname, port)
+            addresses = vet_outbound(parts.hostname, port, parts.scheme)
         except socket.gaierror as exc:  # a resolver outage is retried; only a refused answer is UnsafeBaseUrl
             raise host_unresolved(parts.hostname, exc) from exc
         server = _PinnedServer(parts.hostname, addresses, port=port, use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE, connect_timeout=timeout)
@@ -878,6 +890,20 @@ def _parse_schema_classes(definitions: list[str]) -> dict[str, tuple[list[str], 
     return parsed
 
 
+def _socket_failure(exc: Exception) -> str:
+    """A fixed description of why the socket failed: ldap3's text mixes local errors with what the peer sent, so it is not shown."""
+    text = str(exc).lower()
+    if "certificate" in text:
+        return "TLS failed, the certificate was not accepted (check the CA certificate and the host name)"
+    if "ssl" in text or "tls" in text:
+        return "TLS failed (check the port and that the server speaks TLS there)"
+    if "refused" in text:
+        return "the connection was refused"
+    if "timed out" in text or "timeout" in text:
+        return "the connection timed out"
+    return "the connection failed or was closed"
+
+
 class _ldap_errors:
     """Translate ldap3 exceptions into the shared error tree (never leaking the password)."""
 
@@ -888,26 +914,28 @@ class _ldap_errors:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or isinstance(exc, ApiError):
-            return False
+        if exc is None or isinstance(exc, ApiError | ldap_exc.LDAPNoSuchObjectResult):
+            return False  # a missing object is for the caller to interpret
+        # Whatever answers on the configured port writes this text (a banner, when it is no directory): logged, never shown.
+        logger.warning("ldap.operation_failed", extra={"operation": self.operation, "error_class": type(exc).__name__, "detail": str(exc)[:500]})
         if isinstance(exc, ldap_exc.LDAPInvalidCredentialsResult):
             raise ApiUnauthorized("The directory refused the service account credentials (invalid credentials).") from exc
         if isinstance(exc, ldap_exc.LDAPInsufficientAccessRightsResult | ldap_exc.LDAPStrongerAuthRequiredResult):
-            raise ApiForbidden(f"The directory refused the {self.operation}: {exc}") from exc
+            raise ApiForbidden(f"The directory refused the {self.operation} (insufficient access rights or stronger authentication required).") from exc
         if isinstance(exc, ldap_exc.LDAPNoSuchObjectResult):
             return False  # the caller decides what a missing object means
         if isinstance(exc, ldap_exc.LDAPSocketReceiveError | ldap_exc.LDAPResponseTimeoutError):
             raise ApiTimeout(f"The directory did not answer the {self.operation} in time.") from exc
         if isinstance(exc, ldap_exc.LDAPStartTLSError | ssl.SSLError):
-            raise ApiHostError(f"TLS with the directory failed ({self.operation}): {exc}") from exc
+            raise ApiHostError(f"TLS with the directory failed ({self.operation}): check the certificate, the CA and the port.") from exc
         if isinstance(exc, ldap_exc.LDAPSocketOpenError | ldap_exc.LDAPCommunicationError | ldap_exc.LDAPSessionTerminatedByServerError):
-            raise ApiHostError(f"Could not reach the directory ({self.operation}): {exc}") from exc
+            raise ApiHostError(f"Could not reach the directory ({self.operation}): {_socket_failure(exc)}.") from exc
         if isinstance(exc, ldap_exc.LDAPSizeLimitExceededResult | ldap_exc.LDAPAdminLimitExceededResult):
             raise ApiBadRequest(f"The directory's size limit stopped the {self.operation}; lower page_size.") from exc
         if isinstance(exc, ldap_exc.LDAPOperationResult):
-            raise ApiBadRequest(f"The directory refused the {self.operation}: {exc.description} {exc.message}".strip()) from exc
+            raise ApiBadRequest(f"The directory refused the {self.operation} ({exc.description}).") from exc
         if isinstance(exc, ldap_exc.LDAPException):
-            raise ApiHostError(f"LDAP {self.operation} failed: {exc}") from exc
+            raise ApiHostError(f"LDAP {self.operation} failed ({type(exc).__name__}).") from exc
         return False
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery.schedules import crontab as celery_crontab
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -407,6 +408,9 @@ def sync_jobs_reap(*, now: Any = None, stale_after: timedelta | None = None) -> 
 # Schedules ------------------------------------------------------------------------------------------------------------------
 
 
+MAX_INTERVAL_SECONDS = 366 * 24 * 3600
+
+
 def _schedule_name(data_source: DataSource) -> str:
     return f"sync:{data_source.pk}"
 
@@ -426,6 +430,12 @@ def data_source_schedule_set(*, data_source: DataSource, every_seconds: int | No
         parts = crontab.split()
         if len(parts) != 5:
             raise ApplicationError("A crontab has five fields: minute hour day-of-month month day-of-week.", code="invalid_crontab")
+        try:
+            # Celery's own parser: each field within its range (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6).
+            celery_crontab(minute=parts[0], hour=parts[1], day_of_month=parts[2], month_of_year=parts[3], day_of_week=parts[4])
+        except (ValueError, TypeError, IndexError) as error:
+            message = f"The crontab '{crontab[:100]}' is not valid ({error}): minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6."
+            raise ApplicationError(message, code="invalid_crontab", fields={"crontab": [message]}) from None
         schedule, _ = CrontabSchedule.objects.get_or_create(
             minute=parts[0], hour=parts[1], day_of_month=parts[2], month_of_year=parts[3], day_of_week=parts[4], timezone="UTC"
         )
@@ -433,6 +443,9 @@ def data_source_schedule_set(*, data_source: DataSource, every_seconds: int | No
     else:
         if int(every_seconds) < 30:
             raise ApplicationError("Syncs run at most every 30 seconds.", code="interval_too_short")
+        if int(every_seconds) > MAX_INTERVAL_SECONDS:
+            message = f"Syncs run at least once a year (every_seconds at most {MAX_INTERVAL_SECONDS})."
+            raise ApplicationError(message, code="interval_too_long", fields={"every_seconds": [message]})
         schedule, _ = IntervalSchedule.objects.get_or_create(every=int(every_seconds), period=IntervalSchedule.SECONDS)
         defaults.update(interval=schedule, crontab=None)
     task, _ = PeriodicTask.objects.update_or_create(name=_schedule_name(data_source), defaults=defaults)

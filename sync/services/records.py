@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.url_safety import link_fields_sanitized
 from integrations.connectors.base import BaseConnector
 from integrations.models import Integration
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, SyncRecord, SyncScanSeen
@@ -240,7 +241,8 @@ def _upsert_copy(
         write_rows = []
         for external_id in to_write:
             raw, digest, source_time = incoming[external_id]
-            data = connector.to_bastion(entity_type, raw)
+            # Vendor links are stored and may be rendered as hrefs: http(s) only (common.url_safety).
+            data = link_fields_sanitized(connector.to_bastion(entity_type, raw))
             result.changed.append(data)
             write_rows.append((external_id, json_text(dict(raw)), json_text(data), digest, source_time))
         # New and changed records alike go through ON CONFLICT: a webhook may insert the same new record between the lock and here.
