@@ -368,3 +368,38 @@ def test_status_update_drafted_from_the_timeline_and_sent_after_approval(start, 
     assert len(sent) == 1
     step = StepRun.objects.get(run=run, step_key="exec_update")
     assert step.status == StepStatus.SUCCEEDED and step.connector_key == "sandbox_actions" and "Done (1)" in step.payload["body"]
+
+
+def test_smtp_down_leaves_the_notice_for_the_beat(start, users_by_role, smtp_sink, settings, on_commit):
+    admin = users_by_role[Role.ADMIN]
+    real_port = settings.EMAIL_PORT
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        settings.EMAIL_PORT = probe.getsockname()[1]
+    run = start(_branching_template())
+    gate = HumanStep.objects.get(run=run)
+    assert not smtp_sink.to(admin.email) and not gate.participants.exclude(notified_at=None).exists()
+    settings.EMAIL_PORT = real_port
+    Participant.objects.filter(human_step=gate).update(created_at=timezone.now() - timedelta(minutes=2))
+    assert on_commit(human_steps_tick)["renotified"] == 1
+    assert len(smtp_sink.to(admin.email)) == 1 and not gate.participants.filter(notified_at=None).exists()
+    on_commit(human_steps_tick)
+    assert len(smtp_sink.to(admin.email)) == 1  # once only
+
+
+def test_a_proposal_that_times_out_is_dropped_or_activated(organization, make_scenario, crisis_template, actions_integration, owner, smtp_sink, on_commit):
+    from playbooks.human.services import activation_propose
+
+    bindings = {key: str(actions_integration.pk) for key in ("slack", "jira", "google_calendar", "email", "pagerduty", "statuspage")}
+    dropped = playbook_create(organization=organization, scenario=make_scenario(), template=crisis_template, integration_bindings=bindings, actor=owner)
+    kept = playbook_create(organization=organization, scenario=make_scenario(), template=crisis_template, integration_bindings=bindings, actor=owner)
+    on_commit(activation_propose, playbook=dropped, approval={"approvers": [{"role": "admin"}], "timeout_minutes": 30}, title="Activate?")
+    on_commit(
+        activation_propose, playbook=kept, approval={"approvers": [{"role": "admin"}], "timeout_minutes": 30, "on_timeout": "activate"}, title="Activate?"
+    )
+    assert on_commit(human_steps_tick, now=timezone.now() + timedelta(minutes=31)) == {"timed_out": 2}
+    assert not PlaybookRun.objects.filter(playbook=dropped).exists()
+    assert PlaybookRun.objects.filter(playbook=kept).exists()
+    assert AuditEvent.objects.filter(action="trigger.proposal_timed_out").count() == 2
