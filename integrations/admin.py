@@ -1,7 +1,9 @@
 """Admin for integrations, data sources, credentials (contents never shown) and the call log."""
 
+from django import forms
 from django.contrib import admin, messages
 
+from common.errors import ApplicationError
 from integrations import services
 from integrations.models import DataSource, Integration, IntegrationCall, IntegrationCredential
 
@@ -24,8 +26,33 @@ class DataSourceInline(admin.TabularInline):
     readonly_fields = ["discovered_at", "last_synced_at", "is_stale"]
 
 
+class IntegrationAdminForm(forms.ModelForm):
+    """The same checks as the API and the wizard: base URL and URL settings http(s), hosts the SSRF guard allows."""
+
+    class Meta:
+        model = Integration
+        fields = "__all__"  # noqa: DJ007 - the admin shows every column; readonly ones are listed on the ModelAdmin
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        connector_key = cleaned.get("connector_key") or getattr(self.instance, "connector_key", "")
+        try:
+            if "base_url" in cleaned:
+                cleaned["base_url"] = services.base_url_validate(cleaned.get("base_url") or "")
+            if "config" in cleaned and connector_key:
+                cleaned["config"] = services.config_validate(services.connector_class_for(connector_key).manifest, cleaned.get("config") or {})
+        except ApplicationError as error:
+            field_errors = {name: messages_ for name, messages_ in error.fields.items() if name in ("base_url", "config", "connector_key")}
+            other = [message for name, messages_ in error.fields.items() if name not in field_errors for message in messages_]
+            if other:
+                field_errors.setdefault("config", []).extend(other)
+            raise forms.ValidationError(field_errors or error.message) from error
+        return cleaned
+
+
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
+    form = IntegrationAdminForm
     list_display = ["display_name", "connector_key", "organization", "status", "last_success_at", "error_count", "calls_24h", "failures_24h"]
     list_filter = ["status", "connector_key", "organization"]
     search_fields = ["display_name", "connector_key", "organization__name", "external_account_id"]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
@@ -312,6 +313,13 @@ def vendor_error_message(body: Any) -> tuple[str, str]:
     return "", ""
 
 
+def _status_phrase(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
 def error_from_response(response: requests.Response, path: str) -> ApiError | None:
     """Classify a response into the error tree, including vendor rate signals sent with 200/403."""
     status = response.status_code
@@ -335,7 +343,8 @@ def error_from_response(response: requests.Response, path: str) -> ApiError | No
         return ApiBadRequest(f"Slack: {code}", status=status, vendor_code=code, path=path)
     if 200 <= status < 400:
         return None
-    text = message or response.reason or f"HTTP {status}"
+    # The reason phrase is whatever the server wrote after the status code (a banner when it is no vendor API): never shown.
+    text = message[:500] or _status_phrase(status)
     if status == 429 or status == 420:
         return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
     if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":  # Salesforce daily cap

@@ -3,6 +3,11 @@
 Names are resolved once per new connection and the socket connects only to the addresses that were vetted
 (`connect_vetted`), so a DNS answer that changes between the check and the connect (DNS rebinding) is never used.
 A name that does not resolve is a host error (retried), not an unsafe URL: only an answer the guard refuses is UnsafeBaseUrl.
+
+Every transport goes through `vet_outbound(host, port, scheme)`: HTTP (the pinned urllib3 connections of the shared client
+and the OAuth token calls), LDAP (the pinned ldap3 server) and SMTP (the pinned smtplib sockets of the e-mail connector).
+Configured targets are checked when they are saved (`outbound_target_problem`) and again on every connect.
+tests/hardening/test_outbound_guard.py enumerates the connectors and the socket-opening calls of the code base.
 """
 
 from __future__ import annotations
@@ -173,6 +178,47 @@ def check_url(url: str, *, allow_private: bool | None = None, resolver: Resolver
     return list(addresses)
 
 
+# The transports Bastion speaks to vendors, with their default ports. A scheme outside this list is never connected to.
+TRANSPORT_PORTS: dict[str, int] = {"http": 80, "https": 443, "ldap": 389, "ldaps": 636, "smtp": 25, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class OutboundTarget:
+    """A host a connector's configuration makes Bastion connect to (besides its HTTP base URL), for the save-time check."""
+
+    field: str  # the config field it comes from, for the person's error message
+    scheme: str
+    host: str
+    port: int
+
+
+def vet_outbound(host: str, port: int, scheme: str, *, allow_private: bool | None = None) -> list[VettedAddress]:
+    """The one guard for every outbound connection: resolve once, vet every answer, return the addresses to connect to.
+
+    Raises UnsafeBaseUrl for an unknown transport, a bad port, a metadata name or a refused answer; socket.gaierror when the
+    name does not resolve (callers turn it into the retryable `host_unresolved`).
+    """
+    if scheme not in TRANSPORT_PORTS:
+        raise UnsafeBaseUrl(f"Bastion does not connect over {scheme!r}.")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise UnsafeBaseUrl(f"Port {port!r} is not a TCP port (1-65535).")
+    return resolve_vetted(host, port, allow_private=allow_private)
+
+
+def outbound_target_problem(target: OutboundTarget, *, allow_private: bool | None = None) -> str:
+    """Why a configured target is refused ("" when it may be saved); a name that does not resolve now is not refused.
+
+    Every connection vets its own DNS answer again, so a typo or a resolver outage is left to the connection test to report.
+    """
+    try:
+        vet_outbound(target.host, target.port, target.scheme, allow_private=allow_private)
+    except UnsafeBaseUrl as exc:
+        return exc.message
+    except (socket.gaierror, UnicodeError):
+        return ""
+    return ""
+
+
 def resolve_vetted(host: str, port: int, *, allow_private: bool | None = None) -> list[VettedAddress]:
     """Resolve `host` once and vet every answer; return them in the order to try.
 
@@ -192,11 +238,12 @@ def connect_vetted(
     source_address: tuple[str, int] | None = None,
     socket_options: Sequence[tuple[int, int, int | bytes]] | None = None,
     allow_private: bool | None = None,
+    scheme: str = "https",
 ) -> socket.socket:
     """Like socket.create_connection (socket.gaierror when the name does not resolve), but only to vetted addresses."""
     host, port = address
     error: OSError | None = None
-    for vetted in resolve_vetted(host, port, allow_private=allow_private):
+    for vetted in vet_outbound(host, port, scheme, allow_private=allow_private):
         sock = socket.socket(vetted.family, socket.SOCK_STREAM)
         try:
             for option in socket_options or ():

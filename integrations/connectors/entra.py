@@ -97,7 +97,8 @@ class ClientCredentialsAuth:
         if response.status_code >= 500:
             raise ApiHostError(f"The Microsoft token endpoint failed ({response.status_code}).", status=response.status_code)
         if response.status_code != 200 or not body.get("access_token"):
-            description = str(body.get("error_description") or body.get("error") or response.reason).split("\r\n")[0]
+            # The reason phrase is the server's own text (a banner when the URL is no token endpoint): never shown.
+            description = str(body.get("error_description") or body.get("error") or f"HTTP {response.status_code}").split("\r\n")[0][:300]
             raise ApiUnauthorized(
                 f"Entra ID refused the client credentials: {description}", status=response.status_code, vendor_code=str(body.get("error", ""))
             )
