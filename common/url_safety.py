@@ -55,3 +55,17 @@ def url_problem(value: object, *, schemes: tuple[str, ...] = HTTP_SCHEMES) -> st
     if not host:
         return "has no host name"
     return ""
+
+
+def _is_link_key(key: object) -> bool:
+    name = str(key).lower()
+    return name in ("url", "href", "link") or name.endswith(("_url", "_href", "_link", "url"))
+
+
+def link_fields_sanitized(data: object) -> object:
+    """A copy of a JSON value whose link-named string fields ("url", "*_url", "href", "link") hold http(s) URLs or ""."""
+    if isinstance(data, dict):
+        return {key: safe_http_url(value) if isinstance(value, str) and _is_link_key(key) else link_fields_sanitized(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [link_fields_sanitized(item) for item in data]
+    return data
