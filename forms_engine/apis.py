@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import Role
-from accounts.tenancy import OrganizationScopedMixin
-from common.errors import ApplicationError
-from common.parsers import FormParser, JSONParser, MultiPartParser
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from forms_engine.forms import values_from_post
-from forms_engine.schema import form_schema
-from forms_engine.selectors import person_typeahead, record_options
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from accounts.models import Role
+from accounts.tenancy import OrganizationScopedMixin
+from common.errors import ApplicationError
+from common.parsers import FormParser, JSONParser, MultiPartParser
+from forms_engine.forms import values_from_post
+from forms_engine.schema import form_schema
+from forms_engine.selectors import person_typeahead, record_options
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest, scenario_list
-from scenarios.services import (
-    field_import_csv,
-    field_import_from_source,
-    scenario_validate,
-)
+from scenarios.services import field_import_csv, field_import_from_source, scenario_validate
 from scenarios.spec import PERSON_TYPES, source_connectors
 
 

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from accounts.models import Role
-from accounts.tenancy import OrganizationScopedMixin
-from common.errors import ApplicationError
-from common.parsers import FormParser, JSONParser, MultiPartParser
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from accounts.models import Role
+from accounts.tenancy import OrganizationScopedMixin
+from common.errors import ApplicationError
+from common.parsers import FormParser, JSONParser, MultiPartParser
 from scenarios.models import Scenario
 from scenarios.selectors import scenario_list
-from scenarios.services import (
-    scenario_create,
-    scenario_delete,
-    scenario_populate_field,
-    scenario_update,
-    scenario_upgrade,
-    scenario_upgrade_preview,
-)
+from scenarios.services import scenario_create, scenario_delete, scenario_populate_field, scenario_update, scenario_upgrade, scenario_upgrade_preview
 
 
 class ScenarioOutputSerializer(serializers.ModelSerializer):

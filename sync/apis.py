@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import json
 
-from accounts.models import Role
-from accounts.tenancy import HasOrganizationRole, OrganizationScopedMixin
-from common.errors import ApplicationError
-from common.parsers import FormParser, JSONParser, MultiPartParser
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from integrations.models import DataSource, Integration
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from accounts.models import Role
+from accounts.tenancy import HasOrganizationRole, OrganizationScopedMixin
+from common.errors import ApplicationError
+from common.parsers import FormParser, JSONParser, MultiPartParser
+from integrations.models import DataSource, Integration
 from sync import selectors, services
-from sync.models import (
-    DataSyncJob,
-    PeopleSettings,
-    Person,
-    PersonIdentity,
-    SyncJobLog,
-    WebhookDelivery,
-)
+from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SyncJobLog, WebhookDelivery
 
 # Serializers -----------------------------------------------------------------------------------------------------------------
 
@@ -166,9 +160,36 @@ class CsvPreviewSerializer(serializers.Serializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    outcome = serializers.SerializerMethodField(help_text="applied, not_used or unsupported once processed; empty before.")
+
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "integration", "delivery_id", "event_types", "status", "received_at", "processed_at", "attempts", "duplicates", "last_error", "result"]
+        fields = [
+            "id",
+            "integration",
+            "delivery_id",
+            "event_types",
+            "status",
+            "outcome",
+            "received_at",
+            "processed_at",
+            "attempts",
+            "duplicates",
+            "last_error",
+            "result",
+        ]
+
+    def get_outcome(self, delivery: WebhookDelivery) -> str:
+        return str((delivery.result or {}).get("outcome") or "")
+
+
+class WebhookOutcomeCountSerializer(serializers.Serializer):
+    integration = serializers.CharField()
+    name = serializers.CharField()
+    connector = serializers.CharField()
+    applied = serializers.IntegerField()
+    not_used = serializers.IntegerField()
+    unsupported = serializers.IntegerField()
 
 
 MetricsSerializer = inline_serializer(
@@ -393,7 +414,14 @@ class WebhookDeliveryViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mix
     action_roles = {"replay": Role.ADMIN}
 
     def get_scoped_queryset(self):
-        return selectors.webhook_delivery_list(organization=self.organization, status=self.request.query_params.get("status"))
+        params = self.request.query_params
+        return selectors.webhook_delivery_list(organization=self.organization, status=params.get("status"), outcome=params.get("outcome"))
+
+    @extend_schema(responses=WebhookOutcomeCountSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="outcomes")
+    def outcomes(self, request):
+        """Per integration: how many deliveries were applied, not used, or unsupported."""
+        return Response(WebhookOutcomeCountSerializer(selectors.webhook_outcome_counts(organization=self.organization), many=True).data)
 
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
     @action(detail=True, methods=["post"])

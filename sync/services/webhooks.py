@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 import uuid
@@ -18,8 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from common import metrics
-from common import json_input
+from common import json_input, metrics
 from integrations.connectors.base import WebhookEvent, WebhookRequest
 from integrations.errors import WebhookRejected
 from integrations.models import CredentialType, DataSource, Integration
@@ -91,8 +91,7 @@ def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str
     if body and content_type.split(";")[0].strip().lower() not in ACCEPTED_CONTENT_TYPES and method != "GET":
         return _reject(400, "unsupported_content_type", f"Content type {content_type or '(none)'} is not accepted; send application/json.")
     # Not audited per request: forged deliveries must write nothing before their signature is checked (nothing after either).
-    credential = credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="webhook_verify", audited=False)
-    secret = (credential or {}).get("secret")
+    secret = webhook_verification_key(integration, connector_class.manifest)
     if not secret:
         logger.warning("sync.webhook.no_secret", extra={"integration": str(integration.pk)})
         return _reject(401, "webhook_secret_missing", "No webhook secret is configured for this integration, so nothing can be verified.")
@@ -115,8 +114,19 @@ def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str
         if event.challenge_response is not None:
             return IntakeResult(200, dict(event.challenge_response))
     if not events:
-        return IntakeResult(200, {"status": "ignored"})
+        # A verified delivery the connector found nothing in is still kept (and counted) as unsupported, never dropped.
+        events = [WebhookEvent(delivery_id=hashlib.sha256(body).hexdigest(), event_type="unknown", action="unsupported")]
     return _store(integration, events, request.received_at)
+
+
+def webhook_verification_key(integration: Integration, manifest: Any) -> str:
+    """The key deliveries are verified with: the vendor's own signing key when it signs with a credential (Twilio's auth
+    token), else the webhook secret Bastion generated. Never audited per request: forged deliveries must write nothing."""
+    if manifest.webhook_key_field:
+        credential = credential_secret(integration=integration, credential_type=CredentialType.API_KEY, purpose="webhook_verify", audited=False)
+        return str((credential or {}).get(manifest.webhook_key_field) or "")
+    credential = credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="webhook_verify", audited=False)
+    return str((credential or {}).get("secret") or "")
 
 
 def _store(integration: Integration, events: list[WebhookEvent], received_at: datetime) -> IntakeResult:
@@ -153,13 +163,15 @@ def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
         return None
     integration = delivery.integration
     WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
-    result: dict[str, Any] = {"upserted": 0, "unchanged": 0, "stale": 0, "deleted": 0, "syncs": [], "ignored": 0}
+    result: dict[str, Any] = {"upserted": 0, "unchanged": 0, "stale": 0, "deleted": 0, "syncs": [], "ignored": 0, "events": {}}
     try:
         # Applying events needs only the connector's transformers: no HTTP client, so no secret is decrypted here.
         connector = get_connector_class(integration.connector_key)(config=integration.config)
         with transaction.atomic():
             for event in delivery.events:
-                _apply_event(connector, integration, event, result)
+                outcome = _apply_event(connector, integration, event, result)
+                result["events"].setdefault(str(event.get("event_type") or "unknown"), outcome)
+            result["outcome"] = delivery_outcome(list(result["events"].values()))
         for event in delivery.events:
             if event.get("action") == "sync":
                 data_sources_ensure(integration=integration)
@@ -188,15 +200,37 @@ def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
     return delivery
 
 
-def _apply_event(connector: Any, integration: Integration, event: Mapping[str, Any], result: dict[str, Any]) -> None:
+class Outcome:
+    """What was done with a delivery's events: applied to Bastion, not used (a known event with nothing to act on), unsupported."""
+
+    APPLIED = "applied"
+    NOT_USED = "not_used"
+    UNSUPPORTED = "unsupported"
+
+
+def delivery_outcome(outcomes: list[str]) -> str:
+    """A delivery is applied if any event was, else unsupported if any event was, else not used."""
+    for outcome in (Outcome.APPLIED, Outcome.UNSUPPORTED):
+        if outcome in outcomes:
+            return outcome
+    return Outcome.NOT_USED
+
+
+def _apply_event(connector: Any, integration: Integration, event: Mapping[str, Any], result: dict[str, Any]) -> str:
+    """Apply one parsed event; returns its Outcome."""
     action, entity = event.get("action"), event.get("entity") or ""
+    if action == "unsupported":
+        return Outcome.UNSUPPORTED
+    if action in ("sync", "status"):
+        return Outcome.APPLIED  # a sync is started below; status events go to the handlers (playbook tasks)
     if action not in ("upsert", "delete"):
-        return
+        result["ignored"] += 1
+        return Outcome.NOT_USED
     try:
         spec = connector.manifest.entity(entity)
     except KeyError:
         result["ignored"] += 1
-        return
+        return Outcome.UNSUPPORTED
     is_person = spec.bastion_type == "person"
     if action == "upsert" and event.get("record"):
         outcome = records_upsert(integration=integration, entity_type=entity, records=[event["record"]], connector=connector)
@@ -214,6 +248,10 @@ def _apply_event(connector: Any, integration: Integration, event: Mapping[str, A
         result["deleted"] += len(deleted)
         if is_person and deleted:
             people_mark_source_deleted(organization=integration.organization, source=integration.connector_key, integration=integration, external_ids=deleted)
+    else:
+        result["ignored"] += 1
+        return Outcome.NOT_USED
+    return Outcome.APPLIED
 
 
 def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
