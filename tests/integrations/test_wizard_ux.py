@@ -8,7 +8,6 @@ from django.test import Client
 
 from accounts.models import Role
 from integrations.models import Integration, IntegrationStatus
-from integrations.registry import manifests
 from integrations.selectors import connector_catalog
 
 
