@@ -45,7 +45,7 @@ def test_report_of_a_run_with_an_approval_and_a_recovered_failure(
     text = answer.content.decode()
     assert answer.status_code == 200 and answer["Content-Type"].startswith("text/markdown")
     assert "**Publish** (recovered by retry, 2 attempts)" in text
-    assert f"**Go for the statement** (approval): approved after" in text and f"{admin.username} approve via war_room (“go”)" in text
+    assert "**Go for the statement** (approval): approved after" in text and f"{admin.username} approve via war_room (“go”)" in text
     assert "retried 1 failed action(s)" in text and "manual coordination saved" in text
     outsider = Client()
     assert outsider.get(f"/playbook-runs/{run.pk}/report.md").status_code == 302  # sign in first
