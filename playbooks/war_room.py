@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from common.url_safety import safe_http_url
 from playbooks.models import PlaybookRun, RunStatus, StepRun, StepStatus
 
 RUN_STATUS_WORDS = {
@@ -50,8 +51,7 @@ STALLED_AFTER = timedelta(minutes=2)
 
 
 def _http(url: str | None) -> str:
-    text = str(url or "")
-    return text if text.lower().startswith(("https://", "http://")) else ""
+    return safe_http_url(url)  # the one URL rule (common.url_safety): vendor links become hrefs only when http(s)
 
 
 def _when(value: Any) -> str:
