@@ -40,6 +40,10 @@ def rule_check(*, condition: Any, mapping: Any, mode: str, approval: dict[str, A
         from playbooks.human.config import _people_problem
 
         problem = _people_problem((approval or {}).get("approvers"), "approval.approvers")
+        if not problem and not isinstance((approval or {}).get("timeout_minutes"), int | float):
+            problem = "approval.timeout_minutes is required: a proposal has a deadline, then on_timeout (drop or activate)."
+        if not problem and (approval or {}).get("on_timeout", "drop") not in ("drop", "activate"):
+            problem = "approval.on_timeout is drop or activate."
         if problem:
             fields["approval"] = [problem]
     if template is None:
