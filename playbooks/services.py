@@ -749,7 +749,8 @@ def _advance_when_step_done(run_id: Any, step_key: str) -> None:
 
 
 def _task_title(step_run: StepRun) -> str:
-    payload = step_run.payload or {}
+    # What the vendor named it wins over what was asked for (a channel whose name was taken got a successor name).
+    payload = {**(step_run.payload or {}), **{k: v for k, v in ((step_run.result or {}).get("data") or {}).items() if k in ("name", "title")}}
     for name in ("summary", "name", "title", "subject", "text", "body"):
         if payload.get(name):
             prefix = "#" if step_run.action == "create_channel" else ""
