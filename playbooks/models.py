@@ -242,5 +242,6 @@ class TimelineEvent(models.Model):
 
 
 # Steps a person takes part in and trigger rules live in their own modules; importing them here registers the models.
+from playbooks.as_code.models import PlaybookTemplateVersion  # noqa: E402, F401
 from playbooks.human.models import HumanStep, Participant  # noqa: E402, F401
 from playbooks.triggers.models import InboundDelivery, InboundEndpoint, TriggerFiring, TriggerRule  # noqa: E402, F401

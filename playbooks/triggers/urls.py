@@ -3,6 +3,7 @@
 from django.urls import path
 
 from playbooks import report_views
+from playbooks.as_code import urls as as_code_urls
 from playbooks.triggers import apis
 
 urlpatterns = [
@@ -10,3 +11,4 @@ urlpatterns = [
     path("api/run-insights/", report_views.RunInsightsView.as_view(), name="run-insights"),
     path("playbook-runs/<uuid:run_id>/report.md", report_views.run_report_download, name="run-report"),
 ]
+urlpatterns += as_code_urls.urlpatterns
