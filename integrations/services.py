@@ -510,18 +510,18 @@ def integration_record_success(*, integration: Integration) -> None:
 def integration_record_failure(*, integration: Integration, error: Exception) -> None:
     """Count a failure; auth failures mark auth_failed (and alert), repeated ones degrade the integration."""
     now = timezone.now()
-    integration.refresh_from_db()
-    integration.error_count += 1
-    integration.last_error = str(error)[:2000]
-    integration.last_error_at = now
-    integration.last_sync_at = now
+    # One UPDATE each (never read-modify-write): parallel steps failing at once all count.
+    Integration.objects.filter(pk=integration.pk).update(
+        error_count=F("error_count") + 1, last_error=str(error)[:2000], last_error_at=now, last_sync_at=now, updated_at=now
+    )
     if isinstance(error, ApiError) and error.category == "auth":
-        integration.save(update_fields=["error_count", "last_error", "last_error_at", "last_sync_at", "updated_at"])
+        integration.refresh_from_db()
         integration_auth_failed(integration=integration, error=error)
         return
-    if integration.error_count >= DEGRADED_AFTER_FAILURES and integration.status == IntegrationStatus.CONNECTED:
-        integration.status = IntegrationStatus.DEGRADED
-    integration.save(update_fields=["error_count", "last_error", "last_error_at", "last_sync_at", "status", "updated_at"])
+    Integration.objects.filter(pk=integration.pk, status=IntegrationStatus.CONNECTED, error_count__gte=DEGRADED_AFTER_FAILURES).update(
+        status=IntegrationStatus.DEGRADED
+    )
+    integration.refresh_from_db()
 
 
 def organization_admin_emails(organization: Organization) -> list[str]:
@@ -745,10 +745,49 @@ def integration_webhook_register(*, integration: Integration, actor: Any = None,
         registered = register(url=url, secret=secret)
     except ApiError as error:
         raise _vendor_error(integration, error)
+    if isinstance(registered, Mapping) and registered.get("expires_at"):
+        # A registration that expires (Jira's dynamic webhooks, 30 days) is refreshed by integration_webhooks_refresh.
+        integration.refresh_from_db(fields=["config"])
+        integration.config = {
+            **integration.config,
+            "webhook_registration": {"ids": list(registered.get("webhook_ids") or [registered.get("id")]), "expires_at": registered["expires_at"]},
+        }
+        integration.save(update_fields=["config", "updated_at"])
     audit_record(
         action="integration.webhook_register", organization=integration.organization, actor=actor, target=integration, changes={"url": url}, request=request
     )
     return {"url": url, "vendor_id": str(registered.get("id", "")) if isinstance(registered, Mapping) else ""}
+
+
+WEBHOOK_REFRESH_AHEAD = timedelta(days=7)  # expiring registrations are refreshed this long before they lapse
+
+
+def integration_webhooks_refresh(*, now: datetime | None = None) -> int:
+    """Extend vendor webhook registrations that expire within WEBHOOK_REFRESH_AHEAD (Jira dynamic webhooks); returns how many."""
+    now = now or timezone.now()
+    refreshed = 0
+    due = Integration.objects.filter(
+        config__has_key="webhook_registration", status__in=[IntegrationStatus.CONNECTED, IntegrationStatus.DEGRADED]
+    ).select_related("organization")
+    for integration in due:
+        registration = dict(integration.config.get("webhook_registration") or {})
+        try:
+            expires_at = datetime.fromisoformat(str(registration.get("expires_at")))
+        except ValueError:
+            expires_at = now
+        if expires_at - now > WEBHOOK_REFRESH_AHEAD:
+            continue
+        connector = build_connector(integration)
+        try:
+            new_expiry = connector.refresh_webhooks(list(registration.get("ids") or []))  # type: ignore[attr-defined]
+        except ApiError as error:
+            integration_record_failure(integration=integration, error=error)
+            logger.warning("integrations.webhook_refresh_failed", extra={"integration": str(integration.pk), "error": str(error)[:300]})
+            continue
+        integration.config = {**integration.config, "webhook_registration": {**registration, "expires_at": new_expiry.isoformat()}}
+        integration.save(update_fields=["config", "updated_at"])
+        refreshed += 1
+    return refreshed
 
 
 # Connection lifecycle -----------------------------------------------------------------------------------------

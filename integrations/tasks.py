@@ -52,3 +52,9 @@ def oauth_keepalive() -> int:
         transaction.on_commit(lambda i=str(integration_id): oauth_refresh.delay(i))
     logger.info("oauth.keepalive", extra={"integrations": len(ids)})
     return len(ids)
+
+
+@shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
+def integration_webhooks_refresh() -> int:
+    """Extend vendor webhook registrations before they expire (Jira's dynamic webhooks live 30 days)."""
+    return services.integration_webhooks_refresh()

@@ -83,10 +83,12 @@ class ConnectorManifest:
     actions: tuple[ActionSpec, ...] = ()
     supports_webhooks: bool = False
     webhook_signature: str = ""  # human description of the scheme
-    capabilities: tuple[str, ...] = ()
-    docs_url: str = ""
     # The vendor signs webhooks with this field of the connection's credential (Twilio: auth_token), not a secret Bastion generates.
     webhook_key_field: str = ""
+    # Under an OAuth 2.0 connection the vendor signs deliveries as a JWT with the OAuth app's client secret (Jira dynamic webhooks).
+    webhook_oauth_jwt: bool = False
+    capabilities: tuple[str, ...] = ()
+    docs_url: str = ""
     rate_limit: RateLimitSpec | None = None  # shared per integration in Redis (integrations/ratelimit.py)
 
     def entity(self, key: str) -> EntitySpec:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from integrations.connectors._jira_webhooks import dynamic_webhook_register, dynamic_webhooks_refresh, jwt_verify
 from integrations.connectors._once import create_once
 from integrations.connectors.base import (
     ActionResult,
@@ -190,6 +191,7 @@ class JiraConnector(BaseConnector):
             ActionSpec("add_comment", "Add comment", "Comment on an issue.", {"issue_key": "string", "body": "string"}, "search"),
         ),
         supports_webhooks=True,
+        webhook_oauth_jwt=True,
         webhook_signature="Admin webhook with a secret: X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)); payload timestamp within 5 minutes.",
         capabilities=("read", "incremental", "discover", "actions", "bulk_actions", "webhooks"),
         docs_url="https://developer.atlassian.com/cloud/jira/platform/rest/v3/",
@@ -628,7 +630,13 @@ class JiraConnector(BaseConnector):
     # ---- actions --------------------------------------------------------------------------------------------------
 
     def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
-        """Register (or re-register with a new secret) the signed admin webhook that sends issue changes to `url`."""
+        """Register (or re-register with a new secret) the signed admin webhook that sends issue changes to `url`.
+
+        OAuth 2.0 connections cannot reach the admin endpoint: they register a dynamic webhook (/rest/api/3/webhook), signed
+        with a JWT under the app's client secret and expiring after 30 days unless refreshed (`refresh_webhooks`).
+        """
+        if self.uses_oauth:
+            return dynamic_webhook_register(self.client, url=url, jql=self._webhook_jql())
         hooks = self.client.get(WEBHOOKS).json()
         for hook in hooks:
             if hook.get("url") == url:
@@ -636,6 +644,20 @@ class JiraConnector(BaseConnector):
                 self.client.delete(f"{WEBHOOKS}/{hook['id']}")
         body = {"name": "Bastion", "url": url, "events": list(WEBHOOK_EVENTS), "secret": secret, "excludeBody": False, "enabled": True}
         return self.client.post(WEBHOOKS, json=body).json()
+
+    def _webhook_jql(self) -> str:
+        """A dynamic webhook needs a jqlFilter (of the few clauses it supports): the configured projects, else every project now visible."""
+        keys = [k.strip().upper() for k in str(self.config.get("project_keys") or "").split(",") if k.strip()]
+        if not keys:
+            body = self.client.get(f"{self.api}/project/search", params={"maxResults": 100, "orderBy": "key"}).json()
+            keys = [str(p["key"]) for p in body.get("values") or [] if p.get("key")]
+        if not keys:
+            raise ApiBadRequest("Jira shows this account no project, so there is nothing a webhook could report.")
+        return f"project in ({', '.join(keys)})"
+
+    def refresh_webhooks(self, webhook_ids: list[int]) -> datetime:
+        """Extend dynamic webhooks registered under OAuth before their 30 days run out; returns the new expiry."""
+        return dynamic_webhooks_refresh(self.client, webhook_ids)
 
     def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         """Run an action. known_new: the caller guarantees no earlier request used this idempotency key, so create_issue
@@ -944,8 +966,16 @@ class JiraConnector(BaseConnector):
 
     @classmethod
     def verify_webhook(cls, request: WebhookRequest, *, secret: str, config: Mapping[str, Any] | None = None) -> None:
-        """X-Hub-Signature (sha256=…) over the raw body in constant time, then the payload timestamp within 5 minutes."""
+        """X-Hub-Signature (sha256=…) over the raw body in constant time, then the payload timestamp within 5 minutes.
+
+        A dynamic webhook (OAuth 2.0 connection) has no X-Hub-Signature: its Authorization JWT is checked with `secret`,
+        which the intake sets to the app's client secret for such connections.
+        """
         signature = request.header("X-Hub-Signature")
+        if not signature and request.header("Authorization"):
+            jwt_verify(request.header("Authorization") or "", secret=secret, now=request.received_at)
+            cls._check_timestamp(request)
+            return
         if not signature:
             raise WebhookRejected(400, "missing_signature", "X-Hub-Signature is required; register the Jira webhook with a secret.")
         algorithm, _, digest = signature.strip().partition("=")
@@ -954,6 +984,10 @@ class JiraConnector(BaseConnector):
         expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), digest.lower().encode()):
             raise WebhookRejected(401, "bad_signature", "The Jira signature does not match this integration's webhook secret.")
+        cls._check_timestamp(request)
+
+    @classmethod
+    def _check_timestamp(cls, request: WebhookRequest) -> None:
         try:
             timestamp = int(json.loads(request.body)["timestamp"])
         except (ValueError, KeyError, TypeError) as exc:

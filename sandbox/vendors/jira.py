@@ -21,6 +21,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from sandbox.oauth import OAuthProfile, bearer_token, oauth_blueprint, token_info
 from sandbox.server import install_faults
 from sandbox.state import STORE
+from sandbox.vendors import _jira_dynamic as dynamic
 from sandbox.vendors._people import people
 
 VENDOR = "jira"
@@ -581,7 +582,7 @@ def _send_event(
     Cloud adds the X-Atlassian-Webhook-* headers; `signs` says whether a hook's secret signs the body (Data Center 10+ only).
     """
     with STORE.lock:
-        hooks = [h for h in STORE.webhook_subscriptions.get(vendor, []) if h["enabled"] and event in h["events"]]
+        hooks = [h for h in STORE.webhook_subscriptions.get(vendor, []) if h["enabled"] and event in h["events"] and dynamic.is_live(h)]
         if not hooks:
             return 0
         payload: dict[str, Any] = {
@@ -603,7 +604,9 @@ def _send_event(
             headers = {"Content-Type": "application/json"}
             if cloud:
                 headers.update({"X-Atlassian-Webhook-Identifier": delivery_id, "X-Atlassian-Webhook-Retry": "0"})
-            if signed and hook.get("secret"):
+            if hook.get("kind") == "dynamic":
+                headers.update(dynamic.delivery_headers(vendor, hook))
+            elif signed and hook.get("secret"):
                 headers["X-Hub-Signature"] = sign(hook["secret"], body)
             try:
                 status: int | str = requests.post(hook["url"], data=body, headers=headers, timeout=10).status_code
@@ -719,6 +722,13 @@ def _transition_by_name(vendor: str, find_issue: Callable[[str], Any], transitio
     with STORE.lock:
         hooks = len([h for h in STORE.webhook_subscriptions.get(vendor, []) if h["enabled"] and "jira:issue_updated" in h["events"]])
     return jsonify({"ok": True, "issue_key": issue["key"], "status": STATUSES[target]["name"], "webhooks": hooks})
+
+
+def _oauth_not_offered() -> Response:
+    """The API gateway's answer when a 3LO token calls an operation not offered to OAuth 2.0 apps."""
+    response = jsonify({"code": 401, "message": "Unauthorized; scope does not match"})
+    response.status_code = 401
+    return response
 
 
 def _delete_hook(vendor: str, hook_id: int) -> Response:
@@ -1067,9 +1077,28 @@ def _api_blueprint() -> Blueprint:
             ).decode()
         return jsonify(result)
 
-    # Admin webhooks (Jira Cloud's legacy REST registration, the one that supports a secret).
+    def jql_ok(jql: str) -> str | None:
+        try:
+            _parse_jql(jql, "UTC")
+        except JqlError as exc:
+            return str(exc)
+        return None
+
+    dynamic.install(
+        bp,
+        vendor=VENDOR,
+        api=API,
+        is_gateway=lambda: bool(request.environ.get(GATEWAY_CLOUD_ID)),
+        errors=lambda status, messages: _errors(status, messages),
+        jql_ok=jql_ok,
+        caller=lambda: request.environ["sandbox.jira.caller"],
+    )
+
+    # Admin webhooks (Jira Cloud's legacy REST registration, the one that supports a secret): not offered to OAuth 2.0 apps.
     @bp.route("/rest/webhooks/1.0/webhook", methods=["GET", "POST"])
     def webhooks():
+        if request.environ.get(GATEWAY_CLOUD_ID):
+            return _oauth_not_offered()
         if request.method == "GET":
             with STORE.lock:
                 return jsonify([{k: v for k, v in h.items() if k != "secret"} for h in STORE.webhook_subscriptions.get(VENDOR, [])])
@@ -1077,6 +1106,8 @@ def _api_blueprint() -> Blueprint:
 
     @bp.delete("/rest/webhooks/1.0/webhook/<int:hook_id>")
     def webhook_delete(hook_id: int):
+        if request.environ.get(GATEWAY_CLOUD_ID):
+            return _oauth_not_offered()
         return _delete_hook(VENDOR, hook_id)
 
     @bp.get("/browse/<key>")
@@ -1108,7 +1139,7 @@ def _control_blueprint() -> Blueprint:
     def knobs():
         body = request.get_json(force=True) or {}
         with STORE.lock:
-            _knobs().update({k: v for k, v in body.items() if k in ("fail_after_write", "fail_status", "sites")})
+            _knobs().update({k: v for k, v in body.items() if k in ("fail_after_write", "fail_status", "sites", "app_secret")})
             return jsonify(dict(_knobs()))
 
     @bp.get("/_sandbox/issues")

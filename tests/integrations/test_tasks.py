@@ -23,8 +23,9 @@ def test_schedules_are_installed():
     from django.apps import apps
 
     importlib.import_module("integrations.migrations.0003_periodic_tasks").install(apps, None)
+    importlib.import_module("integrations.migrations.0004_webhook_refresh_schedule").install(apps, None)
     names = set(PeriodicTask.objects.filter(name__startswith="integrations:").values_list("task", flat=True))
-    assert names == {"integrations.tasks.oauth_keepalive", "integrations.tasks.integration_health_refresh"}
+    assert names == {"integrations.tasks.oauth_keepalive", "integrations.tasks.integration_health_refresh", "integrations.tasks.integration_webhooks_refresh"}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,40 @@
+"""Health counters under parallel steps: every failure counts (atomic UPDATEs, never read-modify-write)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from integrations.errors import ApiHostError
+from integrations.models import Integration, IntegrationStatus
+from integrations.services import DEGRADED_AFTER_FAILURES, integration_create, integration_record_failure
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_failures_all_count_and_degrade_once(organization):
+    integration = integration_create(organization=organization, connector_key="jira", config={})
+    Integration.objects.filter(pk=integration.pk).update(status=IntegrationStatus.CONNECTED)
+    workers, per_worker = 8, 5
+    start = threading.Barrier(workers)
+
+    def fail_repeatedly() -> None:
+        try:
+            start.wait()
+            for _ in range(per_worker):
+                # Each worker holds its own stale copy, as parallel Celery steps do.
+                integration_record_failure(integration=Integration.objects.get(pk=integration.pk), error=ApiHostError("vendor 503"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fail_repeatedly) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    integration.refresh_from_db()
+    assert integration.error_count == workers * per_worker
+    assert workers * per_worker >= DEGRADED_AFTER_FAILURES and integration.status == IntegrationStatus.DEGRADED
+    assert integration.last_error == "vendor 503"
