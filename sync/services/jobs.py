@@ -369,7 +369,8 @@ def _fail(job: DataSyncJob, error: Exception, *, category: str) -> None:
         if category == "auth":
             reason = f"Authorization failed ({message}). Cached data is kept; reconnect {integration.display_name} to resume syncing."
             DataSource.objects.filter(integration=integration).update(is_stale=True, stale_reason=reason)
-            integration_schedules_pause(integration=integration)
+            # Schedules stay enabled: "paused" is the integration's auth_failed status (sync_scheduled_run skips it), so a
+            # successful reconnect resumes them with nothing to flip back, and the next sync clears the staleness.
         else:
             reason = f"Last sync failed ({category}: {message}); showing the last good data."
             DataSource.objects.filter(pk=job.data_source_id).update(is_stale=True, stale_reason=reason)
@@ -462,8 +463,13 @@ def data_source_schedule_ensure(*, data_source: DataSource) -> PeriodicTask:
     return data_source_schedule_set(data_source=data_source, every_seconds=int(_setting("BASTION_SYNC_DEFAULT_INTERVAL", 900)))
 
 
+def schedules_paused_for_reconnect(*, integration: Integration) -> bool:
+    """Whether scheduled syncs of the integration are paused because it needs reconnecting (derived from its status)."""
+    return integration.status in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DISCONNECTED)
+
+
 def integration_schedules_pause(*, integration: Integration) -> int:
-    """Stop an integration's schedules (auth failed) until it is reconnected."""
+    """Disable an integration's schedule rows (an operator's explicit stop; an auth failure pauses through the status instead)."""
     return PeriodicTask.objects.filter(name__in=[_schedule_name(s) for s in integration.data_sources.all()]).update(enabled=False)
 
 
@@ -478,7 +484,7 @@ def integration_schedules_resume(*, integration: Integration) -> int:
 def sync_scheduled_run(*, data_source_id: Any) -> DataSyncJob | None:
     """Beat fired: start a scheduled sync unless the data source or its integration cannot run."""
     source = DataSource.objects.select_related("integration").filter(pk=data_source_id).first()
-    if source is None or not source.is_enabled or source.integration.status in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DISCONNECTED):
+    if source is None or not source.is_enabled or schedules_paused_for_reconnect(integration=source.integration):
         return None
     return sync_start(data_source=source, trigger=JobTrigger.SCHEDULE)
 

@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 from integrations.models import IntegrationStatus
 from sync import services
 from sync.models import JobStatus, Person, SyncRecord
-from tests.sync.conftest import set_faults
+from tests.sync.conftest import DIRECTORY_TOKEN, set_faults
 
 pytestmark = pytest.mark.django_db
 ALL_IDS = {f"p{i:06d}" for i in range(1, 21)}
@@ -66,22 +66,28 @@ def test_token_revoked_mid_sync_marks_auth_failed_keeps_data_and_stops_schedules
     assert job.status == JobStatus.FAILED and job.error_class == "auth"
     assert directory.status == IntegrationStatus.AUTH_FAILED
     assert people_source.is_stale and "Authorization failed" in people_source.stale_reason
-    assert PeriodicTask.objects.get(pk=people_source.schedule_id).enabled is False
+    # Paused by the integration's status, not by flipping the schedule row: beat still fires, the run is skipped.
+    assert PeriodicTask.objects.get(pk=people_source.schedule_id).enabled is True
+    assert services.schedules_paused_for_reconnect(integration=directory) is True
+    assert services.sync_scheduled_run(data_source_id=people_source.pk) is None
     assert len(stored(directory)) == 7, "the page stored before the failure is kept"
     assert Person.objects.filter(organization=directory.organization).count() == 7
     with pytest.raises(Exception, match="reconnect"):
         services.sync_start(data_source=people_source)
 
-    # Reconnected: schedules resume, the next sync completes exactly.
+    # Reconnected through the real service (new credential, tested): the next scheduled run syncs, exactly, and clears the staleness.
     set_faults(sandbox, revoked=False)
-    directory.status = IntegrationStatus.CONNECTED
-    directory.save()
-    assert services.integration_schedules_resume(integration=directory) == 2
-    assert PeriodicTask.objects.get(pk=people_source.schedule_id).enabled is True
+    from integrations.services import integration_reconnect
+
+    assert integration_reconnect(integration=directory, credentials={"token": DIRECTORY_TOKEN}).ok is True
+    directory.refresh_from_db()
+    assert directory.status == IntegrationStatus.CONNECTED and services.schedules_paused_for_reconnect(integration=directory) is False
     with django_capture_on_commit_callbacks(execute=True):
-        again = services.sync_start(data_source=people_source)
+        again = services.sync_scheduled_run(data_source_id=people_source.pk)
     again.refresh_from_db()
-    assert again.status == JobStatus.SUCCEEDED and set(stored(directory)) == ALL_IDS
+    people_source.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED and again.trigger == "schedule" and set(stored(directory)) == ALL_IDS
+    assert people_source.is_stale is False and people_source.stale_reason == ""
 
 
 def test_vendor_down_for_whole_sync_keeps_last_good_data_and_marks_stale(run_sync, people_source, directory, sandbox):
