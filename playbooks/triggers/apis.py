@@ -29,7 +29,7 @@ class TriggerRuleSerializer(serializers.ModelSerializer):
         model = TriggerRule
         fields = [
             "id", "name", "template_id", "source", "inbound_endpoint_id", "event_types", "condition", "mapping", "defaults", "mode",
-            "approval", "integration_bindings", "cooldown_seconds", "is_enabled", "last_fired_at", "created_at",
+            "approval", "schedule", "integration_bindings", "cooldown_seconds", "is_enabled", "last_fired_at", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "last_fired_at", "created_at"]
 
@@ -38,6 +38,13 @@ class TriggerRuleSerializer(serializers.ModelSerializer):
         endpoint = attrs.get("inbound_endpoint")
         if endpoint is not None and endpoint.organization_id != self.context["organization"].pk:
             raise serializers.ValidationError({"inbound_endpoint_id": ["No such endpoint in this organization."]})
+        source = attrs.get("source", getattr(self.instance, "source", ""))
+        if source == "schedule":
+            from playbooks.triggers.schedules import schedule_problem
+
+            problem = schedule_problem(attrs.get("schedule", getattr(self.instance, "schedule", None)))
+            if problem:
+                raise serializers.ValidationError({"schedule": [problem]})
         if merged.get("event_types") is not None and not isinstance(merged.get("event_types", []), list):
             raise serializers.ValidationError({"event_types": ["A list of event types."]})
         rule_check(

@@ -19,7 +19,9 @@ class TriggerRule(BaseModel):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="trigger_rules")
     name = models.CharField(max_length=200)
     template = models.ForeignKey("playbooks.PlaybookTemplate", on_delete=models.PROTECT, related_name="trigger_rules")
-    source = models.CharField(max_length=60, help_text="Connector key of the events (pagerduty, okta, jira…) or 'inbound' for the generic signed webhook.")
+    source = models.CharField(
+        max_length=60, help_text="Connector key of the events (pagerduty, okta, jira…), 'inbound' for the generic signed webhook, or 'schedule'."
+    )
     integration = models.ForeignKey(
         "integrations.Integration",
         null=True,
@@ -38,6 +40,11 @@ class TriggerRule(BaseModel):
         default=dict, blank=True, help_text="Propose mode: {approvers: [{role}|{user}], required, timeout_minutes, on_timeout: drop|activate}."
     )
     integration_bindings = models.JSONField(default=dict, blank=True, help_text="Connector key → integration id for the playbook it makes.")
+    schedule = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Source 'schedule': {date_field: 'launch_date', offset_days: -7, at: '09:00', timezone: 'Europe/Paris'} over the template's scenarios.",
+    )
     cooldown_seconds = models.PositiveIntegerField(default=900, help_text="After a firing, the rule does not fire again for this long.")
     is_enabled = models.BooleanField(default=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)

@@ -100,7 +100,9 @@ def _watches(rule: TriggerRule, facts: dict[str, Any]) -> bool:
     return not rule.event_types or facts["event_type"] in rule.event_types
 
 
-def rule_evaluate(*, rule: TriggerRule, facts: dict[str, Any], delivery_id: str = "", received_at: datetime | None = None) -> TriggerFiring:
+def rule_evaluate(
+    *, rule: TriggerRule, facts: dict[str, Any], delivery_id: str = "", received_at: datetime | None = None, scenario: Scenario | None = None
+) -> TriggerFiring:
     """Evaluate one rule against one event: fire once per external resource, honour the cooldown, record why not."""
     with transaction.atomic():
         rule = TriggerRule.objects.select_for_update().select_related("template", "organization").get(pk=rule.pk)  # one firing at a time per rule
@@ -131,7 +133,7 @@ def rule_evaluate(*, rule: TriggerRule, facts: dict[str, Any], delivery_id: str 
             return _log(rule, facts, FiringOutcome.COOLDOWN, reason, delivery_id=delivery_id, received_at=received_at)
         try:
             with transaction.atomic():
-                return _fire(rule, facts, now, delivery_id=delivery_id, received_at=received_at)
+                return _fire(rule, facts, now, delivery_id=delivery_id, received_at=received_at, scenario=scenario)
         except ApplicationError as error:
             return _log(rule, facts, FiringOutcome.FAILED, f"Could not start the playbook: {error.message}", delivery_id=delivery_id, received_at=received_at)
 
@@ -145,12 +147,18 @@ def _why_not(condition: Any, facts: dict[str, Any]) -> str:
     return "Condition false: " + "; ".join(json.dumps(part, sort_keys=True)[:300] for part in failed)
 
 
-def _fire(rule: TriggerRule, facts: dict[str, Any], now: datetime, *, delivery_id: str, received_at: datetime | None) -> TriggerFiring:
+def _fire(
+    rule: TriggerRule, facts: dict[str, Any], now: datetime, *, delivery_id: str, received_at: datetime | None, scenario: Scenario | None = None
+) -> TriggerFiring:
     from playbooks import services as engine
     from playbooks.human.services import activation_propose
 
     values = map_values(rule, facts)
-    scenario = _scenario_make(rule, values)
+    if scenario is None:
+        scenario = _scenario_make(rule, values)
+    elif values:  # a schedule fires for a scenario that exists: the mapping only adds what is missing
+        scenario.values = {**values, **(scenario.values or {})}
+        scenario.save(update_fields=["values", "updated_at"])
     playbook = engine.playbook_create(
         organization=rule.organization, scenario=scenario, template=rule.template, integration_bindings=rule.integration_bindings or None
     )
