@@ -135,6 +135,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Every task has a time limit (soft: the task can clean up; hard: the worker kills it); a longer one sets its own (CSV imports).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     # A broker that vanishes without closing the socket (failover, NAT timeout) is noticed instead of waited on forever.
@@ -288,6 +291,12 @@ BASTION_SYNC_RETRY_BASE_SECONDS = env.float("BASTION_SYNC_RETRY_BASE_SECONDS", d
 BASTION_SYNC_HEARTBEAT_TIMEOUT = env.int("BASTION_SYNC_HEARTBEAT_TIMEOUT", default=120)
 BASTION_SYNC_MAX_CONCURRENT_PER_ORG = env.int("BASTION_SYNC_MAX_CONCURRENT_PER_ORG", default=2)
 BASTION_SYNC_DEFAULT_INTERVAL = env.int("BASTION_SYNC_DEFAULT_INTERVAL", default=900)
+# The HTTP client's own retries per call while a sync reads (the engine re-queues a failed page itself, with a countdown).
+BASTION_SYNC_HTTP_RETRIES = env.int("BASTION_SYNC_HTTP_RETRIES", default=4)
+BASTION_SYNC_HTTP_BACKOFF = env.float("BASTION_SYNC_HTTP_BACKOFF", default=0.5)
+BASTION_CSV_IMPORT_BATCH_SIZE = env.int("BASTION_CSV_IMPORT_BATCH_SIZE", default=10_000)  # rows per transaction of a CSV import
+BASTION_PLAYBOOK_STEP_LEASE_SECONDS = env.float("BASTION_PLAYBOOK_STEP_LEASE_SECONDS", default=30.0)  # a claimed step without heartbeat
+BASTION_PLAYBOOK_RETRY_BASE_SECONDS = env.float("BASTION_PLAYBOOK_RETRY_BASE_SECONDS", default=1.0)  # a failed step's first retry delay
 BASTION_WEBHOOK_MAX_PER_SECOND = env.int("BASTION_WEBHOOK_MAX_PER_SECOND", default=500)
 BASTION_CSV_UPLOAD_GRACE_HOURS = env.float("BASTION_CSV_UPLOAD_GRACE_HOURS", default=24.0)  # an upload no import used is deleted after this
 BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS = env.int("BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS", default=60)

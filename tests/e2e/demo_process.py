@@ -44,7 +44,7 @@ class DemoProcess:
 
     def start(self, timeout: float = 240) -> DemoProcess:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-        env.update(BASTION_DEMO_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1", BASTION_DEMO_WORKER_CONCURRENCY="3")
+        env.update(BASTION_DEMO_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
         command = [sys.executable, "-m", "bastion_site.demo", "--port", str(self.port), "--sandbox-port", str(self.sandbox_port)]
         command += ["--smtp-port", str(self.smtp_port), "--pg-port", str(self.pg_port), "--redis-port", str(self.redis_port)]
         command += ["--data-dir", str(self.data_dir)]
