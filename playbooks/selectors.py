@@ -218,6 +218,8 @@ def _step_groups(step_runs: list[StepRun]) -> list[dict[str, Any]]:
             group["status"] = StepStatus.SKIPPED
         elif StepStatus.CANCELLED in statuses:
             group["status"] = StepStatus.CANCELLED
+        elif StepStatus.WAITING in statuses:  # an approval, a human task or a wait
+            group["status"] = StepStatus.WAITING
         elif StepStatus.PENDING in statuses:
             group["status"] = StepStatus.PENDING
         else:
@@ -357,6 +359,14 @@ def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
             {"kind": "undo_failed", "step_key": i["step_key"], "message": f"Could not undo {i['object']}: {i['last_error']}", "error_class": i["error_class"]}
             for i in undo["items"]
             if i["status"] == StepStatus.FAILED
-        ],
+        ]
+        + _human_attention(run),
         "undo": undo,
     }
+
+
+def _human_attention(run: PlaybookRun) -> list[dict[str, Any]]:
+    """Overdue human tasks and steps the stall check found stuck (playbooks/human)."""
+    from playbooks.human.selectors import human_attention
+
+    return human_attention(run)

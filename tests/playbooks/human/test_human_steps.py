@@ -250,6 +250,10 @@ def test_human_task_done_from_the_war_room_and_overdue_raised(start, users_by_ro
     client = Client()
     client.force_login(scribe)
     page = client.get(f"/playbooks/{run.playbook_id}/war-room/?run={run.pk}")
+    assert page.status_code == 200
+    view = client.get(f"/api/playbook-runs/{run.pk}/").json()
+    assert {s["key"]: s["status"] for s in view["steps"]}["call_regulator"] == "waiting"
+    assert any(a["kind"] == "task_overdue" for a in view["attention"])
     from django.template.loader import render_to_string
 
     html = render_to_string("playbooks/_human_steps.html", {"run": run, "request": page.wsgi_request})
