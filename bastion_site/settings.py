@@ -297,6 +297,7 @@ BASTION_SYNC_HTTP_BACKOFF = env.float("BASTION_SYNC_HTTP_BACKOFF", default=0.5)
 BASTION_CSV_IMPORT_BATCH_SIZE = env.int("BASTION_CSV_IMPORT_BATCH_SIZE", default=10_000)  # rows per transaction of a CSV import
 BASTION_PLAYBOOK_STEP_LEASE_SECONDS = env.float("BASTION_PLAYBOOK_STEP_LEASE_SECONDS", default=30.0)  # a claimed step without heartbeat
 BASTION_PLAYBOOK_RETRY_BASE_SECONDS = env.float("BASTION_PLAYBOOK_RETRY_BASE_SECONDS", default=1.0)  # a failed step's first retry delay
+BASTION_METRICS_QUEUES = env.list("BASTION_METRICS_QUEUES", default=[])  # Celery queues besides the default whose length /metrics reports
 BASTION_WEBHOOK_MAX_PER_SECOND = env.int("BASTION_WEBHOOK_MAX_PER_SECOND", default=500)
 BASTION_CSV_UPLOAD_GRACE_HOURS = env.float("BASTION_CSV_UPLOAD_GRACE_HOURS", default=24.0)  # an upload no import used is deleted after this
 BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS = env.int("BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS", default=60)

@@ -407,3 +407,25 @@ def test_a_proposal_that_times_out_is_dropped_or_activated(organization, make_sc
     assert not PlaybookRun.objects.filter(playbook=dropped).exists()
     assert PlaybookRun.objects.filter(playbook=kept).exists()
     assert AuditEvent.objects.filter(action="trigger.proposal_timed_out").count() == 2
+
+
+def test_human_task_done_from_the_e_mailed_link_after_confirmation(start, organization, make_user, smtp_sink, sandbox, django_capture_on_commit_callbacks):
+    scribe = make_user(Role.EDITOR, organization, username="scribe2")
+    run = start(
+        make_template(
+            "Task link",
+            [
+                human_step("call", "human_task", {"title": "Call the insurer", "assignee": {"user": "scribe2"}, "due_minutes": 60}),
+                vendor_step("after", depends_on=["call"]),
+            ],
+        )
+    )
+    token = smtp_sink.link_for(scribe.email)
+    client = Client(enforce_csrf_checks=True)
+    page, csrf = _confirm_page(client, token)
+    assert b'id="confirm-done"' in page.content and b"confirm-approve" not in page.content
+    assert HumanStep.objects.get(run=run).state == "open"
+    assert client.post(f"/approvals/{token}/", {"decision": "approve", "csrfmiddlewaretoken": csrf}).status_code == 400  # a task is done, not approved
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/approvals/{token}/", {"decision": "done", "csrfmiddlewaretoken": csrf}).status_code == 200
+    assert HumanStep.objects.get(run=run).outcome == Outcome.DONE and _steps(run)["after"] == "succeeded"
