@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts import invitations, selectors, services
 from accounts.models import AuditEvent, Invitation, Membership, Organization, Role
 from accounts.tenancy import OrganizationScopedMixin
+from common.openapi_summary import SummaryAutoSchema
 
 
 class OrganizationOutputSerializer(serializers.ModelSerializer):
@@ -27,6 +28,8 @@ class OrganizationOutputSerializer(serializers.ModelSerializer):
 
 class OrganizationViewSet(viewsets.ReadOnlyModelViewSet):
     """Organizations the caller belongs to."""
+
+    schema = SummaryAutoSchema()  # listed with a one-line summary in the API docs
 
     serializer_class = OrganizationOutputSerializer
     queryset = Organization.objects.none()
@@ -128,6 +131,8 @@ class InvitationAcceptInputSerializer(serializers.Serializer):
 
 class InvitationAcceptApi(APIView):
     """Accept an invitation as the signed-in user (whose e-mail address must be the one invited)."""
+
+    schema = SummaryAutoSchema()  # listed with a one-line summary in the API docs
 
     permission_classes = [IsAuthenticated]
 

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.models import Membership, Organization, Role
+from common.openapi_summary import SummaryAutoSchema
 
 ORGANIZATION_HEADER = "HTTP_X_BASTION_ORGANIZATION"
 
@@ -73,6 +74,7 @@ class OrganizationScopedMixin:
     """Scope a DRF view to the caller's organization; objects of other organizations are 404."""
 
     permission_classes = [HasOrganizationRole]
+    schema = SummaryAutoSchema()  # every operation listed with a one-line summary in the API docs
     read_role: str = Role.VIEWER
     write_role: str = Role.EDITOR
     action_roles: dict[str, str] = {}

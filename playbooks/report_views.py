@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.tenancy import HasOrganizationRole, organization_page, resolve_organization
+from common.openapi_summary import SummaryAutoSchema
 from playbooks import reports, selectors
 
 
@@ -45,6 +46,8 @@ class RunInsightsSerializer(serializers.Serializer):
 
 class RunInsightsView(APIView):
     """Across the organization's runs: the steps that fail or wait most."""
+
+    schema = SummaryAutoSchema()  # listed with a one-line summary in the API docs
 
     permission_classes = [HasOrganizationRole]
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from accounts.tenancy import HasOrganizationRole, OrganizationScopedMixin
 from common.errors import ApplicationError
+from common.openapi_summary import SummaryAutoSchema
 from common.parsers import FormParser, JSONParser, MultiPartParser
 from integrations.models import DataSource, Integration
 from sync import selectors, services
@@ -433,6 +434,8 @@ class WebhookDeliveryViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mix
 
 class SyncMetricsApi(APIView):
     """Sync success rate, API error rate and data freshness per integration and overall, beside the seed's targets."""
+
+    schema = SummaryAutoSchema()  # listed with a one-line summary in the API docs
 
     permission_classes = [HasOrganizationRole]
 

@@ -13,7 +13,7 @@ from accounts.models import Role
 from accounts.tenancy import organization_page
 from common.errors import ApplicationError
 from integrations.models import DataSource
-from sync import selectors, services
+from sync import charts, selectors, services
 from sync.csv_import import BASTION_FIELDS
 
 
@@ -26,6 +26,9 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
         "jobs": selectors.sync_job_list(organization=organization)[:25],
         "errors": selectors.sync_error_log(organization=organization, limit=30),
         "metrics": selectors.sync_metrics(organization=organization),
+        "freshness": charts.freshness_chart(organization=organization),
+        "rates": charts.rates_chart(organization=organization),
+        "records": charts.records_chart(organization=organization),
         "can_refresh": request.membership.has_role(Role.EDITOR),
     }
     return render(request, "sync/status.html", context)

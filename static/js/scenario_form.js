@@ -203,6 +203,7 @@
     }
     function render() {
       body.innerHTML = "";
+      table.hidden = !rows().length;  // no empty header over nobody
       rows().forEach(function (p, index) {
         var tr = body.appendChild(el("tr", { "data-email": p.email }));
         tr.appendChild(el("td", { "data-label": "Name" }, p.name));

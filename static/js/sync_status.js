@@ -11,10 +11,10 @@
         .then(function (job) {
           if (!job) { return; }
           var badge = row.querySelector('[data-field="status"]');
-          badge.textContent = job.status; badge.className = "badge badge-" + job.status;
-          text(row, "phase", job.phase + (job.is_paused && job.resume_at ? " until " + job.resume_at.substring(11, 19) : ""));
+          badge.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1); badge.className = "badge badge-" + job.status;
+          text(row, "phase", job.phase + (job.is_paused && job.resume_at ? " until " + job.resume_at.substring(11, 16) : ""));
           text(row, "progress", job.records_processed + " records · " + job.pages + " pages");
-          text(row, "changes", "+" + job.created_count + " ~" + job.updated_count + " =" + job.unchanged_count + " −" + job.deleted_count);
+          text(row, "changes", job.created_count + " new, " + job.updated_count + " changed, " + job.unchanged_count + " same, " + job.deleted_count + " removed");
           text(row, "errors", String(job.error_count) + (job.last_error ? " " + job.last_error.substring(0, 120) : ""));
           if (job.status !== "pending" && job.status !== "running") { row.removeAttribute("data-active"); }
         })
