@@ -181,3 +181,28 @@ def test_the_heartbeat_renews_a_running_steps_lease(crisis_playbook, owner, sett
     StepRun.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     type(run).objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     assert playbook_run_resume(run=run) == [str(step.pk)]
+
+
+def test_a_stalled_step_is_raised_under_needs_attention_with_what_happens_next(crisis_playbook, owner, on_commit):
+    from playbooks.selectors import playbook_run_view
+
+    run = _activate(crisis_playbook, owner, on_commit)
+    step = run.step_runs.get(step_key="create_channel")
+    StepRun.objects.filter(pk=step.pk).update(status=StepStatus.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=5))
+    type(run).objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    run.refresh_from_db()
+    attention = playbook_run_view(run=run)["attention"]
+    stalled = [item for item in attention if item["kind"] == "step_stalled"]
+    assert len(stalled) == 1 and stalled[0]["step_key"] == "create_channel"
+    assert "resumes them automatically within a minute" in stalled[0]["message"]
+
+
+def test_only_a_run_that_succeeded_counts_time_saved(crisis_playbook, owner, on_commit):
+    from playbooks.selectors import time_saved
+
+    run = _activate(crisis_playbook, owner, on_commit)
+    assert run.status == RunStatus.SUCCEEDED and time_saved(run)["saved_minutes"] > 100
+    on_commit(playbook_run_cancel, run=run, undo=True, actor=owner)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert time_saved(run) == {"baseline_minutes": run.manual_baseline_minutes, "activation_ms": None, "saved_minutes": None, "saved_percent": None}
