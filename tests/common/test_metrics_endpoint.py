@@ -141,3 +141,21 @@ def test_an_activation_shows_step_outcomes_and_run_duration(client, crisis_playb
     assert delta(before, after, "bastion_playbook_runs_total", outcome="succeeded") == 1
     assert delta(before, after, "bastion_playbook_run_duration_seconds_count", outcome="succeeded") == 1
     assert delta(before, after, "bastion_vendor_calls_total", connector="sandbox_actions", status_class="2xx") >= done
+
+
+def test_per_source_series_off_gives_the_same_counts_from_one_query(client, directory, settings):
+    sources = list(DataSource.objects.filter(integration=directory).order_by("entity_type"))
+    assert len(sources) >= 2
+    old = timezone.now() - timezone.timedelta(days=3)
+    DataSource.objects.filter(pk=sources[0].pk).update(last_synced_at=old)  # stale: older than two ticks
+    DataSource.objects.filter(pk=sources[1].pk).update(last_synced_at=timezone.now())  # fresh
+    DataSource.objects.filter(pk__in=[s.pk for s in sources[2:]]).update(is_enabled=False)
+    per_source = scrape(client)
+    settings.BASTION_METRICS_PER_SOURCE = False
+    counts_only = scrape(client)
+    for name in ("bastion_sync_sources_over_target", "bastion_sync_sources"):
+        assert value(counts_only, name, connector="sandbox_directory") == value(per_source, name, connector="sandbox_directory")
+    assert value(counts_only, "bastion_sync_sources_over_target", connector="sandbox_directory") == 1
+    assert value(counts_only, "bastion_sync_sources", connector="sandbox_directory") == 2
+    assert total(per_source, "bastion_sync_source_age_seconds", connector="sandbox_directory") > 0
+    assert not any(name == "bastion_sync_source_age_seconds" for name, _ in counts_only)
