@@ -17,6 +17,9 @@ class RetentionPolicy(BaseModel):
     webhook_deliveries_days = models.PositiveIntegerField(default=14, help_text="Webhook deliveries (the inbox) are purged after this many days.")
     job_logs_days = models.PositiveIntegerField(default=90, help_text="Finished sync jobs and their logs are purged after this many days.")
 
+    class Meta:
+        verbose_name_plural = "retention policies"
+
     def __str__(self) -> str:
         return f"Retention for {self.organization}"
 

@@ -149,6 +149,7 @@ class Person(BaseModel):
     search_text = models.TextField(blank=True, help_text="Lower-cased name, email, title, department for typeahead.")
 
     class Meta:
+        verbose_name_plural = "people"
         ordering = ["display_name"]
         # Lookups by email use the unique partial index below (queries add `email <> ''` so the planner can use it).
         indexes = [models.Index(fields=["organization", "display_name"])]
@@ -192,6 +193,10 @@ class SyncScanSeen(models.Model):
     id = models.BigAutoField(primary_key=True)
     job_id = models.UUIDField()
     external_id = models.CharField(max_length=255)
+
+    class Meta:
+        verbose_name = "record seen by a scan"
+        verbose_name_plural = "records seen by scans"
 
     def __str__(self) -> str:
         return self.external_id
@@ -238,6 +243,7 @@ class WebhookDelivery(BaseModel):
     result = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-received_at"]
         constraints = [models.UniqueConstraint(fields=["integration", "delivery_id"], name="unique_webhook_delivery")]
         indexes = [models.Index(fields=["organization", "status"])]
