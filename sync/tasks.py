@@ -39,7 +39,8 @@ def webhook_delivery_process_task(delivery_id: str) -> None:
     services.webhook_delivery_process(delivery_pk=delivery_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+# Longer than the default limit: a large file is read in one run (a killed run is resumed from its last committed batch).
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=3000, time_limit=3300)
 def csv_import_task(job_id: str) -> None:
     """Run a CSV import, or resume it from its committed position; a duplicate delivery commits no batch twice."""
     was_active = DataSyncJob.objects.filter(pk=job_id, status__in=ACTIVE_JOB_STATUSES).exists()

@@ -41,7 +41,7 @@ from sync.services.records import raw_cursor, stage_rows, tables_analyze_on_grow
 from sync.services.suppression import people_unsuppressed
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 10_000  # rows per transaction: one COPY + a few set-based statements each on PostgreSQL (BASTION_CSV_IMPORT_BATCH_SIZE overrides)
+BATCH_SIZE = 10_000  # rows per transaction when settings do not say (BASTION_CSV_IMPORT_BATCH_SIZE): one COPY + a few set-based statements
 PREVIEW_ROWS = 10
 CSV_SOURCE = "csv"
 SUPPRESSED = "suppressed: erased data subject"
@@ -123,7 +123,7 @@ def csv_preview(*, organization: Organization, upload_id: str) -> dict[str, Any]
 
 
 def _batch_size() -> int:
-    return int(getattr(settings, "BASTION_CSV_IMPORT_BATCH_SIZE", None) or BATCH_SIZE)
+    return int(settings.BASTION_CSV_IMPORT_BATCH_SIZE or BATCH_SIZE)
 
 
 def csv_import_start(*, organization: Organization, upload_id: str, mapping: dict[str, str], actor: Any = None, filename: str = "") -> DataSyncJob:

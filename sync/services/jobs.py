@@ -166,10 +166,8 @@ def _configure_client(connector: Any) -> None:
     client = getattr(connector, "client", None)
     if client is None:
         return
-    if hasattr(settings, "BASTION_SYNC_HTTP_RETRIES"):
-        client.max_retries = int(settings.BASTION_SYNC_HTTP_RETRIES)
-    if hasattr(settings, "BASTION_SYNC_HTTP_BACKOFF"):
-        client.backoff_base = float(settings.BASTION_SYNC_HTTP_BACKOFF)
+    client.max_retries = int(settings.BASTION_SYNC_HTTP_RETRIES)
+    client.backoff_base = float(settings.BASTION_SYNC_HTTP_BACKOFF)
 
 
 def sync_job_step(*, job_id: Any) -> StepOutcome:

@@ -114,8 +114,8 @@ def test_bad_rows_reported_with_line_and_reason_duplicates_imported_once(api, or
     assert Person.objects.get(email="a@acme.example").title == "One"
 
 
-def test_duplicates_across_batches_are_reported(api, organization, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr("sync.services.imports.BATCH_SIZE", 2)
+def test_duplicates_across_batches_are_reported(api, organization, django_capture_on_commit_callbacks, settings):
+    settings.BASTION_CSV_IMPORT_BATCH_SIZE = 2
     content = b"email,name\nx@acme.example,X\ny@acme.example,Y\nz@acme.example,Z\nx@acme.example,X again\n"
     _, job = run(api, content, django_capture_on_commit_callbacks)
     assert (

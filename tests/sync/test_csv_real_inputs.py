@@ -70,8 +70,8 @@ def log_of_events(api, job):
     return {line["event"]: line for line in api.get(f"/api/sync-jobs/{job.pk}/log/?page_size=500").json()["results"]}
 
 
-def test_manager_links_to_rejected_or_unknown_rows_are_reported_by_line(api, organization, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr("sync.services.imports.BATCH_SIZE", 2)  # the rejected manager and the reports sit in different batches
+def test_manager_links_to_rejected_or_unknown_rows_are_reported_by_line(api, organization, django_capture_on_commit_callbacks, settings):
+    settings.BASTION_CSV_IMPORT_BATCH_SIZE = 2  # the rejected manager and the reports sit in different batches
     content = (
         b"email,name,manager\n"  # 1
         b"boss@acme.example,,\n"  # 2 rejected: name is empty

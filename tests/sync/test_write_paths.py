@@ -46,7 +46,7 @@ def test_csv_import_end_to_end(settings, api, organization, django_capture_on_co
     """Row errors with lines, duplicates within and across batches, managers named before or after their reports."""
     from tests.sync.test_csv_import import run
 
-    monkeypatch.setattr("sync.services.imports.BATCH_SIZE", 3)
+    settings.BASTION_CSV_IMPORT_BATCH_SIZE = 3
     content = (
         b"email,name,manager\n"
         b"report@acme.example,Report,boss@acme.example\n"  # 2: the manager comes in a later batch
