@@ -164,7 +164,11 @@ class ScenarioDataModelAdmin(admin.ModelAdmin):
         problems: list[str] = []
         preview: dict[str, Any] = {}
         if request.method == "POST":
-            meta = DefinitionMetaForm(request.POST)
+            # An existing definition's type is shown disabled, and a browser never posts a disabled input: the form takes
+            # it from `initial` instead of failing with "This field is required" on every save.
+            meta = DefinitionMetaForm(request.POST, initial={"scenario_type": data_model.scenario_type} if data_model else None)
+            if data_model:
+                meta.fields["scenario_type"].disabled = True
             field_set = FieldFormSet(request.POST, prefix="fields")
             rule_set = RuleFormSet(request.POST, prefix="rules")
             if meta.is_valid() and field_set.is_valid() and rule_set.is_valid():

@@ -111,3 +111,17 @@ def test_raw_admin_form_refuses_a_broken_definition_too(staff_client):
     assert response.status_code == 200
     assert "Field &#x27;ciso&#x27;, key: is missing: playbooks for &#x27;crisis_management&#x27; rely on field &#x27;ciso&#x27;" in response.content.decode()
     assert ScenarioDataModel.objects.filter(scenario_type="crisis_management").count() == 1
+
+
+def test_structured_editor_saves_an_existing_definition_without_its_disabled_type(staff_client):
+    """A browser does not post the disabled "Scenario type" input: saving must still work (it used to fail, required)."""
+    staff_client.post("/admin/scenarios/scenariodatamodel/structure/new/", editor_post(FIELDS, RULES))
+    v1 = ScenarioDataModel.objects.get(scenario_type="tabletop_exercise")
+    posted = editor_post([dict(row) for row in FIELDS] + [{"key": "notes", "label": "Notes", "type": "long_text"}], RULES)
+    del posted["scenario_type"]  # what the browser sends
+    response = staff_client.post(f"/admin/scenarios/scenariodatamodel/{v1.pk}/structure/", posted)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert ScenarioDataModel.objects.filter(scenario_type="tabletop_exercise").count() == 2
+    tampered = editor_post(FIELDS, RULES, scenario_type="crisis_management")  # a forged type is ignored, never moved
+    staff_client.post(f"/admin/scenarios/scenariodatamodel/{v1.pk}/structure/", tampered)
+    assert not ScenarioDataModel.objects.filter(scenario_type="crisis_management", name="Tabletop exercise").exists()
