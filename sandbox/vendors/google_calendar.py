@@ -416,6 +416,24 @@ def blueprints() -> list[Blueprint]:
             return _error(404, "Not Found", "notFound")
         return jsonify(_entry(calendar_id))
 
+    @api.get("/calendar/v3/calendars/<calendar_id>")
+    def calendar_get(calendar_id: str):
+        """calendars.get: the calendar's metadata; only someone who can see its events (not free/busy only) may read it."""
+        calendar_id = _resolve(calendar_id)
+        if _role(calendar_id) not in ("owner", "writer", "reader"):
+            return _error(404, "Not Found", "notFound")
+        calendar = _calendars()[calendar_id]
+        return jsonify(
+            {
+                "kind": "calendar#calendar",
+                "etag": f'"{hashlib.md5(calendar_id.encode()).hexdigest()[:12]}"',
+                "id": calendar_id,
+                "summary": calendar["summary"],
+                "timeZone": calendar["timeZone"],
+                "conferenceProperties": {"allowedConferenceSolutionTypes": ["hangoutsMeet"]},
+            }
+        )
+
     @api.get("/calendar/v3/calendars/<path:calendar_id>/events")
     def events_list(calendar_id: str):
         calendar_id = _resolve(calendar_id)

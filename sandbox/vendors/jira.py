@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template_string, request
+from werkzeug.exceptions import HTTPException
 
 from sandbox.oauth import OAuthProfile, bearer_token, oauth_blueprint, token_info
 from sandbox.server import install_faults
@@ -821,6 +822,45 @@ def _api_blueprint() -> Blueprint:
                 }
             }
         )
+
+    def project_json(project: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **_project_ref(project),
+            "description": project["description"],
+            "lead": _user_json(project["lead"]),
+            "isPrivate": project["isPrivate"],
+            "style": project["style"],
+            "archived": project["archived"],
+            "avatarUrls": {"48x48": f"{_base()}/avatar/project/{project['id']}"},
+            "issueTypes": [{"self": f"{_base()}{API}/issuetype/{t['id']}", "iconUrl": "", **t} for t in ISSUE_TYPES.values()],
+        }
+
+    @bp.get(f"{API}/project")
+    def project_list():
+        """getAllProjects (deprecated, still called by SDKs): every visible project, not paged."""
+        with STORE.lock:
+            projects = sorted(_projects().values(), key=lambda p: p["key"])
+            return jsonify([{**_project_ref(p), "avatarUrls": {"48x48": f"{_base()}/avatar/project/{p['id']}"}} for p in projects])
+
+    @bp.get(f"{API}/project/<project_id_or_key>")
+    def project_get(project_id_or_key: str):
+        with STORE.lock:
+            found = next((p for p in _projects().values() if project_id_or_key in (p["key"], str(p["id"]))), None)
+            if found is None:
+                return _errors(404, [f"No project could be found with key '{project_id_or_key}'."])
+            return jsonify(project_json(found))
+
+    @bp.route("/rest/api/latest/<path:rest>", methods=["GET", "POST", "PUT", "DELETE"])
+    def api_latest(rest: str):
+        """/rest/api/latest/… is the newest version (3 on Cloud): served by the same operations."""
+        target = request.path.replace("/rest/api/latest/", f"{API}/", 1)
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, values = adapter.match(target, method=request.method)
+        except HTTPException as error:
+            return _errors(error.code or 404, [f"No resource at {target}."])
+        values.pop("cloud_id", None)  # the gateway's site was resolved for this request already
+        return current_app.view_functions[endpoint](**values)
 
     @bp.get(f"{API}/project/search")
     def project_search():

@@ -135,6 +135,18 @@ def seed() -> None:
             policy = {"id": _pd_id("ep:" + policy_name), "type": "escalation_policy", "summary": policy_name, "name": policy_name}
             policies[policy["id"]] = policy
             schedule = {"id": _pd_id("schedule:" + policy_name), "summary": f"{policy_name} rotation"}
+            STORE.collection(VENDOR, "schedules")[schedule["id"]] = {
+                **schedule,
+                "type": "schedule",
+                "name": schedule["summary"],
+                "time_zone": "Europe/London",
+                "description": f"Weekly rotation for {policy_name}",
+                "self": f"https://api.pagerduty.com/schedules/{schedule['id']}",
+                "html_url": f"{HTML}/schedules/{schedule['id']}",
+                "escalation_policies": [_ref("escalation_policy", policy, "escalation_policies")],
+                "users": [_ref("user", users[i], "users") for i in responders],
+                "teams": [],
+            }
             service_id = _pd_id("service:" + name)
             _services()[service_id] = {
                 "id": service_id,
@@ -295,6 +307,7 @@ def blueprints() -> list[Blueprint]:
         token = None
         if header.startswith("Token token="):
             token = header[len("Token token=") :].strip()
+            request.environ["pd.api_key"] = True  # a REST API key acts for nobody: writes must name a user in From
         elif header.lower().startswith("bearer "):
             token = header[7:].strip()
         grant = token_info(VENDOR, token)
@@ -309,6 +322,8 @@ def blueprints() -> list[Blueprint]:
 
     def _from_user() -> tuple[dict[str, Any] | None, Response | None]:
         sender = request.headers.get("From", "")
+        if not sender and request.environ.get("pd.api_key"):
+            return None, _error(400, "Invalid Input Provided", 2001, ["The From header is required with an account-level API key"])
         user = _user_by_email(sender) if sender else _caller()
         if user is None:
             return None, _error(400, "Invalid Input Provided", 2001, ["A valid user email is required in the From header"])
@@ -341,6 +356,17 @@ def blueprints() -> list[Blueprint]:
     def service(service_id: str):
         found = _services().get(service_id)
         return jsonify({"service": found}) if found else _error(404, "Not Found", 2100)
+
+    @bp.get("/schedules")
+    def schedules():
+        query = request.args.get("query", "").lower()
+        rows = [s for s in STORE.collection(VENDOR, "schedules").values() if not query or query in s["name"].lower()]
+        return _page(sorted(rows, key=lambda s: s["name"]), "schedules")
+
+    @bp.get("/schedules/<schedule_id>")
+    def schedule(schedule_id: str):
+        found = STORE.collection(VENDOR, "schedules").get(schedule_id)
+        return jsonify({"schedule": found}) if found else _error(404, "Not Found", 2100)
 
     @bp.get("/oncalls")
     def oncalls():

@@ -233,6 +233,39 @@ def blueprints() -> list[Blueprint]:
             return _error(404, f"The requested resource {request.path} was not found", 20404)
         return jsonify(_public(message))
 
+    @api.post(f"{API}/Accounts/<account_sid>/Messages/<sid>.json")
+    def update_message(account_sid: str, sid: str):
+        """UpdateMessage: Body="" redacts a finished message's text; Status=canceled cancels a scheduled one."""
+        with STORE.lock:
+            message = _messages().get(sid)
+            if message is None or message["account_sid"] != account_sid:
+                return _error(404, f"The requested resource {request.path} was not found", 20404)
+            if "Body" in request.form:
+                if request.form["Body"] != "":
+                    return _error(400, "The Body can only be set to an empty string (to redact the message)", 21619)
+                if message["status"] in ("accepted", "scheduled", "queued", "sending"):
+                    return _error(400, "Cannot redact the body of a message that is still being sent", 20009)
+                message["body"] = ""
+            if "Status" in request.form:
+                if request.form["Status"] != "canceled":
+                    return _error(400, "Status can only be set to canceled", 21201)
+                if message["status"] != "scheduled":
+                    return _error(400, "Only a scheduled message can be canceled", 30409)
+                message["status"] = "canceled"
+            message["date_updated"] = format_datetime(datetime.now(UTC), usegmt=True)
+            return jsonify(_public(message))
+
+    @api.delete(f"{API}/Accounts/<account_sid>/Messages/<sid>.json")
+    def delete_message(account_sid: str, sid: str):
+        with STORE.lock:
+            message = _messages().get(sid)
+            if message is None or message["account_sid"] != account_sid:
+                return _error(404, f"The requested resource {request.path} was not found", 20404)
+            if message["status"] in ("accepted", "scheduled", "queued", "sending"):
+                return _error(400, "Cannot delete a message that is still being sent", 20009)
+            del _messages()[sid]
+        return Response(status=204)
+
     @control.post("/_sandbox/messages/<sid>/status")
     def control_status(sid: str):
         """The carrier reports progress: update the message and POST a signed status callback."""
