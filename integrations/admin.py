@@ -2,9 +2,10 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 
 from common.errors import ApplicationError
-from integrations import services
+from integrations import selectors, services
 from integrations.models import DataSource, Integration, IntegrationCall, IntegrationCredential
 
 
@@ -93,12 +94,95 @@ class IntegrationAdmin(admin.ModelAdmin):
                     self.message_user(request, f"{data_source}: {len(data_source.discovered_fields)} fields", messages.SUCCESS)
 
 
+class DataSourceAdminForm(forms.ModelForm):
+    """The field mapping as one picker per Bastion field (choices: the fields discovery found); a name that was not
+    discovered is refused, and without discovery the raw mapping is checked against the Bastion fields it may name."""
+
+    PREFIX = "map__"
+
+    class Meta:
+        model = DataSource
+        fields = [
+            "organization",
+            "integration",
+            "entity_type",
+            "is_enabled",
+            "cursor",
+            "schedule",
+            "field_mapping",
+            "last_synced_at",
+            "is_stale",
+            "stale_reason",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pickers: list[str] = []
+        if not self.instance.pk:
+            return
+        info = selectors.data_source_fields(data_source=self.instance)
+        self.bastion_fields = [f["name"] for f in info["bastion_fields"]]
+        if not info["fields"] or not self.bastion_fields:
+            return
+        choices = [("", "— not mapped —")] + [(f["name"], f"{f.get('label') or f['name']} ({f['name']})") for f in info["fields"]]
+        mapping = self.instance.field_mapping or {}
+        for name in self.bastion_fields:
+            key = f"{self.PREFIX}{name}"
+            self.fields[key] = forms.ChoiceField(
+                label=f"{name.replace('_', ' ').capitalize()} ←", choices=choices, required=False, initial=mapping.get(name, "")
+            )
+            self.pickers.append(key)
+        self.fields["field_mapping"].widget = forms.HiddenInput()
+        self.fields["field_mapping"].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.pickers:
+            cleaned["field_mapping"] = {key[len(self.PREFIX) :]: cleaned[key] for key in self.pickers if cleaned.get(key)}
+            return cleaned
+        mapping = cleaned.get("field_mapping")
+        if mapping in (None, ""):
+            return cleaned
+        if not isinstance(mapping, dict) or any(not isinstance(k, str) or not isinstance(v, str) for k, v in mapping.items()):
+            self.add_error("field_mapping", 'A mapping is an object of Bastion field → source field names, e.g. {"email": "mail"}.')
+            return cleaned
+        allowed = getattr(self, "bastion_fields", None)
+        unknown = sorted(k for k in mapping if allowed and k not in allowed)
+        if unknown:
+            self.add_error("field_mapping", f"Not a Bastion field here: {', '.join(unknown)}. Allowed: {', '.join(allowed)}.")
+        return cleaned
+
+
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):
+    form = DataSourceAdminForm
     list_display = ["__str__", "organization", "entity_type", "is_enabled", "discovered_at", "last_synced_at", "is_stale"]
     list_filter = ["is_enabled", "is_stale", "entity_type", "integration__connector_key"]
     search_fields = ["entity_type", "integration__display_name"]
     readonly_fields = ["discovered_fields", "discovered_at"]
+
+    def get_fields(self, request, obj=None):
+        fields = [*DataSourceAdminForm._meta.fields, *self.readonly_fields]
+        pickers = DataSourceAdminForm(instance=obj).pickers if obj else []
+        at = fields.index("field_mapping")
+        fields[at:at] = pickers  # the pickers sit where the raw mapping was
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The pickers are added by the form itself; the model form is built from the model's fields only.
+        kwargs["fields"] = [f for f in flatten_fieldsets(self.get_fieldsets(request, obj)) if not f.startswith(DataSourceAdminForm.PREFIX)]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: the same discovered-field check and audit entry as the API and the wizard."""
+        mapping = form.cleaned_data.get("field_mapping")
+        if change and mapping is not None:
+            try:
+                services.data_source_update(data_source=obj, field_mapping=mapping or {}, actor=request.user, request=request)
+            except ApplicationError as error:
+                messages.error(request, error.message)
+            return
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(IntegrationCredential)
