@@ -120,24 +120,31 @@ def test_request_task_vendor_call_and_sql_share_one_trace(web_spans, otlp_collec
         ancestor = by_id[ancestor.parent.span_id]
     assert ancestor is request_span
 
-    def worker_trace() -> list[dict[str, Any]]:
-        spans = [s for s in otlp_collector.spans if s["trace_id"] == trace_id and s["service"] == "bastion-worker"]
-        vendor_calls = [s for s in spans if s["kind"] == 3 and "sandbox_directory" in str(s["attributes"].get("url.full") or s["attributes"].get("http.url"))]
-        return spans if len(vendor_calls) >= job.pages else []
-
-    spans = wait_for(worker_trace, timeout=30, message="the worker's spans at the OTLP collector")
     parents = {f"{s.context.span_id:016x}": f"{s.parent.span_id:016x}" if s.parent else "" for s in local}
-    parents.update({s["span_id"]: s["parent_id"] for s in spans})
     root = f"{request_span.context.span_id:016x}"
 
-    def reaches_request(span_id: str) -> bool:
+    def reaches_request(span_id: str, known: dict[str, str]) -> bool:
         while span_id and span_id != root:
-            span_id = parents.get(span_id, "")
+            span_id = known.get(span_id, "")
         return span_id == root
 
+    def is_vendor_call(span: dict[str, Any]) -> bool:
+        return span["kind"] == 3 and "sandbox_directory" in str(span["attributes"].get("url.full") or span["attributes"].get("http.url"))
+
+    def worker_trace() -> list[dict[str, Any]]:
+        """The worker's spans of this trace, once every page's call has arrived with its whole chain of parents."""
+        spans = [s for s in otlp_collector.spans if s["trace_id"] == trace_id and s["service"] == "bastion-worker"]
+        known = {**parents, **{s["span_id"]: s["parent_id"] for s in spans}}
+        calls = [s for s in spans if is_vendor_call(s)]
+        complete = len(calls) >= job.pages and all(reaches_request(s["span_id"], known) for s in spans)
+        return spans if complete else []
+
+    # Spans are exported as they end (a batch every 100 ms): wait until the last task's spans are in, then check the shape.
+    spans = wait_for(worker_trace, timeout=30, message="the worker's spans at the OTLP collector, each descending from the request")
+    known = {**parents, **{s["span_id"]: s["parent_id"] for s in spans}}
     task_runs = [s for s in spans if s["name"] == "run/sync.tasks.sync_job_step"]
-    vendor_calls = [s for s in spans if s["kind"] == 3 and "sandbox_directory" in str(s["attributes"].get("url.full") or s["attributes"].get("http.url"))]
+    vendor_calls = [s for s in spans if is_vendor_call(s)]
     sql = [s for s in spans if "postgresql" in (str(s["attributes"].get("db.system")), str(s["attributes"].get("db.system.name")))]
     assert task_runs and vendor_calls and sql
     assert any(s["parent_id"] == f"{publish.context.span_id:016x}" for s in task_runs)  # context crossed the broker
-    assert all(reaches_request(s["span_id"]) for s in task_runs + vendor_calls + sql)
+    assert all(reaches_request(s["span_id"], known) for s in task_runs + vendor_calls + sql)
