@@ -18,6 +18,7 @@ from common.parsers import FormParser, JSONParser, MultiPartParser
 from forms_engine.forms import values_from_post
 from forms_engine.schema import form_schema
 from forms_engine.selectors import person_typeahead, record_options
+from integrations.access import sources_access_check
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest, scenario_list
 from scenarios.services import field_import_csv, field_import_from_source, scenario_validate
@@ -109,8 +110,12 @@ class FieldOptionsApi(FormEngineView):
             raise ApplicationError(
                 f"{field_def['label']} has no source '{only}'.", code="unknown_source", fields={"connector": [f"Not a source of {field_key}."]}
             )
+        # allowed_roles: integrations this member may not use are left out (a 403 when the field has nothing else to offer).
+        restricted = sources_access_check(organization=self.organization, connector_keys=[only] if only else connectors, membership=self.membership)
         if field_def["type"] in PERSON_TYPES:
-            people = person_typeahead(organization=self.organization, query=query, limit=limit, connector_keys=[only] if only else None)
+            people = person_typeahead(
+                organization=self.organization, query=query, limit=limit, connector_keys=[only] if only else None, excluded_integration_ids=restricted
+            )
             results = [
                 {
                     "value": str(p.pk),
@@ -133,6 +138,7 @@ class FieldOptionsApi(FormEngineView):
                 limit=limit,
                 label_path=source.get("options_label") or "$.name",
                 value_path=source.get("options_value") or source.get("mapping") or "$.external_id",
+                excluded_integration_ids=restricted,
             )
         else:
             results = [
@@ -240,6 +246,7 @@ class FieldImportApi(FormEngineView):
                 person_ids=data.validated_data.get("person_ids"),
                 external_ids=data.validated_data.get("external_ids"),
                 query=data.validated_data.get("query", ""),
+                actor=request.user,
             )
         return Response({"field": field_key, "value": result["value"], "items": result["items"], "errors": result.get("errors", [])})
 
@@ -276,6 +283,8 @@ class FieldRefreshApi(FormEngineView):
             ).select_related("integration")
             if entities.get(ds.integration.connector_key) == ds.entity_type
         ]
+        restricted = sources_access_check(organization=self.organization, connector_keys=list(entities), membership=self.membership)
+        data_sources = [ds for ds in data_sources if ds.integration_id not in restricted]
         if not data_sources:
             names = ", ".join(f"{c} {e}" for c, e in entities.items())
             raise ApplicationError(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import Organization
 from integrations.models import Integration, IntegrationStatus
 from scenarios.spec import jsonpath_first
-from sync.models import Person, SyncRecord
+from sync.models import Person, PersonIdentity, SyncRecord
 
 MAX_LIMIT = 50
 # Typeahead sorts at most this many matches: a short query matching thousands of people shows 20 of the first matches found
@@ -28,13 +29,24 @@ def connected_integrations(*, organization: Organization, connector_keys: list[s
     return found
 
 
-def person_typeahead(*, organization: Organization, query: str, limit: int = 20, connector_keys: list[str] | None = None) -> QuerySet[Person]:
-    """Active people whose search text contains every word of the query (trigram-indexed on PostgreSQL)."""
+def person_typeahead(
+    *, organization: Organization, query: str, limit: int = 20, connector_keys: list[str] | None = None, excluded_integration_ids: Collection[Any] = ()
+) -> QuerySet[Person]:
+    """Active people whose search text contains every word of the query (trigram-indexed on PostgreSQL).
+
+    People known only through excluded integrations (allowed_roles) are left out; people known from elsewhere stay.
+    """
     people = Person.objects.filter(organization=organization, is_active=True)
+    if excluded_integration_ids:
+        identities = PersonIdentity.objects.filter(person=OuterRef("pk"))
+        people = people.filter(Exists(identities.exclude(integration_id__in=list(excluded_integration_ids))) | ~Exists(identities))
     for term in query.strip().lower().split()[:5]:
         people = people.filter(search_text__contains=term)
     if connector_keys:
-        people = people.filter(Q(identities__source__in=connector_keys) | Q(identities__integration__connector_key__in=connector_keys))
+        from_sources = PersonIdentity.objects.filter(person=OuterRef("pk")).filter(
+            Q(source__in=connector_keys) | Q(integration__connector_key__in=connector_keys)
+        )
+        people = people.filter(Exists(from_sources.exclude(integration_id__in=list(excluded_integration_ids))))
     candidates = people.order_by().values("id")[:TYPEAHEAD_CANDIDATES]
     return (
         Person.objects.filter(pk__in=candidates)
@@ -51,12 +63,15 @@ def record_options(
     limit: int = 20,
     label_path: str = "$.name",
     value_path: str = "$.external_id",
+    excluded_integration_ids: Collection[Any] = (),
 ) -> list[dict[str, Any]]:
-    """Options from synced records of the given (connector, entity) pairs."""
+    """Options from synced records of the given (connector, entity) pairs, leaving out excluded integrations (allowed_roles)."""
     if not sources:
         return []
-    records = SyncRecord.objects.filter(organization=organization, is_deleted=False).filter(
-        Q(*[Q(integration__connector_key=c, entity_type=e) for c, e in sources], _connector=Q.OR)
+    records = (
+        SyncRecord.objects.filter(organization=organization, is_deleted=False)
+        .exclude(integration_id__in=list(excluded_integration_ids))
+        .filter(Q(*[Q(integration__connector_key=c, entity_type=e) for c, e in sources], _connector=Q.OR))
     )
     for term in query.strip().lower().split()[:5]:
         records = records.annotate(_text=Cast("data", TextField())).filter(Q(_text__icontains=term) | Q(external_id__icontains=term))

@@ -994,12 +994,9 @@ def integration_use_check(*, integration: Integration, membership: Membership) -
     """Enforce the permission mapping: when allowed_roles is set only those roles (and admins) use the data and actions."""
     if integration.status == IntegrationStatus.DISCONNECTED:
         raise ApplicationError(f"{integration.display_name} is not connected.", code="integration_disconnected", status_code=409)
-    if integration.allowed_roles and membership.role not in integration.allowed_roles and not membership.has_role(Role.ADMIN):
-        raise ApplicationError(
-            f"Your role ({membership.role}) may not use {integration.display_name}; allowed: {', '.join(integration.allowed_roles)}.",
-            code="permission_denied",
-            status_code=403,
-        )
+    from integrations.access import integration_access_check
+
+    integration_access_check(integration=integration, membership=membership)
 
 
 def data_source_discover(*, data_source: DataSource, actor: Any = None, request: HttpRequest | None = None) -> DataSource:

@@ -25,6 +25,7 @@ from accounts.models import Organization
 from accounts.services import audit_record
 from common import metrics
 from common.errors import ApplicationError
+from integrations.access import integration_access_check, integrations_access_check
 from integrations.connectors.base import BaseConnector
 from integrations.errors import ApiError, ApiRateLimited
 from integrations.models import Integration, IntegrationStatus
@@ -75,7 +76,7 @@ class PlaybookErrorCode(StrEnum):
 # Creating playbooks
 
 
-def _validate_bindings(organization: Organization, bindings: dict[str, Any] | None) -> dict[str, str]:
+def _validate_bindings(organization: Organization, bindings: dict[str, Any] | None, *, actor: Any = None) -> dict[str, str]:
     cleaned: dict[str, str] = {}
     for connector_key, integration_id in (bindings or {}).items():
         if not integration_id:
@@ -84,8 +85,21 @@ def _validate_bindings(organization: Organization, bindings: dict[str, Any] | No
         if integration is None:
             message = f"No integration {integration_id} in this organization."
             raise ApplicationError(message, code=PlaybookErrorCode.UNKNOWN_INTEGRATION, fields={"integration_bindings": [message]})
+        integration_access_check(integration=integration, actor=actor)  # binding it means acting through it later
         cleaned[str(connector_key)] = str(integration.pk)
     return cleaned
+
+
+def playbook_integrations_access_check(*, playbook: Playbook, actor: Any) -> None:
+    """A person activating or retrying a playbook acts through every integration its steps use: allowed_roles apply to each."""
+    from playbooks.human.config import is_human_connector
+
+    if not getattr(actor, "is_authenticated", False):
+        return  # trigger rules and resumes by Bastion itself: checked when the person set them up
+    integrations = [
+        resolve_integration(playbook, step.connector_key) for step in playbook.template.steps.all() if not is_human_connector(step.connector_key)
+    ]
+    integrations_access_check(integrations=integrations, actor=actor)
 
 
 def _is_uuid(value: Any) -> bool:
@@ -128,7 +142,7 @@ def playbook_create(
         scenario=scenario,
         template=template,
         name=(name or f"{template.name}: {scenario.title}")[:300],
-        integration_bindings=_validate_bindings(organization, integration_bindings),
+        integration_bindings=_validate_bindings(organization, integration_bindings, actor=actor),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     audit_record(
@@ -148,7 +162,7 @@ def playbook_update(
 ) -> Playbook:
     """Change a playbook's name or which integration each connector uses."""
     if integration_bindings is not None:
-        playbook.integration_bindings = _validate_bindings(playbook.organization, integration_bindings)
+        playbook.integration_bindings = _validate_bindings(playbook.organization, integration_bindings, actor=actor)
     if name:
         playbook.name = name[:300]
     playbook.save()
@@ -397,6 +411,7 @@ def _human_ms(ms: int | None) -> str:
 def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpRequest | None = None) -> tuple[PlaybookRun, bool]:
     """Start a run (or return the open one: a second activation never acts twice). Returns (run, created)."""
     playbook = Playbook.objects.select_for_update().select_related("template", "scenario").get(pk=playbook.pk)
+    playbook_integrations_access_check(playbook=playbook, actor=actor)
     existing = playbook.runs.filter(status__in=OPEN_RUN_STATUSES).order_by("-created_at").first()
     if existing is not None:
         return existing, False
@@ -982,7 +997,9 @@ def playbook_run_retry_failed(*, run: PlaybookRun, actor: Any = None, request: H
     run = PlaybookRun.objects.select_for_update().select_related("playbook").get(pk=run.pk)
     if run.status == RunStatus.CANCELLED:
         raise ApplicationError("This run was cancelled; activate the playbook again instead.", code=PlaybookErrorCode.RUN_FINISHED, status_code=409)
-    failed = list(run.step_runs.filter(status=StepStatus.FAILED))
+    failed = list(run.step_runs.filter(status=StepStatus.FAILED).select_related("integration"))
+    if getattr(actor, "is_authenticated", False):
+        integrations_access_check(integrations=[step_run.integration for step_run in failed], actor=actor)
     skipped_for_integration = list(run.step_runs.filter(status=StepStatus.SKIPPED, error_class="configuration"))
     if not failed and not skipped_for_integration:
         raise ApplicationError("No failed steps to retry.", code=PlaybookErrorCode.NOTHING_TO_RETRY, status_code=409)

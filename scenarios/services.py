@@ -468,8 +468,13 @@ def field_import_from_source(
     person_ids: list[str] | None = None,
     external_ids: list[str] | None = None,
     query: str = "",
+    actor: Any = None,
 ) -> dict[str, Any]:
-    """Read a field's values from the records store (never a vendor): {"value", "items" (provenance), "connector"}."""
+    """Read a field's values from the records store (never a vendor): {"value", "items" (provenance), "connector"}.
+
+    Integrations whose allowed_roles exclude the actor's role are left out (a 403 when nothing else feeds the field).
+    """
+    from integrations.access import sources_access_check
     from sync.models import Person, PersonIdentity, SyncRecord
 
     field_def = _field(data_model, field_key)
@@ -482,6 +487,7 @@ def field_import_from_source(
     if connector and connector not in connectors:
         raise ApplicationError(f"{field_def['label']} cannot be imported from '{connector}' (its sources: {', '.join(connectors)}).", code="unknown_source")
     wanted = [connector] if connector else connectors
+    restricted = sources_access_check(organization=organization, connector_keys=wanted, actor=actor)
     entities = {source.get("connector"): source.get("entity")} | {
         a.get("connector"): a.get("entity") for a in source.get("alternatives") or [] if isinstance(a, dict)
     }
@@ -493,6 +499,7 @@ def field_import_from_source(
         identities = (
             PersonIdentity.objects.filter(organization=organization, person__is_active=True)
             .filter(Q(source__in=wanted) | Q(integration__connector_key__in=wanted))
+            .exclude(integration_id__in=restricted)
             .select_related("person", "integration")
             .order_by("person__display_name")
         )
@@ -520,7 +527,11 @@ def field_import_from_source(
                 }
             )
         # Records not (yet) merged into people: match them to the directory by the mapped email.
-        records = SyncRecord.objects.filter(organization=organization, integration__connector_key__in=wanted, is_deleted=False).select_related("integration")
+        records = (
+            SyncRecord.objects.filter(organization=organization, integration__connector_key__in=wanted, is_deleted=False)
+            .exclude(integration_id__in=restricted)
+            .select_related("integration")
+        )
         records = records.filter(Q(*[Q(integration__connector_key=c, entity_type=entities.get(c)) for c in wanted], _connector=Q.OR))
         if external_ids:
             records = records.filter(external_id__in=external_ids)
@@ -558,7 +569,7 @@ def field_import_from_source(
             items = items[:1]
             return {"value": entries[0] if entries else None, "items": items, "connectors": wanted}
         return {"value": entries, "items": items, "connectors": wanted}
-    records = SyncRecord.objects.filter(organization=organization, is_deleted=False).select_related("integration")
+    records = SyncRecord.objects.filter(organization=organization, is_deleted=False).exclude(integration_id__in=restricted).select_related("integration")
     records = records.filter(Q(*[Q(integration__connector_key=c, entity_type=entities.get(c)) for c in wanted], _connector=Q.OR))
     if external_ids:
         records = records.filter(external_id__in=external_ids)
@@ -715,6 +726,7 @@ def scenario_populate_field(
             person_ids=person_ids,
             external_ids=external_ids,
             query=query,
+            actor=actor,
         )
     merged_value = _merge_field_value(field_def, scenario.values.get(field_key), imported["value"], mode)
     check = validate_values([{**field_def, "required": False, "visible_if": None}], [], {field_key: merged_value})

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from common.errors import ApplicationError
+from integrations.access import integration_access_check
 from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
 from integrations.models import DataSource, Integration, IntegrationStatus
 from integrations.services import integration_record_failure, integration_record_success, shared_connector
@@ -93,6 +94,8 @@ def data_sources_ensure(*, integration: Integration) -> list[DataSource]:
 def sync_start(*, data_source: DataSource, trigger: str = JobTrigger.MANUAL, actor: Any = None, full_refresh: bool = False) -> DataSyncJob:
     """Start a sync of one data source, or return the active one (`job.already_running` tells which)."""
     integration = Integration.objects.get(pk=data_source.integration_id)  # fresh status, never a caller's stale copy
+    # A person starting a sync uses the integration: its allowed_roles apply (schedules and webhooks have no actor).
+    integration_access_check(integration=integration, actor=actor)
     if integration.status in (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DISCONNECTED):
         raise ApplicationError(
             f"{integration.display_name} is not connected ({integration.get_status_display()}): reconnect it before syncing.",
@@ -491,6 +494,7 @@ def sync_integration_start(
     *, integration: Integration, actor: Any = None, full_refresh: bool = False, data_source: DataSource | None = None
 ) -> list[DataSyncJob]:
     """Start syncs of every enabled data source of an integration (or just one)."""
+    integration_access_check(integration=integration, actor=actor)
     if data_source is None:
         data_sources_ensure(integration=integration)
         sources = list(integration.data_sources.filter(is_enabled=True).select_related("integration"))

@@ -466,3 +466,79 @@ def record_events(integration_id: str, events: list[dict]) -> None:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# Integrations restricted to admins (allowed_roles) ------------------------------------------------------------------------
+
+
+@dataclass
+class RestrictedIntegrations:
+    """One admin-only integration per connector the shipped scenario fields read from, with a record per entity and a playbook."""
+
+    integrations: dict[str, Integration]
+    playbook: Any
+    fields: list[tuple[str, str, str]]  # (scenario type, field key, connector key) for every field with a source
+
+
+@pytest.fixture
+def restricted_integrations(organization) -> RestrictedIntegrations:
+    from django.utils import timezone
+
+    from integrations.services import data_sources_ensure
+    from playbooks.models import PlaybookTemplate
+    from playbooks.services import playbook_create
+    from scenarios.models import Scenario, ScenarioDataModel
+    from scenarios.spec import source_connectors
+    from sync.models import Person, PersonIdentity, SyncRecord
+
+    fields: list[tuple[str, str, str]] = []
+    entities: dict[str, set[str]] = {}
+    for data_model in ScenarioDataModel.objects.order_by("scenario_type", "-version").distinct("scenario_type"):
+        for field_def in data_model.field_definitions:
+            source = field_def.get("source") or {}
+            for connector_key in source_connectors(source):
+                fields.append((data_model.scenario_type, field_def["key"], connector_key))
+            pairs = [source] + [a for a in source.get("alternatives") or [] if isinstance(a, dict)]
+            for pair in pairs:
+                if pair.get("connector"):
+                    entities.setdefault(pair["connector"], set()).add(pair.get("entity") or "")
+    integrations = {}
+    for connector_key, entity_types in sorted(entities.items()):
+        integration = Integration.objects.create(
+            organization=organization,
+            connector_key=connector_key,
+            display_name=f"Restricted {connector_key}",
+            status=IntegrationStatus.CONNECTED,
+            allowed_roles=["admin"],
+        )
+        data_sources_ensure(integration=integration)
+        for entity_type in sorted(entity_types):
+            data = {
+                "external_id": f"{connector_key}-1",
+                "name": f"Secret {connector_key} {entity_type}",
+                "title": f"Secret {connector_key} {entity_type}",
+                "email": f"secret.{connector_key}@acme.example",
+            }
+            SyncRecord.objects.create(
+                organization=organization,
+                integration=integration,
+                entity_type=entity_type,
+                external_id=data["external_id"],
+                raw=data,
+                data=data,
+                content_hash="x",
+                last_seen_at=timezone.now(),
+            )
+        person = Person.objects.create(organization=organization, display_name=f"Secret {connector_key}", email=f"secret.{connector_key}@acme.example")
+        PersonIdentity.objects.create(
+            organization=organization, person=person, integration=integration, source=connector_key, external_id=f"{connector_key}-p1"
+        )
+        integrations[connector_key] = integration
+    template = PlaybookTemplate.objects.filter(scenario_type="crisis_management", is_active=True).order_by("name").first()
+    data_model = ScenarioDataModel.objects.filter(scenario_type="crisis_management").order_by("-version").first()
+    scenario = Scenario.objects.create(
+        organization=organization, scenario_type="crisis_management", data_model=data_model, title="Restricted", values={"title": "Restricted"}
+    )
+    bindings = {key: str(integration.pk) for key, integration in integrations.items()}
+    playbook = playbook_create(organization=organization, scenario=scenario, template=template, integration_bindings=bindings)
+    return RestrictedIntegrations(integrations, playbook, fields)

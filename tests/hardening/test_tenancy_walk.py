@@ -137,3 +137,104 @@ def test_users_without_organization_see_nothing(make_user):
         if response.status_code not in (403, 404, 405) and not (response.status_code == 200 and route.pattern in ("api/organizations/", "api/connectors")):
             failures.append(f"GET /{route.pattern} ({route.name}) → {response.status_code}")
     assert not failures, "\n".join(failures)
+
+
+def _refusal(response, role: str, integration_name: str) -> str:
+    """ "" when the answer is the allowed_roles 403 naming the integration and the role, else what was wrong."""
+    if response.status_code != 403:
+        return f"→ {response.status_code}"
+    message = response.json()["error"]["message"]
+    if integration_name not in message or f"({role})" not in message:
+        return f"→ 403 without naming the integration and the role: {message!r}"
+    return ""
+
+
+@pytest.mark.django_db
+def test_restricted_integrations_are_refused_on_every_use(restricted_integrations, users_by_role):
+    """allowed_roles=["admin"] on every integration a scenario field reads from: viewers and editors get a 403 that names the
+    integration and their role on options, imports, refreshes, syncs, live reads, pushes, bindings and activation."""
+    from playbooks.models import PlaybookRun
+    from sync.models import DataSyncJob
+
+    restricted = restricted_integrations
+    failures = []
+    checked = 0
+    for role in (Role.VIEWER, Role.EDITOR):
+        api = APIClient()
+        api.force_authenticate(users_by_role[role])
+        for scenario_type, field_key, connector_key in restricted.fields:
+            name = restricted.integrations[connector_key].display_name
+            base = f"/api/scenarios/{scenario_type}/fields/{field_key}"
+            uses = [("GET options", api.get(f"{base}/options", {"connector": connector_key}))]
+            # Every source of the field is restricted: these name the first one.
+            everything = [api.get(f"{base}/options")] + ([api.post(f"{base}/refresh", {}, format="json")] if role == Role.EDITOR else [])
+            for response in everything:
+                checked += 1
+                if response.status_code != 403 or "Restricted " not in response.json()["error"]["message"]:
+                    failures.append(f"{response.request['REQUEST_METHOD']} {response.request['PATH_INFO']} as {role} → {response.status_code}")
+            if role == Role.EDITOR:
+                uses += [("POST import", api.post(f"{base}/import", {"connector": connector_key}, format="json"))]
+            for what, response in uses:
+                checked += 1
+                if problem := _refusal(response, role, name):
+                    failures.append(f"{what} {base} as {role} {problem}")
+        for integration in restricted.integrations.values():
+            uses = []
+            if role == Role.EDITOR:  # a viewer is refused these by role already
+                uses += [("POST query", api.post(f"/api/data-sources/{ds.pk}/query", {}, format="json")) for ds in integration.data_sources.all()]
+                uses.append(("POST integration sync", api.post(f"/api/integrations/{integration.pk}/sync", {}, format="json")))
+                uses += [("POST data source sync", api.post(f"/api/data-sources/{ds.pk}/sync", {}, format="json")) for ds in integration.data_sources.all()]
+                push = {"action": "x", "record": {}, "idempotency_key": "k"}
+                uses += [("POST push", api.post(f"/api/data-sources/{ds.pk}/push", push, format="json")) for ds in integration.data_sources.all()]
+                bindings = {"integration_bindings": {integration.connector_key: str(integration.pk)}}
+                uses.append(("PATCH playbook bindings", api.patch(f"/api/playbooks/{restricted.playbook.pk}/", bindings, format="json")))
+            for what, response in uses:
+                checked += 1
+                if problem := _refusal(response, role, integration.display_name):
+                    failures.append(f"{what} {integration.connector_key} as {role} {problem}")
+        if role == Role.EDITOR:
+            response = api.post(f"/api/playbooks/{restricted.playbook.pk}/activate/", {}, format="json")
+            checked += 1
+            if response.status_code != 403 or "Restricted" not in response.json()["error"]["message"]:
+                failures.append(f"POST activate as editor → {response.status_code} {response.content[:200]!r}")
+    assert not failures, "Restricted integrations used by a role they do not allow:\n" + "\n".join(failures)
+    assert checked > 50
+    assert not DataSyncJob.objects.exists() and not PlaybookRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_write_route_on_a_restricted_integration_refuses_an_editor(restricted_integrations, users_by_role):
+    """Generated: every API write route whose id is a restricted integration or one of its data sources refuses an editor,
+    so a new endpoint that uses an integration cannot forget allowed_roles."""
+    from integrations.models import DataSource, Integration
+
+    api = APIClient()
+    api.force_authenticate(users_by_role[Role.EDITOR])
+    rows = [*restricted_integrations.integrations.values()]
+    rows += list(DataSource.objects.filter(integration__in=rows))
+    failures = []
+    checked = 0
+    for route in _id_routes():
+        if not route.pattern.startswith("api/"):
+            continue
+        model = getattr(getattr(getattr(route.callback, "cls", None), "queryset", None), "model", None)
+        if model not in (Integration, DataSource):
+            continue
+        for row in [r for r in rows if isinstance(r, model)]:
+            path = _fill(route.pattern, str(row.pk))
+            for method in WRITE_METHODS:
+                response = getattr(api, method)(path, {}, format="json")
+                checked += 1
+                if 200 <= response.status_code < 300:
+                    failures.append(f"{method.upper()} {path} ({route.name}) → {response.status_code}")
+    assert not failures, "An editor used an integration restricted to admins:\n" + "\n".join(failures)
+    assert checked > 0
+
+
+@pytest.mark.django_db
+def test_admins_still_use_restricted_integrations(restricted_integrations, users_by_role):
+    api = APIClient()
+    api.force_authenticate(users_by_role[Role.ADMIN])
+    response = api.get("/api/scenarios/crisis_management/fields/incident_history/options", {"connector": "pagerduty"})
+    assert response.status_code == 200
+    assert [r["label"] for r in response.json()["results"]] == ["Secret pagerduty incidents"]
