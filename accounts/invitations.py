@@ -40,7 +40,7 @@ def invitation_link(token: str) -> str:
 
 
 @transaction.atomic
-def invitation_create(*, organization: Organization, email: str, role: str, actor: Any = None, request: HttpRequest | None = None) -> Invitation:
+def invitation_create(*, organization: Organization, email: str, role: str = Role.VIEWER, actor: Any = None, request: HttpRequest | None = None) -> Invitation:
     """Invite an address (a pending invitation to the same address is replaced) and e-mail the link."""
     email = _normalize(email)
     now = timezone.now()

@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "common.middleware.PageRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -188,6 +189,8 @@ ACCOUNT_RATE_LIMITS = {
 # How many reverse proxies in front of Bastion append to X-Forwarded-For (0: the header is ignored, REMOTE_ADDR is the
 # client). Used by the sign-in lockout, the throttles and the audit trail (common/client_address.py).
 BASTION_TRUSTED_PROXY_COUNT = env.int("BASTION_TRUSTED_PROXY_COUNT", default=0)
+# Form posts to pages, per signed-in user or client address (the API has BASTION_API_RATE).
+BASTION_PAGE_RATE = env.str("BASTION_PAGE_RATE", default="120/minute")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -249,6 +252,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation documents the error statuses it can answer (common/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "common.openapi.document_error_responses"],
 }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

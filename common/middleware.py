@@ -1,14 +1,18 @@
 """Security headers for every response, and request-size limits with a clear error."""
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
+
+from common.client_address import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +103,51 @@ def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpRe
     except Exception:  # noqa: BLE001 - the error page itself must never fail; fall back to plain text
         html = message
     return HttpResponse(html, status=status)
+
+
+PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'120/minute' → (120, 60), the same notation as the API throttle (BASTION_API_RATE)."""
+    count, _, period = rate.partition("/")
+    return int(count), PERIOD_SECONDS[period.strip()[:1].lower()]
+
+
+class PageRateLimitMiddleware:
+    """Form posts to pages are rate limited like the API: per signed-in user, else per client address (429 + Retry-After).
+
+    The API has DRF's throttle and webhooks their flood guard; sign-in, sign-up and password reset also have allauth's
+    per-account and per-address limits. A fixed window in the shared cache, so every process counts together.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in UNSAFE_METHODS and not request.path.startswith("/api/"):
+            limited = self._limited(request)
+            if limited is not None:
+                return limited
+        return self.get_response(request)
+
+    def _limited(self, request: HttpRequest) -> HttpResponse | None:
+        count, seconds = parse_rate(str(getattr(settings, "BASTION_PAGE_RATE", "120/minute")))
+        user = getattr(request, "user", None)
+        who = f"user:{user.pk}" if user is not None and user.is_authenticated else f"ip:{client_address(request) or 'unknown'}"
+        window = int(time.time() // seconds)
+        key = f"bastion:pages:{who}:{window}"
+        cache.add(key, 0, timeout=seconds + 1)
+        try:
+            used = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=seconds + 1)
+            used = 1
+        if used <= count:
+            return None
+        retry_after = str(max(1, seconds - int(time.time()) % seconds))
+        logger.warning("pages.throttled", extra={"who": who.split(":", 1)[0], "path": request.path[:200]})
+        response = _error(request, 429, "throttled", f"Too many submissions; wait {retry_after} seconds and try again.")
+        response["Retry-After"] = retry_after
+        return response

@@ -367,7 +367,9 @@ class PlaybookViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mixins.Ret
     def runs(self, request: Request, pk: str | None = None) -> Response:
         """Every run of the playbook, newest first."""
         playbook = self.get_object()
-        return Response(RunSummarySerializer(playbook.runs.order_by("-created_at"), many=True).data)
+        # Paginated like every list (the schema says so, and a playbook run daily for years has thousands).
+        page = self.paginate_queryset(playbook.runs.order_by("-created_at"))
+        return self.get_paginated_response(RunSummarySerializer(page, many=True).data)
 
 
 class PlaybookRunViewSet(OrganizationScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

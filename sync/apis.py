@@ -419,7 +419,7 @@ class WebhookDeliveryViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mix
         return selectors.webhook_delivery_list(organization=self.organization, status=params.get("status"), outcome=params.get("outcome"))
 
     @extend_schema(responses=WebhookOutcomeCountSerializer(many=True))
-    @action(detail=False, methods=["get"], url_path="outcomes")
+    @action(detail=False, methods=["get"], url_path="outcomes", pagination_class=None)  # one row per integration: a plain list
     def outcomes(self, request):
         """Per integration: how many deliveries were applied, not used, or unsupported."""
         return Response(WebhookOutcomeCountSerializer(selectors.webhook_outcome_counts(organization=self.organization), many=True).data)

@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from accounts.tenancy import HasOrganizationRole, resolve_organization
 from common.errors import ApplicationError
+from common.parsers import JSONParser
 from playbooks.as_code import services
 from playbooks.as_code.models import PlaybookTemplateVersion
 from playbooks.as_code.schema import TEMPLATE_SCHEMA

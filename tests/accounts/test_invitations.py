@@ -165,3 +165,8 @@ def test_password_reset_does_not_tell_whether_an_address_is_registered(owner):
     unknown = Client().post("/accounts/password/reset/", {"email": "stranger@acme.example"})
     assert (known.status_code, known.get("Location")) == (unknown.status_code, unknown.get("Location"))
     assert known.status_code == 302
+
+
+def test_an_invitation_without_a_role_invites_a_viewer(api_for, owner, organization):
+    response = api_for(owner).post("/api/invitations/", {"email": "quiet@acme.example"}, format="multipart")
+    assert response.status_code == 201 and response.json()["role"] == "viewer"
