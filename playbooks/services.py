@@ -96,9 +96,7 @@ def playbook_integrations_access_check(*, playbook: Playbook, actor: Any) -> Non
 
     if not getattr(actor, "is_authenticated", False):
         return  # trigger rules and resumes by Bastion itself: checked when the person set them up
-    integrations = [
-        resolve_integration(playbook, step.connector_key) for step in playbook.template.steps.all() if not is_human_connector(step.connector_key)
-    ]
+    integrations = [resolve_integration(playbook, step.connector_key) for step in playbook.template.steps.all() if not is_human_connector(step.connector_key)]
     integrations_access_check(integrations=integrations, actor=actor)
 
 

@@ -21,6 +21,7 @@ from common.openapi_summary import SummaryAutoSchema
 from common.parsers import FormParser, JSONParser, MultiPartParser
 from integrations.models import DataSource, Integration
 from sync import selectors, services
+from sync.access import people_export_check
 from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SyncJobLog, WebhookDelivery
 
 # Serializers -----------------------------------------------------------------------------------------------------------------
@@ -341,6 +342,7 @@ class PeopleExportApi(OrganizationScopedMixin, APIView):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request):
+        people_export_check(organization=self.organization, membership=self.membership)  # allowed_roles of the people's sources
         response = StreamingHttpResponse(services.people_export_rows(organization=self.organization), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="people.csv"'
         return response

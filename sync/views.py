@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -14,6 +15,7 @@ from accounts.tenancy import organization_page
 from common.errors import ApplicationError
 from integrations.models import DataSource
 from sync import charts, selectors, services
+from sync.access import people_export_check
 from sync.csv_import import BASTION_FIELDS
 
 
@@ -88,6 +90,10 @@ def person_detail(request: HttpRequest, pk) -> HttpResponse:
 
 @organization_page(Role.VIEWER)
 def people_export(request: HttpRequest) -> HttpResponse:
+    try:
+        people_export_check(organization=request.organization, membership=request.membership)
+    except ApplicationError as error:
+        raise PermissionDenied(error.message) from error
     response = StreamingHttpResponse(services.people_export_rows(organization=request.organization), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="people.csv"'
     return response

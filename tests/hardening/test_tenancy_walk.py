@@ -192,6 +192,10 @@ def test_restricted_integrations_are_refused_on_every_use(restricted_integration
                 checked += 1
                 if problem := _refusal(response, role, integration.display_name):
                     failures.append(f"{what} {integration.connector_key} as {role} {problem}")
+        export = api.get("/api/people/export.csv")  # every person, some known only through restricted integrations
+        checked += 1
+        if export.status_code != 403 or "Restricted " not in export.json()["error"]["message"]:
+            failures.append(f"GET /api/people/export.csv as {role} → {export.status_code}")
         if role == Role.EDITOR:
             response = api.post(f"/api/playbooks/{restricted.playbook.pk}/activate/", {}, format="json")
             checked += 1
@@ -238,3 +242,5 @@ def test_admins_still_use_restricted_integrations(restricted_integrations, users
     response = api.get("/api/scenarios/crisis_management/fields/incident_history/options", {"connector": "pagerduty"})
     assert response.status_code == 200
     assert [r["label"] for r in response.json()["results"]] == ["Secret pagerduty incidents"]
+    export = api.get("/api/people/export.csv")
+    assert export.status_code == 200 and "secret.pagerduty@acme.example" in b"".join(export.streaming_content).decode()
