@@ -42,6 +42,7 @@ import ldap3  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from benchmarks.summary import write_summary  # noqa: E402
 from integrations.connectors.ldap import LdapConnector  # noqa: E402
 from tests.ldap_server import SERVICE_DN, SERVICE_PASSWORD, SUFFIX, SlapdServer, bulk_ldif  # noqa: E402
 
@@ -280,6 +281,25 @@ def main() -> None:
         "treat times as upper bounds.",
         "",
     ]
+    write_summary(
+        "directory",
+        [
+            {
+                "what": f"{ENTRIES:,}-person directory (LDAP), full sync into records, people, groups, managers: click → final status",
+                "now": f"{first:.2f} s",
+                "reference": f"bare ldap3 paged search {reference:.2f} s ({first / reference:.1f}×)",
+                "goal": f"≤ {GOAL_FACTOR:.0f}× bare ldap3",
+                "verdict": verdict(first <= GOAL_FACTOR * reference),
+            },
+            {
+                "what": "same, incremental with nothing changed",
+                "now": f"{incremental:.2f} s",
+                "reference": f"second full sync, nothing changed: {again:.2f} s",
+                "goal": f"< {INCREMENTAL_GOAL_SECONDS:.0f} s",
+                "verdict": verdict(incremental < INCREMENTAL_GOAL_SECONDS),
+            },
+        ],
+    )
     out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "benchmarks" / "results") / "directory.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
