@@ -313,7 +313,11 @@ def map_fields(request: HttpRequest, pk: Any) -> HttpResponse:
             entity_name = manifest.entity(ds.entity_type).name
         except KeyError:
             entity_name = ds.entity_type.replace("_", " ").capitalize()
-        sources.append({"data_source": ds, "info": info, "rows": rows, "name": entity_name})
+        groups = [
+            {"rows": [r for r in rows if r["selected"]], "folded": False},
+            {"rows": [r for r in rows if not r["selected"]], "folded": True},  # nothing matched them: out of the way
+        ]
+        sources.append({"data_source": ds, "info": info, "rows": rows, "groups": groups, "name": entity_name})
     outbound = [
         {
             "name": action.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -84,6 +85,12 @@ def playbook_detail_page(request: HttpRequest, playbook_id) -> HttpResponse:
         return redirect("playbooks:detail", playbook_id=playbook.pk)
     preview = preview_payload(playbook)
     connector_keys = sorted({step["connector_key"] for step in preview["steps"]})
+    names = {step["key"]: step["name"] for step in preview["steps"]}
+    connector_names = {step["connector_key"]: step.get("connector_name") or step["connector_key"] for step in preview["steps"]}
+    for step in preview["steps"]:
+        step["after"] = [names.get(key, key.replace("_", " ")) for key in step.get("depends_on") or []]
+    latest_run = selectors.playbook_latest_run(playbook=playbook)
+    run_counts = dict(latest_run.step_runs.filter(undo_of__isnull=True).values_list("status").annotate(n=Count("id"))) if latest_run else {}
     integrations = list(Integration.objects.filter(organization=request.organization).order_by("display_name"))
     return render(
         request,
@@ -92,9 +99,11 @@ def playbook_detail_page(request: HttpRequest, playbook_id) -> HttpResponse:
             "organization": request.organization,
             "playbook": playbook,
             "preview": preview,
-            "latest_run": selectors.playbook_latest_run(playbook=playbook),
+            "latest_run": latest_run,
+            "run_done": run_counts.get("succeeded", 0),
+            "run_total": sum(n for status, n in run_counts.items() if status not in ("skipped", "cancelled")),
             "can_edit": request.membership.has_role(Role.EDITOR),
-            "bindings": [(key, (playbook.integration_bindings or {}).get(key, "")) for key in connector_keys],
+            "bindings": [(key, connector_names.get(key, key), (playbook.integration_bindings or {}).get(key, "")) for key in connector_keys],
             "integrations": integrations,
         },
     )
