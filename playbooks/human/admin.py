@@ -26,3 +26,17 @@ class HumanStepAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    """Who was asked to act on which step and what they decided (the link itself is never shown)."""
+
+    list_display = ["human_step", "user", "role", "decision", "decided_via", "decided_at"]
+    list_filter = ["role", "decision", "decided_via"]
+    search_fields = ["user__username", "human_step__title"]
+    exclude = ["token_hash"]
+    readonly_fields = [f.name for f in Participant._meta.fields if f.name != "token_hash"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -81,10 +81,11 @@ class HumanStepViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mixins.Re
     @action(detail=True, methods=["post"])
     def decide(self, request: Request, pk: str | None = None) -> Response:
         """Approve, reject or mark done as the signed-in person (their role is re-checked; each decision is audited)."""
+        human_step = self.get_object()  # another organization's step is 404 before anything else
         data = DecisionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         human = services.human_step_decide(
-            human_step=self.get_object(),
+            human_step=human_step,
             user=request.user,
             decision=data.validated_data["decision"],
             comment=data.validated_data.get("comment", ""),

@@ -130,7 +130,9 @@ def human_steps_tick(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts: dict[str, int] = {}
     # Only steps whose clock came (a deadline, a wake-up, an escalation) and condition waits (re-checked on every tick).
-    due = Q(due_at__lte=now) | Q(wake_at__lte=now) | Q(escalate_at__lte=now, escalated_at__isnull=True) | Q(kind=HumanStepKind.WAIT, config__has_key="condition")
+    due = (
+        Q(due_at__lte=now) | Q(wake_at__lte=now) | Q(escalate_at__lte=now, escalated_at__isnull=True) | Q(kind=HumanStepKind.WAIT, config__has_key="condition")
+    )
     open_steps = HumanStep.objects.filter(state=HumanStepState.OPEN).filter(due).exclude(kind=HumanStepKind.TASK, overdue_at__isnull=False)
     for human_step_id in open_steps.values_list("pk", flat=True):
         outcome = human_step_check(human_step_id=human_step_id, now=now)

@@ -90,6 +90,8 @@ class Participant(BaseModel):
     token_used_at = models.DateTimeField(null=True, blank=True)
     notified_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
+    chat_user_id = models.CharField(max_length=60, blank=True, help_text="The Slack member the approval buttons were sent to (only they can press them).")
+    chat_notified_at = models.DateTimeField(null=True, blank=True)
     decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_via = models.CharField(max_length=10, blank=True, help_text="war_room | email | api | chat")

@@ -121,10 +121,18 @@ def _notify_one(human: HumanStep, participant_id: Any, *, reminder: bool) -> int
             logger.warning("playbooks.human.no_email", extra={"participant": str(participant.pk)})
             return 0
         participant.human_step = human
-        subject, body = _message(human, participant, _link(token_issue(participant)), reminder=reminder)
+        link = _link(token_issue(participant))
+        subject, body = _message(human, participant, link, reminder=reminder)
         setattr(participant, "reminded_at" if reminder else "notified_at", timezone.now())
         participant.save(update_fields=["reminded_at", "notified_at", "updated_at"])
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [participant.user.email], fail_silently=False)
+    if not reminder:
+        from playbooks.human.chat import chat_notify
+
+        try:
+            chat_notify(human, participant, link)
+        except Exception:  # noqa: BLE001 - the e-mail went out; the Slack DM is a convenience, logged when it fails
+            logger.exception("playbooks.human.chat_failed", extra={"participant": str(participant.pk)})
     return 1
 
 

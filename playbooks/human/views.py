@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.tenancy import organization_page
 from common.errors import ApplicationError
+from playbooks.human.chat import slack_interaction
 from playbooks.human.models import HumanStep
 from playbooks.human.notify import TokenProblem, token_participant
 from playbooks.human.services import human_step_decide
@@ -67,3 +69,12 @@ def human_step_decide_page(request: HttpRequest, human_step_id) -> HttpResponse:
     if human.run_id:
         return redirect(f"/playbooks/{human.playbook_id}/war-room/?run={human.run_id}")
     return redirect("playbooks:detail", playbook_id=human.playbook_id)
+
+
+@csrf_exempt
+def slack_interactions(request: HttpRequest, integration_id: str) -> HttpResponse:
+    """POST /api/slack/interactions/<integration id>: Slack's signed button press (the app's Interactivity Request URL)."""
+    if request.method != "POST":
+        return JsonResponse({"error": {"code": "method_not_allowed", "message": "Slack sends interactions with POST.", "fields": {}}}, status=405)
+    status, body = slack_interaction(integration_id=integration_id, headers=dict(request.headers.items()), body=request.read(256 * 1024))
+    return JsonResponse(body, status=status)

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from playbooks.triggers.models import InboundEndpoint, TriggerFiring, TriggerRule
+from playbooks.triggers.models import InboundDelivery, InboundEndpoint, TriggerFiring, TriggerRule
 
 
 class TriggerFiringInline(admin.TabularInline):
@@ -44,3 +44,13 @@ class TriggerFiringAdmin(admin.ModelAdmin):
 class InboundEndpointAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "is_enabled", "created_at"]
     exclude = ["secret"]  # created through the API, which shows the secret once
+
+
+@admin.register(InboundDelivery)
+class InboundDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["delivery_id", "endpoint", "received_at", "processed_at", "last_error"]
+    search_fields = ["delivery_id"]
+    readonly_fields = [f.name for f in InboundDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

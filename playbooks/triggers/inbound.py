@@ -86,7 +86,10 @@ def inbound_receive(*, endpoint_id: str, headers: dict[str, str], body: bytes) -
         return _reject(404, "unknown_endpoint", "No inbound endpoint receives events at this address.")
     request = WebhookRequest(method="POST", url="", headers=headers, body=body, received_at=timezone.now())
     try:
-        inbound_verify(request, secret=str((endpoint.secret or {}).get("secret") or ""))
+        stored = endpoint.secret if isinstance(endpoint.secret, dict) else {}
+        if not stored.get("secret"):
+            raise WebhookRejected(401, "secret_missing", "This endpoint has no secret, so nothing can be verified.")
+        inbound_verify(request, secret=str(stored["secret"]))
         data = inbound_parse(body)
     except WebhookRejected as rejected:
         logger.warning("playbooks.inbound.rejected", extra={"endpoint": str(endpoint.pk), "code": rejected.code})
