@@ -19,8 +19,8 @@ from sync.models import DataSyncJob, JobStatus
 
 TARGET_SECONDS = 300
 WIDTH = 640
-ROW = 26
-PLOT_LEFT = 170
+ROW = 24
+PLOT_LEFT = 190
 HOURS = 24
 
 
@@ -47,16 +47,18 @@ def freshness_chart(*, organization: Organization) -> dict[str, Any]:
     bars = []
     for index, source in enumerate(sources):
         age = (now - source.last_synced_at).total_seconds() if source.last_synced_at else None
-        shown = scale_max if age is None else min(age, scale_max)
-        state = "bad" if age is None or age > 2 * TARGET_SECONDS else "warn" if age > TARGET_SECONDS else "ok"
+        shown = 0 if age is None else min(age, scale_max)
+        state = "none" if age is None else "bad" if age > 2 * TARGET_SECONDS else "warn" if age > TARGET_SECONDS else "ok"
         bars.append(
             {
                 "label": f"{source.integration.display_name} · {source.entity_type.replace('_', ' ')}",
                 "y": index * ROW + 6,
                 "width": max(2, round(plot * shown / scale_max)),
                 "state": state,
-                "value": _age_words(age),
-                "value_x": PLOT_LEFT + max(2, round(plot * shown / scale_max)) + 6,
+                "value": _age_words(age) + (" (over 15 min)" if age is not None and age > scale_max else ""),
+                # Past the axis' end the figure is written inside the bar, so it never runs off the chart.
+                "value_x": PLOT_LEFT + max(2, round(plot * shown / scale_max)) + 6 if shown < scale_max * 0.8 else PLOT_LEFT + 8,
+                "inside": shown >= scale_max * 0.8,
             }
         )
     height = len(bars) * ROW + 30
@@ -137,7 +139,9 @@ def rates_chart(*, organization: Organization) -> dict[str, Any]:
 
 def records_chart(*, organization: Organization, limit: int = 24) -> dict[str, Any]:
     """Records read by each of the latest runs, oldest first (failed runs in red)."""
-    jobs = list(DataSyncJob.objects.filter(organization=organization).exclude(status=JobStatus.PENDING).select_related("integration").order_by("-created_at")[:limit])[::-1]
+    jobs = list(
+        DataSyncJob.objects.filter(organization=organization).exclude(status=JobStatus.PENDING).select_related("integration").order_by("-created_at")[:limit]
+    )[::-1]
     peak = max([j.records_processed for j in jobs] + [1])
     height, top = 110, 10
     slot = (WIDTH - 50) / max(len(jobs), 1)

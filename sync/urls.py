@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("integrations/status/", views.status_dashboard, name="sync-status"),
     path("integrations/status/refresh/<uuid:pk>", views.refresh_now, name="sync-refresh"),
+    path("integrations/status/sync-integration/<uuid:pk>", views.integration_sync_now, name="sync-integration-now"),
     path("integrations/status/jobs/<uuid:pk>/", views.job_detail, name="sync-job-detail"),
     path("people/", views.people_directory, name="people"),
     path("people/export.csv", views.people_export, name="people-export"),

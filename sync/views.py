@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.tenancy import organization_page
 from common.errors import ApplicationError
-from integrations.models import DataSource
+from integrations.models import DataSource, Integration
 from sync import charts, selectors, services
 from sync.access import people_export_check
 from sync.csv_import import BASTION_FIELDS
@@ -50,6 +50,24 @@ def refresh_now(request: HttpRequest, pk) -> HttpResponse:
         else:
             messages.success(request, f"Sync of {source} started.")
     return redirect("sync-status")
+
+
+def _local_path(value: str, default: str) -> str:
+    """Only a path on this site (never another origin: "//host" or a scheme)."""
+    return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else default
+
+
+@require_POST
+@organization_page(Role.EDITOR)
+def integration_sync_now(request: HttpRequest, pk) -> HttpResponse:
+    """Start the syncs of an integration's enabled data sources, then go on (the wizard's last step, "Sync now")."""
+    integration = get_object_or_404(Integration, pk=pk, organization=request.organization)
+    jobs = services.sync_integration_start(integration=integration, actor=request.user)
+    if jobs:
+        messages.success(request, f"Syncing {integration.display_name}: {len(jobs)} source{'s' if len(jobs) != 1 else ''}. Progress shows on the status page.")
+    else:
+        messages.info(request, f"{integration.display_name} has no enabled data source to sync.")
+    return redirect(_local_path(request.POST.get("next", ""), f"/integrations/{integration.pk}/"))
 
 
 @organization_page(Role.VIEWER)

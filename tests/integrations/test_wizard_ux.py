@@ -58,3 +58,22 @@ def test_a_project_the_vendor_does_not_list_is_refused_on_its_step(admin_client,
     mapping = admin_client.get(f"/integrations/{integration.pk}/map/").content.decode()
     assert f'href="/integrations/{integration.pk}/setup/"' in mapping  # a done step links back
     assert "Bastion → Demo" in mapping  # the outbound direction is shown
+
+
+def test_leaving_the_wizard_starts_the_first_sync_and_goes_where_it_says(admin_client, sandbox, demo_token, django_capture_on_commit_callbacks):
+    from sync.models import DataSyncJob
+
+    admin_client.post(
+        "/integrations/connect/demo/", {"display_name": "Demo", "base_url": f"{sandbox}/demo", "auth_method": "api_key", "credential_api_key": demo_token}
+    )
+    integration = Integration.objects.get()
+    admin_client.post(f"/integrations/{integration.pk}/setup/", {"config_project": "OPS"})
+    admin_client.post(f"/integrations/{integration.pk}/map/", {"enabled_people": "on", "map_people_email": "email"})
+    done = admin_client.post(f"/integrations/{integration.pk}/finish/").content.decode()
+    assert 'id="next-scenario"' in done and 'value="/scenarios/new/"' in done and "first sync starts when you leave" in done
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/integrations/status/sync-integration/{integration.pk}", {"next": "/scenarios/new/"})
+    assert response.status_code == 302 and response["Location"] == "/scenarios/new/"
+    assert DataSyncJob.objects.filter(integration=integration).count() == 1
+    elsewhere = admin_client.post(f"/integrations/status/sync-integration/{integration.pk}", {"next": "//evil.example/"})
+    assert elsewhere["Location"] == f"/integrations/{integration.pk}/"  # never another origin
