@@ -1,4 +1,4 @@
-"""Download a run's report (Markdown) and read the cross-run insights (API)."""
+"""Download a run's report (Markdown or PDF) and read the cross-run insights (API)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def run_report_download(request: HttpRequest, run_id) -> HttpResponse:
         raise Http404("No such run.")
     response = HttpResponse(reports.run_report_markdown(run=run), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.md"'
+    return response
+
+
+@organization_page()
+def run_report_pdf_download(request: HttpRequest, run_id) -> HttpResponse:
+    run = selectors.playbook_run_list(organization=request.organization).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such run.")
+    response = HttpResponse(reports.run_report_pdf(run=run), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.pdf"'
     return response
 
 

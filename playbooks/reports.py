@@ -179,3 +179,46 @@ def steps_that_fail_or_wait(*, organization: Organization, limit: int = 10) -> d
             for row in waiting
         ],
     }
+
+
+_LATIN1 = str.maketrans({"—": "-", "–": "-", "−": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "→": "->", "·": "-", "×": "x"})
+
+
+def _latin1(text: str) -> str:
+    """The PDF's core fonts are Latin-1: typographic marks become their ASCII look-alikes, anything else '?'."""
+    return text.translate(_LATIN1).encode("latin-1", errors="replace").decode("latin-1")
+
+
+def run_report_pdf(*, run: PlaybookRun) -> bytes:
+    """The same report as a PDF (headings, the step table as text rows, bullets)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_title(_latin1(f"Run report: {run.playbook.name}"))
+    pdf.set_author("Bastion")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    for line in run_report_markdown(run=run).splitlines():
+        text = _latin1(line.replace("**", ""))
+        if line.startswith("# "):
+            pdf.set_font("Helvetica", "B", 16)
+            pdf.multi_cell(width, 8, text[2:], new_x="LMARGIN", new_y="NEXT")
+        elif line.startswith("## "):
+            pdf.ln(2)
+            pdf.set_font("Helvetica", "B", 12)
+            pdf.multi_cell(width, 7, text[3:], new_x="LMARGIN", new_y="NEXT")
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("|"):
+            pdf.set_font("Courier", "", 8)
+            cells = [cell.strip().replace("\\|", "|") for cell in text.strip("|").split(" | ")]
+            pdf.multi_cell(
+                width, 4.5, "  ".join(f"{cell[:38]:<38}" if i == 0 else f"{cell[:22]:<22}" for i, cell in enumerate(cells)), new_x="LMARGIN", new_y="NEXT"
+            )
+        elif line.strip():
+            pdf.set_font("Helvetica", "", 10)
+            pdf.multi_cell(width, 5, text, new_x="LMARGIN", new_y="NEXT")
+        else:
+            pdf.ln(2)
+    return bytes(pdf.output())

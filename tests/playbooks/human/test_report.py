@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import zlib
+
 from django.test import Client
 
 from accounts.models import Role
@@ -47,6 +50,10 @@ def test_report_of_a_run_with_an_approval_and_a_recovered_failure(
     assert "**Publish** (recovered by retry, 2 attempts)" in text
     assert "**Go for the statement** (approval): approved after" in text and f"{admin.username} approve via war_room (“go”)" in text
     assert "retried 1 failed action(s)" in text and "manual coordination saved" in text
+    pdf = client.get(f"/playbook-runs/{run.pk}/report.pdf")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+    pages = b"".join(zlib.decompress(chunk) for chunk in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf.content, re.DOTALL) if chunk[:1] == b"x")
+    assert b"Run report: " in pages and rb"Publish \(recovered by retry, 2 attempts\)" in pages  # PDF strings escape parentheses
     outsider = Client()
     assert outsider.get(f"/playbook-runs/{run.pk}/report.md").status_code == 302  # sign in first
 
