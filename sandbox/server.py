@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import pkgutil
 import threading
@@ -17,6 +18,7 @@ from sandbox.oauth import issue_static_token
 from sandbox.state import STORE, Faults
 
 logger = logging.getLogger(__name__)
+SPEC_CHECKED = ("jira", "pagerduty", "twilio", "statuspage", "okta", "slack", "google_calendar")  # vendors with a spec in sandbox/specs
 request_logger = logging.getLogger("sandbox.requests")
 
 
@@ -94,6 +96,14 @@ def create_app() -> Flask:
             response.status_code = status
         return response
 
+    @app.after_request
+    def spec_check(response: Response) -> Response:
+        """Check what a stand-in accepted and answered against its vendor's published spec; record any mismatch."""
+        vendor = request.path.strip("/").split("/", 1)[0]
+        if vendor in SPEC_CHECKED:
+            _record_spec_problems(vendor, response)
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
@@ -162,6 +172,11 @@ def create_app() -> Flask:
         kind = request.args.get("kind")
         return jsonify([c.__dict__ for c in STORE.created_by(vendor, kind)])
 
+    @app.get("/_control/spec-mismatches")
+    def spec_mismatches():
+        with STORE.lock:
+            return jsonify(list(STORE.spec_mismatches))
+
     @app.get("/_control/requests")
     def requests_log():
         vendor = request.args.get("vendor")
@@ -169,6 +184,41 @@ def create_app() -> Flask:
             return jsonify([r for r in STORE.request_log if vendor is None or r["vendor"] == vendor])
 
     return app
+
+
+def _record_spec_problems(vendor: str, response: Response) -> None:
+    from sandbox.spec_check import check_exchange
+
+    content_type = response.headers.get("Content-Type", "")
+    answer = None
+    if content_type.startswith("application/json") and not response.direct_passthrough:
+        try:
+            answer = json.loads(response.get_data() or b"null")
+        except ValueError:
+            answer = None
+    body = request.get_json(silent=True, cache=True) if request.mimetype == "application/json" else None
+    form = request.form.to_dict() if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") else {}
+    try:
+        problems = check_exchange(
+            vendor,
+            method=request.method,
+            path=request.path,
+            query=request.args.to_dict(),
+            headers=dict(request.headers),
+            form=form,
+            body=body,
+            status=response.status_code,
+            content_type=content_type,
+            answer=answer,
+        )
+    except Exception:  # noqa: BLE001 - a checker bug is logged and recorded, never turned into a different answer
+        logger.exception("sandbox.spec_check_failed", extra={"path": request.path})
+        problems = ["the spec check itself failed (see the sandbox log)"]
+    if problems:
+        with STORE.lock:
+            STORE.spec_mismatches.append(
+                {"vendor": vendor, "method": request.method, "path": request.path, "status": response.status_code, "problems": problems}
+            )
 
 
 def _log_to_logger(type: str, message: str, *args: object) -> None:

@@ -51,6 +51,7 @@ class Store:
             self.refresh_tokens: dict[str, dict[str, Any]] = {}
             self.codes: dict[str, dict[str, Any]] = {}
             self.request_log: list[dict[str, Any]] = []
+            self.spec_mismatches: list[dict[str, Any]] = []  # requests/answers that disagree with the vendor's spec (spec_check)
             self.webhook_subscriptions: dict[str, list[dict[str, Any]]] = {}
             self._ids = itertools.count(10001)
 

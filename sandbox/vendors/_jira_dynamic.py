@@ -70,7 +70,7 @@ def install(
         return errors(403, ["Only Connect and OAuth 2.0 apps can use this operation."])
 
     def public(hook: dict[str, Any]) -> dict[str, Any]:
-        return {"id": hook["id"], "jqlFilter": hook["jqlFilter"], "events": hook["events"], "expirationDate": hook["expirationDate"]}
+        return {"id": hook["id"], "url": hook["url"], "jqlFilter": hook["jqlFilter"], "events": hook["events"], "expirationDate": hook["expirationDate"]}
 
     @bp.route(f"{api}/webhook", methods=["GET", "POST", "DELETE"])
     def dynamic_webhooks():

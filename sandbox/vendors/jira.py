@@ -207,6 +207,12 @@ def _user_json(account_id: str | None) -> dict[str, Any] | None:
     }
 
 
+def _user_details(account_id: str | None) -> dict[str, Any] | None:
+    """UserDetails (a comment's author): the user without the fields only the full User resource has (locale)."""
+    user = _user_json(account_id)
+    return {k: v for k, v in user.items() if k != "locale"} if user else None
+
+
 def _status_json(status_id: str) -> dict[str, Any]:
     status = STATUSES[status_id]
     category = STATUS_CATEGORIES[status["category"]]
@@ -937,7 +943,6 @@ def _api_blueprint() -> Blueprint:
                     "searchable": True,
                     "clauseNames": [f"cf[{schema['customId']}]", name] if custom else [field_id],
                     "schema": schema,
-                    **({"untranslatedName": name} if custom else {}),
                 }
             )
         return jsonify(rows)
@@ -1064,7 +1069,7 @@ def _api_blueprint() -> Blueprint:
             row = {
                 "self": f"{_base()}{API}/issue/{issue['id']}/comment/{comment_id}",
                 "id": comment_id,
-                "author": _user_json(me()["accountId"]),
+                "author": _user_details(me()["accountId"]),
                 "body": body["body"],
                 "created": now,
                 "updated": now,

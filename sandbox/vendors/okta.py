@@ -356,7 +356,6 @@ def blueprints() -> list[Blueprint]:
                 assigned.append(
                     {
                         "id": uid,
-                        "externalId": None,
                         "created": user["created"],
                         "lastUpdated": user["lastUpdated"],
                         "scope": "USER",
@@ -445,7 +444,7 @@ def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in hook.items()}
     config = dict(body["channel"]["config"])
     if config.get("authScheme"):
-        config["authScheme"] = {**config["authScheme"], "value": None}  # Okta never echoes the secret
+        config["authScheme"] = {k: v for k, v in config["authScheme"].items() if k != "value"}  # Okta never echoes the secret
     body["channel"] = {**body["channel"], "config": config}
     return body
 

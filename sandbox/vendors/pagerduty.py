@@ -231,7 +231,8 @@ def _set_status(incident: dict[str, Any], status: str, user: dict[str, Any], whe
 
 
 def _public(incident: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in incident.items() if not k.startswith("_")}
+    """The incident as the API shows it: body and resolved_at only when set (the spec types them object and string, not null)."""
+    return {k: v for k, v in incident.items() if not k.startswith("_") and not (v is None and k in ("body", "resolved_at"))}
 
 
 def _page(items: list[Any], key: str) -> Response:
@@ -534,9 +535,7 @@ def blueprints() -> list[Blueprint]:
         STORE.record_created(VENDOR, "webhook_subscription", subscription_id, method["url"])
         shown = {k: v for k, v in subscription.items() if k != "secret"}
         shown["delivery_method"] = {**shown["delivery_method"], "secret": secret}  # PagerDuty shows the secret once, on creation
-        response = jsonify({"webhook_subscription": shown})
-        response.status_code = 201
-        return response
+        return jsonify({"webhook_subscription": shown})  # 200, as the spec documents createWebhookSubscription
 
     @bp.delete("/webhook_subscriptions/<subscription_id>")
     def delete_subscription(subscription_id: str):

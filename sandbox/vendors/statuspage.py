@@ -70,7 +70,6 @@ def seed() -> None:
             _components()[component_id] = {
                 "id": component_id,
                 "page_id": PAGE_ID,
-                "group_id": None,
                 "name": name,
                 "description": f"{name} availability",
                 "position": position,
@@ -163,6 +162,11 @@ def _validate(data: Any, *, creating: bool) -> str | None:
     return None
 
 
+def _shown(incident: dict[str, Any]) -> dict[str, Any]:
+    """An incident as the spec types it: a field that is not set is left out (the spec's timestamps are strings, never null)."""
+    return {k: v for k, v in incident.items() if v is not None}
+
+
 def blueprints() -> list[Blueprint]:
     api = Blueprint("statuspage_api", __name__)
     control = Blueprint("statuspage_control", __name__)
@@ -202,14 +206,14 @@ def blueprints() -> list[Blueprint]:
         query = request.args.get("q", "").lower()
         if query:
             rows = [i for i in rows if query in i["name"].lower() or query in i["status"] or any(query in u["body"].lower() for u in i["incident_updates"])]
-        return jsonify(_paged(rows, "limit"))
+        return jsonify(_paged([_shown(i) for i in rows], "limit"))
 
     @api.get("/v1/pages/<page_id>/incidents/unresolved")
     def unresolved(page_id: str):
         rows = sorted(
             (i for i in _incidents().values() if i["status"] not in ("resolved", "completed", "postmortem")), key=lambda i: i["created_at"], reverse=True
         )
-        return jsonify(_paged(rows, "per_page"))
+        return jsonify(_paged([_shown(i) for i in rows], "per_page"))
 
     @api.post("/v1/pages/<page_id>/incidents")
     def create_incident(page_id: str):
@@ -226,14 +230,14 @@ def blueprints() -> list[Blueprint]:
             if knob and knob["count"] > 0:
                 knob["count"] -= 1
                 return _error(knob["status"], "injected failure after the incident was created (sandbox)")
-        response = jsonify(incident)
+        response = jsonify(_shown(incident))
         response.status_code = 201
         return response
 
     @api.get("/v1/pages/<page_id>/incidents/<incident_id>")
     def get_incident(page_id: str, incident_id: str):
         incident = _incidents().get(incident_id)
-        return jsonify(incident) if incident else _error(404, "The requested resource could not be found.")
+        return jsonify(_shown(incident)) if incident else _error(404, "The requested resource could not be found.")
 
     @api.route("/v1/pages/<page_id>/incidents/<incident_id>", methods=["PATCH", "PUT"])
     def update_incident(page_id: str, incident_id: str):
@@ -254,7 +258,7 @@ def blueprints() -> list[Blueprint]:
                 incident["components"] = [dict(_components()[c]) for c in data["component_ids"]]
             if data.get("status") or data.get("body") or data.get("components"):
                 _add_update(incident, data.get("status") or incident["status"], data.get("body") or "", datetime.now(UTC), components=data.get("components"))
-        return jsonify(incident)
+        return jsonify(_shown(incident))
 
     @control.put("/_sandbox/knobs")
     def knobs():
