@@ -163,7 +163,7 @@ def _attention(view: dict[str, Any], run: PlaybookRun, step_runs: list[StepRun],
             action = "retry" if can_edit and run.status in (RunStatus.PARTIAL, RunStatus.FAILED) else ""
         hint = {
             "step_failed": "Fix the cause in the tool, then retry the failed steps.",
-            "step_skipped": "Connect the integration, then retry the failed steps.",
+            "step_skipped": "Connect it; the next activation runs this step (what already exists is reused).",
             "people_not_found": "Add them to the directory or correct their e-mail in the scenario.",
             "steps_waiting": "They start once the failed steps succeed.",
             "invitation_declined": "Find a stand-in or ask them to reconsider.",
@@ -257,10 +257,6 @@ def war_room_display(*, run: PlaybookRun, view: dict[str, Any], can_edit: bool) 
         "open_tasks": sum(1 for t in tasks if not t["is_done"]),
         "attention": _attention(view, run, step_runs, can_edit),
         "timeline": _timeline(view["timeline"], {step["key"]: step["name"] for step in view["steps"]}),
-        "can_retry": can_edit
-        and (
-            run.status in (RunStatus.PARTIAL, RunStatus.FAILED)
-            or (run.status == RunStatus.SUCCEEDED and any(i["kind"] == "step_skipped" for i in view["attention"]))
-        ),
+        "can_retry": can_edit and run.status in (RunStatus.PARTIAL, RunStatus.FAILED),
         "can_resume": can_edit and run.status == RunStatus.RUNNING,
     }

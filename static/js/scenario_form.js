@@ -188,7 +188,7 @@
     area.hidden = true;
     var help = container.querySelector(".nojs-help");
     if (help) { help.hidden = true; }
-    var table = el("table", { "class": "stakeholders stack", "data-field": f.key });
+    var table = el("table", { "class": "stakeholders stack compact", "data-field": f.key });
     table.appendChild(el("thead")).appendChild(el("tr")).innerHTML = "<th>Name</th><th>Email</th><th>Role</th><th>From</th><th></th>";
     var body = table.appendChild(el("tbody"));
     area.parentNode.insertBefore(table, area);

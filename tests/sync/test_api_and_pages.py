@@ -107,7 +107,7 @@ def test_status_dashboard_and_refresh_now(client, users_by_role, people_source, 
     page = client.get("/integrations/status/")
     html = page.content.decode()
     assert page.status_code == 200 and "Directory" in html and "of syncs succeeded" in html and 'data-job="' in html
-    assert 'id="freshness-chart"' in html and "5 min target" in html and 'id="records-chart"' in html  # charts, inline SVG
+    assert 'id="freshness-chart"' in html and "5-minute target" in html and 'class="fresh-bar"' in html and 'id="records-chart"' in html  # inline SVG
     assert "Sync now" not in html  # viewers see, editors refresh
     assert client.post(f"/integrations/status/refresh/{people_source.pk}").status_code == 403
 
@@ -146,3 +146,19 @@ def test_people_pages_and_csv_import_flow(client, users_by_role, people_source, 
     assert "Line 3: email &#x27;bad&#x27; is not an email address" in job_page
     assert Person.objects.filter(email="new@acme.example").exists()
     assert client.get("/people/export.csv").status_code == 200
+
+
+def test_freshness_chart_against_the_target(organization, people_source):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sync.charts import freshness_chart
+
+    type(people_source).objects.filter(pk=people_source.pk).update(last_synced_at=timezone.now() - timedelta(minutes=12))
+    chart = freshness_chart(organization=organization)
+    bar = next(b for b in chart["bars"] if "people" in b["label"])
+    assert bar["state"] == "bad" and bar["value"] == "12 min" and bar["bar300"] == 240  # 12 of 15 minutes; the target sits at 100
+    type(people_source).objects.filter(pk=people_source.pk).update(last_synced_at=None)
+    bar = next(b for b in freshness_chart(organization=organization)["bars"] if "people" in b["label"])
+    assert bar == {**bar, "state": "none", "value": "never synced", "bar300": 0}
