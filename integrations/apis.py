@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -289,7 +289,25 @@ class IntegrationConnectApi(OrganizationScopedMixin, generics.GenericAPIView):
     def get_scoped_queryset(self):
         return selectors.integration_list(organization=self.organization)
 
-    @extend_schema(request=ConnectInputSerializer, responses={201: ConnectOutputSerializer})
+    @extend_schema(
+        request=ConnectInputSerializer,
+        responses={201: ConnectOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Jira with an API token",
+                value={
+                    "connector_key": "jira",
+                    "display_name": "Jira",
+                    "base_url": "https://acme.atlassian.net",
+                    "config": {"project_keys": "OPS"},
+                    "credential_type": "api_key",
+                    "credentials": {"email": "ops-bot@acme.example", "api_token": "<token>"},
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Slack through OAuth (open authorize_url next)", value={"connector_key": "slack", "credential_type": "oauth"}, request_only=True),
+        ],
+    )
     def post(self, request: Request) -> Response:
         data = ConnectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -311,7 +311,17 @@ class PlaybookViewSet(OrganizationScopedMixin, mixins.ListModelMixin, mixins.Ret
     def get_scoped_queryset(self):
         return selectors.playbook_list(organization=self.organization)
 
-    @extend_schema(request=PlaybookCreateInputSerializer, responses={201: PlaybookOutputSerializer})
+    @extend_schema(
+        request=PlaybookCreateInputSerializer,
+        responses={201: PlaybookOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "From a crisis scenario, with the scenario type's template",
+                value={"scenario_id": "3f0c7d2e-8a51-4c4e-9d0e-2b6f1a7c9e10", "name": "Crisis response: Payments outage"},
+                request_only=True,
+            )
+        ],
+    )
     def create(self, request: Request) -> Response:
         data = PlaybookCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -70,7 +70,30 @@ class ScenarioListApi(ScenarioScopedView):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ScenarioOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=ScenarioCreateSerializer, responses={201: ScenarioOutputSerializer})
+    @extend_schema(
+        request=ScenarioCreateSerializer,
+        responses={201: ScenarioOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "A crisis",
+                value={
+                    "scenario_type": "crisis_management",
+                    "values": {
+                        "title": "Payments outage",
+                        "crisis_type": "service_outage",
+                        "severity": "sev1",
+                        "summary": "Card payments fail for EU customers.",
+                        "incident_commander": {"email": "amara.nwosu@acme.example"},
+                        "stakeholders": [{"name": "Priya Raman", "email": "priya.raman@acme.example", "role": "legal"}],
+                        "communication_channels": [{"name": "incident-response"}],
+                        "war_room_meeting_at": "2026-12-07T09:00:00+00:00",
+                        "jira_project_key": "OPS",
+                    },
+                },
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         data = ScenarioCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -41,3 +41,12 @@ def test_operations_on_the_summary_schema_have_a_summary_and_a_description(db):
     covered = [(r, m, op) for r, m, op in operations if (shape(r), m) in on_summary_schema]
     assert [(m, r) for r, m, op in covered if not op.get("summary")] == []
     assert [(m, r) for r, m, op in covered if not op.get("description")] == []
+
+
+def test_the_documented_scenario_example_is_accepted(api):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    example = schema["paths"]["/api/scenarios/"]["post"]["requestBody"]["content"]["application/json"]["examples"]["ACrisis"]["value"]
+    response = api.post("/api/scenarios/", example, format="json")
+    assert response.status_code == 201, response.json()
