@@ -55,6 +55,7 @@ def test_connect_the_demo_workspace_through_the_wizard(live_server, browser_page
     expect(page.locator("#discovered-people")).to_contain_text("Job title")
     expect(page.locator("#map_people_given_name")).to_have_value("first_name")
     expect(page.locator("#map_people_title")).to_have_value("job_title")
+    page.locator("section:has(#map_people_username) details.more-fields > summary").click()  # fields nothing matched are folded
     page.locator("#map_people_username").select_option("email")
     page.click("#map-continue")
 
