@@ -185,18 +185,25 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
     integration = _integration(request, pk)
     manifest = _manifest(integration.connector_key)
     errors: dict[str, Any] = {}
+    rules_preview = None
     if request.method == "POST":
         config = {f.name: request.POST.get(f"config_{f.name}", "").strip() for f in manifest.config_fields}
         for field in manifest.config_fields:
             if len(request.POST.getlist(f"config_{field.name}")) > 1:  # a multiple choice (project keys) arrives as a list
                 config[field.name] = ",".join(v.strip() for v in request.POST.getlist(f"config_{field.name}") if v.strip())
         errors = _unknown_choices(integration, manifest, config)
-        if not errors:
+        if "preview_disabled_rules" in request.POST and not errors:
+            # Before saving: how many directory entries each rule would exclude (nothing is stored).
+            try:
+                rules_preview = services.directory_disabled_rules_preview(integration=integration, rules=config.get("disabled_rules") or "")
+            except ApplicationError as error:
+                errors = {"disabled_rules": (error.fields or {}).get("rules") or [error.message]}
+        elif not errors:
             try:
                 services.integration_config_update(integration=integration, config=config, finish=True, actor=request.user, request=request)
             except ApplicationError as error:
                 errors = error.fields or {"__all__": [error.message]}
-        if not errors:
+        if not errors and rules_preview is None:
             if _registers_webhook_itself(integration):
                 try:
                     services.integration_webhook_register(integration=integration, actor=request.user, request=request)
@@ -215,7 +222,10 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
                 choices = connector.config_choices(field.name)
             except ApiError as error:
                 choices_error = f"Could not list choices from {integration.display_name}: {error.message}"
-        value = str(integration.config.get(field.name, "") or "")
+        display = getattr(services.connector_class_for(integration.connector_key), "config_display", None)
+        value = display(field.name, integration.config.get(field.name)) if display else str(integration.config.get(field.name, "") or "")
+        if request.method == "POST" and len(request.POST.getlist(f"config_{field.name}")) == 1:
+            value = request.POST[f"config_{field.name}"]  # a preview (or a refused save) keeps what the person typed
         fields.append(
             {
                 "spec": field,
@@ -239,6 +249,8 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
         "registers_webhook_itself": registers_itself,
         "webhook_url": f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/api/webhooks/{integration.pk}",
         "steps": _steps(2, integration),
+        "rules_preview": rules_preview,
+        "previews_disabled_rules": "disabled_rules" in manifest.capabilities,
     }
     return render(request, "integrations/setup.html", context, status=400 if errors else 200)
 

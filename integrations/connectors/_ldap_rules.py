@@ -29,10 +29,58 @@ def rule_kind(rule: Mapping[str, Any]) -> str:
     return ""
 
 
+TEXT_RULES = (
+    (re.compile(r"^(the\s+entry\s+is\s+)?under\s+(?P<value>.+)$", re.I), lambda m: {"under": m["value"].strip()}),
+    (re.compile(r"^(?P<attr>[\w-]+)\s+starts\s+with\s+(?P<value>.+)$", re.I), lambda m: {"attribute": m["attr"], "prefix": _unquote(m["value"])}),
+    (re.compile(r"^(?P<attr>[\w-]+)\s+contains\s+(?P<value>.+)$", re.I), lambda m: {"attribute": m["attr"], "contains": _unquote(m["value"])}),
+    (re.compile(r"^(?P<attr>[\w-]+)\s+is\s+set$", re.I), lambda m: {"attribute": m["attr"], "present": True}),
+    (re.compile(r"^(?P<attr>[\w-]+)\s+has\s+bit\s+(?P<value>\d+)(\s+set)?$", re.I), lambda m: {"attribute": m["attr"], "bitmask": int(m["value"])}),
+    (re.compile(r"^(?P<attr>[\w-]+)\s+is\s+in\s+the\s+past$", re.I), lambda m: {"attribute": m["attr"], "expires": True}),
+    (
+        re.compile(r"^(?P<attr>[\w-]+)\s+is\s+(one\s+of\s+)?(?P<value>.+)$", re.I),
+        lambda m: {"attribute": m["attr"], "values": [_unquote(v) for v in m["value"].split(",") if v.strip()]},
+    ),
+)
+TEXT_HELP = (
+    "One rule per line (or separated by ;), each read as written: under ou=Disabled · description starts with Account disabled · "
+    "userAccountControl has bit 2 · accountExpires is in the past · nsAccountLock is true · pwdAccountLockedTime is set"
+)
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" else value
+
+
+def rules_from_text(text: str) -> list[dict[str, Any]]:
+    """The settings page's wording of rules (rule_label's phrases) as rule objects; a line that reads as none is a 400."""
+    rules = []
+    for line in (part.strip() for part in re.split(r"[\n;]", text)):
+        if not line:
+            continue
+        for pattern, build in TEXT_RULES:
+            match = pattern.match(line)
+            if match:
+                rules.append(build(match))
+                break
+        else:
+            raise ApiBadRequest(f"Disabled rule {line!r} reads as none of the forms: {TEXT_HELP}.")
+    return rules
+
+
+def rules_text(rules: Any) -> str:
+    """Rules as the settings page shows them (one per line, the same wording rules_from_text reads)."""
+    if isinstance(rules, str):
+        return rules
+    return "\n".join(rule_label(rule) for rule in rules_validate(rules))
+
+
 def rules_validate(rules: Any) -> tuple[dict[str, Any], ...]:
-    """Check the disabled-account rules from the integration's settings; raise ApiBadRequest naming the bad rule."""
+    """Check the disabled-account rules from the integration's settings (objects, or the page's wording); raise ApiBadRequest naming the bad rule."""
     if rules in (None, ""):
         return ()
+    if isinstance(rules, str):
+        rules = rules_from_text(rules)
     if not isinstance(rules, list | tuple):
         raise ApiBadRequest("disabled_rules must be a list of rules.")
     cleaned = []
@@ -67,7 +115,7 @@ def rule_label(rule: Mapping[str, Any]) -> str:
     if kind == "present":
         return f"{attribute} is set"
     if kind == "values":
-        return f"{attribute} is one of {', '.join(map(str, rule['values']))}"
+        return f"{attribute} is {', '.join(map(str, rule['values']))}"
     if kind == "prefix":
         return f"{attribute} starts with {rule['prefix']!r}"
     if kind == "contains":

@@ -24,7 +24,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 from integrations.connectors._ldap_changes import DirectoryChangesMixin
-from integrations.connectors._ldap_rules import disabled_by, repair_dn, rules_validate
+from integrations.connectors._ldap_rules import TEXT_HELP, disabled_by, repair_dn, rules_text, rules_validate
 from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiTimeout, ApiUnauthorized
 from integrations.ssrf import OutboundTarget, VettedAddress, host_unresolved, is_ip_literal, vet_outbound
@@ -224,6 +224,7 @@ class LdapConnector(DirectoryChangesMixin, BaseConnector):
             CredentialField("allow_plain", "Allow unencrypted bind (lab only)", is_secret=False, is_required=False),
             CredentialField("ca_cert", "CA certificate (PEM)", is_secret=False, is_required=False),
             CredentialField("page_size", "Page size", is_secret=False, is_required=False),
+            CredentialField("disabled_rules", "Disabled accounts", is_secret=False, is_required=False, help_text=TEXT_HELP),
         ),
         entities=(
             EntitySpec("users", "Users", "People in the directory (disabled accounts excluded)", supports_incremental=True, bastion_type="person"),
@@ -246,6 +247,11 @@ class LdapConnector(DirectoryChangesMixin, BaseConnector):
         return [OutboundTarget("server_url", parts.scheme, parts.hostname, port)]
 
     rules_validate = staticmethod(rules_validate)
+
+    @staticmethod
+    def config_display(name: str, value: Any) -> str:
+        """A setting as the settings page shows it (disabled rules in their wording, whether saved as text or objects)."""
+        return rules_text(value) if name == "disabled_rules" and value else str(value or "")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

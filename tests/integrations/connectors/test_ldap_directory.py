@@ -78,7 +78,8 @@ def test_the_preview_counts_what_each_rule_excludes(slapd, conventions_ou):  # n
 @pytest.mark.parametrize(
     "rules, message",
     [
-        ("ou=Disabled", "must be a list"),
+        ("ou=Disabled", "reads as none of the forms"),
+        (42, "must be a list"),
         ([{"attribute": "description"}], "sets none of"),
         ([{"prefix": "Account disabled"}], "needs the attribute"),
         ([{"attribute": "userAccountControl", "bitmask": "two"}], "bitmask must be an integer"),
@@ -240,3 +241,43 @@ def test_a_loose_dn_is_a_data_problem_of_its_entry_never_a_page_retry(slapd, cap
     assert [r.message for r in caplog.records if r.name.endswith("ldap")] == ["ldap.entry.bad_value", "ldap.entry.bad_value"]
     with pytest.raises(ApiBadRequest, match="is not a DN"):
         make_connector(slapd, base_dn="people of acme").read("users")
+
+
+@pytest.mark.django_db
+def test_the_settings_page_previews_the_rules_before_saving_them(slapd, conventions_ou, organization, users_by_role):  # noqa: F811
+    from django.test import Client
+
+    from accounts.models import Role
+    from integrations.models import CredentialType
+    from integrations.services import build_connector, integration_connect
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key="ldap",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"bind_dn": SERVICE_DN, "bind_password": SERVICE_PASSWORD},
+        config={"server_url": slapd.ldap_url, "base_dn": conventions_ou, "flavor": "openldap", "ca_cert": slapd.cert_path.read_text()},
+    )
+    client = Client()
+    client.force_login(users_by_role[Role.ADMIN])
+    form = {f"config_{name}": value for name, value in integration.config.items() if isinstance(value, str)}
+    wording = "under ou=Disabled; description starts with Account disabled; userAccountControl has bit 2; accountExpires is in the past"
+
+    preview = client.post(f"/integrations/{integration.pk}/setup/", {**form, "config_disabled_rules": wording, "preview_disabled_rules": "1"})
+    page = preview.content.decode()
+    assert preview.status_code == 200 and 'id="disabled-rules-preview"' in page
+    assert "Of 7 directory entries in scope, 4 would be imported as disabled" in page and page.count("<td>1</td>") == 4
+    integration.refresh_from_db()
+    assert "disabled_rules" not in integration.config  # a preview saves nothing
+
+    unreadable = client.post(f"/integrations/{integration.pk}/setup/", {**form, "config_disabled_rules": "when HR says so", "preview_disabled_rules": "1"})
+    assert unreadable.status_code == 400 and "reads as none of the forms" in unreadable.content.decode()
+
+    saved = client.post(f"/integrations/{integration.pk}/setup/", {**form, "config_disabled_rules": wording})
+    assert saved.status_code == 302
+    integration.refresh_from_db()
+    assert integration.config["disabled_rules"] == wording
+    records, _, deleted = read_all(build_connector(integration))
+    assert sorted(r["attributes"]["uid"][0] for r in records) == ["active1", "active2", "future"] and len(deleted) == 4
+    shown = client.get(f"/integrations/{integration.pk}/setup/").content.decode()
+    assert "under ou=Disabled; description starts with Account disabled" in shown
