@@ -117,6 +117,15 @@ def connect(request: HttpRequest, connector_key: str) -> HttpResponse:
     }
     try:
         if values["auth_method"] == "oauth2" and manifest.oauth:
+            # An earlier sign-in that was abandoned at the vendor left a never-connected twin: it goes before the new attempt.
+            abandoned = Integration.objects.filter(
+                organization=request.organization,
+                connector_key=manifest.key,
+                status=IntegrationStatus.DISCONNECTED,
+                last_success_at__isnull=True,
+            ).exclude(credentials__credential_type__in=[CredentialType.OAUTH, CredentialType.API_KEY, CredentialType.SERVICE_ACCOUNT])
+            for twin in abandoned:
+                services.integration_delete(integration=twin, actor=request.user, request=request)
             integration = services.integration_create(**common)
             return redirect(
                 oauth_begin(

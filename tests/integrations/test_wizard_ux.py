@@ -77,3 +77,10 @@ def test_leaving_the_wizard_starts_the_first_sync_and_goes_where_it_says(admin_c
     assert DataSyncJob.objects.filter(integration=integration).count() == 1
     elsewhere = admin_client.post(f"/integrations/status/sync-integration/{integration.pk}", {"next": "//evil.example/"})
     assert elsewhere["Location"] == f"/integrations/{integration.pk}/"  # never another origin
+
+
+def test_an_abandoned_oauth_attempt_leaves_no_twin(admin_client, sandbox):
+    for _ in range(2):  # the person goes to Jira's consent page, comes back without allowing, and tries again
+        response = admin_client.post("/integrations/connect/jira/", {"display_name": "Jira", "base_url": f"{sandbox}/jira", "auth_method": "oauth2"})
+        assert response.status_code == 302 and "/authorize" in response["Location"]
+    assert Integration.objects.filter(connector_key="jira").count() == 1
