@@ -49,6 +49,7 @@ from tests.ldap_server import SERVICE_DN, SERVICE_PASSWORD, SUFFIX, SlapdServer,
 ENTRIES = int(os.environ.get("BENCH_DIRECTORY_ENTRIES", 10_000))
 PAGE_SIZE = 500
 GROUPS = 40
+WORKER_PROCESSES = int(os.environ.get("BENCH_DIRECTORY_WORKER_PROCESSES", 2))
 BULK_BASE = f"ou=bulk,{SUFFIX}"
 GROUP_BASE = f"ou=scratch,{SUFFIX}"
 GOAL_FACTOR = 4.0  # end to end ≤ 4 × bare ldap3
@@ -133,7 +134,22 @@ def start_worker(database_name: str) -> subprocess.Popen:
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bastion_site", "worker", "-l", "warning", "-P", "prefork", "-c", "2", "--without-gossip", "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bastion_site",
+            "worker",
+            "-l",
+            "warning",
+            "-P",
+            "prefork",
+            "-c",
+            str(WORKER_PROCESSES),
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -256,7 +272,7 @@ def main() -> None:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}). "
         f"Real OpenLDAP slapd on loopback, StartTLS, paged results ({PAGE_SIZE} per page), {ENTRIES:,} inetOrgPerson entries with manager DNs "
         f"(one manager per 50 people) and {GROUPS} groups of {ENTRIES // GROUPS:,} members (memberOf kept by slapd). Bastion runs as in production: "
-        'PostgreSQL, Redis, a real Celery worker (prefork, 2 processes); the benchmark presses "Sync now" on the integration '
+        f'PostgreSQL, Redis, a real Celery worker (prefork, {WORKER_PROCESSES} processes); the benchmark presses "Sync now" on the integration '
         "(`sync_integration_start`: the users and groups data sources) and waits for every job's final status.",
         "",
         "| What a person waits for | time (s) | entries/s | × bare ldap3 | goal |",

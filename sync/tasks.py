@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 
 from sync import services
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
+from sync.services.jobs import sync_job_page_budget
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -18,6 +21,12 @@ def sync_job_step(self, job_id: str) -> None:
         while not outcome.is_done and outcome.countdown <= 0:
             outcome = services.sync_job_step(job_id=job_id)
         return
+    # A connector whose next page continues on this process's connection (LDAP) reads on here for a bounded time: in
+    # another process the paged search would replay from the start. Each page still commits (and frees the org slot) alone.
+    budget = sync_job_page_budget(job_id=job_id) if not outcome.is_done and outcome.countdown <= 0 else 0.0
+    deadline = time.monotonic() + budget
+    while not outcome.is_done and outcome.countdown <= 0 and time.monotonic() < deadline:
+        outcome = services.sync_job_step(job_id=job_id)
     if not outcome.is_done:
         sync_job_step.apply_async(args=[job_id], countdown=outcome.countdown or None)
 

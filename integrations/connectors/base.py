@@ -181,6 +181,9 @@ class BaseConnector:
     manifest: ClassVar[ConnectorManifest]
     # Config fields holding a URL of another scheme than http(s) (LDAP's server_url); every other "*url" field is http(s) only.
     url_config_schemes: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # True when a run's next page can only continue on the connection that read the previous one (an LDAP paged-search
+    # cookie): the sync engine then reads a run's pages in one worker process instead of one task per page.
+    pages_bound_to_process: ClassVar[bool] = False
 
     def __init__(self, *, client: HttpClient | None = None, config: Mapping[str, Any] | None = None, credentials: Mapping[str, Any] | None = None):
         self.client = client

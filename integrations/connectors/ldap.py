@@ -203,6 +203,9 @@ class _PinnedServer(ldap3.Server):
 class LdapConnector(DirectoryChangesMixin, BaseConnector):
     """Reads people and groups from Active Directory or any LDAPv3 directory (OpenLDAP inetOrgPerson)."""
 
+    # A paged-search cookie lives on the connection parked in this process: elsewhere the search replays from the start.
+    pages_bound_to_process = True
+
     manifest = ConnectorManifest(
         key="ldap",
         name="Active Directory / LDAP",

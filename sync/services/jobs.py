@@ -192,6 +192,18 @@ def sync_job_step(*, job_id: Any) -> StepOutcome:
         org_slot_release(organization_id=job.organization_id, job_id=job.pk)
 
 
+def sync_job_page_budget(*, job_id: Any) -> float:
+    """Seconds a step task may go on reading the job's next pages itself: only when the connector's paging lives in the process."""
+    from integrations.registry import UnknownConnector, get_connector_class
+
+    key = DataSyncJob.objects.filter(pk=job_id).values_list("integration__connector_key", flat=True).first()
+    try:
+        bound = bool(key) and getattr(get_connector_class(key), "pages_bound_to_process", False)
+    except UnknownConnector:
+        return 0.0
+    return float(_setting("BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS", 30.0)) if bound else 0.0
+
+
 def _read_page(job: DataSyncJob) -> StepOutcome:
     now = timezone.now()
     updates: dict[str, Any] = {"phase": "reading", "heartbeat_at": now, "resume_at": None}
