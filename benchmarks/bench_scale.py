@@ -53,9 +53,9 @@ from django.utils import timezone  # noqa: E402
 
 from benchmarks.summary import write_summary  # noqa: E402
 
-SOURCES = int(os.environ.get("BENCH_SCALE_SOURCES", 400))  # data sources in the worker simulation (2 per integration)
-ORGS = int(os.environ.get("BENCH_SCALE_ORGS", 40))
-INTERVAL = int(os.environ.get("BENCH_SCALE_INTERVAL", 60))  # seconds between a source's syncs (the schedule tick)
+SOURCES = int(os.environ.get("BENCH_SCALE_SOURCES", 300))  # data sources in the worker simulation (2 per integration)
+ORGS = int(os.environ.get("BENCH_SCALE_ORGS", 30))
+INTERVAL = int(os.environ.get("BENCH_SCALE_INTERVAL", 45))  # seconds between a source's syncs (the schedule tick)
 TICKS = float(os.environ.get("BENCH_SCALE_TICKS", 2))  # how many ticks each worker configuration runs
 PEOPLE = 20  # people per directory sync (2 pages of 10)
 LATENCY_MS = 50
@@ -63,9 +63,10 @@ RATE_LIMITED = 0.02  # share of vendor calls answered 429 with Retry-After: 1
 BEAT_SOURCES = int(os.environ.get("BENCH_SCALE_BEAT_SOURCES", 50_000))
 BEAT_ORGS = int(os.environ.get("BENCH_SCALE_BEAT_ORGS", 500))
 BEAT_INTERVAL = 300
-BEAT_SECONDS = 20.0
+BEAT_SECONDS = 15.0
 ACTIVATIONS = int(os.environ.get("BENCH_SCALE_ACTIVATIONS", 100))
 ACTIVATION_LATENCY_MS = 150
+STAKEHOLDERS = 3  # per activation: the template fans out invitations and e-mails per stakeholder
 PARTS = set(os.environ.get("BENCH_SCALE_PARTS", "syncs,beat,activations").split(","))  # to run one part while working on it
 DISCARD_QUEUE = "bench-scale-beat"
 
@@ -360,7 +361,7 @@ def activation_setup(sandbox: str) -> list:
     requests.put(f"{sandbox}/_control/faults/sandbox_actions", json={"latency_ms": ACTIVATION_LATENCY_MS}, timeout=5).raise_for_status()
     template = PlaybookTemplate.objects.get(scenario_type="crisis_management", name="Crisis response")
     data_model = ScenarioDataModel.objects.filter(scenario_type="crisis_management").order_by("-version").first()
-    team = [{"person_id": f"p{p['index']}", "name": p["name"], "email": p["email"], "role": p["title"], "source": "directory"} for p in people()[:5]]
+    team = [{"person_id": f"p{p['index']}", "name": p["name"], "email": p["email"], "role": p["title"], "source": "directory"} for p in people()[:STAKEHOLDERS]]
     playbooks = []
     for index in range(ACTIVATIONS):
         organization = Organization.objects.create(name=f"Outage {index:03d}", slug=f"outage-{index:03d}")
@@ -519,7 +520,7 @@ def write_report(configurations: list, beat: dict, activations: dict | None, sim
         lines += [
             f"### {ACTIVATIONS} playbook activations at once, 3 worker processes",
             "",
-            f"{ACTIVATIONS} organizations each activate the shipped crisis template (5 stakeholders: channel, invitations, briefing, 17 tasks, "
+            f"{ACTIVATIONS} organizations each activate the shipped crisis template ({STAKEHOLDERS} stakeholders: channel, invitations, briefing, 17 tasks, "
             f"meeting, e-mails — {activations['actions'] // max(1, ACTIVATIONS)} actions each, {activations['actions']:,} in all) against the "
             f"sandbox's action target, every vendor call waiting {ACTIVATION_LATENCY_MS} ms; 3 worker processes (thread pools of 16). All "
             f"activations were requested within {activations['dispatched']:.2f} s.",
