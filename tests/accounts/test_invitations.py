@@ -170,3 +170,18 @@ def test_password_reset_does_not_tell_whether_an_address_is_registered(owner):
 def test_an_invitation_without_a_role_invites_a_viewer(api_for, owner, organization):
     response = api_for(owner).post("/api/invitations/", {"email": "quiet@acme.example"}, format="multipart")
     assert response.status_code == 201 and response.json()["role"] == "viewer"
+
+
+def test_open_sign_up_when_turned_on_answers_a_taken_address_like_a_new_one(owner, settings):
+    """Re-enabling open sign-up goes with mandatory verification: allauth then hides whether an address is registered."""
+    settings.BASTION_OPEN_SIGNUP = True
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    owner.email = "owner@acme.example"
+    owner.save(update_fields=["email"])
+    taken = signup(Client(), "owner@acme.example", username="someone-new")
+    fresh = signup(Client(), "fresh@acme.example", username="someone-else")
+    assert (taken.status_code, taken.get("Location")) == (fresh.status_code, fresh.get("Location"))
+    assert taken.status_code == 302 and b"already" not in taken.content
+    from django.contrib.auth import get_user_model
+
+    assert get_user_model().objects.filter(email__iexact="owner@acme.example").count() == 1
