@@ -369,13 +369,42 @@ def finish(request: HttpRequest, pk: Any) -> HttpResponse:
     """Wizard steps 4 and 5: test the connection, then done."""
     integration = _integration(request, pk)
     result = None
+    sample = None
     if request.method == "POST":
         result = services.integration_test(integration=integration, actor=request.user, request=request)
         integration.refresh_from_db()
+        if result.ok:
+            sample = _sample_record(request, integration)
     done = bool(result and result.ok)
     return render(
-        request, "integrations/finish.html", {"integration": integration, "result": result, "done": done, "steps": _steps(5 if done else 4, integration)}
+        request,
+        "integrations/finish.html",
+        {"integration": integration, "result": result, "sample": sample, "done": done, "steps": _steps(5 if done else 4, integration)},
     )
+
+
+def _sample_record(request: HttpRequest, integration: Integration) -> dict[str, Any] | None:
+    """One record read live through the mapping, so the person sees real data arrive (not only who signed in)."""
+    sources = [ds for ds in selectors.data_source_list(organization=request.organization, integration=integration) if ds.is_enabled]
+    manifest = _manifest(integration.connector_key)
+    for ds in sorted(sources, key=lambda d: (not d.field_mapping, d.entity_type)):
+        try:
+            answer = services.data_source_query(data_source=ds, membership=request.membership, limit=1, request=request)
+        except ApplicationError:
+            continue
+        if not answer["bastion"]:
+            continue
+        simple = [
+            (name.replace("_", " ").capitalize(), value)
+            for name, value in answer["bastion"][0].items()
+            if isinstance(value, str | int | float) and not isinstance(value, bool) and value != "" and not name.endswith("id") and "url" not in name
+        ]
+        try:
+            entity_name = manifest.entity(ds.entity_type).name
+        except KeyError:
+            entity_name = ds.entity_type.replace("_", " ").capitalize()
+        return {"entity": entity_name, "fields": simple[:6]}
+    return None
 
 
 @organization_page(Role.VIEWER)

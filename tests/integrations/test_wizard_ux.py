@@ -70,6 +70,8 @@ def test_leaving_the_wizard_starts_the_first_sync_and_goes_where_it_says(admin_c
     admin_client.post(f"/integrations/{integration.pk}/setup/", {"config_project": "OPS"})
     admin_client.post(f"/integrations/{integration.pk}/map/", {"enabled_people": "on", "map_people_email": "email"})
     done = admin_client.post(f"/integrations/{integration.pk}/finish/").content.decode()
+    sample = done.split('id="sample-record"', 1)[1].split("</div>", 1)[0]  # a real record, read through the mapping
+    assert "A sample of people" in sample and "@" in sample
     assert 'id="next-scenario"' in done and 'value="/scenarios/new/"' in done and "first sync starts when you leave" in done
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(f"/integrations/status/sync-integration/{integration.pk}", {"next": "/scenarios/new/"})
