@@ -86,3 +86,25 @@ def test_an_abandoned_oauth_attempt_leaves_no_twin(admin_client, sandbox):
         response = admin_client.post("/integrations/connect/jira/", {"display_name": "Jira", "base_url": f"{sandbox}/jira", "auth_method": "oauth2"})
         assert response.status_code == 302 and "/authorize" in response["Location"]
     assert Integration.objects.filter(connector_key="jira").count() == 1
+
+
+def test_an_error_older_than_the_last_success_is_not_shown_as_current(admin_client, organization):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    integration = Integration.objects.create(
+        organization=organization,
+        connector_key="demo",
+        display_name="Demo",
+        status=IntegrationStatus.CONNECTED,
+        last_error="HTTP 401 from the vendor",
+        last_error_at=now - timedelta(minutes=30),
+        last_success_at=now - timedelta(minutes=2),
+    )
+    cell = admin_client.get(f"/integrations/{integration.pk}/").content.decode().split('id="last-error"', 1)[1].split("</dd>", 1)[0]
+    assert "none since 2 min ago" in cell and 'class="error"' not in cell
+    Integration.objects.filter(pk=integration.pk).update(last_error_at=now)
+    cell = admin_client.get(f"/integrations/{integration.pk}/").content.decode().split('id="last-error"', 1)[1].split("</dd>", 1)[0]
+    assert '<span class="error">HTTP 401 from the vendor</span>' in cell
