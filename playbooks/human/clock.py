@@ -169,7 +169,7 @@ def _stall_grace() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "BASTION_HUMAN_STEP_STALL_GRACE_SECONDS", 600)))
 
 
-def stall_reason(human: HumanStep | None, step_run: StepRun, now: datetime) -> str:
+def stall_reason(human: HumanStep | None, step_run: StepRun | None, now: datetime) -> str:
     """Why nothing will ever move this waiting step ("" when something will: a person who can act, a time, a deadline)."""
     if human is None or human.state != HumanStepState.OPEN:
         return "The step waits, but no open approval, task or wait backs it (lost when it was opened)."
@@ -211,4 +211,11 @@ def human_steps_stall_check(*, now: datetime | None = None) -> list[str]:
             timeline_add(step_run.run, "stalled", f"{step_run.step_name} is stuck: {reason}", step_key=step_run.step_key, data={"step_run": str(step_run.pk)})
         logger.warning("playbooks.human.stalled", extra={"run": str(step_run.run_id), "step": step_run.step_key, "reason": reason})
         flagged.append(str(step_run.pk))
+    # A trigger's proposal waits outside any run: raise it the same way (on the step, shown in the admin and the API).
+    for human in HumanStep.objects.filter(kind=HumanStepKind.ACTIVATION, state=HumanStepState.OPEN, stalled_at__isnull=True).select_related("organization"):
+        reason = stall_reason(human, None, now)
+        if reason:
+            HumanStep.objects.filter(pk=human.pk).update(stalled_at=now, stalled_reason=reason[:500])
+            logger.warning("playbooks.human.proposal_stalled", extra={"human_step": str(human.pk), "reason": reason})
+            flagged.append(str(human.pk))
     return flagged

@@ -429,3 +429,15 @@ def test_human_task_done_from_the_e_mailed_link_after_confirmation(start, organi
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(f"/approvals/{token}/", {"decision": "done", "csrfmiddlewaretoken": csrf}).status_code == 200
     assert HumanStep.objects.get(run=run).outcome == Outcome.DONE and _steps(run)["after"] == "succeeded"
+
+
+def test_stall_check_raises_a_proposal_nobody_can_approve(organization, make_scenario, crisis_template, owner, smtp_sink, on_commit):
+    from playbooks.human.services import activation_propose
+
+    playbook = playbook_create(organization=organization, scenario=make_scenario(), template=crisis_template, actor=owner)
+    proposal = on_commit(activation_propose, playbook=playbook, approval={"approvers": [{"user": "nobody-here"}], "timeout_minutes": 30}, title="Activate?")
+    assert human_steps_stall_check() == []  # its deadline will drop it
+    HumanStep.objects.filter(pk=proposal.pk).update(due_at=None)
+    assert human_steps_stall_check() == [str(proposal.pk)]
+    assert "No approver who can still act" in HumanStep.objects.get(pk=proposal.pk).stalled_reason
+    assert human_steps_stall_check() == []
