@@ -12,11 +12,14 @@ import hmac
 import json
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -66,6 +69,19 @@ def inbound_parse(body: bytes) -> dict[str, Any]:
     return data
 
 
+def _flooded(endpoint_id: Any) -> bool:
+    """Per endpoint and second, in the shared cache, with the webhook intake's limit: a flood gets 429 before any work."""
+    limit = int(getattr(settings, "BASTION_WEBHOOK_MAX_PER_SECOND", 500))
+    key = f"bastion:inbound:rate:{endpoint_id}:{int(time.time())}"
+    cache.add(key, 0, timeout=2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: this request starts the new second
+        cache.add(key, 1, timeout=2)
+        count = 1
+    return int(count) > limit
+
+
 @dataclass
 class InboundResult:
     status: int
@@ -84,6 +100,9 @@ def inbound_receive(*, endpoint_id: str, headers: dict[str, str], body: bytes) -
         endpoint = None
     if endpoint is None:
         return _reject(404, "unknown_endpoint", "No inbound endpoint receives events at this address.")
+    if _flooded(endpoint.pk):
+        logger.warning("playbooks.inbound.flood", extra={"endpoint": str(endpoint.pk)})
+        return _reject(429, "too_many_deliveries", "Too many deliveries for this endpoint; retry shortly.")
     request = WebhookRequest(method="POST", url="", headers=headers, body=body, received_at=timezone.now())
     try:
         stored = endpoint.secret if isinstance(endpoint.secret, dict) else {}

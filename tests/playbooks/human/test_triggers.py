@@ -273,3 +273,12 @@ def test_generic_inbound_webhook_is_verified_stored_and_fires(
     assert post({**alert, "id": "d-2"}).status_code == 202  # same alert, new delivery: an update, no second run
     assert TriggerFiring.objects.get(rule=rule, delivery_id="d-2").outcome == FiringOutcome.UPDATED
     assert PlaybookRun.objects.count() == 1
+
+
+def test_inbound_flood_is_429_before_any_work(api, settings):
+    endpoint_id = api.post("/api/inbound-endpoints/", {"name": "Noisy"}, format="json").json()["id"]
+    client = Client()
+    assert client.post(f"/api/inbound/{endpoint_id}", b"{}", content_type="application/json").status_code == 400  # unsigned
+    settings.BASTION_WEBHOOK_MAX_PER_SECOND = 0  # every delivery is over the limit: refused before verification
+    answer = client.post(f"/api/inbound/{endpoint_id}", b"{}", content_type="application/json")
+    assert answer.status_code == 429 and answer.json()["error"]["code"] == "too_many_deliveries"
