@@ -939,6 +939,9 @@ class _ldap_errors:
             raise ApiHostError(f"TLS with the directory failed ({self.operation}): check the certificate, the CA and the port.") from exc
         if isinstance(exc, ldap_exc.LDAPSocketOpenError | ldap_exc.LDAPCommunicationError | ldap_exc.LDAPSessionTerminatedByServerError):
             raise ApiHostError(f"Could not reach the directory ({self.operation}): {_socket_failure(exc)}.") from exc
+        if isinstance(exc, ldap_exc.LDAPInvalidDnError | ldap_exc.LDAPInvalidFilterError | ldap_exc.LDAPAttributeError):
+            # Refused client-side before anything was sent: bad data or settings, which a retry cannot fix.
+            raise ApiBadRequest(f"The {self.operation} could not be sent: {exc}") from exc
         if isinstance(exc, ldap_exc.LDAPSizeLimitExceededResult | ldap_exc.LDAPAdminLimitExceededResult):
             raise ApiBadRequest(f"The directory's size limit stopped the {self.operation}; lower page_size.") from exc
         if isinstance(exc, ldap_exc.LDAPOperationResult):

@@ -281,3 +281,15 @@ def test_the_settings_page_previews_the_rules_before_saving_them(slapd, conventi
     assert sorted(r["attributes"]["uid"][0] for r in records) == ["active1", "active2", "future"] and len(deleted) == 4
     shown = client.get(f"/integrations/{integration.pk}/setup/").content.decode()
     assert "under ou=Disabled; description starts with Account disabled" in shown
+
+
+@pytest.mark.parametrize("refusal", ["LDAPInvalidDnError", "LDAPInvalidFilterError", "LDAPAttributeError"])
+def test_what_ldap3_refuses_client_side_is_a_data_error_never_a_retry(refusal):
+    from ldap3.core import exceptions as ldap_exc
+
+    from integrations.connectors.ldap import _ldap_errors
+
+    with pytest.raises(ApiBadRequest) as raised:
+        with _ldap_errors("search"):
+            raise getattr(ldap_exc, refusal)("character ' ' not allowed in attribute type")
+    assert raised.value.category != "transient" and "could not be sent" in raised.value.message
