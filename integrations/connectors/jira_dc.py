@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,9 +30,20 @@ WEBHOOK_TOKEN_PARAM = "token"  # Jira before 10 cannot sign: the secret rides in
 SIGNING_MAJOR_VERSION = 10  # Data Center 10's admin webhooks take a secret and send X-Hub-Signature
 
 
+# Wiki markup makes [label|url] a link, !url! an image, [~name] a mention and {name} a macro. Bastion's text is plain
+# (scenario text, directory names), so those characters go with a backslash and Jira shows them as typed.
+_WIKI_SPECIAL = re.compile(r"([\\\[\]{}!|])")
+_WIKI_ESCAPED = re.compile(r"\\([\\\[\]{}!|])")
+
+
+def wiki_escape(text: str) -> str:
+    """Plain text → wiki markup that renders as exactly that text (no link, image, mention or macro)."""
+    return _WIKI_SPECIAL.sub(r"\\\1", text)
+
+
 def description_text(value: Any) -> str:
     """A v2 description or comment body (wiki markup, a plain string) as text; Cloud's ADF is not expected here."""
-    return value if isinstance(value, str) else ""
+    return _WIKI_ESCAPED.sub(r"\1", value) if isinstance(value, str) else ""
 
 
 def webhook_id(hook: Mapping[str, Any]) -> str:
@@ -131,7 +143,7 @@ class JiraDataCenterConnector(JiraConnector):
 
     def _rich_text(self, text: str) -> Any:
         """v2 takes descriptions and comments as plain strings (rendered as wiki markup), never ADF."""
-        return text
+        return wiki_escape(text)
 
     def _user_ref(self, user_id: str) -> dict[str, str]:
         return {"name": user_id}
