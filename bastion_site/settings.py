@@ -300,6 +300,8 @@ BASTION_SYNC_RETRY_BASE_SECONDS = env.float("BASTION_SYNC_RETRY_BASE_SECONDS", d
 BASTION_SYNC_HEARTBEAT_TIMEOUT = env.int("BASTION_SYNC_HEARTBEAT_TIMEOUT", default=120)
 BASTION_SYNC_MAX_CONCURRENT_PER_ORG = env.int("BASTION_SYNC_MAX_CONCURRENT_PER_ORG", default=2)
 BASTION_SYNC_DEFAULT_INTERVAL = env.int("BASTION_SYNC_DEFAULT_INTERVAL", default=900)
+# A connector whose paging lives in its worker process (LDAP) has a run's pages read by one task for up to this long.
+BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS = env.float("BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS", default=30.0)
 # The HTTP client's own retries per call while a sync reads (the engine re-queues a failed page itself, with a countdown).
 BASTION_SYNC_HTTP_RETRIES = env.int("BASTION_SYNC_HTTP_RETRIES", default=4)
 BASTION_SYNC_HTTP_BACKOFF = env.float("BASTION_SYNC_HTTP_BACKOFF", default=0.5)
