@@ -549,6 +549,7 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
         steps_context = _steps_context(step_runs)
         now = timezone.now()
         ready: dict[str, list[StepRun]] = {}
+        readied: set[Any] = set()
         changed = True
         while changed:  # skips cascade through chains of dependents
             changed = False
@@ -562,7 +563,8 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
                     step_run.finished_at = now
                     step_run.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
                     changed = True
-                elif all(state == "ok" for state in states):
+                elif all(state == "ok" for state in states) and step_run.pk not in readied:
+                    readied.add(step_run.pk)  # a second pass of the loop (a skip cascaded) must not list it twice
                     ready.setdefault(step_run.step_key, []).append(step_run)
         dispatched: list[list[str]] = []
         for group in ready.values():

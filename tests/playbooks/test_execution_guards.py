@@ -206,3 +206,42 @@ def test_only_a_run_that_succeeded_counts_time_saved(crisis_playbook, owner, on_
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     assert time_saved(run) == {"baseline_minutes": run.manual_baseline_minutes, "activation_ms": None, "saved_minutes": None, "saved_percent": None}
+
+
+def test_a_step_made_ready_while_skips_cascade_is_dispatched_once(organization, make_scenario, actions_integration, owner, monkeypatch):
+    from playbooks.models import PlaybookStepTemplate, PlaybookTemplate
+
+    template = PlaybookTemplate.objects.create(scenario_type="crisis_management", name="Cascade check")
+    payload = {"kind": "note", "title": "t {{ item.key }}"}
+    PlaybookStepTemplate.objects.create(
+        template=template,
+        key="never",
+        name="Never",
+        connector_key="sandbox_actions",
+        action="create_object",
+        payload_template=payload,
+        condition={"==": [1, 2]},
+    )
+    PlaybookStepTemplate.objects.create(
+        template=template, key="after", name="After", connector_key="sandbox_actions", action="create_object", payload_template=payload, depends_on=["never"]
+    )
+    PlaybookStepTemplate.objects.create(
+        template=template, key="free", name="Free", connector_key="sandbox_actions", action="create_object", payload_template=payload, position=2
+    )
+    playbook = playbook_create(
+        organization=organization,
+        scenario=make_scenario(),
+        template=template,
+        integration_bindings={"sandbox_actions": str(actions_integration.pk)},
+        actor=owner,
+    )
+    sent: list = []
+    monkeypatch.setattr("playbooks.services._enqueue_steps", lambda groups, countdown=None: sent.extend(groups))
+    monkeypatch.setattr("playbooks.services._enqueue_advance", lambda run_id: None)
+    from playbooks.services import playbook_run_advance
+
+    run, _ = playbook_activate(playbook=playbook, actor=owner)
+    playbook_run_advance(run_id=run.pk)
+    free = run.step_runs.get(step_key="free")
+    assert sent == [[str(free.pk)]]
+    assert run.step_runs.get(step_key="after").status == StepStatus.SKIPPED
