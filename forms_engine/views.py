@@ -17,6 +17,7 @@ from common.errors import ApplicationError
 from forms_engine.forms import claimed_sources_from_post, prefill_claims, sections, values_from_post, widgets
 from forms_engine.schema import form_schema
 from forms_engine.selectors import record_options
+from integrations.access import restricted_integration_ids
 from scenarios.models import Scenario
 from scenarios.selectors import data_model_latest, data_model_latest_all, scenario_list
 from scenarios.services import scenario_create, scenario_update, scenario_upgrade, scenario_upgrade_preview, scenario_validate
@@ -25,7 +26,11 @@ from scenarios.validation import visible_field_keys
 
 
 def _preload_source_options(request: HttpRequest, schema: dict[str, Any]) -> None:
-    """Selects fed by a source get their first options server-side, so the form works without JavaScript."""
+    """Selects fed by a source get their first options server-side, so the form works without JavaScript.
+
+    Records of integrations the member may not use (allowed_roles) are left out, as in the options API.
+    """
+    restricted = restricted_integration_ids(organization=request.organization, membership=request.membership)
     for field in schema["fields"]:
         source = field.get("source")
         if not source or field["type"] not in ("select", "multi_select", "channel") or field["options"]:
@@ -39,6 +44,7 @@ def _preload_source_options(request: HttpRequest, schema: dict[str, Any]) -> Non
                 limit=50,
                 label_path=source.get("options_label") or "$.name",
                 value_path=source.get("options_value") or "$.external_id",
+                excluded_integration_ids=restricted,
             )
         ]
 

@@ -212,6 +212,13 @@ def test_restricted_integrations_are_refused_on_every_use(restricted_integration
             checked += 1
             if response.status_code != 403 or "Restricted" not in response.json()["error"]["message"]:
                 failures.append(f"POST activate as editor → {response.status_code} {response.content[:200]!r}")
+    pages = Client()
+    pages.force_login(users_by_role[Role.EDITOR])
+    for scenario_type in sorted({scenario_type for scenario_type, _key, _connector in restricted.fields}):
+        page = pages.get(f"/scenarios/new/{scenario_type}/")  # selects fed by a source are filled server-side
+        checked += 1
+        if page.status_code != 200 or "Secret " in page.content.decode():
+            failures.append(f"GET /scenarios/new/{scenario_type}/ as editor → {page.status_code}, restricted records shown")
     assert not failures, "Restricted integrations used by a role they do not allow:\n" + "\n".join(failures)
     assert checked > 50
     assert not DataSyncJob.objects.exists() and not PlaybookRun.objects.exists()
@@ -253,5 +260,8 @@ def test_admins_still_use_restricted_integrations(restricted_integrations, users
     response = api.get("/api/scenarios/crisis_management/fields/incident_history/options", {"connector": "pagerduty"})
     assert response.status_code == 200
     assert [r["label"] for r in response.json()["results"]] == ["Secret pagerduty incidents"]
+    pages = Client()
+    pages.force_login(users_by_role[Role.ADMIN])
+    assert "Secret pagerduty incidents" in pages.get("/scenarios/new/crisis_management/").content.decode()
     export = api.get("/api/people/export.csv")
     assert export.status_code == 200 and "secret.pagerduty@acme.example" in b"".join(export.streaming_content).decode()
