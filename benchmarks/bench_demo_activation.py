@@ -61,9 +61,7 @@ def main() -> None:
                 timeout=30,
             )
             assert jira.status_code == 201, jira.text[:500]
-            scenario = api.post(
-                f"{demo.url}/api/scenarios/", json={"scenario_type": "crisis_management", "values": crisis_values(api, demo)}, timeout=30
-            )
+            scenario = api.post(f"{demo.url}/api/scenarios/", json={"scenario_type": "crisis_management", "values": crisis_values(api, demo)}, timeout=30)
             assert scenario.status_code == 201, scenario.text[:1000]
             playbook = api.post(f"{demo.url}/api/playbooks/", json={"scenario_id": scenario.json()["id"]}, timeout=30)
             assert playbook.status_code == 201, playbook.text[:500]
@@ -103,7 +101,7 @@ def main() -> None:
         "",
         "| What a person waits for | Time |",
         "|---|---|",
-        f"| `make demo` from start to \"Bastion is ready\" (data folder empty: initdb, migrate, first syncs) | {demo.ready_seconds:.1f} s |",
+        f'| `make demo` from start to "Bastion is ready" (data folder empty: initdb, migrate, first syncs) | {demo.ready_seconds:.1f} s |',
         f"| Activate → the API answers (the work is queued for the workers) | {answered * 1000:.0f} ms |",
         f"| Activate → the run's final status, polled over the API | **{wall:.2f} s** ({run['status']}) |",
         f"| Recorded by the run (first step dispatched → last step finished) | {run['duration_ms']} ms |",

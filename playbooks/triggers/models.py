@@ -125,4 +125,5 @@ class InboundDelivery(BaseModel):
 
     class Meta:
         ordering = ["-received_at"]
+        verbose_name_plural = "inbound deliveries"
         constraints = [models.UniqueConstraint(fields=["endpoint", "delivery_id"], name="unique_inbound_delivery")]

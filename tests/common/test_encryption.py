@@ -26,9 +26,7 @@ def credential(organization):
 
 def raw_column(credential) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT data FROM integrations_integrationcredential WHERE id = %s", [credential.pk]
-        )
+        cursor.execute("SELECT data FROM integrations_integrationcredential WHERE id = %s", [credential.pk])
         return cursor.fetchone()[0]
 
 

@@ -72,7 +72,9 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         for job in DataSyncJob.objects.filter(pk__in=[j.pk for j in jobs]).select_related("data_source__integration"):
             source = job.data_source
-            self.stdout.write(f"    {source.integration.display_name} · {source.entity_type}: {job.records_processed} records ({job.get_status_display().lower()})")
+            self.stdout.write(
+                f"    {source.integration.display_name} · {source.entity_type}: {job.records_processed} records ({job.get_status_display().lower()})"
+            )
 
     @staticmethod
     def _wait_for_sandbox(sandbox: str, timeout: float = 20.0) -> bool:
