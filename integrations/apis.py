@@ -414,9 +414,10 @@ class IntegrationDisabledRulesPreviewApi(IntegrationDetailApi):
 
     @extend_schema(request=DisabledRulesPreviewInputSerializer, responses=DisabledRulesPreviewSerializer)
     def post(self, request: Request, pk) -> Response:
+        integration = self.get_object()  # another organization's integration is a 404 before its input is even read
         data = DisabledRulesPreviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        preview = services.directory_disabled_rules_preview(integration=self.get_object(), rules=data.validated_data["rules"])
+        preview = services.directory_disabled_rules_preview(integration=integration, rules=data.validated_data["rules"])
         return Response(DisabledRulesPreviewSerializer(preview).data)
 
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from integrations.models import CredentialType, Integration, IntegrationStatus
-from integrations.registry import connector_classes
+from integrations.registry import connector_classes, get_connector_class
 from integrations.services import credential_store, integration_connect
 
 JIRA_ADMIN = "jira.admin@acme.example"
@@ -308,7 +308,9 @@ def connect_all(sandbox, smtp_server, ldap_directory) -> Callable[..., dict[str,
             integration.refresh_from_db()
             assert integration.status == IntegrationStatus.CONNECTED, f"{key} did not connect: {integration.last_error}"
             item = Connected(key, integration, list(recipe.secrets))
-            if connector.manifest.supports_webhooks:
+            if connector.manifest.supports_webhooks and connector.manifest.webhook_key_field:
+                item.webhook_secret = recipe.credentials[connector.manifest.webhook_key_field]  # the vendor signs with the credential
+            elif connector.manifest.supports_webhooks:
                 item.webhook_secret = sekret(key, "whsec")
                 credential_store(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": item.webhook_secret}, actor=actor)
                 item.secrets.append(item.webhook_secret)
@@ -335,6 +337,9 @@ def connect_one(sandbox) -> Callable[..., Connected]:
         )
         integration.refresh_from_db()
         assert integration.status == IntegrationStatus.CONNECTED, f"{key} did not connect: {integration.last_error}"
+        key_field = get_connector_class(key).manifest.webhook_key_field
+        if key_field:  # the vendor signs with the credential (Twilio's auth token): no secret of Bastion's to store
+            return Connected(key, integration, list(recipe.secrets), webhook_secret=recipe.credentials[key_field])
         item = Connected(key, integration, list(recipe.secrets), webhook_secret=sekret(key, "whsec"))
         credential_store(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": item.webhook_secret})
         return item
