@@ -1,12 +1,49 @@
 """Admin for organizations, memberships and the read-only audit trail."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from accounts.models import AuditEvent, Invitation, Membership, Organization
+from accounts.models import AuditEvent, Invitation, Membership, Organization, Role
+
+LAST_OWNER = "An organization needs at least one owner: make someone else owner first."
+
+
+class MembershipAdminForm(forms.ModelForm):
+    """Staff cannot demote the last owner here either (the API refuses it in accounts.services)."""
+
+    class Meta:
+        model = Membership
+        fields = ["user", "organization", "role"]
+
+    def clean(self):
+        data = super().clean()
+        instance = self.instance
+        if instance.pk and instance.role == Role.OWNER and data.get("role") != Role.OWNER:
+            if not Membership.objects.filter(organization_id=instance.organization_id, role=Role.OWNER).exclude(pk=instance.pk).exists():
+                raise ValidationError(LAST_OWNER)
+        return data
+
+
+class MembershipInlineFormSet(forms.BaseInlineFormSet):
+    """The organization's member list as a whole must keep an owner (changes and deletions together)."""
+
+    def clean(self):
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return
+        owners = 0
+        for form in self.forms:
+            if not getattr(form, "cleaned_data", None) or form.cleaned_data.get("DELETE"):
+                continue
+            owners += form.cleaned_data.get("role") == Role.OWNER
+        if self.instance.pk and Membership.objects.filter(organization=self.instance, role=Role.OWNER).exists() and owners == 0:
+            raise ValidationError(LAST_OWNER)
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipInlineFormSet
     extra = 0
     autocomplete_fields = ["user"]
 
@@ -21,10 +58,26 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipAdminForm
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     autocomplete_fields = ["user", "organization"]
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.role == Role.OWNER:
+            if not Membership.objects.filter(organization_id=obj.organization_id, role=Role.OWNER).exclude(pk=obj.pk).exists():
+                return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # The bulk action too: refuse when it would take the last owner of any organization.
+        for organization_id in queryset.filter(role=Role.OWNER).values_list("organization_id", flat=True).distinct():
+            remaining = Membership.objects.filter(organization_id=organization_id, role=Role.OWNER).exclude(pk__in=queryset.values("pk"))
+            if not remaining.exists():
+                self.message_user(request, LAST_OWNER, level="error")
+                return
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Invitation)

@@ -185,3 +185,12 @@ def test_open_sign_up_when_turned_on_answers_a_taken_address_like_a_new_one(owne
     from django.contrib.auth import get_user_model
 
     assert get_user_model().objects.filter(email__iexact="owner@acme.example").count() == 1
+
+
+def test_the_admin_cannot_demote_or_delete_the_last_owner_either(admin_client, owner, organization):
+    membership = Membership.objects.get(user=owner, organization=organization)
+    change = admin_client.post(f"/admin/accounts/membership/{membership.pk}/change/", {"user": owner.pk, "organization": organization.pk, "role": "admin"})
+    assert change.status_code == 200 and b"at least one owner" in change.content
+    assert admin_client.post(f"/admin/accounts/membership/{membership.pk}/delete/", {"post": "yes"}).status_code == 403
+    membership.refresh_from_db()
+    assert membership.role == Role.OWNER
