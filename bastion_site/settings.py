@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "common.pagination.StandardPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.openapi_summary.SummaryAutoSchema",  # every operation gets a one-line summary
     "EXCEPTION_HANDLER": "common.errors.api_exception_handler",
     # JSON through common.json_input: nesting bounded, NUL refused (400), for every view that does not name its parsers.
     "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser", "common.parsers.FormParser", "common.parsers.MultiPartParser"],

@@ -98,6 +98,7 @@ class TemplateSchemaView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="The JSON Schema of a playbook template file")
     def get(self, request: Request) -> Response:
+        """The published JSON Schema every template file is validated against (editors can use it for completion)."""
         return Response(TEMPLATE_SCHEMA)
 
 
@@ -111,6 +112,7 @@ class TemplateImportView(APIView):
         summary="Import a template file (YAML)",
     )
     def post(self, request: Request) -> Response:
+        """Validate a YAML template file and store it as a new version; an unchanged file makes no version. Every problem is listed."""
         data = TemplateImportInputSerializer(data={"yaml": _text(request.data.get("yaml")), "note": request.data.get("note", "")})
         data.is_valid(raise_exception=True)
         template, version, changed = services.template_import(
@@ -133,6 +135,7 @@ class TemplateExportView(APIView):
 
     @extend_schema(responses={(200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR)}, summary="Export a template as YAML")
     def get(self, request: Request, template_id) -> HttpResponse:
+        """The template's current version as a YAML file, ready to edit and import again."""
         template = _template(template_id)
         response = HttpResponse(services.template_export(template=template), content_type="application/yaml; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{template.scenario_type}-{template.pk}.yaml"'
@@ -144,6 +147,7 @@ class TemplateVersionsView(APIView):
 
     @extend_schema(responses=TemplateVersionSerializer(many=True), summary="The template's versions, newest first")
     def get(self, request: Request, template_id) -> Response:
+        """Every stored version of the template with who made it and when, newest first."""
         template = _template(template_id)
         services.template_version_ensure(template=template, note="Recorded when listing versions")
         return Response(TemplateVersionSerializer(template.versions.order_by("-number"), many=True).data)
@@ -161,6 +165,7 @@ class TemplateVersionDiffView(APIView):
 
     @extend_schema(responses=TemplateDiffSerializer, summary="What changed in this version")
     def get(self, request: Request, template_id, number: int) -> Response:
+        """A unified diff of this version against the one before it."""
         version = _version(template_id, number)
         return Response({"number": version.number, "diff": services.template_version_diff(version=version)})
 
@@ -170,6 +175,7 @@ class TemplateVersionRestoreView(APIView):
 
     @extend_schema(request=None, responses=TemplateVersionSerializer, summary="Make this version current again (a new version)")
     def post(self, request: Request, template_id, number: int) -> Response:
+        """Restore an earlier version by storing it as the newest one; history is never rewritten."""
         restored = services.template_version_restore(version=_version(template_id, number), actor=request.user, request=request)
         return Response(TemplateVersionSerializer(restored).data)
 
@@ -182,6 +188,7 @@ class TemplateDryRunView(APIView):
         request=DryRunInputSerializer, responses=DryRunStepSerializer(many=True), summary="Render every step against your integrations; nothing is created"
     )
     def post(self, request: Request, template_id) -> Response:
+        """Render every step of the template against the organization's integrations and say what would happen; nothing is created."""
         data = DryRunInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         steps = services.template_dry_run(

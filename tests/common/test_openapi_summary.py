@@ -50,3 +50,14 @@ def test_the_documented_scenario_example_is_accepted(api):
     example = schema["paths"]["/api/scenarios/"]["post"]["requestBody"]["content"]["application/json"]["examples"]["ACrisis"]["value"]
     response = api.post("/api/scenarios/", example, format="json")
     assert response.status_code == 201, response.json()
+
+
+def test_every_operation_of_the_schema_has_a_summary_and_a_description(db):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = [
+        (route, method, op) for route, item in schema["paths"].items() for method, op in item.items() if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert [(route, method) for route, method, op in operations if not op.get("summary")] == []
+    assert [(route, method) for route, method, op in operations if not op.get("description")] == []
