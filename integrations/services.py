@@ -619,6 +619,9 @@ def integration_test(*, integration: Integration, actor: Any = None, request: Ht
         if result.account_id:
             integration_external_account_update(integration=integration, account_id=result.account_id, actor=actor, request=request)
         integration_record_success(integration=integration)
+        # A person just proved the connection works: the earlier error is history, not the current state.
+        Integration.objects.filter(pk=integration.pk).exclude(last_error="").update(last_error="")
+        integration.last_error = ""
     audit_record(
         action="integration.test",
         organization=integration.organization,

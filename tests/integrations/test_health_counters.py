@@ -38,3 +38,26 @@ def test_parallel_failures_all_count_and_degrade_once(organization):
     assert integration.error_count == workers * per_worker
     assert workers * per_worker >= DEGRADED_AFTER_FAILURES and integration.status == IntegrationStatus.DEGRADED
     assert integration.last_error == "vendor 503"
+
+
+@pytest.mark.django_db
+def test_a_successful_connection_test_clears_the_earlier_error(organization, sandbox):
+    from integrations.models import CredentialType
+    from integrations.services import integration_connect, integration_test
+    from sandbox.vendors.sandbox_actions import DEMO_TOKEN
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key="sandbox_actions",
+        credentials={"api_key": DEMO_TOKEN},
+        credential_type=CredentialType.API_KEY,
+        base_url=f"{sandbox}/sandbox_actions",
+    )
+    integration_record_failure(integration=integration, error=ApiHostError("vendor 503"))
+    integration.refresh_from_db()
+    assert integration.last_error == "vendor 503" and integration.last_error_at is not None
+
+    assert integration_test(integration=integration).ok
+    integration.refresh_from_db()
+    assert integration.last_error == "" and integration.status == IntegrationStatus.CONNECTED
+    assert integration.last_error_at is not None  # when it last failed stays known
