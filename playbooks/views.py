@@ -100,6 +100,8 @@ def playbook_detail_page(request: HttpRequest, playbook_id) -> HttpResponse:
             "playbook": playbook,
             "preview": preview,
             "latest_run": latest_run,
+            # One live run per playbook: while it is open (running, done or partial) activating returns that same run.
+            "run_is_open": bool(latest_run and latest_run.status in services.OPEN_RUN_STATUSES),
             "run_done": run_counts.get("succeeded", 0),
             "run_total": sum(n for status, n in run_counts.items() if status not in ("skipped", "cancelled")),
             "can_edit": request.membership.has_role(Role.EDITOR),

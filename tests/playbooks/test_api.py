@@ -105,3 +105,21 @@ def test_pages_render_and_activate_button_works(client, users_by_role, crisis_pl
     client.force_login(users_by_role[Role.VIEWER])
     assert client.post(f"/playbooks/{crisis_playbook.pk}/activate/").status_code == 403
     assert 'id="activate"' not in client.get(f"/playbooks/{crisis_playbook.pk}/").content.decode()
+
+
+def test_playbook_page_offers_no_second_activation_while_its_run_is_live(client, users_by_role, crisis_playbook, django_capture_on_commit_callbacks):
+    from playbooks.models import PlaybookRun
+    from playbooks.services import playbook_run_cancel
+
+    client.force_login(users_by_role[Role.EDITOR])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/playbooks/{crisis_playbook.pk}/activate/")
+    run = PlaybookRun.objects.get(playbook=crisis_playbook)
+    assert run.status == "succeeded"
+    live = client.get(f"/playbooks/{crisis_playbook.pk}/").content.decode()
+    assert 'id="activate"' not in live and 'id="run-open-note"' in live and "Cancel and undo" in live
+
+    with django_capture_on_commit_callbacks(execute=True):
+        playbook_run_cancel(run=run, undo=True, actor=users_by_role[Role.EDITOR])
+    ended = client.get(f"/playbooks/{crisis_playbook.pk}/").content.decode()
+    assert 'id="activate"' in ended and "Activate again" in ended and 'id="run-open-note"' not in ended
