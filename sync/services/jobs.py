@@ -25,7 +25,7 @@ from integrations.services import integration_record_failure, integration_record
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog, SyncRecord
 from sync.services.fairness import org_slot_acquire, org_slot_release
-from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge
+from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge, people_overlong_fields
 from sync.services.records import (
     page_commit_asynchronous,
     records_mark_deleted,
@@ -57,6 +57,21 @@ def _setting(name: str, default: Any) -> Any:
 
 
 # Logging ---------------------------------------------------------------------------------------------------------------
+
+
+def _log_overlong(job: DataSyncJob, overlong: list[dict[str, Any]]) -> None:
+    """Never cut silently: name each record and field a person shows shortened (the first 20 of a page, then a count)."""
+    for entry in overlong[:20]:
+        job_log(
+            job,
+            "person.field_shortened",
+            f"Record {entry['external_id']}: {entry['field'].replace('_', ' ')} has {entry['length']} characters; the person shows the first "
+            f"{entry['limit']} (the record and the field's provenance keep the whole value).",
+            level="warning",
+            data=entry,
+        )
+    if len(overlong) > 20:
+        job_log(job, "person.field_shortened", f"{len(overlong) - 20} more values were shortened the same way on this page.", level="warning")
 
 
 def job_log(job: DataSyncJob, event: str, message: str = "", *, level: str = "info", data: dict[str, Any] | None = None) -> SyncJobLog:
@@ -248,6 +263,7 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
             people_merge(
                 organization=job.organization, source=integration.connector_key, integration=integration, entity_type=source.entity_type, items=result.changed
             )
+            _log_overlong(locked, people_overlong_fields(result.changed))
             people_mark_source_deleted(organization=job.organization, source=integration.connector_key, integration=integration, external_ids=deleted)
         if page.cursor is not None:
             DataSource.objects.filter(pk=source.pk).update(cursor=page.cursor)

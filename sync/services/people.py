@@ -43,6 +43,17 @@ class MergeResult:
     identities: int = 0
 
 
+def people_overlong_fields(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Values a person field cannot hold whole (the person shows the start; the record and provenance keep all of it)."""
+    found = []
+    for item in items:
+        for field_name, key in FIELD_SOURCES.items():
+            value = str(item.get(key) or "")
+            if len(value) > MAX_LENGTHS[field_name]:
+                found.append({"external_id": str(item.get("external_id") or ""), "field": field_name, "length": len(value), "limit": MAX_LENGTHS[field_name]})
+    return found
+
+
 def people_priority(*, organization: Organization) -> list[str]:
     settings_row = PeopleSettings.objects.filter(organization=organization).first()
     return settings_row.priority() if settings_row else list(DEFAULT_SOURCE_PRIORITY)

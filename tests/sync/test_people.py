@@ -132,3 +132,18 @@ def test_directory_and_csv_merge_end_to_end(run_sync, people_source, api, django
     assert sorted(ava.identities.values_list("source", flat=True)) == ["csv", "sandbox_directory"]
     assert ava.display_name == "Ava Chen"  # the directory outranks the CSV
     assert ava.phone == "+1 555 0100"
+
+
+def test_a_value_too_long_for_a_person_field_is_shortened_with_a_warning_never_silently(run_sync, people_source, sandbox, organization):
+    from sync.models import Person, SyncJobLog
+    from tests.sync.conftest import directory_control
+
+    long_title = "Head of " + "very " * 100 + "long titles"
+    directory_control(sandbox, "/_control/people", id="p000003", title=long_title)
+    job = run_sync(people_source)
+    assert job.status == "succeeded"
+    warnings = list(SyncJobLog.objects.filter(job=job, event="person.field_shortened"))
+    assert len(warnings) == 1 and warnings[0].level == "warning"
+    assert warnings[0].data == {"external_id": "p000003", "field": "title", "length": len(long_title), "limit": 300}
+    person = Person.objects.get(organization=organization, identities__external_id="p000003")
+    assert person.title == long_title[:300] and person.provenance["title"]["value"] == long_title
