@@ -142,6 +142,10 @@ def test_whole_story_on_the_demo_configuration(demo, browser_page):
     assert run["status"] == "succeeded", _problems(run)
     page.reload()
     expect(page.locator("body")).not_to_contain_text("Traceback")
+    # The war room a person watches says every action is done, in its own words.
+    progress = page.locator("#overall-progress").inner_text()
+    done, total = (int(n) for n in re.match(r"(\d+) of (\d+) actions done", progress).groups())
+    assert done == total and total >= 40, progress
     issues = [t for t in run["tasks"] if t["kind"] == "jira_issue"]
     assert len(issues) == 17
     assert sum(1 for t in run["tasks"] if t["kind"] == "slack_channel") == 1
