@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
+    # Both explicitly: a shell that starts the demo in the background hands it SIGINT ignored, and Ctrl-C must still stop it.
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     code = 0
     try:
