@@ -74,8 +74,9 @@ class Demo:
         return process
 
     def _launch(self, name: str, command: list[str]) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child writes to it for its whole life
-        return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # The child keeps its own copy of the descriptor; the supervisor closes its copy, so restarts leak nothing.
+        with open(self.logs / f"{name}.log", "ab") as log:
+            return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> None:
         started = time.monotonic()
