@@ -11,12 +11,14 @@ class ApiError(Exception):
     retryable = False
     category = "system"  # configuration | auth | transient | system
 
-    def __init__(self, message: str, *, status: int | None = None, vendor_code: str = "", path: str = ""):
+    def __init__(self, message: str, *, status: int | None = None, vendor_code: str = "", path: str = "", retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.vendor_code = vendor_code
         self.path = path
+        # The vendor's own hint of when to try again (Retry-After on a 429 or a 503); None when it gave none.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         where = f" ({self.status} {self.path})" if self.status else ""
@@ -48,9 +50,10 @@ class ApiRateLimited(ApiError):
     retryable = True
     category = "transient"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, **kwargs):
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
+    retry_after: float
+
+    def __init__(self, message: str, *, retry_after: float | None = 1.0, **kwargs):
+        super().__init__(message, retry_after=1.0 if retry_after is None else retry_after, **kwargs)
 
 
 class ApiQuotaExhausted(ApiRateLimited):

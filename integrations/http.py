@@ -63,6 +63,10 @@ class CallRecord:
     vendor_code: str = ""
 
 
+# Turns one response into None (success) or the shared error tree; each connector declares its own (classify_response).
+ResponseClassifier = Callable[[requests.Response, str], "ApiError | None"]
+
+
 class AuthProvider(Protocol):
     def apply(self, headers: dict[str, str]) -> None: ...
 
@@ -320,6 +324,60 @@ def _status_phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
+def response_json(response: requests.Response) -> Any:
+    """The decoded body when it is JSON, else None (error envelopes are read with this)."""
+    return _json_or_none(response)
+
+
+def classify_status(response: requests.Response, path: str, *, message: str = "", code: str = "") -> ApiError | None:
+    """The error tree by HTTP status alone, with the vendor's message and code when its envelope gave them."""
+    status = response.status_code
+    if 200 <= status < 400:
+        return None
+    headers = response.headers
+    # The reason phrase is whatever the server wrote after the status code (a banner when it is no vendor API): never shown.
+    text = message[:500] or _status_phrase(status)
+    if status == 429 or status == 420:
+        return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
+    if status == 401:
+        return ApiUnauthorized(text, status=status, vendor_code=code, path=path)
+    if status == 403:
+        return ApiForbidden(text, status=status, vendor_code=code, path=path)
+    if status in (404, 410):
+        return ApiNotFound(text, status=status, vendor_code=code, path=path)
+    if status == 409:
+        return ApiConflict(text, status=status, vendor_code=code, path=path)
+    if status >= 500:
+        # Some 503s carry Retry-After.
+        return ApiHostError(text, status=status, vendor_code=code, path=path, retry_after=rate_limit_wait(headers))
+    return ApiBadRequest(text, status=status, vendor_code=code, path=path)
+
+
+def generic_error_message(body: Any) -> tuple[str, str]:
+    """(message, code) from the envelope shapes many APIs share; a vendor with its own envelope reads it in its connector."""
+    if not isinstance(body, dict):
+        return "", ""
+    error = body.get("error")
+    if isinstance(error, dict) and "message" in error:  # {"error": {"code", "message"}} (Graph, Google, PagerDuty-like)
+        return str(error.get("message", "")), str(error.get("code", ""))
+    if "message" in body:
+        return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
+    if "detail" in body:  # RFC 7807 problem details
+        return str(body["detail"]), str(body.get("type", ""))
+    if isinstance(error, str):  # OAuth 2.0 (RFC 6749 5.2)
+        return str(body.get("error_description") or error), error
+    return "", ""
+
+
+def classify_generic(response: requests.Response, path: str) -> ApiError | None:
+    """The default ResponseClassifier: a vendor's connector overrides it with its own envelope and rate signals."""
+    status = response.status_code
+    if 200 <= status < 400:
+        return None
+    message, code = generic_error_message(_json_or_none(response))
+    return classify_status(response, path, message=message, code=code)
+
+
 def error_from_response(response: requests.Response, path: str) -> ApiError | None:
     """Classify a response into the error tree, including vendor rate signals sent with 200/403."""
     status = response.status_code
@@ -362,10 +420,7 @@ def error_from_response(response: requests.Response, path: str) -> ApiError | No
     if status == 409:
         return ApiConflict(text, status=status, vendor_code=code, path=path)
     if status >= 500:
-        error = ApiHostError(text, status=status, vendor_code=code, path=path)
-        wait = rate_limit_wait(headers)
-        error.retry_after = wait  # type: ignore[attr-defined]  # some 503s carry Retry-After
-        return error
+        return ApiHostError(text, status=status, vendor_code=code, path=path, retry_after=rate_limit_wait(headers))
     return ApiBadRequest(text, status=status, vendor_code=code, path=path)
 
 
@@ -421,6 +476,7 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         connector_key: str = "",
+        classify: ResponseClassifier | None = None,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self.connector_key = connector_key or "unknown"  # the metrics label of every call
@@ -435,7 +491,11 @@ class HttpClient:
         self.default_headers = dict(default_headers or {})
         self.url_guard = url_guard
         self.session = session or requests.Session()
-        self._sleep = sleep
+        self.sleep = sleep
+        # The connector's reading of its vendor's answers (error envelope, rate signals sent with a 200 or a 403).
+        # Unset (None) until a connector takes the client: BaseConnector.__init__ installs the connector's classify_response.
+        self.classify: ResponseClassifier = classify or error_from_response
+        self.classify_is_default = classify is None
         if isinstance(url_guard, PinningGuard):
             current = self.session.get_adapter("https://")
             if not (isinstance(current, PinnedAdapter) and current.guard is url_guard):  # a shared session keeps its pool
@@ -514,7 +574,7 @@ class HttpClient:
                 decode_json_once(response)
                 if self.limiter:
                     self.limiter.observe(response.headers)
-                error = error_from_response(response, log_path)
+                error = self.classify(response, log_path)
                 self._record(method, log_path, response.status_code, started, error, attempt)
                 if error is None and response.status_code in REDIRECT_STATUSES:
                     error = ApiBadRequest(f"Too many redirects from {log_path}", status=response.status_code, path=log_path)
@@ -531,7 +591,7 @@ class HttpClient:
                 raise error
             logger.info("http.retry", extra={"path": log_path, "attempt": attempt, "wait": round(wait, 2), "error": type(error).__name__})
             metrics.vendor_retries.labels(self.connector_key, type(error).__name__).inc()
-            self._sleep(wait)
+            self.sleep(wait)
 
     def _send(self, method: str, url: str, *, params: Any, json: Any, data: Any, headers: dict[str, str]) -> requests.Response:
         """Send, following redirects by hand so every hop passes the URL guard (no redirect into the metadata service).
@@ -555,7 +615,7 @@ class HttpClient:
         return response
 
     def _wait_for(self, error: ApiError, attempt: int) -> float:
-        hinted = getattr(error, "retry_after", None)
+        hinted = error.retry_after
         if hinted:
             return float(hinted) + random.uniform(0, 0.25)
         return self.backoff(attempt)

@@ -294,6 +294,7 @@ def oauth_post_authorize(*, integration: Integration, token: Mapping[str, Any], 
             recorder=services.record_call(integration.pk, status=integration.status),
             url_guard=url_guard,
             connector_key=integration.connector_key,
+            classify=connector_class.classify_response,
         )
     connector = connector_class(client=client, config=integration.config, credentials=token)
     try:

@@ -13,6 +13,7 @@ from integrations.connectors.base import BaseConnector, ConnectorManifest
 
 logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "bastion.connectors"
+NOT_VENDORS = ("base", "entities", "kit")  # modules of the connector SDK, not vendors
 
 
 class UnknownConnector(KeyError):
@@ -22,7 +23,7 @@ class UnknownConnector(KeyError):
 def _builtin_connectors() -> list[type[BaseConnector]]:
     found: list[type[BaseConnector]] = []
     for module_info in pkgutil.iter_modules(builtin_package.__path__):
-        if module_info.name in ("base",) or module_info.name.startswith("_"):
+        if module_info.name in NOT_VENDORS or module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{builtin_package.__name__}.{module_info.name}")
         connector = getattr(module, "CONNECTOR", None)

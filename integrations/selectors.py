@@ -198,6 +198,11 @@ def manifest_as_dict(manifest: ConnectorManifest) -> dict[str, Any]:
     data = asdict(manifest)
     data["scopes"] = [{"scope": s, "purpose": manifest.oauth.scope_purposes.get(s, "")} for s in manifest.oauth.scopes] if manifest.oauth else []
     data.pop("oauth", None)
+    webhook = data.pop("webhook", None)
+    data["supports_webhooks"] = webhook is not None
+    data["webhook_signature"] = webhook["signature"] if webhook else ""
+    for action in data["actions"]:
+        action.pop("fields", None)  # the renderer's rules (some are functions): nothing a client reads
     data["logo_url"] = logo_url(manifest.logo or f"connectors/{manifest.key}.svg")  # a shipped file named after the key needs no declaration
     data["category_label"] = CATEGORY_LABELS.get(manifest.category, manifest.category.title())
     data["rate_limit"] = asdict(manifest.rate_limit) if manifest.rate_limit else None

@@ -22,7 +22,7 @@ from accounts.models import Membership, Organization, Role
 from accounts.services import audit_record, model_changes, snapshot
 from common.errors import ApplicationError
 from common.url_safety import link_fields_sanitized
-from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, ConnectorManifest, FieldInfo, Page
+from integrations.connectors.base import ActionResult, BaseConnector, Capability, ConnectionTest, ConnectorManifest, FieldInfo, Page
 from integrations.errors import ApiBadRequest, ApiError, ApiHostError, UnsafeBaseUrl
 from integrations.http import AuthProvider, BearerAuth, CallRecord, HttpClient
 from integrations.models import CredentialType, DataSource, Integration, IntegrationCall, IntegrationCredential, IntegrationStatus
@@ -291,7 +291,7 @@ def integration_connect(
         credential_store(
             integration=integration, credential_type=credential_type, data=data, expires_at=expires_at, scopes=scopes, actor=actor, request=request
         )
-        if manifest.supports_webhooks and not manifest.webhook_key_field:  # a vendor signing with the credential needs no generated secret
+        if manifest.webhook is not None and not manifest.webhook.key_field:  # a vendor signing with the credential needs no generated secret
             webhook_secret_generate(integration=integration, actor=actor, request=request)
     if test:
         integration_test(integration=integration, actor=actor, request=request)
@@ -446,6 +446,7 @@ def build_connector(integration: Integration) -> BaseConnector:
             limiter=rate_limiter_for(integration, connector_class.manifest),
             url_guard=url_guard,
             connector_key=integration.connector_key,
+            classify=connector_class.classify_response,
             **({"timeout": (float(timeout[0]), float(timeout[1]))} if isinstance(timeout, list) and len(timeout) == 2 else {}),
         )
     return connector_class(client=client, config=integration.config, credentials=credentials)
@@ -733,8 +734,7 @@ def integration_webhook_url(integration: Integration) -> str:
 def integration_webhook_register(*, integration: Integration, actor: Any = None, request: HttpRequest | None = None) -> dict[str, Any]:
     """Register Bastion's webhook at the vendor with a fresh signing secret, for connectors that can do it themselves."""
     connector = build_connector(integration)
-    register = getattr(connector, "register_webhook", None)
-    if register is None:
+    if not connector.supports(Capability.WEBHOOK_REGISTRATION):
         raise ApplicationError(
             f"{connector.manifest.name} cannot register webhooks through its API: paste the webhook URL and secret into its settings.",
             code="webhook_registration_unsupported",
@@ -745,7 +745,7 @@ def integration_webhook_register(*, integration: Integration, actor: Any = None,
     Integration.objects.filter(pk=integration.pk).update(webhook_secret_revealed_at=timezone.now())
     url = integration_webhook_url(integration)
     try:
-        registered = register(url=url, secret=secret)
+        registered = connector.register_webhook(url=url, secret=secret)
     except ApiError as error:
         raise _vendor_error(integration, error)
     if isinstance(registered, Mapping) and registered.get("expires_at"):

@@ -2,17 +2,131 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from common.url_safety import safe_http_url
-from integrations.errors import WebhookRejected
+from integrations.errors import ApiError, WebhookRejected
+from integrations.http import error_from_response
 
 if TYPE_CHECKING:
+    import requests
+
     from integrations.http import HttpClient
     from integrations.ssrf import OutboundTarget
+
+
+class Category(StrEnum):
+    COLLABORATION = "collaboration"
+    TICKETING = "ticketing"
+    CALENDAR = "calendar"
+    INCIDENT = "incident"
+    DIRECTORY = "directory"
+    CRM = "crm"
+    MESSAGING = "messaging"
+    FILES = "files"
+    ANALYTICS = "analytics"
+    SIGNATURES = "signatures"
+    OTHER = "other"
+
+
+class AuthMethod(StrEnum):
+    OAUTH2 = "oauth2"
+    API_KEY = "api_key"
+    BASIC = "basic"
+    SERVICE_ACCOUNT = "service_account"
+    LDAP_BIND = "ldap_bind"
+    NONE = "none"
+
+
+class BastionType(StrEnum):
+    """What an entity's records are to Bastion: PERSON records go through the people merge, the rest are stored as records."""
+
+    PERSON = "person"
+    GROUP = "group"
+    CHANNEL = "channel"
+    TASK = "task"
+    EVENT = "event"
+    INCIDENT = "incident"
+    DEAL = "deal"
+    PROJECT = "project"
+    DOCUMENT = "document"
+    OTHER = "other"
+
+
+class Idempotency(StrEnum):
+    VENDOR = "vendor"  # the vendor deduplicates on an idempotency key Bastion sends
+    SEARCH = "search"  # Bastion finds the object by its marker before creating
+    NATURAL = "natural"  # repeating the call is harmless (set a topic, invite someone already invited)
+    NONE = "none"  # the vendor cannot deduplicate (SMTP): Bastion never repeats an attempt whose outcome it did not see
+
+
+class Capability(StrEnum):
+    """What a connector can do; the apps ask `supports()` instead of probing the class."""
+
+    READ = "read"
+    INCREMENTAL = "incremental"
+    DELETIONS = "deletions"
+    FIELD_DISCOVERY = "field_discovery"
+    ACTIONS = "actions"
+    BULK_ACTIONS = "bulk_actions"  # perform_bulk is more than one call per payload
+    UNDO = "undo"  # undo() reverses some actions (ActionSpec.undo says which and how)
+    FETCH_STATUS = "fetch_status"  # fetch_objects() reads tracked objects' status back
+    WEBHOOKS = "webhooks"  # verify_webhook/parse_webhook
+    STATUS_WEBHOOKS = "status_webhooks"  # webhooks carry tracked objects' status changes
+    WEBHOOK_REGISTRATION = "webhook_registration"  # register_webhook() subscribes Bastion's endpoint at the vendor
+    FREE_BUSY = "free_busy"
+    DAILY_QUOTA = "daily_quota"
+    PAGED_RESULTS = "paged_results"
+    NESTED_GROUPS = "nested_groups"
+    ORG_CHART = "org_chart"
+    DISABLED_RULES = "disabled_rules"  # the directory's "who is disabled" rules can be configured and previewed
+
+
+class TextFormat(StrEnum):
+    """How a payload field's substituted values are escaped before delivery."""
+
+    PLAIN = "plain"  # controls removed
+    SLACK_MRKDWN = "slack_mrkdwn"  # &, < and > as entities
+    HTML = "html"
+
+
+@dataclass(frozen=True)
+class FieldShape:
+    """The vendor's rule for one payload field, applied after rendering whatever the template says."""
+
+    max_chars: int | None = None
+    single_line: bool = False
+    format: TextFormat = TextFormat.PLAIN
+    # A vendor naming rule (Slack channel names), applied to the rendered text before the length limit.
+    transform: Callable[[str], str] | None = None
+    # Dropped from the payload when it renders empty (an empty assignee is an error at most vendors).
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """The deliveries a connector accepts: its event types and how they are signed."""
+
+    event_types: tuple[str, ...] = ()
+    signature: str = ""  # human description of the scheme, shown in the wizard
+    # The vendor signs with this field of the connection's credential (Twilio: auth_token), not a secret Bastion generates.
+    key_field: str = ""
+    # Under an OAuth 2.0 connection the vendor signs deliveries as a JWT with the OAuth app's client secret (Jira).
+    oauth_jwt: bool = False
+    # The payload names the vendor account (Slack team_id, HubSpot portalId): deliveries route by it (parse_account_id).
+    routes_by_account: bool = False
+
+
+def _coerce(enum: type[StrEnum], value: Any, where: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise ValueError(f"{where}: '{value}' is not a {enum.__name__} (one of {allowed})") from None
 
 
 @dataclass(frozen=True)
@@ -53,7 +167,10 @@ class EntitySpec:
     name: str
     description: str = ""
     supports_incremental: bool = False
-    bastion_type: str = ""  # person | channel | deal | incident | project | task | event | group | other
+    bastion_type: BastionType = BastionType.OTHER
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bastion_type", _coerce(BastionType, self.bastion_type or "other", f"entity {self.key}"))
 
 
 @dataclass(frozen=True)
@@ -62,34 +179,57 @@ class ActionSpec:
     name: str
     description: str = ""
     input_schema: Mapping[str, Any] = field(default_factory=dict)
-    # vendor (an idempotency key) | search (find by marker before creating) | natural (repeating is harmless) |
-    # none (the vendor cannot deduplicate, e.g. SMTP: Bastion never repeats an attempt whose outcome it did not see)
-    idempotency: str = "search"
+    idempotency: Idempotency = Idempotency.SEARCH
+    # The vendor's limits and formats per payload field (applied by the playbook renderer after substitution).
+    fields: Mapping[str, FieldShape] = field(default_factory=dict)
+    # The task kind an object this action creates is tracked as in the war room ("" = not tracked).
+    tracks: str = ""
+    # How undo() reverses this action, in words shown before an undo is confirmed ("" = cannot be undone).
+    undo: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "idempotency", _coerce(Idempotency, self.idempotency, f"action {self.key}"))
 
 
 @dataclass(frozen=True)
 class ConnectorManifest:
     key: str
     name: str
-    category: str  # collaboration | ticketing | calendar | incident | directory | crm | messaging | files
+    category: Category
     description: str
     logo: str = ""  # static path, e.g. "connectors/slack.svg"
-    auth_methods: tuple[str, ...] = ("api_key",)  # oauth2 | api_key | basic | service_account | ldap_bind | none
+    auth_methods: tuple[AuthMethod, ...] = (AuthMethod.API_KEY,)
     credential_fields: tuple[CredentialField, ...] = ()
     config_fields: tuple[CredentialField, ...] = ()
     oauth: OAuthSpec | None = None
     default_base_url: str = ""
     entities: tuple[EntitySpec, ...] = ()
     actions: tuple[ActionSpec, ...] = ()
-    supports_webhooks: bool = False
-    webhook_signature: str = ""  # human description of the scheme
-    # The vendor signs webhooks with this field of the connection's credential (Twilio: auth_token), not a secret Bastion generates.
-    webhook_key_field: str = ""
-    # Under an OAuth 2.0 connection the vendor signs deliveries as a JWT with the OAuth app's client secret (Jira dynamic webhooks).
-    webhook_oauth_jwt: bool = False
-    capabilities: tuple[str, ...] = ()
+    webhook: WebhookSpec | None = None  # None: the vendor sends no webhooks
+    capabilities: tuple[Capability, ...] = ()
     docs_url: str = ""
     rate_limit: RateLimitSpec | None = None  # shared per integration in Redis (integrations/ratelimit.py)
+    # Loaded only where the sandbox is configured (BASTION_SANDBOX_URL): stand-ins that are no vendor.
+    sandbox_only: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"connector {self.key}"
+        object.__setattr__(self, "category", _coerce(Category, self.category, where))
+        object.__setattr__(self, "auth_methods", tuple(_coerce(AuthMethod, m, where) for m in self.auth_methods))
+        object.__setattr__(self, "capabilities", tuple(_coerce(Capability, c, where) for c in self.capabilities))
+
+    @property
+    def supports_webhooks(self) -> bool:
+        return self.webhook is not None
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def undoable_actions(self) -> dict[str, str]:
+        """Action key → how undo reverses it, for the actions this connector can undo."""
+        if Capability.UNDO not in self.capabilities:
+            return {}
+        return {spec.key: spec.undo for spec in self.actions if spec.undo}
 
     def entity(self, key: str) -> EntitySpec:
         for spec in self.entities:
@@ -137,11 +277,28 @@ class Page:
 
 
 @dataclass
+class TrackedObject:
+    """What the war room shows of an object an action created or fetch_objects read back, in the vendor's own terms."""
+
+    title: str = ""
+    owner: str = ""  # e-mail of who owns it, when the vendor says
+    status: str = "open"  # the vendor's status name, shown as is
+    is_done: bool = False  # the connector decides what done means for its vendor
+    url: str = ""
+    key: str = ""  # the human key (PROJ-12), when the vendor has one
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. a meeting's attendees and their responses
+
+    def __post_init__(self) -> None:
+        self.url = safe_http_url(self.url)
+
+
+@dataclass
 class ActionResult:
     external_id: str
     url: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     created: bool = True  # False when an existing object was found and reused
+    tracked: TrackedObject | None = None  # set by actions whose ActionSpec.tracks names a task kind
 
     def __post_init__(self) -> None:
         # The vendor's link to what it created is stored and rendered as an href: http(s) only, anything else dropped.
@@ -185,10 +342,42 @@ class BaseConnector:
     # cookie): the sync engine then reads a run's pages in one worker process instead of one task per page.
     pages_bound_to_process: ClassVar[bool] = False
 
+    # Hooks a connector overrides → the capability it must then declare (checked when the class is defined).
+    _HOOK_CAPABILITIES: ClassVar[Mapping[str, Capability]] = {
+        "undo": Capability.UNDO,
+        "fetch_objects": Capability.FETCH_STATUS,
+        "register_webhook": Capability.WEBHOOK_REGISTRATION,
+    }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        manifest = cls.__dict__.get("manifest")
+        if manifest is None:
+            return
+        for hook, capability in cls._HOOK_CAPABILITIES.items():
+            overridden = getattr(cls, hook) is not getattr(BaseConnector, hook)
+            if overridden != (capability in manifest.capabilities):
+                state = "overrides" if overridden else "does not override"
+                raise TypeError(f"{cls.__name__} {state} {hook}() but {'does not declare' if overridden else 'declares'} Capability.{capability.name}")
+
     def __init__(self, *, client: HttpClient | None = None, config: Mapping[str, Any] | None = None, credentials: Mapping[str, Any] | None = None):
         self.client = client
         self.config = dict(config or {})
         self.credentials = dict(credentials or {})
+        if client is not None and client.classify_is_default:
+            client.classify = type(self).classify_response
+            client.classify_is_default = False
+
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        return cls.manifest.supports(capability)
+
+    # The vendor's HTTP answers
+    @classmethod
+    def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
+        """None for a success, else the shared error tree: read the vendor's error envelope and rate signals here."""
+        # TRANSITION: the legacy all-vendor classifier until every connector declares its own; then integrations.http.classify_generic.
+        return error_from_response(response, path)
 
     @classmethod
     def outbound_targets(cls, config: Mapping[str, Any]) -> list[OutboundTarget]:
@@ -234,18 +423,35 @@ class BaseConnector:
         return dict(data)
 
     # Acting
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """Run one action. known_new: no earlier request ever used this idempotency key, so the marker search may be skipped."""
         raise NotImplementedError
 
-    def perform_bulk(self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str]) -> list[ActionResult | Exception]:
-        """Default: one call per payload; vendors with bulk endpoints override."""
+    def perform_bulk(
+        self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
+    ) -> list[ActionResult | Exception]:
+        """Default: one call per payload; vendors with bulk endpoints override (and declare BULK_ACTIONS)."""
         results: list[ActionResult | Exception] = []
         for payload, key in zip(payloads, idempotency_keys, strict=True):
             try:
-                results.append(self.perform(action, payload, idempotency_key=key))
+                results.append(self.perform(action, payload, idempotency_key=key, known_new=known_new))
             except Exception as exc:  # noqa: BLE001 - returned per item, the caller records each
                 results.append(exc)
         return results
+
+    def undo(
+        self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
+    ) -> ActionResult:
+        """Reverse what `action` created (Capability.UNDO; ActionSpec.undo says how, in words)."""
+        raise NotImplementedError(f"{self.manifest.name} cannot undo '{action}'")
+
+    def fetch_objects(self, kind: str, external_ids: list[str]) -> dict[str, TrackedObject]:
+        """Tracked objects' current state, keyed by the id asked for (Capability.FETCH_STATUS). Gone ones: status "deleted"."""
+        raise NotImplementedError(f"{self.manifest.name} cannot read '{kind}' objects back")
+
+    def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
+        """Subscribe Bastion's endpoint at the vendor (Capability.WEBHOOK_REGISTRATION); returns config to store."""
+        raise NotImplementedError(f"{self.manifest.name} cannot register webhooks")
 
     # Webhooks
     @classmethod
@@ -256,3 +462,8 @@ class BaseConnector:
     @classmethod
     def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
         raise WebhookRejected(404, "webhooks_unsupported", f"{cls.manifest.name} does not send webhooks.")
+
+    @classmethod
+    def webhook_account_id(cls, request: WebhookRequest) -> str:
+        """The vendor account a delivery is for (WebhookSpec.routes_by_account), read before verification; "" if absent."""
+        return ""

@@ -25,6 +25,7 @@ from integrations.connectors.base import (
     RateLimitSpec,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import WebhookRejected
 from integrations.http import BearerAuth
@@ -90,9 +91,8 @@ class DemoConnector(BaseConnector):
                 idempotency="vendor",
             ),
         ),
-        supports_webhooks=True,
-        webhook_signature="HMAC-SHA256 of '<timestamp>.<body>' in X-Demo-Signature (sha256=…), timestamp in X-Demo-Timestamp, 5-minute window.",
-        capabilities=("read", "write", "webhooks", "field_discovery"),
+        webhook=WebhookSpec(signature="HMAC-SHA256 of '<timestamp>.<body>' in X-Demo-Signature (sha256=…), timestamp in X-Demo-Timestamp, 5-minute window."),
+        capabilities=("read", "actions", "webhooks", "field_discovery"),
         rate_limit=RateLimitSpec(per_second=20, burst=40),
     )
 

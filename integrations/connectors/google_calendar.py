@@ -31,6 +31,7 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, ApiConflict, ApiError, ApiNotFound, ApiUnauthorized, AuthRefreshFailed, WebhookRejected
 from integrations.http import HttpClient
@@ -169,9 +170,10 @@ class GoogleCalendarConnector(BaseConnector):
             ActionSpec("update_event", "Update event", "", {"event_id": "string", "calendar_id": "string=primary"}, idempotency="natural"),
             ActionSpec("cancel_event", "Cancel event", "", {"event_id": "string", "calendar_id": "string=primary"}, idempotency="natural"),
         ),
-        supports_webhooks=True,
-        webhook_signature="Push channel: X-Goog-Channel-Token must equal the channel token (constant time); X-Goog-Channel-ID must match; expired channels rejected",
-        capabilities=("read", "incremental", "actions", "webhooks", "free_busy"),
+        webhook=WebhookSpec(
+            signature="Push channel: X-Goog-Channel-Token must equal the channel token (constant time); X-Goog-Channel-ID must match; expired channels rejected"
+        ),
+        capabilities=("read", "incremental", "actions", "webhooks", "free_busy", "undo"),
         docs_url="https://developers.google.com/calendar/api/v3/reference",
     )
 
@@ -190,7 +192,7 @@ class GoogleCalendarConnector(BaseConnector):
                 connector_key=self.client.connector_key,
                 session=self.client.session,
                 max_retries=2,
-                sleep=self.client._sleep,
+                sleep=self.client.sleep,
             )
             self.service_account = ServiceAccountAuth(key, scopes=SCOPES, subject=self.config.get("subject", ""), token_client=token_client)
             self.client.auth = self.service_account

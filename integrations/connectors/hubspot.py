@@ -26,6 +26,7 @@ from integrations.connectors.base import (
     RateLimitSpec,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiRateLimited, WebhookRejected
 from integrations.http import BearerAuth
@@ -186,8 +187,9 @@ class HubSpotConnector(BaseConnector):
                 },
             ),
         ),
-        supports_webhooks=True,
-        webhook_signature="X-HubSpot-Signature-v3 = base64(HMAC-SHA256(app client secret, method + URI + body + X-HubSpot-Request-Timestamp)); 5-minute window.",
+        webhook=WebhookSpec(
+            signature="X-HubSpot-Signature-v3 = base64(HMAC-SHA256(app client secret, method + URI + body + X-HubSpot-Request-Timestamp)); 5-minute window."
+        ),
         capabilities=("read", "incremental", "field_discovery", "deletions", "actions", "webhooks"),
         docs_url="https://developers.hubspot.com/docs/api/crm/understanding-the-crm",
         rate_limit=RateLimitSpec(per_second=10.0, burst=100, daily=250_000),  # 100/10 s burst; daily per tier
@@ -583,7 +585,7 @@ class HubSpotConnector(BaseConnector):
                 wait = error.retry_after if isinstance(error, ApiRateLimited) else self.client.backoff(attempt)
                 if wait > self.client.max_inline_wait:
                     raise
-                self.client._sleep(wait)
+                self.client.sleep(wait)
                 existing = self._find_by_marker(object_type, key, anchor)
                 if existing:
                     return ActionResult(external_id=existing, url=self._record_url(type_id, existing), created=False)

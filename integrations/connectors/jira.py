@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.connectors._jira_webhooks import dynamic_webhook_register, dynamic_webhooks_refresh, jwt_verify
-from integrations.connectors._once import create_once
 from integrations.connectors.base import (
     ActionResult,
     ActionSpec,
@@ -28,7 +27,9 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
+from integrations.connectors.kit.once import create_once
 from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiHostError, ApiNotFound, ApiRateLimited, WebhookRejected
 from integrations.http import BasicAuth, BearerAuth, HttpClient
 
@@ -190,10 +191,11 @@ class JiraConnector(BaseConnector):
             ActionSpec("transition_issue", "Transition issue", "Move an issue to a status by name.", {"issue_key": "string", "status": "string"}, "natural"),
             ActionSpec("add_comment", "Add comment", "Comment on an issue.", {"issue_key": "string", "body": "string"}, "search"),
         ),
-        supports_webhooks=True,
-        webhook_oauth_jwt=True,
-        webhook_signature="Admin webhook with a secret: X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)); payload timestamp within 5 minutes.",
-        capabilities=("read", "incremental", "discover", "actions", "bulk_actions", "webhooks"),
+        webhook=WebhookSpec(
+            signature="Admin webhook with a secret: X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)); payload timestamp within 5 minutes.",
+            oauth_jwt=True,
+        ),
+        capabilities=("read", "incremental", "field_discovery", "actions", "bulk_actions", "webhooks", "undo", "fetch_status", "webhook_registration"),
         docs_url="https://developer.atlassian.com/cloud/jira/platform/rest/v3/",
     )
 

@@ -20,6 +20,7 @@ from integrations.connectors.base import (
     EntitySpec,
     Page,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.connectors.jira import PERMISSIONS, REPLAY_WINDOW_MS, WEBHOOK_EVENTS, WEBHOOKS, JiraConnector
 from integrations.errors import ApiBadRequest, ApiNotFound, WebhookRejected
@@ -117,13 +118,14 @@ class JiraDataCenterConnector(JiraConnector):
             ActionSpec("transition_issue", "Transition issue", "Move an issue to a status by name.", {"issue_key": "string", "status": "string"}, "natural"),
             ActionSpec("add_comment", "Add comment", "Comment on an issue.", {"issue_key": "string", "body": "string"}, "search"),
         ),
-        supports_webhooks=True,
-        webhook_signature=(
-            "Jira 10+: admin webhook with a secret, X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)). "
-            "Jira 8–9 cannot sign: the secret is a ?token= in the registered URL (anyone who sees that URL can forge deliveries). "
-            "Either way the payload timestamp must be within 5 minutes."
+        webhook=WebhookSpec(
+            signature=(
+                "Jira 10+: admin webhook with a secret, X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)). "
+                "Jira 8–9 cannot sign: the secret is a ?token= in the registered URL (anyone who sees that URL can forge deliveries). "
+                "Either way the payload timestamp must be within 5 minutes."
+            )
         ),
-        capabilities=("read", "incremental", "discover", "actions", "bulk_actions", "webhooks"),
+        capabilities=("read", "incremental", "field_discovery", "actions", "bulk_actions", "webhooks", "webhook_registration", "undo", "fetch_status"),
         docs_url="https://developer.atlassian.com/server/jira/platform/rest/v10002/",
     )
 

@@ -233,7 +233,7 @@ class LdapConnector(DirectoryChangesMixin, BaseConnector):
             EntitySpec("users", "Users", "People in the directory (disabled accounts excluded)", supports_incremental=True, bastion_type="person"),
             EntitySpec("groups", "Groups", "Groups with their direct members", bastion_type="group"),
         ),
-        capabilities=("paged_results", "incremental", "deletions", "nested_groups", "org_chart", "disabled_rules"),
+        capabilities=("read", "paged_results", "incremental", "deletions", "nested_groups", "org_chart", "disabled_rules"),
         docs_url="https://ldap3.readthedocs.io/",
     )
     url_config_schemes = {"server_url": ("ldap", "ldaps")}

@@ -21,6 +21,7 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, ApiNotFound, ApiRateLimited, WebhookRejected
 from integrations.http import BearerAuth, HeaderAuth
@@ -74,8 +75,7 @@ class OktaConnector(BaseConnector):
             EntitySpec("groups", "Groups", "Okta groups with their members", bastion_type="group"),
             EntitySpec("app_assignments", "App assignments", "Users assigned to the configured applications", bastion_type="other"),
         ),
-        supports_webhooks=True,
-        webhook_signature="Event hook: one-time GET verification (X-Okta-Verification-Challenge), then a static secret header on every delivery.",
+        webhook=WebhookSpec(signature="Event hook: one-time GET verification (X-Okta-Verification-Challenge), then a static secret header on every delivery."),
         capabilities=("read", "incremental", "field_discovery", "deletions", "webhooks"),
         docs_url="https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/",
     )

@@ -23,6 +23,7 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, ApiError, WebhookRejected
 
@@ -127,9 +128,10 @@ class PagerDutyConnector(BaseConnector):
                 "add_note", "Add note", "Add a note to an incident (a reference marker prevents duplicates).", {"incident_id": "string", "content": "string"}
             ),
         ),
-        supports_webhooks=True,
-        webhook_signature="X-PagerDuty-Signature: v1=<hex HMAC-SHA256(secret, raw body)>, comma-separated during rotation; occurred_at within 5 minutes",
-        capabilities=("read", "incremental", "actions", "webhooks"),
+        webhook=WebhookSpec(
+            signature="X-PagerDuty-Signature: v1=<hex HMAC-SHA256(secret, raw body)>, comma-separated during rotation; occurred_at within 5 minutes"
+        ),
+        capabilities=("read", "incremental", "actions", "webhooks", "undo", "webhook_registration"),
         docs_url="https://developer.pagerduty.com/api-reference/",
     )
 

@@ -204,7 +204,6 @@ class SalesforceConnector(BaseConnector):
                 idempotency="natural",
             ),
         ),
-        supports_webhooks=False,
         capabilities=("read", "incremental", "field_discovery", "deletions", "actions", "daily_quota"),
         docs_url="https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/",
         # Salesforce counts API requests over a rolling 24 hours; the org's real limit and usage come from Sforce-Limit-Info.
@@ -482,7 +481,7 @@ class SalesforceConnector(BaseConnector):
                     wait = error.retry_after if isinstance(error, ApiRateLimited) else self.client.backoff(attempt)
                     if wait > self.client.max_inline_wait:
                         raise
-                    self.client._sleep(wait)
+                    self.client.sleep(wait)
                 existing = self._find_by_marker(sobject, marker, key)
                 if existing:
                     return ActionResult(external_id=existing, url=self.record_url(sobject, existing), created=False)

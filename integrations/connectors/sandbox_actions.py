@@ -27,6 +27,7 @@ from integrations.connectors.base import (
     CredentialField,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, WebhookRejected
 from integrations.http import BearerAuth
@@ -80,9 +81,8 @@ class SandboxActionsConnector(BaseConnector):
             ActionSpec("invite_users", "Invite people to a channel object", "Adds e-mails to the channel's members.", idempotency="natural"),
             *(ActionSpec(alias, f"Stand-in for {alias}", f"Creates a '{kind}' object.") for alias, (kind, _) in ALIASES.items()),
         ),
-        supports_webhooks=True,
-        webhook_signature="HMAC-SHA256 of '<timestamp>.<body>' in X-Sandbox-Signature (v1=…), timestamp in X-Sandbox-Timestamp.",
-        capabilities=("actions", "bulk_actions", "status_webhooks", "fetch_object"),
+        webhook=WebhookSpec(signature="HMAC-SHA256 of '<timestamp>.<body>' in X-Sandbox-Signature (v1=…), timestamp in X-Sandbox-Timestamp."),
+        capabilities=("actions", "bulk_actions", "status_webhooks"),
     )
 
     def __init__(self, **kwargs: Any):

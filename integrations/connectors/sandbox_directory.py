@@ -24,6 +24,7 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, WebhookRejected
 
@@ -64,8 +65,7 @@ class SandboxDirectoryConnector(BaseConnector):
             EntitySpec("people", "People", "Everyone in the directory.", supports_incremental=True, bastion_type="person"),
             EntitySpec("groups", "Groups", "Directory groups and their members.", supports_incremental=True, bastion_type="group"),
         ),
-        supports_webhooks=True,
-        webhook_signature="HMAC-SHA256 of '<X-Directory-Timestamp>.<body>' in X-Directory-Signature (v1=<hex>), 5-minute window.",
+        webhook=WebhookSpec(signature="HMAC-SHA256 of '<X-Directory-Timestamp>.<body>' in X-Directory-Signature (v1=<hex>), 5-minute window."),
         capabilities=("read", "incremental", "deletions", "webhooks"),
     )
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.connectors._once import create_once
 from integrations.connectors.base import (
     ActionResult,
     ActionSpec,
@@ -26,7 +25,9 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
+from integrations.connectors.kit.once import create_once
 from integrations.errors import ApiBadRequest, ApiConflict, ApiError, ApiForbidden, ApiNotFound, WebhookRejected
 from integrations.http import BearerAuth, HttpClient
 
@@ -110,9 +111,10 @@ class SlackConnector(BaseConnector):
             ActionSpec("send_dm", "Send direct message", "DM a person found by email.", {"email": "string", "text": "string", "blocks": "array"}, "search"),
             ActionSpec("archive_channel", "Archive channel", "Archive a channel.", {"channel": "string"}, "natural"),
         ),
-        supports_webhooks=True,
-        webhook_signature="Events API v0: X-Slack-Signature = v0=hex(HMAC-SHA256(signing secret, 'v0:{X-Slack-Request-Timestamp}:{body}')), 5-minute window.",
-        capabilities=("read", "discover", "actions", "webhooks"),
+        webhook=WebhookSpec(
+            signature="Events API v0: X-Slack-Signature = v0=hex(HMAC-SHA256(signing secret, 'v0:{X-Slack-Request-Timestamp}:{body}')), 5-minute window."
+        ),
+        capabilities=("read", "field_discovery", "actions", "webhooks", "undo"),
         docs_url="https://api.slack.com/web",
     )
 

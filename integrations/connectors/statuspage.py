@@ -217,7 +217,7 @@ class StatuspageConnector(BaseConnector):
     def _pause(self, error: ApiError) -> None:
         logger.warning("statuspage.write.retry", extra={"error": type(error).__name__, "status": error.status})
         if isinstance(error, ApiRateLimited):
-            self.client._sleep(min(error.retry_after, self.client.max_inline_wait))
+            self.client.sleep(min(error.retry_after, self.client.max_inline_wait))
 
 
 CONNECTOR = StatuspageConnector

@@ -33,6 +33,7 @@ from integrations.connectors.base import (
     Page,
     WebhookEvent,
     WebhookRequest,
+    WebhookSpec,
 )
 from integrations.errors import ApiBadRequest, ApiError, ApiRateLimited, WebhookRejected
 from integrations.http import BasicAuth
@@ -94,7 +95,6 @@ class TwilioConnector(BaseConnector):
         description="Send SMS notifications and follow their delivery status.",
         logo="connectors/twilio.svg",
         auth_methods=("basic",),
-        webhook_key_field="auth_token",
         credential_fields=(
             CredentialField("account_sid", "Account SID", is_secret=False),
             CredentialField("auth_token", "Auth token", help_text="Also the key Twilio signs status callbacks with."),
@@ -116,8 +116,9 @@ class TwilioConnector(BaseConnector):
                 {"to": "E.164 phone", "body": "string (≤1600)"},
             ),
         ),
-        supports_webhooks=True,
-        webhook_signature="X-Twilio-Signature: base64 HMAC-SHA1(auth token, URL + sorted POST params); no timestamp, so no replay window",
+        webhook=WebhookSpec(
+            signature="X-Twilio-Signature: base64 HMAC-SHA1(auth token, URL + sorted POST params); no timestamp, so no replay window", key_field="auth_token"
+        ),
         capabilities=("read", "incremental", "actions", "webhooks"),
         docs_url="https://www.twilio.com/docs/messaging/api/message-resource",
     )
@@ -238,7 +239,7 @@ class TwilioConnector(BaseConnector):
                 logger.warning("twilio.send.retry", extra={"error": type(error).__name__, "status": error.status})
                 if isinstance(error, ApiRateLimited):
                     # 20429: Twilio did not process the request, waiting and resending is safe.
-                    self.client._sleep(min(error.retry_after, self.client.max_inline_wait))
+                    self.client.sleep(min(error.retry_after, self.client.max_inline_wait))
                 continue
             return ActionResult(external_id=message["sid"], data=message, created=True)
         assert last_error is not None

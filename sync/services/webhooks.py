@@ -122,13 +122,13 @@ def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str
 def webhook_verification_key(integration: Integration, manifest: Any) -> str:
     """The key deliveries are verified with: the vendor's own signing key when it signs with a credential (Twilio's auth
     token), else the webhook secret Bastion generated. Never audited per request: forged deliveries must write nothing."""
-    if manifest.webhook_oauth_jwt and integration.credentials.filter(credential_type=CredentialType.OAUTH).exists():
+    if manifest.webhook is not None and manifest.webhook.oauth_jwt and integration.credentials.filter(credential_type=CredentialType.OAUTH).exists():
         from integrations.oauth import oauth_client
 
         return oauth_client(integration.connector_key).client_secret
-    if manifest.webhook_key_field:
+    if manifest.webhook is not None and manifest.webhook.key_field:
         credential = credential_secret(integration=integration, credential_type=CredentialType.API_KEY, purpose="webhook_verify", audited=False)
-        return str((credential or {}).get(manifest.webhook_key_field) or "")
+        return str((credential or {}).get(manifest.webhook.key_field) or "")
     credential = credential_secret(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, purpose="webhook_verify", audited=False)
     return str((credential or {}).get("secret") or "")
 

@@ -85,7 +85,7 @@ def test_a_source_never_synced_is_over_its_target(client, directory, people_sour
 def test_rate_limit_and_retry_are_counted_from_a_real_vendor_answer(client, directory, sandbox):
     connector = build_connector(directory)
     connector.client.max_retries = 2
-    connector.client._sleep = lambda seconds: None  # Retry-After is honoured; the test does not wait it out
+    connector.client.sleep = lambda seconds: None  # Retry-After is honoured; the test does not wait it out
     set_faults(sandbox, rate_limit_next=1)
     before = scrape(client)
     page = connector.read("people", cursor=None, page=None)

@@ -308,8 +308,8 @@ def connect_all(sandbox, smtp_server, ldap_directory) -> Callable[..., dict[str,
             integration.refresh_from_db()
             assert integration.status == IntegrationStatus.CONNECTED, f"{key} did not connect: {integration.last_error}"
             item = Connected(key, integration, list(recipe.secrets))
-            if connector.manifest.supports_webhooks and connector.manifest.webhook_key_field:
-                item.webhook_secret = recipe.credentials[connector.manifest.webhook_key_field]  # the vendor signs with the credential
+            if connector.manifest.webhook and connector.manifest.webhook.key_field:
+                item.webhook_secret = recipe.credentials[connector.manifest.webhook.key_field]  # the vendor signs with the credential
             elif connector.manifest.supports_webhooks:
                 item.webhook_secret = sekret(key, "whsec")
                 credential_store(integration=integration, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": item.webhook_secret}, actor=actor)
@@ -337,7 +337,8 @@ def connect_one(sandbox) -> Callable[..., Connected]:
         )
         integration.refresh_from_db()
         assert integration.status == IntegrationStatus.CONNECTED, f"{key} did not connect: {integration.last_error}"
-        key_field = get_connector_class(key).manifest.webhook_key_field
+        webhook = get_connector_class(key).manifest.webhook
+        key_field = webhook.key_field if webhook else ""
         if key_field:  # the vendor signs with the credential (Twilio's auth token): no secret of Bastion's to store
             return Connected(key, integration, list(recipe.secrets), webhook_secret=recipe.credentials[key_field])
         item = Connected(key, integration, list(recipe.secrets), webhook_secret=sekret(key, "whsec"))

@@ -250,7 +250,7 @@ def test_no_secret_is_logged_audited_shown_or_stored_in_plaintext(
     # A vendor that signs with the integration's own credential (Twilio's auth token) has no separate secret: nothing is
     # ever revealed for it, not even once.
     for key, item in connected.items():
-        if item.webhook_secret and connector_classes()[key].manifest.webhook_key_field:
+        if item.webhook_secret and connector_classes()[key].manifest.webhook and connector_classes()[key].manifest.webhook.key_field:
             assert webhook_secret_reveal(integration=item.integration, actor=owner) is None
         elif item.webhook_secret:
             assert webhook_secret_reveal(integration=item.integration, actor=owner) == item.webhook_secret

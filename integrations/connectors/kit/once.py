@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -36,5 +35,5 @@ def create_once(client: HttpClient, send: Callable[[], T], find_existing: Callab
                 raise
             wait = client.backoff(attempt)
         logger.info("connector.create_once.retry", extra={"what": what, "attempt": attempt, "wait": round(wait, 2)})
-        time.sleep(wait)
+        client.sleep(wait)
     raise AssertionError("unreachable")  # the loop either returns or raises
