@@ -86,6 +86,17 @@ class Capability(StrEnum):
     DISABLED_RULES = "disabled_rules"  # the directory's "who is disabled" rules can be configured and previewed
 
 
+class TrackedKind(StrEnum):
+    """What a created object is to the war room, whatever the vendor: the engine branches on these, never on vendor names."""
+
+    TASK = "task"  # has an owner and a done status (a Jira issue, an Asana task)
+    CHANNEL = "channel"  # where people talk (a Slack or Teams channel); done when archived
+    MEETING = "meeting"  # has attendees whose responses flow back (details["attendees"])
+    INCIDENT = "incident"  # an on-call or status-page incident; done when resolved
+    MESSAGE = "message"
+    RECORD = "record"  # anything else worth a link (a CRM record)
+
+
 class TextFormat(StrEnum):
     """How a payload field's substituted values are escaped before delivery."""
 
@@ -101,8 +112,8 @@ class FieldShape:
     max_chars: int | None = None
     single_line: bool = False
     format: TextFormat = TextFormat.PLAIN
-    # A vendor naming rule (Slack channel names), applied to the rendered text before the length limit.
-    transform: Callable[[str], str] | None = None
+    # A vendor rule applied to the rendered value first (Slack channel names; Jira labels without spaces).
+    transform: Callable[[Any], Any] | None = None
     # Dropped from the payload when it renders empty (an empty assignee is an error at most vendors).
     optional: bool = False
 
@@ -182,13 +193,18 @@ class ActionSpec:
     idempotency: Idempotency = Idempotency.SEARCH
     # The vendor's limits and formats per payload field (applied by the playbook renderer after substitution).
     fields: Mapping[str, FieldShape] = field(default_factory=dict)
-    # The task kind an object this action creates is tracked as in the war room ("" = not tracked).
-    tracks: str = ""
+    # What the object this action creates is to the war room (None = nothing to track), and its name there ("Jira issue").
+    tracks: TrackedKind | None = None
+    tracks_label: str = ""
+    # The war room's past tense for a finished item: "3 created", "Paged".
+    verb: str = "done"
     # How undo() reverses this action, in words shown before an undo is confirmed ("" = cannot be undone).
     undo: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idempotency", _coerce(Idempotency, self.idempotency, f"action {self.key}"))
+        if self.tracks is not None:
+            object.__setattr__(self, "tracks", _coerce(TrackedKind, self.tracks, f"action {self.key}"))
 
 
 @dataclass(frozen=True)
@@ -298,7 +314,11 @@ class ActionResult:
     url: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     created: bool = True  # False when an existing object was found and reused
-    tracked: TrackedObject | None = None  # set by actions whose ActionSpec.tracks names a task kind
+    tracked: TrackedObject | None = None  # set by actions whose ActionSpec.tracks says what they create
+    # In the war room's words: what the link to the object reads ("#inc-42", "PROJ-12", "Briefing posted") and, for
+    # actions whose outcome is a count, the phrase ("5 invited, 1 not found"). Empty: the war room uses ActionSpec.verb.
+    link_text: str = ""
+    summary: str = ""
 
     def __post_init__(self) -> None:
         # The vendor's link to what it created is stored and rendered as an href: http(s) only, anything else dropped.
@@ -448,6 +468,11 @@ class BaseConnector:
     def fetch_objects(self, kind: str, external_ids: list[str]) -> dict[str, TrackedObject]:
         """Tracked objects' current state, keyed by the id asked for (Capability.FETCH_STATUS). Gone ones: status "deleted"."""
         raise NotImplementedError(f"{self.manifest.name} cannot read '{kind}' objects back")
+
+    @classmethod
+    def tracked_state(cls, entity: str, record: Mapping[str, Any], *, config: Mapping[str, Any]) -> TrackedObject | None:
+        """A tracked object's state from a webhook record of `entity` (STATUS_WEBHOOKS); None when the record says nothing."""
+        return None
 
     def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
         """Subscribe Bastion's endpoint at the vendor (Capability.WEBHOOK_REGISTRATION); returns config to store."""
