@@ -33,7 +33,7 @@ worker: install
 	$(VENV)/bin/celery -A bastion_site worker -l info
 
 beat: install
-	$(VENV)/bin/celery -A bastion_site beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+	$(VENV)/bin/celery -A bastion_site beat -l info --scheduler sync.scheduler:SyncDispatchingScheduler
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

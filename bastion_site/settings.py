@@ -134,7 +134,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "sync.scheduler:SyncDispatchingScheduler"  # per-source syncs go through the dispatcher
 CELERY_TIMEZONE = "UTC"
 # Every task has a time limit (soft: the task can clean up; hard: the worker kills it); a longer one sets its own (CSV imports).
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)

@@ -66,6 +66,8 @@ class DataSource(BaseModel):
     discovered_fields = models.JSONField(default=list, blank=True)
     discovered_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # When the sync dispatcher next starts this source's scheduled sync (one indexed query finds every due source).
+    next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Next scheduled sync; set from the schedule.")
     is_stale = models.BooleanField(default=False)
     stale_reason = models.TextField(blank=True)
 

@@ -6,4 +6,4 @@ class SyncConfig(AppConfig):
     verbose_name = "Sync engine"
 
     def ready(self) -> None:
-        from sync import checks  # noqa: F401 - registers the database checks
+        from sync import checks, signals  # noqa: F401 - registers the database checks and the schedule-row receiver

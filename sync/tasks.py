@@ -9,6 +9,7 @@ from celery import shared_task
 from sync import services
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
+from sync.services import schedules as sync_schedules
 from sync.services.jobs import sync_job_page_budget
 
 
@@ -33,8 +34,14 @@ def sync_job_step(self, job_id: str) -> None:
 
 @shared_task(ignore_result=True)
 def sync_data_source_scheduled(data_source_id: str) -> None:
-    """Fired by celery beat (a PeriodicTask per data source)."""
+    """Sent by the dispatcher when the data source's schedule is due."""
     services.sync_scheduled_run(data_source_id=data_source_id)
+
+
+@shared_task(ignore_result=True)
+def sync_schedules_dispatch() -> None:
+    """Beat, every 10 s: start the scheduled syncs that are due."""
+    sync_schedules.sync_schedules_dispatch()
 
 
 @shared_task(ignore_result=True)

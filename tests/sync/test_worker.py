@@ -120,7 +120,7 @@ def test_celery_beat_runs_the_data_source_schedule(celery_worker_process, make_d
     db = connection.settings_dict
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
     beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bastion_site", "beat", "-l", "info", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
+        [sys.executable, "-m", "celery", "-A", "bastion_site", "beat", "-l", "info", "--scheduler", "sync.scheduler:SyncDispatchingScheduler"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
