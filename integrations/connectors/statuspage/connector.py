@@ -1,91 +1,43 @@
-"""Atlassian Statuspage connector: read incidents and components; create and update public incidents exactly once."""
+"""The Statuspage connector: incidents and components read page by page; incidents created and updated exactly once."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.connectors.base import (
-    ActionResult,
-    ActionSpec,
-    BaseConnector,
-    ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
-    FieldInfo,
-    Page,
-)
-from integrations.errors import ApiBadRequest, ApiError, ApiRateLimited
+from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, FieldInfo, Page, TrackedObject
+from integrations.connectors.entities import BastionIncident
+from integrations.connectors.kit.markers import MARKER_PREFIX, idempotency_marker
+from integrations.connectors.kit.once import create_once
+from integrations.connectors.statuspage.client import StatuspageKeyAuth, classify_statuspage_response
+from integrations.connectors.statuspage.manifest import MANIFEST
+from integrations.errors import ApiBadRequest, ApiError
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_CREATE_ATTEMPTS = 4
+MARKER_LENGTH = 40
+DONE_STATUSES = frozenset({"resolved", "completed"})
 
 
-class StatuspageKeyAuth:
-    """`Authorization: OAuth <api key>` (the literal word OAuth, not Bearer)."""
-
-    def __init__(self, api_key: str):
-        self._value = f"OAuth {api_key}"
-
-    def apply(self, headers: dict[str, str]) -> None:
-        headers["Authorization"] = self._value
-
-    def refresh(self) -> bool:
-        return False
-
-
-def idempotency_marker(idempotency_key: str) -> str:
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+def incident_marker(idempotency_key: str) -> str:
+    """The metadata marker stored on an incident Bastion creates: 40 hex digits, without the kit's prefix (as ever)."""
+    return idempotency_marker(idempotency_key, length=MARKER_LENGTH).removeprefix(MARKER_PREFIX)
 
 
 class StatuspageConnector(BaseConnector):
-    manifest = ConnectorManifest(
-        key="statuspage",
-        name="Statuspage",
-        category="incident",
-        description="Publish and update public incidents on an Atlassian Statuspage page.",
-        logo="connectors/statuspage.svg",
-        auth_methods=("api_key",),
-        credential_fields=(CredentialField("api_key", "API key", help_text="Statuspage → avatar menu → API info."),),
-        config_fields=(CredentialField("page_id", "Page id", is_secret=False, help_text="The page's id from API info, e.g. gytm4qzbx9t6."),),
-        default_base_url="https://api.statuspage.io/v1",
-        entities=(
-            EntitySpec("incidents", "Incidents", "Public incidents, newest first", bastion_type="incident"),
-            EntitySpec("components", "Components", "Components an incident can affect"),
-        ),
-        actions=(
-            ActionSpec(
-                "create_incident",
-                "Create incident",
-                "Publish an incident; a metadata marker derived from the idempotency key is searched before creating.",
-                {
-                    "name": "string",
-                    "status": "investigating|identified|monitoring|resolved",
-                    "body": "string",
-                    "impact_override": "string?",
-                    "component_ids": "[string]?",
-                },
-            ),
-            ActionSpec(
-                "update_incident",
-                "Update incident",
-                "Post an incident update (skipped when the latest update already says the same).",
-                {"incident_id": "string", "status": "string", "body": "string"},
-            ),
-        ),
-        capabilities=("read", "actions"),
-        docs_url="https://developer.statuspage.io/",
-    )
+    manifest = MANIFEST
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         if self.client is not None and self.client.auth is None and self.credentials.get("api_key"):
             self.client.auth = StatuspageKeyAuth(self.credentials["api_key"])
+
+    @classmethod
+    def classify_response(cls, response: Any, path: str) -> ApiError | None:
+        return classify_statuspage_response(response, path)
 
     @property
     def page_id(self) -> str:
@@ -119,7 +71,10 @@ class StatuspageConnector(BaseConnector):
         ]
 
     def read(self, entity: str, *, cursor: Any = None, page: Any = None) -> Page:
-        """`page`/`limit` paging (limit ≤ 100); Statuspage has no change filter, so every read is a full scan."""
+        """`page`/`limit` paging (limit ≤ 100); Statuspage has no change filter, so every read is a full scan.
+
+        One page per call (the position is stored between the sync engine's tasks), so no HttpClient.paginate_* generator.
+        """
         if entity not in ("incidents", "components"):
             raise KeyError(f"statuspage has no entity '{entity}'")
         number = int((page or {}).get("page", 1))
@@ -133,15 +88,17 @@ class StatuspageConnector(BaseConnector):
 
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if entity == "incidents":
-            return {
-                "external_id": str(record["id"]),
-                "title": record.get("name", ""),
-                "status": record.get("status", ""),
-                "urgency": record.get("impact", ""),
-                "service": ", ".join(c.get("name", "") for c in record.get("components") or []),
-                "created_at": record.get("created_at", ""),
-                "url": record.get("shortlink", ""),
-            }
+            return dict(
+                BastionIncident(
+                    external_id=str(record["id"]),
+                    title=record.get("name", ""),
+                    status=record.get("status", ""),
+                    urgency=record.get("impact", ""),
+                    service=", ".join(c.get("name", "") for c in record.get("components") or []),
+                    created_at=record.get("created_at", ""),
+                    url=record.get("shortlink", ""),
+                )
+            )
         return {"external_id": str(record["id"]), "name": record.get("name", ""), "status": record.get("status", "")}
 
     def from_bastion(self, entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,12 +109,29 @@ class StatuspageConnector(BaseConnector):
                 incident[key] = data[key]
         return incident
 
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    # Acting
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """known_new is not used: the marker search stays, so the requests are those of every other attempt."""
         if action == "create_incident":
             return self._create(payload, idempotency_key)
         if action == "update_incident":
             return self._update(payload)
         raise KeyError(f"statuspage has no action '{action}'")
+
+    @staticmethod
+    def _created(incident: Mapping[str, Any], *, created: bool) -> ActionResult:
+        status = str(incident.get("status") or "open")
+        tracked = TrackedObject(
+            title=str(incident.get("name") or ""), status=status, is_done=status.lower() in DONE_STATUSES, url=incident.get("shortlink") or ""
+        )
+        return ActionResult(
+            external_id=incident["id"],
+            url=incident.get("shortlink", ""),
+            data=dict(incident),
+            created=created,
+            tracked=tracked,
+            link_text=tracked.title,
+        )
 
     def _find(self, marker: str, name: str) -> dict[str, Any] | None:
         """Look for our marker among unresolved incidents, then among incidents matching the name (covers ones already resolved)."""
@@ -172,52 +146,33 @@ class StatuspageConnector(BaseConnector):
         return None
 
     def _create(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
-        marker = idempotency_marker(idempotency_key)
+        marker = incident_marker(idempotency_key)
         body = {"incident": {**self.from_bastion("incidents", payload), "metadata": {"bastion": {"idempotency_key": marker}}}}
-        last_error: ApiError | None = None
-        for _attempt in range(MAX_CREATE_ATTEMPTS):
+
+        def find() -> ActionResult | None:
             existing = self._find(marker, payload["name"])
-            if existing:
-                return ActionResult(external_id=existing["id"], url=existing.get("shortlink", ""), data=existing, created=False)
-            try:
-                # No automatic retry of the POST: Statuspage has no server-side dedup, so after a lost response we search first.
-                incident = self.client.post(f"pages/{self.page_id}/incidents", json=body, retry=False).json()
-            except ApiError as error:
-                if not error.retryable:
-                    raise
-                last_error = error
-                self._pause(error)
-                continue
-            return ActionResult(external_id=incident["id"], url=incident.get("shortlink", ""), data=incident, created=True)
-        assert last_error is not None
-        raise last_error
+            return self._created(existing, created=False) if existing else None
+
+        def send() -> ActionResult:
+            # No client retry of the POST: Statuspage has no server-side dedup, so after a lost response create_once searches first.
+            return self._created(self.client.post(f"pages/{self.page_id}/incidents", json=body, retry=False).json(), created=True)
+
+        return find() or create_once(self.client, send, find, attempts=MAX_CREATE_ATTEMPTS, what="statuspage.incident")
 
     def _update(self, payload: Mapping[str, Any]) -> ActionResult:
         path = f"pages/{self.page_id}/incidents/{payload['incident_id']}"
         incident = {k: payload[k] for k in ("status", "body", "impact_override", "component_ids", "components", "name") if payload.get(k) is not None}
-        last_error: ApiError | None = None
-        for _attempt in range(MAX_CREATE_ATTEMPTS):
+
+        def landed() -> ActionResult | None:
             current = self.client.get(path).json()
             latest = (current.get("incident_updates") or [{}])[0]
             if latest.get("status") == payload.get("status") and latest.get("body") == payload.get("body"):
                 # The update already landed (a retry, or a lost response): PATCHing again would publish it twice.
                 return ActionResult(external_id=current["id"], url=current.get("shortlink", ""), data=current, created=False)
-            try:
-                updated = self.client.patch(path, json={"incident": incident}, retry=False).json()
-            except ApiError as error:
-                if not error.retryable:
-                    raise
-                last_error = error
-                self._pause(error)
-                continue
+            return None
+
+        def send() -> ActionResult:
+            updated = self.client.patch(path, json={"incident": incident}, retry=False).json()
             return ActionResult(external_id=updated["id"], url=updated.get("shortlink", ""), data=updated, created=False)
-        assert last_error is not None
-        raise last_error
 
-    def _pause(self, error: ApiError) -> None:
-        logger.warning("statuspage.write.retry", extra={"error": type(error).__name__, "status": error.status})
-        if isinstance(error, ApiRateLimited):
-            self.client.sleep(min(error.retry_after, self.client.max_inline_wait))
-
-
-CONNECTOR = StatuspageConnector
+        return landed() or create_once(self.client, send, landed, attempts=MAX_CREATE_ATTEMPTS, what="statuspage.incident_update")
