@@ -1,23 +1,22 @@
-"""Microsoft Entra ID connector: Graph v1.0 users, groups and managers with client-credentials OAuth, nextLink paging and delta queries."""
+"""The Entra ID connector: Graph v1.0 users, groups and managers with nextLink paging and delta queries."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
-from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
-from integrations.errors import ApiBadRequest, ApiHostError, ApiNotFound, ApiTimeout, ApiUnauthorized
-from integrations.http import DEFAULT_TIMEOUT
+from integrations.connectors.base import BaseConnector, ConnectionTest, FieldInfo, Page
+from integrations.connectors.entities import BastionGroup, BastionPerson
+from integrations.connectors.entra.client import ClientCredentialsAuth, classify_graph_response
+from integrations.connectors.entra.manifest import MANIFEST
+from integrations.errors import ApiBadRequest, ApiError, ApiNotFound
 
 logger = logging.getLogger(__name__)
 
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 USER_SELECT = (
     "id",
     "accountEnabled",
@@ -57,93 +56,10 @@ USER_FIELDS = [
 ]
 
 
-class ClientCredentialsAuth:
-    """App-only token from the Microsoft identity platform (no refresh token: a new one is requested before expiry)."""
-
-    def __init__(
-        self,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str = GRAPH_SCOPE,
-        session: requests.Session | None = None,
-        url_guard: Callable[[str], None] | None = None,
-    ):
-        self.token_url, self.client_id, self._secret, self.scope = token_url, client_id, client_secret, scope
-        self._session = session or requests.Session()
-        self._url_guard = url_guard
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
-        self.fetches = 0
-
-    def _fetch(self) -> None:
-        if self._url_guard:
-            self._url_guard(self.token_url)  # the same SSRF policy as every Graph call
-        try:
-            response = self._session.post(
-                self.token_url,
-                data={"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret, "scope": self.scope},
-                timeout=DEFAULT_TIMEOUT,
-            )
-        except requests.Timeout as exc:
-            raise ApiTimeout("The Microsoft token endpoint did not answer in time.") from exc
-        except requests.ConnectionError as exc:
-            raise ApiHostError("Could not reach the Microsoft token endpoint.") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code >= 500:
-            raise ApiHostError(f"The Microsoft token endpoint failed ({response.status_code}).", status=response.status_code)
-        if response.status_code != 200 or not body.get("access_token"):
-            # The reason phrase is the server's own text (a banner when the URL is no token endpoint): never shown.
-            description = str(body.get("error_description") or body.get("error") or f"HTTP {response.status_code}").split("\r\n")[0][:300]
-            raise ApiUnauthorized(
-                f"Entra ID refused the client credentials: {description}", status=response.status_code, vendor_code=str(body.get("error", ""))
-            )
-        self.fetches += 1
-        self._token = body["access_token"]
-        # Renew five minutes early so a long sync never presents an expired token.
-        self._expires_at = time.time() + max(60, int(body.get("expires_in", 3600)) - 300)
-
-    def apply(self, headers: dict[str, str]) -> None:
-        with self._lock:
-            if not self._token or time.time() >= self._expires_at:
-                self._fetch()
-            headers["Authorization"] = f"Bearer {self._token}"
-
-    def refresh(self) -> bool:
-        with self._lock:
-            self._fetch()
-        return True
-
-
 class EntraConnector(BaseConnector):
     """Microsoft Graph v1.0 (application permissions User.Read.All, Group.Read.All)."""
 
-    manifest = ConnectorManifest(
-        key="entra",
-        name="Microsoft Entra ID",
-        category="directory",
-        description="People, managers and groups from Microsoft Entra ID (Azure AD) through Microsoft Graph, kept current with delta queries.",
-        auth_methods=("service_account",),
-        credential_fields=(
-            CredentialField("client_id", "Application (client) id", is_secret=False),
-            CredentialField("client_secret", "Client secret"),
-        ),
-        config_fields=(
-            CredentialField("tenant_id", "Directory (tenant) id", is_secret=False),
-            CredentialField("login_base_url", "Login base URL", is_secret=False, is_required=False, help_text="https://login.microsoftonline.com"),
-        ),
-        default_base_url="https://graph.microsoft.com/v1.0",
-        entities=(
-            EntitySpec("users", "Users", "People (disabled accounts are reported as deletions)", supports_incremental=True, bastion_type="person"),
-            EntitySpec("groups", "Groups", "Groups with their direct members", bastion_type="group"),
-        ),
-        capabilities=("read", "incremental", "field_discovery", "deletions", "org_chart"),
-        docs_url="https://learn.microsoft.com/graph/delta-query-users",
-    )
+    manifest = MANIFEST
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -156,6 +72,10 @@ class EntraConnector(BaseConnector):
                 url_guard=self.client.url_guard,
             )
         self._memberships: dict[str, list[str]] | None = None
+
+    @classmethod
+    def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
+        return classify_graph_response(response, path)
 
     @property
     def token_url(self) -> str:
@@ -307,22 +227,22 @@ class EntraConnector(BaseConnector):
     # ------------------------------------------------------------ transformers
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if entity == "groups":
-            return {"external_id": str(record["id"]), "name": record.get("displayName") or "", "members": list(record.get("members") or [])}
+            return BastionGroup(external_id=str(record["id"]), name=record.get("displayName") or "", members=list(record.get("members") or []))
         phones = record.get("businessPhones") or []
-        return {
-            "external_id": str(record["id"]),
-            "email": (record.get("mail") or "").lower(),
-            "name": record.get("displayName") or f"{record.get('givenName') or ''} {record.get('surname') or ''}".strip(),
-            "given_name": record.get("givenName") or "",
-            "family_name": record.get("surname") or "",
-            "title": record.get("jobTitle") or "",
-            "department": record.get("department") or "",
-            "phone": (phones[0] if phones else "") or record.get("mobilePhone") or "",
-            "manager_external_id": record.get("manager_id") or "",
-            "groups": list(record.get("groups") or []),
-            "is_active": record.get("accountEnabled", True) is not False,
-            "username": record.get("userPrincipalName") or "",
-        }
+        return BastionPerson(
+            external_id=str(record["id"]),
+            email=(record.get("mail") or "").lower(),
+            name=record.get("displayName") or f"{record.get('givenName') or ''} {record.get('surname') or ''}".strip(),
+            given_name=record.get("givenName") or "",
+            family_name=record.get("surname") or "",
+            title=record.get("jobTitle") or "",
+            department=record.get("department") or "",
+            phone=(phones[0] if phones else "") or record.get("mobilePhone") or "",
+            manager_external_id=record.get("manager_id") or "",
+            groups=list(record.get("groups") or []),
+            is_active=record.get("accountEnabled", True) is not False,
+            username=record.get("userPrincipalName") or "",
+        )
 
 
 CONNECTOR = EntraConnector

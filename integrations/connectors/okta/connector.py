@@ -1,37 +1,23 @@
-"""Okta connector: users, groups and app assignments over the Management API (Link paging, X-Rate-Limit-*), event hooks."""
+"""The Okta connector: reading users, groups and app assignments (Link paging, incremental search, deactivations as deletions)."""
 
 from __future__ import annotations
 
-import hmac
-import json
-import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
-from integrations.connectors.base import (
-    BaseConnector,
-    ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
-    FieldInfo,
-    OAuthSpec,
-    Page,
-    WebhookEvent,
-    WebhookRequest,
-    WebhookSpec,
-)
-from integrations.errors import ApiBadRequest, ApiNotFound, ApiRateLimited, WebhookRejected
-from integrations.http import BearerAuth, HeaderAuth
+import requests
 
-logger = logging.getLogger(__name__)
+from integrations.connectors.base import BaseConnector, ConnectionTest, FieldInfo, Page
+from integrations.connectors.entities import BastionGroup, BastionPerson
+from integrations.connectors.okta.client import OktaRateMixin, classify_okta_response
+from integrations.connectors.okta.manifest import MANIFEST
+from integrations.connectors.okta.webhooks import OktaWebhooksMixin
+from integrations.errors import ApiBadRequest, ApiError, ApiNotFound
+from integrations.http import BearerAuth, HeaderAuth
 
 USER_PAGE_LIMIT = 200  # Okta's maximum for /api/v1/users
 MEMBER_PAGE_LIMIT = 1000
-DELETE_EVENTS = {"user.lifecycle.deactivate", "user.lifecycle.delete.initiated", "user.lifecycle.delete.completed"}
-CHANGE_EVENTS = {"user.account.update_profile", "user.lifecycle.create", "user.lifecycle.activate", "user.lifecycle.reactivate", "user.lifecycle.unsuspend"}
 PROFILE_FIELDS = [
     ("login", "Username", "string", True),
     ("email", "Email", "email", True),
@@ -50,35 +36,10 @@ PROFILE_FIELDS = [
 ]
 
 
-class OktaConnector(BaseConnector):
+class OktaConnector(OktaRateMixin, OktaWebhooksMixin, BaseConnector):
     """Okta Management API (SSWS API token or OAuth 2.0 bearer)."""
 
-    manifest = ConnectorManifest(
-        key="okta",
-        name="Okta",
-        category="directory",
-        description="People, groups and application assignments from Okta, kept current by event hooks.",
-        auth_methods=("api_key", "oauth2"),
-        credential_fields=(CredentialField("api_token", "API token (SSWS)", help_text="Admin console → Security → API → Tokens"),),
-        config_fields=(
-            CredentialField("app_ids", "Application ids for assignments", is_secret=False, is_required=False),
-            CredentialField("webhook_auth_header", "Event hook authentication header", is_secret=False, is_required=False),
-        ),
-        oauth=OAuthSpec(
-            authorize_url="https://{yourOktaDomain}/oauth2/v1/authorize",
-            token_url="https://{yourOktaDomain}/oauth2/v1/token",
-            scopes=("okta.users.read", "okta.groups.read", "okta.apps.read"),
-            scope_purposes={"okta.users.read": "Import people", "okta.groups.read": "Import groups", "okta.apps.read": "Import app assignments"},
-        ),
-        entities=(
-            EntitySpec("users", "Users", "People (deactivated users are reported as deletions)", supports_incremental=True, bastion_type="person"),
-            EntitySpec("groups", "Groups", "Okta groups with their members", bastion_type="group"),
-            EntitySpec("app_assignments", "App assignments", "Users assigned to the configured applications", bastion_type="other"),
-        ),
-        webhook=WebhookSpec(signature="Event hook: one-time GET verification (X-Okta-Verification-Challenge), then a static secret header on every delivery."),
-        capabilities=("read", "incremental", "field_discovery", "deletions", "webhooks"),
-        docs_url="https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/",
-    )
+    manifest = MANIFEST
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep, **kwargs: Any):
         super().__init__(**kwargs)
@@ -95,46 +56,13 @@ class OktaConnector(BaseConnector):
         if self.client is not None:
             self.client.session.hooks.setdefault("response", []).append(self._observe_rate)
 
+    @classmethod
+    def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
+        return classify_okta_response(response, path)
+
     @property
     def page_size(self) -> int:
         return max(1, min(int(self.config.get("page_size") or USER_PAGE_LIMIT), USER_PAGE_LIMIT))
-
-    # ------------------------------------------------------------ rate limits
-    def _observe_rate(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        for header, key in (("X-Rate-Limit-Limit", "limit"), ("X-Rate-Limit-Remaining", "remaining"), ("X-Rate-Limit-Reset", "reset")):
-            value = response.headers.get(header)
-            if value and value.strip().isdigit():
-                self.rate[key] = int(value)
-
-    def _throttle(self) -> None:
-        """Pause before the budget runs out (Okta counts per minute window); a long wait is handed back as ApiRateLimited to re-queue."""
-        remaining, reset, limit = self.rate.get("remaining"), self.rate.get("reset"), self.rate.get("limit") or 0
-        low_water = int(self.config.get("rate_limit_reserve") or max(1, limit // 20))
-        if remaining is None or reset is None or remaining > low_water:
-            return
-        wait = reset - time.time()
-        if wait <= 0:
-            return
-        if wait > float(self.config.get("max_inline_wait") or 10):
-            raise ApiRateLimited("Okta rate limit budget is nearly spent; retry after the window resets.", retry_after=wait, status=None)
-        logger.info("okta.rate_limit.throttle", extra={"remaining": remaining, "wait": round(wait, 2)})
-        self.throttle_waits.append(wait)
-        self._sleep(wait)
-        self.rate.pop("remaining", None)
-
-    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        self._throttle()
-        return self.client.get(path, params=params)
-
-    def _pages(self, path: str, params: Mapping[str, Any] | None = None):
-        """Follow Link rel="next" verbatim (the `after` cursor is opaque)."""
-        url: str | None = path
-        query = params
-        while url:
-            response = self._get(url, query)
-            yield response.json(), response
-            url = response.links.get("next", {}).get("url")
-            query = None
 
     # ------------------------------------------------------------ connection and discovery
     def test_connection(self) -> ConnectionTest:
@@ -255,7 +183,7 @@ class OktaConnector(BaseConnector):
 
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if entity == "groups":
-            return {"external_id": str(record["id"]), "name": (record.get("profile") or {}).get("name", ""), "members": list(record.get("members") or [])}
+            return BastionGroup(external_id=str(record["id"]), name=(record.get("profile") or {}).get("name", ""), members=list(record.get("members") or []))
         if entity == "app_assignments":
             return {
                 "external_id": str(record["id"]),
@@ -265,93 +193,25 @@ class OktaConnector(BaseConnector):
             }
         profile = record.get("profile") or {}
         given, family = profile.get("firstName") or "", profile.get("lastName") or ""
-        return {
-            "external_id": str(record["id"]),
-            "email": (profile.get("email") or "").lower(),
-            "name": profile.get("displayName") or f"{given} {family}".strip(),
-            "given_name": given,
-            "family_name": family,
-            "title": profile.get("title") or "",
-            "department": profile.get("department") or "",
-            "phone": profile.get("primaryPhone") or profile.get("mobilePhone") or "",
-            "manager_external_id": profile.get("managerId") or "",
-            "groups": list(record.get("groups") or []),
-            "is_active": record.get("status") not in ("DEPROVISIONED", "SUSPENDED"),
-            "username": profile.get("login") or "",
-        }
-
-    # ------------------------------------------------------------ event hooks
-    @classmethod
-    def verify_webhook(cls, request: WebhookRequest, *, secret: str, config: Mapping[str, Any] | None = None) -> None:
-        """Okta sends no HMAC: the configured header must carry the shared secret (constant-time compare)."""
-        header_name = str((config or {}).get("webhook_auth_header") or "Authorization")
-        presented = request.header(header_name)
-        if request.method.upper() == "GET":
-            if not request.header("X-Okta-Verification-Challenge"):
-                raise WebhookRejected(400, "missing_challenge", "Okta's verification request carries X-Okta-Verification-Challenge.")
-            # The handshake echoes a value and changes nothing; a wrong secret is still refused when one is sent.
-            if presented is not None and not hmac.compare_digest(presented.encode(), secret.encode()):
-                raise WebhookRejected(401, "bad_secret", f"The {header_name} header does not match the event hook secret.")
-            return
-        if not presented:
-            raise WebhookRejected(400, "missing_secret", f"The event hook delivery has no {header_name} header.")
-        if not secret or not hmac.compare_digest(presented.encode(), secret.encode()):
-            raise WebhookRejected(401, "bad_secret", f"The {header_name} header does not match the event hook secret.")
-
-    @classmethod
-    def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
-        challenge = request.header("X-Okta-Verification-Challenge")
-        if request.method.upper() == "GET":
-            if not challenge:
-                raise WebhookRejected(400, "missing_challenge", "Okta's verification request carries X-Okta-Verification-Challenge.")
-            return [
-                WebhookEvent(
-                    delivery_id=f"okta-verification:{challenge[:64]}", event_type="verification", action="sync", challenge_response={"verification": challenge}
-                )
-            ]
-        try:
-            body = json.loads(request.body or b"null")
-        except ValueError as exc:
-            raise WebhookRejected(400, "invalid_json", "The Okta event hook body is not JSON.") from exc
-        if not isinstance(body, dict) or not body.get("eventId") or not isinstance((body.get("data") or {}).get("events"), list):
-            raise WebhookRejected(400, "invalid_payload", "An Okta event hook delivery has eventId and data.events.")
-        events = body["data"]["events"]
-        parsed: list[WebhookEvent] = []
-        for index, event in enumerate(events if all(isinstance(e, dict) for e in events) else []):
-            event_type = str(event.get("eventType", ""))
-            delivery_id = str(body["eventId"]) if len(events) == 1 else f"{body['eventId']}:{event.get('uuid') or index}"
-            occurred = _parse_time(event.get("published"))
-            users = [t for t in event.get("target") or [] if isinstance(t, dict) and t.get("type") == "User"]
-            applied = False
-            for target in users:
-                if target.get("id") and event_type in DELETE_EVENTS:
-                    parsed.append(WebhookEvent(delivery_id, event_type, "users", str(target["id"]), "delete", None, occurred))
-                    applied = True
-                elif event_type in DELETE_EVENTS | CHANGE_EVENTS:
-                    # The event names the user (by id, or only by login) without its profile: the sync engine re-reads the users.
-                    parsed.append(WebhookEvent(delivery_id, event_type, "users", str(target.get("id") or ""), "sync", None, occurred))
-                    applied = True
-            if not applied:
-                known = event_type in DELETE_EVENTS | CHANGE_EVENTS
-                # A user event without a user target is not used; an event type Bastion does not read is unsupported.
-                parsed.append(WebhookEvent(delivery_id, event_type or "unknown", action="ignore" if known else "unsupported", occurred_at=occurred))
-        if not events:
-            parsed.append(WebhookEvent(str(body["eventId"]), "empty", action="ignore"))
-        return parsed
+        return BastionPerson(
+            external_id=str(record["id"]),
+            email=(profile.get("email") or "").lower(),
+            name=profile.get("displayName") or f"{given} {family}".strip(),
+            given_name=given,
+            family_name=family,
+            title=profile.get("title") or "",
+            department=profile.get("department") or "",
+            phone=profile.get("primaryPhone") or profile.get("mobilePhone") or "",
+            manager_external_id=profile.get("managerId") or "",
+            groups=list(record.get("groups") or []),
+            is_active=record.get("status") not in ("DEPROVISIONED", "SUSPENDED"),
+            username=profile.get("login") or "",
+        )
 
     def fetch_user(self, user_id: str) -> dict[str, Any]:
         """One user in the raw shape `read` returns (for event hooks that name a user without its profile)."""
         user = self._get(f"/api/v1/users/{user_id}").json()
         return {**user, "groups": sorted(self._group_memberships().get(str(user["id"]), []))}
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 CONNECTOR = OktaConnector

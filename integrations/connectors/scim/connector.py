@@ -1,54 +1,36 @@
-"""Generic SCIM 2.0 client (RFC 7643/7644): /Users and /Groups with ListResponse paging, filters and the enterprise extension."""
+"""The SCIM 2.0 connector: /Users and /Groups with ListResponse paging, filters and the enterprise extension."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.connectors.base import BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, EntitySpec, FieldInfo, Page
-from integrations.errors import ApiBadRequest, ApiNotFound
+import requests
+
+from integrations.connectors.base import BaseConnector, ConnectionTest, FieldInfo, Page
+from integrations.connectors.entities import BastionGroup, BastionPerson
+from integrations.connectors.scim.client import ENTERPRISE, LIST_SCHEMA, SCIM_HEADERS, USER_SCHEMA, classify_scim_response, scim_quote
+from integrations.connectors.scim.manifest import MANIFEST
+from integrations.errors import ApiBadRequest, ApiError, ApiNotFound
 from integrations.http import BearerAuth
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-SCIM_HEADERS = {"Accept": "application/scim+json, application/json"}
 TYPE_MAP = {"string": "string", "boolean": "boolean", "decimal": "number", "integer": "number", "dateTime": "datetime", "reference": "string"}
-
-
-def scim_quote(value: str) -> str:
-    """A SCIM filter string literal (JSON string rules: quotes and backslashes escaped)."""
-    return json.dumps(str(value))
 
 
 class ScimConnector(BaseConnector):
     """Any SCIM 2.0 service provider (Okta, Entra ID, OneLogin, PagerDuty, …) with a bearer token."""
 
-    manifest = ConnectorManifest(
-        key="scim",
-        name="SCIM 2.0",
-        category="directory",
-        description="People and groups from any identity provider that speaks SCIM 2.0 (RFC 7644).",
-        auth_methods=("api_key",),
-        credential_fields=(CredentialField("token", "Bearer token"),),
-        config_fields=(
-            CredentialField("page_size", "Page size (count)", is_secret=False, is_required=False),
-            CredentialField("user_filter", "Extra SCIM filter for users", is_secret=False, is_required=False),
-        ),
-        entities=(
-            EntitySpec("users", "Users", "SCIM User resources (inactive users are reported as deletions)", supports_incremental=True, bastion_type="person"),
-            EntitySpec("groups", "Groups", "SCIM Group resources with their members", bastion_type="group"),
-        ),
-        capabilities=("read", "incremental", "field_discovery", "deletions"),
-        docs_url="https://datatracker.ietf.org/doc/html/rfc7644",
-    )
+    manifest = MANIFEST
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         token = self.credentials.get("token") or self.credentials.get("api_token") or self.credentials.get("access_token")
         if self.client is not None and self.client.auth is None and token:
             self.client.auth = BearerAuth(str(token))
+
+    @classmethod
+    def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
+        return classify_scim_response(response, path)
 
     @property
     def page_size(self) -> int:
@@ -161,11 +143,11 @@ class ScimConnector(BaseConnector):
 
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if entity == "groups":
-            return {
-                "external_id": str(record["id"]),
-                "name": record.get("displayName") or "",
-                "members": [m["value"] for m in record.get("members") or [] if m.get("value")],
-            }
+            return BastionGroup(
+                external_id=str(record["id"]),
+                name=record.get("displayName") or "",
+                members=[m["value"] for m in record.get("members") or [] if m.get("value")],
+            )
         name = record.get("name") or {}
         enterprise = record.get(ENTERPRISE) or {}
         emails = record.get("emails") or []
@@ -173,20 +155,20 @@ class ScimConnector(BaseConnector):
         phones = record.get("phoneNumbers") or []
         manager = enterprise.get("manager") or {}
         given, family = name.get("givenName") or "", name.get("familyName") or ""
-        return {
-            "external_id": str(record["id"]),
-            "email": (email or "").lower(),
-            "name": record.get("displayName") or name.get("formatted") or f"{given} {family}".strip(),
-            "given_name": given,
-            "family_name": family,
-            "title": record.get("title") or "",
-            "department": enterprise.get("department") or "",
-            "phone": phones[0].get("value", "") if phones else "",
-            "manager_external_id": (manager.get("value") if isinstance(manager, dict) else "") or "",
-            "groups": sorted(g.get("display") or g.get("value") for g in record.get("groups") or [] if g.get("display") or g.get("value")),
-            "is_active": record.get("active", True) is not False,
-            "username": record.get("userName") or "",
-        }
+        return BastionPerson(
+            external_id=str(record["id"]),
+            email=(email or "").lower(),
+            name=record.get("displayName") or name.get("formatted") or f"{given} {family}".strip(),
+            given_name=given,
+            family_name=family,
+            title=record.get("title") or "",
+            department=enterprise.get("department") or "",
+            phone=phones[0].get("value", "") if phones else "",
+            manager_external_id=(manager.get("value") if isinstance(manager, dict) else "") or "",
+            groups=sorted(g.get("display") or g.get("value") for g in record.get("groups") or [] if g.get("display") or g.get("value")),
+            is_active=record.get("active", True) is not False,
+            username=record.get("userName") or "",
+        )
 
 
 CONNECTOR = ScimConnector
