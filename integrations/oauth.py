@@ -1,4 +1,4 @@
-"""OAuth 2.0 for integrations: authorization code + PKCE with a session-bound state, token storage and single-flight refresh."""
+"""OAuth 2.0 for integrations: authorization code + PKCE with a session-bound state, the token endpoint, the refresh lock."""
 
 from __future__ import annotations
 
@@ -22,11 +22,10 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from common import metrics
 from common.errors import ApplicationError
-from integrations.connectors.base import OAuthSpec
+from integrations.connectors.base import BaseConnector, OAuthSpec
 from integrations.errors import ApiError, ApiHostError, ApiRateLimited, AuthRefreshFailed
-from integrations.http import BearerAuth, HttpClient, PinnedAdapter, connection_failure, name_resolution_failure, rate_limit_wait
+from integrations.http import BearerAuth, CallRecord, HttpClient, PinnedAdapter, connection_failure, name_resolution_failure, rate_limit_wait
 from integrations.models import CredentialType, Integration, IntegrationCredential
 
 logger = logging.getLogger(__name__)
@@ -245,7 +244,7 @@ def oauth_exchange_code(
     entry: Mapping[str, Any],
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Exchange the authorization code (with the PKCE verifier) for tokens, then let the connector record what the grant reaches."""
+    """Exchange the authorization code (with the PKCE verifier) for tokens; the caller runs oauth_post_authorize and stores them."""
     endpoints = oauth_endpoints(integration, spec, default_base_url)
     session = _session(integration.connector_key, spec, redirect_uri=entry["redirect_uri"])
 
@@ -273,16 +272,20 @@ def oauth_exchange_code(
         raise OAuthFlowError(f"Could not get tokens from the vendor: {exc.message} Try again.", code="oauth_exchange_failed", status_code=502)
     if not token.get("access_token"):
         raise OAuthFlowError("The vendor's token response has no access token. Try again.", code="oauth_exchange_failed", status_code=502)
-    oauth_post_authorize(integration=integration, token=token, default_base_url=default_base_url)
     return token
 
 
-def oauth_post_authorize(*, integration: Integration, token: Mapping[str, Any], default_base_url: str) -> dict[str, Any]:
-    """Run the connector's post_authorize hook with the new token and save the config it returns (e.g. Jira's cloudId)."""
-    from integrations import services
+def oauth_post_authorize(
+    *,
+    integration: Integration,
+    connector_class: type[BaseConnector],
+    token: Mapping[str, Any],
+    default_base_url: str,
+    recorder: Callable[[CallRecord], None] | None = None,
+) -> dict[str, Any]:
+    """Run the connector's post_authorize hook with the new token; returns the config it implies (e.g. Jira's cloudId) to save."""
     from integrations.ssrf import url_guard
 
-    connector_class = services.connector_class_for(integration.connector_key)
     base_url = integration.base_url or default_base_url
     client = None
     if base_url.startswith("http"):
@@ -291,21 +294,18 @@ def oauth_post_authorize(*, integration: Integration, token: Mapping[str, Any], 
             auth=BearerAuth(str(token["access_token"])),
             timeout=TOKEN_TIMEOUT,
             max_retries=2,
-            recorder=services.record_call(integration.pk, status=integration.status),
+            recorder=recorder,
             url_guard=url_guard,
             connector_key=integration.connector_key,
             classify=connector_class.classify_response,
         )
     connector = connector_class(client=client, config=integration.config, credentials=token)
     try:
-        updates = connector.post_authorize(token)
+        return connector.post_authorize(token)
     except ApiError as exc:
         logger.warning("oauth.post_authorize_failed", extra={"integration": str(integration.pk), "error": str(exc)})
         message = f"Signed in to {connector_class.manifest.name}, but {exc.message}"
         raise OAuthFlowError(message, code="oauth_account_unusable", status_code=502 if exc.retryable else 400)
-    if updates:
-        services.integration_update(integration=integration, config={**integration.config, **updates})
-    return updates
 
 
 def token_to_credential(token: Mapping[str, Any], *, previous: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], datetime | None, list[str]]:
@@ -398,73 +398,18 @@ def refresh_lock(integration_id: Any):
             yield
 
 
-def _needs_refresh(credential: IntegrationCredential, *, now: datetime) -> bool:
+def needs_refresh(credential: IntegrationCredential, *, now: datetime) -> bool:
     return credential.expires_at is not None and credential.expires_at - REFRESH_EARLY <= now
 
 
-def oauth_refresh(
-    *,
-    integration_id: Any,
-    force: bool = False,
-    stale_access_token: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+def oauth_token_refresh(
+    *, connector_key: str, spec: OAuthSpec, token_url: str, refresh_token: str, integration_id: Any, sleep: Callable[[float], None] = time.sleep
 ) -> dict[str, Any]:
-    """Refresh the integration's access token once, however many workers ask at the same moment.
+    """Spend a refresh token at the token endpoint: AuthRefreshFailed when the vendor refuses it, another ApiError when it is busy.
 
-    Under the lock the credential is re-read: if another worker already refreshed (expiry far enough, or the access
-    token differs from the one that got a 401), its tokens are used and the token endpoint is not called again.
-    The rotated refresh token is saved before the lock is released.
+    Nothing is stored or marked here: integrations.services.tokens.oauth_refresh does that under the refresh lock.
     """
-    from integrations import services  # services imports this module; import late to avoid a cycle
-
-    with refresh_lock(integration_id):
-        credential = IntegrationCredential.objects.select_related("integration", "integration__organization").get(
-            integration_id=integration_id, credential_type=CredentialType.OAUTH
-        )
-        data = dict(credential.data or {})
-        now = timezone.now()
-        if force and stale_access_token and data.get("access_token") != stale_access_token:
-            return data
-        if not force and not _needs_refresh(credential, now=now):
-            return data
-        integration = credential.integration
-        refresh_token = data.get("refresh_token")
-        if not refresh_token:
-            error = AuthRefreshFailed(
-                "The access token expired and the vendor gave no refresh token: reconnect the integration.", vendor_code="no_refresh_token"
-            )
-            services.integration_auth_failed(integration=integration, error=error)
-            metrics.oauth_refresh_failures.labels(integration.connector_key, "no_refresh_token").inc()
-            raise error
-        connector_class = services.connector_class_for(integration.connector_key)
-        spec = connector_class.manifest.oauth
-        if spec is None:
-            raise AuthRefreshFailed(f"{connector_class.manifest.name} does not use OAuth.")
-        token_url = oauth_endpoints(integration, spec, connector_class.manifest.default_base_url).token_url
-        token = _call_token_endpoint(integration, spec, token_url, refresh_token, sleep=sleep)
-        if not token.get("access_token"):
-            error = ApiHostError("The token endpoint answered without an access token; the refresh will be retried.", path=urlsplit(token_url).path)
-            services.integration_record_failure(integration=integration, error=error)
-            metrics.oauth_refresh_failures.labels(integration.connector_key, "transient").inc()
-            raise error
-        new_data, expires_at, scopes = token_to_credential(token, previous=data)
-        services.credential_store(
-            integration=integration,
-            credential_type=CredentialType.OAUTH,
-            data=new_data,
-            expires_at=expires_at,
-            scopes=scopes or list(credential.scopes or []),
-            audit_action="credential.refresh",
-        )
-        metrics.oauth_refreshes.labels(integration.connector_key).inc()
-        logger.info("oauth.refreshed", extra={"integration": str(integration_id), "rotated": new_data.get("refresh_token") != refresh_token})
-        return new_data
-
-
-def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: str, refresh_token: str, *, sleep: Callable[[float], None]) -> dict[str, Any]:
-    from integrations import services
-
-    session = _session(integration.connector_key, spec)
+    session = _session(connector_key, spec)
     session.scope = None  # a refresh keeps the granted scopes; asking again can fail at some vendors
 
     def is_final(exc: AuthlibBaseError) -> bool:
@@ -476,55 +421,15 @@ def _call_token_endpoint(integration: Integration, spec: OAuthSpec, token_url: s
             lambda: session.refresh_token(token_url, refresh_token=refresh_token),
             is_final=is_final,
             token_url=token_url,
-            integration_id=integration.pk,
+            integration_id=integration_id,
             sleep=sleep,
         )
     except AuthlibBaseError as exc:
-        error = AuthRefreshFailed(
+        raise AuthRefreshFailed(
             f"The vendor refused the refresh token ({exc.error}): reconnect the integration.", vendor_code=str(exc.error), path=urlsplit(token_url).path
-        )
-        services.integration_auth_failed(integration=integration, error=error)
-        metrics.oauth_refresh_failures.labels(integration.connector_key, "refused").inc()
-        raise error from exc
+        ) from exc
     except ApiError as exc:
-        # Not now, not never: the integration keeps its status (no auth_failed, no alert); the failure is counted.
+        # Not now, not never: the caller counts the failure and keeps the integration's status (no auth_failed, no alert).
         if exc.retryable:
             exc.message = f"{exc.message} The refresh will be retried."
-        services.integration_record_failure(integration=integration, error=exc)
-        metrics.oauth_refresh_failures.labels(integration.connector_key, "transient" if exc.retryable else exc.category).inc()
         raise
-
-
-class OAuthTokenAuth:
-    """HttpClient auth for OAuth integrations: refresh before expiry and once on a 401, never twice concurrently."""
-
-    def __init__(self, integration_id: Any, data: Mapping[str, Any], *, sleep: Callable[[float], None] = time.sleep):
-        self.integration_id = integration_id
-        self._data = dict(data)
-        self._sleep = sleep
-
-    @property
-    def access_token(self) -> str:
-        return str(self._data.get("access_token") or "")
-
-    def _expires_at(self) -> datetime | None:
-        raw = self._data.get("expires_at")
-        return datetime.fromisoformat(raw) if raw else None
-
-    def apply(self, headers: dict[str, str]) -> None:
-        expires_at = self._expires_at()
-        if expires_at is not None and expires_at - REFRESH_EARLY <= timezone.now():
-            try:
-                self._data = oauth_refresh(integration_id=self.integration_id, sleep=self._sleep)
-            except (ApiHostError, ApiRateLimited):
-                if expires_at <= timezone.now():
-                    raise
-                # Still valid for a few minutes: use it, the next call tries the refresh again.
-                logger.warning("oauth.refresh_deferred", extra={"integration": str(self.integration_id)})
-        headers["Authorization"] = f"{self._data.get('token_type') or 'Bearer'}".capitalize() + f" {self.access_token}"
-
-    def refresh(self) -> bool:
-        """After a 401: refresh unless another worker already did; retry when we now hold a different token."""
-        used = self.access_token
-        self._data = oauth_refresh(integration_id=self.integration_id, force=True, stale_access_token=used, sleep=self._sleep)
-        return self.access_token != used

@@ -27,7 +27,7 @@ def integration_health_refresh() -> int:
 def oauth_refresh(integration_id: str) -> None:
     """Refresh one integration's OAuth token if it is about to expire (single-flight under the lock)."""
     from integrations.errors import AuthRefreshFailed
-    from integrations.oauth import oauth_refresh as refresh
+    from integrations.services import oauth_refresh as refresh
 
     if not Integration.objects.filter(pk=integration_id, status__in=[IntegrationStatus.CONNECTED, IntegrationStatus.DEGRADED]).exists():
         return

@@ -170,7 +170,7 @@ def test_without_a_known_site_or_with_an_api_token_on_the_gateway_the_error_says
 
 def test_a_jira_style_429_from_the_token_endpoint_is_waited_out_not_stored_as_a_token(admin_client, sandbox, sleeps):
     """Atlassian's 429 body has no OAuth `error` member; read as a token it would replace the credential with garbage."""
-    from integrations.oauth import oauth_refresh
+    from integrations.services import oauth_refresh
 
     connect_jira(admin_client, sandbox)
     integration = Integration.objects.get()

@@ -328,7 +328,7 @@ def faults(sandbox: str, **knobs) -> None:
 
 
 def test_a_rate_limited_refresh_waits_the_retry_after_it_names(admin_client, sandbox, sleeps):
-    from integrations.oauth import oauth_refresh
+    from integrations.services import oauth_refresh
 
     integration = connected(admin_client, sandbox)
     before = oauth_data(integration)
@@ -344,7 +344,7 @@ def test_a_rate_limited_refresh_waits_the_retry_after_it_names(admin_client, san
 
 def test_a_retry_after_beyond_the_wait_budget_fails_now_and_leaves_the_integration_connected(admin_client, sandbox, sleeps):
     from integrations.errors import ApiRateLimited
-    from integrations.oauth import oauth_refresh
+    from integrations.services import oauth_refresh
 
     integration = connected(admin_client, sandbox)
     before = oauth_data(integration)
@@ -369,7 +369,7 @@ def test_a_retry_after_beyond_the_wait_budget_fails_now_and_leaves_the_integrati
 
 
 def test_a_503_with_retry_after_is_waited_out_then_reported_as_transient(admin_client, sandbox, sleeps):
-    from integrations.oauth import oauth_refresh
+    from integrations.services import oauth_refresh
 
     integration = connected(admin_client, sandbox)
     faults(sandbox, error_next=1, error_status=503, error_retry_after=3)

@@ -17,9 +17,9 @@ from accounts.models import Role
 from integrations.errors import ApiHostError, UnsafeBaseUrl
 from integrations.http import PinnedAdapter
 from integrations.models import CredentialType, Integration, IntegrationCredential, IntegrationStatus
-from integrations.oauth import _session, oauth_refresh
+from integrations.oauth import _session
 from integrations.registry import get_connector_class
-from integrations.services import integration_update
+from integrations.services import integration_update, oauth_refresh
 from integrations.ssrf import url_guard
 from tests.integrations.dns_outage import OutageDns
 from tests.integrations.oauth_helpers import consent, local, oauth_connect, start_connect, token_calls

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from integrations import oauth
+from integrations import oauth, services
 from integrations.errors import ApiHostError
 from integrations.models import CredentialType, Integration, IntegrationCredential, IntegrationStatus
 from integrations.ratelimit import redis_client
@@ -133,10 +133,10 @@ def test_a_refresh_that_outlasts_the_ttl_keeps_the_lock_and_the_second_worker_wa
     integration = expiring_integration(organization, token_server)
     key = oauth.refresh_lock_key(integration.pk)
 
-    first, first_outcome = in_thread(lambda: oauth.oauth_refresh(integration_id=integration.pk, sleep=lambda _s: None))
+    first, first_outcome = in_thread(lambda: services.oauth_refresh(integration_id=integration.pk, sleep=lambda _s: None))
     wait_for(lambda: token_server.refresh_tokens, timeout=10, message="the first refresh to reach the token endpoint")
     held_since = time.monotonic()
-    second, second_outcome = in_thread(lambda: oauth.oauth_refresh(integration_id=integration.pk, sleep=lambda _s: None))
+    second, second_outcome = in_thread(lambda: services.oauth_refresh(integration_id=integration.pk, sleep=lambda _s: None))
     # Three TTLs later the first refresh is still waiting for its answer: the lock is still held and the second has not refreshed.
     wait_for(lambda: time.monotonic() - held_since > 3 * oauth.REFRESH_LOCK_TIMEOUT, timeout=20, message="three lock TTLs to pass")
     assert redis_db.exists(key) == 1 and 0 < redis_db.pttl(key) <= 3000
@@ -161,7 +161,7 @@ def test_a_waiter_gives_up_after_a_bounded_wait_without_calling_the_token_endpoi
     try:
         started = time.monotonic()
         with pytest.raises(ApiHostError, match="Timed out waiting for another worker to refresh the token") as raised:
-            oauth.oauth_refresh(integration_id=integration.pk, sleep=lambda _s: None)
+            services.oauth_refresh(integration_id=integration.pk, sleep=lambda _s: None)
         assert raised.value.retryable and time.monotonic() - started < 5
     finally:
         other_worker.release()
