@@ -10,32 +10,20 @@ derived from the idempotency key is appended to the body and matching is exact i
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from integrations.connectors.base import (
-    ActionResult,
-    ActionSpec,
-    BaseConnector,
-    ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
-    FieldInfo,
-    Page,
-    WebhookEvent,
-    WebhookRequest,
-    WebhookSpec,
-)
-from integrations.errors import ApiBadRequest, ApiError, ApiRateLimited, WebhookRejected
+from integrations.connectors.base import ActionResult, ConnectionTest, FieldInfo, Page
+from integrations.connectors.kit.markers import MARKER_PREFIX, idempotency_marker
+from integrations.connectors.kit.once import create_once
+from integrations.connectors.twilio.client import classify_twilio_response
+from integrations.connectors.twilio.manifest import MANIFEST
+from integrations.connectors.twilio.webhooks import TwilioWebhooks
+from integrations.errors import ApiBadRequest, ApiError
 from integrations.http import BasicAuth
 
 logger = logging.getLogger(__name__)
@@ -43,7 +31,6 @@ logger = logging.getLogger(__name__)
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 API = "2010-04-01"
 MAX_SEND_ATTEMPTS = 4
-FINAL_STATUSES = ("delivered", "undelivered", "failed", "read", "canceled")
 MESSAGE_FIELDS = (
     "sid",
     "to",
@@ -61,67 +48,13 @@ MESSAGE_FIELDS = (
 )
 
 
-def twilio_signature(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
-    """base64(HMAC-SHA1(auth token, full URL + every POST parameter as name+value, sorted by name))."""
-    payload = url
-    for name in sorted(params):
-        values = params[name] if isinstance(params[name], list) else [params[name]]
-        for value in sorted(values):
-            payload += f"{name}{value}"
-    return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
-
-
-def _url_variants(url: str) -> list[str]:
-    """Twilio signs the URL as it called it; proxies may add or drop the default port, so try both (as Twilio's SDKs do)."""
-    parts = urlsplit(url)
-    variants = [url]
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    if parts.port is None and default:
-        variants.append(urlunsplit(parts._replace(netloc=f"{parts.hostname}:{default}")))
-    elif parts.port == default:
-        variants.append(urlunsplit(parts._replace(netloc=parts.hostname or "")))
-    return variants
-
-
 def _reference(idempotency_key: str) -> str:
-    return "ref " + hashlib.sha256(idempotency_key.encode()).hexdigest()[:8]
+    """The reference appended to a body with append_reference: "ref " and 8 hex digits of the key's marker."""
+    return "ref " + idempotency_marker(idempotency_key, length=8).removeprefix(MARKER_PREFIX)
 
 
-class TwilioConnector(BaseConnector):
-    manifest = ConnectorManifest(
-        key="twilio",
-        name="Twilio SMS",
-        category="messaging",
-        description="Send SMS notifications and follow their delivery status.",
-        logo="connectors/twilio.svg",
-        auth_methods=("basic",),
-        credential_fields=(
-            CredentialField("account_sid", "Account SID", is_secret=False),
-            CredentialField("auth_token", "Auth token", help_text="Also the key Twilio signs status callbacks with."),
-        ),
-        config_fields=(
-            CredentialField("from_number", "From number", is_secret=False, is_required=False, help_text="E.164, e.g. +15005550006"),
-            CredentialField("messaging_service_sid", "Messaging service SID", is_secret=False, is_required=False),
-            CredentialField(
-                "status_callback_url", "Status callback URL", is_secret=False, is_required=False, help_text="Bastion's webhook URL for this integration."
-            ),
-        ),
-        default_base_url="https://api.twilio.com",
-        entities=(EntitySpec("messages", "Messages", "Messages sent from the account, newest first", supports_incremental=True),),
-        actions=(
-            ActionSpec(
-                "send_sms",
-                "Send SMS",
-                "Send a text message; a recent identical message to the same number is reused (Twilio has no idempotency key).",
-                {"to": "E.164 phone", "body": "string (≤1600)"},
-            ),
-        ),
-        webhook=WebhookSpec(
-            signature="X-Twilio-Signature: base64 HMAC-SHA1(auth token, URL + sorted POST params); no timestamp, so no replay window", key_field="auth_token"
-        ),
-        capabilities=("read", "incremental", "actions", "webhooks"),
-        docs_url="https://www.twilio.com/docs/messaging/api/message-resource",
-    )
+class TwilioConnector(TwilioWebhooks):
+    manifest = MANIFEST
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -139,6 +72,10 @@ class TwilioConnector(BaseConnector):
     @property
     def _messages_path(self) -> str:
         return f"{API}/Accounts/{self.account_sid}/Messages.json"
+
+    @classmethod
+    def classify_response(cls, response: Any, path: str) -> ApiError | None:
+        return classify_twilio_response(response, path)
 
     def test_connection(self) -> ConnectionTest:
         account = self.client.get(f"{API}/Accounts/{self.account_sid}.json").json()
@@ -162,7 +99,10 @@ class TwilioConnector(BaseConnector):
         ]
 
     def read(self, entity: str, *, cursor: Any = None, page: Any = None) -> Page:
-        """Pages follow `next_page_uri`; incremental reads filter `DateSent>=` the day of the last run (day granularity)."""
+        """Pages follow `next_page_uri`; incremental reads filter `DateSent>=` the day of the last run (day granularity).
+
+        One page per call (the position is stored between the sync engine's tasks), so no HttpClient.paginate_* generator.
+        """
         if entity != "messages":
             raise KeyError(f"twilio has no entity '{entity}'")
         position = dict(page or {})
@@ -219,31 +159,24 @@ class TwilioConnector(BaseConnector):
             form["StatusCallback"] = self.config["status_callback_url"]
         return form
 
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """known_new is not used: the recent-message search stays, so the requests are those of every other attempt."""
         if action != "send_sms":
             raise KeyError(f"twilio has no action '{action}'")
         form = self.from_bastion("messages", payload)
         if self.config.get("append_reference"):
             form["Body"] = f"{form['Body']}\n({_reference(idempotency_key)})"
-        last_error: ApiError | None = None
-        for _attempt in range(MAX_SEND_ATTEMPTS):
+
+        def find() -> ActionResult | None:
             earlier = self._find_recent(form)
-            if earlier:
-                return ActionResult(external_id=earlier["sid"], data=earlier, created=False)
-            try:
-                message = self.client.post(self._messages_path, data=form, retry=False).json()
-            except ApiError as error:
-                if not error.retryable:
-                    raise
-                last_error = error
-                logger.warning("twilio.send.retry", extra={"error": type(error).__name__, "status": error.status})
-                if isinstance(error, ApiRateLimited):
-                    # 20429: Twilio did not process the request, waiting and resending is safe.
-                    self.client.sleep(min(error.retry_after, self.client.max_inline_wait))
-                continue
+            return ActionResult(external_id=earlier["sid"], data=earlier, created=False) if earlier else None
+
+        def send() -> ActionResult:
+            # No client retry: a resent POST whose answer was lost is a second SMS. A 429 (20429) was not processed.
+            message = self.client.post(self._messages_path, data=form, retry=False).json()
             return ActionResult(external_id=message["sid"], data=message, created=True)
-        assert last_error is not None
-        raise last_error
+
+        return find() or create_once(self.client, send, find, attempts=MAX_SEND_ATTEMPTS, what="twilio.sms")
 
     def _find_recent(self, form: Mapping[str, str]) -> dict[str, Any] | None:
         window = timedelta(minutes=float(self.config.get("dedup_window_minutes", 60)))
@@ -262,42 +195,6 @@ class TwilioConnector(BaseConnector):
 
     def get_message(self, sid: str) -> dict[str, Any]:
         return self.client.get(f"{API}/Accounts/{self.account_sid}/Messages/{sid}.json").json()
-
-    # Webhooks: delivery-status callbacks
-    @classmethod
-    def verify_webhook(cls, request: WebhookRequest, *, secret: str, config: Mapping[str, Any] | None = None) -> None:
-        """`secret` is the account's auth token (the key Twilio signs with). Twilio sends no timestamp: replays are
-        caught by the delivery-id dedup (I-Twilio-Idempotency-Token, else MessageSid+status), not by a time window."""
-        provided = request.header("X-Twilio-Signature")
-        if not provided:
-            raise WebhookRejected(400, "missing_signature", "X-Twilio-Signature header is missing.")
-        params = _form(request)
-        public_url = (config or {}).get("public_url") or request.url
-        for url in _url_variants(public_url):
-            if hmac.compare_digest(twilio_signature(secret, url, params).encode(), provided.encode()):
-                return
-        raise WebhookRejected(401, "bad_signature", "Twilio signature does not match.")
-
-    @classmethod
-    def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
-        params = _form(request)
-        sid = params.get("MessageSid") or params.get("SmsSid")
-        status = params.get("MessageStatus") or params.get("SmsStatus")
-        if not sid or not status:
-            raise WebhookRejected(400, "invalid_payload", "MessageSid and MessageStatus are required.")
-        delivery_id = request.header("I-Twilio-Idempotency-Token") or hashlib.sha256(f"{sid}:{status}:{params.get('ErrorCode', '')}".encode()).hexdigest()
-        record = {"status": str(status), "to": params.get("To", ""), "error_code": params.get("ErrorCode") or None, "is_final": status in FINAL_STATUSES}
-        return [WebhookEvent(delivery_id, f"message.{status}", "messages", str(sid), "status", record, request.received_at)]
-
-
-def _form(request: WebhookRequest) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name, value in parse_qsl(request.body.decode("utf-8", errors="replace"), keep_blank_values=True):
-        if name in params:
-            params[name] = [*params[name], value] if isinstance(params[name], list) else [params[name], value]
-        else:
-            params[name] = value
-    return params
 
 
 CONNECTOR = TwilioConnector
