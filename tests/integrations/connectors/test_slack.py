@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from integrations.connectors import slack as slack_module
-from integrations.connectors.base import WebhookRequest
+from integrations.connectors.base import TrackedObject, WebhookRequest
 from integrations.connectors.slack import SlackConnector, channel_name
+from integrations.connectors.slack import actions as slack_actions
 from integrations.errors import ApiBadRequest, ApiForbidden, ApiNotFound, ApiUnauthorized, WebhookRejected
 from integrations.http import BearerAuth, HttpClient
 from tests.conftest import wait_for
@@ -195,7 +196,7 @@ def test_create_channel_survives_a_5xx_after_slack_created_it(slack, sandbox):
 
 
 def test_invite_users_by_email_batches_and_is_idempotent(slack, sandbox, monkeypatch):
-    monkeypatch.setattr(slack_module, "INVITE_BATCH", 3)
+    monkeypatch.setattr(slack_actions, "INVITE_BATCH", 3)
     channel = slack.perform("create_channel", {"name": "launch"}, idempotency_key="c").external_id
     emails = ["ava.chen@acme.example", "marcus.okafor@acme.example", "priya.raman@acme.example", "liam.novak@acme.example", "nobody@acme.example"]
     first = slack.perform("invite_users", {"channel": channel, "emails": emails}, idempotency_key="i")
@@ -417,25 +418,26 @@ def test_post_of_a_never_tried_key_skips_the_history_scan_and_stays_exactly_once
 # ---- tracked objects: status polling and undo ----------------------------------------------------------------
 
 
-def test_fetch_object_reads_archive_state_and_undo_archives_once(slack, sandbox):
+def test_fetch_objects_reads_archive_state_and_undo_archives_once(slack, sandbox):
     channel = slack.perform("create_channel", {"name": "crisis-undo-me"}, idempotency_key="c").external_id
-    shape = slack.fetch_object("slack_channel", channel)
-    assert (shape["external_id"], shape["name"], shape["is_archived"]) == (channel, "crisis-undo-me", False)
+    shape = slack.fetch_objects("slack_channel", [channel])[channel]
+    assert (shape.title, shape.status, shape.is_done) == ("#crisis-undo-me", "active", False)
 
     undone = slack.undo("create_channel", external_id=channel, reason="The activation was cancelled.", idempotency_key="undo-c")
     assert undone.created and undone.data == {"is_archived": True}
     stored = next(c for c in channels(sandbox) if c["id"] == channel)
     assert stored["is_archived"] and [m["text"] for m in stored["messages"]] == ["The activation was cancelled."]
-    assert slack.fetch_object("slack_channel", channel)["is_archived"] is True
+    archived = slack.fetch_objects("channel", [channel])[channel]
+    assert (archived.status, archived.is_done) == ("archived", True)
     # Again (a redelivered task): no second note, Slack's already_archived counts as undone.
     again = slack.undo("create_channel", external_id=channel, reason="The activation was cancelled.", idempotency_key="undo-c")
     assert not again.created
     assert len(next(c for c in channels(sandbox) if c["id"] == channel)["messages"]) == 1
     # A channel Slack no longer knows reads as deleted, and undoing it has nothing left to do.
-    assert slack.fetch_object("slack_channel", "CNOPE") == {"external_id": "CNOPE", "status": "deleted"}
+    assert slack.fetch_objects("slack_channel", ["CNOPE"]) == {"CNOPE": TrackedObject(status="deleted", is_done=True)}
     assert slack.undo("create_channel", external_id="CNOPE", idempotency_key="undo-x").data == {"status": "deleted"}
     with pytest.raises(KeyError):
-        slack.fetch_object("message", "123.4")
+        slack.fetch_objects("message", ["123.4"])
 
 
 def test_archiving_through_the_api_tells_subscribed_apps_like_slack(slack, sandbox, receiver):
