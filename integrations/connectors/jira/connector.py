@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from integrations.connectors._jira_webhooks import dynamic_webhook_register, dynamic_webhooks_refresh, jwt_verify
+from integrations.connectors.jira.dynamic_webhooks import dynamic_webhook_register, dynamic_webhooks_refresh, jwt_verify
 from integrations.connectors.base import (
     ActionResult,
     ActionSpec,

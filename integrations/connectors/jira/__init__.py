@@ -1,0 +1,4 @@
+"""Jira Cloud: one package for everything Bastion knows about it (the registry reads CONNECTOR)."""
+
+from integrations.connectors.jira.connector import *  # noqa: F403 - transition: the package re-exports the connector module
+from integrations.connectors.jira.connector import CONNECTOR, JiraConnector  # noqa: F401
