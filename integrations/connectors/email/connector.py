@@ -9,57 +9,34 @@ rests on the caller storing the returned Message-ID and not calling again once a
 from __future__ import annotations
 
 import hashlib
-import logging
-import smtplib
-import socket
 from collections.abc import Mapping
 from email.utils import parseaddr
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.message import sanitize_address
 
-from integrations.connectors.base import ActionResult, ActionSpec, BaseConnector, ConnectionTest, ConnectorManifest, CredentialField, FieldInfo, Page
-from integrations.errors import ApiBadRequest, ApiError, ApiHostError, ApiTimeout, ApiUnauthorized, UnsafeBaseUrl
-from integrations.ssrf import OutboundTarget, connect_vetted, host_unresolved
+from integrations.connectors.base import (
+    ActionResult,
+    ActionSpec,
+    AuthMethod,
+    BaseConnector,
+    Capability,
+    Category,
+    ConnectionTest,
+    ConnectorManifest,
+    CredentialField,
+    FieldInfo,
+    FieldShape,
+    Idempotency,
+    Page,
+    TextFormat,
+)
+from integrations.connectors.email.smtp import SMTP_FAILURES, VettedEmailBackend, smtp_error, smtp_port
+from integrations.errors import ApiBadRequest, ApiHostError
+from integrations.ssrf import OutboundTarget
 
-logger = logging.getLogger(__name__)
-
-
-class _VettedSMTP(smtplib.SMTP):
-    """smtplib.SMTP whose socket goes only to an address the SSRF guard vetted (integrations.ssrf.vet_outbound)."""
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return connect_vetted((host, port), timeout, source_address=self.source_address, scheme="smtp")
-
-
-class _VettedSMTPSSL(smtplib.SMTP_SSL):
-    """Implicit TLS over a vetted socket; the certificate is checked for the configured host name."""
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = connect_vetted((host, port), timeout, source_address=self.source_address, scheme="smtps")
-        return self.context.wrap_socket(sock, server_hostname=self._host)
-
-
-class VettedEmailBackend(EmailBackend):
-    """Django's SMTP backend with the connection classes swapped for the vetted ones (no other change)."""
-
-    @property
-    def connection_class(self) -> type[smtplib.SMTP]:
-        return _VettedSMTPSSL if self.use_ssl else _VettedSMTP
-
-
-def smtp_port(config: Mapping[str, Any]) -> int:
-    """The configured port (25 when unset); ApiBadRequest for anything that is not a TCP port."""
-    raw = config.get("port") or 25
-    try:
-        port = int(raw)
-    except (TypeError, ValueError):
-        raise ApiBadRequest(f"The SMTP port must be a number, not {str(raw)[:40]!r}.") from None
-    if not 0 < port < 65536:
-        raise ApiBadRequest(f"The SMTP port must be between 1 and 65535, not {port}.")
-    return port
+HTML_FIELD = FieldShape(format=TextFormat.HTML, optional=True)
 
 
 def message_id_for(idempotency_key: str, from_email: str) -> str:
@@ -68,45 +45,14 @@ def message_id_for(idempotency_key: str, from_email: str) -> str:
     return f"<bastion.{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def _as_api_error(error: Exception, *, host: str) -> ApiError:
-    """Map smtplib/socket failures onto the one error tree with fixed messages: a reply is never echoed to people.
-
-    Whatever answers on the configured port writes the reply text (an SSH or HTTP banner when it is not a mail server), so
-    only the SMTP code, which Bastion interprets, reaches the message; the full reply is logged for the operator.
-    """
-    code = getattr(error, "smtp_code", None)
-    logger.warning("email.smtp_failed", extra={"error_class": type(error).__name__, "smtp_code": code, "detail": repr(error)[:500]})
-    if isinstance(error, UnsafeBaseUrl):
-        return error
-    if isinstance(error, socket.gaierror):
-        return host_unresolved(host, error)
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        return ApiUnauthorized(f"The SMTP server refused the login (code {error.smtp_code}).", status=error.smtp_code)
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return ApiBadRequest(f"The SMTP server refused the recipients: {', '.join(sorted(error.recipients))}.")
-    if isinstance(error, smtplib.SMTPSenderRefused):
-        return ApiBadRequest(f"The SMTP server refused the sender address (code {error.smtp_code}).", status=error.smtp_code)
-    if isinstance(error, smtplib.SMTPNotSupportedError):
-        return ApiBadRequest("The SMTP server does not support an extension this configuration needs (STARTTLS or AUTH).")
-    if isinstance(error, socket.timeout | TimeoutError):
-        return ApiTimeout("Timed out talking to the SMTP server.")
-    if isinstance(error, smtplib.SMTPResponseException) and 400 <= error.smtp_code < 500:
-        return ApiHostError(f"Temporary SMTP failure (code {error.smtp_code}).", status=error.smtp_code)
-    if isinstance(error, smtplib.SMTPResponseException) and 500 <= error.smtp_code < 600:
-        return ApiBadRequest(f"The SMTP server refused the message (code {error.smtp_code}).", status=error.smtp_code)
-    if isinstance(error, smtplib.SMTPResponseException | smtplib.SMTPServerDisconnected):
-        return ApiHostError("The server at the SMTP host and port did not answer as a mail server.")
-    return ApiHostError("Could not talk to the SMTP server (connection failed).")
-
-
 class EmailConnector(BaseConnector):
     manifest = ConnectorManifest(
         key="email",
         name="Email (SMTP)",
-        category="messaging",
+        category=Category.MESSAGING,
         description="Send notification emails through your SMTP relay.",
         logo="connectors/email.svg",
-        auth_methods=("basic", "none"),
+        auth_methods=(AuthMethod.BASIC, AuthMethod.NONE),
         credential_fields=(
             CredentialField("username", "SMTP username", is_secret=False, is_required=False),
             CredentialField("password", "SMTP password", is_required=False),
@@ -124,10 +70,17 @@ class EmailConnector(BaseConnector):
                 "Send email",
                 "Send a plain-text email with an optional HTML alternative; the Message-ID is derived from the idempotency key.",
                 {"to": "[email]", "subject": "string", "body": "string", "html": "string?"},
-                idempotency="none",
+                idempotency=Idempotency.NONE,
+                fields={
+                    "subject": FieldShape(max_chars=200, single_line=True),
+                    "body": FieldShape(max_chars=20000),
+                    "html": HTML_FIELD,
+                    "body_html": HTML_FIELD,
+                },
+                verb="sent",
             ),
         ),
-        capabilities=("actions",),
+        capabilities=(Capability.ACTIONS,),
         docs_url="https://docs.djangoproject.com/en/5.2/topics/email/",
     )
 
@@ -173,8 +126,8 @@ class EmailConnector(BaseConnector):
             # Django only greets when it needs STARTTLS or AUTH; greet explicitly so a plain relay is proven too.
             connection.connection.ehlo_or_helo_if_needed()
             features = sorted(connection.connection.esmtp_features)
-        except (smtplib.SMTPException, OSError, UnsafeBaseUrl) as error:
-            raise _as_api_error(error, host=str(self.config.get("host") or "")) from error
+        except SMTP_FAILURES as error:
+            raise smtp_error(error, host=str(self.config.get("host") or "")) from error
         finally:
             connection.close()
         user = self.credentials.get("username") or "anonymous"
@@ -207,7 +160,7 @@ class EmailConnector(BaseConnector):
             raise ApiBadRequest("An email needs a subject.")
         return {"to": clean, "subject": str(data["subject"]), "body": str(data.get("body", "")), "html": data.get("html")}
 
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         if action != "send_email":
             raise KeyError(f"email has no action '{action}'")
         message_data = self.from_bastion("messages", payload)
@@ -224,8 +177,8 @@ class EmailConnector(BaseConnector):
             message.attach_alternative(str(message_data["html"]), "text/html")
         try:
             sent = message.send(fail_silently=False)
-        except (smtplib.SMTPException, OSError, UnsafeBaseUrl) as error:
-            raise _as_api_error(error, host=str(self.config.get("host") or "")) from error
+        except SMTP_FAILURES as error:
+            raise smtp_error(error, host=str(self.config.get("host") or "")) from error
         if sent != 1:
             raise ApiHostError("The SMTP server accepted no message.")
         return ActionResult(external_id=message_id, data={"message_id": message_id, "to": message_data["to"], "subject": message_data["subject"]}, created=True)
