@@ -1,61 +1,25 @@
-"""PagerDuty connector: REST API v2 (services, incidents, on-calls, incident actions) and v3 webhook signatures."""
+"""The PagerDuty connector: offset-paged reads, incident actions made safe to repeat, undo, status read back, webhook registration."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from integrations.connectors.base import (
-    ActionResult,
-    ActionSpec,
-    BaseConnector,
-    ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
-    FieldInfo,
-    OAuthSpec,
-    Page,
-    WebhookEvent,
-    WebhookRequest,
-    WebhookSpec,
-)
-from integrations.errors import ApiBadRequest, ApiError, WebhookRejected
+from integrations.connectors.base import ActionResult, ConnectionTest, FieldInfo, Page, TrackedObject
+from integrations.connectors.entities import BastionIncident
+from integrations.connectors.kit.markers import idempotency_marker
+from integrations.connectors.kit.once import create_once
+from integrations.connectors.pagerduty.client import ACCEPT, PagerDutyTokenAuth, classify_pagerduty_response
+from integrations.connectors.pagerduty.manifest import MANIFEST
+from integrations.connectors.pagerduty.webhooks import STATUS_EVENTS, PagerDutyWebhooks, incident_state
+from integrations.errors import ApiBadRequest, ApiError, ApiNotFound, ApiRateLimited
 
 logger = logging.getLogger(__name__)
 
-ACCEPT = "application/vnd.pagerduty+json;version=2"
 PAGE_SIZE = 100
-REPLAY_WINDOW = timedelta(minutes=5)
-STATUS_EVENTS = {
-    "incident.triggered": "triggered",
-    "incident.acknowledged": "acknowledged",
-    "incident.unacknowledged": "triggered",
-    "incident.reopened": "triggered",
-    "incident.resolved": "resolved",
-}
-
-
-class PagerDutyTokenAuth:
-    """`Authorization: Token token=<key>`, PagerDuty's REST API key scheme."""
-
-    def __init__(self, api_key: str):
-        self._value = f"Token token={api_key}"
-
-    def apply(self, headers: dict[str, str]) -> None:
-        headers["Authorization"] = self._value
-
-    def refresh(self) -> bool:
-        return False
-
-
-def _marker(idempotency_key: str) -> str:
-    return "bastion-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+NOTE_ATTEMPTS = 3
 
 
 def _fields_from_sample(record: Mapping[str, Any], prefix: str = "$") -> list[FieldInfo]:
@@ -83,57 +47,8 @@ def _fields_from_sample(record: Mapping[str, Any], prefix: str = "$") -> list[Fi
     return fields
 
 
-class PagerDutyConnector(BaseConnector):
-    manifest = ConnectorManifest(
-        key="pagerduty",
-        name="PagerDuty",
-        category="incident",
-        description="Read services, incident history and on-calls; trigger, acknowledge and resolve incidents and add notes.",
-        logo="connectors/pagerduty.svg",
-        auth_methods=("api_key", "oauth2"),
-        credential_fields=(CredentialField("api_key", "REST API key", help_text="A user or account REST API key (Integrations → API Access Keys)."),),
-        config_fields=(
-            CredentialField(
-                "from_email", "Acting user email", is_secret=False, help_text="PagerDuty requires a valid user email in the From header for writes."
-            ),
-        ),
-        oauth=OAuthSpec(
-            authorize_url="https://identity.pagerduty.com/oauth/authorize",
-            token_url="https://identity.pagerduty.com/oauth/token",
-            scopes=("services.read", "incidents.read", "incidents.write", "oncalls.read"),
-            scope_purposes={
-                "services.read": "List services to pick where incidents are raised",
-                "incidents.read": "Import incident history and follow incident status",
-                "incidents.write": "Trigger, acknowledge and resolve incidents and add notes from playbooks",
-                "oncalls.read": "Show who is on call when a crisis starts",
-            },
-        ),
-        default_base_url="https://api.pagerduty.com",
-        entities=(
-            EntitySpec("services", "Services", "Technical services incidents are raised on"),
-            EntitySpec("incidents", "Incidents", "Incident history, newest changes by creation date", supports_incremental=True, bastion_type="incident"),
-            EntitySpec("oncalls", "On-calls", "Who is on call for each escalation policy level"),
-        ),
-        actions=(
-            ActionSpec(
-                "trigger_incident",
-                "Trigger incident",
-                "Open an incident on a service (deduplicated by an incident_key derived from the idempotency key).",
-                {"service_id": "string", "title": "string", "urgency": "high|low", "body": "string?"},
-                idempotency="vendor",
-            ),
-            ActionSpec("acknowledge_incident", "Acknowledge incident", "", {"incident_id": "string"}, idempotency="natural"),
-            ActionSpec("resolve_incident", "Resolve incident", "", {"incident_id": "string"}, idempotency="natural"),
-            ActionSpec(
-                "add_note", "Add note", "Add a note to an incident (a reference marker prevents duplicates).", {"incident_id": "string", "content": "string"}
-            ),
-        ),
-        webhook=WebhookSpec(
-            signature="X-PagerDuty-Signature: v1=<hex HMAC-SHA256(secret, raw body)>, comma-separated during rotation; occurred_at within 5 minutes"
-        ),
-        capabilities=("read", "incremental", "actions", "webhooks", "undo", "webhook_registration"),
-        docs_url="https://developer.pagerduty.com/api-reference/",
-    )
+class PagerDutyConnector(PagerDutyWebhooks):
+    manifest = MANIFEST
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -143,6 +58,10 @@ class PagerDutyConnector(BaseConnector):
             self.client.default_headers["Accept"] = ACCEPT
 
     # Connection
+    @classmethod
+    def classify_response(cls, response: Any, path: str) -> ApiError | None:
+        return classify_pagerduty_response(response, path)
+
     def test_connection(self) -> ConnectionTest:
         abilities = self.client.get("abilities").json().get("abilities", [])
         try:
@@ -175,7 +94,10 @@ class PagerDutyConnector(BaseConnector):
         return entity, entity
 
     def read(self, entity: str, *, cursor: Any = None, page: Any = None) -> Page:
-        """Offset pages (`limit`/`offset`/`more`); incidents are incremental by creation time (`since`)."""
+        """Offset pages (`limit`/`offset`/`more`); incidents are incremental by creation time (`since`).
+
+        One page per call (the offset is stored between the sync engine's tasks), so not HttpClient.paginate_offset.
+        """
         path, key = self._listing(entity)
         position = dict(page or {})
         offset = int(position.get("offset", 0))
@@ -214,15 +136,17 @@ class PagerDutyConnector(BaseConnector):
 
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if entity == "incidents":
-            return {
-                "external_id": str(record["id"]),
-                "title": record.get("title") or record.get("summary", ""),
-                "status": record.get("status", ""),
-                "urgency": record.get("urgency", ""),
-                "service": (record.get("service") or {}).get("summary", ""),
-                "created_at": record.get("created_at", ""),
-                "url": record.get("html_url", ""),
-            }
+            return dict(
+                BastionIncident(
+                    external_id=str(record["id"]),
+                    title=record.get("title") or record.get("summary", ""),
+                    status=record.get("status", ""),
+                    urgency=record.get("urgency", ""),
+                    service=(record.get("service") or {}).get("summary", ""),
+                    created_at=record.get("created_at", ""),
+                    url=record.get("html_url", ""),
+                )
+            )
         if entity == "services":
             return {
                 "external_id": str(record["id"]),
@@ -257,7 +181,8 @@ class PagerDutyConnector(BaseConnector):
         return incident
 
     # Acting
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """known_new is not used: the incident_key and note-marker searches stay, so every attempt sends the same requests."""
         if action == "trigger_incident":
             return self._trigger(payload, idempotency_key)
         if action == "acknowledge_incident":
@@ -278,11 +203,24 @@ class PagerDutyConnector(BaseConnector):
         found = self.client.get("incidents", params={"incident_key": incident_key, "date_range": "all", "limit": 1}).json().get("incidents") or []
         return found[0] if found else None
 
+    @staticmethod
+    def _paged(incident: Mapping[str, Any], *, created: bool) -> ActionResult:
+        number = incident.get("incident_number") or incident.get("number")
+        return ActionResult(
+            external_id=incident["id"],
+            url=incident.get("html_url", ""),
+            data=dict(incident),
+            created=created,
+            tracked=incident_state(incident) or TrackedObject(title=str(incident.get("title") or ""), url=incident.get("html_url") or ""),
+            link_text=f"Incident #{number}" if number else "",
+        )
+
     def _trigger(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
-        incident_key = _marker(idempotency_key)
+        # PagerDuty deduplicates open incidents on incident_key (Idempotency.VENDOR): the client may retry the POST.
+        incident_key = idempotency_marker(idempotency_key)
         existing = self._find_by_key(incident_key)
         if existing:
-            return ActionResult(external_id=existing["id"], url=existing.get("html_url", ""), data=existing, created=False)
+            return self._paged(existing, created=False)
         body = {"incident": {**self.from_bastion("incidents", payload), "incident_key": incident_key}}
         try:
             incident = self.client.post("incidents", json=body, headers=self._from_header()).json()["incident"]
@@ -291,8 +229,8 @@ class PagerDutyConnector(BaseConnector):
             existing = self._find_by_key(incident_key)
             if existing is None:
                 raise
-            return ActionResult(external_id=existing["id"], url=existing.get("html_url", ""), data=existing, created=False)
-        return ActionResult(external_id=incident["id"], url=incident.get("html_url", ""), data=incident, created=True)
+            return self._paged(existing, created=False)
+        return self._paged(incident, created=True)
 
     def _set_status(self, incident_id: str, status: str) -> ActionResult:
         current = self.client.get(f"incidents/{incident_id}").json()["incident"]
@@ -304,37 +242,60 @@ class PagerDutyConnector(BaseConnector):
         return ActionResult(external_id=incident_id, url=incident.get("html_url", ""), data=incident, created=False)
 
     def _add_note(self, incident_id: str, content: str, idempotency_key: str) -> ActionResult:
-        marker = f"[ref {_marker(idempotency_key)}]"
-        incident_url = f"{self._incident_url(incident_id)}"
-        for _attempt in range(3):
-            for note in self.client.get(f"incidents/{incident_id}/notes").json().get("notes", []):
+        marker = f"[ref {idempotency_marker(idempotency_key)}]"
+        path = f"incidents/{incident_id}/notes"
+        incident_url = self._incident_url(incident_id)
+
+        def find() -> ActionResult | None:
+            for note in self.client.get(path).json().get("notes", []):
                 if marker in note.get("content", ""):
                     return ActionResult(external_id=note["id"], url=incident_url, data=note, created=False)
-            try:
-                note = self.client.post(
-                    f"incidents/{incident_id}/notes", json={"note": {"content": f"{content}\n\n{marker}"}}, headers=self._from_header(), retry=False
-                ).json()["note"]
-            except ApiError as error:
-                if not error.retryable:
-                    raise
-                # The note may have been written before the failure: search again before re-posting.
-                logger.warning("pagerduty.note.retry", extra={"incident": incident_id, "error": type(error).__name__})
-                continue
+            return None
+
+        def send() -> ActionResult:
+            # retry=False: the note may be written before a failure; create_once searches before re-posting.
+            note = self.client.post(path, json={"note": {"content": f"{content}\n\n{marker}"}}, headers=self._from_header(), retry=False).json()["note"]
             return ActionResult(external_id=note["id"], url=incident_url, data=note, created=True)
-        raise ApiError("PagerDuty kept failing while adding a note; it was not added.", path=f"incidents/{incident_id}/notes")
+
+        existing = find()
+        if existing:
+            return existing
+        try:
+            return create_once(self.client, send, find, attempts=NOTE_ATTEMPTS, what="pagerduty.note")
+        except ApiError as error:
+            if not error.retryable:
+                raise
+            logger.warning("pagerduty.note.failed", extra={"incident": incident_id, "error": type(error).__name__})
+            raise ApiError("PagerDuty kept failing while adding a note; it was not added.", path=path) from error
 
     def _incident_url(self, incident_id: str) -> str:
         return self.client.get(f"incidents/{incident_id}").json()["incident"].get("html_url", "")
 
-    # Tracked objects: status polling and undo
-    UNDO_ACTIONS: dict[str, str] = {"trigger_incident": "Resolve the incident with a note saying why."}
-
-    def fetch_object(self, kind: str, external_id: str) -> dict[str, Any]:
-        """GET /incidents/{id} → Bastion's incident shape (the polling backstop)."""
+    # Tracked objects: status read back, undo, webhook registration
+    def fetch_objects(self, kind: str, external_ids: list[str]) -> dict[str, TrackedObject]:
+        """GET /incidents/{id} per incident (the polling backstop); one PagerDuty no longer knows reads as deleted."""
         if kind not in ("incident", "incidents"):
             raise KeyError(f"pagerduty cannot read '{kind}' objects")
-        incident = self.client.get(f"incidents/{external_id}").json()["incident"]
-        return {**self.to_bastion("incidents", incident), "updated": self.updated_at("incidents", incident)}
+        found: dict[str, TrackedObject] = {}
+        for external_id in external_ids:
+            try:
+                incident = self.client.get(f"incidents/{external_id}").json()["incident"]
+            except ApiNotFound:
+                found[external_id] = TrackedObject(status="deleted", is_done=True)
+                continue
+            except ApiRateLimited:
+                raise
+            except ApiError as error:
+                if error.category == "auth":
+                    raise
+                # One unreadable incident must not hide the others.
+                logger.warning("pagerduty.fetch_objects.failed", extra={"incident": external_id, "error": str(error)})
+                continue
+            state = incident_state(incident) or TrackedObject(title=str(incident.get("title") or ""), url=incident.get("html_url") or "")
+            # The vendor's own change time: a read older than what a webhook already applied changes nothing.
+            state.details["updated"] = self.updated_at("incidents", incident)
+            found[external_id] = state
+        return found
 
     def undo(
         self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
@@ -351,82 +312,20 @@ class PagerDutyConnector(BaseConnector):
         incident = self.client.put(f"incidents/{external_id}", json=body, headers=self._from_header()).json()["incident"]
         return ActionResult(external_id=external_id, url=incident.get("html_url", ""), data={"status": incident.get("status", "resolved")}, created=True)
 
-    def register_webhook(self, url: str, *, events: list[str] | None = None, description: str = "Bastion") -> dict[str, Any]:
-        """Create a v3 webhook subscription; PagerDuty returns the signing secret only in this response."""
+    def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
+        """Create a v3 webhook subscription for the status events.
+
+        PagerDuty makes its own signing secret (`secret` cannot be given to it) and returns it only in this answer: it is
+        handed back as "webhook_secret", which must be stored as the integration's webhook secret to verify deliveries.
+        """
         body = {
             "webhook_subscription": {
                 "type": "webhook_subscription",
                 "delivery_method": {"type": "http_delivery_method", "url": url},
-                "description": description,
-                "events": events or sorted(STATUS_EVENTS),
+                "description": "Bastion",
+                "events": sorted(STATUS_EVENTS),
                 "filter": {"type": "account_reference"},
             }
         }
-        return self.client.post("webhook_subscriptions", json=body, headers={"Content-Type": "application/json"}).json()["webhook_subscription"]
-
-    # Webhooks
-    @classmethod
-    def verify_webhook(cls, request: WebhookRequest, *, secret: str, config: Mapping[str, Any] | None = None) -> None:
-        header = request.header("X-PagerDuty-Signature")
-        if not header:
-            raise WebhookRejected(400, "missing_signature", "X-PagerDuty-Signature header is missing.")
-        expected = "v1=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        # Several signatures are sent while a secret rotates; any one valid signature is enough.
-        if not any(hmac.compare_digest(candidate.strip(), expected) for candidate in header.split(",")):
-            raise WebhookRejected(401, "bad_signature", "PagerDuty signature does not match.")
-        event = _event_of(request)
-        occurred = event.get("occurred_at")
-        try:
-            occurred_at = datetime.fromisoformat(str(occurred).replace("Z", "+00:00"))
-        except ValueError:
-            raise WebhookRejected(400, "missing_timestamp", "event.occurred_at is missing or unreadable.")
-        if abs(request.received_at - occurred_at) > REPLAY_WINDOW:
-            raise WebhookRejected(409, "stale", "PagerDuty event is older than the 5-minute replay window.")
-
-    @classmethod
-    def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
-        event = _event_of(request)
-        event_type = str(event.get("event_type", ""))
-        data = event.get("data") or {}
-        if not event_type or not event.get("id"):
-            raise WebhookRejected(400, "invalid_payload", "PagerDuty event has no id or event_type.")
-        if event_type == "pagey.ping":
-            return []
-        occurred = datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00")) if event.get("occurred_at") else None
-        if event.get("resource_type") != "incident":
-            return [
-                WebhookEvent(
-                    delivery_id=str(event["id"]),
-                    event_type=event_type,
-                    entity=f"{event.get('resource_type', '')}s",
-                    external_id=str(data.get("id", "")),
-                    action="sync",
-                    occurred_at=occurred,
-                )
-            ]
-        status = data.get("status") or STATUS_EVENTS.get(event_type)
-        if event_type in STATUS_EVENTS and status:
-            record = {
-                "status": status,
-                "title": data.get("title", ""),
-                "urgency": data.get("urgency", ""),
-                "url": data.get("html_url", ""),
-                "event_type": event_type,
-            }
-            return [WebhookEvent(str(event["id"]), event_type, "incidents", str(data.get("id", "")), "status", record, occurred)]
-        # Other incident changes (priority, responders, notes): re-read the incident.
-        return [WebhookEvent(str(event["id"]), event_type, "incidents", str(data.get("id", "")), "sync", None, occurred)]
-
-
-def _event_of(request: WebhookRequest) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise WebhookRejected(400, "invalid_json", "PagerDuty webhook body is not JSON.")
-    event = body.get("event") if isinstance(body, dict) else None
-    if not isinstance(event, dict):
-        raise WebhookRejected(400, "invalid_payload", "PagerDuty webhook body has no event object.")
-    return event
-
-
-CONNECTOR = PagerDutyConnector
+        subscription = self.client.post("webhook_subscriptions", json=body, headers={"Content-Type": "application/json"}).json()["webhook_subscription"]
+        return {**subscription, "webhook_secret": str((subscription.get("delivery_method") or {}).get("secret") or "")}
