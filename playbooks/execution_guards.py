@@ -24,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations.connectors.base import ActionResult, BaseConnector
+from playbooks.contract import outcome_restored
 from playbooks.models import StepRun, StepStatus
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,7 @@ def earlier_successes(step_runs: list[StepRun], *, any_payload: bool = False) ->
         earlier = by_key.get(step_run.idempotency_key)
         if earlier is None or not (any_payload or earlier.payload == step_run.payload):
             continue
-        data = dict((earlier.result or {}).get("data") or {})
-        found[step_run.pk] = ActionResult(external_id=earlier.external_id, url=earlier.external_url, data=data, created=False)
+        found[step_run.pk] = outcome_restored(earlier.result, external_id=earlier.external_id, url=earlier.external_url)
     return found
 
 

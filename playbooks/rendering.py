@@ -2,9 +2,9 @@
 
 Scenario data is untrusted: a title like "{{ secrets }}" or "{% debug %}" must come out literally. The renderer
 substitutes values in a single regex pass (a substituted value is never parsed again), resolves only dotted
-paths under the roots the caller passes, and knows a short list of pure filters. Vendor-specific limits
-(Slack channel names, Jira summary length, e-mail header safety) are applied after rendering by
-`sanitize_payload`, keyed by action and field.
+paths under the roots the caller passes, and knows a short list of pure filters. The vendor's limits and formats
+per payload field (a channel-name rule, a summary length, e-mail header safety) are the connector's: its
+ActionSpec.fields (FieldShape) pick each field's escaping and are applied after rendering by `sanitize_payload`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+from integrations.connectors.base import FieldShape, TextFormat
+from integrations.connectors.kit.text import single_line, truncate
 
 # The expression inside a placeholder may not itself contain "{{" or "}}" (so "{{ a }} x {{ b }}" is two placeholders).
 # Found by a scan, not a regex: the lookahead regex this replaces backtracked in cubic time on "{{" and a long run of spaces.
@@ -91,29 +94,6 @@ def slugify_ascii(value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
 
 
-def slack_channel_name(value: str, *, fallback: str = "bastion-channel") -> str:
-    """Slack's rules: lowercase letters, digits, hyphens and underscores only; at most 80 characters."""
-    folded = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode().lower()
-    folded = folded.lstrip("#")
-    name = re.sub(r"[^a-z0-9_-]+", "-", folded)
-    name = re.sub(r"-{2,}", "-", name).strip("-_")
-    name = name[:80].rstrip("-_")
-    return name or fallback
-
-
-def single_line(value: str, limit: int) -> str:
-    """Collapse whitespace (no CR/LF: header and summary injection) and cut to `limit` characters."""
-    text = re.sub(r"\s+", " ", str(value)).strip()
-    return truncate(text, limit)
-
-
-def truncate(value: str, limit: int) -> str:
-    text = str(value)
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - 1)].rstrip() + "…"
-
-
 def _filter_emails(value: Any, _arg: str | None) -> list[str]:
     items = value if isinstance(value, list) else [value]
     emails: list[str] = []
@@ -151,7 +131,6 @@ FILTERS: dict[str, Callable[[Any, str | None], Any]] = {
     "upper": lambda v, _a: _as_text(v).upper(),
     "lower": lambda v, _a: _as_text(v).lower(),
     "slug": lambda v, _a: slugify_ascii(_as_text(v)),
-    "slack_channel": lambda v, _a: slack_channel_name(_as_text(v)),
     "truncate": lambda v, a: truncate(_as_text(v), int(_literal(a) or 255)),
     "single_line": lambda v, a: single_line(_as_text(v), int(_literal(a) or 255)),
     "emails": _filter_emails,
@@ -231,8 +210,8 @@ def escape_plain(value: str) -> str:
     return _CONTROLS.sub("", value)
 
 
-def escape_slack(value: str) -> str:
-    """Slack mrkdwn: &, < and > as entities (Slack's rule), so `<!everyone>`, `<@U1>` and `<http://x|label>` stay text."""
+def escape_mrkdwn(value: str) -> str:
+    """Chat mrkdwn: &, < and > as entities, so `<!everyone>`, `<@U1>` and `<http://x|label>` stay text."""
     return escape_plain(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -245,13 +224,8 @@ def escape_none(value: str) -> str:
     return value
 
 
-# Which format each payload field of an action is delivered in (keyed like FIELD_RULES); fields not named are plain.
-DESTINATION_FORMATS: dict[str, dict[str, Escape]] = {
-    "post_message": {"text": escape_slack, "blocks": escape_slack},
-    "send_dm": {"text": escape_slack, "blocks": escape_slack},
-    "create_channel": {"topic": escape_slack, "purpose": escape_slack},
-    "send_email": {"html": escape_html, "body_html": escape_html},
-}
+# How substituted values are escaped for each destination format a connector's FieldShape names.
+ESCAPES: dict[TextFormat, Escape] = {TextFormat.PLAIN: escape_plain, TextFormat.SLACK_MRKDWN: escape_mrkdwn, TextFormat.HTML: escape_html}
 
 
 def render_string(template: str, context: Mapping[str, Any], escape: Escape = escape_none) -> Any:
@@ -280,16 +254,16 @@ def _escape_value(value: Any, escape: Escape) -> Any:
     return value
 
 
-def render_payload(template: Any, context: Mapping[str, Any], escape: Escape = escape_none, *, action: str = "") -> Any:
+def render_payload(template: Any, context: Mapping[str, Any], escape: Escape = escape_none, *, fields: Mapping[str, FieldShape] | None = None) -> Any:
     """Render every string inside a JSON payload template (dicts and lists are walked, other values kept).
 
-    With `action`, each top-level field's substituted values are escaped for the format that field is delivered in.
+    With `fields` (an action's FieldShapes), each top-level field's substituted values are escaped for the format that
+    field is delivered in (plain text when the field names none).
     """
-    if action:
+    if fields is not None:
         if not isinstance(template, Mapping):
             return render_payload(template, context, escape_plain)
-        formats = DESTINATION_FORMATS.get(action, {})
-        return {str(key): render_payload(value, context, formats.get(str(key), escape_plain)) for key, value in template.items()}
+        return {str(key): render_payload(value, context, _field_escape(fields.get(str(key)))) for key, value in template.items()}
     if isinstance(template, str):
         return render_string(template, context, escape) if "{{" in template else template
     if isinstance(template, Mapping):
@@ -297,6 +271,10 @@ def render_payload(template: Any, context: Mapping[str, Any], escape: Escape = e
     if isinstance(template, list):
         return [render_payload(value, context, escape) for value in template]
     return template
+
+
+def _field_escape(shape: FieldShape | None) -> Escape:
+    return ESCAPES.get(shape.format, escape_plain) if shape is not None else escape_plain
 
 
 def placeholders(template: Any) -> list[str]:
@@ -330,38 +308,25 @@ def validate_template(template: Any) -> list[str]:
     return errors
 
 
-# Field rules per action: applied after rendering whatever the template says, so a template edit cannot
-# produce a channel name Slack refuses or an e-mail subject with a header break.
-FieldRule = Callable[[Any], Any]
-SINGLE_LINE_255: FieldRule = lambda v: single_line(_as_text(v), 255)  # noqa: E731
-FIELD_RULES: dict[str, dict[str, FieldRule]] = {
-    "create_channel": {"name": lambda v: slack_channel_name(_as_text(v)), "topic": lambda v: single_line(_as_text(v), 250)},
-    "post_message": {"text": lambda v: truncate(_as_text(v), 4000)},
-    "send_dm": {"text": lambda v: truncate(_as_text(v), 4000)},
-    "create_issue": {"summary": SINGLE_LINE_255, "description": lambda v: truncate(_as_text(v), 30000)},
-    "add_comment": {"body": lambda v: truncate(_as_text(v), 30000)},
-    "create_event": {"summary": lambda v: single_line(_as_text(v), 1024), "description": lambda v: truncate(_as_text(v), 8000)},
-    "trigger_incident": {"title": SINGLE_LINE_255},
-    "create_incident": {"name": SINGLE_LINE_255, "body": lambda v: truncate(_as_text(v), 5000)},
-    "send_email": {"subject": lambda v: single_line(_as_text(v), 200), "body": lambda v: truncate(_as_text(v), 20000)},
-    "send_sms": {"body": lambda v: truncate(single_line(_as_text(v), 1600), 1600)},
-    "create_object": {"title": SINGLE_LINE_255},
-}
+def _shaped(shape: FieldShape, value: Any) -> Any:
+    """One field after the vendor's rule: its transform first, then one line and the length limit for text."""
+    if value is None:
+        return None
+    if shape.transform is not None:
+        value = shape.transform(value)
+    if value is None or not (shape.single_line or shape.max_chars):
+        return value
+    text = _as_text(value) if not isinstance(value, str) else value
+    if shape.single_line:
+        return single_line(text, shape.max_chars)
+    return truncate(text, shape.max_chars) if shape.max_chars else text
 
 
-# Optional payload keys that are dropped when they render empty (an empty assignee or due date is an error at most vendors).
-OPTIONAL_KEYS = frozenset(
-    {"assignee_email", "due_date", "room_email", "owner", "owner_id", "due", "impact_override", "component_ids", "labels", "body_html", "html"}
-)
-
-
-def sanitize_payload(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Apply the vendor field rules for `action` to a rendered payload; drop optional keys that rendered empty."""
-    rules = FIELD_RULES.get(action, {})
-    cleaned = {key: value for key, value in payload.items() if not (key in OPTIONAL_KEYS and value in (None, "", []))}
-    if isinstance(cleaned.get("labels"), list):
-        cleaned["labels"] = [re.sub(r"\s+", "-", str(label)) for label in cleaned["labels"] if str(label).strip()]
-    for field_name, rule in rules.items():
-        if field_name in cleaned and cleaned[field_name] is not None:
-            cleaned[field_name] = rule(cleaned[field_name])
+def sanitize_payload(fields: Mapping[str, FieldShape], payload: dict[str, Any]) -> dict[str, Any]:
+    """Apply an action's field shapes to a rendered payload (after rendering, so a template edit cannot produce a value
+    the vendor refuses or an e-mail subject with a header break); optional fields that rendered empty are dropped."""
+    cleaned = {key: value for key, value in payload.items() if not (key in fields and fields[key].optional and value in (None, "", []))}
+    for name, shape in fields.items():
+        if name in cleaned:
+            cleaned[name] = _shaped(shape, cleaned[name])
     return cleaned

@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.registry import UnknownConnector, get_connector_class
 from playbooks import execution_guards
+from playbooks.contract import action_spec
 from playbooks.models import Playbook, PlaybookRun, PlaybookTemplate, RunStatus, StepRun, StepStatus, Task
 from scenarios.models import Scenario
 
 # Why a created thing is left in place when a run is undone (actions whose connector has no undo for them).
+# TRANSITION: keyed by action name until the contract lets an ActionSpec say why it cannot be undone (asked of the lead).
 NOT_UNDOABLE = {
     "send_email": "E-mails cannot be unsent.",
     "send_sms": "Text messages cannot be unsent.",
@@ -62,13 +64,11 @@ class UndoPlanItem:
 
 
 def _undo_actions(connector_key: str) -> dict[str, str]:
+    """Action key → how the connector's undo() reverses it (ActionSpec.undo, under Capability.UNDO)."""
     try:
-        connector_class = get_connector_class(connector_key)
+        return get_connector_class(connector_key).manifest.undoable_actions()
     except UnknownConnector:
         return {}
-    if not callable(getattr(connector_class, "undo", None)):
-        return {}
-    return dict(getattr(connector_class, "UNDO_ACTIONS", None) or {})
 
 
 def undo_plan(*, run: PlaybookRun, step_runs: list[StepRun] | None = None) -> list[UndoPlanItem]:
@@ -200,6 +200,9 @@ def _step_groups(step_runs: list[StepRun]) -> list[dict[str, Any]]:
                 "error_class": step_run.error_class,
                 "duration_ms": step_run.duration_ms,
                 "data": (step_run.result or {}).get("data", {}),
+                # The connector's words for the outcome (ActionResult.link_text/summary), shown by the war room.
+                "link_text": str((step_run.result or {}).get("link_text") or ""),
+                "summary": str((step_run.result or {}).get("summary") or ""),
             }
         )
         if step_run.started_at and (group["started_at"] is None or step_run.started_at < group["started_at"]):
@@ -311,11 +314,18 @@ def attention_items(run: PlaybookRun, step_runs: list[StepRun], tasks: list[Task
     return items
 
 
+def _tracks(task: Task) -> tuple[str, str]:
+    spec = action_spec(getattr(task, "step_connector", None) or "", getattr(task, "step_action", None) or "")
+    if spec is None or spec.tracks is None:
+        return "", ""
+    return str(spec.tracks), spec.tracks_label
+
+
 def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
     """Everything the war room shows for a run: steps with items, tracked tasks, timeline, attention, timing."""
     every_step = list(run.step_runs.select_related("integration").order_by("position", "item_index"))
     step_runs = [s for s in every_step if s.undo_of_id is None]
-    tasks = list(run.tasks.order_by("kind", "created_at"))
+    tasks = list(run.tasks.annotate(step_connector=F("step_run__connector_key"), step_action=F("step_run__action")).order_by("kind", "created_at"))
     undo = _undo_view(run, undo_plan(run=run, step_runs=every_step), tasks)
     counts: dict[str, int] = {}
     for step_run in step_runs:
@@ -339,6 +349,9 @@ def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
             {
                 "id": str(task.pk),
                 "kind": task.kind,
+                # What the object is to the war room, as the step's connector declares it (ActionSpec.tracks/tracks_label).
+                "tracks": _tracks(task)[0],
+                "label": _tracks(task)[1],
                 "title": task.title,
                 "external_id": task.external_id,
                 "external_key": task.external_key,

@@ -1,19 +1,21 @@
 """The war room as a person reads it: the run's view model (selectors.playbook_run_view) put into words and links.
 
 Results are named by what they are ("#crisis-…", "20 invited", "OPS-13", "Meeting Tue 7 Dec 09:00, 20 attendees"),
-never by a vendor's internal id; skipped steps are not errors; every attention item says what to do next.
+never by a vendor's internal id: the words are the connector's (ActionResult.link_text/summary, ActionSpec.verb/tracks_label).
+Skipped steps are not errors; every attention item says what to do next.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from common.url_safety import safe_http_url
+from integrations.connectors.base import ActionSpec, TrackedKind
+from playbooks.contract import action_spec
 from playbooks.models import PlaybookRun, RunStatus, StepRun, StepStatus
 
 RUN_STATUS_WORDS = {
@@ -24,26 +26,8 @@ RUN_STATUS_WORDS = {
     RunStatus.FAILED: "Failed",
     RunStatus.CANCELLED: "Cancelled",
 }
-TASK_KIND_WORDS = {
-    "jira_issue": "Jira issue",
-    "slack_channel": "Slack channel",
-    "calendar_event": "Meeting",
-    "incident": "On-call incident",
-    "status_incident": "Status page incident",
-    "salesforce_record": "Salesforce record",
-}
-DONE_VERBS = {
-    "create_channel": "created",
-    "invite_users": "invited",
-    "post_message": "posted",
-    "create_issue": "created",
-    "create_event": "booked",
-    "send_email": "sent",
-    "send_sms": "sent",
-    "send_dm": "sent",
-    "trigger_incident": "paged",
-    "create_incident": "opened",
-}
+# Objects whose link says it all ("#inc-42", "Meeting Mon 7 Dec…"); others get the action's verb beside the link ("Paged").
+LINK_ONLY_KINDS = (None, TrackedKind.CHANNEL, TrackedKind.MEETING, TrackedKind.MESSAGE)
 # Event kinds that arrive in bursts from the tools (one per ticket): one timeline line each burst, details folded.
 BULKY_EVENTS = {"task_status": "{n} tasks changed status in their tools", "task_updated": "{n} tasks updated in their tools"}
 ACTIVE = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
@@ -52,15 +36,6 @@ STALLED_AFTER = timedelta(minutes=2)
 
 def _http(url: str | None) -> str:
     return safe_http_url(url)  # the one URL rule (common.url_safety): vendor links become hrefs only when http(s)
-
-
-def _when(value: Any) -> str:
-    moment = parse_datetime(value) if isinstance(value, str) else value if isinstance(value, datetime) else None
-    if moment is None:
-        return ""
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return timezone.localtime(moment).strftime("%a %-d %b, %H:%M")
 
 
 def _option_label(run: PlaybookRun, key: str, value: Any) -> str:
@@ -80,43 +55,24 @@ def _person(value: Any) -> str:
     return str(value or "")
 
 
-def _step_results(step: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
-    """A one-line summary of what a step made, and the links to the objects (named, never by internal id)."""
+def _step_results(step: dict[str, Any], spec: ActionSpec | None) -> tuple[str, list[dict[str, str]]]:
+    """A one-line summary of what a step made, and the links to the objects, in the connector's words (never internal ids)."""
     items = step["items"]
     done = [i for i in items if i["status"] == StepStatus.SUCCEEDED]
-    action = step["action"]
-    links: list[dict[str, str]] = []
     if not done:
-        return "", links
-    if action == "create_channel":
-        payload = payloads.get(done[0]["id"]) or {}
-        name = "#" + str(payload.get("name") or done[0]["data"].get("name") or "channel").lstrip("#")
-        return "", [{"text": name, "url": _http(done[0]["external_url"])}]
-    if action == "invite_users" and len(items) > 1:
-        return f"{len(done)} invited", []
-    if action == "invite_users":
-        data = done[0]["data"] or {}
-        payload = payloads.get(done[0]["id"]) or {}
-        invited = len(payload.get("emails") or payload.get("users") or []) - len(data.get("not_found") or [])
-        return f"{max(invited, 0)} invited" + (f", {len(data['not_found'])} not found" if data.get("not_found") else ""), []
-    if action == "create_event":
-        payload = payloads.get(done[0]["id"]) or {}
-        attendees = len(payload.get("attendees") or [])
-        text = "Meeting " + (_when(payload.get("start")) or "booked") + (f", {attendees} attendees" if attendees else "")
-        return "", [{"text": text, "url": _http(done[0]["external_url"])}]
-    if action == "post_message":
-        return "", [{"text": "Briefing posted", "url": _http(done[0]["external_url"])}]
-    verb = DONE_VERBS.get(action, "done")
-    keyed = [i for i in done if (i["data"] or {}).get("key")]
-    if keyed:
-        links = [{"text": str(i["data"]["key"]), "url": _http(i["external_url"])} for i in keyed]
+        return "", []
+    verb = spec.verb if spec is not None else "done"
+    if len(items) > 1:  # a fanned-out step: a count, and a link per object the connector named ("OPS-12")
+        links = [{"text": i["link_text"], "url": _http(i["external_url"])} for i in done if i["link_text"]]
         return f"{len(done)} {verb}", links
-    if len(items) > 1:
-        return f"{len(done)} {verb}", []
-    data = done[0]["data"] or {}
-    number = data.get("incident_number") or data.get("number")
-    text = f"Incident #{number}" if number else (done[0]["title"] or step["name"])
-    return verb.capitalize(), [{"text": text, "url": _http(done[0]["external_url"])}] if _http(done[0]["external_url"]) else []
+    first = done[0]
+    if first["summary"]:  # an outcome that is a count ("5 invited, 1 not found")
+        return first["summary"], []
+    url = _http(first["external_url"])
+    if first["link_text"]:
+        summary = "" if spec is None or spec.tracks in LINK_ONLY_KINDS else verb.capitalize()
+        return summary, [{"text": first["link_text"], "url": url}]
+    return verb.capitalize(), [{"text": first["title"] or step["name"], "url": url}] if url else []
 
 
 def _skipped_reason(step: dict[str, Any], step_runs: list[StepRun]) -> str:
@@ -125,7 +81,7 @@ def _skipped_reason(step: dict[str, Any], step_runs: list[StepRun]) -> str:
 
 
 def _named(message: str, names: dict[str, str]) -> str:
-    """Step keys in an engine message ("create_channel, create_tasks (17)") read as the steps' names."""
+    """Step keys in an engine message ("open_channel, create_tasks (17)") read as the steps' names."""
     return re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", lambda m: names.get(m.group(0), m.group(0).replace("_", " ")), message)
 
 
@@ -191,16 +147,19 @@ def _attention(view: dict[str, Any], run: PlaybookRun, step_runs: list[StepRun],
 
 def war_room_display(*, run: PlaybookRun, view: dict[str, Any], can_edit: bool) -> dict[str, Any]:
     """What the war room page shows for one run."""
-    step_runs = list(run.step_runs.filter(undo_of__isnull=True).only("id", "step_key", "step_name", "status", "last_error", "payload", "updated_at"))
-    payloads = {str(s.pk): s.payload or {} for s in step_runs}
+    step_runs = list(run.step_runs.filter(undo_of__isnull=True).only("id", "step_key", "step_name", "status", "last_error", "updated_at"))
     values = (run.context or {}).get("scenario") or dict(run.playbook.scenario.values or {})
     counts = view["counts"]
     total = sum(counts.values())
     skipped = counts.get(StepStatus.SKIPPED, 0) + counts.get(StepStatus.CANCELLED, 0)
     done = counts.get(StepStatus.SUCCEEDED, 0)
     steps = []
+    meeting: dict[str, str] | None = None
     for step in view["steps"]:
-        summary, links = _step_results(step, payloads)
+        spec = action_spec(step["connector_key"], step["action"])
+        summary, links = _step_results(step, spec)
+        if meeting is None and links and spec is not None and spec.tracks == TrackedKind.MEETING:
+            meeting = links[-1]
         step_total = len(step["items"])
         step_done = step["counts"].get(StepStatus.SUCCEEDED, 0)
         failed = [i for i in step["items"] if i["status"] == StepStatus.FAILED]
@@ -220,18 +179,14 @@ def war_room_display(*, run: PlaybookRun, view: dict[str, Any], can_edit: bool) 
                 "skipped_reason": _skipped_reason(step, step_runs) if step["status"] == StepStatus.SKIPPED else "",
             }
         )
-    tasks_by_kind = {}
-    for task in view["tasks"]:
-        tasks_by_kind.setdefault(task["kind"], task)
-    channel = tasks_by_kind.get("slack_channel")
-    meeting_step = next((s for s in steps if s["key"] and any("Meeting" in link["text"] for link in s["links"])), None)
+    channel = next((task for task in view["tasks"] if task["tracks"] == TrackedKind.CHANNEL), None)
     tasks = [
         {
             "id": task["id"],
             "key": task["external_key"],
             "title": task["title"],
             "url": _http(task["url"]),
-            "kind": TASK_KIND_WORDS.get(task["kind"], task["kind"].replace("_", " ").capitalize()),
+            "kind": task["label"] or task["kind"].replace("_", " ").capitalize(),
             "owner": task["owner"],
             "status": task["status"],
             "is_done": task["is_done"],
@@ -244,7 +199,7 @@ def war_room_display(*, run: PlaybookRun, view: dict[str, Any], can_edit: bool) 
         "severity": _option_label(run, "severity", values.get("severity")) if values.get("severity") else "",
         "commander": _person(values.get("incident_commander") or values.get("deal_lead") or values.get("launch_owner")),
         "channel": {"text": channel["title"], "url": _http(channel["url"])} if channel else None,
-        "meeting": meeting_step["links"][-1] if meeting_step else None,
+        "meeting": meeting,
         "progress": {
             "done": done,
             "total": total - skipped,

@@ -277,16 +277,19 @@ def resolve(human: HumanStep, outcome: str, *, actor: Any = None) -> None:
 def _status_update_send(human: HumanStep, step_run: StepRun) -> None:
     """The approved draft becomes an ordinary vendor step (idempotent, retried, tracked) on the chosen channel."""
     from playbooks import services as engine
+    from playbooks.contract import action_fields
     from playbooks.rendering import sanitize_payload
 
     send = dict(human.config.get("send") or {})
     payload = dict(send.get("payload") or {})
-    field = send.get("body_field") or ("text" if send["connector_key"] == "slack" else "body")
+    fields = action_fields(str(send["connector_key"]), str(send["action"]))
+    # The draft goes into the action's message field: "text" where the connector shapes one (chat), else "body".
+    field = send.get("body_field") or ("text" if "text" in fields else "body")
     payload[field] = f"{payload[field]}\n\n{human.draft}" if payload.get(field) else human.draft
     step_run.connector_key = str(send["connector_key"])[:60]
     step_run.action = str(send["action"])[:60]
     step_run.integration = engine.resolve_integration(human.playbook, step_run.connector_key)
-    step_run.payload = sanitize_payload(step_run.action, payload)
+    step_run.payload = sanitize_payload(fields, payload)
     step_run.status = StepStatus.QUEUED
     step_run.queued_at = timezone.now()
     step_run.save(update_fields=["connector_key", "action", "integration", "payload", "status", "queued_at", "updated_at"])

@@ -148,7 +148,7 @@ def test_a_key_in_flight_in_another_run_waits_instead_of_racing(crisis_playbook,
     run.status = RunStatus.CANCELLED
     run.save(update_fields=["status"])
     sent: list = []
-    monkeypatch.setattr("playbooks.services._enqueue_steps", lambda groups, countdown=None: sent.append((groups, countdown)))
+    monkeypatch.setattr("playbooks.services.engine._enqueue_steps", lambda groups, countdown=None: sent.append((groups, countdown)))
     second = _activate(crisis_playbook, owner, on_commit)
     waiting = second.step_runs.get(step_key="create_channel")
     assert waiting.status == StepStatus.QUEUED
@@ -236,8 +236,8 @@ def test_a_step_made_ready_while_skips_cascade_is_dispatched_once(organization, 
         actor=owner,
     )
     sent: list = []
-    monkeypatch.setattr("playbooks.services._enqueue_steps", lambda groups, countdown=None: sent.extend(groups))
-    monkeypatch.setattr("playbooks.services._enqueue_advance", lambda run_id: None)
+    monkeypatch.setattr("playbooks.services.engine._enqueue_steps", lambda groups, countdown=None: sent.extend(groups))
+    monkeypatch.setattr("playbooks.services.runs._enqueue_advance", lambda run_id: None)
     from playbooks.services import playbook_run_advance
 
     run, _ = playbook_activate(playbook=playbook, actor=owner)

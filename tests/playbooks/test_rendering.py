@@ -1,10 +1,12 @@
-"""Safe rendering: one-pass substitution, whitelisted roots, vendor field rules."""
+"""Safe rendering: one-pass substitution, whitelisted roots, the connectors' field shapes."""
 
 from __future__ import annotations
 
 import pytest
 
-from playbooks.rendering import RenderError, render_payload, render_string, sanitize_payload, slack_channel_name, validate_template
+from integrations.connectors.slack import rendered_channel_name
+from playbooks.contract import action_fields
+from playbooks.rendering import RenderError, render_payload, render_string, sanitize_payload, validate_template
 
 CONTEXT = {
     "scenario": {"title": "{{ secrets }}", "severity": "sev1", "stakeholders": [{"email": "A@x.example"}, {"email": "b@x.example"}, {"email": "a@x.example"}]},
@@ -54,16 +56,16 @@ def test_typed_values_filters_and_missing_values():
     ],
 )
 def test_slack_channel_names(raw, expected):
-    name = slack_channel_name(raw)
+    name = rendered_channel_name(raw)
     assert name == expected
     assert len(name) <= 80 and all(c.islower() or c.isdigit() or c in "-_" for c in name)
 
 
 def test_field_rules_per_action():
-    summary = sanitize_payload("create_issue", {"summary": "Line one\nLine two " + "x" * 400, "assignee_email": ""})
+    summary = sanitize_payload(action_fields("jira", "create_issue"), {"summary": "Line one\nLine two " + "x" * 400, "assignee_email": ""})
     assert "\n" not in summary["summary"] and len(summary["summary"]) == 255
     assert "assignee_email" not in summary  # an empty optional value is dropped, not sent
-    email = sanitize_payload("send_email", {"subject": "Hello\r\nBcc: victim@example.com", "to": ["a@x.example"]})
+    email = sanitize_payload(action_fields("email", "send_email"), {"subject": "Hello\r\nBcc: victim@example.com", "to": ["a@x.example"]})
     assert email["subject"] == "Hello Bcc: victim@example.com"
-    assert sanitize_payload("create_channel", {"name": "Crisis 2026.11.25 DB outage"})["name"] == "crisis-2026-11-25-db-outage"
-    assert len(sanitize_payload("post_message", {"text": "y" * 5000})["text"]) == 4000
+    assert sanitize_payload(action_fields("slack", "create_channel"), {"name": "Crisis 2026.11.25 DB outage"})["name"] == "crisis-2026-11-25-db-outage"
+    assert len(sanitize_payload(action_fields("slack", "post_message"), {"text": "y" * 5000})["text"]) == 4000
