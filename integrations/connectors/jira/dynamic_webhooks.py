@@ -11,6 +11,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from integrations.errors import ApiBadRequest, WebhookRejected
+from integrations.http import HttpClient
 
 DYNAMIC_WEBHOOKS = "rest/api/3/webhook"
 # The events the published v3 spec lets a dynamic webhook listen for (user_* are admin-webhook only).
@@ -27,20 +28,20 @@ def _millis(value: Any) -> datetime | None:
         return None
 
 
-def dynamic_webhooks_list(client: Any) -> list[dict[str, Any]]:
+def dynamic_webhooks_list(client: HttpClient) -> list[dict[str, Any]]:
     """Every dynamic webhook this app registered on the site (PageBeanWebhook, paged by startAt)."""
-    hooks: list[dict[str, Any]] = []
-    start = 0
-    while True:
-        page = client.get(DYNAMIC_WEBHOOKS, params={"startAt": start, "maxResults": 100}).json()
-        values = list(page.get("values") or [])
-        hooks += values
-        if page.get("isLast", True) or not values:
-            return hooks
-        start += len(values)
+    pages = client.paginate_offset(
+        DYNAMIC_WEBHOOKS,
+        items_key="values",
+        limit=100,
+        offset_param="startAt",
+        limit_param="maxResults",
+        more=lambda page, _offset: not page.get("isLast", True),
+    )
+    return [hook for values, _response in pages for hook in values or []]
 
 
-def dynamic_webhook_register(client: Any, *, url: str, jql: str) -> dict[str, Any]:
+def dynamic_webhook_register(client: HttpClient, *, url: str, jql: str) -> dict[str, Any]:
     """Replace this app's dynamic webhooks with one sending issue events to `url`; returns its id(s) and expiry."""
     existing = [int(h["id"]) for h in dynamic_webhooks_list(client) if "id" in h]
     if existing:
@@ -59,7 +60,7 @@ def dynamic_webhook_register(client: Any, *, url: str, jql: str) -> dict[str, An
     return {"id": created[0], "webhook_ids": created, "expires_at": expiry.isoformat(), "kind": "dynamic"}
 
 
-def dynamic_webhooks_refresh(client: Any, webhook_ids: list[int]) -> datetime:
+def dynamic_webhooks_refresh(client: HttpClient, webhook_ids: list[int]) -> datetime:
     """Extend the webhooks' life (PUT /rest/api/3/webhook/refresh); returns the new expiry."""
     answer = client.put(f"{DYNAMIC_WEBHOOKS}/refresh", json={"webhookIds": [int(i) for i in webhook_ids]}).json()
     expiry = _millis(answer.get("expirationDate"))

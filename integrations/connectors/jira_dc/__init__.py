@@ -1,4 +1,5 @@
-"""Jira Data Center: one package for everything Bastion knows about it (the registry reads CONNECTOR)."""
+"""Jira Data Center: the Jira Cloud connector's logic over REST v2 and a personal access token (the registry reads CONNECTOR)."""
 
-from integrations.connectors.jira_dc.connector import *  # noqa: F403 - transition: the package re-exports the connector module
-from integrations.connectors.jira_dc.connector import CONNECTOR, JiraDataCenterConnector  # noqa: F401
+from integrations.connectors.jira_dc.connector import CONNECTOR, JiraDataCenterConnector, description_text, webhook_id, wiki_escape
+
+__all__ = ["CONNECTOR", "JiraDataCenterConnector", "description_text", "webhook_id", "wiki_escape"]

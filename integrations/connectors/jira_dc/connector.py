@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from integrations.connectors.base import (
-    ActionResult,
-    ActionSpec,
-    BaseConnector,
-    ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
-    Page,
-    WebhookRequest,
-    WebhookSpec,
-)
-from integrations.connectors.jira import PERMISSIONS, REPLAY_WINDOW_MS, WEBHOOK_EVENTS, WEBHOOKS, JiraConnector
+from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, Page, WebhookRequest
+from integrations.connectors.entities import BastionPerson
+from integrations.connectors.jira import PERMISSIONS, WEBHOOK_EVENTS, WEBHOOKS, JiraConnector
+from integrations.connectors.jira_dc.manifest import MANIFEST
+from integrations.connectors.kit.signatures import equal_secret
 from integrations.errors import ApiBadRequest, ApiNotFound, WebhookRejected
 from integrations.http import BearerAuth, HttpClient
 
@@ -56,78 +45,7 @@ class JiraDataCenterConnector(JiraConnector):
     """Self-hosted Jira (Server 8.14+ / Data Center) over REST v2 with a personal access token (Authorization: Bearer)."""
 
     api = API
-    manifest = ConnectorManifest(
-        key="jira_dc",
-        name="Jira Data Center",
-        category="ticketing",
-        description="Self-hosted Jira (Data Center or Server 8.14+): projects, issues and users in; create issues (in bulk), assign, transition, comment; issue webhooks.",
-        logo="connectors/jira_dc.svg",
-        auth_methods=("api_key",),
-        credential_fields=(
-            CredentialField(
-                "personal_access_token",
-                "Personal access token",
-                help_text="In Jira: your avatar → Profile → Personal Access Tokens → Create token (Jira 8.14 or later).",
-            ),
-        ),
-        config_fields=(
-            CredentialField("project_keys", "Project keys to sync (comma separated)", is_secret=False, is_required=False),
-            CredentialField("jql", "Extra JQL restriction for issue syncs", is_secret=False, is_required=False),
-            CredentialField(
-                "webhook_signing",
-                "Webhook authentication",
-                is_secret=False,
-                is_required=False,
-                help_text="'signed' accepts only X-Hub-Signature deliveries (Jira 10+); empty also accepts the URL token Jira 8–9 need.",
-            ),
-        ),
-        # No default: the base URL is the customer's own server, e.g. https://jira.example.com (with its context path, if any).
-        default_base_url="",
-        entities=(
-            EntitySpec("projects", "Projects", "Projects with lead and next release date.", bastion_type="project"),
-            EntitySpec("issues", "Issues", "Issues found by JQL, incrementally by `updated`.", supports_incremental=True, bastion_type="task"),
-            EntitySpec("users", "Users", "Jira user accounts (active and inactive).", bastion_type="person"),
-            EntitySpec("fields", "Fields", "System and custom issue fields.", bastion_type="other"),
-            EntitySpec("create_metadata", "Create metadata", "Issue types and their fields per project.", bastion_type="other"),
-        ),
-        actions=(
-            ActionSpec(
-                "create_issue",
-                "Create issue",
-                "Create an issue (bulk: ≤50 per call). The assignee is a username or an email.",
-                {
-                    "project_key": "string",
-                    "summary": "string",
-                    "description": "string",
-                    "issue_type": "string",
-                    "assignee_email": "string",
-                    "assignee_name": "string",
-                    "due_date": "date",
-                    "labels": "array",
-                    "fields": "object",
-                },
-                "search",
-            ),
-            ActionSpec(
-                "assign_issue",
-                "Assign issue",
-                "Assign to the user with this username or email.",
-                {"issue_key": "string", "assignee_email": "string", "assignee_name": "string"},
-                "natural",
-            ),
-            ActionSpec("transition_issue", "Transition issue", "Move an issue to a status by name.", {"issue_key": "string", "status": "string"}, "natural"),
-            ActionSpec("add_comment", "Add comment", "Comment on an issue.", {"issue_key": "string", "body": "string"}, "search"),
-        ),
-        webhook=WebhookSpec(
-            signature=(
-                "Jira 10+: admin webhook with a secret, X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)). "
-                "Jira 8–9 cannot sign: the secret is a ?token= in the registered URL (anyone who sees that URL can forge deliveries). "
-                "Either way the payload timestamp must be within 5 minutes."
-            )
-        ),
-        capabilities=("read", "incremental", "field_discovery", "actions", "bulk_actions", "webhooks", "webhook_registration", "undo", "fetch_status"),
-        docs_url="https://developer.atlassian.com/server/jira/platform/rest/v10002/",
-    )
+    manifest = MANIFEST
 
     def __init__(self, *, client: HttpClient | None = None, config: Mapping[str, Any] | None = None, credentials: Mapping[str, Any] | None = None):
         # The Cloud constructor's site and gateway logic (cloudId, 3LO) has no meaning on a self-hosted server.
@@ -273,20 +191,21 @@ class JiraDataCenterConnector(JiraConnector):
             return super().to_bastion(entity, record)
         name = record.get("displayName") or ""
         given, _, family = name.partition(" ")
-        return {
-            "external_id": str(record.get("key") or record.get("name") or ""),
-            "email": (record.get("emailAddress") or "").lower(),
-            "name": name,
-            "given_name": given,
-            "family_name": family,
-            "title": "",
-            "department": "",
-            "phone": "",
-            "manager_external_id": "",
-            "groups": [g.get("name", "") for g in (record.get("groups") or {}).get("items", [])],
-            "is_active": bool(record.get("active", True)) and not record.get("deleted"),
-            "username": record.get("name") or "",
-        }
+        person = BastionPerson(
+            external_id=str(record.get("key") or record.get("name") or ""),
+            email=(record.get("emailAddress") or "").lower(),
+            name=name,
+            given_name=given,
+            family_name=family,
+            title="",
+            department="",
+            phone="",
+            manager_external_id="",
+            groups=[g.get("name", "") for g in (record.get("groups") or {}).get("items", [])],
+            is_active=bool(record.get("active", True)) and not record.get("deleted"),
+            username=record.get("name") or "",
+        )
+        return dict(person)
 
     # ---- actions -----------------------------------------------------------------------------------------------
 
@@ -337,14 +256,9 @@ class JiraDataCenterConnector(JiraConnector):
             raise WebhookRejected(
                 400, "missing_signature", "Neither X-Hub-Signature nor ?token= is present; register the Jira webhook through Bastion or with a secret."
             )
-        if not hmac.compare_digest(hashlib.sha256(tokens[0].encode()).digest(), hashlib.sha256(secret.encode()).digest()):
+        if not equal_secret(tokens[0], secret):
             raise WebhookRejected(401, "bad_signature", "The webhook URL's token does not match this integration's webhook secret.")
-        try:
-            timestamp = int(json.loads(request.body)["timestamp"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(400, "missing_timestamp", "The Jira payload has no numeric timestamp.") from exc
-        if abs(request.received_at.timestamp() * 1000 - timestamp) > REPLAY_WINDOW_MS:
-            raise WebhookRejected(409, "stale_timestamp", "The Jira event is older than 5 minutes (possible replay).")
+        cls._check_timestamp(request)
 
 
 CONNECTOR = JiraDataCenterConnector

@@ -227,17 +227,18 @@ def test_assign_by_name_or_email_transition_by_status_name_and_comment_once(jira
 
 def test_fetch_objects_and_undo_close_the_issue_with_a_comment_once(jira, sandbox):
     key = jira.perform("create_issue", {"project_key": "OPS", "summary": "Undo me", "assignee_name": "zara.ahmed"}, idempotency_key="u").data["key"]
-    one = jira.fetch_object("jira_issue", key)
-    assert (one["key"], one["status"], one["status_category"], one["assignee_email"]) == (key, "To Do", "new", "zara.ahmed@acme.example")
-    assert one["updated"] and one["url"] == f"{sandbox}/jira_dc/browse/{key}"
+    one = jira.fetch_objects("jira_issue", [key])[key]
+    assert (one.key, one.status, one.details["status_category"], one.owner, one.is_done) == (key, "To Do", "new", "zara.ahmed@acme.example", False)
+    assert one.details["updated"] and one.url == f"{sandbox}/jira_dc/browse/{key}"
     many = jira.fetch_objects("jira_issue", [key, "OPS-1", "OPS-999"])  # a key Jira no longer has fails the JQL: read alone, as deleted
-    assert many[key]["status"] == "To Do" and many["OPS-1"]["key"] == "OPS-1" and many["OPS-999"]["status"] == "deleted"
+    assert many[key].status == "To Do" and many["OPS-1"].key == "OPS-1" and (many["OPS-999"].status, many["OPS-999"].is_done) == ("deleted", True)
 
     closed = jira.undo("create_issue", external_id="", key=key, reason="Run cancelled by the incident commander.", idempotency_key="undo-1")
     assert closed.created is True and closed.data == {"key": key, "status": "Done", "status_category": "done"}
     again = jira.undo("create_issue", external_id="", key=key, reason="Run cancelled by the incident commander.", idempotency_key="undo-1")
     assert again.created is False
-    assert jira.fetch_object("jira_issue", key)["status_category"] == "done"
+    done = jira.fetch_objects("task", [key])[key]
+    assert (done.details["status_category"], done.is_done) == ("done", True)
     headers = {"Authorization": f"Bearer {issue_pat(sandbox)}"}
     comments = requests.get(f"{sandbox}/jira_dc/rest/api/2/issue/{key}/comment", headers=headers, timeout=5).json()["comments"]
     assert [c["body"] for c in comments] == ["Run cancelled by the incident commander."]
