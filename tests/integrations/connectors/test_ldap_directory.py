@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import ldap3
 import pytest
 
-from integrations.connectors._ldap_rules import FILETIME_EPOCH_OFFSET, repair_dn
+from integrations.connectors.ldap.rules import FILETIME_EPOCH_OFFSET, repair_dn
 from integrations.errors import ApiBadRequest
 from tests.integrations.connectors.test_ldap import make_connector, read_all, slapd  # noqa: F401 - slapd: the session fixture
 from tests.ldap_server import ACCESSLOG_BASE, ADUSERS_BASE, SERVICE_DN, SERVICE_PASSWORD, SUFFIX

@@ -11,7 +11,7 @@ import ldap3
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 
-from integrations.connectors._ldap_rules import disabled_by, rule_label, rule_matches, rules_validate
+from integrations.connectors.ldap.rules import disabled_by, rule_label, rule_matches, rules_validate
 from integrations.errors import ApiError
 
 logger = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from typing import Any
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.dn import parse_dn
 
+from integrations.connectors.ldap.schema import normalize_dn
 from integrations.errors import ApiBadRequest
 
 FILETIME_EPOCH_OFFSET = 116_444_736_000_000_000  # 100 ns intervals from 1601-01-01 to 1970-01-01
@@ -168,8 +169,6 @@ def rule_matches(rule: Mapping[str, Any], dn_key: str, lowered: Mapping[str, lis
 
 def _dn_under(dn_key: str, where: str) -> bool:
     """An RDN (ou=Disabled) matches at any level above the entry; a full DN matches as an ancestor."""
-    from integrations.connectors.ldap import normalize_dn
-
     parts = dn_key.split("\x1f")
     target = normalize_dn(repair_dn(where) or where)
     if "\x1f" not in target:
