@@ -1,4 +1,18 @@
 """Google Calendar: one package for everything Bastion knows about it (the registry reads CONNECTOR)."""
 
-from integrations.connectors.google_calendar.connector import *  # noqa: F403 - transition: the package re-exports the connector module
-from integrations.connectors.google_calendar.connector import CONNECTOR, GoogleCalendarConnector  # noqa: F401
+from integrations.connectors.google_calendar.auth import ServiceAccountAuth
+from integrations.connectors.google_calendar.client import classify_google_response, google_error_message
+from integrations.connectors.google_calendar.connector import CONNECTOR, GoogleCalendarConnector, event_id_for, meeting_link_text
+from integrations.connectors.google_calendar.manifest import SCOPE_PURPOSES, SCOPES
+
+__all__ = [
+    "CONNECTOR",
+    "SCOPES",
+    "SCOPE_PURPOSES",
+    "GoogleCalendarConnector",
+    "ServiceAccountAuth",
+    "classify_google_response",
+    "event_id_for",
+    "google_error_message",
+    "meeting_link_text",
+]

@@ -4,61 +4,41 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+import requests
 
 from integrations.connectors.base import (
     ActionResult,
-    ActionSpec,
     BaseConnector,
     ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
     FieldInfo,
-    OAuthSpec,
     Page,
+    TrackedObject,
     WebhookEvent,
     WebhookRequest,
-    WebhookSpec,
 )
-from integrations.errors import ApiBadRequest, ApiConflict, ApiError, ApiNotFound, ApiUnauthorized, AuthRefreshFailed, WebhookRejected
+from integrations.connectors.entities import BastionEvent
+from integrations.connectors.google_calendar.auth import ServiceAccountAuth
+from integrations.connectors.google_calendar.client import classify_google_response
+from integrations.connectors.google_calendar.manifest import EVENT_FIELDS, MANIFEST, PUSH_STATES, SCOPES
+from integrations.connectors.kit.markers import idempotency_marker
+from integrations.connectors.kit.signatures import equal_secret
+from integrations.errors import ApiConflict, ApiError, ApiNotFound, WebhookRejected
 from integrations.http import HttpClient
 
 logger = logging.getLogger(__name__)
 
-SCOPE_PURPOSES = {
-    "https://www.googleapis.com/auth/calendar.events": "Book, update and cancel playbook meetings and read attendee responses",
-    "https://www.googleapis.com/auth/calendar.calendarlist.readonly": "List the calendars you can book into",
-    "https://www.googleapis.com/auth/calendar.freebusy": "Check when stakeholders and rooms are free before booking",
-}
-SCOPES = tuple(SCOPE_PURPOSES)
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-PUSH_STATES = ("sync", "exists", "not_exists")
-EVENT_FIELDS = (
-    FieldInfo("id", "Event id", path="$.id", is_required=True),
-    FieldInfo("summary", "Title", path="$.summary"),
-    FieldInfo("description", "Description", path="$.description"),
-    FieldInfo("start", "Start", "datetime", "$.start.dateTime"),
-    FieldInfo("end", "End", "datetime", "$.end.dateTime"),
-    FieldInfo("attendees", "Attendees", "array", "$.attendees[*].email"),
-    FieldInfo("attendee_responses", "Attendee responses", "array", "$.attendees[*].responseStatus"),
-    FieldInfo("organizer", "Organizer", "email", "$.organizer.email"),
-    FieldInfo("hangoutLink", "Meet link", path="$.hangoutLink"),
-    FieldInfo("status", "Status", path="$.status"),
-    FieldInfo("htmlLink", "Link", path="$.htmlLink"),
-)
+EVENT_KINDS = ("meeting", "calendar_event", "event", "events")  # TrackedKind.MEETING, and the war room's older task kinds
+DONE_STATUSES = ("cancelled",)  # a meeting is over for the war room once cancelled (the poll stops after it ends)
 
 
 def event_id_for(idempotency_key: str) -> str:
@@ -67,115 +47,39 @@ def event_id_for(idempotency_key: str) -> str:
     return "bastion" + base64.b32hexencode(digest).decode().rstrip("=").lower()
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+def attendee_responses(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each person's response (rooms are resources, not people)."""
+    return [{"email": a.get("email", ""), "response": a.get("responseStatus", "needsAction")} for a in event.get("attendees", []) if not a.get("resource")]
 
 
-class ServiceAccountAuth:
-    """Bearer tokens from a service-account key via the JWT bearer grant (RFC 7523), refreshed before they expire."""
-
-    def __init__(self, key: Mapping[str, Any], *, scopes: tuple[str, ...], subject: str = "", token_client: HttpClient):
-        for name in ("client_email", "private_key", "token_uri"):
-            if not key.get(name):
-                raise ApiBadRequest(f"The service-account key has no {name}; paste the whole JSON key file.")
-        self._key = dict(key)
-        self._scopes = scopes
-        self._subject = subject
-        self._token_client = token_client
-        self._lock = threading.Lock()
-        self.token = ""
-        self.expires_at = 0.0
-
-    def assertion(self, now: float | None = None) -> str:
-        issued = int(now if now is not None else time.time())
-        header = {"alg": "RS256", "typ": "JWT", "kid": self._key.get("private_key_id", "")}
-        claims = {"iss": self._key["client_email"], "scope": " ".join(self._scopes), "aud": self._key["token_uri"], "iat": issued, "exp": issued + 3600}
-        if self._subject:
-            claims["sub"] = self._subject  # domain-wide delegation: act as this user
-        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-        private_key = serialization.load_pem_private_key(self._key["private_key"].encode(), password=None)
-        signature = private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
-
-    def fetch(self) -> None:
+def meeting_link_text(payload: Mapping[str, Any]) -> str:
+    """'Meeting Mon 7 Dec, 14:00, 5 attendees', the start read in the event's own time zone."""
+    try:
+        zone = ZoneInfo(str(payload.get("timezone") or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    when = ""
+    start = payload.get("start")
+    if isinstance(start, str) and start:
         try:
-            response = self._token_client.post(self._key["token_uri"], data={"grant_type": JWT_BEARER, "assertion": self.assertion()})
-        except (ApiBadRequest, ApiUnauthorized) as error:
-            raise AuthRefreshFailed(f"Google refused the service-account assertion: {error.message}", status=error.status, vendor_code=error.vendor_code)
-        body = response.json()
-        self.token = body["access_token"]
-        self.expires_at = time.time() + float(body.get("expires_in", 3600))
-
-    def apply(self, headers: dict[str, str]) -> None:
-        with self._lock:
-            if not self.token or self.expires_at - time.time() < 120:  # refresh two minutes early
-                self.fetch()
-            headers["Authorization"] = f"Bearer {self.token}"
-
-    def refresh(self) -> bool:
-        with self._lock:
-            self.fetch()
-        return True
+            moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+            when = moment.strftime("%a %-d %b, %H:%M")
+    attendees = len(payload.get("attendees") or [])
+    return "Meeting " + (when or "booked") + (f", {attendees} attendees" if attendees else "")
 
 
 class GoogleCalendarConnector(BaseConnector):
-    manifest = ConnectorManifest(
-        key="google_calendar",
-        name="Google Calendar",
-        category="calendar",
-        description="Read calendars, events and free/busy; book war-room meetings with Meet links and rooms; follow attendee responses by push channel.",
-        logo="connectors/google_calendar.svg",
-        auth_methods=("oauth2", "service_account"),
-        credential_fields=(CredentialField("service_account_key", "Service-account JSON key", help_text="Only for service-account auth; OAuth needs no key."),),
-        config_fields=(
-            CredentialField("calendar_id", "Calendar", is_secret=False, is_required=False, help_text="Calendar to read and book into (default: primary)."),
-            CredentialField(
-                "subject", "Act as user", is_secret=False, is_required=False, help_text="Service accounts with domain-wide delegation: the user to impersonate."
-            ),
-            CredentialField("watch_channel_id", "Push channel id", is_secret=False, is_required=False),
-        ),
-        oauth=OAuthSpec(
-            authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
-            token_url="https://oauth2.googleapis.com/token",
-            scopes=SCOPES,
-            scope_purposes=SCOPE_PURPOSES,
-            use_pkce=True,
-            rotates_refresh_token=False,
-            extra_authorize_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
-        ),
-        default_base_url="https://www.googleapis.com/calendar/v3/",
-        entities=(
-            EntitySpec("calendars", "Calendars", "Calendars on the connected user's calendar list"),
-            EntitySpec("events", "Events", "Events of the configured calendar, incremental by sync token", supports_incremental=True, bastion_type="event"),
-        ),
-        actions=(
-            ActionSpec(
-                "create_event",
-                "Create event",
-                "Book a meeting with attendees, a Google Meet link, a room and reminders (idempotent by a client-supplied event id).",
-                {
-                    "calendar_id": "string=primary",
-                    "summary": "string",
-                    "description": "string",
-                    "start": "datetime",
-                    "end": "datetime",
-                    "timezone": "string=UTC",
-                    "attendees": "[email]",
-                    "conference": "boolean",
-                    "room_email": "email?",
-                    "reminders_minutes": "[int]?",
-                },
-                idempotency="vendor",
-            ),
-            ActionSpec("update_event", "Update event", "", {"event_id": "string", "calendar_id": "string=primary"}, idempotency="natural"),
-            ActionSpec("cancel_event", "Cancel event", "", {"event_id": "string", "calendar_id": "string=primary"}, idempotency="natural"),
-        ),
-        webhook=WebhookSpec(
-            signature="Push channel: X-Goog-Channel-Token must equal the channel token (constant time); X-Goog-Channel-ID must match; expired channels rejected"
-        ),
-        capabilities=("read", "incremental", "actions", "webhooks", "free_busy", "undo"),
-        docs_url="https://developers.google.com/calendar/api/v3/reference",
-    )
+    """Calendar API v3 over OAuth 2.0 or a service account; push channels instead of signed webhooks."""
+
+    manifest = MANIFEST
+
+    @classmethod
+    def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
+        return classify_google_response(response, path)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -193,6 +97,7 @@ class GoogleCalendarConnector(BaseConnector):
                 session=self.client.session,
                 max_retries=2,
                 sleep=self.client.sleep,
+                classify=classify_google_response,
             )
             self.service_account = ServiceAccountAuth(key, scopes=SCOPES, subject=self.config.get("subject", ""), token_client=token_client)
             self.client.auth = self.service_account
@@ -289,18 +194,15 @@ class GoogleCalendarConnector(BaseConnector):
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         if entity == "events":
             start, end = record.get("start") or {}, record.get("end") or {}
-            return {
-                "external_id": str(record["id"]),
-                "summary": record.get("summary", ""),
-                "start": start.get("dateTime") or start.get("date", ""),
-                "end": end.get("dateTime") or end.get("date", ""),
-                "attendees": [
-                    {"email": a.get("email", ""), "response": a.get("responseStatus", "needsAction")}
-                    for a in record.get("attendees", [])
-                    if not a.get("resource")
-                ],
-                "url": record.get("htmlLink", ""),
-            }
+            event = BastionEvent(
+                external_id=str(record["id"]),
+                summary=record.get("summary", ""),
+                start=start.get("dateTime") or start.get("date", ""),
+                end=end.get("dateTime") or end.get("date", ""),
+                attendees=attendee_responses(record),
+                url=record.get("htmlLink", ""),
+            )
+            return dict(event)
         if entity == "calendars":
             return {
                 "external_id": str(record["id"]),
@@ -332,7 +234,7 @@ class GoogleCalendarConnector(BaseConnector):
         return event
 
     # Acting
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         raw_calendar = payload.get("calendar_id") or self.calendar_id
         calendar = self._cal(raw_calendar)
         if action == "create_event":
@@ -343,7 +245,7 @@ class GoogleCalendarConnector(BaseConnector):
             if payload.get("conference"):
                 body["conferenceData"] = {
                     "createRequest": {
-                        "requestId": f"bastion-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}",
+                        "requestId": idempotency_marker(idempotency_key),
                         "conferenceSolutionKey": {"type": "hangoutsMeet"},
                     }
                 }
@@ -365,35 +267,49 @@ class GoogleCalendarConnector(BaseConnector):
         body = {"id": event_id, **self.from_bastion("events", payload)}
         params = {"sendUpdates": "all"}
         if payload.get("conference"):
-            request_id = f"bastion-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"
-            body["conferenceData"] = {"createRequest": {"requestId": request_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
+            body["conferenceData"] = {"createRequest": {"requestId": idempotency_marker(idempotency_key), "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
             params["conferenceDataVersion"] = "1"
         try:
             event = self.client.post(f"calendars/{self._cal(raw_calendar)}/events", params=params, json=body).json()
+            created = True
         except ApiConflict:
             # The id already exists: an earlier attempt created it (perhaps its response was lost).
             event = self.get_event(event_id, calendar_id=raw_calendar)
-            return ActionResult(external_id=event["id"], url=event.get("htmlLink", ""), data=event, created=False)
-        return ActionResult(external_id=event["id"], url=event.get("htmlLink", ""), data=event, created=True)
+            created = False
+        url = event.get("htmlLink", "")
+        attendees = [str(email) for email in payload.get("attendees") or []]
+        tracked = TrackedObject(
+            title=str(payload.get("summary") or ""),
+            status=str(event.get("status") or "open"),
+            url=url,
+            details={"attendees": [{"email": email, "response": "needsAction"} for email in attendees]},
+        )
+        return ActionResult(external_id=event["id"], url=url, data=event, created=created, tracked=tracked, link_text=meeting_link_text(payload))
 
     def get_event(self, event_id: str, *, calendar_id: str | None = None) -> dict[str, Any]:
         """events.get: the event with each attendee's responseStatus (how acceptances flow back)."""
         return self.client.get(f"calendars/{self._cal(calendar_id or self.calendar_id)}/events/{event_id}").json()
 
     # Tracked objects: status polling and undo
-    UNDO_ACTIONS: dict[str, str] = {"create_event": "Cancel the meeting; Google e-mails every attendee the cancellation."}
-
-    def fetch_object(self, kind: str, external_id: str, *, calendar_id: str | None = None) -> dict[str, Any]:
-        """events.get → Bastion's event shape plus the event status and attendee responses (the polling backstop)."""
-        if kind not in ("calendar_event", "event", "events"):
+    def fetch_objects(self, kind: str, external_ids: list[str]) -> dict[str, TrackedObject]:
+        """events.get per meeting (the polling backstop): its status and attendee responses; a cancelled one is done."""
+        if kind not in EVENT_KINDS:
             raise KeyError(f"google_calendar cannot read '{kind}' objects")
-        try:
-            event = self.get_event(external_id, calendar_id=calendar_id)
-        except ApiNotFound as error:
-            if error.status != 410:
-                raise
-            return {"external_id": external_id, "status": "cancelled"}
-        return {**self.to_bastion("events", event), "status": event.get("status") or "confirmed", "updated": event.get("updated")}
+        found: dict[str, TrackedObject] = {}
+        for external_id in dict.fromkeys(i for i in external_ids if i):
+            try:
+                event = self.get_event(external_id)
+            except ApiNotFound as error:
+                if error.status != 410:
+                    raise
+                found[external_id] = TrackedObject(status="cancelled", is_done=True)
+                continue
+            status = str(event.get("status") or "confirmed")
+            details: dict[str, Any] = {"attendees": attendee_responses(event)}
+            if event.get("updated"):
+                details["updated"] = event["updated"]  # the vendor's own time: a poll older than what a webhook applied changes nothing
+            found[external_id] = TrackedObject(status=status, is_done=status in DONE_STATUSES, url=event.get("htmlLink", ""), details=details)
+        return found
 
     def undo(
         self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
@@ -440,10 +356,10 @@ class GoogleCalendarConnector(BaseConnector):
         token = request.header("X-Goog-Channel-Token")
         if not channel_id or not state or token is None:
             raise WebhookRejected(400, "missing_headers", "X-Goog-Channel-ID, X-Goog-Channel-Token and X-Goog-Resource-State are required.")
-        if not hmac.compare_digest(token.encode(), secret.encode()):
+        if not equal_secret(token, secret):
             raise WebhookRejected(401, "bad_token", "X-Goog-Channel-Token does not match the channel token.")
         expected_channel = (config or {}).get("watch_channel_id")
-        if expected_channel and not hmac.compare_digest(channel_id.encode(), str(expected_channel).encode()):
+        if expected_channel and not equal_secret(channel_id, str(expected_channel)):
             raise WebhookRejected(401, "unknown_channel", "X-Goog-Channel-ID is not the channel Bastion opened.")
         if state not in PUSH_STATES:
             raise WebhookRejected(400, "bad_state", f"Unknown X-Goog-Resource-State {state!r}.")

@@ -252,15 +252,19 @@ def test_event_id_is_valid_base32hex():
     assert event_id == event_id_for("any key") != event_id_for("other key")
 
 
-def test_fetch_object_reads_status_and_responses_and_undo_cancels_with_notices(connector, sandbox):
+def test_fetch_objects_reads_status_and_responses_and_undo_cancels_with_notices(connector, sandbox):
     event = connector.perform("create_event", _event_payload(), idempotency_key="undo-me")
-    shape = connector.fetch_object("calendar_event", event.external_id)
-    assert shape["status"] == "confirmed" and shape["updated"] and shape["external_id"] == event.external_id
-    assert {a["email"]: a["response"] for a in shape["attendees"]} == {"marcus.okafor@acme.example": "needsAction", "priya.raman@acme.example": "needsAction"}
+    fetched = connector.fetch_objects("calendar_event", [event.external_id])
+    shape = fetched[event.external_id]
+    assert shape.status == "confirmed" and not shape.is_done and shape.details["updated"] and list(fetched) == [event.external_id]
+    assert {a["email"]: a["response"] for a in shape.details["attendees"]} == {
+        "marcus.okafor@acme.example": "needsAction",
+        "priya.raman@acme.example": "needsAction",
+    }
     requests.post(
         f"{sandbox}/google_calendar/_sandbox/events/{event.external_id}/respond", json={"email": "priya.raman@acme.example", "response": "accepted"}, timeout=10
     ).raise_for_status()
-    assert {a["email"]: a["response"] for a in connector.fetch_object("calendar_event", event.external_id)["attendees"]}[
+    assert {a["email"]: a["response"] for a in connector.fetch_objects("meeting", [event.external_id])[event.external_id].details["attendees"]}[
         "priya.raman@acme.example"
     ] == "accepted"
 
@@ -272,6 +276,7 @@ def test_fetch_object_reads_status_and_responses_and_undo_cancels_with_notices(c
     again = connector.undo("create_event", external_id=event.external_id, idempotency_key="u1")
     assert not again.created and again.data == {"status": "cancelled"}
     assert len(requests.get(f"{sandbox}/_control/created", params={"vendor": "google_calendar", "kind": "cancellation"}, timeout=5).json()) == 1
-    assert connector.fetch_object("calendar_event", event.external_id)["status"] == "cancelled"
+    cancelled = connector.fetch_objects("calendar_event", [event.external_id])[event.external_id]
+    assert (cancelled.status, cancelled.is_done) == ("cancelled", True)
     with pytest.raises(KeyError):
         connector.undo("update_event", external_id=event.external_id, idempotency_key="u2")
