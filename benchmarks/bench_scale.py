@@ -64,6 +64,8 @@ BEAT_SOURCES = int(os.environ.get("BENCH_SCALE_BEAT_SOURCES", 50_000))
 BEAT_ORGS = int(os.environ.get("BENCH_SCALE_BEAT_ORGS", 500))
 BEAT_INTERVAL = 300
 BEAT_SECONDS = 15.0
+DISPATCH_SECONDS = 30.0  # three dispatcher ticks
+DISPATCH_EVERY = 10.0  # the dispatcher's beat interval (integrations/migrations/0005)
 ACTIVATIONS = int(os.environ.get("BENCH_SCALE_ACTIVATIONS", 100))
 ACTIVATION_LATENCY_MS = 150
 STAKEHOLDERS = 3  # per activation: the template fans out invitations and e-mails per stakeholder
@@ -145,7 +147,7 @@ def start_beat(database_name: str) -> subprocess.Popen:
             "-l",
             "error",
             "-S",
-            "django_celery_beat.schedulers:DatabaseScheduler",
+            "sync.scheduler:SyncDispatchingScheduler",
             "--max-interval",
             "1",
             "-s",
@@ -219,7 +221,7 @@ def stagger(source_ids: list) -> datetime:
     now = timezone.now()
     for source_id in source_ids:
         at = now - timedelta(seconds=random.uniform(0, INTERVAL))
-        DataSource.objects.filter(pk=source_id).update(last_synced_at=at, is_stale=False)
+        DataSource.objects.filter(pk=source_id).update(last_synced_at=at, is_stale=False, next_sync_at=at + timedelta(seconds=INTERVAL))
         PeriodicTask.objects.filter(name=f"sync:{source_id}").update(last_run_at=at, total_run_count=0)
     PeriodicTasks.update_changed()
     return now
@@ -289,10 +291,8 @@ def beat_setup() -> None:
         )
         sources = DataSource.objects.bulk_create(
             [
-                DataSource(
-                    organization=organization, integration=integration, entity_type="people", last_synced_at=now - timedelta(seconds=random.uniform(0, 300))
-                )
-                for integration in integrations
+                DataSource(organization=organization, integration=integration, entity_type="people", last_synced_at=now - timedelta(seconds=ago))
+                for integration, ago in ((integration, random.uniform(0, BEAT_INTERVAL)) for integration in integrations)
             ]
         )
         tasks = PeriodicTask.objects.bulk_create(
@@ -310,7 +310,54 @@ def beat_setup() -> None:
         )
         for source, task in zip(sources, tasks, strict=True):
             source.schedule_id = task.pk
-        DataSource.objects.bulk_update(sources, ["schedule"])
+            source.next_sync_at = source.last_synced_at + timedelta(seconds=BEAT_INTERVAL)
+        DataSource.objects.bulk_update(sources, ["schedule", "next_sync_at"])
+
+
+def started_in(client: redis.Redis) -> int:
+    """Sources named by the dispatcher's messages waiting in the discard queue (each message starts a chunk); emptied after."""
+    total = 0
+    for raw in client.lrange(DISCARD_QUEUE, 0, -1):
+        message = json.loads(raw)
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        total += len(args[0])
+    client.delete(DISCARD_QUEUE)
+    return total
+
+
+def dispatcher_measure() -> dict:
+    """Bastion's dispatcher over the same sources, on its own 10 s tick: starts sent, tick time, what is left due."""
+    from django.db import connection
+
+    from integrations.models import DataSource
+    from sync.services.schedules import sync_schedules_dispatch
+
+    client = broker()
+    client.delete(DISCARD_QUEUE)
+    ticks: list[tuple[float, int, int]] = []
+    with connection.cursor() as cursor:  # steady state from now: each source next due at a random moment of the coming interval
+        cursor.execute(
+            f"UPDATE {DataSource._meta.db_table} SET next_sync_at = now() + random() * make_interval(secs => %s) WHERE schedule_id IS NOT NULL",
+            [BEAT_INTERVAL],
+        )
+    began = time.monotonic()
+    try:
+        while time.monotonic() - began < DISPATCH_SECONDS - 1:
+            time.sleep(DISPATCH_EVERY)
+            tick_started = time.perf_counter()
+            started = sync_schedules_dispatch(queue=DISCARD_QUEUE)
+            elapsed = time.perf_counter() - tick_started
+            ticks.append((elapsed, started, DataSource.objects.filter(next_sync_at__lte=timezone.now(), schedule__enabled=True).count()))
+        window = time.monotonic() - began
+        sent = started_in(client)
+        # Catch-up: every source due at once (an outage of the dispatcher itself): one full batch.
+        DataSource.objects.filter(schedule__enabled=True).update(next_sync_at=timezone.now() - timedelta(seconds=1))
+        catch_started = time.perf_counter()
+        sync_schedules_dispatch(queue=DISCARD_QUEUE)
+        catch_up = (started_in(client), time.perf_counter() - catch_started)
+    finally:
+        client.delete(DISCARD_QUEUE)
+    return {"ticks": ticks, "sent": sent, "elapsed": window, "catch_up": catch_up}
 
 
 def beat_measure() -> dict:
@@ -481,6 +528,8 @@ def main() -> None:
         beat_setup_s = time.perf_counter() - beat_started
         beat = beat_measure() if "beat" in PARTS else {}
         if beat:
+            beat["dispatcher"] = dispatcher_measure()
+        if beat:
             print(f"beat: {BEAT_SOURCES} sources, schedule loaded in {beat['loaded']:.2f} s, {beat['sent'] / beat['elapsed']:.0f} tasks/s", flush=True)
     finally:
         sandbox_process.kill()
@@ -556,6 +605,17 @@ def write_report(configurations: list, beat: dict, activations: dict | None, sim
             },
         ]
     if beat:
+        dispatch = beat["dispatcher"]
+        dispatch_rate = dispatch["sent"] / dispatch["elapsed"]
+        rows.append(
+            {
+                "what": f"Sync dispatcher with {BEAT_SOURCES:,} sources / {BEAT_ORGS} orgs on a {BEAT_INTERVAL // 60}-minute schedule: starts sent",
+                "now": f"{dispatch_rate:,.0f}/s (tick p50 {statistics.median(t for t, _, _ in dispatch['ticks']) * 1000:.0f} ms)",
+                "reference": f"the schedule asks {due_rate:,.0f}/s; beat's own walk: {beat['sent'] / beat['elapsed']:,.0f}/s",
+                "goal": "keeps up",
+                "verdict": verdict(dispatch_rate >= 0.9 * due_rate and dispatch["ticks"][-1][2] <= due_rate),
+            }
+        )
         sent_rate = beat["sent"] / beat["elapsed"]
         rows.append(
             {
@@ -635,6 +695,23 @@ def beat_section(beat: dict, beat_setup_s: float, due_rate: float) -> list[str]:
         f"| Tasks sent | {beat['sent']:,} in {beat['elapsed']:.1f} s = {beat['sent'] / beat['elapsed']:,.0f}/s (the schedule asks {due_rate:,.0f}/s) |",
         f"| `/metrics` state read over {BEAT_SOURCES:,} sources, per-source series on | {beat['scrapes'][True][0]:.2f} s ({beat['scrapes'][True][1]:,} samples) |",
         f"| same, `BASTION_METRICS_PER_SOURCE=false` | {beat['scrapes'][False][0]:.2f} s ({beat['scrapes'][False][1]:,} samples) |",
+        "",
+        *dispatcher_lines(beat["dispatcher"], due_rate),
+    ]
+
+
+def dispatcher_lines(dispatch: dict, due_rate: float) -> list[str]:
+    ticks = dispatch["ticks"]
+    caught, catch_seconds = dispatch["catch_up"]
+    return [
+        f"**Bastion's dispatcher** (what `make beat` runs: beat skips the per-source rows; one entry every {DISPATCH_EVERY:.0f} s starts the due "
+        f"ones from an index) over the same {BEAT_SOURCES:,} sources for {dispatch['elapsed']:.0f} s:",
+        "",
+        "| | value |",
+        "|---|---:|",
+        f"| Ticks (time / started / still due after the tick) | {'; '.join(f'{t * 1000:.0f} ms / {n:,} / {left:,}' for t, n, left in ticks)} |",
+        f"| Starts sent | {dispatch['sent']:,} in {dispatch['elapsed']:.1f} s = {dispatch['sent'] / dispatch['elapsed']:,.0f}/s (the schedule asks {due_rate:,.0f}/s) |",
+        f"| Catch-up, every source due at once: one batch | {caught:,} starts in {catch_seconds:.2f} s = {caught / max(catch_seconds, 1e-9):,.0f}/s |",
         "",
     ]
 

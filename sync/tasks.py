@@ -34,8 +34,15 @@ def sync_job_step(self, job_id: str) -> None:
 
 @shared_task(ignore_result=True)
 def sync_data_source_scheduled(data_source_id: str) -> None:
-    """Sent by the dispatcher when the data source's schedule is due."""
+    """The per-source schedule row's task (kept so ops see what each row runs; beat leaves these rows to the dispatcher)."""
     services.sync_scheduled_run(data_source_id=data_source_id)
+
+
+@shared_task(ignore_result=True)
+def sync_data_sources_scheduled(data_source_ids: list[str]) -> None:
+    """Sent by the dispatcher: start the scheduled syncs of a chunk of due sources (each start is its own transaction)."""
+    for data_source_id in data_source_ids:
+        services.sync_scheduled_run(data_source_id=data_source_id)
 
 
 @shared_task(ignore_result=True)
