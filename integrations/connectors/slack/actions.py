@@ -136,17 +136,20 @@ class SlackActions(SlackReader):
     def _find_posted(self, channel: str, idempotency_key: str) -> dict[str, Any] | None:
         """An earlier message of this action in the channel's recent history, found by its metadata."""
         scanned = 0
-        cursor = None
+        pages = self.client.paginate_cursor(
+            "conversations.history",
+            items_key="messages",
+            next_cursor=lambda body: (body.get("response_metadata") or {}).get("next_cursor"),
+            params={"channel": channel, "include_all_metadata": "true", "limit": 100},
+        )
         try:
-            while scanned < HISTORY_LOOKBACK:
-                body = self._get("conversations.history", channel=channel, include_all_metadata="true", limit=100, cursor=cursor)
-                for message in body.get("messages", []):
+            for messages, _response in pages:
+                for message in messages:
                     payload = (message.get("metadata") or {}).get("event_payload") or {}
                     if (message.get("metadata") or {}).get("event_type") == METADATA_EVENT_TYPE and payload.get("idempotency_key") == idempotency_key:
                         return message
-                scanned += len(body.get("messages", []))
-                cursor = (body.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
+                scanned += len(messages)
+                if scanned >= HISTORY_LOOKBACK:
                     return None
         except ApiForbidden as exc:
             # Without a history scope the check is impossible; say so rather than fail the step.
