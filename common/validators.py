@@ -1,6 +1,9 @@
-"""Checks on untrusted text that never backtrack: e-mail addresses by splitting, with length caps before any work."""
+"""Checks on untrusted text that never backtrack: e-mail addresses by splitting, with length caps before any work; UUIDs."""
 
 from __future__ import annotations
+
+import uuid
+from typing import Any
 
 # RFC 5321 limits: 64 octets of local part, 255 of domain, 254 for a whole forward path address.
 MAX_EMAIL_LENGTH = 254
@@ -27,4 +30,13 @@ def is_email_address(value: str) -> bool:
             return False
         if any(char in _FORBIDDEN or char.isspace() or ord(char) < 32 for char in label):
             return False
+    return True
+
+
+def is_uuid(value: Any) -> bool:
+    """True when `value` reads as a UUID (an id from a URL, a form or a file), so a lookup by it cannot fail on the database."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
     return True

@@ -6,12 +6,10 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
-from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.connectors.base import ConnectorManifest
@@ -225,15 +223,6 @@ def connector_catalog(*, organization: Organization) -> list[dict[str, Any]]:
     return catalog
 
 
-def catalog_by_category(*, organization: Organization, category: str = "") -> list[tuple[str, list[dict[str, Any]]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for entry in connector_catalog(organization=organization):
-        if category and entry["category"] != category:
-            continue
-        groups.setdefault(entry["category_label"], []).append(entry)
-    return sorted(groups.items())
-
-
 def integration_error_rate(integration: Integration) -> float:
     return round(integration.failures_24h / integration.calls_24h, 4) if integration.calls_24h else 0.0
 
@@ -243,12 +232,6 @@ def integration_recent_calls(*, integration: Integration, limit: int = 20, failu
     if failures_only:
         qs = qs.filter(is_ok=False)
     return qs.order_by("-created_at")[:limit]
-
-
-def integration_calls_window(*, integration: Integration, hours: int = 24) -> dict[str, int]:
-    since = timezone.now() - timedelta(hours=hours)
-    qs = integration.calls.filter(created_at__gte=since)
-    return {"calls": qs.count(), "failures": qs.filter(is_ok=False).count()}
 
 
 def data_source_fields(*, data_source: DataSource) -> dict[str, Any]:

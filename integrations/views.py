@@ -15,6 +15,7 @@ from accounts.models import Role
 from accounts.tenancy import organization_page, resolve_membership
 from common.errors import ApplicationError
 from integrations import selectors, services
+from integrations.connectors.base import Capability
 from integrations.errors import ApiError
 from integrations.models import CredentialType, Integration, IntegrationStatus
 from integrations.oauth import oauth_begin, scopes_with_purposes
@@ -60,7 +61,7 @@ def _steps(current: int, integration: Integration | None = None) -> list[dict[st
 def _registers_webhook_itself(integration: Integration) -> bool:
     """Signed in through OAuth with a connector that registers its own webhook: no secret to paste."""
     return (
-        hasattr(services.connector_class_for(integration.connector_key), "register_webhook")
+        services.connector_class_for(integration.connector_key).supports(Capability.WEBHOOK_REGISTRATION)
         and integration.credentials.filter(credential_type=CredentialType.OAUTH).exists()
     )
 
@@ -420,7 +421,7 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
         "recent_calls": selectors.integration_recent_calls(integration=integration, limit=15),
         "can_manage": request.membership.has_role(Role.ADMIN),
         "credential_types": sorted(integration.credentials.values_list("credential_type", flat=True)),
-        "can_register_webhook": hasattr(services.connector_class_for(integration.connector_key), "register_webhook"),
+        "can_register_webhook": services.connector_class_for(integration.connector_key).supports(Capability.WEBHOOK_REGISTRATION),
         "webhook_url": services.integration_webhook_url(integration),
     }
     return render(request, "integrations/detail.html", context)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from accounts.services import audit_record
 from common.errors import ApplicationError
-from common.validators import is_email_address
+from common.validators import is_email_address, is_uuid
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest
 from scenarios.spec import DEPARTMENT_ROLES, PERSON_TYPES, data_source_mappings, definition_diff, definition_problems, jsonpath_first, source_connectors
@@ -135,15 +135,6 @@ def data_model_revise(
     return data_model
 
 
-@transaction.atomic
-def data_model_delete(*, data_model: ScenarioDataModel, actor: Any = None, request: HttpRequest | None = None) -> None:
-    """Delete a version no scenario uses."""
-    if data_model.scenarios.exists():
-        raise ApplicationError(f"{data_model} is used by {data_model.scenarios.count()} scenario(s) and cannot be deleted.", code="in_use", status_code=409)
-    audit_record(action="scenario_data_model.delete", actor=actor, target=data_model, changes={"version": [data_model.version, None]}, request=request)
-    data_model.delete()
-
-
 # ---------------------------------------------------------------- values and provenance
 
 
@@ -241,23 +232,13 @@ def _verified_items(organization: Organization, items: list[dict[str, Any]]) -> 
         if source in ("csv", "manual", "default"):
             verified.append({k: item[k] for k in ("match", "source", "line", "filename", "at") if k in item})
         elif source == "prefill":
-            if Scenario.objects.filter(organization=organization, pk=item.get("scenario_id")).exists() if _is_uuid(item.get("scenario_id")) else False:
+            if Scenario.objects.filter(organization=organization, pk=item.get("scenario_id")).exists() if is_uuid(item.get("scenario_id")) else False:
                 verified.append({k: item[k] for k in ("match", "source", "scenario_id", "at", "origin") if k in item})
-        elif item.get("integration_id") and item.get("external_id") and _is_uuid(item["integration_id"]):
+        elif item.get("integration_id") and item.get("external_id") and is_uuid(item["integration_id"]):
             filters = {"organization": organization, "integration_id": item["integration_id"], "external_id": str(item["external_id"])}
             if SyncRecord.objects.filter(**filters).exists() or PersonIdentity.objects.filter(**filters).exists():
                 verified.append({k: item[k] for k in ("match", "source", "integration_id", "entity", "external_id", "person_id", "at") if k in item})
     return verified
-
-
-def _is_uuid(value: Any) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def value_sources_merge(
@@ -504,7 +485,7 @@ def field_import_from_source(
             .order_by("person__display_name")
         )
         if person_ids:
-            identities = identities.filter(person_id__in=[p for p in person_ids if _is_uuid(p)])
+            identities = identities.filter(person_id__in=[p for p in person_ids if is_uuid(p)])
         if query:
             identities = identities.filter(person__search_text__icontains=query.strip().lower())
         seen: set[str] = set()

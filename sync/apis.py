@@ -16,13 +16,14 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.tenancy import HasOrganizationRole, OrganizationScopedMixin
-from common.errors import ApplicationError
+from common.errors import ApplicationError, error_body
 from common.openapi_summary import SummaryAutoSchema
 from common.parsers import FormParser, JSONParser, MultiPartParser
 from integrations.models import DataSource, Integration
 from sync import selectors, services
 from sync.access import people_export_check
 from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SyncJobLog, WebhookDelivery
+from sync.services.webhooks import IntakeResult, webhook_receive_by_account
 
 # Serializers -----------------------------------------------------------------------------------------------------------------
 
@@ -451,20 +452,11 @@ class SyncMetricsApi(APIView):
 @csrf_exempt
 def webhook_intake(request: HttpRequest, integration_id: str) -> HttpResponse:
     """POST /api/webhooks/<integration id>: raw body (size-limited) → verify → parse → inbox → enqueue → 2xx. Never a 500."""
-    from django.conf import settings
-
     if request.method not in ("POST", "GET"):
-        return JsonResponse({"error": {"code": "method_not_allowed", "message": "Send webhooks with POST.", "fields": {}}}, status=405)
-    limit = int(settings.BASTION_WEBHOOK_MAX_BYTES)
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return JsonResponse({"error": {"code": "too_large", "message": f"Webhook bodies are limited to {limit} bytes.", "fields": {}}}, status=413)
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        return JsonResponse({"error": {"code": "too_large", "message": f"Webhook bodies are limited to {limit} bytes.", "fields": {}}}, status=413)
+        return JsonResponse(error_body("method_not_allowed", "Send webhooks with POST."), status=405)
+    body = _webhook_body(request)
+    if isinstance(body, HttpResponse):
+        return body
     result = services.webhook_receive(
         integration_id=integration_id,
         method=request.method,
@@ -473,6 +465,46 @@ def webhook_intake(request: HttpRequest, integration_id: str) -> HttpResponse:
         body=body,
         content_type=request.content_type or "",
     )
+    return _intake_response(result)
+
+
+@csrf_exempt
+def webhook_intake_by_account(request: HttpRequest, connector_key: str) -> HttpResponse:
+    """POST /api/webhooks/by-account/<connector key>: routed to the one integration connected to the vendor account the
+    delivery names (vendors with one delivery URL for every account), then verified and stored like webhook_intake."""
+    if request.method != "POST":
+        return JsonResponse(error_body("method_not_allowed", "Send webhooks with POST."), status=405)
+    body = _webhook_body(request)
+    if isinstance(body, HttpResponse):
+        return body
+    result = webhook_receive_by_account(
+        connector_key=connector_key,
+        method=request.method,
+        url=request.build_absolute_uri(),
+        headers={k: v for k, v in request.headers.items()},
+        body=body,
+        content_type=request.content_type or "",
+    )
+    return _intake_response(result)
+
+
+def _webhook_body(request: HttpRequest) -> bytes | HttpResponse:
+    """The raw body, or a 413 when it is over BASTION_WEBHOOK_MAX_BYTES (declared or read)."""
+    from django.conf import settings
+
+    limit = int(settings.BASTION_WEBHOOK_MAX_BYTES)
+    too_large = JsonResponse(error_body("too_large", f"Webhook bodies are limited to {limit} bytes."), status=413)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return too_large
+    body = request.read(limit + 1)
+    return too_large if len(body) > limit else body
+
+
+def _intake_response(result: IntakeResult) -> HttpResponse:
     response = JsonResponse(result.body, status=result.status)
     for name, value in result.headers.items():
         response[name] = value

@@ -11,6 +11,7 @@ router.register("people", apis.PersonViewSet, basename="person")
 router.register("webhook-deliveries", apis.WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [
+    path("api/webhooks/by-account/<str:connector_key>", apis.webhook_intake_by_account, name="webhook-intake-by-account"),
     path("api/webhooks/<str:integration_id>", apis.webhook_intake, name="webhook-intake"),
     path("api/integrations/<uuid:pk>/sync", apis.IntegrationSyncApi.as_view(), name="integration-sync"),
     path("api/data-sources/<uuid:pk>/sync", apis.DataSourceSyncApi.as_view(), name="data-source-sync"),

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from common.errors import ApplicationError
+from common.validators import is_uuid
 from sync.csv_import import (
     BASTION_FIELDS,
     CsvDialect,
@@ -559,7 +560,7 @@ def csv_uploads_sweep(*, now: datetime | None = None) -> UploadCleanup:
     root = _uploads_root()
     directories = [entry for entry in root.iterdir() if entry.is_dir()] if root.is_dir() else []
     for directory in directories:
-        organization_id = directory.name if _is_uuid(directory.name) else None
+        organization_id = directory.name if is_uuid(directory.name) else None
         if organization_id is None:
             continue
         done = _uploads_clean(directory, organization_id=organization_id, keep_unused_after=now - _upload_grace())
@@ -582,14 +583,6 @@ def csv_uploads_purge(*, organization: Organization) -> UploadCleanup:
         "sync.csv_uploads.purged", extra={"organization": str(organization.pk), "deleted": done.deleted, "held_by_active_import": done.held_by_active_import}
     )
     return done
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 EXPORT_COLUMNS = ["email", "name", "given_name", "family_name", "title", "department", "phone", "manager_email", "groups", "sources"]

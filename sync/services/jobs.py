@@ -21,6 +21,7 @@ from common.errors import ApplicationError
 from integrations.access import integration_access_check
 from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
 from integrations.models import DataSource, Integration, IntegrationStatus
+from integrations.services import data_sources_ensure as integration_data_sources_ensure
 from integrations.services import integration_record_failure, integration_record_success, shared_connector
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog, SyncRecord
@@ -93,16 +94,11 @@ def job_log(job: DataSyncJob, event: str, message: str = "", *, level: str = "in
 
 
 def data_sources_ensure(*, integration: Integration) -> list[DataSource]:
-    """One DataSource per entity the connector reads, each with its (admin-editable) schedule."""
-    from integrations.registry import get_connector_class
-
-    manifest = get_connector_class(integration.connector_key).manifest
-    sources = []
-    for spec in manifest.entities:
-        source, _ = DataSource.objects.get_or_create(integration=integration, entity_type=spec.key, defaults={"organization": integration.organization})
+    """The integration's data sources (created by integrations.services.data_sources_ensure), each with its schedule."""
+    sources = integration_data_sources_ensure(integration=integration)
+    for source in sources:
         if source.schedule_id is None:
             data_source_schedule_ensure(data_source=source)
-        sources.append(source)
     return sources
 
 

@@ -1,4 +1,4 @@
-"""Webhook intake (verify → parse → store in the inbox → enqueue) and processing (apply to the records store, then handlers)."""
+"""Webhook intake (route → verify → parse → store in the inbox → enqueue) and processing (apply to the records store, then handlers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +19,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from common import json_input, metrics
+from common.errors import error_body
+from common.validators import is_uuid
 from integrations.connectors.base import WebhookEvent, WebhookRequest
 from integrations.errors import WebhookRejected
-from integrations.models import CredentialType, DataSource, Integration
+from integrations.models import CredentialType, DataSource, Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
 from integrations.services import credential_secret
 from sync.models import DeliveryStatus, JobTrigger, WebhookDelivery
@@ -41,7 +42,7 @@ class IntakeResult:
 
 
 def _reject(status: int, code: str, message: str, **headers: str) -> IntakeResult:
-    return IntakeResult(status, {"error": {"code": code, "message": message, "fields": {}}}, dict(headers))
+    return IntakeResult(status, error_body(code, message), dict(headers))
 
 
 def _flooded(integration_id: Any) -> bool:
@@ -69,16 +70,27 @@ def event_as_dict(event: WebhookEvent) -> dict[str, Any]:
 def webhook_receive(*, integration_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
     """Verify, parse, store (deduplicated by delivery id) and enqueue one delivery; never raises for bad input."""
     result = _receive(integration_id=integration_id, method=method, url=url, headers=headers, body=body, content_type=content_type)
+    return _counted(result)
+
+
+def webhook_receive_by_account(*, connector_key: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
+    """Route a delivery to the one integration connected to the vendor account it names, then receive it like webhook_receive.
+
+    For vendors that send every account's deliveries to one URL (WebhookSpec.routes_by_account: Slack's team_id, HubSpot's
+    portalId). The account is read before verification only to choose the integration whose secret verifies the delivery.
+    """
+    result = _receive_by_account(connector_key=connector_key, method=method, url=url, headers=headers, body=body, content_type=content_type)
+    return _counted(result)
+
+
+def _counted(result: IntakeResult) -> IntakeResult:
     outcome = str(result.body.get("status", "")) if result.status < 400 else "rejected"
     metrics.webhook_intake.labels(outcome or "answered", str(result.status)).inc()
     return result
 
 
 def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
-    try:
-        integration = Integration.objects.select_related("organization").filter(pk=uuid.UUID(str(integration_id))).first()
-    except ValueError:
-        integration = None
+    integration = Integration.objects.select_related("organization").filter(pk=integration_id).first() if is_uuid(integration_id) else None
     if integration is None:
         return _reject(404, "unknown_integration", "No integration receives webhooks at this address.")
     if _flooded(integration.pk):
@@ -88,14 +100,66 @@ def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str
         connector_class = get_connector_class(integration.connector_key)
     except UnknownConnector:
         return _reject(404, "unknown_connector", "This integration's connector is not installed.")
-    if body and content_type.split(";")[0].strip().lower() not in ACCEPTED_CONTENT_TYPES and method != "GET":
+    if _content_type_refused(method, body, content_type):
         return _reject(400, "unsupported_content_type", f"Content type {content_type or '(none)'} is not accepted; send application/json.")
+    request = WebhookRequest(method=method, url=url, headers=dict(headers), body=body, received_at=timezone.now())
+    return _verified_and_stored(integration, connector_class, request)
+
+
+def _receive_by_account(*, connector_key: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
+    try:
+        connector_class = get_connector_class(connector_key)
+    except UnknownConnector:
+        return _reject(404, "unknown_connector", "No connector with this key is installed.")
+    spec = connector_class.manifest.webhook
+    if spec is None or not spec.routes_by_account:
+        message = f"{connector_class.manifest.name} deliveries are not routed by account: send them to the integration's own webhook URL."
+        return _reject(404, "account_routing_unsupported", message)
+    if _content_type_refused(method, body, content_type):
+        return _reject(400, "unsupported_content_type", f"Content type {content_type or '(none)'} is not accepted; send application/json.")
+    request = WebhookRequest(method=method, url=url, headers=dict(headers), body=body, received_at=timezone.now())
+    try:
+        account_id = str(connector_class.webhook_account_id(request) or "").strip()
+    except WebhookRejected as rejected:
+        return _reject(rejected.status, rejected.code, rejected.message)
+    except Exception:  # noqa: BLE001 - a connector that chokes on a malformed body must answer 400, never 500
+        logger.exception("sync.webhook.account_unreadable", extra={"connector": connector_key})
+        return _reject(400, "malformed", "The webhook body could not be read to find the account it is for.")
+    if not account_id:
+        return _reject(404, "account_missing", f"The delivery names no {connector_class.manifest.name} account, so no integration can receive it.")
+    # A disconnected integration receives nothing (its secret is gone): it neither takes the delivery nor makes the account ambiguous.
+    candidates = list(
+        Integration.objects.select_related("organization")
+        .filter(connector_key=connector_key, external_account_id=account_id[: Integration._meta.get_field("external_account_id").max_length])
+        .exclude(status=IntegrationStatus.DISCONNECTED)[:2]
+    )
+    if not candidates:
+        return _reject(404, "unknown_account", f"No connected {connector_class.manifest.name} integration is for the account this delivery names.")
+    if len(candidates) > 1:
+        logger.warning("sync.webhook.ambiguous_account", extra={"connector": connector_key})
+        message = (
+            f"More than one {connector_class.manifest.name} integration is connected to the account this delivery names: "
+            "send its deliveries to each integration's own webhook URL instead."
+        )
+        return _reject(404, "ambiguous_account", message)
+    integration = candidates[0]
+    if _flooded(integration.pk):
+        logger.warning("sync.webhook.flood", extra={"integration": str(integration.pk)})
+        return _reject(429, "too_many_deliveries", "Too many deliveries for this integration; retry shortly.", **{"Retry-After": "1"})
+    return _verified_and_stored(integration, connector_class, request)
+
+
+def _content_type_refused(method: str, body: bytes, content_type: str) -> bool:
+    return bool(body) and content_type.split(";")[0].strip().lower() not in ACCEPTED_CONTENT_TYPES and method != "GET"
+
+
+def _verified_and_stored(integration: Integration, connector_class: Any, request: WebhookRequest) -> IntakeResult:
+    """Verify with the integration's key before anything is written, parse, then store and enqueue."""
     # Not audited per request: forged deliveries must write nothing before their signature is checked (nothing after either).
     secret = webhook_verification_key(integration, connector_class.manifest)
     if not secret:
         logger.warning("sync.webhook.no_secret", extra={"integration": str(integration.pk)})
         return _reject(401, "webhook_secret_missing", "No webhook secret is configured for this integration, so nothing can be verified.")
-    request = WebhookRequest(method=method, url=url, headers=dict(headers), body=body, received_at=timezone.now())
     try:
         connector_class.verify_webhook(request, secret=secret, config=integration.config)
         events = connector_class.parse_webhook(request)
@@ -115,7 +179,7 @@ def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str
             return IntakeResult(200, dict(event.challenge_response))
     if not events:
         # A verified delivery the connector found nothing in is still kept (and counted) as unsupported, never dropped.
-        events = [WebhookEvent(delivery_id=hashlib.sha256(body).hexdigest(), event_type="unknown", action="unsupported")]
+        events = [WebhookEvent(delivery_id=hashlib.sha256(request.body).hexdigest(), event_type="unknown", action="unsupported")]
     return _store(integration, events, request.received_at)
 
 
