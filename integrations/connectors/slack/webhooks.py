@@ -66,8 +66,11 @@ class SlackWebhooks(BaseConnector):
 
     @classmethod
     def tracked_state(cls, entity: str, record: Mapping[str, Any], *, config: Mapping[str, Any]) -> TrackedObject | None:
-        """A channel's archive state from an archive/unarchive event or a channel object; membership events say nothing."""
-        if entity != "channels" or "is_archived" not in record:
+        """A channel's archive state from an archive/unarchive event or a channel object (active unless it says archived).
+
+        Membership events carry neither and say nothing.
+        """
+        if entity != "channels" or ("is_archived" not in record and "id" not in record):
             return None
         return channel_state(str(record.get("name") or ""), bool(record.get("is_archived")))
 
