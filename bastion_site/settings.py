@@ -222,6 +222,9 @@ BASTION_WEBHOOK_MAX_BYTES = env.int("BASTION_WEBHOOK_MAX_BYTES", default=1024 * 
 # Outbound base URLs on loopback/private ranges are refused unless an operator allows them.
 BASTION_ALLOW_PRIVATE_BASE_URLS = env.bool("BASTION_ALLOW_PRIVATE_BASE_URLS", default=not IS_PRODUCTION)
 BASTION_SANDBOX_URL = env.str("BASTION_SANDBOX_URL", default="http://127.0.0.1:8765")
+# Stand-ins that talk only to the vendor sandbox (Demo Workspace, Sandbox Directory, Sandbox actions) are in the connector
+# catalogue everywhere but on a production-configured server (BASTION_ENV=production), unless this turns them on there.
+BASTION_SANDBOX_CONNECTORS = env.bool("BASTION_SANDBOX_CONNECTORS", default=not IS_PRODUCTION)
 BASTION_PUBLIC_URL = env.str("BASTION_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 REST_FRAMEWORK = {

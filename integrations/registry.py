@@ -8,6 +8,8 @@ import pkgutil
 from functools import lru_cache
 from importlib.metadata import entry_points
 
+from django.conf import settings
+
 from integrations import connectors as builtin_package
 from integrations.connectors.base import BaseConnector, ConnectorManifest
 
@@ -47,11 +49,19 @@ def _entry_point_connectors() -> list[type[BaseConnector]]:
     return found
 
 
+def sandbox_connectors_enabled() -> bool:
+    """Whether stand-ins for the vendor sandbox (ConnectorManifest.sandbox_only) are offered: settings.BASTION_SANDBOX_CONNECTORS."""
+    return bool(settings.BASTION_SANDBOX_CONNECTORS)
+
+
 @lru_cache(maxsize=1)
 def _catalog() -> dict[str, type[BaseConnector]]:
     catalog: dict[str, type[BaseConnector]] = {}
+    with_sandbox = sandbox_connectors_enabled()
     for connector in _builtin_connectors() + _entry_point_connectors():
         key = connector.manifest.key
+        if connector.manifest.sandbox_only and not with_sandbox:
+            continue  # a stand-in that talks only to Bastion's vendor sandbox: never in a production catalogue
         if key in catalog:
             logger.warning("connectors.duplicate_key", extra={"key": key})
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 import time
@@ -11,27 +10,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.connectors.base import (
-    ActionResult,
-    ActionSpec,
-    BaseConnector,
-    ConnectionTest,
-    ConnectorManifest,
-    CredentialField,
-    EntitySpec,
-    FieldInfo,
-    OAuthSpec,
-    Page,
-    RateLimitSpec,
-    WebhookEvent,
-    WebhookRequest,
-    WebhookSpec,
-)
-from integrations.errors import WebhookRejected
-from integrations.http import BearerAuth
+import requests
+
+from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, FieldInfo, Page, WebhookEvent, WebhookRequest
+from integrations.connectors.demo.manifest import MANIFEST
+from integrations.connectors.entities import BastionPerson
+from integrations.connectors.kit.signatures import check_window, epoch_seconds, verify_hmac
+from integrations.errors import ApiError, WebhookRejected
+from integrations.http import BearerAuth, classify_generic
 
 PAGE_SIZE = 10
-WEBHOOK_TOLERANCE_SECONDS = 300
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -59,47 +47,19 @@ def _field_type(name: str, value: Any) -> str:
 
 
 class DemoConnector(BaseConnector):
-    manifest = ConnectorManifest(
-        key="demo",
-        name="Demo Workspace",
-        category="collaboration",
-        description="A sample workspace served by Bastion's vendor sandbox: people, projects, OAuth with rotating refresh tokens.",
-        logo="connectors/demo.svg",
-        auth_methods=("oauth2", "api_key"),
-        credential_fields=(CredentialField("api_key", "API key", help_text="A token from the sandbox (POST /_control/tokens)."),),
-        config_fields=(CredentialField("project", "Project", is_secret=False, help_text="The project Bastion files work under."),),
-        oauth=OAuthSpec(
-            # Relative: resolved against the integration's base URL (the sandbox serves <sandbox>/demo/oauth/…).
-            authorize_url="oauth/authorize",
-            token_url="oauth/token",
-            scopes=("people:read", "projects:read", "people:write"),
-            scope_purposes={
-                "people:read": "Read people to pre-fill stakeholders in scenario forms.",
-                "projects:read": "List projects so you can choose where Bastion files work.",
-                "people:write": "Add people when a playbook step asks for it.",
-            },
-            rotates_refresh_token=True,
-        ),
-        default_base_url="http://127.0.0.1:8765/demo",
-        entities=(EntitySpec("people", "People", "Everyone in the workspace.", bastion_type="person"),),
-        actions=(
-            ActionSpec(
-                "create_person",
-                "Add a person",
-                "Create a person in the workspace (vendor idempotency key).",
-                input_schema={"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}, "first_name": {"type": "string"}}},
-                idempotency="vendor",
-            ),
-        ),
-        webhook=WebhookSpec(signature="HMAC-SHA256 of '<timestamp>.<body>' in X-Demo-Signature (sha256=…), timestamp in X-Demo-Timestamp, 5-minute window."),
-        capabilities=("read", "actions", "webhooks", "field_discovery"),
-        rate_limit=RateLimitSpec(per_second=20, burst=40),
-    )
+    """The sandbox's demo vendor: bearer token, cursor paging, a vendor idempotency key, signed webhooks."""
+
+    manifest = MANIFEST
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         if self.client is not None and self.client.auth is None and self.credentials.get("api_key"):
             self.client.auth = BearerAuth(self.credentials["api_key"])
+
+    @classmethod
+    def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
+        """The sandbox answers errors as {"error": {"code", "message"}}: the generic envelope."""
+        return classify_generic(response, path)
 
     def test_connection(self) -> ConnectionTest:
         body = self.client.get("api/me").json()
@@ -137,20 +97,20 @@ class DemoConnector(BaseConnector):
 
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
         given, family = record.get("first_name", ""), record.get("last_name", "")
-        return {
-            "external_id": str(record["id"]),
-            "email": (record.get("email") or "").lower(),
-            "name": f"{given} {family}".strip(),
-            "given_name": given,
-            "family_name": family,
-            "title": record.get("job_title", ""),
-            "department": record.get("department", ""),
-            "phone": record.get("phone", ""),
-            "manager_external_id": record.get("manager_id") or "",
-            "groups": [],
-            "is_active": bool(record.get("active", True)),
-            "username": (record.get("email") or "").split("@")[0],
-        }
+        return BastionPerson(
+            external_id=str(record["id"]),
+            email=(record.get("email") or "").lower(),
+            name=f"{given} {family}".strip(),
+            given_name=given,
+            family_name=family,
+            title=record.get("job_title", ""),
+            department=record.get("department", ""),
+            phone=record.get("phone", ""),
+            manager_external_id=record.get("manager_id") or "",
+            groups=[],
+            is_active=bool(record.get("active", True)),
+            username=(record.get("email") or "").split("@")[0],
+        )
 
     def from_bastion(self, entity: str, data: Mapping[str, Any]) -> dict[str, Any]:
         given, family = data.get("given_name", ""), data.get("family_name", "")
@@ -165,7 +125,8 @@ class DemoConnector(BaseConnector):
             "phone": data.get("phone", ""),
         }
 
-    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        """The vendor deduplicates on the Idempotency-Key header, so known_new changes nothing."""
         self.manifest.action(action)
         response = self.client.post("api/people", json=dict(payload), headers={"Idempotency-Key": idempotency_key})
         body = response.json()
@@ -176,15 +137,8 @@ class DemoConnector(BaseConnector):
         signature, timestamp = request.header("X-Demo-Signature"), request.header("X-Demo-Timestamp")
         if not signature or not timestamp:
             raise WebhookRejected(400, "missing_signature", "X-Demo-Signature and X-Demo-Timestamp are required.")
-        expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            raise WebhookRejected(401, "bad_signature", "The signature does not match.")
-        try:
-            age = abs(request.received_at.timestamp() - int(timestamp))
-        except ValueError:
-            raise WebhookRejected(400, "bad_timestamp", "X-Demo-Timestamp must be epoch seconds.")
-        if age > WEBHOOK_TOLERANCE_SECONDS:
-            raise WebhookRejected(409, "stale_timestamp", "The delivery is older than five minutes.")
+        verify_hmac(signature, secret=secret, message=timestamp.encode() + b"." + request.body, prefix="sha256=", vendor=cls.manifest.name)
+        check_window(epoch_seconds(timestamp), now=request.received_at.timestamp(), vendor=cls.manifest.name)
 
     @classmethod
     def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
