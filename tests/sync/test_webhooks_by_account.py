@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -14,14 +14,18 @@ from integrations import registry
 from integrations.connectors.base import WebhookRequest
 from integrations.connectors.sandbox_directory import SandboxDirectoryConnector, webhook_signature
 from integrations.models import CredentialType, Integration, IntegrationStatus
+from integrations.registry import connector_classes
 from integrations.services import credential_store
 from sync.models import Person, SyncRecord, WebhookDelivery
+from tests.hardening import conftest as hardening
+from tests.hardening.conftest import webhook_for
 from tests.sync.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
 
 ACCOUNT = "T-ACME"
 URL = "/api/webhooks/by-account/routed_directory"
+connect_one = hardening.connect_one  # the hardening suite's fixture: each vendor connected to the sandbox with its webhook secret
 
 
 class RoutedDirectoryConnector(SandboxDirectoryConnector):
@@ -195,3 +199,39 @@ def test_only_post_is_accepted_and_bodies_are_size_limited(client, make_routed, 
     response = post(client, event())
     assert response.status_code == 413
     assert nothing_stored()
+
+
+# Every vendor that routes by account, signed with its own real scheme (tests/hardening/conftest.py: webhook_for) -----------
+
+ROUTED_VENDORS = sorted(key for key, connector in connector_classes().items() if connector.manifest.webhook and connector.manifest.webhook.routes_by_account)
+# Where each vendor names the account in what it sends (the hardening payloads leave it out), and an account id of its shape.
+NAMES_ACCOUNT: dict[str, Callable[[Any, str], Any]] = {
+    "slack": lambda payload, account: {**payload, "team_id": account},
+    "hubspot": lambda payload, account: [{**event, "portalId": int(account)} for event in payload],
+}
+VENDOR_ACCOUNTS = {"slack": "T0ROUTED1", "hubspot": "62515"}
+
+
+def test_every_vendor_routed_by_account_is_known_here():
+    """A connector that turns on WebhookSpec.routes_by_account fails here until this suite knows where it names the account."""
+    assert set(ROUTED_VENDORS) <= set(NAMES_ACCOUNT) & set(VENDOR_ACCOUNTS)
+
+
+@pytest.mark.parametrize("key", ROUTED_VENDORS)
+def test_vendor_delivery_reaches_the_integration_of_its_account(key, client, connect_one, organization, other_organization):
+    ours, theirs = connect_one(organization, key), connect_one(other_organization, key)
+    account = VENDOR_ACCOUNTS[key]
+    Integration.objects.filter(pk=ours.integration.pk).update(external_account_id=account)
+    Integration.objects.filter(pk=theirs.integration.pk).update(external_account_id=f"{account}9")
+    url = f"/api/webhooks/by-account/{key}"
+    payload = json.loads(webhook_for(key, secret=ours.webhook_secret, url=f"http://testserver{url}").body)
+    body = json.dumps(NAMES_ACCOUNT[key](payload, account)).encode()
+
+    forged = webhook_for(key, secret="not-the-secret", url=f"http://testserver{url}", body=body)
+    assert client.post(url, data=forged.body, content_type=forged.content_type, **forged.headers).status_code == 401
+    assert not WebhookDelivery.objects.exists()
+
+    signed = webhook_for(key, secret=ours.webhook_secret, url=f"http://testserver{url}", body=body)
+    response = client.post(url, data=signed.body, content_type=signed.content_type, **signed.headers)
+    assert response.status_code == 202, response.content
+    assert WebhookDelivery.objects.get().integration_id == ours.integration.pk
