@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 from common import json_input, metrics
 from common.errors import error_body
 from common.validators import is_uuid
-from integrations.connectors.base import WebhookEvent, WebhookRequest
+from integrations.connectors.base import BastionType, WebhookEvent, WebhookRequest
 from integrations.errors import WebhookRejected
 from integrations.models import CredentialType, DataSource, Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
@@ -299,7 +299,7 @@ def _apply_event(connector: Any, integration: Integration, event: Mapping[str, A
     except KeyError:
         result["ignored"] += 1
         return Outcome.UNSUPPORTED
-    is_person = spec.bastion_type == "person"
+    is_person = spec.bastion_type == BastionType.PERSON
     if action == "upsert" and event.get("record"):
         outcome = records_upsert(integration=integration, entity_type=entity, records=[event["record"]], connector=connector)
         result["upserted"] += outcome.created + outcome.updated
