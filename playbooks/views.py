@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.tenancy import organization_page
 from common.errors import ApplicationError
+from common.validators import is_uuid
 from integrations.models import Integration
 from playbooks import selectors, services
 from playbooks.apis import preview_payload
@@ -129,7 +130,7 @@ def _war_room_context(request: HttpRequest, playbook_id) -> dict:
     playbook = _playbook_or_404(request, playbook_id)
     run = None
     if request.GET.get("run"):
-        run = playbook.runs.filter(pk=request.GET["run"]).first() if services._is_uuid(request.GET["run"]) else None
+        run = playbook.runs.filter(pk=request.GET["run"]).first() if is_uuid(request.GET["run"]) else None
     run = run or selectors.playbook_latest_run(playbook=playbook)
     view = selectors.playbook_run_view(run=run) if run else None
     can_edit = request.membership.has_role(Role.EDITOR)

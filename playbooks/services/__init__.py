@@ -38,7 +38,7 @@ from playbooks.services.runs import (
     playbook_run_retry_failed,
     playbook_runs_resume_stalled,
 )
-from playbooks.services.shared import BULK_CHUNK, MAX_ATTEMPTS, OPEN_RUN_STATUSES, UNHEALTHY, PlaybookErrorCode, _is_uuid, timeline_add
+from playbooks.services.shared import BULK_CHUNK, MAX_ATTEMPTS, OPEN_RUN_STATUSES, UNHEALTHY, PlaybookErrorCode, timeline_add
 from playbooks.services.status import playbook_tasks_poll, task_apply_tracked, webhook_events_apply
 from playbooks.services.undo import step_run_undo_execute, undo_steps_resume_stalled
 
@@ -54,7 +54,6 @@ __all__ = [
     "_claim",
     "_enqueue_advance",
     "_enqueue_steps",
-    "_is_uuid",
     "_step_succeeded",
     "build_context",
     "condition_holds",

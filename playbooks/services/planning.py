@@ -17,6 +17,7 @@ from json_logic import jsonLogic
 from accounts.models import Organization
 from accounts.services import audit_record
 from common.errors import ApplicationError
+from common.validators import is_uuid
 from integrations.access import integration_access_check, integrations_access_check
 from integrations.models import Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
@@ -27,7 +28,7 @@ from playbooks.models import (
     PlaybookTemplate,
 )
 from playbooks.rendering import RenderError, render_payload, render_string, sanitize_payload
-from playbooks.services.shared import UNHEALTHY, PlaybookErrorCode, _is_uuid
+from playbooks.services.shared import UNHEALTHY, PlaybookErrorCode
 from scenarios.models import Scenario
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def _validate_bindings(organization: Organization, bindings: dict[str, Any] | No
     for connector_key, integration_id in (bindings or {}).items():
         if not integration_id:
             continue
-        integration = Integration.objects.filter(organization=organization, pk=str(integration_id)).first() if _is_uuid(integration_id) else None
+        integration = Integration.objects.filter(organization=organization, pk=str(integration_id)).first() if is_uuid(integration_id) else None
         if integration is None:
             message = f"No integration {integration_id} in this organization."
             raise ApplicationError(message, code=PlaybookErrorCode.UNKNOWN_INTEGRATION, fields={"integration_bindings": [message]})

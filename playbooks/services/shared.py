@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -30,15 +29,6 @@ class PlaybookErrorCode(StrEnum):
     NOTHING_TO_RETRY = "nothing_to_retry"
     TEMPLATE_INVALID = "template_invalid"
     NOTHING_TO_UNDO = "nothing_to_undo"
-
-
-def _is_uuid(value: Any) -> bool:
-    # TRANSITION: one shared helper is planned in common/ (the lead's call); until then the playbook apps use this one.
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def timeline_add(run: PlaybookRun, kind: str, message: str, *, step_key: str = "", data: dict[str, Any] | None = None) -> TimelineEvent:

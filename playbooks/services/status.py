@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from common.validators import is_uuid
 from integrations.connectors.base import BaseConnector, Capability, TrackedObject
 from integrations.errors import ApiError, ApiRateLimited
 from integrations.models import Integration
@@ -22,7 +23,7 @@ from playbooks.models import (
     StepRun,
     Task,
 )
-from playbooks.services.shared import UNHEALTHY, _is_uuid, _setting, timeline_add
+from playbooks.services.shared import UNHEALTHY, _setting, timeline_add
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def task_apply_tracked(task: Task, tracked: TrackedObject, *, at: datetime | Non
 
 def webhook_events_apply(integration_id: str, events: list[dict[str, Any]]) -> int:
     """Registered in settings.BASTION_EVENT_HANDLERS: update tracked tasks from processed webhook events. Returns tasks changed."""
-    integration = Integration.objects.filter(pk=integration_id).first() if _is_uuid(integration_id) else None
+    integration = Integration.objects.filter(pk=integration_id).first() if is_uuid(integration_id) else None
     if integration is None:
         return 0
     changed = 0

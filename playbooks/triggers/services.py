@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from common.errors import ApplicationError
+from common.validators import is_uuid
 from integrations.models import Integration
 from playbooks.models import Playbook, PlaybookTemplate, TimelineEvent
 from playbooks.triggers.models import FIRED_OUTCOMES, FiringOutcome, TriggerFiring, TriggerMode, TriggerRule
@@ -227,9 +228,8 @@ def _update(rule: TriggerRule, earlier: TriggerFiring, facts: dict[str, Any], de
 
 def trigger_events_evaluate(integration_id: str, events: list[dict[str, Any]]) -> int:
     """Registered in settings.BASTION_EVENT_HANDLERS: evaluate the rules watching this integration's events. Returns firings."""
-    from playbooks.services import _is_uuid
 
-    integration = Integration.objects.filter(pk=integration_id).first() if _is_uuid(integration_id) else None
+    integration = Integration.objects.filter(pk=integration_id).first() if is_uuid(integration_id) else None
     if integration is None:
         return 0
     rules = TriggerRule.objects.filter(organization_id=integration.organization_id, source=integration.connector_key)
