@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "common",
     "accounts",
     "integrations",
+    "people",
     "sync",
     "scenarios",
     "forms_engine",

@@ -190,7 +190,8 @@ def bench_end_to_end(server: SlapdServer) -> dict:
     from accounts.models import Organization
     from integrations.models import CredentialType
     from integrations.services import integration_connect
-    from sync.models import Person, SyncRecord
+    from people.models import Person
+    from sync.models import SyncRecord
 
     organization = Organization.objects.create(name="Bench Directory", slug="bench-directory")
     integration = integration_connect(

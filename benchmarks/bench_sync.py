@@ -180,8 +180,9 @@ def bench_schema_floor(rows: dict[str, bytes], tag: str) -> float:
 
 def bench_csv_import(path: Path) -> tuple[float, float, dict]:
     from accounts.models import Organization
+    from people.models import Person
     from sync import services
-    from sync.models import DataSyncJob, Person
+    from sync.models import DataSyncJob
 
     organization = Organization.objects.create(name="Bench CSV", slug="bench-csv")
     mapping = {k: k for k in ("email", "name", "given_name", "family_name", "title", "department", "phone", "manager_email")}
@@ -242,8 +243,9 @@ def bench_api_import(sandbox: str) -> tuple[float, float, float, float, float, s
     from accounts.models import Organization
     from integrations.models import DataSource
     from integrations.services import integration_connect
+    from people.models import Person
     from sync import services
-    from sync.models import DataSyncJob, Person, SyncRecord
+    from sync.models import DataSyncJob, SyncRecord
 
     requests.post(f"{sandbox}/sandbox_directory/_control/load", json={"count": PEOPLE, "prefix": "api"}, timeout=120).raise_for_status()
     organization = Organization.objects.create(name="Bench API", slug="bench-api")

@@ -25,8 +25,8 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 from accounts.models import Organization  # noqa: E402
-from forms_engine.selectors import person_typeahead  # noqa: E402
-from sync.models import Person  # noqa: E402
+from people.models import Person  # noqa: E402
+from people.selectors import person_typeahead  # noqa: E402
 
 GIVEN = [
     "Ava",
@@ -167,7 +167,7 @@ def main() -> None:
             "# Typeahead benchmark (people directory)",
             "",
             f"- People: {args.people:,} in one organization (bulk-created in {load_seconds:.1f} s), PostgreSQL: {pg_version}",
-            "- Selector: `forms_engine.selectors.person_typeahead` (the options API's), limit 20, every word must appear in `search_text`",
+            "- Selector: `people.selectors.person_typeahead` (the options API's), limit 20, every word must appear in `search_text`",
             f"- Trigram GIN index on sync_person.search_text (migration forms_engine 0001): {'present' if has_index else 'MISSING'}",
             f"- Queries: {len(workload)} (name prefixes, full names, emails, departments, numbers, two-word queries); mean hits {statistics.mean(hits):.1f}",
             "",

@@ -13,7 +13,7 @@ from accounts.models import Role
 from accounts.tenancy import OrganizationScopedMixin
 from data_rights import services
 from data_rights.models import RetentionPolicy
-from sync.models import Person
+from people.models import Person
 
 
 class PersonExportApi(OrganizationScopedMixin, APIView):

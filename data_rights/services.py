@@ -24,12 +24,15 @@ from accounts.services import audit_record
 from common.errors import ApplicationError
 from common.fields import EncryptedJSONField
 from data_rights.models import DataRightsRequest, RetentionPolicy
-from sync.models import DataSyncJob, Person, PersonIdentity, SuppressedIdentity, SuppressionKind, SyncRecord
+from people.models import Person, PersonIdentity, SuppressedIdentity, SuppressionKind
+from people.services import email_digests, normalize_email, source_key, suppression_digest, suppressions_add
+from sync.models import DataSyncJob, SyncRecord
 from sync.selectors import records_with_last_seen
 from sync.services.imports import csv_uploads_purge, csv_uploads_sweep
-from sync.services.suppression import email_digests, normalize_email, source_key, suppression_digest, suppressions_add
 
-SCANNED_APPS = ("accounts", "integrations", "sync", "scenarios", "forms_engine", "playbooks")
+SCANNED_APPS = ("accounts", "integrations", "people", "sync", "scenarios", "forms_engine", "playbooks")
+# Summary keys and audit target types keep the people tables' first app label (sync): stored summaries and trails stay comparable.
+PERSON_LABEL, IDENTITY_LABEL, PERSON_TARGET = "sync.Person", "sync.PersonIdentity", "sync.person"
 ERASED = "[erased]"
 MIN_NAME_LENGTH = 5  # shorter names would match unrelated text
 
@@ -173,7 +176,7 @@ def person_export(*, organization: Organization, person: Person, actor: Any = No
         action="data_rights.export",
         organization=organization,
         actor=actor,
-        target_type="sync.person",
+        target_type=PERSON_TARGET,
         target_id=str(person.pk),
         changes={"subject": subject_reference(organization=organization, person=person)},
     )
@@ -276,8 +279,8 @@ def person_erase(*, organization: Organization, person: Person, actor: Any = Non
     suppressed = suppressions_add(organization_id=organization.pk, emails=_emails(person), source_keys=source_keys, erasure_reference=str(request_id))
     summary: dict[str, int] = {}
     summary["sync.SyncRecord"] = records.delete()[0]
-    summary["sync.PersonIdentity"] = PersonIdentity.objects.filter(person=person).delete()[0]
-    summary["sync.Person"] = Person.objects.filter(pk=person.pk).delete()[0]
+    summary[IDENTITY_LABEL] = PersonIdentity.objects.filter(person=person).delete()[0]
+    summary[PERSON_LABEL] = Person.objects.filter(pk=person.pk).delete()[0]
     for model, queryset in find_mentions(organization=organization, needles=needles).items():
         if model is SyncRecord:
             summary["sync.SyncRecord"] += queryset.delete()[0]
@@ -303,7 +306,7 @@ def person_erase(*, organization: Organization, person: Person, actor: Any = Non
         action="data_rights.erase",
         organization=organization,
         actor=actor,
-        target_type="sync.person",
+        target_type=PERSON_TARGET,
         target_id=str(person.pk),
         changes={"subject": reference, "counts": summary, "suppressed": suppressed},
     )

@@ -17,8 +17,9 @@ from common.errors import ApplicationError
 from common.parsers import FormParser, JSONParser, MultiPartParser
 from forms_engine.forms import values_from_post
 from forms_engine.schema import form_schema
-from forms_engine.selectors import person_typeahead, record_options
+from forms_engine.selectors import record_options
 from integrations.access import sources_access_check
+from people.selectors import person_typeahead
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest, scenario_list
 from scenarios.services import field_import_csv, field_import_from_source, scenario_validate

@@ -1,22 +1,19 @@
-"""Reads for forms: connected sources, smart-dropdown options from the records store, people typeahead. Never a vendor call."""
+"""Reads for forms: connected sources, smart-dropdown options from the records store (people typeahead: people.selectors). Never a vendor call."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import Organization
 from integrations.models import Integration, IntegrationStatus
 from scenarios.spec import jsonpath_first
-from sync.models import Person, PersonIdentity, SyncRecord
+from sync.models import SyncRecord
 
 MAX_LIMIT = 50
-# Typeahead sorts at most this many matches: a short query matching thousands of people shows 20 of the first matches found
-# (alphabetically), and the person types more to narrow. Sorting every match of "so" in 100,000 people would not fit 100 ms.
-TYPEAHEAD_CANDIDATES = 1000
 
 
 def connected_integrations(*, organization: Organization, connector_keys: list[str]) -> dict[str, list[str]]:
@@ -27,32 +24,6 @@ def connected_integrations(*, organization: Organization, connector_keys: list[s
     ).values_list("pk", "connector_key"):
         found.setdefault(key, []).append(str(integration_id))
     return found
-
-
-def person_typeahead(
-    *, organization: Organization, query: str, limit: int = 20, connector_keys: list[str] | None = None, excluded_integration_ids: Collection[Any] = ()
-) -> QuerySet[Person]:
-    """Active people whose search text contains every word of the query (trigram-indexed on PostgreSQL).
-
-    People known only through excluded integrations (allowed_roles) are left out; people known from elsewhere stay.
-    """
-    people = Person.objects.filter(organization=organization, is_active=True)
-    if excluded_integration_ids:
-        identities = PersonIdentity.objects.filter(person=OuterRef("pk"))
-        people = people.filter(Exists(identities.exclude(integration_id__in=list(excluded_integration_ids))) | ~Exists(identities))
-    for term in query.strip().lower().split()[:5]:
-        people = people.filter(search_text__contains=term)
-    if connector_keys:
-        from_sources = PersonIdentity.objects.filter(person=OuterRef("pk")).filter(
-            Q(source__in=connector_keys) | Q(integration__connector_key__in=connector_keys)
-        )
-        people = people.filter(Exists(from_sources.exclude(integration_id__in=list(excluded_integration_ids))))
-    candidates = people.order_by().values("id")[:TYPEAHEAD_CANDIDATES]
-    return (
-        Person.objects.filter(pk__in=candidates)
-        .only("id", "display_name", "email", "title", "department")
-        .order_by("display_name", "id")[: max(1, min(limit, MAX_LIMIT))]
-    )
 
 
 def record_options(

@@ -12,9 +12,10 @@ from django.shortcuts import render
 from accounts.models import Role
 from accounts.tenancy import organization_page
 from integrations.models import Integration
+from people.models import Person
 from playbooks import selectors as playbook_selectors
 from scenarios.models import Scenario
-from sync.models import DataSyncJob, Person
+from sync.models import DataSyncJob
 
 
 @organization_page(Role.VIEWER)

@@ -139,7 +139,7 @@ def data_model_revise(
 
 
 def _people_by(organization: Organization, *, ids: set[str], emails: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    from sync.models import Person
+    from people.selectors import people_by_ids_or_emails
 
     by_id: dict[str, Any] = {}
     by_email: dict[str, Any] = {}
@@ -153,7 +153,7 @@ def _people_by(organization: Organization, *, ids: set[str], emails: set[str]) -
             continue
     if not valid_ids and not emails:
         return by_id, by_email
-    for person in Person.objects.filter(organization=organization).filter(Q(pk__in=valid_ids) | Q(email__in=emails)):
+    for person in people_by_ids_or_emails(organization=organization, ids=valid_ids, emails=emails):
         by_id[str(person.pk)] = person
         if person.email:
             by_email[person.email] = person
@@ -222,7 +222,8 @@ def _match_keys(field_def: dict[str, Any], value: Any) -> set[str]:
 
 def _verified_items(organization: Organization, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keep provenance items that point at records of this organization (a client cannot invent an origin)."""
-    from sync.models import PersonIdentity, SyncRecord
+    from people.selectors import person_identity_exists
+    from sync.models import SyncRecord
 
     verified = []
     for item in items:
@@ -236,7 +237,7 @@ def _verified_items(organization: Organization, items: list[dict[str, Any]]) -> 
                 verified.append({k: item[k] for k in ("match", "source", "scenario_id", "at", "origin") if k in item})
         elif item.get("integration_id") and item.get("external_id") and is_uuid(item["integration_id"]):
             filters = {"organization": organization, "integration_id": item["integration_id"], "external_id": str(item["external_id"])}
-            if SyncRecord.objects.filter(**filters).exists() or PersonIdentity.objects.filter(**filters).exists():
+            if SyncRecord.objects.filter(**filters).exists() or person_identity_exists(**filters):
                 verified.append({k: item[k] for k in ("match", "source", "integration_id", "entity", "external_id", "person_id", "at") if k in item})
     return verified
 
@@ -456,7 +457,8 @@ def field_import_from_source(
     Integrations whose allowed_roles exclude the actor's role are left out (a 403 when nothing else feeds the field).
     """
     from integrations.access import sources_access_check
-    from sync.models import Person, PersonIdentity, SyncRecord
+    from people.selectors import people_by_email, person_identities_from_sources
+    from sync.models import SyncRecord
 
     field_def = _field(data_model, field_key)
     source = field_def.get("source") or {}
@@ -477,13 +479,7 @@ def field_import_from_source(
     entries: list[Any] = []
     items: list[dict[str, Any]] = []
     if field_def["type"] in PERSON_TYPES:
-        identities = (
-            PersonIdentity.objects.filter(organization=organization, person__is_active=True)
-            .filter(Q(source__in=wanted) | Q(integration__connector_key__in=wanted))
-            .exclude(integration_id__in=restricted)
-            .select_related("person", "integration")
-            .order_by("person__display_name")
-        )
+        identities = person_identities_from_sources(organization=organization, connector_keys=wanted, excluded_integration_ids=restricted)
         if person_ids:
             identities = identities.filter(person_id__in=[p for p in person_ids if is_uuid(p)])
         if query:
@@ -527,7 +523,7 @@ def field_import_from_source(
                 continue
             known.add(email)
             emails[email] = (record, name)
-        people = {p.email: p for p in Person.objects.filter(organization=organization, email__in=list(emails))}
+        people = people_by_email(organization=organization, emails=emails)
         for email, (record, name) in emails.items():
             person = people.get(email)
             entry = _stakeholder_entry(person, record.integration.connector_key) if person else {

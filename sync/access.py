@@ -5,7 +5,7 @@ from __future__ import annotations
 from accounts.models import Membership, Organization, Role
 from integrations.access import integrations_access_check
 from integrations.models import Integration
-from sync.models import PersonIdentity
+from people.models import PersonIdentity
 
 
 def people_export_check(*, organization: Organization, membership: Membership | None) -> None:

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from common.errors import ApplicationError
 from sync import services
-from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SuppressedIdentity, SyncJobLog, SyncRecord, SyncScanSeen, WebhookDelivery
+from sync.models import DataSyncJob, SyncJobLog, SyncRecord, SyncScanSeen, WebhookDelivery
 from sync.selectors import records_with_last_seen
 
 
@@ -87,27 +87,6 @@ class SyncRecordAdmin(admin.ModelAdmin):
         return record.seen_at
 
 
-class PersonIdentityInline(admin.TabularInline):
-    model = PersonIdentity
-    extra = 0
-    fields = ["source", "integration", "entity_type", "external_id", "updated_at"]
-    readonly_fields = fields
-
-
-@admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "email", "title", "department", "organization", "is_active"]
-    list_filter = ["organization", "is_active", "department"]
-    search_fields = ["display_name", "email", "search_text"]
-    readonly_fields = ["provenance", "search_text"]
-    inlines = [PersonIdentityInline]
-
-
-@admin.register(PeopleSettings)
-class PeopleSettingsAdmin(admin.ModelAdmin):
-    list_display = ["organization", "source_priority"]
-
-
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ["received_at", "integration", "delivery_id", "event_types", "status", "attempts", "duplicates", "last_error"]
@@ -121,25 +100,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         for delivery in queryset:
             services.webhook_delivery_replay(delivery=delivery)
         self.message_user(request, f"{queryset.count()} deliveries queued for replay.")
-
-
-@admin.register(SuppressedIdentity)
-class SuppressedIdentityAdmin(admin.ModelAdmin):
-    """Erased data subjects kept out of syncs: read-only digests (lifting goes through the audited data-rights API)."""
-
-    list_display = ["created_at", "organization", "kind", "digest"]
-    list_filter = ["kind", "organization"]
-    fields = ["created_at", "organization", "kind", "digest"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SyncScanSeen)

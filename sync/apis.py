@@ -20,9 +20,12 @@ from common.errors import ApplicationError, error_body
 from common.openapi_summary import SummaryAutoSchema
 from common.parsers import FormParser, JSONParser, MultiPartParser
 from integrations.models import DataSource, Integration
+from people import selectors as people_selectors
+from people import services as people_services
+from people.models import PeopleSettings, Person, PersonIdentity
 from sync import selectors, services
 from sync.access import people_export_check
-from sync.models import DataSyncJob, PeopleSettings, Person, PersonIdentity, SyncJobLog, WebhookDelivery
+from sync.models import DataSyncJob, SyncJobLog, WebhookDelivery
 from sync.services.webhooks import IntakeResult, webhook_receive_by_account
 
 # Serializers -----------------------------------------------------------------------------------------------------------------
@@ -330,7 +333,7 @@ class PersonViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Person.objects.none()
 
     def get_scoped_queryset(self):
-        return selectors.person_list(organization=self.organization, query=self.request.query_params.get("q", ""))
+        return people_selectors.person_list(organization=self.organization, query=self.request.query_params.get("q", ""))
 
     def get_serializer_class(self):
         return PersonDetailSerializer if self.action == "retrieve" else PersonSerializer
@@ -357,13 +360,13 @@ class PeopleSettingsApi(OrganizationScopedMixin, APIView):
 
     @extend_schema(responses=PeopleSettingsSerializer)
     def get(self, request):
-        return Response({"source_priority": services.people_priority(organization=self.organization)})
+        return Response({"source_priority": people_services.people_priority(organization=self.organization)})
 
     @extend_schema(request=PeopleSettingsSerializer, responses=PeopleSettingsSerializer)
     def put(self, request):
         data = PeopleSettingsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        settings_row = services.people_settings_update(organization=self.organization, source_priority=data.validated_data["source_priority"])
+        settings_row = people_services.people_settings_update(organization=self.organization, source_priority=data.validated_data["source_priority"])
         return Response({"source_priority": settings_row.priority()})
 
 

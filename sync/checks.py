@@ -14,7 +14,7 @@ def suppression_keys_check(app_configs: Any = None, databases: Any = None, **kwa
     if not databases:
         return []
     from common.crypto import get_keyring
-    from sync.models import SuppressedIdentity
+    from people.models import SuppressedIdentity
 
     keyring = get_keyring()
     messages: list[checks.CheckMessage] = []

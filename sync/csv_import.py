@@ -43,7 +43,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "external_id": ("id", "employee id", "employee number", "employeeid", "staff id"),
 }
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Person column limits (sync.models.Person): longer values are reported, never cut silently.
+# Person column limits (people.models.Person): longer values are reported, never cut silently.
 FIELD_LIMITS: dict[str, int] = {"name": 300, "given_name": 150, "family_name": 150, "title": 300, "department": 300}
 # Values that cannot be shortened without becoming wrong data: the row is rejected instead.
 STRICT_LIMITS: dict[str, int] = {"email": 254, "phone": 64, "external_id": 255}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Case, Count, DateTimeField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, When
+from django.db.models import Case, Count, DateTimeField, F, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.models import DataSource, Integration
-from sync.models import DataSyncJob, JobStatus, JobType, Person, PersonIdentity, SyncJobLog, SyncRecord, WebhookDelivery
+from sync.models import DataSyncJob, JobStatus, JobType, SyncJobLog, SyncRecord, WebhookDelivery
 
 # The seed's targets.
 TARGET_SYNC_SUCCESS = 0.95
@@ -66,25 +66,6 @@ def sync_record_list(*, organization: Organization, entity_type: str | None = No
     if not include_deleted:
         queryset = queryset.filter(is_deleted=False)
     return queryset
-
-
-def person_list(*, organization: Organization, query: str = "", include_inactive: bool = True) -> QuerySet[Person]:
-    queryset = Person.objects.filter(organization=organization).select_related("manager")
-    if not include_inactive:
-        queryset = queryset.filter(is_active=True)
-    for term in query.lower().split():
-        queryset = queryset.filter(search_text__contains=term)
-    return queryset.prefetch_related(Prefetch("identities", queryset=PersonIdentity.objects.select_related("integration").order_by("source")))
-
-
-def person_search(*, organization: Organization, query: str, limit: int = 20) -> list[Person]:
-    """Typeahead over merged people: every word must match name, email, title or department; active people first."""
-    queryset = person_list(organization=organization, query=query)
-    return list(queryset.order_by("-is_active", "display_name")[: max(1, min(limit, 100))])
-
-
-def person_get(*, organization: Organization, person_id: Any) -> Person | None:
-    return person_list(organization=organization).filter(pk=person_id).first()
 
 
 def webhook_delivery_list(*, organization: Organization, status: str | None = None, outcome: str | None = None) -> QuerySet[WebhookDelivery]:

@@ -14,6 +14,7 @@ from accounts.models import Role
 from accounts.tenancy import organization_page
 from common.errors import ApplicationError
 from integrations.models import DataSource, Integration
+from people import selectors as people_selectors
 from sync import charts, selectors, services
 from sync.access import people_export_check
 from sync.csv_import import BASTION_FIELDS
@@ -79,7 +80,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
 @organization_page(Role.VIEWER)
 def people_directory(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    people = selectors.person_list(organization=request.organization, query=query).order_by("-is_active", "display_name")
+    people = people_selectors.person_list(organization=request.organization, query=query).order_by("-is_active", "display_name")
     imports = selectors.sync_job_list(organization=request.organization).filter(job_type="import")[:5]
     return render(
         request,
@@ -90,7 +91,7 @@ def people_directory(request: HttpRequest) -> HttpResponse:
 
 @organization_page(Role.VIEWER)
 def person_detail(request: HttpRequest, pk) -> HttpResponse:
-    person = selectors.person_get(organization=request.organization, person_id=pk)
+    person = people_selectors.person_get(organization=request.organization, person_id=pk)
     if person is None:
         raise Http404("No such person.")
     labels = {

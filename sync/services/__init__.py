@@ -1,4 +1,4 @@
-"""Writes of the sync engine: jobs, the records store, people merge, webhooks, CSV import (public names re-exported here)."""
+"""Writes of the sync engine: jobs, the records store, webhooks, CSV import (public names re-exported here)."""
 
 from sync.services.imports import csv_import_run, csv_import_start, csv_preview, csv_upload_store, people_export_rows
 from sync.services.jobs import (
@@ -17,7 +17,6 @@ from sync.services.jobs import (
     sync_scheduled_run,
     sync_start,
 )
-from sync.services.people import people_merge, people_priority, people_recompute, people_settings_update
 from sync.services.records import content_hash, records_mark_deleted, records_upsert
 from sync.services.webhooks import webhook_delivery_process, webhook_delivery_replay, webhook_receive
 
@@ -36,10 +35,6 @@ __all__ = [
     "schedules_paused_for_reconnect",
     "job_log",
     "people_export_rows",
-    "people_merge",
-    "people_priority",
-    "people_recompute",
-    "people_settings_update",
     "records_mark_deleted",
     "records_upsert",
     "sync_integration_start",

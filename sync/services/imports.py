@@ -20,8 +20,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
+from common.bulk import raw_cursor, stage_rows
 from common.errors import ApplicationError
 from common.validators import is_uuid
+from people.models import Person
+from people.services import people_merge, people_tables_analyze, people_unsuppressed
 from sync.csv_import import (
     BASTION_FIELDS,
     CsvDialect,
@@ -34,12 +37,11 @@ from sync.csv_import import (
     suggest_mapping,
     surplus_warning,
 )
-from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, Person, SyncJobLog
+from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
 from sync.services.import_reports import email_digest, import_warnings, import_warnings_log, manager_links_report
 from sync.services.jobs import ERROR_LOG_CAP, job_log
-from sync.services.people import people_merge, people_tables_analyze
-from sync.services.records import raw_cursor, stage_rows, tables_analyze_on_growth
-from sync.services.suppression import people_unsuppressed
+from sync.services.records import tables_analyze_on_growth
+from sync.services.suppression import job_suppressed_recorder
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 10_000  # rows per transaction when settings do not say (BASTION_CSV_IMPORT_BATCH_SIZE): one COPY + a few set-based statements
@@ -333,7 +335,14 @@ def _merge_batch(
         line = people.pop(external_id)["_line"]
         bad.append((line, f"duplicate of line {earlier_line} ({external_id}); not imported twice"))
     # Erased data subjects: reported by line (not as errors), never by name.
-    erased = people_unsuppressed(organization_id=job.organization_id, source=CSV_SOURCE, integration=None, entity_type="people", items=people.values(), job=job)
+    erased = people_unsuppressed(
+        organization_id=job.organization_id,
+        source=CSV_SOURCE,
+        integration=None,
+        entity_type="people",
+        items=people.values(),
+        on_suppressed=job_suppressed_recorder(job, job.organization_id),
+    )
     suppressed = sorted(people.pop(person["external_id"])["_line"] for person in erased.suppressed)
     SyncJobLog.objects.bulk_create(
         [

@@ -23,10 +23,10 @@ from integrations.errors import ApiError, ApiQuotaExhausted, ApiRateLimited
 from integrations.models import DataSource, Integration, IntegrationStatus
 from integrations.services import data_sources_ensure as integration_data_sources_ensure
 from integrations.services import integration_record_failure, integration_record_success, shared_connector
+from people.services import people_link_managers, people_mark_source_deleted, people_merge, people_overlong_fields
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog, SyncRecord
 from sync.services.fairness import org_slot_acquire, org_slot_release
-from sync.services.people import people_link_managers, people_mark_source_deleted, people_merge, people_overlong_fields
 from sync.services.records import (
     page_commit_asynchronous,
     records_mark_deleted,

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.bulk import ORJSON_OPTIONS, json_text, raw_cursor, stage_rows
 from common.url_safety import link_fields_sanitized
 from integrations.connectors.base import BaseConnector
 from integrations.models import Integration
@@ -25,18 +26,16 @@ UPSERT_UPDATE_FIELDS = ["raw", "data", "content_hash", "source_updated_at", "las
 
 # Built once: json.dumps with options builds a new encoder per call, a measurable cost at 100,000 records a run.
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
-_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
-# orjson writes the same bytes as _canonical/_compact for what vendors send (str keys, strings, integers, booleans, null, lists,
+# orjson (common.bulk.ORJSON_OPTIONS) writes the same bytes as _canonical for what vendors send (str keys, strings, integers, booleans, null, lists,
 # objects, plain floats; datetimes through default=str) about five times faster. Floats in exponent form differ ("1e-7" vs
 # "1e-07"): such a record hashed by an older release is rewritten once, nothing is lost. Anything orjson refuses (integers past
 # 64 bits, lone surrogates) takes the json module's path, so no record fails on the fast path's account.
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def canonical_json_bytes(record: Any) -> bytes:
     """Canonical JSON (sorted keys, no whitespace, UTF-8) of a record."""
     try:
-        return orjson.dumps(record, option=_ORJSON_OPTIONS | orjson.OPT_SORT_KEYS, default=str)
+        return orjson.dumps(record, option=ORJSON_OPTIONS | orjson.OPT_SORT_KEYS, default=str)
     except (orjson.JSONEncodeError, TypeError):
         return _canonical(record).encode()
 
@@ -70,20 +69,6 @@ class UpsertResult:
     changed: list[dict[str, Any]] = field(default_factory=list)  # Bastion-shaped data of created/updated records
 
 
-def stage_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
-    """Empty a TEMP staging table (created once per session) and COPY rows into it (psycopg3 cursor.copy, text format).
-
-    ON COMMIT DELETE ROWS empties it at every commit without catalog churn; the DELETE covers a batch of this same transaction
-    that already used it (a webhook delivery or a test may merge several batches in one transaction). Call inside a transaction.
-    """
-    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
-    cursor.execute(f"DELETE FROM {table}")
-    names = ", ".join(column.split()[0] for column in columns.split(","))
-    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 # A bulk load refreshes planner statistics as its row count crosses each of these (autovacuum may be a minute behind; until it
 # runs, a source loaded a moment ago looks empty and a join over it can be planned as nested sequential scans).
 ANALYZE_THRESHOLDS = (2_000, 10_000, 50_000, 250_000, 1_250_000, 6_250_000)
@@ -107,20 +92,6 @@ def page_commit_asynchronous() -> None:
     """
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def raw_cursor() -> Any:
-    """The psycopg3 cursor under Django's connection (same transaction); errors are mapped to django.db errors by the caller's wrapper."""
-    connection.ensure_connection()
-    return connection.connection.cursor()
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON for a jsonb column in a COPY row."""
-    try:
-        return orjson.dumps(value, option=_ORJSON_OPTIONS, default=str).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return _compact(value)
 
 
 Incoming = dict[str, tuple[Mapping[str, Any], str, datetime | None]]

@@ -1,36 +1,23 @@
-"""Erased data subjects kept out of every intake path: keyed hashes of their emails and source ids, checked once per batch.
+"""The records store's intake filter: raw vendor records of erased data subjects dropped, their addresses redacted elsewhere.
 
-A digest is HMAC-SHA256 of "<kind>:<organization id>:<normalized value>" under a key derived (HKDF) from one key of
-BASTION_ENCRYPTION_KEYS; the row names that key id. The organization in the input means one tenant's digest says nothing
-about another's. Without the keyring nobody can test a guessed address against the table, and Bastion never stores the value.
+The digests, the suppressions table and the batch check live with the people directory (people.services.suppression);
+this module adds what a sync needs on top: vendor records as subjects, mention redaction, and the job's count and log.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import re2
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.db import connection
 
-from common.crypto import get_keyring
-from sync.models import DataSyncJob, SuppressedIdentity, SuppressionKind, SyncJobLog
+from people.services.suppression import OnSuppressed, Subject, normalize_email, source_key, suppressions_loaded, suppressions_partition
+from sync.models import DataSyncJob, SyncJobLog
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-KEY_INFO = b"bastion:suppression:v1"
 SUPPRESSED_MESSAGE = "{count} records suppressed (erased data subjects)."
-# Erasures are rare: an organization's digests are read whole (64 bytes each) rather than sending a batch's 20,000 to the
-# database; past this many rows, the batch's digests are looked up instead.
-LOAD_ALL_LIMIT = 20_000
 MENTION_MARKER = "[erased]"
 REDACTED_MESSAGE = "{count} mentions of erased data subjects redacted."
 # A narrow local part on purpose: stopping at "=", "/", ":" or "<" finds the address inside URLs, "mailto:" and "Name <a@b>";
@@ -38,65 +25,6 @@ REDACTED_MESSAGE = "{count} mentions of erased data subjects redacted."
 # On RE2 (linear time): with Python's backtracking `re` a long run of word characters before an "@" took quadratic time,
 # and record text comes from vendors. \pL\pN_ is what `re`'s \w matches in str patterns.
 EMAIL_PATTERN = re2.compile(r"[\pL\pN_%+-][\pL\pN_.%+-]*@[\pL\pN_-]+(?:\.[\pL\pN_-]+)+")
-
-
-@lru_cache(maxsize=16)
-def _derived_key(key: bytes) -> bytes:
-    # A separate key per purpose: the AES key itself never doubles as a MAC key.
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO).derive(key)
-
-
-def normalize_email(value: Any) -> str:
-    return str(value or "").strip().lower()
-
-
-def source_key(scope: Any, entity_type: str, external_id: Any) -> str:
-    """`integration_id:entity_type:external_id`; sources without an integration (csv, manual) use their source key as scope."""
-    external = str(external_id or "").strip()
-    return f"{scope}:{entity_type}:{external}" if external else ""
-
-
-def _digest(key: bytes, organization_id: Any, kind: str, value: str) -> str:
-    return hmac.digest(key, f"{kind}:{organization_id}:{value}".encode(), hashlib.sha256).hex()
-
-
-def suppression_digest(*, organization_id: Any, kind: str, value: str, key_id: str | None = None) -> tuple[str, str]:
-    """(key id, hex digest) of a normalized value under the given keyring key (the primary by default)."""
-    keyring = get_keyring()
-    key_id = key_id or keyring.primary_key_id
-    return key_id, _digest(_derived_key(keyring.keys[key_id]), organization_id, kind, value)
-
-
-def email_digests(*, organization_id: Any, email: str) -> list[str]:
-    """The digests an email may be stored under: one per key of the keyring (rows keep the key they were made with)."""
-    value = normalize_email(email)
-    if not value:
-        return []
-    return [suppression_digest(organization_id=organization_id, kind=SuppressionKind.EMAIL, value=value, key_id=key_id)[1] for key_id in get_keyring().keys]
-
-
-def suppressions_add(*, organization_id: Any, emails: Iterable[str], source_keys: Iterable[str], erasure_reference: str) -> int:
-    """Store the digests of an erased person's emails and source ids (in the caller's transaction); returns how many."""
-    rows: dict[str, SuppressedIdentity] = {}
-    for kind, values in ((SuppressionKind.EMAIL, {normalize_email(e) for e in emails}), (SuppressionKind.SOURCE_ID, set(source_keys))):
-        for value in sorted(v for v in values if v):
-            key_id, digest = suppression_digest(organization_id=organization_id, kind=kind, value=value)
-            rows[digest] = SuppressedIdentity(organization_id=organization_id, kind=kind, key_id=key_id, digest=digest, erasure_reference=erasure_reference)
-    if rows:
-        # Erased again after being re-added by hand: the row now points at the latest erasure.
-        SuppressedIdentity.objects.bulk_create(
-            list(rows.values()), update_conflicts=True, unique_fields=["organization", "digest"], update_fields=["erasure_reference", "updated_at"]
-        )
-    return len(rows)
-
-
-@dataclass
-class Partition(Generic[T]):
-    kept: list[T]
-    suppressed: list[T] = field(default_factory=list)
-
-
-Subject = tuple[str, str]  # (normalized email or "", source key or "")
 
 
 def record_subject(*, connector: Any, integration: Any, entity_type: str) -> Callable[[Mapping[str, Any]], Subject]:
@@ -113,85 +41,9 @@ def record_subject(*, connector: Any, integration: Any, entity_type: str) -> Cal
     return subject
 
 
-def person_subject(*, source: str, integration: Any, entity_type: str) -> Callable[[Mapping[str, Any]], Subject]:
-    """How to name the subject of a person-shaped item (people merge, CSV rows)."""
-    scope = integration.pk if integration is not None else source
-
-    def subject(item: Mapping[str, Any]) -> Subject:
-        return normalize_email(item.get("email")), source_key(scope, entity_type, item.get("external_id"))
-
-    return subject
-
-
-@dataclass
-class _Suppressions:
-    """An organization's suppressions as one batch check needs them: the MAC keys in use and, when small, every digest."""
-
-    organization_id: Any
-    keys: list[bytes]
-    known: set[str] | None
-
-    def subject_digests(self, items: list[T], subject_of: Callable[[T], Subject]) -> list[list[str]]:
-        # The hot loop of a 10,000-row batch: prefixes built once, the same message as _digest.
-        email_prefix, source_prefix = f"{SuppressionKind.EMAIL}:{self.organization_id}:", f"{SuppressionKind.SOURCE_ID}:{self.organization_id}:"
-        mac, keys = hmac.digest, self.keys
-        digests_of: list[list[str]] = []
-        for item in items:
-            email, source = subject_of(item)
-            messages = [(email_prefix + email).encode()] if email else []
-            if source:
-                messages.append((source_prefix + source).encode())
-            digests_of.append([mac(key, message, "sha256").hex() for message in messages for key in keys])
-        return digests_of
-
-    def email_digests(self, emails: Iterable[str]) -> dict[str, list[str]]:
-        """Each distinct normalized email's digests, one per key in use."""
-        prefix, mac, keys = f"{SuppressionKind.EMAIL}:{self.organization_id}:", hmac.digest, self.keys
-        return {email: [mac(key, (prefix + email).encode(), "sha256").hex() for key in keys] for email in emails}
-
-    def found(self, wanted: set[str]) -> set[str]:
-        return wanted & self.known if self.known is not None else _existing_digests(self.organization_id, wanted)
-
-
-def _suppressions_loaded(organization_id: Any) -> _Suppressions | None:
-    """The organization's suppressions in one query, or None when it has none (the common case: no hashing at all)."""
-    key_ids, known = _suppressions_of(organization_id)
-    if not key_ids:
-        return None
-    keyring = get_keyring()
-    missing = sorted(k for k in key_ids if k not in keyring.keys)
-    if missing:
-        # Fail open but loudly: a missing key must not stop every sync; the operator restores it (see docs/security.md).
-        logger.error("sync.suppression.key_missing", extra={"organization": str(organization_id), "key_ids": missing})
-    return _Suppressions(organization_id, [_derived_key(keyring.keys[k]) for k in key_ids if k in keyring.keys], known)
-
-
-def _partition(items: list[T], digests_of: list[list[str]], found: set[str], job: DataSyncJob | None, organization_id: Any) -> Partition[T]:
-    if not found:
-        return Partition(items)
-    partition: Partition[T] = Partition([])
-    for item, digests in zip(items, digests_of, strict=True):
-        (partition.suppressed if any(d in found for d in digests) else partition.kept).append(item)
-    if partition.suppressed:
-        _record(job, organization_id, len(partition.suppressed))
-    return partition
-
-
-def suppression_filter(*, organization_id: Any, items: Iterable[T], subject_of: Callable[[T], Subject], job: DataSyncJob | None = None) -> Partition[T]:
-    """Split a batch into kept and suppressed items, set-based: one query per batch (up to LOAD_ALL_LIMIT suppressions in the organization).
-
-    Subjects and digests are only computed when the organization has suppressions. With a `job`, the count is added to
-    job.metadata["suppressed"] and one log line says how many were skipped, never who.
-    """
-    items = list(items)
-    if not items:
-        return Partition(items)
-    suppressions = _suppressions_loaded(organization_id)
-    if suppressions is None:
-        return Partition(items)
-    digests_of = suppressions.subject_digests(items, subject_of)
-    found = suppressions.found(set().union(*digests_of))
-    return _partition(items, digests_of, found, job, organization_id)
+def job_suppressed_recorder(job: DataSyncJob | None, organization_id: Any) -> OnSuppressed:
+    """How a sync or import reports suppressed items: a log line, and with a job its metadata count and a job log line."""
+    return lambda count: _record(job, organization_id, count)
 
 
 def records_unsuppressed(
@@ -205,7 +57,7 @@ def records_unsuppressed(
     """
     records = list(records)
     organization_id = integration.organization_id
-    suppressions = _suppressions_loaded(organization_id) if records else None
+    suppressions = suppressions_loaded(organization_id) if records else None
     if suppressions is None:
         return records
     subject = record_subject(connector=connector, integration=integration, entity_type=entity_type)
@@ -213,7 +65,9 @@ def records_unsuppressed(
     digests_of = suppressions.subject_digests(mentioned, lambda pair: subject(pair[0]))
     mention_digests = suppressions.email_digests(set().union(*(emails for _, emails in mentioned)))
     found = suppressions.found(set().union(*digests_of, *mention_digests.values()))
-    kept = _partition(mentioned, digests_of, found, job, organization_id).kept
+    kept = suppressions_partition(
+        mentioned, digests_of, found, organization_id=organization_id, on_suppressed=job_suppressed_recorder(job, organization_id)
+    ).kept
     erased = {email for email, digests in mention_digests.items() if any(d in found for d in digests)}
     if not erased:
         return [record for record, _ in kept]
@@ -222,14 +76,6 @@ def records_unsuppressed(
     if redactions[0]:
         _record_redactions(job, organization_id, redactions[0])
     return records
-
-
-def people_unsuppressed(
-    *, organization_id: Any, source: str, integration: Any, entity_type: str, items: Iterable[Mapping[str, Any]], job: DataSyncJob | None = None
-) -> Partition[Mapping[str, Any]]:
-    """The people merge's (and CSV import's) intake: person-shaped items split into kept and suppressed."""
-    subject_of = person_subject(source=source, integration=integration, entity_type=entity_type)
-    return suppression_filter(organization_id=organization_id, items=items, subject_of=subject_of, job=job)
 
 
 def _emails_in(value: Any, found: set[str]) -> set[str]:
@@ -265,26 +111,6 @@ def _redacted(value: Any, erased: set[str], count: list[int]) -> Any:
     if isinstance(value, list | tuple):
         return [_redacted(item, erased, count) for item in value]
     return value
-
-
-def _suppressions_of(organization_id: Any) -> tuple[set[str], set[str] | None]:
-    """(key ids in use, every digest) in one query; past LOAD_ALL_LIMIT rows the digests are looked up per batch instead (None)."""
-    rows = list(SuppressedIdentity.objects.filter(organization_id=organization_id).order_by().values_list("key_id", "digest")[: LOAD_ALL_LIMIT + 1])
-    if len(rows) <= LOAD_ALL_LIMIT:
-        return {key_id for key_id, _ in rows}, {digest for _, digest in rows}
-    key_ids = SuppressedIdentity.objects.filter(organization_id=organization_id).order_by().values_list("key_id", flat=True).distinct()
-    return set(key_ids), None
-
-
-def _existing_digests(organization_id: Any, digests: set[str]) -> set[str]:
-    if not digests:
-        return set()
-    # One array parameter instead of thousands of IN placeholders.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT digest FROM {SuppressedIdentity._meta.db_table} WHERE organization_id = %s AND digest = ANY(%s)", [organization_id, list(digests)]
-        )
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _record(job: DataSyncJob | None, organization_id: Any, count: int) -> None:

@@ -26,8 +26,8 @@ from integrations.errors import WebhookRejected
 from integrations.models import CredentialType, DataSource, Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, get_connector_class
 from integrations.services import credential_secret
+from people.services import people_mark_source_deleted, people_merge
 from sync.models import DeliveryStatus, JobTrigger, WebhookDelivery
-from sync.services.people import people_mark_source_deleted, people_merge
 from sync.services.records import parse_source_time, records_mark_deleted, records_upsert
 
 logger = logging.getLogger(__name__)

@@ -16,4 +16,4 @@ def test_admin_plural_names_are_english():
     assert wrong == []
     names = {model._meta.label: str(model._meta.verbose_name_plural) for model in admin.site._registry}
     assert names["data_rights.RetentionPolicy"] == "retention policies" and names["sync.WebhookDelivery"] == "webhook deliveries"
-    assert names["sync.Person"] == "people"
+    assert names["people.Person"] == "people"

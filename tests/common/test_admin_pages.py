@@ -12,7 +12,7 @@ from tests.hardening.tenant_objects import tenant_models as tenant_model_list
 INLINE_ONLY: dict[str, str] = {
     "playbooks.PlaybookStepTemplate": "edited inline on its PlaybookTemplate (the structured step editor)",
     "playbooks.TimelineEvent": "shown inline on its PlaybookRun",
-    "sync.PersonIdentity": "shown inline on its Person (one row per source system)",
+    "people.PersonIdentity": "shown inline on its Person (one row per source system)",
     "sync.SyncJobLog": "shown inline on its DataSyncJob",
 }
 

@@ -1,7 +1,7 @@
 from django.test import Client
 
 from integrations.models import Integration, IntegrationStatus
-from sync.models import Person
+from people.models import Person
 
 
 def test_dashboard_shows_the_organizations_figures_only(owner, organization, other_organization):

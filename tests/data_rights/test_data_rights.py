@@ -9,8 +9,9 @@ from accounts.services import audit_record
 from data_rights.models import DataRightsRequest, RetentionPolicy
 from data_rights.services import find_mentions, retention_enforce
 from integrations.models import Integration
+from people.models import Person, PersonIdentity
 from scenarios.models import Scenario, ScenarioDataModel
-from sync.models import DataSyncJob, Person, PersonIdentity, SyncRecord
+from sync.models import DataSyncJob, SyncRecord
 
 EMAIL = "Chloe.Dubois@acme.example"
 NAME = "Chloé Dubois"

@@ -9,9 +9,9 @@ from django.db import connection
 
 from accounts.models import Role
 from data_rights.services import find_mentions
+from people.models import Person
 from playbooks.models import PlaybookRun, StepRun
 from playbooks.services import playbook_activate, playbook_create
-from sync.models import Person
 from tests.playbooks.conftest import make_scenario  # noqa: F401
 
 TEAM = [("Chloe Dubois", "chloe.dubois@acme.example"), ("Ava Chen", "ava.chen@acme.example"), ("Omar Haddad", "omar.haddad@acme.example")]

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Role
 from integrations.connectors.hubspot import HubSpotConnector
 from integrations.models import Integration
-from sync.models import JobStatus, Person, SuppressedIdentity, SyncJobLog, SyncRecord
+from people.models import Person, SuppressedIdentity
+from sync.models import JobStatus, SyncJobLog, SyncRecord
 from sync.services.records import content_hash, records_upsert
 from tests.data_rights.test_suppression import EMAIL, erase, people_source, plaintext_anywhere
 from tests.sync.conftest import directory_control
@@ -157,7 +158,7 @@ def test_each_distinct_address_is_digested_once_and_the_check_stays_one_query(sy
     assert not stored.filter(raw__icontains=EMAIL).exists() and EMAIL not in json.dumps(list(stored.values_list("raw", flat=True))).lower()
 
     # Past the load-everything limit the batch's subjects and mentions are looked up together: one digest statement.
-    monkeypatch.setattr("sync.services.suppression.LOAD_ALL_LIMIT", 1)
+    monkeypatch.setattr("people.services.suppression.LOAD_ALL_LIMIT", 1)
     with CaptureQueriesContext(connection) as captured:
         records_upsert(integration=integration, entity_type="deals", records=[deal("9999", stakeholders=[EMAIL], name="Late")], connector=connector)
     assert sum("sync_suppressedidentity" in query["sql"] for query in captured.captured_queries) == 3  # as without mentions

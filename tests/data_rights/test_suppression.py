@@ -14,10 +14,10 @@ from accounts.models import AuditEvent, Role
 from data_rights.models import DataRightsRequest
 from integrations.models import DataSource
 from integrations.services import shared_connector
-from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity, SuppressedIdentity, SyncJobLog, SyncRecord
-from sync.services.people import people_merge
+from people.models import Person, PersonIdentity, SuppressedIdentity
+from people.services import people_merge, suppression_digest
+from sync.models import DataSyncJob, JobStatus, SyncJobLog, SyncRecord
 from sync.services.records import records_upsert
-from sync.services.suppression import suppression_digest
 from tests.sync.conftest import directory_control
 
 pytestmark = pytest.mark.django_db
@@ -218,7 +218,7 @@ def test_the_check_is_one_query_per_batch(synced, organization, admin_api, monke
     erase(admin_api, organization)
     assert suppression_queries([*batch, {"id": SOURCE_ID, "email": EMAIL, "name": NAME}]) == 1  # the organization's digests, read once
     # Past the load-everything limit, the batch's digests are looked up in one statement instead (plus the key ids in use).
-    monkeypatch.setattr("sync.services.suppression.LOAD_ALL_LIMIT", 1)
+    monkeypatch.setattr("people.services.suppression.LOAD_ALL_LIMIT", 1)
     assert suppression_queries([*batch, {"id": "p000901", "email": EMAIL.upper(), "name": NAME}]) == 3
     assert not SyncRecord.objects.filter(integration=synced, external_id__in=[SOURCE_ID, "p000901"]).exists()
     assert SyncRecord.objects.filter(integration=synced, external_id__startswith="b").count() == 3000

@@ -13,8 +13,9 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Role
 from data_rights.models import DataRightsRequest
 from data_rights.tasks import enforce_retention
+from people.models import Person
 from sync import services
-from sync.models import DataSyncJob, JobStatus, Person
+from sync.models import DataSyncJob, JobStatus
 from sync.services.imports import csv_import_start, csv_upload_path, csv_upload_store
 
 pytestmark = pytest.mark.django_db

@@ -491,11 +491,12 @@ def restricted_integrations(organization) -> RestrictedIntegrations:
     from django.utils import timezone
 
     from integrations.services import data_sources_ensure
+    from people.models import Person, PersonIdentity
     from playbooks.models import PlaybookTemplate
     from playbooks.services import playbook_create
     from scenarios.models import Scenario, ScenarioDataModel
     from scenarios.spec import source_connectors
-    from sync.models import Person, PersonIdentity, SyncRecord
+    from sync.models import SyncRecord
 
     fields: list[tuple[str, str, str]] = []
     entities: dict[str, set[str]] = {}

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Organization
 
-PROJECT_APPS = ("accounts", "integrations", "sync", "scenarios", "forms_engine", "playbooks", "data_rights")
+PROJECT_APPS = ("accounts", "integrations", "people", "sync", "scenarios", "forms_engine", "playbooks", "data_rights")
 _counter = itertools.count(1)
 
 

@@ -19,8 +19,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from people.models import Person
 from sync import services as sync_services
-from sync.models import DataSyncJob, JobStatus, Person, SyncRecord
+from sync.models import DataSyncJob, JobStatus, SyncRecord
 from tests.conftest import RedisServer, wait_for
 from tests.hardening.conftest import set_faults
 

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from accounts.models import Role
 from integrations.models import Integration, IntegrationStatus
-from sync.models import Person, PersonIdentity, SyncRecord
+from people.models import Person, PersonIdentity
+from sync.models import SyncRecord
 
 
 def _person(organization, integration: Integration, name: str) -> Person:

@@ -270,7 +270,7 @@ ALLOWED_SOCKET_CALLS = {
     ("playbooks/management/commands/bastion_demo.py", "requests"): "the demo command talks to the local sandbox it started",
     ("bastion_site/embedded.py", "socket"): "probes a free local port for the embedded PostgreSQL/Redis",
 }
-PROJECT_PACKAGES = ("accounts", "common", "integrations", "sync", "scenarios", "forms_engine", "playbooks", "data_rights", "bastion_site")
+PROJECT_PACKAGES = ("accounts", "common", "integrations", "people", "sync", "scenarios", "forms_engine", "playbooks", "data_rights", "bastion_site")
 
 
 def test_every_socket_opening_call_goes_through_the_guard():

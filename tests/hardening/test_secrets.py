@@ -51,7 +51,7 @@ def leaks(secrets: dict[str, str], haystack: str, where: str) -> list[str]:
 def _ids_for(route, model_rows: dict[type, list]) -> list[str]:
     cls = getattr(route.callback, "cls", None)
     model = getattr(getattr(cls, "queryset", None), "model", None)
-    by_param = {"playbook_id": "playbooks.Playbook", "run_id": "playbooks.PlaybookRun", "person_id": "sync.Person"}
+    by_param = {"playbook_id": "playbooks.Playbook", "run_id": "playbooks.PlaybookRun", "person_id": "people.Person"}
     for param in route.params:
         if param in by_param:
             model = apps.get_model(by_param[param])
@@ -62,7 +62,7 @@ def _ids_for(route, model_rows: dict[type, list]) -> list[str]:
     elif model is None and route.pattern.startswith("integrations/"):
         model = apps.get_model("integrations.Integration")
     elif model is None and route.pattern.startswith("people/"):
-        model = apps.get_model("sync.Person")
+        model = apps.get_model("people.Person")
     elif model is None and route.pattern.startswith("scenarios/"):
         model = apps.get_model("scenarios.Scenario")
     rows = model_rows.get(model) if model is not None else None

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import Integration, IntegrationStatus
-from sync.models import Person, PersonIdentity, SyncRecord
+from people.models import Person, PersonIdentity
+from sync.models import SyncRecord
 
 DIRECTORY = [
     ("Ava Chen", "ava.chen@acme.example", "Chief Executive Officer", "Executive"),

@@ -123,7 +123,7 @@ def test_status_dashboard_and_refresh_now(client, users_by_role, people_source, 
 def test_people_pages_and_csv_import_flow(client, users_by_role, people_source, run_sync, organization, django_capture_on_commit_callbacks):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from sync.models import Person
+    from people.models import Person
 
     run_sync(people_source)
     client.force_login(users_by_role[Role.EDITOR])

@@ -11,8 +11,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Role
+from people.models import Person, PersonIdentity
 from sync.csv_import import detect, guard_cell, iter_rows, suggest_mapping
-from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity
+from sync.models import DataSyncJob, JobStatus
 
 pytestmark = pytest.mark.django_db
 

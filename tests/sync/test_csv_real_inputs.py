@@ -7,8 +7,9 @@ import io
 
 import pytest
 
+from people.models import Person
 from sync.csv_import import email_problem, quoted_cells
-from sync.models import JobStatus, Person
+from sync.models import JobStatus
 from tests.sync.test_csv_import import run
 
 pytestmark = pytest.mark.django_db

@@ -18,8 +18,9 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from people.models import Person, PersonIdentity
 from sync import services
-from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity
+from sync.models import DataSyncJob, JobStatus
 from sync.services.imports import csv_upload_path
 from tests.conftest import wait_for
 

@@ -6,8 +6,9 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from integrations.models import DataSource
+from people.models import Person, PersonIdentity
 from sync import services
-from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity, SyncRecord
+from sync.models import DataSyncJob, JobStatus, SyncRecord
 from tests.sync.conftest import directory_control, set_faults
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from integrations.models import IntegrationStatus
+from people.models import Person
 from sync import services
-from sync.models import JobStatus, Person, SyncRecord
+from sync.models import JobStatus, SyncRecord
 from tests.sync.conftest import DIRECTORY_TOKEN, set_faults
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 from django.db import transaction
 
 from integrations.models import Integration, IntegrationStatus
-from sync import selectors, services
-from sync.models import Person, PersonIdentity
+from people import selectors, services
+from people.models import Person, PersonIdentity
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +135,8 @@ def test_directory_and_csv_merge_end_to_end(run_sync, people_source, api, django
 
 
 def test_a_value_too_long_for_a_person_field_is_shortened_with_a_warning_never_silently(run_sync, people_source, sandbox, organization):
-    from sync.models import Person, SyncJobLog
+    from people.models import Person
+    from sync.models import SyncJobLog
     from tests.sync.conftest import directory_control
 
     long_title = "Head of " + "very " * 100 + "long titles"

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "common", "integrations", "sync", "scenarios", "forms_engine", "playbooks", "data_rights", "bastion_site")
+APPS = ("accounts", "common", "integrations", "people", "sync", "scenarios", "forms_engine", "playbooks", "data_rights", "bastion_site")
 # getattr(settings, "BASTION_X", …), _setting("BASTION_X", …), hasattr(settings, "BASTION_X"), settings.BASTION_X
 READS = re.compile(
     r"""(?:getattr|hasattr)\(\s*settings\s*,\s*["'](BASTION_[A-Z0-9_]+)["']|_setting\(\s*["'](BASTION_[A-Z0-9_]+)["']|settings\.(BASTION_[A-Z0-9_]+)"""

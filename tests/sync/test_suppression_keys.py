@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from sync.services.suppression import email_digests, suppressions_add
+from people.services import email_digests, suppressions_add
 
 
 def key(seed: str) -> str:

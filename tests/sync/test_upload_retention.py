@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from people.models import Person
 from sync import services
-from sync.models import DataSyncJob, JobStatus, Person
+from sync.models import DataSyncJob, JobStatus
 from sync.services.imports import UploadCleanup, csv_import_start, csv_upload_path, csv_upload_store, csv_uploads_sweep
 
 pytestmark = pytest.mark.django_db

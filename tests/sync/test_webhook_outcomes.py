@@ -13,8 +13,9 @@ import pytest
 
 from integrations.models import CredentialType
 from integrations.services import credential_secret, integration_connect
+from people.models import Person
 from sandbox.vendors.twilio import signature as twilio_sandbox_signature
-from sync.models import DeliveryStatus, Person, SyncRecord, WebhookDelivery
+from sync.models import DeliveryStatus, SyncRecord, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 OKTA_SECRET = "okta-hook-secret-123"

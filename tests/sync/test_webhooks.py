@@ -11,7 +11,8 @@ import pytest
 
 from accounts.models import Role
 from integrations.connectors.sandbox_directory import webhook_signature
-from sync.models import DataSyncJob, DeliveryStatus, Person, SyncRecord, WebhookDelivery
+from people.models import Person
+from sync.models import DataSyncJob, DeliveryStatus, SyncRecord, WebhookDelivery
 from tests.sync import handlers
 from tests.sync.conftest import WEBHOOK_SECRET
 

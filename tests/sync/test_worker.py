@@ -14,8 +14,9 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from integrations.models import DataSource
+from people.models import Person, PersonIdentity
 from sync import services
-from sync.models import DataSyncJob, JobStatus, Person, PersonIdentity, SyncRecord
+from sync.models import DataSyncJob, JobStatus, SyncRecord
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from tests.conftest import wait_for
 from tests.sync.conftest import directory_control, set_faults

@@ -7,8 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import Integration, IntegrationStatus
+from people import services as people_services
+from people.models import Person
 from sync import services
-from sync.models import DataSyncJob, JobStatus, Person, SyncRecord, SyncScanSeen
+from sync.models import DataSyncJob, JobStatus, SyncRecord, SyncScanSeen
 from sync.selectors import records_with_last_seen
 from tests.sync.conftest import directory_control
 
@@ -80,8 +82,8 @@ def test_managers_that_arrive_after_their_reports_are_linked_at_the_end(settings
     okta = Integration.objects.create(organization=organization, connector_key="okta", display_name="Okta", status=IntegrationStatus.CONNECTED)
     report = {"external_id": "r1", "email": "report@acme.example", "name": "Report", "manager_external_id": "m1"}
     with transaction.atomic():
-        services.people_merge(organization=organization, source="okta", integration=okta, entity_type="users", items=[report])
-        services.people_merge(
+        people_services.people_merge(organization=organization, source="okta", integration=okta, entity_type="users", items=[report])
+        people_services.people_merge(
             organization=organization,
             source="okta",
             integration=okta,
@@ -90,7 +92,7 @@ def test_managers_that_arrive_after_their_reports_are_linked_at_the_end(settings
         )
     assert Person.objects.get(email="report@acme.example").manager is None  # the manager was unknown when the report was merged
 
-    from sync.services.people import people_link_managers
+    from people.services import people_link_managers
 
     assert people_link_managers(organization=organization, source="okta", integration=okta, changed_rows=10_000) == 1
     assert Person.objects.get(email="report@acme.example").manager.email == "m@acme.example"

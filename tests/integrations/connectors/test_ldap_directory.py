@@ -173,7 +173,8 @@ def test_the_scheduled_incremental_sync_retires_deleted_and_moved_people(slapd, 
     """The real engine: a full sync, directory changes, one incremental run → the gone people are deleted and inactive."""
     from integrations.models import CredentialType
     from integrations.services import integration_connect
-    from sync.models import DataSyncJob, JobStatus, Person, SyncRecord
+    from people.models import Person
+    from sync.models import DataSyncJob, JobStatus, SyncRecord
     from sync.services.jobs import data_sources_ensure, sync_start
 
     config = {"server_url": slapd.ldap_url, "base_dn": changing_ou, "flavor": "openldap", "ca_cert": slapd.cert_path.read_text()}

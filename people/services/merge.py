@@ -13,10 +13,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
+from common.bulk import json_text, raw_cursor, stage_rows
 from integrations.models import Integration
-from sync.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
-from sync.services.records import json_text, raw_cursor, stage_rows
-from sync.services.suppression import people_unsuppressed
+from people.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
+from people.services.suppression import people_unsuppressed
 
 # Person field ← key in the Bastion person shape (contracts.md).
 FIELD_SOURCES = {
