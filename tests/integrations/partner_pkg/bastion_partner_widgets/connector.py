@@ -85,8 +85,7 @@ class WidgetsConnector(BaseConnector):
         return ActionResult(external_id=external_id, created=False, tracked=TrackedObject(status="withdrawn", is_done=True))
 
     def fetch_objects(self, kind: str, external_ids: list[str]) -> dict[str, TrackedObject]:
-        if kind != "task":
-            raise KeyError(kind)
+        # Tickets are the only objects Widgets tracks, whatever name the war room keeps them under.
         tickets = self.client.request("GET", "/v1/tickets", params={"ids": ",".join(external_ids)}, headers=self._headers()).json()["tickets"]
         found = {str(t["id"]): _ticket_state(t) for t in tickets}
         return {ref: found.get(ref) or TrackedObject(status="deleted", is_done=True) for ref in external_ids}
