@@ -323,8 +323,10 @@ class GoogleCalendarConnector(BaseConnector):
         except ApiNotFound as error:
             if error.status != 410:
                 raise
-            return ActionResult(external_id=external_id, data={"status": "cancelled"}, created=False)
-        return ActionResult(external_id=external_id, data={"status": "cancelled", "notified": "all"}, created=True)
+            return ActionResult(external_id=external_id, data={"status": "cancelled"}, created=False, tracked=TrackedObject(status="cancelled", is_done=True))
+        return ActionResult(
+            external_id=external_id, data={"status": "cancelled", "notified": "all"}, created=True, tracked=TrackedObject(status="cancelled", is_done=True)
+        )
 
     def free_busy(self, calendar_ids: list[str], time_min: str, time_max: str, *, timezone: str = "UTC") -> dict[str, list[dict[str, str]]]:
         """freebusy.query: busy intervals per calendar (people or rooms); unknown calendars raise ApiNotFound."""

@@ -116,7 +116,7 @@ class JiraTracking(JiraActions):
             self._add_comment({"issue_key": issue["key"], "body": reason}, f"{idempotency_key}:comment")
         if (status.get("statusCategory") or {}).get("key") == "done":
             data = {"key": issue["key"], "status": status.get("name", ""), "status_category": "done"}
-            return ActionResult(str(issue["id"]), url, data, created=False)
+            return ActionResult(str(issue["id"]), url, data, created=False, tracked=issue_state(data["status"], "done", key=issue["key"], url=url))
         transitions = self.client.get(f"{self.api}/issue/{issue['key']}/transitions", params={"expand": "transitions.fields"}).json().get("transitions", [])
         closing = [t for t in transitions if ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"]
         if not closing:
@@ -147,4 +147,4 @@ class JiraTracking(JiraActions):
         self.client.post(f"{self.api}/issue/{issue['key']}/transitions", json=body)  # 204; a re-run finds the issue done above
         target = chosen.get("to") or {}
         data = {"key": issue["key"], "status": target.get("name") or chosen.get("name", ""), "status_category": "done"}
-        return ActionResult(str(issue["id"]), url, data, created=True)
+        return ActionResult(str(issue["id"]), url, data, created=True, tracked=issue_state(data["status"], "done", key=issue["key"], url=url))

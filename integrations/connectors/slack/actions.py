@@ -240,8 +240,10 @@ class SlackActions(SlackReader):
                 if exc.vendor_code not in ("is_archived", "channel_not_found", "not_in_channel"):
                     raise
         try:
-            return self._archive_channel({"channel": external_id}, idempotency_key)
+            result = self._archive_channel({"channel": external_id}, idempotency_key)
         except ApiNotFound as exc:
             if exc.vendor_code != "channel_not_found":
                 raise
-            return ActionResult(external_id=external_id, data={"status": "deleted"}, created=False)
+            return ActionResult(external_id=external_id, data={"status": "deleted"}, created=False, tracked=TrackedObject(status="deleted", is_done=True))
+        result.tracked = channel_state("", is_archived=True)
+        return result
