@@ -35,7 +35,10 @@ def load(path: Path, *, renormalise: bool = True) -> dict[str, list[dict[str, An
             for entry in entries:
                 if "raw" in entry:
                     entry.update(normaliser.entry(entry["raw"]))
-    return dict(by_test)
+                elif "learned" in entry:
+                    normaliser.learn(entry["learned"])
+        entries[:] = [e for e in entries if "learned" not in e]
+    return {test: entries for test, entries in by_test.items() if entries}
 
 
 def request_key(entry: dict[str, Any]) -> str:

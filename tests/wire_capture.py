@@ -32,6 +32,11 @@ _EPOCH = re.compile(r"(?<!\d)1[6-9]\d{8}(?:\.\d+|\d{3})?(?!\d)")
 # Random tokens (generated credentials, idempotency markers): 16+ hex digits mixing digits and letters.
 _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{16,}(?![0-9A-Za-z])")
 _BASIC = re.compile(r"Basic ([A-Za-z0-9+/]+=*)")
+_HTTP_DATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+# Values a server chose (ids it assigned, tokens it minted) are learnt from its answers: words of 6+ characters with a digit
+# and a letter. A later request that sends one back shows it numbered, in the order the answers gave them.
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9][A-Za-z0-9_.~-]{5,}(?![A-Za-z0-9_.~-])")
+LEARN_MAX_BYTES = 256 * 1024
 
 
 class _State:
@@ -54,6 +59,16 @@ class Normaliser:
         self.ports: dict[str, int] = {}
         self.values: dict[str, int] = {}
         self.replacements: list[tuple[str, str]] = []
+        self.server_values: dict[str, int] = {}
+
+    def learn(self, tokens: list[str]) -> None:
+        """Values a server answered with: shown as <server-N> wherever a later request carries them."""
+        for token in tokens:
+            self.server_values.setdefault(token, len(self.server_values) + 1)
+
+    def _server(self, match: re.Match[str]) -> str:
+        index = self.server_values.get(match.group(0))
+        return match.group(0) if index is None else f"<server-{index}>"
 
     def _port(self, match: re.Match[str]) -> str:
         return f"loopback-{self.ports.setdefault(match.group('port'), len(self.ports) + 1)}"
@@ -91,11 +106,14 @@ class Normaliser:
         for value, placeholder in self.replacements:
             text = text.replace(value, placeholder)
         text = _BASIC.sub(self._basic, text)
+        if self.server_values:
+            text = _TOKEN.sub(self._server, text)
         text = _LOOPBACK.sub(self._port, text)
         text = _UUID.sub(self._uuid, text)
         text = _ISO_TIME.sub(self._shape, text)
         text = _ISO_TIME_ENCODED.sub(self._shape, text)
         text = _EPOCH.sub(self._shape, text)
+        text = _HTTP_DATE.sub(self._shape, text)
         return _HEX.sub(self._hex, text)
 
     def entry(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -146,13 +164,42 @@ def _record(request: requests.PreparedRequest) -> None:
         _state.out.flush()
 
 
+def server_tokens(text: str) -> list[str]:
+    """The words of an answer that look chosen by the server (a digit and a letter, 6+ characters), in order."""
+    return [t for t in dict.fromkeys(_TOKEN.findall(text)) if re.search(r"[0-9]", t) and re.search(r"[A-Za-z]", t)]
+
+
+def _learn(response: requests.Response) -> None:
+    assert _state is not None
+    length = int(response.headers.get("Content-Length") or 0)
+    if length > LEARN_MAX_BYTES:
+        return
+    content = response.content  # the adapter was asked not to stream: reading it here changes nothing for the caller
+    if len(content) > LEARN_MAX_BYTES:
+        return
+    tokens = server_tokens(content.decode("utf-8", errors="replace"))
+    if not tokens:
+        return
+    with _state.lock:
+        _state.seq += 1
+        _state.normaliser.learn(tokens)
+        _state.out.write(json.dumps({"test": _state.test, "seq": _state.seq, "learned": tokens}) + "\n")
+        _state.out.flush()
+
+
 def _capturing_send(self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
     if _state is not None:
         try:
             _record(request)
         except Exception as exc:  # noqa: BLE001 - capture must never change the run
             _state.out.write(json.dumps({"test": _state.test, "capture_error": repr(exc)}) + "\n")
-    return _original_send(self, request, *args, **kwargs)
+    response = _original_send(self, request, *args, **kwargs)
+    if _state is not None and not kwargs.get("stream", args[0] if args else False):
+        try:
+            _learn(response)
+        except Exception as exc:  # noqa: BLE001 - capture must never change the run
+            _state.out.write(json.dumps({"test": _state.test, "capture_error": repr(exc)}) + "\n")
+    return response
 
 
 def pytest_configure(config: pytest.Config) -> None:
