@@ -14,11 +14,18 @@ _DASHES = re.compile(r"-{2,}")
 
 
 def _text(value: Any) -> str:
+    """A rendered value as text the way the playbook renderer shows it (a picked record by its name, a list joined)."""
     if value is None:
         return ""
-    if isinstance(value, Mapping):  # a channel record picked in a form: its name
-        return str(value.get("name") or "")
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return next((str(value[key]) for key in ("name", "title", "email", "url", "amount") if value.get(key)), "")
+    if isinstance(value, list):
+        return ", ".join(text for text in (_text(item) for item in value) if text)
+    return str(value)
 
 
 def channel_name(raw: Any, *, fallback: str = "bastion") -> str:
