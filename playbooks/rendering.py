@@ -199,14 +199,14 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 
 
 # Escaping per destination format. Only substituted values (scenario text, directory names: untrusted) are escaped,
-# never the template's own markup, so a template may bold a line in Slack while a title cannot ping the channel.
+# never the template's own markup, so a template may bold a line in a chat message while a title cannot ping the channel.
 Escape = Callable[[str], str]
 # C0/C1 controls except tab and newline, and the bidirectional overrides that make text read differently than it is.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape_plain(value: str) -> str:
-    """Plain text (SMS, e-mail text bodies, Jira fields that become ADF text nodes): no markup to escape, controls removed."""
+    """Plain text (SMS, e-mail text bodies, ticket fields the connector turns into document nodes): no markup, controls removed."""
     return _CONTROLS.sub("", value)
 
 

@@ -495,7 +495,7 @@ def step_run_execute(*, step_run_id: Any) -> None:
 
 
 def step_runs_execute_bulk(*, step_run_ids: list[str]) -> None:
-    """Perform one bulk call for a chunk of a fanned-out step (Jira: up to 50 issues per call)."""
+    """Perform one bulk call for a chunk of a fanned-out step (a vendor's bulk endpoint: up to 50 objects per call)."""
     step_runs = _settle_without_calling(_claim([str(i) for i in step_run_ids]))
     if not step_runs:
         return

@@ -190,7 +190,7 @@ def _tasks_due(*, now: datetime, limit: int) -> list[Task]:
 
 
 def _poll_refs(connector: BaseConnector, kind: str, tasks: list[Task]) -> dict[Any, TrackedObject]:
-    """Read the tasks' objects in one fetch_objects call (the connector batches where its vendor can: Jira's JQL).
+    """Read the tasks' objects in one fetch_objects call (the connector batches where its vendor can: one search for many).
 
     Each object is asked for by its human key when it has one, else by its id.
     """
@@ -202,8 +202,7 @@ def _poll_refs(connector: BaseConnector, kind: str, tasks: list[Task]) -> dict[A
 def playbook_tasks_poll(*, limit: int = 500) -> int:
     """Polling backstop: re-read open tasks (not done, not polled within the interval) from their vendors. Returns tasks changed.
 
-    Objects are grouped by integration and kind so a vendor that can batch is asked once (Jira: one JQL search per 100
-    issues). Every call goes through the integration's shared client and its Redis rate limiter; a throttled or
+    Objects are grouped by integration and kind so a vendor that can batch is asked once (one search per 100 issues, say). Every call goes through the integration's shared client and its Redis rate limiter; a throttled or
     refused integration is left for the next round instead of retried here. A read older than what a webhook already
     applied (compared on the vendor's own updated time) changes nothing. A meeting is not read once it ended (plus a grace
     for late responses), nor is any object of a run older than BASTION_PLAYBOOK_POLL_HORIZON_DAYS; webhooks still apply.
