@@ -314,11 +314,13 @@ def attention_items(run: PlaybookRun, step_runs: list[StepRun], tasks: list[Task
     return items
 
 
-def _tracks(task: Task) -> tuple[str, str]:
+def _task_tracking(task: Task) -> dict[str, str]:
+    """What the object is to the war room, as its step's connector declares it (ActionSpec.tracks and tracks_label)."""
+    # step_connector/step_action: annotated by playbook_run_view from the task's step.
     spec = action_spec(getattr(task, "step_connector", None) or "", getattr(task, "step_action", None) or "")
     if spec is None or spec.tracks is None:
-        return "", ""
-    return str(spec.tracks), spec.tracks_label
+        return {"tracks": "", "label": ""}
+    return {"tracks": str(spec.tracks), "label": spec.tracks_label}
 
 
 def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
@@ -349,9 +351,7 @@ def playbook_run_view(*, run: PlaybookRun) -> dict[str, Any]:
             {
                 "id": str(task.pk),
                 "kind": task.kind,
-                # What the object is to the war room, as the step's connector declares it (ActionSpec.tracks/tracks_label).
-                "tracks": _tracks(task)[0],
-                "label": _tracks(task)[1],
+                **_task_tracking(task),
                 "title": task.title,
                 "external_id": task.external_id,
                 "external_key": task.external_key,
