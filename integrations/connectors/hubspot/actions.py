@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -11,8 +10,6 @@ from integrations.connectors.base import ActionResult
 from integrations.connectors.hubspot.client import BATCH_MAX, HubSpotBase, _chunks, _iso, _ms
 from integrations.connectors.kit.once import create_once
 from integrations.errors import ApiBadRequest
-
-logger = logging.getLogger(__name__)
 
 # HubSpot-defined association type ids used when Bastion creates activities.
 NOTE_TO = {"deals": 214, "contacts": 202}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,8 +12,6 @@ from integrations.connectors.kit.once import create_once
 from integrations.connectors.statuspage.client import StatuspageKeyAuth, classify_statuspage_response
 from integrations.connectors.statuspage.manifest import MANIFEST
 from integrations.errors import ApiBadRequest, ApiError
-
-logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_CREATE_ATTEMPTS = 4

@@ -10,7 +10,6 @@ derived from the idempotency key is appended to the body and matching is exact i
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -25,8 +24,6 @@ from integrations.connectors.twilio.manifest import MANIFEST
 from integrations.connectors.twilio.webhooks import TwilioWebhooks
 from integrations.errors import ApiBadRequest, ApiError
 from integrations.http import BasicAuth
-
-logger = logging.getLogger(__name__)
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 API = "2010-04-01"
