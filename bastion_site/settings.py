@@ -304,6 +304,9 @@ BASTION_SYNC_RETRY_BASE_SECONDS = env.float("BASTION_SYNC_RETRY_BASE_SECONDS", d
 BASTION_SYNC_HEARTBEAT_TIMEOUT = env.int("BASTION_SYNC_HEARTBEAT_TIMEOUT", default=120)
 BASTION_SYNC_MAX_CONCURRENT_PER_ORG = env.int("BASTION_SYNC_MAX_CONCURRENT_PER_ORG", default=2)
 BASTION_SYNC_DEFAULT_INTERVAL = env.int("BASTION_SYNC_DEFAULT_INTERVAL", default=900)
+# The sync dispatcher (beat, every 10 s): at most this many due sources started per tick, sent in messages of CHUNK sources.
+BASTION_SYNC_DISPATCH_BATCH = env.int("BASTION_SYNC_DISPATCH_BATCH", default=5000)
+BASTION_SYNC_DISPATCH_CHUNK = env.int("BASTION_SYNC_DISPATCH_CHUNK", default=50)
 # A connector whose paging lives in its worker process (LDAP) has a run's pages read by one task for up to this long.
 BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS = env.float("BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS", default=30.0)
 # The HTTP client's own retries per call while a sync reads (the engine re-queues a failed page itself, with a countdown).

@@ -34,7 +34,6 @@ from integrations.errors import (
     ApiForbidden,
     ApiHostError,
     ApiNotFound,
-    ApiQuotaExhausted,
     ApiRateLimited,
     ApiTimeout,
     ApiUnauthorized,
@@ -200,7 +199,7 @@ class BasicAuth:
 
 
 class HeaderAuth:
-    """A fixed header such as Okta's `Authorization: SSWS <token>` or `X-Api-Key`."""
+    """A fixed header such as `Authorization: SSWS <token>` or `X-Api-Key`."""
 
     def __init__(self, name: str, value: str):
         self._name, self._value = name, value
@@ -243,7 +242,7 @@ def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
         if not raw:
             continue
         raw = raw.strip()
-        if re.fullmatch(r"\d{9,}", raw):  # epoch seconds (Okta)
+        if re.fullmatch(r"\d{9,}", raw):  # epoch seconds
             waits.append(max(0.0, float(raw) - time.time()))
         else:
             parsed = parse_retry_after(raw)
@@ -284,37 +283,6 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def vendor_error_message(body: Any) -> tuple[str, str]:
-    """Pull (message, vendor code) from any of the vendors' error envelopes."""
-    if isinstance(body, list) and body and isinstance(body[0], dict):  # Salesforce
-        return str(body[0].get("message", "")), str(body[0].get("errorCode", ""))
-    if not isinstance(body, dict):
-        return "", ""
-    if body.get("ok") is False:  # Slack
-        return str(body.get("error", "")), str(body.get("error", ""))
-    error = body.get("error")
-    if isinstance(error, dict):  # Google, PagerDuty, Microsoft Graph
-        reasons = error.get("errors") or []
-        reason = reasons[0].get("reason", "") if reasons and isinstance(reasons[0], dict) else ""
-        details = "; ".join(str(e) for e in reasons if isinstance(e, str))
-        message = str(error.get("message", "")) + (f": {details}" if details else "")
-        return message, str(reason or error.get("code", ""))
-    if "errorMessages" in body or "errors" in body and isinstance(body.get("errors"), dict):  # Jira
-        parts = list(body.get("errorMessages") or []) + [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
-        return "; ".join(parts), ""
-    if "errorSummary" in body:  # Okta
-        return str(body["errorSummary"]), str(body.get("errorCode", ""))
-    if "category" in body and "message" in body:  # HubSpot
-        return str(body["message"]), str(body.get("category", ""))
-    if "detail" in body and "schemas" in body:  # SCIM 2.0 (RFC 7644 3.12): status is a string, scimType the code
-        return str(body["detail"]), str(body.get("scimType", ""))
-    if "message" in body:  # Twilio, Statuspage and others
-        return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
-    if isinstance(error, str):
-        return str(body.get("error_description") or error), error
-    return "", ""
 
 
 def _status_phrase(status: int) -> str:
@@ -358,7 +326,7 @@ def generic_error_message(body: Any) -> tuple[str, str]:
     if not isinstance(body, dict):
         return "", ""
     error = body.get("error")
-    if isinstance(error, dict) and "message" in error:  # {"error": {"code", "message"}} (Graph, Google, PagerDuty-like)
+    if isinstance(error, dict) and "message" in error:  # {"error": {"code", "message"}}
         return str(error.get("message", "")), str(error.get("code", ""))
     if "message" in body:
         return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
@@ -376,52 +344,6 @@ def classify_generic(response: requests.Response, path: str) -> ApiError | None:
         return None
     message, code = generic_error_message(_json_or_none(response))
     return classify_status(response, path, message=message, code=code)
-
-
-def error_from_response(response: requests.Response, path: str) -> ApiError | None:
-    """Classify a response into the error tree, including vendor rate signals sent with 200/403."""
-    status = response.status_code
-    body = _json_or_none(response)
-    message, code = vendor_error_message(body)
-    headers = response.headers
-    if status == 200 and isinstance(body, dict) and body.get("ok") is False:
-        # Slack reports method errors, rate limits included, as HTTP 200.
-        if code in ("ratelimited", "rate_limited"):
-            return ApiRateLimited("Slack rate limit", retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
-        if code in ("invalid_auth", "not_authed", "token_expired", "token_revoked", "account_inactive"):
-            return ApiUnauthorized(f"Slack refused the token: {code}", status=status, vendor_code=code, path=path)
-        if code in ("missing_scope", "not_allowed_token_type", "restricted_action"):
-            return ApiForbidden(f"Slack refused the action: {code}", status=status, vendor_code=code, path=path)
-        if code in ("channel_not_found", "user_not_found", "users_not_found"):
-            return ApiNotFound(f"Slack: {code}", status=status, vendor_code=code, path=path)
-        if code in ("name_taken", "already_in_channel"):
-            return ApiConflict(f"Slack: {code}", status=status, vendor_code=code, path=path)
-        if code in ("internal_error", "service_unavailable", "fatal_error", "request_timeout"):
-            return ApiHostError(f"Slack: {code}", status=status, vendor_code=code, path=path)
-        return ApiBadRequest(f"Slack: {code}", status=status, vendor_code=code, path=path)
-    if 200 <= status < 400:
-        return None
-    # The reason phrase is whatever the server wrote after the status code (a banner when it is no vendor API): never shown.
-    text = message[:500] or _status_phrase(status)
-    if status == 429 or status == 420:
-        return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
-    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":  # Salesforce daily cap
-        wait = rate_limit_wait(headers) or 3600.0
-        reset_at = datetime.fromtimestamp(time.time() + wait, tz=UTC)
-        return ApiQuotaExhausted(text, retry_after=wait, reset_at=reset_at, status=status, vendor_code=code, path=path)
-    if status == 403 and code in ("rateLimitExceeded", "userRateLimitExceeded"):  # Google
-        return ApiRateLimited(text, retry_after=rate_limit_wait(headers) or 1.0, status=status, vendor_code=code, path=path)
-    if status == 401:
-        return ApiUnauthorized(text, status=status, vendor_code=code, path=path)
-    if status == 403:
-        return ApiForbidden(text, status=status, vendor_code=code, path=path)
-    if status in (404, 410):
-        return ApiNotFound(text, status=status, vendor_code=code, path=path)
-    if status == 409:
-        return ApiConflict(text, status=status, vendor_code=code, path=path)
-    if status >= 500:
-        return ApiHostError(text, status=status, vendor_code=code, path=path, retry_after=rate_limit_wait(headers))
-    return ApiBadRequest(text, status=status, vendor_code=code, path=path)
 
 
 def name_resolution_failure(error: BaseException) -> tuple[str, socket.gaierror] | None:
@@ -494,7 +416,7 @@ class HttpClient:
         self.sleep = sleep
         # The connector's reading of its vendor's answers (error envelope, rate signals sent with a 200 or a 403).
         # Unset (None) until a connector takes the client: BaseConnector.__init__ installs the connector's classify_response.
-        self.classify: ResponseClassifier = classify or error_from_response
+        self.classify: ResponseClassifier = classify or classify_generic
         self.classify_is_default = classify is None
         if isinstance(url_guard, PinningGuard):
             current = self.session.get_adapter("https://")
@@ -675,7 +597,7 @@ class HttpClient:
         body_cursor: bool = False,
         json: Mapping[str, Any] | None = None,
     ) -> Iterator[tuple[list[Any], requests.Response]]:
-        """Cursor style (Slack next_cursor, HubSpot after, Jira nextPageToken)."""
+        """Cursor style (a next-cursor token in the body, sent back as a query or body parameter)."""
         cursor: str | None = None
         while True:
             query = dict(params or {})
@@ -693,7 +615,7 @@ class HttpClient:
                 return
 
     def paginate_link(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[tuple[list[Any], requests.Response]]:
-        """RFC 5988 `Link: <…>; rel="next"` style (Okta, GitHub)."""
+        """RFC 8288 `Link: <…>; rel="next"` style."""
         url: str | None = path
         query: Mapping[str, Any] | None = params
         while url:
@@ -714,7 +636,7 @@ class HttpClient:
         more: Callable[[Any, int], bool] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[tuple[list[Any], requests.Response]]:
-        """Offset/limit style (PagerDuty `more`, Jira startAt)."""
+        """Offset/limit style (a `more` flag, or a full page meaning there may be more)."""
         offset = 0
         while True:
             response = self.request("GET", path, params={**(params or {}), offset_param: offset, limit_param: limit})
@@ -729,7 +651,7 @@ class HttpClient:
     def paginate_next_url(
         self, path: str, *, items_key: str, next_key: str, params: Mapping[str, Any] | None = None
     ) -> Iterator[tuple[list[Any], requests.Response]]:
-        """Next-URL style (Salesforce nextRecordsUrl, Graph @odata.nextLink)."""
+        """Next-URL style (a next-page URL in the body, absolute or relative)."""
         url: str | None = path
         query: Mapping[str, Any] | None = params
         while url:
@@ -737,6 +659,6 @@ class HttpClient:
             body = response.json()
             yield body.get(items_key, []), response
             next_url = body.get(next_key)
-            # Salesforce answers "/services/data/…" and Graph an absolute URL: both resolve against the page's own URL.
+            # Some vendors answer a path, others an absolute URL: both resolve against the page's own URL.
             url = urljoin(response.url, next_url) if next_url else None
             query = None

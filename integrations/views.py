@@ -224,16 +224,16 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
     fields = []
     choices_error = ""
     connector = None
+    connector_class = services.connector_class_for(integration.connector_key)
     for field in manifest.config_fields:
         choices: list[tuple[str, str]] = []
-        if hasattr(services.connector_class_for(integration.connector_key), "config_choices") and integration.status == IntegrationStatus.CONNECTED:
+        if connector_class.supports(Capability.CONFIG_CHOICES) and integration.status == IntegrationStatus.CONNECTED:
             try:
                 connector = connector or services.build_connector(integration)
                 choices = connector.config_choices(field.name)
             except ApiError as error:
                 choices_error = f"Could not list choices from {integration.display_name}: {error.message}"
-        display = getattr(services.connector_class_for(integration.connector_key), "config_display", None)
-        value = display(field.name, integration.config.get(field.name)) if display else str(integration.config.get(field.name, "") or "")
+        value = connector_class.config_display(field.name, integration.config.get(field.name))
         if request.method == "POST" and len(request.POST.getlist(f"config_{field.name}")) == 1:
             value = request.POST[f"config_{field.name}"]  # a preview (or a refused save) keeps what the person typed
         fields.append(
@@ -260,14 +260,14 @@ def setup(request: HttpRequest, pk: Any) -> HttpResponse:
         "webhook_url": f"{settings.BASTION_PUBLIC_URL.rstrip('/')}/api/webhooks/{integration.pk}",
         "steps": _steps(2, integration),
         "rules_preview": rules_preview,
-        "previews_disabled_rules": "disabled_rules" in manifest.capabilities,
+        "previews_disabled_rules": manifest.supports(Capability.DISABLED_RULES),
     }
     return render(request, "integrations/setup.html", context, status=400 if errors else 200)
 
 
 def _unknown_choices(integration: Integration, manifest, config: dict[str, str]) -> dict[str, list[str]]:
     """Refuse values the vendor does not list (a typed "XYZ" project), here, before the next step fails on them."""
-    if integration.status != IntegrationStatus.CONNECTED or not hasattr(services.connector_class_for(integration.connector_key), "config_choices"):
+    if integration.status != IntegrationStatus.CONNECTED or not services.connector_class_for(integration.connector_key).supports(Capability.CONFIG_CHOICES):
         return {}
     errors: dict[str, list[str]] = {}
     connector = None

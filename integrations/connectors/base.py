@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from common.url_safety import safe_http_url
 from integrations.errors import ApiError, WebhookRejected
-from integrations.http import error_from_response
+from integrations.http import classify_generic
 
 if TYPE_CHECKING:
     import requests
@@ -84,6 +84,7 @@ class Capability(StrEnum):
     NESTED_GROUPS = "nested_groups"
     ORG_CHART = "org_chart"
     DISABLED_RULES = "disabled_rules"  # the directory's "who is disabled" rules can be configured and previewed
+    CONFIG_CHOICES = "config_choices"  # config_choices() lists the vendor's values for a setting (projects, channels)
 
 
 class TrackedKind(StrEnum):
@@ -367,6 +368,8 @@ class BaseConnector:
         "undo": Capability.UNDO,
         "fetch_objects": Capability.FETCH_STATUS,
         "register_webhook": Capability.WEBHOOK_REGISTRATION,
+        "config_choices": Capability.CONFIG_CHOICES,
+        "disabled_rules_preview": Capability.DISABLED_RULES,
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -396,8 +399,7 @@ class BaseConnector:
     @classmethod
     def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
         """None for a success, else the shared error tree: read the vendor's error envelope and rate signals here."""
-        # TRANSITION: the legacy all-vendor classifier until every connector declares its own; then integrations.http.classify_generic.
-        return error_from_response(response, path)
+        return classify_generic(response, path)
 
     @classmethod
     def outbound_targets(cls, config: Mapping[str, Any]) -> list[OutboundTarget]:
@@ -417,6 +419,27 @@ class BaseConnector:
         Raise an ApiError when the grant reaches nothing Bastion can use; the connection then fails with its message.
         """
         return {}
+
+    def config_choices(self, name: str) -> list[tuple[str, str]]:
+        """(value, label) pairs the vendor offers for config field `name` (Capability.CONFIG_CHOICES); [] when it lists none."""
+        return []
+
+    @classmethod
+    def config_display(cls, name: str, value: Any) -> str:
+        """A stored setting as the settings page shows it."""
+        return str(value or "")
+
+    @classmethod
+    def rules_validate(cls, rules: Any) -> Any:
+        """Check a directory's disabled-account rules when saved (Capability.DISABLED_RULES); raise ApiBadRequest naming the problem."""
+        return rules
+
+    def disabled_rules_preview(self, rules: Any) -> dict[str, Any]:
+        """How many entries each disabled-account rule would exclude (Capability.DISABLED_RULES)."""
+        raise NotImplementedError(f"{self.manifest.name} has no disabled-account rules")
+
+    def close(self) -> None:
+        """Release what the connector holds outside the HTTP client (an LDAP connection); safe to call twice."""
 
     # Reading
     def discover_entities(self) -> list[EntitySpec]:
@@ -475,8 +498,15 @@ class BaseConnector:
         return None
 
     def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
-        """Subscribe Bastion's endpoint at the vendor (Capability.WEBHOOK_REGISTRATION); returns config to store."""
+        """Subscribe Bastion's endpoint at the vendor (Capability.WEBHOOK_REGISTRATION); returns config to store.
+
+        A registration that expires returns "expires_at" (and "webhook_ids"); refresh_webhooks extends it.
+        """
         raise NotImplementedError(f"{self.manifest.name} cannot register webhooks")
+
+    def refresh_webhooks(self, webhook_ids: list[Any]) -> datetime:
+        """Extend expiring registrations made by register_webhook; returns the new expiry."""
+        raise NotImplementedError(f"{self.manifest.name} has no expiring webhook registrations")
 
     # Webhooks
     @classmethod

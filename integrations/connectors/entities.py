@@ -93,6 +93,11 @@ class BastionIncident(TypedDict, total=False):
 
 class BastionDeal(TypedDict, total=False):
     external_id: str
+    # The CRM connectors' deal shape, as the shipped M&A forms map it (dealName, value, closeDate, stakeholders).
+    dealName: str
+    value: float | None
+    closeDate: str
+    stakeholders: list[dict[str, Any]]
     name: str
     amount: float | None
     currency: str

@@ -120,7 +120,7 @@ def integration_config_update(
         merged = {**integration.config, **config_validate(manifest, config)}
         if connector_class.supports(Capability.DISABLED_RULES) and "disabled_rules" in config:
             try:  # a directory's disabled-account rules are checked when saved, not first at the next sync
-                connector_class.rules_validate(config["disabled_rules"])  # type: ignore[attr-defined]
+                connector_class.rules_validate(config["disabled_rules"])
             except ApiBadRequest as error:
                 raise ApplicationError(error.message, code="invalid", fields={"disabled_rules": [error.message]}) from error
         config_validate(manifest, merged, partial=not finish)

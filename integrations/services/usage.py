@@ -126,10 +126,10 @@ def directory_disabled_rules_preview(*, integration: Integration, rules: Any) ->
         raise ApplicationError(f"{integration.display_name} has no disabled-account rules.", code="not_supported", status_code=404)
     connector = build_connector(integration)
     try:
-        return connector.disabled_rules_preview(rules)  # type: ignore[attr-defined]
+        return connector.disabled_rules_preview(rules)
     except ApiBadRequest as error:
         raise ApplicationError(error.message, code="invalid", fields={"rules": [error.message]}) from error
     except ApiError as error:
         raise vendor_error(integration, error) from error
     finally:
-        connector.close()  # type: ignore[attr-defined]
+        connector.close()

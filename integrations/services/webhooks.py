@@ -15,9 +15,9 @@ from accounts.services import audit_record
 from common.errors import ApplicationError
 from integrations.connectors.base import Capability
 from integrations.errors import ApiError
-from integrations.models import Integration, IntegrationStatus
+from integrations.models import CredentialType, Integration, IntegrationStatus
 from integrations.services.connection import build_connector
-from integrations.services.credentials import webhook_secret_generate
+from integrations.services.credentials import credential_store, webhook_secret_generate
 from integrations.services.health import integration_record_failure, vendor_error
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,16 @@ def integration_webhook_register(*, integration: Integration, actor: Any = None,
         registered = connector.register_webhook(url=url, secret=secret)
     except ApiError as error:
         raise vendor_error(integration, error)
+    if isinstance(registered, Mapping) and registered.get("webhook_secret"):
+        # The vendor signs with a secret of its own choosing (PagerDuty): deliveries verify against that one, never shown.
+        credential_store(
+            integration=integration,
+            credential_type=CredentialType.WEBHOOK_SECRET,
+            data={"secret": str(registered["webhook_secret"])},
+            actor=actor,
+            request=request,
+            audit_action="webhook_secret.vendor_issued",
+        )
     if isinstance(registered, Mapping) and registered.get("expires_at"):
         # A registration that expires (Jira's dynamic webhooks, 30 days) is refreshed by integration_webhooks_refresh.
         integration.refresh_from_db(fields=["config"])
@@ -55,7 +65,7 @@ def integration_webhook_register(*, integration: Integration, actor: Any = None,
     audit_record(
         action="integration.webhook_register", organization=integration.organization, actor=actor, target=integration, changes={"url": url}, request=request
     )
-    return {"url": url, "vendor_id": str(registered.get("id", "")) if isinstance(registered, Mapping) else ""}
+    return {"url": url, "vendor_id": str(registered.get("id", "") or registered.get("webhook_id", "")) if isinstance(registered, Mapping) else ""}
 
 
 WEBHOOK_REFRESH_AHEAD = timedelta(days=7)  # expiring registrations are refreshed this long before they lapse
@@ -78,7 +88,7 @@ def integration_webhooks_refresh(*, now: datetime | None = None) -> int:
             continue
         connector = build_connector(integration)
         try:
-            new_expiry = connector.refresh_webhooks(list(registration.get("ids") or []))  # type: ignore[attr-defined]
+            new_expiry = connector.refresh_webhooks(list(registration.get("ids") or []))
         except ApiError as error:
             integration_record_failure(integration=integration, error=error)
             logger.warning("integrations.webhook_refresh_failed", extra={"integration": str(integration.pk), "error": str(error)[:300]})

@@ -177,7 +177,7 @@ def sync_job_cancel(*, job: DataSyncJob, actor: Any = None) -> DataSyncJob:
 
 def _configure_client(connector: Any) -> None:
     """The engine re-queues on its own (countdown, not sleep): keep the client's inline retries short when configured."""
-    client = getattr(connector, "client", None)
+    client = connector.client
     if client is None:
         return
     client.max_retries = int(settings.BASTION_SYNC_HTTP_RETRIES)

@@ -46,3 +46,40 @@ def test_editors_cannot_register_and_other_vendors_say_why(api_for, users_by_rol
     response = api_for(users_by_role[Role.ADMIN]).post(f"/api/integrations/{okta.pk}/webhook")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "webhook_registration_unsupported"
+
+
+def test_a_vendor_that_issues_its_own_signing_secret_has_it_stored_and_deliveries_verify(api_for, users_by_role, organization, sandbox, settings):
+    """PagerDuty makes the secret itself and shows it once, in the registration answer: Bastion keeps that one."""
+    from datetime import UTC, datetime
+
+    from integrations.connectors.base import WebhookRequest
+    from integrations.connectors.pagerduty import PagerDutyConnector
+    from tests.integrations.connectors.test_pagerduty import Receiver
+
+    receiver = Receiver()
+    try:
+        settings.BASTION_PUBLIC_URL = receiver.url.rsplit("/hooks/", 1)[0]
+        token = requests.post(f"{sandbox}/_control/tokens", json={"vendor": "pagerduty", "subject": "yuki.tanaka@acme.example"}, timeout=5).json()["token"]
+        integration = integration_connect(
+            organization=organization,
+            connector_key="pagerduty",
+            credentials={"api_key": token},
+            config={"from_email": "yuki.tanaka@acme.example"},
+            base_url=f"{sandbox}/pagerduty",
+        )
+        response = api_for(users_by_role[Role.ADMIN]).post(f"/api/integrations/{integration.pk}/webhook")
+        assert response.status_code == 200, response.content
+        assert "secret" not in response.json()
+        stored = integration.credentials.get(credential_type=CredentialType.WEBHOOK_SECRET).data["secret"]
+        incidents = requests.get(
+            f"{sandbox}/pagerduty/incidents",
+            params={"statuses[]": "triggered", "date_range": "all"},
+            headers={"Authorization": f"Token token={token}"},
+            timeout=5,
+        ).json()["incidents"]
+        requests.post(f"{sandbox}/pagerduty/_sandbox/incidents/{incidents[0]['id']}/status", json={"status": "acknowledged"}, timeout=10)
+        delivered = receiver.requests[-1]
+        assert delivered["path"] == f"/api/webhooks/{integration.pk}"
+        PagerDutyConnector.verify_webhook(WebhookRequest("POST", receiver.url, delivered["headers"], delivered["body"], datetime.now(UTC)), secret=stored)
+    finally:
+        receiver.server.shutdown()

@@ -16,7 +16,8 @@ from integrations.connectors.sandbox_directory import SandboxDirectoryConnector,
 from integrations.models import CredentialType, Integration, IntegrationStatus
 from integrations.registry import connector_classes
 from integrations.services import credential_store
-from sync.models import Person, SyncRecord, WebhookDelivery
+from people.models import Person
+from sync.models import SyncRecord, WebhookDelivery
 from tests.hardening import conftest as hardening
 from tests.hardening.conftest import webhook_for
 from tests.sync.conftest import WEBHOOK_SECRET

@@ -53,7 +53,7 @@ MANIFEST = ConnectorManifest(
         event_types=EVENT_TYPES,
         signature="HMAC-SHA256 of '<timestamp>.<body>' in X-Demo-Signature (sha256=…), timestamp in X-Demo-Timestamp, 5-minute window.",
     ),
-    capabilities=(Capability.READ, Capability.ACTIONS, Capability.WEBHOOKS, Capability.FIELD_DISCOVERY),
+    capabilities=(Capability.READ, Capability.ACTIONS, Capability.WEBHOOKS, Capability.FIELD_DISCOVERY, Capability.CONFIG_CHOICES),
     rate_limit=RateLimitSpec(per_second=20, burst=40),
     sandbox_only=True,  # it talks only to Bastion's vendor sandbox
 )

@@ -155,6 +155,7 @@ MANIFEST = ConnectorManifest(
         Capability.UNDO,
         Capability.FETCH_STATUS,
         Capability.WEBHOOK_REGISTRATION,
+        Capability.CONFIG_CHOICES,
     ),
     docs_url="https://developer.atlassian.com/cloud/jira/platform/rest/v3/",
 )

@@ -104,6 +104,7 @@ MANIFEST = ConnectorManifest(
         Capability.WEBHOOK_REGISTRATION,
         Capability.UNDO,
         Capability.FETCH_STATUS,
+        Capability.CONFIG_CHOICES,
     ),
     docs_url="https://developer.atlassian.com/server/jira/platform/rest/v10002/",
 )

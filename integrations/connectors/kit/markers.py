@@ -7,6 +7,9 @@ import hashlib
 MARKER_PREFIX = "bastion-"
 
 
-def idempotency_marker(idempotency_key: str, *, length: int = 32) -> str:
-    """`bastion-<first length hex digits of sha256(key)>`: deterministic, label-safe (no spaces, colons or case)."""
-    return MARKER_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()[:length]
+def idempotency_marker(idempotency_key: str, *, length: int = 32, prefix: str = MARKER_PREFIX) -> str:
+    """`bastion-<first length hex digits of sha256(key)>`: deterministic, label-safe (no spaces, colons or case).
+
+    `prefix` is "" where a vendor's marker has never carried one (changing it would lose the objects made before).
+    """
+    return prefix + hashlib.sha256(idempotency_key.encode()).hexdigest()[:length]
