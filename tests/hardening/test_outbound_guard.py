@@ -265,8 +265,8 @@ ALLOWED_SOCKET_CALLS = {
     ("integrations/http.py", "requests"): "HttpClient's session: every connection through the pinned adapter (connect_vetted)",
     ("integrations/http.py", "urllib3"): "the pinned pool manager behind that adapter",
     ("integrations/connectors/email/smtp.py", "smtplib"): "_VettedSMTP / _VettedSMTPSSL: sockets from connect_vetted",
-    ("integrations/connectors/ldap.py", "ldap3"): "ldap3.Connection over _PinnedServer, whose addresses vet_outbound returned",
-    ("integrations/connectors/entra.py", "requests"): "token calls reuse the HttpClient's pinned session (a fresh session only outside Bastion)",
+    ("integrations/connectors/ldap/connection.py", "ldap3"): "ldap3.Connection over _PinnedServer, whose addresses vet_outbound returned",
+    ("integrations/connectors/entra/client.py", "requests"): "token calls reuse the HttpClient's pinned session (a fresh session only outside Bastion)",
     ("playbooks/management/commands/bastion_demo.py", "requests"): "the demo command talks to the local sandbox it started",
     ("bastion_site/embedded.py", "socket"): "probes a free local port for the embedded PostgreSQL/Redis",
 }
@@ -286,4 +286,4 @@ def test_every_socket_opening_call_goes_through_the_guard():
                     found[(str(path.relative_to(ROOT)), name)] = hits
     unlisted = sorted(set(found) - set(ALLOWED_SOCKET_CALLS))
     assert not unlisted, "Outbound connections that do not go through integrations.ssrf.vet_outbound:\n" + "\n".join(f"{p}: {n}" for p, n in unlisted)
-    assert ("integrations/connectors/email/smtp.py", "smtplib") in found and ("integrations/connectors/ldap.py", "ldap3") in found
+    assert ("integrations/connectors/email/smtp.py", "smtplib") in found and ("integrations/connectors/ldap/connection.py", "ldap3") in found
