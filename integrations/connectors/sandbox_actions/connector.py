@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, TrackedObject
+from integrations.connectors.entities import BastionTask
 from integrations.connectors.google_calendar import meeting_link_text
 from integrations.connectors.sandbox_actions.manifest import ALIASES, MANIFEST
 from integrations.connectors.sandbox_actions.webhooks import SandboxActionsWebhooksMixin, object_state
@@ -196,7 +197,7 @@ class SandboxActionsConnector(SandboxActionsWebhooksMixin, BaseConnector):
         return found
 
     def to_bastion(self, entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        return {"external_id": str(record.get("id", "")), "key": record.get("key", ""), "status": record.get("status", ""), "owner": record.get("owner", "")}
+        return BastionTask(external_id=str(record.get("id", "")), key=record.get("key", ""), status=record.get("status", ""), owner=record.get("owner", ""))
 
 
 CONNECTOR = SandboxActionsConnector
