@@ -24,17 +24,28 @@ IGNORED_PATH_PREFIXES = ("/_control/",)
 # Headers whose value is chosen per run by the transport or the clock, never by the code under test.
 DROPPED_HEADERS = {"date", "x-request-start"}
 
-_LOOPBACK = re.compile(r"(?P<host>127\.0\.0\.1|localhost|\[::1\]|testserver):(?P<port>\d{2,5})")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_LOOPBACK = re.compile(r"(?P<host>127\.0\.0\.1|localhost|\[::1\]|testserver)(?::|%3A)(?P<port>\d{2,5})")
+_UUID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?![0-9a-fA-F])")
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _ISO_TIME_ENCODED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}%3A\d{2}(?:%3A\d{2}(?:\.\d+)?)?(?:Z|%2B\d{2}%3A?\d{2}|-\d{2}%3A?\d{2})?")
-_EPOCH = re.compile(r"(?<!\d)1[6-9]\d{8}(?:\.\d+|\d{3})?(?!\d)")
-# Random tokens (generated credentials, idempotency markers): 16+ hex digits mixing digits and letters.
-_HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{16,}(?![0-9A-Za-z])")
+_EPOCH = re.compile(r"(?<![A-Za-z0-9])1[6-9]\d{8}(?:\.\d+|\d{3})?(?![A-Za-z0-9])")
+# Random tokens (generated credentials, idempotency markers, ids derived from them): 16+ hex digits, or 20+ letters and
+# digits, mixing both.
+_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{16,}|[0-9A-Za-z]{20,})(?![0-9A-Za-z])")
+# Random URL-safe tokens (OAuth codes, minted secrets): 20+ characters mixing capitals, small letters and digits.
+_URLSAFE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[A-Z][A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z][A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])"
+)
+# Ids the vendor sandbox draws at random for the deliveries it sends itself (no answer announces them): Slack event ids.
+# Slack event ids, PagerDuty incident and subscription ids (all capitals, so not learnt as ids from the answers).
+_SANDBOX_RANDOM = re.compile(r"(?<![A-Za-z0-9])Ev[0-9A-F]{10}(?![A-Za-z0-9])|(?<=/incidents/)P[A-Z0-9]{6}(?![A-Za-z0-9])|^P[A-Z0-9]{6}$")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Headers that carry a signature or a one-time challenge over per-run content: only their length is compared.
+_SIGNED_HEADER = re.compile(r"signature|challenge", re.IGNORECASE)
 _BASIC = re.compile(r"Basic ([A-Za-z0-9+/]+=*)")
 _HTTP_DATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
 # Values a server chose (ids it assigned, tokens it minted) are learnt from its answers: words of 6+ characters with a digit
-# and a letter. A later request that sends one back shows it numbered, in the order the answers gave them.
+# and a letter. A later request that sends one back shows <server> in its place.
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9][A-Za-z0-9_.~-]{5,}(?![A-Za-z0-9_.~-])")
 LEARN_MAX_BYTES = 256 * 1024
 
@@ -53,7 +64,8 @@ _original_send = requests.adapters.HTTPAdapter.send
 
 
 class Normaliser:
-    """Per-test placeholders: loopback ports, uuids and random hex numbered by first appearance, times reduced to their shape."""
+    """Per-test placeholders: loopback ports numbered by first appearance; uuids, random hex and server-chosen values by kind;
+    times reduced to their shape."""
 
     def __init__(self) -> None:
         self.ports: dict[str, int] = {}
@@ -62,21 +74,20 @@ class Normaliser:
         self.server_values: dict[str, int] = {}
 
     def learn(self, tokens: list[str]) -> None:
-        """Values a server answered with: shown as <server-N> wherever a later request carries them."""
+        """Values a server answered with: shown as <server> wherever a later request carries them."""
         for token in tokens:
             self.server_values.setdefault(token, len(self.server_values) + 1)
 
     def _server(self, match: re.Match[str]) -> str:
-        index = self.server_values.get(match.group(0))
-        return match.group(0) if index is None else f"<server-{index}>"
+        return "<server>" if match.group(0) in self.server_values else match.group(0)
 
     def _port(self, match: re.Match[str]) -> str:
         return f"loopback-{self.ports.setdefault(match.group('port'), len(self.ports) + 1)}"
 
-    def _numbered(self, kind: str, value: str, canonical: str) -> str:
-        # Numbered, so a value sent twice still reads as the same value and two different ones stay apart.
-        index = self.values.setdefault(canonical, len(self.values) + 1)
-        return f"<{kind}-{index}>"
+    @staticmethod
+    def _numbered(kind: str, value: str, canonical: str) -> str:
+        # Not numbered: concurrent calls (bulk chunks, parallel steps) meet random values in a different order each run.
+        return f"<{kind}>"
 
     def _uuid(self, match: re.Match[str]) -> str:
         value = match.group(0)
@@ -87,7 +98,8 @@ class Normaliser:
         value = match.group(0)
         if not (re.search(r"[0-9]", value) and re.search(r"[a-fA-F]", value)):
             return value  # a word or a number, not a random token
-        return self._numbered(f"hex{len(value)}", value, value.lower())
+        kind = "hex" if re.fullmatch(r"[0-9a-fA-F]+", value) else "alnum"
+        return self._numbered(f"{kind}{len(value)}", value, value.lower())
 
     @staticmethod
     def _shape(match: re.Match[str]) -> str:
@@ -106,21 +118,28 @@ class Normaliser:
         for value, placeholder in self.replacements:
             text = text.replace(value, placeholder)
         text = _BASIC.sub(self._basic, text)
-        if self.server_values:
+        text = _JWT.sub("<jwt>", text)
+        text = _SANDBOX_RANDOM.sub(lambda m: f"<sandbox-id{len(m.group(0))}>", text)
+        if self.server_values:  # whole values first: a minted token holds runs the rules below would cut apart
             text = _TOKEN.sub(self._server, text)
         text = _LOOPBACK.sub(self._port, text)
         text = _UUID.sub(self._uuid, text)
         text = _ISO_TIME.sub(self._shape, text)
         text = _ISO_TIME_ENCODED.sub(self._shape, text)
+        text = _URLSAFE.sub(lambda m: f"<token{len(m.group(0))}>", text)
+        text = _HEX.sub(self._hex, text)
         text = _EPOCH.sub(self._shape, text)
         text = _HTTP_DATE.sub(self._shape, text)
-        return _HEX.sub(self._hex, text)
+        return text
 
     def entry(self, raw: dict[str, Any]) -> dict[str, Any]:
         """The normalised form of one recorded request (raw: method, url, headers, body)."""
         parts = urlsplit(raw["url"])
         query = sorted((self.text(k), self.text(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True))
-        headers = {name: self.text(value) for name, value in sorted(raw["headers"].items(), key=lambda kv: kv[0].lower())}
+        headers = {
+            name: f"<{len(value)} chars>" if _SIGNED_HEADER.search(name) else self.text(value)
+            for name, value in sorted(raw["headers"].items(), key=lambda kv: kv[0].lower())
+        }
         body = raw["body"]
         return {
             "method": raw["method"],
@@ -164,9 +183,14 @@ def _record(request: requests.PreparedRequest) -> None:
         _state.out.flush()
 
 
+def id_like(token: str) -> bool:
+    """A digit and a letter (li76uio8nxhu, T-12): never a plain word, nor a date."""
+    return bool(re.search(r"[A-Za-z]", token) and re.search(r"[0-9]", token)) and not re.search(r"\d{4}-\d{2}-\d{2}", token)
+
+
 def server_tokens(text: str) -> list[str]:
-    """The words of an answer that look chosen by the server (a digit and a letter, 6+ characters), in order."""
-    return [t for t in dict.fromkeys(_TOKEN.findall(text)) if re.search(r"[0-9]", t) and re.search(r"[A-Za-z]", t)]
+    """The words of an answer that look chosen by the server, in order."""
+    return [t for t in dict.fromkeys(_TOKEN.findall(text)) if id_like(t)]
 
 
 def _learn(response: requests.Response) -> None:
