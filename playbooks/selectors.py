@@ -17,14 +17,6 @@ from playbooks.models import Playbook, PlaybookRun, PlaybookTemplate, RunStatus,
 from scenarios.models import Scenario
 
 # Why a created thing is left in place when a run is undone (actions whose connector has no undo for them).
-# TRANSITION: keyed by action name until the contract lets an ActionSpec say why it cannot be undone (asked of the lead).
-NOT_UNDOABLE = {
-    "send_email": "E-mails cannot be unsent.",
-    "send_sms": "Text messages cannot be unsent.",
-    "send_dm": "Direct messages are not deleted.",
-    "post_message": "Messages stay in the channel's history.",
-    "invite_users": "Nothing to undo on its own: the invitations end with the archived channel.",
-}
 ACTIVE_UNDO_STATUSES = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
@@ -96,7 +88,10 @@ def undo_plan(*, run: PlaybookRun, step_runs: list[StepRun] | None = None) -> li
         elif step_run.action in known:
             plan.append(UndoPlanItem(step_run, None, True, known[step_run.action]))
         else:
-            reason = NOT_UNDOABLE.get(step_run.action) or f"Bastion cannot undo {step_run.action.replace('_', ' ')} here; remove it by hand if needed."
+            spec = action_spec(step_run.connector_key, step_run.action)
+            reason = (
+                spec.kept_on_undo if spec is not None else ""
+            ) or f"Bastion cannot undo {step_run.action.replace('_', ' ')} here; remove it by hand if needed."
             plan.append(UndoPlanItem(step_run, None, False, reason))
     return plan
 

@@ -201,6 +201,8 @@ class ActionSpec:
     verb: str = "done"
     # How undo() reverses this action, in words shown before an undo is confirmed ("" = cannot be undone).
     undo: str = ""
+    # Why an undo leaves what this action did in place, in words ("E-mails cannot be unsent.").
+    kept_on_undo: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idempotency", _coerce(Idempotency, self.idempotency, f"action {self.key}"))

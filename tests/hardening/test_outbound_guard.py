@@ -263,7 +263,9 @@ SOCKET_CALLS = {
 ALLOWED_SOCKET_CALLS = {
     ("integrations/ssrf.py", "socket"): "connect_vetted: the guard's own socket, to an address vet_outbound returned",
     ("integrations/http.py", "requests"): "HttpClient's session: every connection through the pinned adapter (connect_vetted)",
-    ("integrations/http.py", "urllib3"): "the pinned pool manager behind that adapter",
+    ("integrations/http.py", "urllib3"): "name-resolution errors read from urllib3's exceptions (no connection opened here)",
+    ("integrations/pinning.py", "requests"): "the pinned transport adapter HttpClient mounts (connections only to vetted addresses)",
+    ("integrations/pinning.py", "urllib3"): "the pinned pool manager behind that adapter",
     ("integrations/connectors/email/smtp.py", "smtplib"): "_VettedSMTP / _VettedSMTPSSL: sockets from connect_vetted",
     ("integrations/connectors/ldap/connection.py", "ldap3"): "ldap3.Connection over _PinnedServer, whose addresses vet_outbound returned",
     ("integrations/connectors/entra/client.py", "requests"): "token calls reuse the HttpClient's pinned session (a fresh session only outside Bastion)",

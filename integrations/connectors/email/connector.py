@@ -78,6 +78,7 @@ class EmailConnector(BaseConnector):
                     "body_html": HTML_FIELD,
                 },
                 verb="sent",
+                kept_on_undo="E-mails cannot be unsent.",
             ),
         ),
         capabilities=(Capability.ACTIONS,),

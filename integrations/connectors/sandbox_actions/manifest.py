@@ -65,7 +65,7 @@ def stand_in(key: str, name: str, description: str, input_schema: dict[str, str]
     real = next((spec for spec in vendor.manifest.actions if spec.key == key), None) if vendor is not None else None
     if real is not None:
         fields.update(real.fields)
-        options = {"tracks": real.tracks, "tracks_label": real.tracks_label, "verb": real.verb, **options}
+        options = {"tracks": real.tracks, "tracks_label": real.tracks_label, "verb": real.verb, "kept_on_undo": real.kept_on_undo, **options}
     fields.update(options.pop("fields", {}))  # type: ignore[arg-type]
     return ActionSpec(key, name, description, input_schema or {}, fields=fields, **options)  # type: ignore[arg-type]
 

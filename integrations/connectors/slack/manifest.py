@@ -95,6 +95,7 @@ MANIFEST = ConnectorManifest(
             {"channel": "string", "emails": "array"},
             Idempotency.NATURAL,
             verb="invited",
+            kept_on_undo="Nothing to undo on its own: the invitations end with the archived channel.",
         ),
         ActionSpec(
             "post_message",
@@ -104,6 +105,7 @@ MANIFEST = ConnectorManifest(
             Idempotency.SEARCH,
             fields=MESSAGE_FIELDS,
             verb="posted",
+            kept_on_undo="Messages stay in the channel's history.",
         ),
         ActionSpec(
             "send_dm",
@@ -113,6 +115,7 @@ MANIFEST = ConnectorManifest(
             Idempotency.SEARCH,
             fields=MESSAGE_FIELDS,
             verb="sent",
+            kept_on_undo="Direct messages are not deleted.",
         ),
         ActionSpec("archive_channel", "Archive channel", "Archive a channel.", {"channel": "string"}, Idempotency.NATURAL),
     ),

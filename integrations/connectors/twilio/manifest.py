@@ -45,6 +45,7 @@ MANIFEST = ConnectorManifest(
             idempotency=Idempotency.SEARCH,
             fields={"body": FieldShape(max_chars=1600, single_line=True)},
             verb="sent",
+            kept_on_undo="Text messages cannot be unsent.",
         ),
     ),
     webhook=WebhookSpec(
