@@ -85,6 +85,7 @@ class Capability(StrEnum):
     ORG_CHART = "org_chart"
     DISABLED_RULES = "disabled_rules"  # the directory's "who is disabled" rules can be configured and previewed
     CONFIG_CHOICES = "config_choices"  # config_choices() lists the vendor's values for a setting (projects, channels)
+    DECISIONS = "decisions"  # request_decision() asks a person with buttons in their chat tool; parse_decision() reads a press
 
 
 class TrackedKind(StrEnum):
@@ -328,6 +329,34 @@ class ActionResult:
         self.url = safe_http_url(self.url)
 
 
+@dataclass(frozen=True)
+class DecisionChoice:
+    decision: str  # what Bastion records: approve | reject | done
+    label: str
+    style: str = ""  # primary | danger | "" (how the vendor emphasises the button)
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """A decision asked of one person in their chat tool, with a button per choice (Capability.DECISIONS)."""
+
+    email: str
+    title: str
+    text: str
+    link: str  # the same decision in Bastion's pages
+    choices: tuple[DecisionChoice, ...]
+    reference: str  # opaque: comes back with the press (Bastion's participant id)
+
+
+@dataclass(frozen=True)
+class DecisionPress:
+    """A verified button press: who pressed (the vendor's member id), which choice, for which request."""
+
+    member_id: str
+    decision: str
+    reference: str
+
+
 @dataclass
 class WebhookRequest:
     method: str
@@ -372,6 +401,7 @@ class BaseConnector:
         "register_webhook": Capability.WEBHOOK_REGISTRATION,
         "config_choices": Capability.CONFIG_CHOICES,
         "disabled_rules_preview": Capability.DISABLED_RULES,
+        "request_decision": Capability.DECISIONS,
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -439,6 +469,20 @@ class BaseConnector:
     def disabled_rules_preview(self, rules: Any) -> dict[str, Any]:
         """How many entries each disabled-account rule would exclude (Capability.DISABLED_RULES)."""
         raise NotImplementedError(f"{self.manifest.name} has no disabled-account rules")
+
+    def request_decision(self, request: DecisionRequest, *, idempotency_key: str) -> str:
+        """Send the buttons to the person (once per key); returns the vendor's id of the member they went to (Capability.DECISIONS)."""
+        raise NotImplementedError(f"{self.manifest.name} cannot ask for decisions")
+
+    @classmethod
+    def parse_decision(cls, request: WebhookRequest) -> DecisionPress:
+        """Read a verified button press; raise WebhookRejected(400) when the request is not one."""
+        raise WebhookRejected(404, "decisions_unsupported", f"{cls.manifest.name} sends no button presses.")
+
+    @classmethod
+    def decision_reply(cls, text: str, *, replaces_request: bool) -> dict[str, Any]:
+        """The body answering a press: shown to the presser, replacing the buttons when `replaces_request`."""
+        return {"text": text}
 
     def close(self) -> None:
         """Release what the connector holds outside the HTTP client (an LDAP connection); safe to call twice."""

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.tenancy import organization_page
-from common.errors import ApplicationError
-from playbooks.human.chat import slack_interaction
+from common.errors import ApplicationError, error_body
+from playbooks.human.chat import chat_interaction
 from playbooks.human.models import HumanStep
 from playbooks.human.notify import TokenProblem, token_participant
 from playbooks.human.services import human_step_decide
@@ -72,9 +72,9 @@ def human_step_decide_page(request: HttpRequest, human_step_id) -> HttpResponse:
 
 
 @csrf_exempt
-def slack_interactions(request: HttpRequest, integration_id: str) -> HttpResponse:
-    """POST /api/slack/interactions/<integration id>: Slack's signed button press (the app's Interactivity Request URL)."""
+def chat_interactions(request: HttpRequest, vendor: str, integration_id: str) -> HttpResponse:
+    """POST /api/<connector key>/interactions/<integration id>: a chat tool's signed button press (its interactivity URL)."""
     if request.method != "POST":
-        return JsonResponse({"error": {"code": "method_not_allowed", "message": "Slack sends interactions with POST.", "fields": {}}}, status=405)
-    status, body = slack_interaction(integration_id=integration_id, headers=dict(request.headers.items()), body=request.read(256 * 1024))
+        return JsonResponse(error_body("method_not_allowed", "Button presses arrive with POST."), status=405)
+    status, body = chat_interaction(integration_id=integration_id, vendor=vendor, headers=dict(request.headers.items()), body=request.read(256 * 1024))
     return JsonResponse(body, status=status)

@@ -24,7 +24,7 @@ EXEMPT_PREFIXES = {
     "api/docs/": "public docs",
     "api/webhooks/": "vendor webhooks: no user; authenticated by the vendor's signature (see test_webhook_hardening)",
     "api/inbound/": "generic signed webhook: no user; authenticated by the endpoint's HMAC signature (see tests/playbooks/human/test_triggers.py)",
-    "api/slack/interactions/": "Slack button presses: no user; Slack's signature, then only the member the buttons were sent to (test_slack_buttons)",
+    "api/<str:vendor>/interactions/": "chat button presses: no user; the vendor's signature, then only the member the buttons were sent to (test_slack_buttons)",
     "api/template-files/schema.json": "the published JSON Schema of template files",
     "approvals/": "one-time signed links: the token names the person and the step; GET only shows a page (test_human_steps)",
     "static/": "static files",

@@ -132,6 +132,7 @@ MANIFEST = ConnectorManifest(
         Capability.STATUS_WEBHOOKS,
         Capability.UNDO,
         Capability.FETCH_STATUS,
+        Capability.DECISIONS,
     ),
     docs_url="https://api.slack.com/web",
 )
