@@ -5,24 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import Organization
+from integrations.registry import UnknownConnector, get_connector_class
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import scenario_last_of_type
 from scenarios.spec import FIELD_TYPES, PERSON_TYPES, STAKEHOLDER_ROLES, field_options, source_connectors
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-CONNECTOR_NAMES = {
-    "ldap": "Active Directory",
-    "okta": "Okta",
-    "entra": "Microsoft Entra ID",
-    "slack": "Slack",
-    "jira": "Jira",
-    "jira_dc": "Jira Data Center",
-    "pagerduty": "PagerDuty",
-    "hubspot": "HubSpot",
-    "salesforce": "Salesforce",
-    "google_calendar": "Google Calendar",
-    "statuspage": "Statuspage",
-}
 PERSON_SCHEMA = {
     "type": "object",
     "properties": {"person_id": {"type": ["string", "null"]}, "name": {"type": "string"}, "email": {"type": "string", "format": "email"}},
@@ -46,7 +34,11 @@ CHANNEL_SCHEMA = {
 
 
 def connector_name(key: str) -> str:
-    return CONNECTOR_NAMES.get(key) or key.replace("_", " ").title()
+    """The connector's own name (its manifest), or the key in words when it is not installed."""
+    try:
+        return get_connector_class(key).manifest.name
+    except UnknownConnector:
+        return key.replace("_", " ").title()
 
 
 def field_json_schema(field_def: dict[str, Any]) -> dict[str, Any]:

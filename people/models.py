@@ -67,20 +67,15 @@ class PersonIdentity(BaseModel):
         return f"{self.source}:{self.external_id}"
 
 
-DEFAULT_SOURCE_PRIORITY = [
-    "ldap",
-    "active_directory",
-    "okta",
-    "entra",
-    "hubspot",
-    "salesforce",
-    "slack",
-    "jira",
-    "jira_dc",
-    "sandbox_directory",
-    "csv",
-    "manual",
-]
+NON_CONNECTOR_SOURCES = ["csv", "manual"]  # people imported from a file or typed in rank after every connector
+
+
+def default_source_priority() -> list[str]:
+    """Connectors by their declared person_rank (directories first), then files and manual entries."""
+    from integrations.registry import manifests
+
+    ranked = sorted((m for m in manifests() if m.person_rank is not None), key=lambda m: m.person_rank or 0)
+    return [m.key for m in ranked] + NON_CONNECTOR_SOURCES
 
 
 class PeopleSettings(BaseModel):
@@ -97,7 +92,7 @@ class PeopleSettings(BaseModel):
         return f"People settings for {self.organization}"
 
     def priority(self) -> list[str]:
-        return list(self.source_priority or DEFAULT_SOURCE_PRIORITY)
+        return list(self.source_priority or default_source_priority())
 
 
 class SuppressionKind(models.TextChoices):

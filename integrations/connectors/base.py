@@ -231,6 +231,8 @@ class ConnectorManifest:
     rate_limit: RateLimitSpec | None = None  # shared per integration in Redis (integrations/ratelimit.py)
     # Loaded only where the sandbox is configured (BASTION_SANDBOX_URL): stand-ins that are no vendor.
     sandbox_only: bool = False
+    # Where this source's person data ranks in the default merge priority (lower wins); None: after every ranked source.
+    person_rank: int | None = None
 
     def __post_init__(self) -> None:
         where = f"connector {self.key}"

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from common.bulk import json_text, raw_cursor, stage_rows
 from integrations.models import Integration
-from people.models import DEFAULT_SOURCE_PRIORITY, PeopleSettings, Person, PersonIdentity
+from people.models import PeopleSettings, Person, PersonIdentity, default_source_priority
 from people.services.suppression import people_unsuppressed
 
 # Person field ← key in the Bastion person shape (contracts.md).
@@ -56,7 +56,7 @@ def people_overlong_fields(items: Iterable[Mapping[str, Any]]) -> list[dict[str,
 
 def people_priority(*, organization: Organization) -> list[str]:
     settings_row = PeopleSettings.objects.filter(organization=organization).first()
-    return settings_row.priority() if settings_row else list(DEFAULT_SOURCE_PRIORITY)
+    return settings_row.priority() if settings_row else default_source_priority()
 
 
 def people_settings_update(*, organization: Organization, source_priority: list[str]) -> PeopleSettings:

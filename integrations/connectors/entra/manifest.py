@@ -4,6 +4,7 @@ from integrations.connectors.base import AuthMethod, BastionType, Capability, Ca
 
 MANIFEST = ConnectorManifest(
     key="entra",
+    person_rank=30,  # by default, its person data outranks sources with a higher rank
     name="Microsoft Entra ID",
     category=Category.DIRECTORY,
     description="People, managers and groups from Microsoft Entra ID (Azure AD) through Microsoft Graph, kept current with delta queries.",

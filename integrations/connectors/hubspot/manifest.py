@@ -21,6 +21,7 @@ from integrations.connectors.hubspot.webhooks import EVENT_TYPES
 
 MANIFEST = ConnectorManifest(
     key="hubspot",
+    person_rank=40,  # by default, its person data outranks sources with a higher rank
     name="HubSpot",
     category=Category.CRM,
     description="Deals, contacts, companies and owners from HubSpot CRM; updates deals and logs notes and tasks from playbooks.",

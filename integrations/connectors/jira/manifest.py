@@ -66,6 +66,7 @@ TRACKS_ISSUE: dict[str, Any] = {"tracks": TrackedKind.TASK, "tracks_label": "Jir
 
 MANIFEST = ConnectorManifest(
     key="jira",
+    person_rank=70,  # by default, its person data outranks sources with a higher rank
     name="Jira",
     category=Category.TICKETING,
     description="Read projects, issues, users and custom fields; create issues (in bulk), assign, transition and comment; issue webhooks.",

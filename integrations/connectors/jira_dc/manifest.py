@@ -18,6 +18,7 @@ from integrations.connectors.jira import ADD_COMMENT_FIELDS, ASSIGN_ISSUE_FIELDS
 
 MANIFEST = ConnectorManifest(
     key="jira_dc",
+    person_rank=80,  # by default, its person data outranks sources with a higher rank
     name="Jira Data Center",
     category=Category.TICKETING,
     description="Self-hosted Jira (Data Center or Server 8.14+): projects, issues and users in; create issues (in bulk), assign, transition, comment; issue webhooks.",

@@ -5,6 +5,7 @@ from integrations.connectors.ldap.rules import TEXT_HELP
 
 MANIFEST = ConnectorManifest(
     key="ldap",
+    person_rank=10,  # by default, its person data outranks sources with a higher rank
     name="Active Directory / LDAP",
     category=Category.DIRECTORY,
     description="People, groups and reporting lines from Active Directory or OpenLDAP, over StartTLS or LDAPS with paged results.",

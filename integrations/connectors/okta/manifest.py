@@ -15,6 +15,7 @@ from integrations.connectors.okta.webhooks import CHANGE_EVENTS, DELETE_EVENTS
 
 MANIFEST = ConnectorManifest(
     key="okta",
+    person_rank=20,  # by default, its person data outranks sources with a higher rank
     name="Okta",
     category=Category.DIRECTORY,
     description="People, groups and application assignments from Okta, kept current by event hooks.",

@@ -20,6 +20,7 @@ from integrations.connectors.salesforce.client import DEFAULT_API_VERSION
 
 MANIFEST = ConnectorManifest(
     key="salesforce",
+    person_rank=50,  # by default, its person data outranks sources with a higher rank
     name="Salesforce",
     category=Category.CRM,
     description="Opportunities (with their deal team), contacts, users and accounts from Salesforce; creates and updates records from playbooks.",

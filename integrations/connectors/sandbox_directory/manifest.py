@@ -6,6 +6,7 @@ EVENT_TYPES = ("person.created", "person.updated", "person.deleted", "directory.
 
 MANIFEST = ConnectorManifest(
     key="sandbox_directory",
+    person_rank=90,  # by default, its person data outranks sources with a higher rank
     name="Sandbox Directory",
     category=Category.DIRECTORY,
     description="A people and groups directory served by Bastion's vendor sandbox, for the demo and the sync engine's tests.",

@@ -51,6 +51,7 @@ MESSAGE_FIELDS = {
 
 MANIFEST = ConnectorManifest(
     key="slack",
+    person_rank=60,  # by default, its person data outranks sources with a higher rank
     name="Slack",
     category=Category.COLLABORATION,
     description="Read members and channels; create war-room channels, invite stakeholders, post updates and DMs.",
