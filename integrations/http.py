@@ -229,8 +229,12 @@ def generic_error_message(body: Any) -> tuple[str, str]:
     if not isinstance(body, dict):
         return "", ""
     error = body.get("error")
-    if isinstance(error, dict) and "message" in error:  # {"error": {"code", "message"}}
-        return str(error.get("message", "")), str(error.get("code", ""))
+    if isinstance(error, dict):  # {"error": {"code", "message", "errors": [{"reason"}…]}}: the first reason is the code
+        reasons = error.get("errors") or []
+        reason = reasons[0].get("reason", "") if reasons and isinstance(reasons[0], dict) else ""
+        details = "; ".join(str(e) for e in reasons if isinstance(e, str))
+        message = str(error.get("message", "")) + (f": {details}" if details else "")
+        return message, str(reason or error.get("code", ""))
     if "message" in body:
         return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
     if "detail" in body:  # RFC 7807 problem details

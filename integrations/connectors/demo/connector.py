@@ -15,6 +15,7 @@ import requests
 from integrations.connectors.base import ActionResult, BaseConnector, ConnectionTest, FieldInfo, Page, WebhookEvent, WebhookRequest
 from integrations.connectors.demo.manifest import MANIFEST
 from integrations.connectors.entities import BastionPerson
+from integrations.connectors.kit.fields import value_type
 from integrations.connectors.kit.signatures import check_window, epoch_seconds, verify_hmac
 from integrations.errors import ApiError, WebhookRejected
 from integrations.http import BearerAuth, classify_generic
@@ -26,14 +27,9 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def _field_type(name: str, value: Any) -> str:
     """Infer a field's type from a live sample value (how discovery works for schemaless vendors)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    kind = value_type(value)
+    if kind != "string":
+        return kind
     text = str(value or "")
     if "@" in text and "." in text.split("@")[-1]:
         return "email"

@@ -5,39 +5,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import requests
 
 from integrations.errors import ApiError, ApiHostError, ApiTimeout, ApiUnauthorized
-from integrations.http import DEFAULT_TIMEOUT, classify_status, response_json
+from integrations.http import DEFAULT_TIMEOUT, classify_status, generic_error_message, response_json
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-
-
-def graph_error_message(body: Any) -> tuple[str, str]:
-    """(message, code) from Graph's {"error": {"code", "message"}} envelope, or an OAuth {"error", "error_description"} one."""
-    if not isinstance(body, dict):
-        return "", ""
-    error = body.get("error")
-    if isinstance(error, dict):
-        reasons = error.get("errors") or []
-        reason = reasons[0].get("reason", "") if reasons and isinstance(reasons[0], dict) else ""
-        details = "; ".join(str(e) for e in reasons if isinstance(e, str))
-        message = str(error.get("message", "")) + (f": {details}" if details else "")
-        return message, str(reason or error.get("code", ""))
-    if "message" in body:
-        return str(body["message"]), str(body.get("code", "") or body.get("error", ""))
-    if isinstance(error, str):
-        return str(body.get("error_description") or error), error
-    return "", ""
 
 
 def classify_graph_response(response: requests.Response, path: str) -> ApiError | None:
     """Graph answers errors as {"error": {"code", "message", "innerError"}}; 429 and 503 carry Retry-After."""
     if 200 <= response.status_code < 400:
         return None
-    message, code = graph_error_message(response_json(response))
+    message, code = generic_error_message(response_json(response))
     return classify_status(response, path, message=message, code=code)
 
 

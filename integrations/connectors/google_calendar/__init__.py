@@ -1,7 +1,7 @@
 """Google Calendar: one package for everything Bastion knows about it (the registry reads CONNECTOR)."""
 
 from integrations.connectors.google_calendar.auth import ServiceAccountAuth
-from integrations.connectors.google_calendar.client import classify_google_response, google_error_message
+from integrations.connectors.google_calendar.client import classify_google_response
 from integrations.connectors.google_calendar.connector import CONNECTOR, GoogleCalendarConnector, event_id_for, meeting_link_text
 from integrations.connectors.google_calendar.manifest import SCOPE_PURPOSES, SCOPES
 
@@ -13,6 +13,5 @@ __all__ = [
     "ServiceAccountAuth",
     "classify_google_response",
     "event_id_for",
-    "google_error_message",
     "meeting_link_text",
 ]

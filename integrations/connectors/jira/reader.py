@@ -11,6 +11,7 @@ from integrations.connectors.base import FieldInfo, Page
 from integrations.connectors.entities import BastionPerson, BastionTask
 from integrations.connectors.jira.client import JiraClient, parse_jira_time
 from integrations.connectors.jira.manifest import FIELD_TYPES, FULL_SCAN_RESTRICTION, ISSUE_FIELDS
+from integrations.connectors.kit.fields import value_type
 from integrations.errors import ApiNotFound
 
 
@@ -160,18 +161,7 @@ class JiraReader(JiraClient):
         seen: dict[str, FieldInfo] = {}
         for record in records:
             for key, value in record.items():
-                kind = (
-                    "boolean"
-                    if isinstance(value, bool)
-                    else "number"
-                    if isinstance(value, int | float)
-                    else "array"
-                    if isinstance(value, list)
-                    else "object"
-                    if isinstance(value, dict)
-                    else "string"
-                )
-                seen.setdefault(key, FieldInfo(key, key, "email" if key == "emailAddress" else kind, f"$.{key}"))
+                seen.setdefault(key, FieldInfo(key, key, "email" if key == "emailAddress" else value_type(value), f"$.{key}"))
         return sorted(seen.values(), key=lambda f: f.name)
 
     def create_fields(self, project_key: str, issue_type: str = "Task") -> list[FieldInfo]:

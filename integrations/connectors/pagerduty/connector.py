@@ -9,6 +9,7 @@ from typing import Any
 
 from integrations.connectors.base import ActionResult, ConnectionTest, FieldInfo, Page, TrackedObject
 from integrations.connectors.entities import BastionIncident
+from integrations.connectors.kit.fields import value_type
 from integrations.connectors.kit.markers import idempotency_marker
 from integrations.connectors.kit.once import create_once
 from integrations.connectors.pagerduty.client import ACCEPT, PagerDutyTokenAuth, classify_pagerduty_response
@@ -26,19 +27,9 @@ def _fields_from_sample(record: Mapping[str, Any], prefix: str = "$") -> list[Fi
     """Describe the keys of a live record (one level of nesting), so discovery follows the account's real data."""
     fields: list[FieldInfo] = []
     for key, value in record.items():
-        kind = (
-            "boolean"
-            if isinstance(value, bool)
-            else "number"
-            if isinstance(value, int | float)
-            else "array"
-            if isinstance(value, list)
-            else "object"
-            if isinstance(value, dict)
-            else "datetime"
-            if key.endswith("_at") or key in ("start", "end")
-            else "string"
-        )
+        kind = value_type(value)
+        if kind == "string" and (key.endswith("_at") or key in ("start", "end")):
+            kind = "datetime"
         fields.append(
             FieldInfo(name=key if prefix == "$" else f"{prefix[2:]}.{key}", label=key.replace("_", " ").capitalize(), type=kind, path=f"{prefix}.{key}")
         )
