@@ -20,9 +20,10 @@ from forms_engine.schema import form_schema
 from forms_engine.selectors import record_options
 from integrations.access import sources_access_check
 from people.selectors import person_typeahead
+from scenarios.field_imports import field_import_csv, field_import_from_source
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest, scenario_list
-from scenarios.services import field_import_csv, field_import_from_source, scenario_validate
+from scenarios.services import scenario_validate
 from scenarios.spec import PERSON_TYPES, source_connectors
 
 

@@ -13,9 +13,10 @@ from accounts.models import Role
 from accounts.tenancy import OrganizationScopedMixin
 from common.errors import ApplicationError
 from common.parsers import FormParser, JSONParser, MultiPartParser
+from scenarios.field_imports import scenario_populate_field
 from scenarios.models import Scenario
 from scenarios.selectors import scenario_list
-from scenarios.services import scenario_create, scenario_delete, scenario_populate_field, scenario_update, scenario_upgrade, scenario_upgrade_preview
+from scenarios.services import scenario_create, scenario_delete, scenario_update, scenario_upgrade, scenario_upgrade_preview
 
 
 class ScenarioOutputSerializer(serializers.ModelSerializer):

@@ -40,11 +40,6 @@ SOURCE_ATTRIBUTES = frozenset({"connector", "entity", "mapping", "options_label"
 VALIDATION_ATTRIBUTES = frozenset({"min", "max", "regex", "regex_message", "min_items", "max_items", "max_length"})
 RULE_ATTRIBUTES = frozenset({"key", "message", "rule", "fields", "when"})
 
-# Connector keys Bastion ships (issues 4 and 5). A source may name one of these before its package is installed on this
-# instance; anything else must be an installed connector (integrations.registry) or the definition is refused.
-BUILTIN_CONNECTOR_KEYS = frozenset(
-    {"slack", "jira", "jira_dc", "google_calendar", "pagerduty", "statuspage", "email", "twilio", "ldap", "okta", "entra", "hubspot", "salesforce"}
-)
 # Playbooks rely on these keys (docs/contracts.md "Scenario values"): a new version may not drop them.
 CONTRACT_KEYS: dict[str, tuple[str, ...]] = {
     "crisis_management": (
@@ -151,10 +146,10 @@ def _check_source(key: str, source: Any, field_type: str, installed: dict[str, A
             continue
         connector = entry.get("connector")
         if not connector:
-            problems.append(DefinitionProblem(key, f"{where}.connector", "is required (a connector key such as 'ldap' or 'slack')"))
+            problems.append(DefinitionProblem(key, f"{where}.connector", "is required (the key of an installed connector)"))
             continue
-        if connector not in installed and connector not in BUILTIN_CONNECTOR_KEYS:
-            known = ", ".join(sorted(set(installed) | BUILTIN_CONNECTOR_KEYS))
+        if connector not in installed:  # every shipped connector is installed with Bastion; partners' come by entry point
+            known = ", ".join(sorted(installed))
             problems.append(DefinitionProblem(key, f"{where}.connector", f"'{connector}' is not a known connector (known: {known})"))
             continue
         entity = entry.get("entity")

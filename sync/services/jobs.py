@@ -209,7 +209,7 @@ def sync_job_page_budget(*, job_id: Any) -> float:
 
     key = DataSyncJob.objects.filter(pk=job_id).values_list("integration__connector_key", flat=True).first()
     try:
-        bound = bool(key) and getattr(get_connector_class(key), "pages_bound_to_process", False)
+        bound = bool(key) and get_connector_class(key).pages_bound_to_process
     except UnknownConnector:
         return 0.0
     return float(_setting("BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS", 30.0)) if bound else 0.0
