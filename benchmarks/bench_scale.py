@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import platform
 import random
 import secrets
 import signal
@@ -51,26 +50,27 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.summary import write_summary  # noqa: E402
-
-SOURCES = int(os.environ.get("BENCH_SCALE_SOURCES", 300))  # data sources in the worker simulation (2 per integration)
-ORGS = int(os.environ.get("BENCH_SCALE_ORGS", 30))
-INTERVAL = int(os.environ.get("BENCH_SCALE_INTERVAL", 45))  # seconds between a source's syncs (the schedule tick)
-TICKS = float(os.environ.get("BENCH_SCALE_TICKS", 2))  # how many ticks each worker configuration runs
-PEOPLE = 20  # people per directory sync (2 pages of 10)
-LATENCY_MS = 50
-RATE_LIMITED = 0.02  # share of vendor calls answered 429 with Retry-After: 1
-BEAT_SOURCES = int(os.environ.get("BENCH_SCALE_BEAT_SOURCES", 50_000))
-BEAT_ORGS = int(os.environ.get("BENCH_SCALE_BEAT_ORGS", 500))
-BEAT_INTERVAL = 300
-BEAT_SECONDS = 15.0
-DISPATCH_SECONDS = 30.0  # three dispatcher ticks
-DISPATCH_EVERY = 10.0  # the dispatcher's beat interval (integrations/migrations/0005)
-ACTIVATIONS = int(os.environ.get("BENCH_SCALE_ACTIVATIONS", 100))
-ACTIVATION_LATENCY_MS = 150
-STAKEHOLDERS = 3  # per activation: the template fans out invitations and e-mails per stakeholder
-PARTS = set(os.environ.get("BENCH_SCALE_PARTS", "syncs,beat,activations").split(","))  # to run one part while working on it
-DISCARD_QUEUE = "bench-scale-beat"
+from benchmarks.scale_config import (  # noqa: E402
+    ACTIVATION_LATENCY_MS,
+    ACTIVATIONS,
+    BEAT_INTERVAL,
+    BEAT_ORGS,
+    BEAT_SECONDS,
+    BEAT_SOURCES,
+    DISCARD_QUEUE,
+    DISPATCH_EVERY,
+    DISPATCH_SECONDS,
+    INTERVAL,
+    LATENCY_MS,
+    ORGS,
+    PARTS,
+    PEOPLE,
+    RATE_LIMITED,
+    SOURCES,
+    STAKEHOLDERS,
+    TICKS,
+)
+from benchmarks.scale_report import write_report  # noqa: E402
 
 
 def free_port() -> int:
@@ -538,182 +538,6 @@ def main() -> None:
         connection.creation.destroy_test_db(original, verbosity=0)
     load_after = os.getloadavg()
     write_report(configurations, beat, activations, simulation_setup_s, beat_setup_s, load_before, load_after)
-
-
-def write_report(configurations: list, beat: dict, activations: dict | None, simulation_setup_s: float, beat_setup_s: float, load_before, load_after) -> None:
-    offered = SOURCES / INTERVAL * 60
-    due_rate = BEAT_SOURCES / BEAT_INTERVAL
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
-    def depth_series(result: dict) -> str:
-        points = [f"{int(t)} s: {d}" for t, d in result["depth"][:: max(1, len(result["depth"]) // 12)]]
-        return ", ".join(points)
-
-    lines = [
-        "## Scale simulation (bench_scale.py)",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs shared with other work, "
-        f"Python {platform.python_version()}); load averages {load_before[0]:.1f} before, {load_after[0]:.1f} after. PostgreSQL, Redis, real "
-        "celery beat and workers; the sandbox is the simulated vendor.",
-        "",
-    ]
-    if configurations:
-        lines += sync_section(configurations, offered, simulation_setup_s, verdict, depth_series)
-    if beat:
-        lines += beat_section(beat, beat_setup_s, due_rate)
-    if activations and "error" in activations:
-        lines += [f"### {ACTIVATIONS} playbook activations at once", "", f"**Did not complete in this run:** {activations['error'][:500]}", ""]
-    elif activations:
-        lines += [
-            f"### {ACTIVATIONS} playbook activations at once, 3 worker processes",
-            "",
-            f"{ACTIVATIONS} organizations each activate the shipped crisis template ({STAKEHOLDERS} stakeholders: channel, invitations, briefing, 17 tasks, "
-            f"meeting, e-mails — {activations['actions'] // max(1, ACTIVATIONS)} actions each, {activations['actions']:,} in all) against the "
-            f"sandbox's action target, every vendor call waiting {ACTIVATION_LATENCY_MS} ms; 3 worker processes (thread pools of 16). All "
-            f"activations were requested within {activations['dispatched']:.2f} s.",
-            "",
-            "| Time from activation to the run's last step | seconds |",
-            "|---|---:|",
-            f"| p50 | {activations['p50']:.2f} |",
-            f"| **p95** | **{activations['p95']:.2f}** |",
-            f"| max | {activations['max']:.2f} |",
-            f"| all {ACTIVATIONS} done (wall) | {activations['wall']:.2f} |",
-            "",
-            f"Outcomes: {', '.join(f'{k}: {v}' for k, v in sorted(activations['statuses'].items()))}.",
-            "",
-        ]
-    rows = []
-    if configurations:
-        one, three = configurations
-        speedup = three["per_minute"] / one["per_minute"] if one["per_minute"] else float("inf")
-        rows += [
-            {
-                "what": f"Scheduled syncs, 3 worker processes vs 1 (scaled: {SOURCES:,} sources / {ORGS} orgs, {INTERVAL} s ticks)",
-                "now": f"{three['per_minute']:,.0f} vs {one['per_minute']:,.0f} syncs/min ({speedup:.2f}×)",
-                "reference": f"offered {offered:,.0f} syncs/min",
-                "goal": "× 2.5",
-                "verdict": verdict(speedup >= 2.5),
-            },
-            {
-                "what": "Longest any organization waited, 3 worker processes",
-                "now": f"{three['longest_ticks']:.2f} ticks",
-                "reference": f"1 process: {one['longest_ticks']:.2f} ticks",
-                "goal": "≤ 2 ticks",
-                "verdict": verdict(three["longest_ticks"] <= 2),
-            },
-        ]
-    if beat:
-        dispatch = beat["dispatcher"]
-        dispatch_rate = dispatch["sent"] / dispatch["elapsed"]
-        rows.append(
-            {
-                "what": f"Sync dispatcher with {BEAT_SOURCES:,} sources / {BEAT_ORGS} orgs on a {BEAT_INTERVAL // 60}-minute schedule: starts sent",
-                "now": f"{dispatch_rate:,.0f}/s (tick p50 {statistics.median(t for t, _, _ in dispatch['ticks']) * 1000:.0f} ms)",
-                "reference": f"the schedule asks {due_rate:,.0f}/s; beat's own walk: {beat['sent'] / beat['elapsed']:,.0f}/s",
-                "goal": "keeps up",
-                "verdict": verdict(dispatch_rate >= 0.9 * due_rate and dispatch["ticks"][-1][2] <= due_rate),
-            }
-        )
-        sent_rate = beat["sent"] / beat["elapsed"]
-        rows.append(
-            {
-                "what": f"Beat with {BEAT_SOURCES:,} sources / {BEAT_ORGS} orgs on a {BEAT_INTERVAL // 60}-minute schedule: tasks sent",
-                "now": f"{sent_rate:,.0f}/s (tick p50 {statistics.median(beat['ticks']) * 1000:.0f} ms)",
-                "reference": f"the schedule asks {due_rate:,.0f}/s",
-                "goal": "keeps up",
-                "verdict": verdict(sent_rate >= 0.95 * due_rate),
-            }
-        )
-    if activations and "error" not in activations:
-        rows.append(
-            {
-                "what": f"{ACTIVATIONS} crisis activations at once, 3 worker processes, {ACTIVATION_LATENCY_MS} ms per call",
-                "now": f"p95 {activations['p95']:.2f} s",
-                "reference": f"p50 {activations['p50']:.2f} s; all done {activations['wall']:.2f} s",
-                "goal": "reported",
-                "verdict": "",
-            }
-        )
-    write_summary("scale", rows)
-    out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "benchmarks" / "results") / "scale.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
-
-
-def sync_section(configurations: list, offered: float, simulation_setup_s: float, verdict, depth_series) -> list[str]:
-    one, three = configurations
-    speedup = three["per_minute"] / one["per_minute"] if one["per_minute"] else float("inf")
-    return [
-        "### Scheduled syncs, 1 vs 3 worker processes (scaled size)",
-        "",
-        f"**Scaled, not full size.** {SOURCES:,} data sources ({SOURCES // 2:,} Sandbox Directory integrations × people + groups) in {ORGS} "
-        f"organizations, each on a {INTERVAL} s schedule, so the offered load is {offered:,.0f} syncs/min — the rate of "
-        f"{int(offered * 5):,} sources on a 5-minute schedule, {50_000 / (offered * 5):.0f}× less than 50,000 sources (10,000 syncs/min, "
-        "167/s, which this 2-core machine cannot serve; part 2 below runs beat itself at full size). Every sync is real: beat fires "
-        f"the source's task, a worker starts the job and reads {PEOPLE} people in 2 pages over HTTP (each vendor call waits {LATENCY_MS} ms; "
-        f"{RATE_LIMITED:.0%} of calls are answered 429 with Retry-After: 1, which pauses the job), stores records and merges people. "
-        f"Sources start staggered over one tick, as in a steady state. Each configuration runs {TICKS:g} ticks ({one['window']:.0f} s). "
-        f"Setup ({SOURCES:,} sources) took {simulation_setup_s:.0f} s.",
-        "",
-        "| Worker processes | Syncs completed | Syncs/min | Failed | Longest wait of any organization | Max queue depth |",
-        "|---:|---:|---:|---:|---|---:|",
-        *[
-            f"| {r['processes']} | {r['succeeded']:,} | {r['per_minute']:,.0f} | {r['failed']} | {r['longest_seconds']:.0f} s = {r['longest_ticks']:.2f} ticks "
-            f"(goal ≤ 2: {verdict(r['longest_ticks'] <= 2)}) | {r['max_depth']:,} |"
-            for r in configurations
-        ],
-        "",
-        f"Syncs/min with 3 processes ÷ with 1: **{speedup:.2f}×** (goal × 2.5: {verdict(speedup >= 2.5)}). Offered: {offered:,.0f}/min; "
-        "a configuration that keeps up completes about that many and its queue stays near empty; one that does not leaves a growing queue "
-        "and a longest wait that grows with the run.",
-        "",
-        f"Queue depth (messages waiting in Redis, sampled every 2 s), 1 process: {depth_series(one)}.",
-        f"3 processes: {depth_series(three)}.",
-        "",
-        "The longest wait is the most any organization's data went without a successful sync during the run (the freshness gauge "
-        "`bastion_sync_source_age_seconds`, sampled every 2 s), in schedule ticks.",
-        "",
-    ]
-
-
-def beat_section(beat: dict, beat_setup_s: float, due_rate: float) -> list[str]:
-    ticks = sorted(beat["ticks"])
-    return [
-        f"### Beat at full size: {BEAT_SOURCES:,} data sources, {BEAT_ORGS} organizations, {BEAT_INTERVAL // 60}-minute schedule",
-        "",
-        f"django-celery-beat's DatabaseScheduler in this process for {beat['elapsed']:.0f} s over {BEAT_SOURCES:,} enabled periodic tasks whose "
-        f"last runs are spread over the past {BEAT_INTERVAL} s (setup {beat_setup_s:.0f} s, bulk inserts). Messages go to a queue no worker reads.",
-        "",
-        "| | value |",
-        "|---|---:|",
-        f"| Schedule load at start-up (every enabled task read into memory) | {beat['loaded']:.2f} s |",
-        f"| Ticks | {len(ticks)} |",
-        f"| Tick time p50 / p95 / max | {statistics.median(ticks) * 1000:.0f} / {ticks[max(0, int(0.95 * len(ticks)) - 1)] * 1000:.0f} / {ticks[-1] * 1000:.0f} ms |",
-        f"| Tasks sent | {beat['sent']:,} in {beat['elapsed']:.1f} s = {beat['sent'] / beat['elapsed']:,.0f}/s (the schedule asks {due_rate:,.0f}/s) |",
-        f"| `/metrics` state read over {BEAT_SOURCES:,} sources, per-source series on | {beat['scrapes'][True][0]:.2f} s ({beat['scrapes'][True][1]:,} samples) |",
-        f"| same, `BASTION_METRICS_PER_SOURCE=false` | {beat['scrapes'][False][0]:.2f} s ({beat['scrapes'][False][1]:,} samples) |",
-        "",
-        *dispatcher_lines(beat["dispatcher"], due_rate),
-    ]
-
-
-def dispatcher_lines(dispatch: dict, due_rate: float) -> list[str]:
-    ticks = dispatch["ticks"]
-    caught, catch_seconds = dispatch["catch_up"]
-    return [
-        f"**Bastion's dispatcher** (what `make beat` runs: beat skips the per-source rows; one entry every {DISPATCH_EVERY:.0f} s starts the due "
-        f"ones from an index) over the same {BEAT_SOURCES:,} sources for {dispatch['elapsed']:.0f} s:",
-        "",
-        "| | value |",
-        "|---|---:|",
-        f"| Ticks (time / started / still due after the tick) | {'; '.join(f'{t * 1000:.0f} ms / {n:,} / {left:,}' for t, n, left in ticks)} |",
-        f"| Starts sent | {dispatch['sent']:,} in {dispatch['elapsed']:.1f} s = {dispatch['sent'] / dispatch['elapsed']:,.0f}/s (the schedule asks {due_rate:,.0f}/s) |",
-        f"| Catch-up, every source due at once: one batch | {caught:,} starts in {catch_seconds:.2f} s = {caught / max(catch_seconds, 1e-9):,.0f}/s |",
-        "",
-    ]
 
 
 if __name__ == "__main__":
