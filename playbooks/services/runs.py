@@ -16,6 +16,7 @@ from accounts.services import audit_record
 from common.errors import ApplicationError
 from integrations.access import integrations_access_check
 from playbooks import execution_guards, selectors
+from playbooks.contract import action_spec
 from playbooks.models import (
     ACTIVE_STEP_STATUSES,
     Playbook,
@@ -39,6 +40,11 @@ from playbooks.services.shared import BULK_CHUNK, OPEN_RUN_STATUSES, PlaybookErr
 from playbooks.services.undo import _undo_request, undo_steps_resume_stalled
 
 logger = logging.getLogger(__name__)
+
+
+def _declared_kind(connector_key: str, action: str) -> str:
+    spec = action_spec(connector_key, action)
+    return str(spec.tracks) if spec is not None and spec.tracks is not None else ""
 
 
 @transaction.atomic
@@ -86,7 +92,8 @@ def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpReq
                 is_bulk=step.is_bulk,
                 bulk_chunk_size=max(1, min(BULK_CHUNK, step.bulk_chunk_size or BULK_CHUNK)),
                 is_required=step.is_required,
-                task_kind=step.task_kind,
+                # The template names the kind; without one, what the connector declares the action creates is tracked.
+                task_kind=step.task_kind or _declared_kind(step.connector_key, step.action),
                 integration=integration,
                 idempotency_key=execution_guards.key_after_undo(idempotency_key_for(playbook.pk, step.key, item_key), undone),
                 result={"payload_template": step.payload_template},
