@@ -14,7 +14,8 @@ from integrations.connectors.base import (
     Idempotency,
     WebhookSpec,
 )
-from integrations.connectors.jira import ADD_COMMENT_FIELDS, ASSIGN_ISSUE_FIELDS, CREATE_ISSUE_FIELDS, TRACKS_ISSUE, WEBHOOK_EVENTS
+from integrations.connectors.jira import ASSIGN_ISSUE_FIELDS, CREATE_ISSUE_FIELDS, TRACKS_ISSUE, WEBHOOK_EVENTS
+from integrations.connectors.jira.manifest import MANIFEST as CLOUD
 
 MANIFEST = ConnectorManifest(
     key="jira_dc",
@@ -45,11 +46,11 @@ MANIFEST = ConnectorManifest(
     # No default: the base URL is the customer's own server, e.g. https://jira.example.com (with its context path, if any).
     default_base_url="",
     entities=(
-        EntitySpec("projects", "Projects", "Projects with lead and next release date.", bastion_type=BastionType.PROJECT),
-        EntitySpec("issues", "Issues", "Issues found by JQL, incrementally by `updated`.", supports_incremental=True, bastion_type=BastionType.TASK),
+        CLOUD.entity("projects"),
+        CLOUD.entity("issues"),
         EntitySpec("users", "Users", "Jira user accounts (active and inactive).", bastion_type=BastionType.PERSON),
-        EntitySpec("fields", "Fields", "System and custom issue fields.", bastion_type=BastionType.OTHER),
-        EntitySpec("create_metadata", "Create metadata", "Issue types and their fields per project.", bastion_type=BastionType.OTHER),
+        CLOUD.entity("fields"),
+        CLOUD.entity("create_metadata"),
     ),
     actions=(
         ActionSpec(
@@ -79,12 +80,8 @@ MANIFEST = ConnectorManifest(
             Idempotency.NATURAL,
             fields=ASSIGN_ISSUE_FIELDS,
         ),
-        ActionSpec(
-            "transition_issue", "Transition issue", "Move an issue to a status by name.", {"issue_key": "string", "status": "string"}, Idempotency.NATURAL
-        ),
-        ActionSpec(
-            "add_comment", "Add comment", "Comment on an issue.", {"issue_key": "string", "body": "string"}, Idempotency.SEARCH, fields=ADD_COMMENT_FIELDS
-        ),
+        CLOUD.action("transition_issue"),
+        CLOUD.action("add_comment"),
     ),
     webhook=WebhookSpec(
         event_types=WEBHOOK_EVENTS,
