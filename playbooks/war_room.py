@@ -55,6 +55,13 @@ def _person(value: Any) -> str:
     return str(value or "")
 
 
+def _natural(text: str) -> tuple[str, int, str]:
+    """OPS-9 before OPS-10: parallel bulk calls finish in any order, a person reads the keys in order."""
+    head = text.rstrip("0123456789")
+    tail = text[len(head) :]
+    return (head, int(tail) if tail else -1, text)
+
+
 def _step_results(step: dict[str, Any], spec: ActionSpec | None) -> tuple[str, list[dict[str, str]]]:
     """A one-line summary of what a step made, and the links to the objects, in the connector's words (never internal ids)."""
     items = step["items"]
@@ -64,7 +71,7 @@ def _step_results(step: dict[str, Any], spec: ActionSpec | None) -> tuple[str, l
     verb = spec.verb if spec is not None else "done"
     if len(items) > 1:  # a fanned-out step: a count, and a link per object the connector named ("OPS-12")
         links = [{"text": i["link_text"], "url": _http(i["external_url"])} for i in done if i["link_text"]]
-        return f"{len(done)} {verb}", links
+        return f"{len(done)} {verb}", sorted(links, key=lambda link: _natural(link["text"]))
     first = done[0]
     if first["summary"]:  # an outcome that is a count ("5 invited, 1 not found")
         return first["summary"], []

@@ -96,3 +96,12 @@ def test_the_live_part_is_served_alone(run, crisis_playbook, client_for, outside
     stranger = Client()
     stranger.force_login(outsider)
     assert stranger.get(f"/playbooks/{crisis_playbook.pk}/war-room/live/?run={run.pk}").status_code == 404
+
+
+def test_issue_keys_read_in_order_whatever_order_the_parallel_calls_finished():
+    from playbooks.war_room import _step_results
+
+    keys = ["OPS-15", "OPS-9", "OPS-10", "OPS-2"]
+    step = {"items": [{"status": "succeeded", "link_text": k, "external_url": f"https://x.example/{k}", "summary": "", "title": ""} for k in keys]}
+    summary, links = _step_results(step, None)
+    assert summary == "4 done" and [link["text"] for link in links] == ["OPS-2", "OPS-9", "OPS-10", "OPS-15"]
