@@ -88,6 +88,22 @@ class Capability(StrEnum):
     DECISIONS = "decisions"  # request_decision() asks a person with buttons in their chat tool; parse_decision() reads a press
 
 
+class Role(StrEnum):
+    """A part a connected tool plays in a playbook: templates name the role ("@chat"), the organization's tools decide who plays it."""
+
+    CHAT = "chat"  # the collaboration channel (Slack, Teams)
+    MEETING = "meeting"  # the meeting (Google Calendar, Outlook)
+    DOCUMENTS = "documents"  # the incident's documents (SharePoint/OneDrive, Google Drive)
+
+
+# The actions a connector playing a role must offer, with the same payload fields whatever the vendor (docs/connectors.md).
+ROLE_ACTIONS: Mapping[Role, tuple[str, ...]] = {
+    Role.CHAT: ("create_channel", "invite_users", "post_message"),
+    Role.MEETING: ("create_event",),
+    Role.DOCUMENTS: ("copy_document",),
+}
+
+
 class TrackedKind(StrEnum):
     """What a created object is to the war room, whatever the vendor: the engine branches on these, never on vendor names."""
 
@@ -204,6 +220,8 @@ class ActionSpec:
     undo: str = ""
     # Why an undo leaves what this action did in place, in words ("E-mails cannot be unsent.").
     kept_on_undo: str = ""
+    # The vendor permissions (scopes) this action needs, shown before consent and named when the vendor refuses one.
+    permissions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idempotency", _coerce(Idempotency, self.idempotency, f"action {self.key}"))
@@ -233,12 +251,20 @@ class ConnectorManifest:
     sandbox_only: bool = False
     # Where this source's person data ranks in the default merge priority (lower wins); None: after every ranked source.
     person_rank: int | None = None
+    # The playbook roles this connector can play (Role.CHAT: "the collaboration channel"); each needs ROLE_ACTIONS[role].
+    roles: tuple[Role, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"connector {self.key}"
         object.__setattr__(self, "category", _coerce(Category, self.category, where))
         object.__setattr__(self, "auth_methods", tuple(_coerce(AuthMethod, m, where) for m in self.auth_methods))
         object.__setattr__(self, "capabilities", tuple(_coerce(Capability, c, where) for c in self.capabilities))
+        object.__setattr__(self, "roles", tuple(_coerce(Role, r, where) for r in self.roles))
+        offered = {spec.key for spec in self.actions}
+        for role in self.roles:
+            missing = [action for action in ROLE_ACTIONS[role] if action not in offered]
+            if missing:
+                raise ValueError(f"{where}: plays the {role} role but has no {', '.join(missing)} action")
 
     @property
     def supports_webhooks(self) -> bool:

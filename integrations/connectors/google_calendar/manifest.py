@@ -15,6 +15,7 @@ from integrations.connectors.base import (
     FieldShape,
     Idempotency,
     OAuthSpec,
+    Role,
     TrackedKind,
     WebhookSpec,
 )
@@ -45,6 +46,7 @@ MANIFEST = ConnectorManifest(
     key="google_calendar",
     name="Google Calendar",
     category=Category.CALENDAR,
+    roles=(Role.MEETING,),
     description="Read calendars, events and free/busy; book war-room meetings with Meet links and rooms; follow attendee responses by push channel.",
     logo="connectors/google_calendar.svg",
     auth_methods=(AuthMethod.OAUTH2, AuthMethod.SERVICE_ACCOUNT),

@@ -14,6 +14,7 @@ from integrations.connectors.base import (
     FieldShape,
     Idempotency,
     OAuthSpec,
+    Role,
     TextFormat,
     TrackedKind,
     WebhookSpec,
@@ -54,6 +55,7 @@ MANIFEST = ConnectorManifest(
     person_rank=60,  # by default, its person data outranks sources with a higher rank
     name="Slack",
     category=Category.COLLABORATION,
+    roles=(Role.CHAT,),
     description="Read members and channels; create war-room channels, invite stakeholders, post updates and DMs.",
     logo="connectors/slack.svg",
     auth_methods=(AuthMethod.OAUTH2, AuthMethod.API_KEY),
