@@ -86,6 +86,8 @@ class Capability(StrEnum):
     DISABLED_RULES = "disabled_rules"  # the directory's "who is disabled" rules can be configured and previewed
     CONFIG_CHOICES = "config_choices"  # config_choices() lists the vendor's values for a setting (projects, channels)
     DECISIONS = "decisions"  # request_decision() asks a person with buttons in their chat tool; parse_decision() reads a press
+    DOCUMENTS = "documents"  # browse_documents() lists folders and files for the forms' file picker
+    DOCUMENT_VALUES = "document_values"  # read_document_values() reads named tables and ranges of a workbook into values
 
 
 class Role(StrEnum):
@@ -357,6 +359,22 @@ class ActionResult:
         self.url = safe_http_url(self.url)
 
 
+@dataclass
+class DocumentItem:
+    """A folder or file as the forms' file picker shows it (Capability.DOCUMENTS)."""
+
+    id: str  # opaque to Bastion: the connector's own reference (e.g. drive id and item id), passed back unchanged
+    name: str
+    is_folder: bool = False
+    path: str = ""  # human breadcrumb of the parent, e.g. "Legal / Templates"
+    url: str = ""
+    modified_at: str = ""
+    mime_type: str = ""
+
+    def __post_init__(self) -> None:
+        self.url = safe_http_url(self.url)
+
+
 @dataclass(frozen=True)
 class DecisionChoice:
     decision: str  # what Bastion records: approve | reject | done
@@ -430,6 +448,8 @@ class BaseConnector:
         "config_choices": Capability.CONFIG_CHOICES,
         "disabled_rules_preview": Capability.DISABLED_RULES,
         "request_decision": Capability.DECISIONS,
+        "browse_documents": Capability.DOCUMENTS,
+        "read_document_values": Capability.DOCUMENT_VALUES,
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -511,6 +531,14 @@ class BaseConnector:
     def decision_reply(cls, text: str, *, replaces_request: bool) -> dict[str, Any]:
         """The body answering a press: shown to the presser, replacing the buttons when `replaces_request`."""
         return {"text": text}
+
+    def browse_documents(self, folder: str = "", *, query: str = "") -> list[DocumentItem]:
+        """The folders and files inside `folder` ("" = the top: sites, drives), or matching `query` (Capability.DOCUMENTS)."""
+        raise NotImplementedError(f"{self.manifest.name} has no documents to browse")
+
+    def read_document_values(self, document: str, names: list[str]) -> dict[str, Any]:
+        """Named tables (→ list of row dicts) and ranges (→ list of rows) of a workbook, keyed by the name asked for."""
+        raise NotImplementedError(f"{self.manifest.name} cannot read values from documents")
 
     def close(self) -> None:
         """Release what the connector holds outside the HTTP client (an LDAP connection); safe to call twice."""
