@@ -427,7 +427,8 @@ class WebhookEvent:
     action: str = "upsert"  # upsert | delete | sync | status
     record: dict[str, Any] | None = None
     occurred_at: datetime | None = None
-    challenge_response: dict[str, Any] | None = None  # for URL-verification handshakes
+    challenge_response: dict[str, Any] | None = None  # for URL-verification handshakes answered in JSON
+    challenge_text: str | None = None  # for handshakes answered as text/plain (Microsoft Graph's validationToken echo)
 
 
 class BaseConnector:
