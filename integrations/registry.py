@@ -86,3 +86,8 @@ def get_connector_class(key: str) -> type[BaseConnector]:
 
 def manifests() -> list[ConnectorManifest]:
     return sorted((c.manifest for c in _catalog().values()), key=lambda m: (m.category, m.name))
+
+
+def connectors_playing(role: str) -> list[str]:
+    """Keys of the installed connectors that can play a playbook role (ConnectorManifest.roles)."""
+    return sorted(key for key, connector in _catalog().items() if role in connector.manifest.roles)
