@@ -508,7 +508,10 @@ def _webhook_body(request: HttpRequest) -> bytes | HttpResponse:
 
 
 def _intake_response(result: IntakeResult) -> HttpResponse:
-    response = JsonResponse(result.body, status=result.status)
+    if result.text is not None:
+        response = HttpResponse(result.text, status=result.status, content_type="text/plain; charset=utf-8")
+    else:
+        response = JsonResponse(result.body, status=result.status)
     for name, value in result.headers.items():
         response[name] = value
     return response

@@ -39,6 +39,17 @@ class IntakeResult:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None  # answered as text/plain instead of JSON (Microsoft Graph's validationToken echo)
+
+
+CHALLENGE_TEXT_MAX = 1024  # an echoed handshake token is attacker-controlled: printable ASCII, bounded, never sniffed as HTML
+
+
+def _challenge_answer(token: str) -> IntakeResult:
+    """200 text/plain echo of a handshake token, or 400 when it is not a sane token (too long, controls, non-ASCII)."""
+    if not token or len(token) > CHALLENGE_TEXT_MAX or not all(" " <= char <= "~" for char in token):
+        return _reject(400, "bad_challenge", f"The handshake token must be 1-{CHALLENGE_TEXT_MAX} printable ASCII characters.")
+    return IntakeResult(200, {"status": "challenge"}, {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}, text=token)
 
 
 def _reject(status: int, code: str, message: str, **headers: str) -> IntakeResult:
@@ -177,6 +188,8 @@ def _verified_and_stored(integration: Integration, connector_class: Any, request
     for event in events:
         if event.challenge_response is not None:
             return IntakeResult(200, dict(event.challenge_response))
+        if event.challenge_text is not None:
+            return _challenge_answer(event.challenge_text)
     if not events:
         # A verified delivery the connector found nothing in is still kept (and counted) as unsupported, never dropped.
         events = [WebhookEvent(delivery_id=hashlib.sha256(request.body).hexdigest(), event_type="unknown", action="unsupported")]
