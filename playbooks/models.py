@@ -32,7 +32,11 @@ class PlaybookStepTemplate(BaseModel):
     position = models.PositiveIntegerField(default=0)
     key = models.SlugField(max_length=60, help_text="Unique within the template; other steps refer to it as steps.<key>.")
     name = models.CharField(max_length=200)
-    connector_key = models.CharField(max_length=60, help_text="Connector that performs the action (slack, jira, google_calendar, email…).")
+    connector_key = models.CharField(
+        max_length=60,
+        help_text="Connector that performs the action (jira, email…), or a role the organization's connected tools play: "
+        "@chat (the collaboration channel), @meeting (the meeting), @documents.",
+    )
     action = models.CharField(max_length=60, help_text="Action key from the connector's manifest.")
     payload_template = models.JSONField(
         default=dict, blank=True, help_text="JSON payload; strings may use {{ scenario.x }}, {{ item.x }}, {{ steps.<key>.external_id }}."

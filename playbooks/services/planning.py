@@ -19,8 +19,9 @@ from accounts.services import audit_record
 from common.errors import ApplicationError
 from common.validators import is_uuid
 from integrations.access import integration_access_check, integrations_access_check
+from integrations.connectors.base import Role
 from integrations.models import Integration, IntegrationStatus
-from integrations.registry import UnknownConnector, get_connector_class
+from integrations.registry import UnknownConnector, connectors_playing, get_connector_class
 from playbooks.contract import action_fields
 from playbooks.models import (
     Playbook,
@@ -157,13 +158,49 @@ def build_context(playbook: Playbook) -> dict[str, Any]:
     }
 
 
+# A step's connector_key "@chat" names a role ("the collaboration channel"): the organization's connected tools decide who plays it.
+ROLE_PREFIX = "@"
+ROLE_NAMES = {Role.CHAT: "collaboration channel", Role.MEETING: "meeting", Role.DOCUMENTS: "documents"}
+
+
+def step_role(connector_key: str) -> Role | None:
+    """The role a step's connector_key names ("@chat" → Role.CHAT), None for a concrete connector key."""
+    if not connector_key.startswith(ROLE_PREFIX):
+        return None
+    try:
+        return Role(connector_key[len(ROLE_PREFIX) :])
+    except ValueError:
+        return None
+
+
+def connector_label(connector_key: str) -> str:
+    """How a step's connector reads to a person: the vendor's name, or the role and who can play it."""
+    role = step_role(connector_key)
+    if role is not None:
+        players = " or ".join(get_connector_class(key).manifest.name for key in connectors_playing(role)) or "no installed tool"
+        return f"the {ROLE_NAMES[role]} ({players})"
+    try:
+        return get_connector_class(connector_key).manifest.name
+    except UnknownConnector:
+        return connector_key.replace("_", " ").title()
+
+
 def resolve_integration(playbook: Playbook, connector_key: str) -> Integration | None:
-    """The bound integration for a connector key, else the organization's (connected first)."""
+    """The bound integration for a connector key or role, else the organization's (connected first, oldest first)."""
     bound = (playbook.integration_bindings or {}).get(connector_key)
     if bound:
         return Integration.objects.filter(organization=playbook.organization_id, pk=bound).first()
-    candidates = Integration.objects.filter(organization=playbook.organization_id, connector_key=connector_key)
+    role = step_role(connector_key)
+    keys = connectors_playing(role) if role is not None else [connector_key]
+    candidates = Integration.objects.filter(organization=playbook.organization_id, connector_key__in=keys).order_by("created_at")
     return candidates.filter(status=IntegrationStatus.CONNECTED).first() or candidates.first()
+
+
+def concrete_connector_key(connector_key: str, integration: Integration | None) -> str:
+    """The connector a step runs on: a role resolves to its integration's connector; unresolved, it stays the role."""
+    if step_role(connector_key) is not None and integration is not None:
+        return integration.connector_key
+    return connector_key
 
 
 def integration_blocker(integration: Integration | None, step: PlaybookStepTemplate) -> str:
@@ -172,12 +209,11 @@ def integration_blocker(integration: Integration | None, step: PlaybookStepTempl
 
     if is_human_connector(step.connector_key):  # a person, a time or a condition: no vendor integration involved
         return template_problem(step.action, step.payload_template)
-    try:
-        connector_name = get_connector_class(step.connector_key).manifest.name
-    except UnknownConnector:
-        connector_name = step.connector_key
+    role = step_role(step.connector_key)
     if integration is None:
-        return f"No {connector_name} integration is connected."
+        if role is not None:
+            return f"No tool that can be {connector_label(step.connector_key)} is connected."
+        return f"No {connector_label(step.connector_key)} integration is connected."
     if integration.status in UNHEALTHY:
         detail = f": {integration.last_error[:200]}" if integration.last_error else ""
         return f"{integration.display_name} is {integration.get_status_display().lower()}{detail}."
@@ -185,6 +221,8 @@ def integration_blocker(integration: Integration | None, step: PlaybookStepTempl
         manifest = get_connector_class(integration.connector_key).manifest
     except UnknownConnector:
         return f"The connector '{integration.connector_key}' is not installed."
+    if role is not None and role not in manifest.roles:
+        return f"{integration.display_name} cannot be the {ROLE_NAMES[role]}."
     if step.action not in {a.key for a in manifest.actions}:
         return f"{integration.display_name} cannot perform '{step.action}'."
     return ""
@@ -294,10 +332,8 @@ def playbook_preview(*, playbook: Playbook) -> list[StepPreview]:
     previews: list[StepPreview] = []
     for step in playbook.template.steps.all():
         integration = resolve_integration(playbook, step.connector_key)
-        try:
-            connector_name = get_connector_class(step.connector_key).manifest.name
-        except UnknownConnector:
-            connector_name = step.connector_key.replace("_", " ").title()
+        connector_key = concrete_connector_key(step.connector_key, integration)
+        connector_name = connector_label(connector_key)
         errors: list[str] = []
         will_run = condition_holds(step, context)
         items = plan_items(step, context) if will_run else []
@@ -305,7 +341,7 @@ def playbook_preview(*, playbook: Playbook) -> list[StepPreview]:
         step_context = {**context, "steps": steps_context, "integration": _integration_facts(integration)}
         try:
             if items:
-                sample = render_step_payload(step.payload_template, step.connector_key, step.action, {**step_context, "item": items[0][1] or {}})
+                sample = render_step_payload(step.payload_template, connector_key, step.action, {**step_context, "item": items[0][1] or {}})
         except RenderError as exc:
             errors.append(str(exc))
         steps_context[step.key] = {"external_id": f"<{step.key}>", "url": "", "key": "", "payload": sample, "data": {}}
@@ -313,7 +349,7 @@ def playbook_preview(*, playbook: Playbook) -> list[StepPreview]:
             StepPreview(
                 key=step.key,
                 name=step.name,
-                connector_key=step.connector_key,
+                connector_key=connector_key,
                 connector_name=connector_name,
                 action=step.action,
                 count=len(items),

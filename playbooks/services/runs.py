@@ -29,12 +29,14 @@ from playbooks.models import (
 from playbooks.services.engine import _enqueue_advance, _enqueue_steps, _lease_seconds
 from playbooks.services.planning import (
     build_context,
+    concrete_connector_key,
     idempotency_key_for,
     integration_blocker,
     plan_items,
     playbook_integrations_access_check,
     playbook_preview,
     resolve_integration,
+    step_role,
 )
 from playbooks.services.shared import BULK_CHUNK, OPEN_RUN_STATUSES, PlaybookErrorCode, timeline_add
 from playbooks.services.undo import _undo_request, undo_steps_resume_stalled
@@ -76,6 +78,7 @@ def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpReq
     for step in playbook.template.steps.all():
         preview = previews[step.key]
         integration = resolve_integration(playbook, step.connector_key)
+        connector_key = concrete_connector_key(step.connector_key, integration)
         items = plan_items(step, context) if preview.will_run else [("", None)]
         for index, (item_key, item) in enumerate(items):
             step_run = StepRun(
@@ -86,14 +89,14 @@ def playbook_activate(*, playbook: Playbook, actor: Any = None, request: HttpReq
                 item_index=index,
                 item_key=item_key,
                 item=item,
-                connector_key=step.connector_key,
+                connector_key=connector_key,
                 action=step.action,
                 depends_on=list(step.depends_on or []),
                 is_bulk=step.is_bulk,
                 bulk_chunk_size=max(1, min(BULK_CHUNK, step.bulk_chunk_size or BULK_CHUNK)),
                 is_required=step.is_required,
                 # The template names the kind; without one, what the connector declares the action creates is tracked.
-                task_kind=step.task_kind or _declared_kind(step.connector_key, step.action),
+                task_kind=step.task_kind or _declared_kind(connector_key, step.action),
                 integration=integration,
                 idempotency_key=execution_guards.key_after_undo(idempotency_key_for(playbook.pk, step.key, item_key), undone),
                 result={"payload_template": step.payload_template},
@@ -141,20 +144,26 @@ def playbook_run_retry_failed(*, run: PlaybookRun, actor: Any = None, request: H
     retried: list[StepRun] = []
     for step_run in failed + skipped_for_integration:
         step = templates.get(step_run.step_key)
-        integration = resolve_integration(run.playbook, step_run.connector_key)
+        # A step blocked on an unplayed role ("@chat") resolves again: the organization may have connected a tool since.
+        integration = resolve_integration(run.playbook, step.connector_key if step else step_run.connector_key)
         blocker = integration_blocker(integration, step) if step else ""
         if blocker:
             step_run.last_error = blocker
             step_run.save(update_fields=["last_error", "updated_at"])
             continue
         step_run.integration = integration
+        if step is not None and step_run.connector_key != integration.connector_key and step_role(step.connector_key) is not None:
+            step_run.connector_key = integration.connector_key
+            step_run.task_kind = step.task_kind or _declared_kind(integration.connector_key, step.action)
         step_run.status = StepStatus.PENDING
         step_run.finished_at = None
         step_run.next_attempt_at = None
         if step_run.error_class == "configuration" and step_run.last_error.startswith("The payload template"):
             step_run.payload = None
         execution_guards.delivery_unmark(step_run)  # a person checked the unconfirmed delivery and asked to send again
-        step_run.save(update_fields=["integration", "status", "finished_at", "next_attempt_at", "payload", "result", "updated_at"])
+        step_run.save(
+            update_fields=["integration", "connector_key", "task_kind", "status", "finished_at", "next_attempt_at", "payload", "result", "updated_at"]
+        )
         retried.append(step_run)
     if not retried:
         raise ApplicationError(
