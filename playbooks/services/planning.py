@@ -187,11 +187,13 @@ def connector_label(connector_key: str) -> str:
 
 def resolve_integration(playbook: Playbook, connector_key: str) -> Integration | None:
     """The bound integration for a connector key or role, else the organization's (connected first, oldest first)."""
-    bound = (playbook.integration_bindings or {}).get(connector_key)
-    if bound:
-        return Integration.objects.filter(organization=playbook.organization_id, pk=bound).first()
     role = step_role(connector_key)
     keys = connectors_playing(role) if role is not None else [connector_key]
+    bindings = playbook.integration_bindings or {}
+    # A playbook bound before its template named roles ({"slack": id}) keeps that integration for the role's steps.
+    bound = bindings.get(connector_key) or next((bindings[key] for key in keys if bindings.get(key)), None)
+    if bound:
+        return Integration.objects.filter(organization=playbook.organization_id, pk=bound).first()
     candidates = Integration.objects.filter(organization=playbook.organization_id, connector_key__in=keys).order_by("created_at")
     return candidates.filter(status=IntegrationStatus.CONNECTED).first() or candidates.first()
 
