@@ -17,6 +17,7 @@ from integrations.connectors.base import (
     CredentialField,
     FieldShape,
     Idempotency,
+    Role,
     WebhookSpec,
 )
 
@@ -94,4 +95,5 @@ MANIFEST = ConnectorManifest(
     ),
     capabilities=(Capability.ACTIONS, Capability.BULK_ACTIONS, Capability.STATUS_WEBHOOKS, Capability.FETCH_STATUS),
     sandbox_only=True,  # it talks only to Bastion's vendor sandbox
+    roles=(Role.CHAT, Role.MEETING),  # a template's "@chat" and "@meeting" steps can be bound to it like any vendor's
 )
