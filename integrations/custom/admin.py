@@ -1,0 +1,81 @@
+"""Admin for custom connectors: edit the draft, save it as a validated version (problems listed by path), publish, export."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from common.errors import ApplicationError
+from integrations.custom import services
+from integrations.custom.models import CustomConnector, CustomConnectorVersion
+
+
+class VersionInline(admin.TabularInline):
+    model = CustomConnectorVersion
+    extra = 0
+    fields = ["number", "notes", "created_by", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CustomConnectorAdminForm(forms.ModelForm):
+    """The draft is checked like the builder checks it when "save as a new version" is ticked."""
+
+    save_as_version = forms.BooleanField(required=False, help_text="Validate the draft and save it as the next version.")
+    version_notes = forms.CharField(required=False, max_length=500)
+
+    class Meta:
+        model = CustomConnector
+        fields = ["organization", "key", "name", "draft"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("save_as_version"):
+            try:
+                services.spec_check(services.spec_parse(cleaned.get("draft") or ""))
+            except ApplicationError as error:
+                problems = [f"{path}: {message}" for path, messages_ in error.fields.items() for message in messages_]
+                raise forms.ValidationError({"draft": [error.message, *problems]}) from error
+        return cleaned
+
+
+@admin.register(CustomConnector)
+class CustomConnectorAdmin(admin.ModelAdmin):
+    form = CustomConnectorAdminForm
+    list_display = ["name", "key", "organization", "status", "current_version", "updated_at"]
+    list_filter = ["status", "organization"]
+    search_fields = ["name", "key", "organization__name"]
+    readonly_fields = ["status", "current_version", "builder_link", "created_at", "updated_at"]
+    fields = ["organization", "key", "name", "draft", "save_as_version", "version_notes", *readonly_fields]
+    inlines = [VersionInline]
+    actions = ["publish_latest"]
+
+    @admin.display(description="Builder")
+    def builder_link(self, obj):
+        if not obj.pk:
+            return "—"
+        return format_html(
+            '<a href="/integrations/custom/{}/">Open the builder</a> · <a href="/integrations/custom/{}/export/">Export spec</a>', obj.pk, obj.pk
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("save_as_version"):
+            version = services.custom_connector_version_save(
+                connector=obj, text=obj.draft, notes=form.cleaned_data.get("version_notes", ""), actor=request.user, request=request
+            )
+            messages.success(request, f"Version {version.number} saved.")
+
+    @admin.action(description="Publish the latest version")
+    def publish_latest(self, request, queryset):
+        for connector in queryset:
+            try:
+                services.custom_connector_publish(connector=connector, actor=request.user, request=request)
+            except ApplicationError as error:
+                self.message_user(request, f"{connector}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{connector}: published.", messages.SUCCESS)
