@@ -214,3 +214,6 @@ class IntegrationCallAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from integrations.custom import admin as custom_admin  # noqa: E402, F401 - registers the custom connector admin

@@ -126,3 +126,7 @@ class IntegrationCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} {self.status}"
+
+
+# Custom connectors live in their own subpackage; imported here so Django registers them with this app.
+from integrations.custom.models import CustomConnector, CustomConnectorStatus, CustomConnectorVersion  # noqa: E402, F401

@@ -81,6 +81,12 @@ def get_connector_class(key: str) -> type[BaseConnector]:
     try:
         return _catalog()[key]
     except KeyError as exc:
+        if key.startswith("custom."):  # an organization's own connector: the compiled class of its published version
+            from integrations.custom.selectors import custom_connector_class
+
+            custom = custom_connector_class(key)
+            if custom is not None:
+                return custom
         raise UnknownConnector(f"No connector '{key}' is installed.") from exc
 
 

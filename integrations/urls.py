@@ -1,8 +1,8 @@
 """Integration routes: the Data Source Registry API and the marketplace, wizard and detail pages."""
 
-from django.urls import path
+from django.urls import include, path
 
-from integrations import apis, views
+from integrations import apis, documents, views
 
 urlpatterns = [
     path("api/connectors", apis.ConnectorCatalogApi.as_view(), name="api-connectors"),
@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/integrations/<uuid:pk>/test", apis.IntegrationTestApi.as_view(http_method_names=["post"]), name="api-integration-test"),
     path("api/integrations/<uuid:pk>/webhook", apis.IntegrationWebhookApi.as_view(http_method_names=["post"]), name="api-integration-webhook"),
     path("api/integrations/<uuid:pk>/reconnect", apis.IntegrationReconnectApi.as_view(http_method_names=["post"]), name="api-integration-reconnect"),
+    path("api/integrations/<uuid:pk>/documents", documents.IntegrationDocumentsApi.as_view(), name="api-integration-documents"),
     path("api/integrations/<uuid:pk>/data-sources", apis.IntegrationDataSourcesApi.as_view(), name="api-integration-data-sources"),
     path("api/data-sources/<uuid:pk>/fields", apis.DataSourceFieldsApi.as_view(), name="api-data-source-fields"),
     path("api/data-sources/<uuid:pk>/discover", apis.DataSourceDiscoverApi.as_view(), name="api-data-source-discover"),
@@ -34,4 +35,5 @@ urlpatterns = [
     path("integrations/<uuid:pk>/map/", views.map_fields, name="integrations-map"),
     path("integrations/<uuid:pk>/finish/", views.finish, name="integrations-finish"),
     path("integrations/<uuid:pk>/actions/", views.detail_action, name="integrations-detail-action"),
+    path("", include("integrations.custom.urls")),  # custom connectors: builder pages and API
 ]
