@@ -262,6 +262,8 @@ def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
                 for source in sources:
                     job = sync_start(data_source=source, trigger=JobTrigger.WEBHOOK)
                     result["syncs"].append(str(job.pk))
+        if any(event.get("action") == "renew" for event in delivery.events):
+            result["renewed_until"] = webhook_registration_renew(integration=integration)
         for path in getattr(settings, "BASTION_EVENT_HANDLERS", []):
             try:
                 handler = import_string(path)
@@ -279,6 +281,21 @@ def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
         metrics.webhook_processing_lag.labels(integration.connector_key).observe(max(0.0, (processed_at - delivery.received_at).total_seconds()))
     delivery.refresh_from_db()
     return delivery
+
+
+def webhook_registration_renew(*, integration: Integration) -> str:
+    """Extend the integration's expiring registration now because the vendor asked (a "renew" event: Graph's
+    reauthorizationRequired or subscriptionRemoved) instead of on the next beat; returns the new expiry ("" if none)."""
+    from integrations.services import build_connector
+
+    registration = dict(integration.config.get("webhook_registration") or {})
+    if not registration.get("ids"):
+        return ""
+    expiry = build_connector(integration).refresh_webhooks(list(registration["ids"]))
+    integration.refresh_from_db(fields=["config"])
+    integration.config = {**integration.config, "webhook_registration": {**registration, "expires_at": expiry.isoformat()}}
+    integration.save(update_fields=["config", "updated_at"])
+    return expiry.isoformat()
 
 
 class Outcome:
@@ -302,8 +319,8 @@ def _apply_event(connector: Any, integration: Integration, event: Mapping[str, A
     action, entity = event.get("action"), event.get("entity") or ""
     if action == "unsupported":
         return Outcome.UNSUPPORTED
-    if action in ("sync", "status"):
-        return Outcome.APPLIED  # a sync is started below; status events go to the handlers (playbook tasks)
+    if action in ("sync", "status", "renew"):
+        return Outcome.APPLIED  # a sync or a renewal is started below; status events go to the handlers (playbook tasks)
     if action not in ("upsert", "delete"):
         result["ignored"] += 1
         return Outcome.NOT_USED
