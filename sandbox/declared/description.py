@@ -1,0 +1,165 @@
+"""A declared vendor's state description (sandbox/declared/<vendor>.yaml): loaded, checked, with clear errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events")
+FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool")
+PAGING_STYLES = ("offset_token", "cursor", "none")
+ID_FORMATS = ("digits", "uuid", "hex")
+
+
+class DescriptionInvalid(ValueError):
+    """The state description cannot be served; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # in the spec's terms, {param} placeholders
+    op: str
+    collection: str = ""
+    filters: dict[str, dict[str, str]] = field(default_factory=dict)
+    bind: dict[str, dict[str, str]] = field(default_factory=dict)
+    require_one_of: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$")
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    resource_type: str
+    compact: tuple[str, ...]
+    refs: dict[str, Any] = field(default_factory=dict)  # field → collection, or [collection] for a list of references
+    defaults: dict[str, Any] = field(default_factory=dict)
+    stamps: dict[str, str] = field(default_factory=dict)  # created / modified → the field stamped with the time
+    done: dict[str, str] = field(default_factory=dict)  # flag → at: the time field set when the flag turns true
+    permalink: str = ""
+    inherit: dict[str, dict[str, str]] = field(default_factory=dict)
+    create_requires_one_of: tuple[str, ...] = ()
+    seed: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Description:
+    vendor: str
+    spec_file: str
+    spec_source: str
+    base_path: str
+    auth: dict[str, Any]
+    envelope: dict[str, str]
+    errors: dict[str, Any]
+    ids: dict[str, Any]
+    paging: dict[str, Any]
+    fields_param: str
+    collections: dict[str, Collection]
+    routes: tuple[Route, ...]
+    webhooks: dict[str, Any]
+    events: dict[str, Any]
+
+    def route_for(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """(route, path parameters, whether the path exists for another method); literal paths win over templates."""
+        exists = False
+        for route in sorted(self.routes, key=lambda r: r.path.count("{")):
+            match = route.pattern.match(path)
+            if match:
+                exists = True
+                if route.method == method:
+                    return route, match.groupdict(), True
+        return None, {}, exists
+
+
+def _need(doc: dict[str, Any], key: str, where: str) -> Any:
+    if key not in doc:
+        raise DescriptionInvalid(f"{where}.{key} is required")
+    return doc[key]
+
+
+def parse(doc: dict[str, Any], where: str = "description") -> Description:
+    """Check and build a Description from its YAML document."""
+    if not isinstance(doc, dict):
+        raise DescriptionInvalid(f"{where} must be a mapping")
+    vendor = str(_need(doc, "vendor", where))
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", vendor):
+        raise DescriptionInvalid(f"{where}.vendor must be a lower-case key, not {vendor!r}")
+    spec = _need(doc, "spec", where)
+    collections: dict[str, Collection] = {}
+    for name, body in (_need(doc, "collections", where) or {}).items():
+        at = f"{where}.collections.{name}"
+        body = dict(body or {})
+        collections[name] = Collection(
+            name=name,
+            resource_type=str(_need(body, "resource_type", at)),
+            compact=tuple(body.get("compact") or ("gid", "resource_type", "name")),
+            refs=dict(body.get("refs") or {}),
+            defaults=dict(body.get("defaults") or {}),
+            stamps=dict(body.get("stamps") or {}),
+            done=dict(body.get("done") or {}),
+            permalink=str(body.get("permalink") or ""),
+            inherit=dict(body.get("inherit") or {}),
+            create_requires_one_of=tuple(body.get("create_requires_one_of") or ()),
+            seed=tuple(body.get("seed") or ()),
+        )
+    for name, collection in collections.items():
+        for ref_field, target in collection.refs.items():
+            target_name = target[0] if isinstance(target, list) else target
+            if target_name not in collections:
+                raise DescriptionInvalid(f"{where}.collections.{name}.refs.{ref_field} names unknown collection {target_name!r}")
+    routes = []
+    for index, body in enumerate(_need(doc, "routes", where) or ()):
+        at = f"{where}.routes[{index}]"
+        route = Route(
+            method=str(_need(body, "method", at)).upper(),
+            path=str(_need(body, "path", at)),
+            op=str(_need(body, "op", at)),
+            collection=str(body.get("collection") or ""),
+            filters=dict(body.get("filters") or {}),
+            bind=dict(body.get("bind") or {}),
+            require_one_of=dict(body.get("require_one_of") or {}),
+        )
+        if route.op not in OPS:
+            raise DescriptionInvalid(f"{at}.op must be one of {', '.join(OPS)}, not {route.op!r}")
+        if route.op != "events" and route.collection not in collections:
+            raise DescriptionInvalid(f"{at}.collection names unknown collection {route.collection!r}")
+        for param, rule in {**route.filters, **route.bind}.items():
+            if rule.get("op", "eq") not in FILTER_OPS:
+                raise DescriptionInvalid(f"{at}: filter {param!r} op must be one of {', '.join(FILTER_OPS)}")
+        routes.append(route)
+    paging = dict(doc.get("paging") or {"style": "none"})
+    if paging.get("style") not in PAGING_STYLES:
+        raise DescriptionInvalid(f"{where}.paging.style must be one of {', '.join(PAGING_STYLES)}")
+    ids = dict(doc.get("ids") or {"format": "digits"})
+    if ids.get("format") not in ID_FORMATS:
+        raise DescriptionInvalid(f"{where}.ids.format must be one of {', '.join(ID_FORMATS)}")
+    auth = dict(doc.get("auth") or {})
+    if auth.get("style", "bearer") != "bearer":
+        raise DescriptionInvalid(f"{where}.auth.style: only bearer is served")
+    return Description(
+        vendor=vendor,
+        spec_file=str(_need(spec, "file", f"{where}.spec")),
+        spec_source=str(spec.get("source") or ""),
+        base_path="/" + str(spec.get("base_path") or "").strip("/") if spec.get("base_path") else "",
+        auth=auth,
+        envelope=dict(doc.get("envelope") or {}),
+        errors=dict(_need(doc, "errors", where)),
+        ids=ids,
+        paging=paging,
+        fields_param=str((doc.get("fields") or {}).get("param") or ""),
+        collections=collections,
+        routes=tuple(routes),
+        webhooks=dict(doc.get("webhooks") or {}),
+        events=dict(doc.get("events") or {}),
+    )
+
+
+def load(path: Path) -> Description:
+    return parse(yaml.safe_load(path.read_text(encoding="utf-8")), where=path.name)

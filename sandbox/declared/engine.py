@@ -1,0 +1,264 @@
+"""The declared engine: serves a vendor under /<vendor>/ from its OpenAPI document and a state description."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, request
+
+from sandbox.declared import checking
+from sandbox.declared.description import Description, Route
+from sandbox.declared.records import RecordError, Records, matches
+from sandbox.declared.webhooks import Webhooks
+from sandbox.oauth import bearer_token, issue_static_token, token_info
+from sandbox.state import STORE
+
+
+def _fill(template: Any, values: dict[str, Any]) -> Any:
+    if isinstance(template, str):
+        return template.format(**values)
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    return template
+
+
+class DeclaredVendor:
+    """What sandbox/server.py mounts for a vendor module: VENDOR, blueprints(), seed()."""
+
+    def __init__(self, description: Description):
+        self.d = description
+        self.VENDOR = description.vendor
+        self.records = Records(description)
+        self.webhooks = Webhooks(description, self.records)
+
+    # ---- answers in the vendor's envelopes
+    def error(self, status: int, message: str) -> Response:
+        values = {"message": message, "status": status}
+        body = _fill(self.d.errors["template"], values)
+        phrase = (self.d.errors.get("phrases") or {}).get(status)
+        if phrase and isinstance(body.get("errors"), list):
+            body["errors"][0]["phrase"] = phrase
+        response = jsonify(body)
+        response.status_code = status
+        return response
+
+    def rate_limited(self, retry_after: int) -> Response:
+        response = self.error(429, self.d.errors.get("rate_limited", "Too many requests."))
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def wrap(self, data: Any, **extra: Any) -> dict[str, Any]:
+        key = self.d.envelope.get("answer")
+        return {key: data, **extra} if key else data
+
+    def me(self) -> str | None:
+        info = token_info(self.VENDOR, bearer_token())
+        return (info or {}).get("subject")
+
+    def seed(self) -> None:
+        for entry in self.d.auth.get("tokens") or ():
+            issue_static_token(self.VENDOR, entry["token"], subject=str(entry.get("user") or "sandbox-admin"))
+        with STORE.lock:
+            for collection in self.d.collections.values():
+                self.records.seed(collection)
+
+    # ---- the API
+    def blueprints(self) -> list[Blueprint]:
+        from sandbox.server import install_faults
+
+        api = Blueprint(f"declared_{self.VENDOR}_api", __name__)
+        control = Blueprint(f"declared_{self.VENDOR}_control", __name__)
+        install_faults(api, self.VENDOR, rate_limited=self.rate_limited, error=self.error)
+        base = self.d.base_path
+
+        @api.before_request
+        def _authenticate():
+            if token_info(self.VENDOR, bearer_token()) is None:
+                return self.error(401, self.d.errors.get("unauthorized", "Not Authorized"))
+            return None
+
+        @api.route(f"{base}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        def serve(rest: str):
+            return self.serve("/" + rest)
+
+        self._controls(control)
+        return [api, control]
+
+    def serve(self, spec_path: str) -> Response:
+        route, params, exists = self.d.route_for(request.method, spec_path)
+        if route is None:
+            return self.error(
+                405 if exists else 404, f"{request.method} {spec_path} is not a route here." if exists else f"No matching route for request: {spec_path}"
+            )
+        query = request.args.to_dict()
+        body = request.get_json(silent=True) if request.data else None
+        problems = checking.request_problems(self.d, spec_path, request.method, query=query, headers=dict(request.headers), body=body)
+        if problems:
+            checking.record_mismatch(self.VENDOR, request.method, request.path, 400, [f"request refused: {p}" for p in problems])
+            return self.error(400, "; ".join(problems))
+        try:
+            status, answer, headers = self.perform(route, params, query, body)
+        except RecordError as refused:
+            response = self.error(refused.status, refused.message)
+            status, answer, headers = refused.status, response.get_json(), {}
+        problems = checking.answer_problems(self.d, spec_path, request.method, status=status, answer=answer)
+        if problems:
+            checking.record_mismatch(self.VENDOR, request.method, request.path, status, [f"answer {status}: {p}" for p in problems])
+        response = jsonify(answer)
+        response.status_code = status
+        response.headers.update(headers)
+        return response
+
+    def perform(self, route: Route, params: dict[str, str], query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+        if route.op == "events":
+            rules = self.d.events
+            status, answer = self.webhooks.feed(query.get(rules.get("resource_param", "resource"), ""), query.get(rules.get("sync_param", "sync")))
+            return status, answer, {}
+        collection = self.d.collections[route.collection]
+        table = self.records.table(collection.name)
+        data = self._input(body) if request.method in ("POST", "PUT", "PATCH") else {}
+        if route.op == "list":
+            return 200, self._list(route, params, query), {}
+        if route.op in ("create", "webhook_create"):
+            if collection.create_requires_one_of and not any(data.get(n) for n in collection.create_requires_one_of):
+                raise RecordError(400, f"You should specify one of {', '.join(collection.create_requires_one_of)}")
+            if route.op == "webhook_create":
+                hook, secret = self.webhooks.subscribe(collection, data)
+                header = self.d.webhooks.get("handshake", {}).get("header", "X-Hook-Secret")
+                return 201, self.wrap(hook), {header: secret}
+            with STORE.lock:
+                record = self.records.build(collection, data, me=self.me())
+                table[record[self.records.id_field()]] = record
+            STORE.record_created(
+                self.VENDOR, collection.resource_type, record[self.records.id_field()], str(record.get("name", "")), record.get("permalink_url", "")
+            )
+            self.webhooks.event(collection, record, "added", user=self._actor())
+            return 201, self.wrap(self.records.select(collection, record, query.get(self.d.fields_param), full=True)), {}
+        gid = self._resolve_gid(next(iter(params.values()), ""))
+        record = table.get(gid)
+        if record is None:
+            raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": gid}))
+        if route.op == "read":
+            return 200, self.wrap(self.records.select(collection, record, query.get(self.d.fields_param), full=True)), {}
+        if route.op == "update":
+            with STORE.lock:
+                changed = self.records.apply_update(collection, record, data, me=self.me())
+            if changed:
+                self.webhooks.event(collection, record, "changed", user=self._actor(), changed=changed)
+            return 200, self.wrap(self.records.select(collection, record, query.get(self.d.fields_param), full=True)), {}
+        with STORE.lock:
+            table.pop(gid, None)
+        self.webhooks.event(collection, record, "deleted", user=self._actor())
+        return 200, self.wrap({}), {}
+
+    def _input(self, body: Any) -> dict[str, Any]:
+        key = self.d.envelope.get("request")
+        data = body.get(key) if key and isinstance(body, dict) else body
+        if not isinstance(data, dict):
+            raise RecordError(400, f"Could not parse request data: expected an object under {key!r}" if key else "Could not parse request data")
+        return data
+
+    def _resolve_gid(self, gid: str) -> str:
+        return (self.me() or gid) if gid == "me" else gid
+
+    def _actor(self) -> str | None:
+        tokens = self.d.auth.get("tokens") or [{}]
+        return self.me() or tokens[0].get("user")
+
+    def _list(self, route: Route, params: dict[str, str], query: dict[str, str]) -> dict[str, Any]:
+        collection = self.d.collections[route.collection]
+        if route.require_one_of:
+            given = {name for name in query if query[name]}
+            if not any(set(names) <= given for names in route.require_one_of["sets"]):
+                raise RecordError(400, route.require_one_of.get("message", "A filter is required"))
+        rows = list(self.records.table(collection.name).values())
+        for name, rule in route.bind.items():
+            if self.records.find_any(params[name]) is None:
+                raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": params[name]}))
+            rows = [r for r in rows if matches(r, rule, params[name], self.records.id_field())]
+        for name, rule in route.filters.items():
+            if query.get(name):
+                value = self._resolve_gid(query[name])
+                rows = [r for r in rows if matches(r, rule, value, self.records.id_field())]
+        shown = [self.records.select(collection, r, query.get(self.d.fields_param), full=False) for r in rows]
+        return self._page(shown, query)
+
+    # ---- paging
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+        paging = self.d.paging
+        if paging.get("style") == "none":
+            return self.wrap(rows)
+        limit = int(query.get(paging.get("limit_param", "limit")) or paging.get("default_limit", 20))
+        limit = min(max(limit, 1), int(paging.get("max_limit", 100)))
+        token_param = paging.get("offset_param") or paging.get("cursor_param") or "offset"
+        start = 0
+        if query.get(token_param):
+            with STORE.lock:
+                start = STORE.collection(self.VENDOR, "_page_tokens").get(query[token_param], -1)
+            if start < 0:
+                raise RecordError(400, f"{token_param}: Your pagination token is invalid or has expired.")
+        chunk, more = rows[start : start + limit], start + limit < len(rows)
+        token = None
+        if more:
+            token = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
+            with STORE.lock:
+                STORE.collection(self.VENDOR, "_page_tokens")[token] = start + limit
+        if paging["style"] == "cursor":
+            return self.wrap(chunk, **{paging.get("next_field", "next_cursor"): token})
+        next_page = None
+        if token:
+            following = {**query, token_param: token, paging.get("limit_param", "limit"): str(limit)}
+            path = request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}") + "?" + urlencode(following)
+            next_page = {"offset": token, "path": path, "uri": request.host_url.rstrip("/") + f"/{self.VENDOR}{self.d.base_path}{path}"}
+        return self.wrap(chunk, **{paging.get("next_field", "next_page"): next_page})
+
+    # ---- the stand-in's own controls (not the vendor's API)
+    def _controls(self, control: Blueprint) -> None:
+        @control.route("/_sandbox/records/<collection>/<gid>", methods=["GET", "PATCH", "DELETE"])
+        def record(collection: str, gid: str):
+            """Change a record as a person would in the vendor's own UI: stamps move, webhooks and events fire."""
+            if collection not in self.d.collections:
+                return self.error(404, f"No collection {collection}")
+            table = self.records.table(collection)
+            found = table.get(gid)
+            if found is None:
+                return self.error(404, f"Unknown object: {gid}")
+            if request.method == "PATCH":
+                try:
+                    with STORE.lock:
+                        changed = self.records.apply_update(self.d.collections[collection], found, request.get_json(force=True) or {}, me=None)
+                except RecordError as refused:
+                    return self.error(refused.status, refused.message)
+                if changed:
+                    self.webhooks.event(self.d.collections[collection], found, "changed", user=self._actor(), changed=changed)
+            elif request.method == "DELETE":
+                with STORE.lock:
+                    table.pop(gid, None)
+                self.webhooks.event(self.d.collections[collection], found, "deleted", user=self._actor())
+            return jsonify(found)
+
+        @control.post("/_sandbox/webhooks/<gid>/deliver")
+        def deliver(gid: str):
+            """Deliver events now (a test's own, or a heartbeat of none); `forge` signs them without the real secret."""
+            body = request.get_json(force=True) or {}
+            try:
+                return jsonify(self.webhooks.deliver(gid, list(body.get("events") or []), forge=bool(body.get("forge"))))
+            except RecordError as refused:
+                return self.error(refused.status, refused.message)
+
+        @control.get("/_sandbox/deliveries")
+        def deliveries():
+            with STORE.lock:
+                return jsonify(list(STORE.collection(self.VENDOR, "_deliveries").get("all", [])))
+
+        @control.get("/_sandbox/hook-secrets/<gid>")
+        def hook_secret(gid: str):
+            """The secret a subscription was handshaken with (what the subscriber kept), for tests that relay deliveries."""
+            with STORE.lock:
+                secret = STORE.collection(self.VENDOR, "_hook_secrets").get(gid)
+            return jsonify({"secret": secret}) if secret else self.error(404, f"Unknown object: {gid}")

@@ -1,0 +1,198 @@
+"""Records of a declared vendor in the sandbox store: ids, references, stamps, field selection and list filters."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox.declared.description import Collection, Description
+from sandbox.state import STORE
+
+
+class RecordError(Exception):
+    """A request the vendor would refuse: status and message, rendered in the vendor's error envelope."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 (Z or offset), or the description's relative form now / now-3d / now-5h / now-10m."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    relative = re.fullmatch(r"now(?:-(\d+)([dhm]))?", text)
+    if relative:
+        amount, unit = relative.groups()
+        delta = timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: int(amount)}) if amount else timedelta()
+        return datetime.now(UTC) - delta
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Records:
+    """One declared vendor's collections in STORE (reset with the sandbox)."""
+
+    def __init__(self, description: Description):
+        self.d = description
+
+    def table(self, name: str) -> OrderedDict[str, Any]:
+        return STORE.collection(self.d.vendor, name)
+
+    def new_id(self) -> str:
+        style = self.d.ids.get("format")
+        if style == "uuid":
+            return str(uuid.uuid4())
+        if style == "hex":
+            return uuid.uuid4().hex[: int(self.d.ids.get("length", 24))]
+        return str(int(self.d.ids.get("start", 1000000)) + STORE.next_id())
+
+    def id_field(self) -> str:
+        return str(self.d.ids.get("field", "gid"))
+
+    def find_any(self, gid: str) -> tuple[Collection, dict[str, Any]] | None:
+        """A record of any collection by id (webhook resources, event resources)."""
+        for collection in self.d.collections.values():
+            record = self.table(collection.name).get(gid)
+            if record is not None:
+                return collection, record
+        return None
+
+    def compact_ref(self, collection: Collection, record: dict[str, Any]) -> dict[str, Any]:
+        return {key: record.get(key) for key in collection.compact if key in record}
+
+    def resolve_refs(self, collection: Collection, data: dict[str, Any], *, me: str | None) -> dict[str, Any]:
+        """Input ids of referenced records ("me" = the token's user) as the compact references the vendor answers with."""
+        resolved = dict(data)
+        for ref_field, target in collection.refs.items():
+            if ref_field not in data or data[ref_field] is None:
+                continue
+            many = isinstance(target, list)
+            target_collection = self.d.collections[target[0] if many else target]
+            values = data[ref_field] if many else [data[ref_field]]
+            if many and not isinstance(values, list):
+                raise RecordError(400, f"{ref_field}: Value is not an array: {values}")
+            refs = []
+            for value in values:
+                gid = value.get(self.id_field()) if isinstance(value, dict) else value
+                gid = me if gid == "me" and me else str(gid)
+                record = self.table(target_collection.name).get(gid)
+                if record is None:
+                    raise RecordError(400, f"{ref_field}: Not a recognized ID: {gid}")
+                refs.append(self.compact_ref(target_collection, record))
+            resolved[ref_field] = refs if many else refs[0]
+        return resolved
+
+    def build(self, collection: Collection, data: dict[str, Any], *, me: str | None, gid: str | None = None) -> dict[str, Any]:
+        """A new record: defaults, input with references resolved, inherited fields, stamps, id and permalink."""
+        now = iso(datetime.now(UTC))
+        record: dict[str, Any] = {self.id_field(): gid or self.new_id(), "resource_type": collection.resource_type}
+        record.update({k: (list(v) if isinstance(v, list) else v) for k, v in collection.defaults.items()})
+        record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in (self.id_field(), "resource_type")}, me=me))
+        for target_field, rule in collection.inherit.items():
+            if record.get(target_field) is None:
+                source = record.get(rule["from"])
+                source = source[0] if isinstance(source, list) and source else source
+                if isinstance(source, dict):
+                    found = self.find_any(str(source.get(self.id_field())))
+                    if found and found[1].get(rule["field"]) is not None:
+                        record[target_field] = found[1][rule["field"]]
+        for stamp in ("created", "modified"):
+            name = collection.stamps.get(stamp)
+            if name:
+                moment = parse_time(record.get(name))
+                record[name] = iso(moment) if moment else now
+        self._done(collection, record, previous=False)
+        if collection.permalink:
+            record["permalink_url"] = collection.permalink.format(**{k: v for k, v in record.items() if isinstance(v, str)})
+        return record
+
+    def apply_update(self, collection: Collection, record: dict[str, Any], data: dict[str, Any], *, me: str | None) -> list[str]:
+        """Change a record in place; returns the fields that changed."""
+        previous = bool(record.get(collection.done.get("flag", ""))) if collection.done else False
+        changed = []
+        for key, value in self.resolve_refs(collection, data, me=me).items():
+            if key in (self.id_field(), "resource_type"):
+                continue
+            if record.get(key) != value:
+                record[key] = value
+                changed.append(key)
+        if changed and collection.stamps.get("modified"):
+            record[collection.stamps["modified"]] = iso(datetime.now(UTC))
+        self._done(collection, record, previous=previous)
+        return changed
+
+    def _done(self, collection: Collection, record: dict[str, Any], *, previous: bool) -> None:
+        flag, at = collection.done.get("flag"), collection.done.get("at")
+        if not flag or not at:
+            return
+        if record.get(flag) and not previous and not record.get(at):
+            record[at] = iso(datetime.now(UTC))
+        elif not record.get(flag):
+            record[at] = None
+
+    def select(self, collection: Collection, record: dict[str, Any], fields_param: str | None, *, full: bool) -> dict[str, Any]:
+        """The record as answered: compact by default in lists, plus the fields named in opt_fields-style parameters."""
+        if full and not fields_param:
+            return dict(record)
+        wanted = list(collection.compact)
+        for name in (fields_param or "").split(","):
+            head = name.strip().split(".", 1)[0]
+            if head and head not in wanted:
+                wanted.append(head)
+        shown = {key: record[key] for key in wanted if key in record}
+        shown.setdefault(self.id_field(), record.get(self.id_field()))
+        return shown
+
+    def seed(self, collection: Collection) -> None:
+        """Insert the collection's seed records (`generate: N` with `template` repeats one, {n} numbered from 1)."""
+        rows: list[dict[str, Any]] = []
+        for entry in collection.seed:
+            if "generate" in entry:
+                for n in range(1, int(entry["generate"]) + 1):
+                    rows.append({k: _fill(v, n) for k, v in entry["template"].items()})
+            else:
+                rows.append(dict(entry))
+        for row in rows:
+            record = self.build(collection, row, me=None, gid=str(row.get(self.id_field())) if row.get(self.id_field()) else None)
+            self.table(collection.name)[record[self.id_field()]] = record
+
+
+def _fill(value: Any, n: int) -> Any:
+    if isinstance(value, str):
+        return value.format(n=n)
+    if isinstance(value, list):
+        return [_fill(v, n) for v in value]
+    return value
+
+
+def matches(record: dict[str, Any], rule: dict[str, str], value: str, id_field: str) -> bool:
+    """Whether a record passes one list filter (a query parameter or a bound path parameter)."""
+    op, current = rule.get("op", "eq"), record.get(rule["field"])
+    if op == "eq":
+        return str(current) == value
+    if op == "bool":
+        return bool(current) == (value.lower() == "true")
+    if op == "ref":
+        return isinstance(current, dict) and str(current.get(id_field)) == value
+    if op == "has_ref":
+        return isinstance(current, list) and any(isinstance(r, dict) and str(r.get(id_field)) == value for r in current)
+    moment = datetime.now(UTC) if value == "now" else parse_time(value)
+    if moment is None:
+        raise RecordError(400, f"{rule['field']}: Not a valid date-time: {value}")
+    stamp = parse_time(current)
+    if op == "since":
+        return stamp is not None and stamp >= moment
+    return current is None or (stamp is not None and stamp >= moment)  # open_or_since: not done, or done since
