@@ -64,7 +64,9 @@ def discover_vendor_modules() -> list:
         if info.name.startswith("_"):
             continue
         modules.append(importlib.import_module(f"{vendors_package.__name__}.{info.name}"))
-    return modules
+    from sandbox.declared import declared_vendors  # vendors served from their OpenAPI document + a state description
+
+    return modules + declared_vendors()
 
 
 def create_app() -> Flask:
