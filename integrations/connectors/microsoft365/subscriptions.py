@@ -31,6 +31,7 @@ class Plan:
     resource: str  # relative to the Graph root, no leading slash
     change_type: str
     lifetime: timedelta  # Graph's maximum for this resource (FACTS §15)
+    required: bool = True  # False: a refusal (a permission not granted) skips it instead of failing the registration
 
 
 def client_state(secret: str) -> str:
@@ -55,23 +56,19 @@ def documents_drive(config: Mapping[str, Any]) -> str:
 
 
 def plans_for(config: Mapping[str, Any], *, calendar: str, application: bool) -> list[Plan]:
-    """The subscriptions the settings call for: the team's channels (and, for an application, its messages), the calendar
-    (`calendar`: "me" or "users/{id}"), the documents drive."""
-    plans: list[Plan] = []
+    """The subscriptions the settings call for: the calendar's events (`calendar`: "me" or "users/{id}"), the team's channel
+    messages (application permissions only) and the documents drive."""
+    plans = [Plan("events", "events", f"{calendar}/events", "created,updated,deleted", timedelta(minutes=4230))]
     team = config_value(config, "team_id")
-    if team:
-        # Teams resources: up to 3 days (4,320 min) when a lifecycleNotificationUrl is set, which Bastion always sets.
-        plans.append(Plan("channels", "channels", f"teams/{team}/channels", "created,updated,deleted", timedelta(minutes=4320)))
-        if application:
-            # getAllMessages is application-only (permissions map); a delegate's channel messages come back through delta.
-            plans.append(
-                Plan("channel_messages", "channel_messages", f"teams/{team}/channels/getAllMessages", "created,updated,deleted", timedelta(minutes=4320))
-            )
-    plans.append(Plan("events", "events", f"{calendar}/events", "created,updated,deleted", timedelta(minutes=4230)))
+    if team and application:
+        # getAllMessages is application-only (permissions map); a delegate's channel messages come back through delta.
+        # Teams allows up to 3 days (4,320 min) when a lifecycleNotificationUrl is set, which Bastion always sets.
+        resource = f"teams/{team}/channels/getAllMessages"
+        plans.append(Plan("channel_messages", "channel_messages", resource, "created,updated,deleted", timedelta(minutes=4320), required=False))
     drive = documents_drive(config)
     if drive:
         # Drive root subscriptions support only "updated" (the published description): deletions come back through delta.
-        plans.append(Plan("drive_items", "drive_items", f"drives/{drive}/root", "updated", timedelta(minutes=42300)))
+        plans.append(Plan("drive_items", "drive_items", f"drives/{drive}/root", "updated", timedelta(minutes=42300), required=False))
     return plans
 
 
