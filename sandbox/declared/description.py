@@ -46,6 +46,7 @@ class Collection:
     permalink: str = ""
     inherit: dict[str, dict[str, str]] = field(default_factory=dict)
     create_requires_one_of: tuple[str, ...] = ()
+    lookup: tuple[str, ...] = ()  # other fields a reference may name a record by (Asana: a user by e-mail)
     seed: tuple[dict[str, Any], ...] = ()
 
 
@@ -107,6 +108,7 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             permalink=str(body.get("permalink") or ""),
             inherit=dict(body.get("inherit") or {}),
             create_requires_one_of=tuple(body.get("create_requires_one_of") or ()),
+            lookup=tuple(body.get("lookup") or ()),
             seed=tuple(body.get("seed") or ()),
         )
     for name, collection in collections.items():

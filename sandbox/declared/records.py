@@ -88,12 +88,18 @@ class Records:
             for value in values:
                 gid = value.get(self.id_field()) if isinstance(value, dict) else value
                 gid = me if gid == "me" and me else str(gid)
-                record = self.table(target_collection.name).get(gid)
+                record = self.table(target_collection.name).get(gid) or self._lookup(target_collection, gid)
                 if record is None:
                     raise RecordError(400, f"{ref_field}: Not a recognized ID: {gid}")
                 refs.append(self.compact_ref(target_collection, record))
             resolved[ref_field] = refs if many else refs[0]
         return resolved
+
+    def _lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
+        for record in self.table(collection.name).values():
+            if any(str(record.get(name, "")).lower() == value.lower() for name in collection.lookup):
+                return record
+        return None
 
     def build(self, collection: Collection, data: dict[str, Any], *, me: str | None, gid: str | None = None) -> dict[str, Any]:
         """A new record: defaults, input with references resolved, inherited fields, stamps, id and permalink."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -133,6 +134,8 @@ def test_requests_and_answers_outside_the_spec_are_refused_or_recorded(sandbox):
     homeless = api(sandbox, "POST", "/tasks", json={"data": {"name": "Nowhere"}})
     assert homeless.status_code == 400 and homeless.json()["errors"][0]["message"] == "You should specify one of workspace, projects, parent"
     assert api(sandbox, "POST", "/tasks", json={"data": {"name": "x", "assignee": "999", "workspace": WORKSPACE}}).status_code == 400
+    by_email = api(sandbox, "POST", "/tasks", json={"data": {"name": "x", "assignee": "amara.nwosu@acme.example", "workspace": WORKSPACE}})
+    assert by_email.json()["data"]["assignee"]["name"] == "Amara Nwosu"  # Asana takes a user's e-mail where it takes a user
     assert api(sandbox, "GET", "/no-such-thing").status_code == 404
     assert api(sandbox, "PATCH", "/tasks/1400000000000002", json={"data": {}}).status_code == 405
     unauthorized = api(sandbox, "GET", "/users/me", headers={"Authorization": "Bearer wrong"})
@@ -214,3 +217,39 @@ def test_a_description_that_names_what_does_not_exist_is_refused_with_its_place(
         parse({**base, "collections": {}, "routes": [{"method": "GET", "path": "/x", "op": "explode"}]})
     with pytest.raises(DescriptionInvalid, match=r"paging.style must be one of"):
         parse({**base, "collections": {}, "routes": [], "paging": {"style": "pages-by-carrier-pigeon"}})
+
+
+def test_the_engine_is_generic_a_variant_description_pages_by_cursor_with_uuid_ids():
+    """Another state description over the same OpenAPI document: cursor paging in a named field, uuid ids, its own mount."""
+    import yaml
+    from flask import Flask
+    from werkzeug.serving import make_server
+
+    from sandbox.declared import DESCRIPTIONS_DIR
+    from sandbox.declared.engine import DeclaredVendor
+    from sandbox.state import STORE
+
+    doc = yaml.safe_load((DESCRIPTIONS_DIR / "asana.yaml").read_text())
+    doc.update(vendor="asana_variant", ids={"format": "uuid"}, paging={"style": "cursor", "cursor_param": "offset", "default_limit": 10, "next_field": "next"})
+    vendor = DeclaredVendor(parse(doc))
+    app = Flask(__name__)
+    for blueprint in vendor.blueprints():
+        app.register_blueprint(blueprint, url_prefix="/asana_variant")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/asana_variant/api/1.0"
+    try:
+        vendor.seed()
+        created = requests.post(f"{base}/tasks", json={"data": {"name": "Variant", "workspace": WORKSPACE}}, headers=AUTH, timeout=5).json()["data"]
+        assert re.fullmatch(r"[0-9a-f-]{36}", created["gid"])
+        gids, cursor = [], None
+        while True:
+            page = requests.get(f"{base}/tasks", params={"project": PROJECT, **({"offset": cursor} if cursor else {})}, headers=AUTH, timeout=5).json()
+            gids += [t["gid"] for t in page["data"]]
+            cursor = page["next"]
+            if not cursor:
+                break
+        assert len(gids) == len(set(gids)) == 45
+        assert not [m for m in STORE.spec_mismatches if m["vendor"] == "asana_variant"]
+    finally:
+        server.shutdown()
