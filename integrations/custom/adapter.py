@@ -27,7 +27,7 @@ def spec_problems(doc: Any) -> list[tuple[str, str]]:
     declarative = _declarative()
     if not isinstance(doc, dict):
         return [("", "A spec is a mapping (YAML keys at the top level).")]
-    problems = [(p.path, p.message) for p in declarative.validate_spec(doc)]
+    problems = [(p.path, p.message) for p in declarative.validate_spec(doc, allow_hooks=False)]
     if not problems:
         try:
             declarative.compile_spec(doc, hooks=None, allow_hooks=False)

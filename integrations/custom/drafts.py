@@ -34,7 +34,9 @@ UPDATED_FIELDS = ("updated_at", "modified_at", "updatedAt", "modifiedAt", "last_
 # Fields a vendor sets itself: never offered as an action's input.
 READ_ONLY_FIELDS = frozenset({*ID_FIELDS, "resource_type", "created_at", "updated_at", "modified_at", "created_by", "url", "permalink_url", "self"})
 FIELD_TYPES = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean", "array": "array", "object": "object"}
-MAX_INPUT_FIELDS = 12
+MAX_INPUT_FIELDS = 8
+# Body fields most actions are about, offered as the action's input first (the rest stay in the vendor's document).
+PREFERRED_INPUTS = ("name", "title", "summary", "subject", "text", "message", "body", "description", "notes", "workspace", "project", "assignee", "email")
 
 
 def _snake(text: str, fallback: str) -> str:
@@ -162,17 +164,20 @@ def _entity(operation: dict[str, Any], label: str, config: dict[str, dict[str, A
 
 
 def _action(operation: dict[str, Any], label: str, config: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    inputs = [f for f in operation.get("body_fields") or [] if f["name"] not in READ_ONLY_FIELDS and f["type"] in ("string", "number", "integer", "boolean")]
-    inputs = inputs[:MAX_INPUT_FIELDS]
-    body: dict[str, Any] = {f["name"]: "{{ input." + f["name"] + " }}" for f in inputs}
-    if operation.get("body_envelope"):
-        body = {operation["body_envelope"]: body}
+    """The body is the step's input (unset fields left out by `compact`); the required fields and the likely ones are its input."""
+    offered = [f for f in operation.get("body_fields") or [] if f["name"] not in READ_ONLY_FIELDS and f["type"] in ("string", "number", "integer", "boolean")]
+    ranked = sorted(
+        offered,
+        key=lambda f: (not f.get("required"), f["name"] not in PREFERRED_INPUTS, PREFERRED_INPUTS.index(f["name"]) if f["name"] in PREFERRED_INPUTS else 0),
+    )
+    inputs = [f for f in ranked if f.get("required") or f["name"] in PREFERRED_INPUTS][:MAX_INPUT_FIELDS] or ranked[:1]
     request: dict[str, Any] = {"method": operation["method"], "path": _path(operation["path"], config)}
     if inputs:
-        request["json"] = body
+        body = "{{ input | compact }}"
+        request["json"] = {operation["body_envelope"]: body} if operation.get("body_envelope") else body
     action: dict[str, Any] = {
         "name": label,
-        "input": {f["name"]: ({} if index == 0 else {"optional": True}) for index, f in enumerate(inputs)},
+        "input": {f["name"]: ({} if index == 0 or f.get("required") else {"optional": True}) for index, f in enumerate(inputs)},
         "request": request,
     }
     selector = operation.get("selector") or "$"

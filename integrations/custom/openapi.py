@@ -178,9 +178,20 @@ def _body_fields(resolver: _Resolver, operation: dict[str, Any], parameters: lis
     if schema is None:
         return "", []
     props = resolver.properties(schema)
+    envelope = ""
     if list(props) == ["data"] and resolver.kind(props["data"]) == "object":
-        return "data", _fields(resolver, props["data"])
-    return "", _fields(resolver, schema)
+        envelope, schema = "data", props["data"]
+    required = _required(resolver, schema)
+    return envelope, [{**field, "required": field["name"] in required} for field in _fields(resolver, schema)]
+
+
+def _required(resolver: _Resolver, schema: Any, depth: int = 0) -> set[str]:
+    schema = resolver.get(schema)
+    found = {str(name) for name in schema.get("required") or [] if isinstance(name, str)}
+    if depth < _REF_DEPTH:
+        for part in schema.get("allOf") or []:
+            found |= _required(resolver, part, depth + 1)
+    return found
 
 
 def openapi_summary(doc: dict[str, Any]) -> dict[str, Any]:
