@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import yaml
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 from django.http import HttpRequest
@@ -22,6 +23,7 @@ from integrations.errors import ApiError, UnsafeBaseUrl
 MAX_SPEC_BYTES = 256 * 1024
 MAX_BODY_SHOWN = 16 * 1024  # characters of a vendor's answer shown in the console
 MAX_RECORDS_SHOWN = 20
+TRIES_PER_MINUTE = 30  # the console calls a vendor live: a budget per connector keeps it from becoming a request cannon
 # Headers the console never shows back: they can carry session or auth material the vendor set.
 HIDDEN_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "www-authenticate", "x-hook-secret"})
 
@@ -214,6 +216,10 @@ def custom_connector_try(
     doc = spec_parse(text)
     spec_check(doc)
     base_url = base_url_validate(base_url)  # http(s), and a host the SSRF guard allows
+    budget_key = f"custom-connector-try:{connector.pk}"
+    cache.add(budget_key, 0, timeout=60)
+    if cache.incr(budget_key) > TRIES_PER_MINUTE:
+        raise ApplicationError(f"At most {TRIES_PER_MINUTE} tries a minute per connector; wait a moment.", code="rate_limited", status_code=429)
     if base_url:
         config = {**config, "base_url": base_url}
     try:

@@ -147,7 +147,7 @@ def custom_connector_builder(request: HttpRequest, pk: Any) -> HttpResponse:
         return _try(request, connector, text)
     except ApplicationError as error:
         context = _builder_context(request, connector, text=text, error=error.message, problems=_problems(error))
-        return render(request, "integrations/custom/builder.html", context, status=400)
+        return render(request, "integrations/custom/builder.html", context, status=error.status_code)
 
 
 def _try(request: HttpRequest, connector: CustomConnector, text: str) -> HttpResponse:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.db import connection
 from django.test import Client
 
 from accounts.models import AuditEvent, Role
@@ -230,3 +231,181 @@ def test_a_spec_that_is_not_yaml_is_refused_with_its_line(connector, admin_user)
     assert response.status_code == 400
     assert b"not valid YAML (line 3" in response.content or b"not valid YAML (line 2" in response.content
     assert not connector.versions.exists()
+
+
+# Versions: validated, refused with paths, published, resolved, exported ---------------------------------------------------
+
+
+def _post_spec(client: Client, connector: CustomConnector, spec: dict, op: str = "save_version", **extra):
+    return client.post(f"/integrations/custom/{connector.pk}/", {"op": op, "spec": yaml.safe_dump(spec, sort_keys=False), **extra})
+
+
+@pytest.mark.django_db
+def test_a_broken_spec_is_refused_with_the_path_of_each_problem(connector, admin_user, api_for):
+    spec = _valid_spec()
+    spec["entities"]["tasks"]["read"]["request"]["method"] = "FETCH"
+    spec["entities"]["tasks"]["read"]["paging"].pop("next")
+    del spec["auth"]["token"]
+    response = _post_spec(_page(admin_user), connector, spec)
+    assert response.status_code == 400
+    shown = response.content.decode()
+    for path in ("entities[tasks].read.request.method", "entities[tasks].read.paging.next", "auth.token"):
+        assert f'<code class="problem-path">{path}</code>' in shown, path
+    answer = api_for(admin_user).post(f"/api/custom-connectors/{connector.pk}/versions", {"spec": yaml.safe_dump(spec)}, format="json")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "spec_invalid"
+    assert {"entities[tasks].read.request.method", "entities[tasks].read.paging.next", "auth.token"} <= set(answer.json()["error"]["fields"])
+    assert not connector.versions.exists()
+
+
+@pytest.mark.django_db
+def test_a_spec_naming_python_hooks_is_refused(connector, admin_user):
+    spec = {**_valid_spec(), "hooks": {"read:tasks": "read_tasks"}}
+    response = _post_spec(_page(admin_user), connector, spec)
+    assert response.status_code == 400
+    assert b'<code class="problem-path">hooks[read:tasks]</code> Python hooks are not allowed' in response.content
+    assert not connector.versions.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("base_url", "path"),
+    [("http://169.254.169.254/latest", "base_url"), ("ftp://files.vendor.example/", "base_url"), ("http://metadata.google.internal/v1", "base_url")],
+)
+def test_every_url_of_a_spec_is_http_and_passes_the_ssrf_guard(connector, admin_user, base_url, path):
+    response = _post_spec(_page(admin_user), connector, _valid_spec(base_url))
+    assert response.status_code == 400
+    assert f'<code class="problem-path">{path}</code>'.encode() in response.content
+    assert not connector.versions.exists()
+
+
+@pytest.mark.django_db
+def test_publish_makes_the_key_resolve_and_export_gives_the_spec_back(connector, admin_user, organization, api_for):
+    client = _page(admin_user)
+    assert _post_spec(client, connector, _valid_spec(), notes="first").status_code == 302
+    with pytest.raises(UnknownConnector):
+        get_connector_class(connector.connector_key)  # saved, not published: nothing runs it yet
+    assert client.post(f"/integrations/custom/{connector.pk}/", {"op": "publish"}).status_code == 302
+    connector.refresh_from_db()
+    assert connector.status == CustomConnectorStatus.PUBLISHED and connector.current_version.number == 1
+    compiled = get_connector_class(connector.connector_key)
+    assert compiled.manifest.key == connector.connector_key and compiled.manifest.name == "Asana (ours)"
+    assert [e.key for e in compiled.manifest.entities] == ["tasks"]
+    # A second version is saved, but integrations keep running the published one until it is published.
+    second = {**_valid_spec(), "description": "Second take."}
+    assert _post_spec(client, connector, second).status_code == 302
+    assert get_connector_class(connector.connector_key).manifest.description == "Tasks of one project."
+    exported = client.get(f"/integrations/custom/{connector.pk}/export/")
+    assert exported.status_code == 200 and exported["Content-Disposition"] == 'attachment; filename="asana-ours-v1.yaml"'
+    assert yaml.safe_load(exported.content) == _valid_spec()
+    assert yaml.safe_load(client.get(f"/integrations/custom/{connector.pk}/export/?version=2").content)["description"] == "Second take."
+    assert client.get(f"/integrations/custom/{connector.pk}/export/?version=9").status_code == 404
+    listed = api_for(admin_user).get("/api/custom-connectors").json()
+    assert listed == [{**listed[0], "connector_key": connector.connector_key, "status": "published", "published_version": 1}]
+    actions = set(AuditEvent.objects.filter(target_id=str(connector.pk)).values_list("action", flat=True))
+    assert {"custom_connector.create", "custom_connector.version_save", "custom_connector.publish"} <= actions
+
+
+@pytest.fixture
+def published(connector, admin_user, sandbox) -> CustomConnector:
+    services.custom_connector_version_save(connector=connector, text=yaml.safe_dump(_valid_spec(f"{sandbox}/asana/api/1.0")), actor=admin_user)
+    return services.custom_connector_publish(connector=connector, actor=admin_user)
+
+
+@pytest.mark.django_db
+def test_another_organization_cannot_connect_to_the_connector(published, other_organization, outsider, api_for):
+    with pytest.raises(ApplicationError) as caught:
+        services_integration_create(organization=other_organization, connector_key=published.connector_key)
+    assert caught.value.code == "unknown_connector"
+    answer = api_for(outsider).post(
+        "/api/integrations/connect",
+        {"connector_key": published.connector_key, "credential_type": "api_key", "credentials": {"token": PAT}, "config": {"project_gid": "1"}},
+        format="json",
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "unknown_connector"
+    assert not Integration.objects.filter(organization=other_organization).exists()
+
+
+def services_integration_create(**kwargs):
+    from integrations.services import integration_create
+
+    return integration_create(**kwargs)
+
+
+# The request console and a real connection -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_try_request_runs_live_and_shows_the_answer_and_records_never_the_token(connector, admin_user, sandbox, monkeypatch):
+    monkeypatch.setattr(services, "TRIES_PER_MINUTE", 2)
+    vendor = f"{sandbox}/asana/api/1.0"
+    form = {"base_url": vendor, "request_name": "tasks", "credential_token": PAT, "config": '{"project_gid": "1300000000000001"}', "params": "{}"}
+    response = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **form)
+    assert response.status_code == 200
+    shown = response.content.decode()
+    assert '<span id="try-status">200</span>' in shown
+    assert '<span id="try-record-count">20</span>' in shown and "Seeded task 1" in shown
+    assert PAT not in shown
+    event = AuditEvent.objects.get(action="custom_connector.try_request", target_id=str(connector.pk))
+    assert event.changes == {"request": "tasks", "status": 200}
+    refused = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **{**form, "credential_token": "not-the-token"})
+    assert refused.status_code == 200 and '<span id="try-status">401</span>' in refused.content.decode()
+    metadata = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **{**form, "base_url": "http://169.254.169.254/"})
+    assert metadata.status_code == 400 and b"metadata" in metadata.content
+    throttled = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **form)
+    assert throttled.status_code == 429 and b"At most 2 tries a minute" in throttled.content
+
+
+@pytest.mark.django_db
+def test_an_integration_connects_to_the_published_version_and_imports_every_page(
+    published, organization, admin_user, sandbox, django_capture_on_commit_callbacks
+):
+    from integrations.services import integration_connect
+    from sync.models import SyncRecord
+    from sync.services import sync_start
+
+    integration = integration_connect(
+        organization=organization,
+        connector_key=published.connector_key,
+        credentials={"token": PAT},
+        config={"project_gid": "1300000000000001"},
+        actor=admin_user,
+    )
+    assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
+    stored = integration.credentials.get()
+    assert stored.data == {"token": PAT}
+    with connection.cursor() as cursor:  # encrypted at rest by the existing credentials service
+        cursor.execute("SELECT data::text FROM integrations_integrationcredential WHERE id = %s", [stored.pk])
+        assert PAT not in cursor.fetchone()[0]
+    with django_capture_on_commit_callbacks(execute=True):  # the sync's pages run in-process (eager Celery)
+        sync_start(data_source=integration.data_sources.get(entity_type="tasks"))
+    records = SyncRecord.objects.filter(integration=integration, entity_type="tasks")
+    assert records.count() == 45
+    assert {"Seeded task 1", "Seeded task 45"} <= set(records.values_list("raw__name", flat=True))
+    calls = list(integration.calls.order_by("created_at").values_list("path", flat=True))
+    assert len([p for p in calls if p.endswith("/tasks")]) == 3  # pages of 20: 20 + 20 + 5
+
+
+@pytest.mark.django_db
+def test_the_admin_saves_a_draft_as_a_version_only_when_valid(connector, make_user):
+    staff = make_user(None, is_staff=True, is_superuser=True)
+    client = _page(staff)
+    url = f"/admin/integrations/customconnector/{connector.pk}/change/"
+    form = {
+        "organization": str(connector.organization_id),
+        "key": connector.key,
+        "name": connector.name,
+        "save_as_version": "on",
+        "version_notes": "from the admin",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "1000",
+    }
+    broken = {**_valid_spec(), "hooks": {"read:tasks": "read_tasks"}}
+    refused = client.post(url, {**form, "draft": yaml.safe_dump(broken)})
+    assert refused.status_code == 200 and b"hooks[read:tasks]: Python hooks are not allowed" in refused.content
+    assert not connector.versions.exists()
+    saved = client.post(url, {**form, "draft": yaml.safe_dump(_valid_spec())})
+    assert saved.status_code == 302
+    assert connector.versions.get().notes == "from the admin"
+    assert client.get(url).status_code == 200
