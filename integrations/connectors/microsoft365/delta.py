@@ -60,9 +60,10 @@ class DeltaMixin(GraphBase):
             start, params = f"drives/{drive}/root/delta", {"$top": PAGE_SIZE}
         else:
             raise ApiNotFound(f"Microsoft 365 has no delta read for '{entity}'.")
-        return self._delta_page(start, params, cursor=str(cursor or ""), state=dict(page or {}))
+        # A calendarView round covers a window, not every event: never a full scan (deletions come as @removed).
+        return self._delta_page(start, params, cursor=str(cursor or ""), state=dict(page or {}), complete=entity != "events")
 
-    def _delta_page(self, start: str, params: dict[str, Any], *, cursor: str, state: dict[str, Any]) -> Page:
+    def _delta_page(self, start: str, params: dict[str, Any], *, cursor: str, state: dict[str, Any], complete: bool) -> Page:
         incremental = bool(cursor) and not state.get("restarted")
         if state.get("next"):
             url, query = str(same_host_link(self.client, state["next"])), None
@@ -76,9 +77,9 @@ class DeltaMixin(GraphBase):
             if error.status != DELTA_EXPIRED or not incremental:
                 raise
             # The stored deltaLink expired: a full round again (a full scan, so deletions are detected at its end).
-            return self._delta_page(start, params, cursor="", state={"restarted": True})
+            return self._delta_page(start, params, cursor="", state={"restarted": True}, complete=complete)
         records, deleted = _split(body)
-        scan = not incremental
+        scan = complete and not incremental
         next_link = same_host_link(self.client, body.get("@odata.nextLink"))
         if next_link:
             return Page(
