@@ -38,6 +38,10 @@ def values_from_post(fields: list[dict[str, Any]], data: QueryDict | dict[str, A
             url = (get(f"{key}__url") or "").strip()
             if url:
                 values[key] = {"url": url, "title": (get(f"{key}__title") or "").strip()}
+        elif kind == "document":
+            picked = {part: (get(f"{key}__{part}") or "").strip() for part in ("integration_id", "id", "name", "path", "url")}
+            if picked["id"]:
+                values[key] = picked
         elif kind == "multi_select":
             chosen = [v for v in getlist(key) if v]
             if chosen:
@@ -116,6 +120,8 @@ def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, li
             widget["amount"], widget["currency"] = value.get("amount", ""), value.get("currency") or "USD"
         elif kind == "document_link" and isinstance(value, dict):
             widget["url"], widget["title"] = value.get("url", ""), value.get("title", "")
+        elif kind == "document":
+            widget["document"] = value if isinstance(value, dict) else {}
         elif kind == "stakeholder_list" and isinstance(value, list):
             widget["text"] = "\n".join(
                 _csv_line([str(v.get("name") or ""), str(v.get("email") or ""), str(v.get("role") or "member")]) for v in value if isinstance(v, dict)

@@ -31,6 +31,11 @@ CHANNEL_SCHEMA = {
     "properties": {"external_id": {"type": "string"}, "name": {"type": "string", "minLength": 1}, "integration_id": {"type": "string"}},
     "required": ["name"],
 }
+DOCUMENT_SCHEMA = {
+    "type": "object",
+    "properties": {k: {"type": "string"} for k in ("integration_id", "id", "name", "path", "url")},
+    "required": ["integration_id", "id"],
+}
 
 
 def connector_name(key: str) -> str:
@@ -78,6 +83,8 @@ def field_json_schema(field_def: dict[str, Any]) -> dict[str, Any]:
             schema["minItems"] = rules["min_items"]
     elif kind == "channel":
         schema = {"type": "array", "items": CHANNEL_SCHEMA} if field_def.get("multiple") else dict(CHANNEL_SCHEMA)
+    elif kind == "document":
+        schema = dict(DOCUMENT_SCHEMA)
     else:  # document_link
         schema = {"type": "object", "properties": {"url": {"type": "string", "format": "uri"}, "title": {"type": "string"}}, "required": ["url"]}
     target = schema["properties"]["amount"] if kind == "money" else schema
@@ -216,6 +223,7 @@ def form_schema(*, data_model: ScenarioDataModel, organization: Organization, sc
                 "visible_if": field_def.get("visible_if") or None,
                 "condition_hint": _condition_hint(field_def["visible_if"], by_key) if field_def.get("visible_if") else "",
                 "validation": field_def.get("validation") or {},
+                "imports": field_def.get("imports") or {},
                 "value": values.get(key),
                 "value_origin": origins.get(key),
                 "json_schema": field_json_schema(field_def),

@@ -294,6 +294,26 @@ PRODUCT_LAUNCH: dict[str, Any] = {
     ],
 }
 
+# The deal's Excel model fills the deal value, close date and synergy targets (POST /api/scenarios/<id>/document-import).
+WORKBOOK_FIELDS: list[dict[str, Any]] = [
+    {
+        "key": "financial_model",
+        "label": "Financial model workbook",
+        "type": "document",
+        "section": "Deal",
+        "help_text": "The deal's Excel model in a connected documents tool: it fills the deal value, close date and synergy targets.",
+        "imports": {"deal_value": "DealValue", "close_date": "CloseDate", "synergy_targets": "Synergies"},
+    },
+    {"key": "close_date", "label": "Expected close date", "type": "date", "section": "Deal"},
+    {
+        "key": "synergy_targets",
+        "label": "Synergy targets",
+        "type": "long_text",
+        "section": "Deal",
+        "help_text": "One line per target (the model's Synergies table).",
+    },
+]
+
 MERGERS_ACQUISITIONS: dict[str, Any] = {
     "scenario_type": "mergers_acquisitions",
     "name": "M&A",
@@ -317,6 +337,7 @@ MERGERS_ACQUISITIONS: dict[str, Any] = {
             },
         },
         {"key": "deal_value", "label": "Deal value", "type": "money", "required": True, "section": "Deal", "validation": {"min": 0}},
+        *WORKBOOK_FIELDS,
         {
             "key": "board_sponsor",
             "label": "Board sponsor",

@@ -205,7 +205,7 @@ def _match_keys(field_def: dict[str, Any], value: Any) -> set[str]:
     keys: set[str] = set()
     for item in items:
         if isinstance(item, dict):
-            for attr in ("email", "person_id", "external_id", "name", "url"):
+            for attr in ("email", "person_id", "external_id", "name", "url", "amount"):
                 if item.get(attr):
                     keys.add(str(item[attr]).lower())
         elif item not in (None, ""):

@@ -10,6 +10,7 @@ from jsonpath_ng import parse as jsonpath_parse
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
 from common.regex import UnsupportedPattern, compile_pattern
+from scenarios.documents import imports_problems
 from scenarios.logic import LogicError, check_expression, referenced_fields
 
 FIELD_TYPES: dict[str, str] = {
@@ -26,6 +27,7 @@ FIELD_TYPES: dict[str, str] = {
     "stakeholder_list": "Stakeholder list",
     "channel": "Channel",
     "document_link": "Document link",
+    "document": "Document (from a connected tool)",
 }
 PERSON_TYPES = frozenset({"person", "stakeholder_list"})
 LIST_TYPES = frozenset({"multi_select", "stakeholder_list"})
@@ -33,7 +35,7 @@ KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 FIELD_ATTRIBUTES = frozenset(
     {
         "key", "label", "type", "required", "help_text", "section", "default", "placeholder", "options", "multiple",
-        "source", "csv_import", "prefill", "visible_if", "validation",
+        "source", "csv_import", "prefill", "visible_if", "validation", "imports",
     }
 )  # fmt: skip
 SOURCE_ATTRIBUTES = frozenset({"connector", "entity", "mapping", "options_label", "options_value", "alternatives", "label"})
@@ -256,6 +258,9 @@ def definition_problems(
             problems.extend(_check_validation(key, field_type, field["validation"]))
         if field.get("prefill") not in (None, "", "last_scenario", "default"):
             problems.append(DefinitionProblem(key, "prefill", "must be 'last_scenario' or 'default'"))
+        if "imports" in field:  # a document field filling other fields from its workbook
+            types = {f["key"]: f.get("type") for f in field_definitions if isinstance(f, dict) and isinstance(f.get("key"), str)}
+            problems.extend(DefinitionProblem(key, attr, message) for attr, message in imports_problems(key, field["imports"], field_type, types))
         if field.get("csv_import") and field_type not in PERSON_TYPES:
             problems.append(DefinitionProblem(key, "csv_import", "CSV import is for person and stakeholder list fields"))
         if "visible_if" in field and field["visible_if"] not in (None, {}):

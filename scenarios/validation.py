@@ -10,6 +10,7 @@ from typing import Any
 from common.regex import UnsupportedPattern, pattern_fullmatch
 from common.url_safety import safe_http_url
 from common.validators import is_email_address
+from scenarios.documents import clean_document
 from scenarios.logic import evaluate, referenced_fields, truthy
 from scenarios.spec import STAKEHOLDER_ROLES, field_options
 
@@ -168,6 +169,8 @@ def _clean(field_def: dict[str, Any], value: Any, errors: list[str]) -> Any:
         if len(url) > MAX_URL_LENGTH or not safe_http_url(url) or any(char.isspace() for char in url):
             errors.append(f"{label}: '{url[:200]}' is not a web address (https://…).")
         return {"url": url, "title": str(value.get("title") or "").strip()}
+    if kind == "document":
+        return clean_document(label, value, errors)
     return value
 
 
