@@ -95,5 +95,7 @@ def manifests() -> list[ConnectorManifest]:
 
 
 def connectors_playing(role: str) -> list[str]:
-    """Keys of the installed connectors that can play a playbook role (ConnectorManifest.roles)."""
-    return sorted(key for key, connector in _catalog().items() if role in connector.manifest.roles)
+    """Keys of the installed vendor connectors that can play a playbook role (ConnectorManifest.roles).
+
+    Stand-ins for the vendor sandbox are left out: they play a role only where a playbook binds one explicitly."""
+    return sorted(key for key, connector in _catalog().items() if role in connector.manifest.roles and not connector.manifest.sandbox_only)

@@ -214,7 +214,8 @@ def integration_blocker(integration: Integration | None, step: PlaybookStepTempl
     role = step_role(step.connector_key)
     if integration is None:
         if role is not None:
-            return f"No tool that can be {connector_label(step.connector_key)} is connected."
+            players = " or ".join(get_connector_class(key).manifest.name for key in connectors_playing(role)) or "a tool that can"
+            return f"Nothing is connected to host the {ROLE_NAMES[role]}: connect {players}."
         return f"No {connector_label(step.connector_key)} integration is connected."
     if integration.status in UNHEALTHY:
         detail = f": {integration.last_error[:200]}" if integration.last_error else ""

@@ -148,8 +148,8 @@ def test_whole_story_on_the_demo_configuration(demo, browser_page):
     assert done == total and total >= 40, progress
     issues = [t for t in run["tasks"] if t["kind"] == "jira_issue"]
     assert len(issues) == 17
-    assert sum(1 for t in run["tasks"] if t["kind"] == "slack_channel") == 1
-    assert sum(1 for t in run["tasks"] if t["kind"] == "calendar_event") == 1
+    assert sum(1 for t in run["tasks"] if t["kind"] == "channel") == 1
+    assert sum(1 for t in run["tasks"] if t["kind"] == "meeting") == 1
     first_mails = _mails(demo)
     assert first_mails, "the activation sent no e-mail"
     recipients = Counter(m["summary"] for m in first_mails)

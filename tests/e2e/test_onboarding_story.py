@@ -130,9 +130,9 @@ def test_onboarding_story_from_marketplace_to_war_room(live_server, browser_page
     page.reload()
     issues = Task.objects.filter(run=run, kind="jira_issue")
     assert issues.count() == 17
-    assert Task.objects.filter(run=run, kind="slack_channel").count() == 1
-    assert Task.objects.filter(run=run, kind="calendar_event").count() == 1
-    for task in [issues.first(), Task.objects.get(run=run, kind="slack_channel"), Task.objects.get(run=run, kind="calendar_event")]:
+    assert Task.objects.filter(run=run, kind="channel").count() == 1
+    assert Task.objects.filter(run=run, kind="meeting").count() == 1
+    for task in [issues.first(), Task.objects.get(run=run, kind="channel"), Task.objects.get(run=run, kind="meeting")]:
         link = page.locator(f"a[href='{task.url}']").first
         expect(link).to_be_visible()
         assert task.url.startswith(sandbox)

@@ -52,8 +52,8 @@ def test_activation_creates_everything_once_in_dependency_order(crisis_playbook,
     }
     tasks = Task.objects.filter(run=run)
     assert tasks.filter(kind="jira_issue").count() == 17
-    assert tasks.filter(kind="slack_channel").get().title == f"#crisis-{crisis_playbook.created_at.date().isoformat()}-db-outage"
-    assert tasks.filter(kind="calendar_event").get().details["attendees"][0] == {"email": "ava.chen@acme.example", "response": "needsAction"}
+    assert tasks.filter(kind="channel").get().title == f"#crisis-{crisis_playbook.created_at.date().isoformat()}-db-outage"
+    assert tasks.filter(kind="meeting").get().details["attendees"][0] == {"email": "ava.chen@acme.example", "response": "needsAction"}
     assert tasks.filter(kind="jira_issue", owner="amara.nwosu@acme.example").count() == 17
     assert run.duration_ms is not None and run.duration_ms < 120 * 60_000
     assert all(s.duration_ms is not None for s in run.step_runs.filter(status=StepStatus.SUCCEEDED))

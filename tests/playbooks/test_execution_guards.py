@@ -74,7 +74,7 @@ def test_reactivating_after_cancel_with_undo_sends_no_email_twice_and_recreates_
     assert first.status == RunStatus.SUCCEEDED, first.error_summary
     sent = inbox.recipients()
     assert len(sent) == len(set(sent)) >= 20  # one e-mail per stakeholder (and the CISO brief when the scenario asks)
-    channel = Task.objects.get(run=first, kind="slack_channel")
+    channel = Task.objects.get(run=first, kind="channel")
 
     on_commit(playbook_run_cancel, run=first, undo=True, actor=owner)
     first.refresh_from_db()
@@ -87,7 +87,7 @@ def test_reactivating_after_cancel_with_undo_sends_no_email_twice_and_recreates_
     notify = second.step_runs.filter(connector_key="email", undo_of__isnull=True).exclude(status=StepStatus.SKIPPED)
     assert notify.exists() and all(s.reused_existing and s.status == StepStatus.SUCCEEDED for s in notify)
     # Undone objects are created afresh: a new channel (Bastion's archived one keeps its name) and 17 new issues.
-    new_channel = Task.objects.get(run=second, kind="slack_channel")
+    new_channel = Task.objects.get(run=second, kind="channel")
     assert new_channel.external_id != channel.external_id
     assert new_channel.title.endswith("-2")
     first_issues = set(Task.objects.filter(run=first, kind="jira_issue").values_list("external_id", flat=True))

@@ -55,7 +55,7 @@ def _meeting_reads(calls: list[tuple[str, str]], meeting: Task) -> int:
 def test_meeting_over_for_longer_than_the_grace_is_not_read(vendor_run, sandbox):
     # Booked 60 minutes from three hours ago: it ended two hours ago, past the one-hour grace.
     run = vendor_run(timezone.now() - timedelta(hours=3))
-    meeting = Task.objects.get(run=run, kind="calendar_event")
+    meeting = Task.objects.get(run=run, kind="meeting")
     assert meeting.step_run.result["data"]["end"]["dateTime"]  # the vendor's event carries the end the poll goes by
 
     before = _counts(sandbox)
@@ -78,7 +78,7 @@ def test_meeting_over_for_longer_than_the_grace_is_not_read(vendor_run, sandbox)
 def test_meeting_within_the_grace_is_read_for_late_responses_then_dropped(vendor_run, sandbox, settings):
     # Ended 30 minutes ago: inside the one-hour grace, an attendee still answers and the poll reads it.
     run = vendor_run(timezone.now() - timedelta(minutes=90))
-    meeting = Task.objects.get(run=run, kind="calendar_event")
+    meeting = Task.objects.get(run=run, kind="meeting")
     requests.post(
         f"{sandbox}/google_calendar/_sandbox/events/{meeting.external_id}/respond", json={"email": "liam.novak@acme.example", "response": "declined"}, timeout=5
     ).raise_for_status()
@@ -101,7 +101,7 @@ def test_meeting_within_the_grace_is_read_for_late_responses_then_dropped(vendor
 
 def test_meeting_still_ahead_is_read(vendor_run, sandbox):
     run = vendor_run(timezone.now() + timedelta(hours=2))
-    meeting = Task.objects.get(run=run, kind="calendar_event")
+    meeting = Task.objects.get(run=run, kind="meeting")
     before = _counts(sandbox)
     assert playbook_tasks_poll() == 19
     assert _meeting_reads(_calls_since(sandbox, before)["google_calendar"], meeting) == 1
@@ -111,7 +111,7 @@ def test_ended_meeting_end_taken_from_the_rendered_payload(organization, make_sc
     """The generic action target's answer has no Google end: the end the step rendered (with its time zone) is used."""
     bindings = {key: str(actions_integration.pk) for key in CRISIS_CONNECTORS}
     run = _run(organization, make_scenario, crisis_template, owner, on_commit, bindings, meeting_at=timezone.now() - timedelta(hours=3))
-    meeting = Task.objects.get(run=run, kind="calendar_event")
+    meeting = Task.objects.get(run=run, kind="meeting")
     assert not isinstance(meeting.step_run.result["data"].get("end"), dict)
     others = list(Task.objects.filter(run=run, is_done=False).exclude(pk=meeting.pk))
     assert others
@@ -143,7 +143,7 @@ def test_objects_of_a_run_older_than_the_horizon_are_not_read(vendor_run, sandbo
 def test_ended_meetings_do_not_crowd_out_objects_still_due(vendor_run, sandbox):
     """Skipped meetings sort first (never polled); a small batch still fills with objects that are due."""
     ended = vendor_run(timezone.now() - timedelta(hours=3))
-    meeting = Task.objects.get(run=ended, kind="calendar_event")
+    meeting = Task.objects.get(run=ended, kind="meeting")
     # Make the ended meeting the oldest candidate so it is the first row the selection reads.
     Task.objects.filter(pk=meeting.pk).update(created_at=timezone.now() - timedelta(days=1))
     before = _counts(sandbox)

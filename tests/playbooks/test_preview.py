@@ -9,7 +9,7 @@ from playbooks.services import playbook_create, playbook_preview
 def test_preview_says_what_happens_where(crisis_playbook, api):
     previews = {p.key: p for p in playbook_preview(playbook=crisis_playbook)}
     date = crisis_playbook.created_at.date().isoformat()
-    assert previews["create_channel"].description == f"creates Slack channel #crisis-{date}-db-outage"
+    assert previews["create_channel"].description == f"creates channel #crisis-{date}-db-outage"
     assert previews["invite_stakeholders"].description == f"invites 20 people to #crisis-{date}-db-outage"
     assert previews["create_tasks"].description == "creates 17 Jira issues in project OPS"
     assert previews["book_war_room"].description == "books a 60-minute meeting with 20 attendees"
@@ -21,7 +21,7 @@ def test_preview_says_what_happens_where(crisis_playbook, api):
     assert previews["create_tasks"].sample_payload["assignee_email"] == "amara.nwosu@acme.example"  # the incident commander owns it
 
     body = api.get(f"/api/playbooks/{crisis_playbook.pk}/preview/").json()
-    assert body["summary"][:2] == [f"creates Slack channel #crisis-{date}-db-outage", f"invites 20 people to #crisis-{date}-db-outage"]
+    assert body["summary"][:2] == [f"creates channel #crisis-{date}-db-outage", f"invites 20 people to #crisis-{date}-db-outage"]
     assert "creates 17 Jira issues in project OPS" in body["summary"]
     assert [b["key"] for b in body["blocked"]] == ["page_on_call"]
     assert body["blocked"][0]["blocked_reason"] == "No PagerDuty integration is connected."
@@ -36,7 +36,7 @@ def test_missing_and_unhealthy_integrations_block_steps(organization, make_scena
     blocked = {p.key: p.blocked_reason for p in playbook_preview(playbook=playbook) if p.is_blocked}
     assert blocked["create_channel"] == "Sandbox actions is authentication failed: token revoked."
     assert blocked["create_tasks"] == "No Jira integration is connected."
-    assert blocked["book_war_room"] == "No Google Calendar integration is connected."
+    assert blocked["book_war_room"] == "Nothing is connected to host the meeting: connect Google Calendar or Microsoft 365."
     assert blocked["notify_stakeholders"] == "No Email (SMTP) integration is connected."
     client.force_login(owner)
     page = client.get(f"/playbooks/{playbook.pk}/")

@@ -46,7 +46,7 @@ def test_status_events_update_tasks_and_stale_ones_are_ignored(crisis_playbook, 
 
 def test_declined_invitations_need_attention(crisis_playbook, owner, on_commit, actions_integration):
     run = _activate(crisis_playbook, owner, on_commit)
-    meeting = Task.objects.get(run=run, kind="calendar_event")
+    meeting = Task.objects.get(run=run, kind="meeting")
     event = {
         "delivery_id": "d2",
         "event_type": "event.updated",

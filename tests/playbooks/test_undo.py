@@ -75,11 +75,11 @@ def test_cancel_and_undo_over_the_api(vendor_playbook, owner, on_commit, sandbox
 
     # In the vendors: the channel told why and archived, the meeting cancelled with every attendee notified,
     # every issue closed (never deleted) with a comment, the incident resolved with a note.
-    channel = _slack_channel(sandbox, tasks["slack_channel"].external_id)
+    channel = _slack_channel(sandbox, tasks["channel"].external_id)
     assert channel["is_archived"] is True
     assert any("was cancelled by" in m["text"] for m in channel["messages"])
     cancellation = _cancellations(sandbox)
-    assert [c["id"] for c in cancellation] == [tasks["calendar_event"].external_id]
+    assert [c["id"] for c in cancellation] == [tasks["meeting"].external_id]
     assert cancellation[0]["summary"].endswith("cancelled; 20 cancellation notices sent")
     issues = _jira_issues(sandbox)
     ours = [t.external_key for t in Task.objects.filter(run=run, kind="jira_issue")]
@@ -97,9 +97,9 @@ def test_cancel_and_undo_over_the_api(vendor_playbook, owner, on_commit, sandbox
     assert not view["undo"]["can_undo"] and view["undo"]["requested_by"] == owner.get_username()
     statuses = {t["kind"]: (t["status"], t["status_source"], t["is_done"]) for t in view["tasks"]}
     assert statuses == {
-        "slack_channel": ("archived", "undo", True),
+        "channel": ("archived", "undo", True),
         "jira_issue": ("Done", "undo", True),
-        "calendar_event": ("cancelled", "undo", True),
+        "meeting": ("cancelled", "undo", True),
         "incident": ("resolved", "undo", True),
     }
     assert all(s["key"] and not s["key"].startswith("undo-") for s in view["steps"])  # undo steps are shown under undo
@@ -115,12 +115,12 @@ def test_cancel_and_undo_over_the_api(vendor_playbook, owner, on_commit, sandbox
     assert {vendor: len(_writes(sandbox, vendor)) for vendor in writes} == writes
     # Idempotent if a worker runs every undo step again (a redelivered message): Jira and PagerDuty get no write at all;
     # Slack and Google only answer "already archived" / "410 Gone", and no second note, comment or cancellation appears.
-    messages = len(_slack_channel(sandbox, tasks["slack_channel"].external_id)["messages"])
+    messages = len(_slack_channel(sandbox, tasks["channel"].external_id)["messages"])
     for step in StepRun.objects.filter(run=run, undo_of__isnull=False):
         StepRun.objects.filter(pk=step.pk).update(status=StepStatus.QUEUED)
         step_run_undo_execute(step_run_id=step.pk)
     assert len(_writes(sandbox, "jira")) == writes["jira"] and len(_writes(sandbox, "pagerduty")) == writes["pagerduty"]
-    assert len(_slack_channel(sandbox, tasks["slack_channel"].external_id)["messages"]) == messages
+    assert len(_slack_channel(sandbox, tasks["channel"].external_id)["messages"]) == messages
     assert len(_cancellations(sandbox)) == 1 and len(_jira_comments(sandbox, ours[0])) == 1
     assert not StepRun.objects.filter(run=run, undo_of__isnull=False).exclude(status=StepStatus.SUCCEEDED).exists()
     assert StepRun.objects.filter(run=run, undo_of__isnull=False, reused_existing=True).count() == 20

@@ -39,7 +39,7 @@ def _jira_transition(sandbox: str, key: str, status: str) -> None:
 def test_poll_reads_every_vendor_without_webhooks(vendor_playbook, owner, on_commit, sandbox, api_for, client):
     run = _activate(vendor_playbook, owner, on_commit)
     tasks = {t.kind: t for t in Task.objects.filter(run=run)}
-    assert set(tasks) == {"slack_channel", "jira_issue", "calendar_event", "incident"}
+    assert set(tasks) == {"channel", "jira_issue", "meeting", "incident"}
     issues = list(Task.objects.filter(run=run, kind="jira_issue").order_by("external_key"))
     assert len(issues) == 17 and all(i.external_key.startswith("OPS-") for i in issues)
     # The first read replaces the placeholder status issues, channel and meeting were created with ("open") by the
@@ -50,7 +50,7 @@ def test_poll_reads_every_vendor_without_webhooks(vendor_playbook, owner, on_com
     # People act in their tools; no webhook tells Bastion.
     _jira_transition(sandbox, issues[0].external_key, "In Progress")
     _jira_transition(sandbox, issues[1].external_key, "Done")
-    channel, meeting, incident = tasks["slack_channel"], tasks["calendar_event"], tasks["incident"]
+    channel, meeting, incident = tasks["channel"], tasks["meeting"], tasks["incident"]
     requests.post(f"{sandbox}/slack/_sandbox/archive_channel", json={"channel": channel.external_id}, timeout=5).raise_for_status()
     requests.post(
         f"{sandbox}/google_calendar/_sandbox/events/{meeting.external_id}/respond", json={"email": "liam.novak@acme.example", "response": "declined"}, timeout=5

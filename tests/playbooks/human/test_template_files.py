@@ -50,7 +50,7 @@ def test_export_import_versions_diff_and_restore(staff_api, api, crisis_template
     again = staff_api.post("/api/template-files/", {"yaml": text}, format="json")
     assert again.status_code == 200 and not again.json()["changed"] and again.json()["version"]["number"] == 2
     diff = staff_api.get(f"/api/template-files/{crisis_template.pk}/versions/2/diff/").json()["diff"]
-    assert "-  name: Create the crisis Slack channel" in diff and "+  name: Open the crisis channel" in diff and "+- key: approve_mail" in diff
+    assert "-  name: Create the crisis channel" in diff and "+  name: Open the crisis channel" in diff and "+- key: approve_mail" in diff
 
     # Only operators change the shared templates.
     assert api.post("/api/template-files/", text, content_type="application/yaml").status_code == 403
@@ -59,7 +59,7 @@ def test_export_import_versions_diff_and_restore(staff_api, api, crisis_template
     restored = staff_api.post(f"/api/template-files/{crisis_template.pk}/versions/1/restore/")
     assert restored.status_code == 200 and restored.json()["number"] == 3 and restored.json()["note"] == "Restored from v1"
     crisis_template.refresh_from_db()
-    assert crisis_template.steps.get(key="create_channel").name == "Create the crisis Slack channel"
+    assert crisis_template.steps.get(key="create_channel").name == "Create the crisis channel"
     assert not crisis_template.steps.filter(key="approve_mail").exists()
     assert (
         PlaybookTemplateVersion.objects.get(template=crisis_template, number=3).digest
