@@ -6,9 +6,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from accounts.services import audit_record
 from common.errors import ApplicationError
-from integrations.custom import services
+from integrations.custom import drafts, services
 from integrations.custom.models import CustomConnector, CustomConnectorVersion
+from integrations.custom.openapi import MAX_DOCUMENT_BYTES, openapi_parse, openapi_summary
 
 
 class VersionInline(admin.TabularInline):
@@ -25,6 +27,7 @@ class VersionInline(admin.TabularInline):
 class CustomConnectorAdminForm(forms.ModelForm):
     """The draft is checked like the builder checks it when "save as a new version" is ticked."""
 
+    openapi_file = forms.FileField(required=False, help_text="Start from the vendor's OpenAPI document (JSON or YAML, 4 MB at most).")
     save_as_version = forms.BooleanField(required=False, help_text="Validate the draft and save it as the next version.")
     version_notes = forms.CharField(required=False, max_length=500)
 
@@ -32,8 +35,24 @@ class CustomConnectorAdminForm(forms.ModelForm):
         model = CustomConnector
         fields = ["organization", "key", "name", "draft"]
 
+    def clean_openapi_file(self):
+        upload = self.cleaned_data.get("openapi_file")
+        if upload is None:
+            return None
+        if upload.size > MAX_DOCUMENT_BYTES:
+            raise forms.ValidationError("The document is larger than 4 MB.")
+        try:
+            return openapi_summary(openapi_parse(upload.read()))
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from error
+
     def clean(self):
         cleaned = super().clean()
+        summary = cleaned.get("openapi_file")
+        if summary:
+            self.instance.openapi = summary
+            if not (cleaned.get("draft") or "").strip():
+                cleaned["draft"] = drafts.draft_start(key=cleaned.get("key") or "custom", name=cleaned.get("name") or summary["title"], summary=summary)
         if cleaned.get("save_as_version"):
             try:
                 services.spec_check(services.spec_parse(cleaned.get("draft") or ""))
@@ -50,7 +69,7 @@ class CustomConnectorAdmin(admin.ModelAdmin):
     list_filter = ["status", "organization"]
     search_fields = ["name", "key", "organization__name"]
     readonly_fields = ["status", "current_version", "builder_link", "created_at", "updated_at"]
-    fields = ["organization", "key", "name", "draft", "save_as_version", "version_notes", *readonly_fields]
+    fields = ["organization", "key", "name", "openapi_file", "draft", "save_as_version", "version_notes", *readonly_fields]
     inlines = [VersionInline]
     actions = ["publish_latest"]
 
@@ -63,7 +82,18 @@ class CustomConnectorAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if not change:
+            audit_record(
+                action="custom_connector.create",
+                organization=obj.organization,
+                actor=request.user,
+                target=obj,
+                changes={"name": obj.name, "key": obj.key, "from_openapi": bool(obj.openapi)},
+                request=request,
+            )
         if form.cleaned_data.get("save_as_version"):
             version = services.custom_connector_version_save(
                 connector=obj, text=obj.draft, notes=form.cleaned_data.get("version_notes", ""), actor=request.user, request=request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -25,6 +26,7 @@ MAX_BODY_SHOWN = 16 * 1024  # characters of a vendor's answer shown in the conso
 MAX_RECORDS_SHOWN = 20
 TRIES_PER_MINUTE = 30  # the console calls a vendor live: a budget per connector keeps it from becoming a request cannon
 # Headers the console never shows back: they can carry session or auth material the vendor set.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,20}://")  # anchored, bounded: no backtracking on user text
 HIDDEN_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "www-authenticate", "x-hook-secret"})
 
 
@@ -60,7 +62,7 @@ def _url_problems(node: Any, path: str = "") -> list[tuple[str, str]]:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             problems += _url_problems(value, f"{path}[{index}]")
-    elif isinstance(node, str) and "://" in node and "{" not in node.split("://", 1)[1].split("/", 1)[0]:
+    elif isinstance(node, str) and _URL_START.match(node.strip()) and "{" not in node.split("://", 1)[1].split("/", 1)[0]:
         try:
             check_url_target(node.strip())
         except UnsafeBaseUrl as exc:

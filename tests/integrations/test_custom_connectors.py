@@ -409,3 +409,19 @@ def test_the_admin_saves_a_draft_as_a_version_only_when_valid(connector, make_us
     assert saved.status_code == 302
     assert connector.versions.get().notes == "from the admin"
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_creates_a_connector_from_an_openapi_file(organization, make_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    staff = make_user(None, is_staff=True, is_superuser=True)
+    management = {"versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0", "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "1000"}
+    form = {"organization": str(organization.pk), "key": "asana", "name": "Asana", "draft": "", **management}
+    bad = _page(staff).post("/admin/integrations/customconnector/add/", {**form, "openapi_file": SimpleUploadedFile("x.yaml", b"a: &x 1\nb: *x\n")})
+    assert bad.status_code == 200 and b"anchors and aliases are not accepted" in bad.content
+    response = _page(staff).post("/admin/integrations/customconnector/add/", {**form, "openapi_file": SimpleUploadedFile("asana.yaml", OPENAPI.read_bytes())})
+    assert response.status_code == 302
+    connector = CustomConnector.objects.get(organization=organization, key="asana")
+    assert len(connector.openapi["operations"]) >= 5 and yaml.safe_load(connector.draft)["base_url"] == "https://app.asana.com/api/1.0"
+    assert AuditEvent.objects.filter(action="custom_connector.create", target_id=str(connector.pk), actor=staff).exists()
