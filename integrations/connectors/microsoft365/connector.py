@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from integrations.connectors.base import ActionResult, ConnectionTest, Page, TrackedObject
-from integrations.connectors.microsoft365.auth import GraphAuth, missing_by_feature
+from integrations.connectors.microsoft365.auth import GraphAuth, missing_by_feature, token_claims
 from integrations.connectors.microsoft365.calendar import MEETING_KINDS, CalendarMixin
 from integrations.connectors.microsoft365.excel import ExcelMixin
 from integrations.connectors.microsoft365.files import FilesMixin
@@ -27,15 +27,19 @@ class Microsoft365Connector(FilesMixin, ExcelMixin, TeamsMixin, CalendarMixin, G
     def test_connection(self) -> ConnectionTest:
         """Who Bastion is at Microsoft 365, the permissions granted, and each feature that lacks one (named)."""
         if self.is_application:
-            organizations = self.graph("GET", "organization", params={"$select": "id,displayName"}).get("value") or []
-            organization = organizations[0] if organizations else {}
-            identity = f"{organization.get('displayName') or self.tenant} (application)"
-            account = str(organization.get("id") or self.tenant)
+            # Not /organization: that would need Organization.Read.All just to show a name. The organizer check needs nothing more.
+            organizer = str(self.config.get("organizer") or "").strip()
+            user = self.find_user(organizer) if organizer else None
+            if organizer and user is None:
+                raise ApiNotFound(f"The organizer {organizer} is not in the directory of tenant {self.tenant}.", vendor_code="organizer_not_found")
+            who = str((user or {}).get("mail") or (user or {}).get("userPrincipalName") or "")
+            identity = f"Application access to {self.tenant}" + (f", acting for {who}" if who else "")
+            account = str(token_claims(self.access_token()).get("tid") or self.tenant)
         else:
             me = self.graph("GET", "me", params={"$select": "id,displayName,mail,userPrincipalName"})
             self._me_id = str(me.get("id") or "")
             identity = str(me.get("mail") or me.get("userPrincipalName") or me.get("displayName") or "")
-            account = self.tenant or str(self.config.get("tenant_id") or "")
+            account = str(token_claims(self.access_token()).get("tid") or self.tenant)
         scopes, source = self.granted_permissions()
         missing = missing_by_feature(FEATURE_PERMISSIONS, set(scopes), application=self.is_application) if source != "unknown" else {}
         detail: dict[str, Any] = {
