@@ -75,7 +75,8 @@ def test_created_tasks_read_back_with_references_resolved_and_are_listed(sandbox
     assert task["workspace"]["gid"] == WORKSPACE  # inherited from the project
     assert task["completed"] is False and task["completed_at"] is None and task["permalink_url"].endswith(task["gid"])
     assert api(sandbox, "GET", f"/tasks/{task['gid']}").json()["data"] == task
-    listed = api(sandbox, "GET", "/tasks", params={"project": PROJECT, "limit": 100}).json()["data"]
+    first = api(sandbox, "GET", "/tasks", params={"project": PROJECT, "limit": 100}).json()
+    listed = api(sandbox, "GET", "/tasks", params={"project": PROJECT, "limit": 100, "offset": first["next_page"]["offset"]}).json()["data"]
     assert listed[-1] == {"gid": task["gid"], "resource_type": "task", "name": "Rotate leaked key", "resource_subtype": "default_task"}  # compact
     done = api(sandbox, "PUT", f"/tasks/{task['gid']}", json={"data": {"completed": True}}).json()["data"]
     assert done["completed"] is True and done["completed_at"] and done["modified_at"] >= task["modified_at"]
@@ -100,7 +101,7 @@ def test_lists_page_with_opaque_offsets_and_filter_by_modification_time(sandbox)
             break
         offset = body["next_page"]["offset"]
         assert body["next_page"]["path"].startswith("/tasks?") and body["next_page"]["uri"].startswith(f"{sandbox}/asana/api/1.0/tasks?")
-    assert pages == 3 and len(seen) == 45 and len({t["gid"] for t in seen}) == 45
+    assert pages == 7 and len(seen) == 130 and len({t["gid"] for t in seen}) == 130
     assert set(seen[0]) == {"gid", "resource_type", "name", "resource_subtype", "modified_at", "completed"}
     # Asana's offsets are its own: one it never gave is refused in its envelope.
     refused = api(sandbox, "GET", "/tasks", params={"project": PROJECT, "offset": "made-up"})
@@ -249,7 +250,7 @@ def test_the_engine_is_generic_a_variant_description_pages_by_cursor_with_uuid_i
             cursor = page["next"]
             if not cursor:
                 break
-        assert len(gids) == len(set(gids)) == 45
+        assert len(gids) == len(set(gids)) == 130
         assert not [m for m in STORE.spec_mismatches if m["vendor"] == "asana_variant"]
     finally:
         server.shutdown()
