@@ -130,6 +130,10 @@ def classify_graph_response(response: requests.Response, path: str) -> ApiError 
         return ApiRateLimited(
             f"{VENDOR} is throttling Bastion: {message or 'too many requests'}", retry_after=wait or 1.0, status=status, vendor_code=code, path=path
         )
+    if status == 401 and "application-only context" in message:
+        # Graph refuses an application's live channel post with a 401, though no token would be better: it needs a delegate.
+        hint = permission_hint("POST", path)
+        return ApiForbidden(f"{VENDOR}: {message} {hint}", status=status, vendor_code=code or "needs_delegate", path=path)
     if status == 401:
         text = message or "the access token was refused"
         return ApiUnauthorized(

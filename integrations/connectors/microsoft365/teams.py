@@ -148,15 +148,30 @@ class TeamsMixin(GraphBase):
         emails = _emails(payload.get("emails"))
         users = self.find_users(emails)
         not_found = [email for email, user in users.items() if user is None]
-        target = self._channel_path(channel_id, "/members") if private else self._team("/members")
+        found = [u for u in users.values() if u]
+        # A private channel takes only the team's members: everyone joins the team first (never as owner), then the channel.
+        added, already = self._add_members(self._team("/members"), found)
+        if private:
+            added, already = self._add_members(self._channel_path(channel_id, "/members"), found)
+        summary = f"{len(emails) - len(not_found)} invited" + (f", {len(not_found)} not found" if not_found else "")
+        return ActionResult(
+            external_id=channel_id,
+            url=channel.get("webUrl", ""),
+            data={"added": added, "already_members": already, "not_found": not_found, "scope": "channel" if private else "team"},
+            created=added > 0,
+            summary=summary,
+        )
+
+    def _add_members(self, target: str, users: list[dict[str, Any]]) -> tuple[int, int]:
+        """Add users as conversation members through $batch: (added, already members)."""
         calls = [
             {
-                "id": str(index + 1),
+                "id": str(i + 1),
                 "method": "POST",
                 "url": target,
-                "body": {"@odata.type": MEMBER_TYPE, "roles": [], "user@odata.bind": f"{GRAPH_USERS}('{user['id']}')"},
+                "body": {"@odata.type": MEMBER_TYPE, "roles": [], "user@odata.bind": f"{GRAPH_USERS}('{u['id']}')"},
             }
-            for index, user in enumerate(u for u in users.values() if u)
+            for i, u in enumerate(users)
         ]
         added, already = 0, 0
         for result in self.batch(calls) if calls else []:
@@ -166,14 +181,7 @@ class TeamsMixin(GraphBase):
                 already += 1  # a retry after a partial run: they are members
             else:
                 raise result.error
-        summary = f"{len(emails) - len(not_found)} invited" + (f", {len(not_found)} not found" if not_found else "")
-        return ActionResult(
-            external_id=channel_id,
-            url=channel.get("webUrl", ""),
-            data={"added": added, "already_members": already, "not_found": not_found, "scope": "channel" if private else "team"},
-            created=added > 0,
-            summary=summary,
-        )
+        return added, already
 
     def _act_post_message(self, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False, importance: str = "normal") -> ActionResult:
         text = str(payload.get("text") or "")
@@ -336,6 +344,8 @@ class TeamsMixin(GraphBase):
         try:
             self.client.post(self._path(self._channel_path(channel_id, "/archive")), json={"shouldSetSpoSiteReadOnlyForMembers": False})
         except ApiNotFound:
+            if self.fetch_channels([channel_id])[channel_id].status != "deleted":
+                raise  # the channel is there: it is the archive call Graph did not find, not the channel
             return ActionResult(external_id=channel_id, data={"status": "deleted"}, created=False, tracked=TrackedObject(status="deleted", is_done=True))
         except ApiError as exc:
             if "archived" not in exc.message.lower():

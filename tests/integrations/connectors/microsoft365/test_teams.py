@@ -1,0 +1,140 @@
+"""Teams over real HTTP against the stand-in: channels created once (by name), people added by directory identity, the
+briefing posted once as an Adaptive Card, reads for the forms and the people merge, tracked channels and undo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from integrations.connectors.microsoft365.cards import CARD_CONTENT_TYPE
+from integrations.connectors.microsoft365.manifest import OPTIONAL_SCOPE_PURPOSES, SCOPE_PURPOSES
+from integrations.connectors.microsoft365.teams import channel_display_name, rendered_channel_name
+from integrations.errors import ApiNotFound
+from tests.integrations.connectors.microsoft365.test_connection import app_connector, delegated_connector, sign_in, team_id
+
+BRIEFING = "*SEV1: Customer data exposed*\nIncident commander: Amara Nwosu\n\nWar room: https://bastion.example/runs/42"
+STAKEHOLDERS = ["emma.rossi@acme.example", "Noah.Fischer@acme.example", "ghost@nowhere.example", "omar.haddad@acme.example"]
+
+
+@pytest.fixture
+def teams(sandbox):
+    """A signed-in delegate who consented to everything, the optional message check included, on the response team."""
+    connector = delegated_connector(sandbox, sign_in(sandbox, (*SCOPE_PURPOSES, *OPTIONAL_SCOPE_PURPOSES)))
+    connector.config["team_id"] = team_id(connector)
+    return connector
+
+
+def messages(connector, channel_id: str) -> list[dict]:
+    return connector.graph("GET", connector._channel_path(channel_id, "/messages"), params={"$top": 50})["value"]
+
+
+def test_channel_names_follow_teams_rules():
+    assert channel_display_name("Crisis: data/breach #42?") == "Crisis- data-breach -42"
+    assert channel_display_name("_.hidden.") == "hidden"
+    assert len(channel_display_name("x" * 80)) == 50
+    assert rendered_channel_name("###") == "Bastion channel"
+    assert rendered_channel_name({"name": "SEV1 | login outage"}) == "SEV1 - login outage"
+
+
+def test_create_channel_once_by_name(teams):
+    first = teams.perform("create_channel", {"name": "inc-2041 data breach", "topic": "SEV1\nexposure", "is_private": False}, idempotency_key="run-1:create")
+    assert first.created and first.external_id.startswith("19:") and first.link_text == "#inc-2041 data breach"
+    assert first.tracked.title == "#inc-2041 data breach" and first.url.startswith("https://teams.microsoft.com/")
+    again = teams.perform("create_channel", {"name": "inc-2041 data breach", "is_private": False}, idempotency_key="run-1:create")
+    assert not again.created and again.external_id == first.external_id
+    named = [c for c in teams._channels() if c["displayName"] == "inc-2041 data breach"]
+    assert len(named) == 1 and named[0]["description"] == "SEV1 exposure"  # one line, as Teams shows descriptions
+
+
+def test_private_channel_with_application_permissions_gets_the_organizer_as_owner(sandbox):
+    connector = app_connector(sandbox)
+    connector.config["team_id"] = team_id(connector)
+    result = connector.perform("create_channel", {"name": "inc-legal-private", "is_private": True}, idempotency_key="run-2:create", known_new=True)
+    assert result.created and result.data["membership_type"] == "private"
+    owners = [m for m in connector.graph("GET", connector._channel_path(result.external_id, "/members"))["value"] if "owner" in m["roles"]]
+    assert [m["email"] for m in owners] == ["amara.nwosu@acme.example"]
+
+
+def test_invite_adds_team_members_by_directory_identity_and_counts_the_unknown(teams):
+    channel = teams.perform("create_channel", {"name": "inc-invite", "is_private": False}, idempotency_key="run-3:create")
+    result = teams.perform("invite_users", {"channel": channel.external_id, "emails": STAKEHOLDERS}, idempotency_key="run-3:invite")
+    assert result.summary == "3 invited, 1 not found" and result.data["not_found"] == ["ghost@nowhere.example"]
+    assert result.data["scope"] == "team"
+    members = {m["email"]: m for m in teams.graph("GET", teams._team("/members"))["value"]}
+    assert {"emma.rossi@acme.example", "noah.fischer@acme.example", "omar.haddad@acme.example"} <= set(members)
+    assert members["omar.haddad@acme.example"]["roles"] == []  # never an owner
+    again = teams.perform("invite_users", {"channel": "#inc-invite", "emails": STAKEHOLDERS}, idempotency_key="run-3:invite")
+    assert again.summary == result.summary and again.external_id == channel.external_id  # a channel named, not only its id
+    assert len(teams.graph("GET", teams._team("/members"))["value"]) == len(members)
+
+
+def test_invite_to_a_private_channel_adds_channel_members(teams):
+    channel = teams.perform("create_channel", {"name": "inc-private", "is_private": True}, idempotency_key="run-4:create")
+    result = teams.perform("invite_users", {"channel": channel.external_id, "emails": ["omar.haddad@acme.example"]}, idempotency_key="run-4:invite")
+    assert result.data["scope"] == "channel" and result.summary == "1 invited"
+    emails = {m["email"] for m in teams.graph("GET", teams._channel_path(channel.external_id, "/members"))["value"]}
+    assert "omar.haddad@acme.example" in emails
+
+
+def test_briefing_is_posted_once_as_an_adaptive_card(teams):
+    channel = teams.perform("create_channel", {"name": "inc-post", "is_private": False}, idempotency_key="run-5:create")
+    posted = teams.perform("post_message", {"channel": channel.external_id, "text": BRIEFING}, idempotency_key="run-5:post")
+    assert posted.created and posted.link_text == "Briefing posted" and posted.external_id
+    again = teams.perform("post_message", {"channel": channel.external_id, "text": BRIEFING}, idempotency_key="run-5:post")
+    assert not again.created and again.external_id == posted.external_id
+    [message] = messages(teams, channel.external_id)
+    [attachment] = message["attachments"]
+    assert attachment["contentType"] == CARD_CONTENT_TYPE
+    card = json.loads(attachment["content"])
+    texts = [block["text"] for block in card["body"]]
+    assert texts[0] == "SEV1: Customer data exposed" and card["body"][0]["weight"] == "Bolder"
+    assert "[https://bastion.example/runs/42](https://bastion.example/runs/42)" in texts[-1]
+
+
+def test_notification_is_marked_important(teams):
+    channel = teams.perform("create_channel", {"name": "inc-notify", "is_private": False}, idempotency_key="run-6:create")
+    sent = teams.perform("send_notification", {"channel": channel.external_id, "text": "Bridge moved to 15:00", "title": "Update"}, idempotency_key="run-6:n")
+    assert sent.created and sent.link_text == "Notification sent"
+    [message] = messages(teams, channel.external_id)
+    assert message["importance"] == "high"
+
+
+def test_teams_meeting_is_created_or_got_again_by_key(teams):
+    payload = {"subject": "War room: data breach", "start": "2030-01-07T15:00:00Z", "end": "2030-01-07T16:00:00Z", "attendees": STAKEHOLDERS[:2]}
+    first = teams.perform("create_online_meeting", payload, idempotency_key="run-7:meeting")
+    assert first.created and first.url.startswith("https://teams.microsoft.com/l/meetup-join/")
+    again = teams.perform("create_online_meeting", payload, idempotency_key="run-7:meeting")
+    assert not again.created and again.external_id == first.external_id and again.url == first.url
+
+
+def test_reads_channels_and_members_for_the_forms_and_the_people_merge(teams):
+    teams.perform("create_channel", {"name": "inc-read", "is_private": False}, idempotency_key="run-8:create")
+    page = teams.read("channels")
+    channels = [teams.to_bastion("channels", r) for r in page.records]
+    assert {"General", "inc-read"} <= {c["name"] for c in channels} and all(c["external_id"].startswith("19:") for c in channels)
+    members = []
+    position = None
+    while True:
+        page = teams.read("members", page=position)
+        members += [teams.to_bastion("members", r) for r in page.records]
+        position = page.next_page
+        if position is None:
+            break
+    directory = {u["mail"]: u["id"] for u in teams.graph("GET", "users", params={"$top": 999})["value"]}
+    amara = next(m for m in members if m["email"] == "amara.nwosu@acme.example")
+    assert amara["external_id"] == directory["amara.nwosu@acme.example"]  # the Entra id: merges with the directory's person
+    with pytest.raises(ApiNotFound):
+        teams.read("chats")
+
+
+def test_undo_archives_the_channel_and_the_poll_sees_it(sandbox, teams):
+    channel = teams.perform("create_channel", {"name": "inc-undo", "is_private": False}, idempotency_key="run-9:create")
+    assert teams.fetch_objects("channel", [channel.external_id])[channel.external_id].status == "active"
+    undone = teams.undo("create_channel", external_id=channel.external_id, reason="Run cancelled", idempotency_key="run-9:undo")
+    assert undone.tracked.is_done and undone.tracked.status == "archived"
+    state = teams.fetch_objects("channel", [channel.external_id])[channel.external_id]
+    assert state.status == "archived" and state.is_done and state.title == "#inc-undo"
+    requests.post(f"{sandbox}/_control/reset", timeout=5).raise_for_status()  # the team and its channels are gone
+    assert teams.fetch_objects("channel", [channel.external_id])[channel.external_id].status == "deleted"
