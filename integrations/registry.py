@@ -7,6 +7,7 @@ import logging
 import pkgutil
 from functools import lru_cache
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from django.conf import settings
 
@@ -15,7 +16,7 @@ from integrations.connectors.base import BaseConnector, ConnectorManifest
 
 logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "bastion.connectors"
-NOT_VENDORS = ("base", "entities", "kit")  # modules of the connector SDK, not vendors
+NOT_VENDORS = ("base", "entities", "kit", "declarative")  # modules of the connector SDK, not vendors
 
 
 class UnknownConnector(KeyError):
@@ -31,6 +32,21 @@ def _builtin_connectors() -> list[type[BaseConnector]]:
         connector = getattr(module, "CONNECTOR", None)
         if connector is not None:
             found.append(connector)
+    found.extend(_spec_only_connectors())
+    return found
+
+
+def _spec_only_connectors() -> list[type[BaseConnector]]:
+    """Vendor folders holding only a spec.yaml (no Python package): compiled from the spec (docs/connectors.md)."""
+    from integrations.connectors.declarative import load_spec_file
+
+    found: list[type[BaseConnector]] = []
+    for folder in sorted(Path(builtin_package.__path__[0]).iterdir()):
+        if (folder / "spec.yaml").is_file() and not (folder / "__init__.py").exists() and not folder.name.startswith(("_", ".")):
+            try:
+                found.append(load_spec_file(folder / "spec.yaml"))
+            except Exception:  # noqa: BLE001 - a broken spec must not take the catalog down (its test names each problem)
+                logger.exception("connectors.spec_failed", extra={"folder": folder.name})
     return found
 
 

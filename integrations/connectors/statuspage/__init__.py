@@ -1,9 +1,10 @@
-"""Atlassian Statuspage: read incidents and components; create and update public incidents exactly once."""
+"""Atlassian Statuspage, declared in spec.yaml: read incidents and components; create and update public incidents exactly once."""
 
-from integrations.connectors.statuspage.client import StatuspageKeyAuth, classify_statuspage_response
-from integrations.connectors.statuspage.connector import StatuspageConnector
-from integrations.connectors.statuspage.manifest import MANIFEST
+from pathlib import Path
 
-CONNECTOR = StatuspageConnector
+from integrations.connectors.declarative import load_spec_file
 
-__all__ = ["CONNECTOR", "MANIFEST", "StatuspageConnector", "StatuspageKeyAuth", "classify_statuspage_response"]
+CONNECTOR = StatuspageConnector = load_spec_file(Path(__file__).with_name("spec.yaml"))
+MANIFEST = CONNECTOR.manifest
+
+__all__ = ["CONNECTOR", "MANIFEST", "StatuspageConnector"]

@@ -1,0 +1,170 @@
+"""Actions from a spec: checks, idempotency (vendor key header or search for the marker, create-once), results, undo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.connectors.base import ActionResult, TrackedObject
+from integrations.connectors.declarative.reading import ReadingMixin, tracked_object
+from integrations.connectors.declarative.runtime import DeclarativeConnector, response_scope, select, text
+from integrations.connectors.declarative.template import render, test
+from integrations.connectors.kit.once import create_once
+from integrations.errors import ApiBadRequest, ApiNotFound
+
+
+def action_result(spec: Mapping[str, Any] | None, scope: Mapping[str, Any], record: Any, *, created: bool) -> ActionResult:
+    """The ActionResult the spec's `result` describes, for the object `record` (created, or found again)."""
+    spec = spec or {}
+    scope = {**scope, "record": record}
+    data = render(spec["data"], scope) if "data" in spec else (dict(record) if isinstance(record, Mapping) else {"value": record})
+    return ActionResult(
+        external_id=text(render(spec.get("external_id", "{{ record.id }}"), scope)),
+        url=text(render(spec.get("url", ""), scope)),
+        data=data if isinstance(data, dict) else {"value": data},
+        created=created,
+        tracked=tracked_object(spec["tracked"], scope) if spec.get("tracked") else None,
+        link_text=text(render(spec.get("link_text", ""), scope)),
+        summary=text(render(spec.get("summary", ""), scope)),
+    )
+
+
+class ActingMixin(ReadingMixin):
+    """perform (and the default perform_bulk) from `actions`."""
+
+    def _action(self, action: str) -> Mapping[str, Any]:
+        spec = (self.spec.get("actions") or {}).get(action)
+        if spec is None:
+            raise KeyError(f"{self.manifest.key} has no action '{action}'")
+        return spec
+
+    def action_scope(self, spec: Mapping[str, Any], payload: Mapping[str, Any], idempotency_key: str, **extra: Any) -> dict[str, Any]:
+        scope = self.scope(action_vars=spec.get("vars"), input=dict(payload), payload=dict(payload), key=idempotency_key, **extra)
+        idempotency = spec.get("idempotency") or {}
+        scope["marker"] = render(idempotency["marker"], scope) if idempotency.get("marker") else None
+        for check in spec.get("checks") or []:
+            if test(check["fail_if"], scope):
+                raise ApiBadRequest(text(render(check["message"], scope)))
+        return scope
+
+    def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
+        hook = self.hook("perform", action)
+        if hook is not None:
+            return hook(self, action, payload, idempotency_key=idempotency_key, known_new=known_new)
+        spec = self._action(action)
+        scope = self.action_scope(spec, payload, idempotency_key, known_new=known_new, action=action)
+        idempotency = spec.get("idempotency") or {"kind": "none"}
+        result_spec = spec.get("result") or {}
+        once = idempotency.get("create_once")
+        extra_headers = {}
+        if idempotency["kind"] == "vendor" and idempotency.get("header"):
+            extra_headers[str(idempotency["header"])] = text(render(idempotency.get("value", "{{ key }}"), scope))
+
+        def find() -> ActionResult | None:
+            for search in idempotency.get("find") or []:
+                answer = self.send_scoped(search["request"], scope)
+                for record in select(search.get("records"), answer["body"]):
+                    if test(search.get("match", True), {**answer, "record": record}):
+                        return action_result(result_spec, answer, record, created=False)
+            return None
+
+        def send() -> ActionResult:
+            # A create the vendor cannot deduplicate is never retried blind: create_once searches after an ambiguous failure.
+            response = self.send(spec["request"], scope, retry=False if once else None, extra_headers=extra_headers)
+            answer = {**scope, **response_scope(response), "response": response}
+            records = select(result_spec.get("select"), answer["body"]) if result_spec.get("select") else [answer["body"]]
+            record = records[0] if records else {}
+            return action_result(result_spec, answer, record, created=test(result_spec.get("created", True), {**answer, "record": record}))
+
+        searches = idempotency["kind"] == "search" and not (known_new and idempotency.get("skip_search_when_new"))
+        existing = find() if searches else None
+        if existing is not None:
+            return existing
+        if once:
+            return create_once(self.client, send, find, attempts=int(once.get("attempts", 4)), what=f"{self.manifest.key}.{action}")
+        return send()
+
+
+class UndoMixin:
+    """undo() from each action's `undo` (Capability.UNDO)."""
+
+    def undo(
+        self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
+    ) -> ActionResult:
+        hook = self.hook("undo", action)  # type: ignore[attr-defined]
+        if hook is not None:
+            return hook(self, action, external_id=external_id, key=key, payload=payload, reason=reason, idempotency_key=idempotency_key)
+        spec = self._action(action)  # type: ignore[attr-defined]
+        undo = spec.get("undo") or {}
+        if "request" not in undo:
+            raise NotImplementedError(f"{self.manifest.name} cannot undo '{action}'")  # type: ignore[attr-defined]
+        scope = self.scope(  # type: ignore[attr-defined]
+            action_vars=spec.get("vars"), external_id=external_id, id=external_id, key=idempotency_key, input=dict(payload or {}), reason=reason, action=action
+        )
+        scope["object_key"] = key
+        answer = self.send_scoped(undo["request"], scope)  # type: ignore[attr-defined]
+        if undo.get("result"):
+            return action_result(undo["result"], answer, answer["body"], created=False)
+        return ActionResult(external_id=external_id, created=False)
+
+
+class FetchMixin:
+    """fetch_objects() from `fetch_status` (Capability.FETCH_STATUS): a gone object is deleted and done."""
+
+    def fetch_objects(self, kind: str, external_ids: list[str]) -> dict[str, TrackedObject]:
+        hook = self.hook("fetch_objects", kind)  # type: ignore[attr-defined]
+        if hook is not None:
+            return hook(self, kind, external_ids)
+        spec = (self.spec.get("fetch_status") or {}).get(kind)  # type: ignore[attr-defined]
+        if spec is None:
+            raise NotImplementedError(f"{self.manifest.name} cannot read '{kind}' objects back")  # type: ignore[attr-defined]
+        out: dict[str, TrackedObject] = {}
+        for external_id in external_ids:
+            try:
+                answer = self.send_scoped(spec["request"], self.scope(id=external_id, external_id=external_id, kind=kind))  # type: ignore[attr-defined]
+            except ApiNotFound:
+                out[external_id] = TrackedObject(status="deleted", is_done=True)
+                continue
+            records = select(spec.get("select"), answer["body"]) if spec.get("select") else [answer["body"]]
+            out[external_id] = tracked_object(spec["tracked"], {**answer, "record": records[0] if records else {}})
+        return out
+
+
+class ChoicesMixin:
+    """config_choices() from `options` (Capability.CONFIG_CHOICES): a form dropdown read live, searched when asked."""
+
+    def config_choices(self, name: str) -> list[tuple[str, str]]:
+        return self.choices(name)
+
+    def choices(self, name: str, search: str = "") -> list[tuple[str, str]]:
+        """(value, label) pairs of option `name`, filtered by the vendor when the option has a search_param."""
+        hook = self.hook("config_choices", name)  # type: ignore[attr-defined]
+        if hook is not None:
+            return hook(self, name)
+        spec = (self.spec.get("options") or {}).get(name)  # type: ignore[attr-defined]
+        if spec is None:
+            return []
+        extra = {spec["search_param"]: search} if search and spec.get("search_param") else None
+        scope = self.scope(search=search, name=name)  # type: ignore[attr-defined]
+        answer = {**scope, **response_scope(self.send(spec["request"], scope, params_first=extra))}  # type: ignore[attr-defined]
+        out = []
+        for record in select(spec.get("records"), answer["body"]):
+            item = {**answer, "record": record, "item": record}
+            out.append((text(render(spec["value"], item)), text(render(spec["label"], item))))
+        return out
+
+
+class RegisterMixin:
+    """register_webhook() through the spec's hook (Capability.WEBHOOK_REGISTRATION)."""
+
+    def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
+        return self.hook("register_webhook")(self, url=url, secret=secret)  # type: ignore[attr-defined]
+
+    def refresh_webhooks(self, webhook_ids: list[Any]) -> Any:
+        hook = self.hook("refresh_webhooks")  # type: ignore[attr-defined]
+        if hook is None:
+            raise NotImplementedError(f"{self.manifest.name} has no expiring webhook registrations")  # type: ignore[attr-defined]
+        return hook(self, webhook_ids)
+
+
+_ = DeclarativeConnector  # the mixins above run on a DeclarativeConnector subclass
