@@ -339,7 +339,12 @@ class FilesMixin(GraphBase):
                 location = response.headers.get("Location")
                 if not location:
                     raise ApiHostError("Microsoft 365 accepted the copy without a monitor URL.", vendor_code="copyNoMonitor")
-                return {"id": self._await_copy(location)}
+                try:
+                    return {"id": self._await_copy(location)}
+                except ApiBadRequest as exc:
+                    if exc.vendor_code != "nameAlreadyExists":
+                        raise
+                    return self._child_named(drive, folder_id, name) or {}  # a concurrent step's copy won
 
             copied = create_once(self.client, send, lambda: self._child_named(drive, folder_id, name), what="document copy")
             if not copied.get("id"):
