@@ -58,6 +58,11 @@ def make_scenario(organization) -> Callable[..., Scenario]:
 @pytest.fixture
 def actions_integration(organization, sandbox):
     """The sandbox's generic action target, connected over real HTTP with its demo token."""
+    return actions_target(organization, sandbox)
+
+
+def actions_target(organization, sandbox: str):
+    """Connect the sandbox's generic action target for an organization."""
     from sandbox.vendors.sandbox_actions import DEMO_TOKEN
 
     return integration_connect(
