@@ -144,7 +144,12 @@ class CalendarMixin(GraphBase):
     def _pick_room(self, rooms: list[dict[str, Any]], people: int, start: datetime, end: datetime) -> dict[str, Any] | None:
         """The smallest room that seats everyone and is free, else the largest free one."""
         by_email = {str(r.get("emailAddress") or "").lower(): r for r in rooms if r.get("emailAddress")}
-        fitting = sorted(by_email.values(), key=lambda r: (int(r.get("capacity") or 0) < people, int(r.get("capacity") or 0)))
+
+        def rank(room: Mapping[str, Any]) -> tuple[bool, int]:
+            seats = int(room.get("capacity") or 0)
+            return (seats < people, seats if seats >= people else -seats)
+
+        fitting = sorted(by_email.values(), key=rank)
         views = self.availability([str(r["emailAddress"]).lower() for r in fitting], start, end) if fitting else {}
         return next(
             (room for room in fitting if views.get(str(room["emailAddress"]).lower()) is not None and self._free(views[str(room["emailAddress"]).lower()])),
