@@ -13,7 +13,7 @@ from integrations.connectors.base import WebhookEvent, WebhookRequest
 from integrations.connectors.declarative.filters import to_datetime
 from integrations.connectors.declarative.runtime import CaseInsensitive, DeclarativeConnector, select, text
 from integrations.connectors.declarative.template import render, test
-from integrations.connectors.kit.signatures import REPLAY_WINDOW_SECONDS, check_window, epoch_seconds, require_header, verify_hmac
+from integrations.connectors.kit.signatures import REPLAY_WINDOW_SECONDS, check_window, epoch_seconds, hmac_digest, require_header, verify_hmac
 from integrations.errors import WebhookRejected
 
 
@@ -65,6 +65,21 @@ def delivery_scope(spec: Mapping[str, Any], request: WebhookRequest, config: Map
         "config": dict(config or {}),
         "const": spec.get("constants") or {},
     }
+
+
+def webhook_signature(cls: type[DeclarativeConnector], secret: str, request: WebhookRequest, *, config: Mapping[str, Any] | None = None) -> str:
+    """The signature header value the spec expects for `request` (tests, the sandbox and the builder sign with it)."""
+    signature = cls.spec["webhooks"]["signature"]
+    scope = delivery_scope(cls.spec, request, config)
+    timestamp = signature.get("timestamp") or {}
+    if timestamp:
+        raw = request.header(timestamp["header"]) if timestamp.get("header") else render(timestamp.get("value"), scope)
+        scope["timestamp"] = text(raw)
+    scope["url"] = text(render(signature["url"], scope)) if signature.get("url") else request.url
+    signed_string = cls.hook("signed_string")
+    message = signed_string(cls, request, scope) if signed_string else text(render(signature["signed"], scope)).encode("utf-8", errors="surrogateescape")
+    digest = hmac_digest(secret, message, algorithm=signature.get("algorithm", "sha256"), encoding=signature.get("encoding", "hex"))
+    return signature.get("prefix", "") + digest
 
 
 class WebhooksMixin(DeclarativeConnector):
