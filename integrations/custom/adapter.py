@@ -43,8 +43,25 @@ def spec_compile(doc: dict[str, Any], *, key: str, name: str) -> type[BaseConnec
     return type(f"Custom{compiled.__name__}", (compiled,), {"manifest": manifest, "__module__": __name__})
 
 
-def spec_try(doc: dict[str, Any], *, config: dict[str, Any], credentials: dict[str, Any], request_name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One live request of the spec through the normal HttpClient and SSRF guard: raw status/headers/body and its records."""
+def spec_try(
+    doc: dict[str, Any], *, base_url: str, config: dict[str, Any], credentials: dict[str, Any], request_name: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """One live request of the spec through an HttpClient with the SSRF guard: raw status/headers/body and its records.
+
+    `request_name` is "test_connection", "entity:<key>", "option:<name>" or a name in the spec's `requests`.
+    """
     declarative = _declarative()
     connector = declarative.compile_spec(doc, hooks=None, allow_hooks=False)
-    return declarative.try_request(connector, config, credentials, request_name, params)
+    return declarative.try_request(connector, config, credentials, request_name, params, base_url=base_url)
+
+
+def spec_request_names(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The requests the console can send for a spec, as (name, label)."""
+    names: list[tuple[str, str]] = []
+    for key, entity in (doc.get("entities") or {}).items():
+        names.append((f"entity:{key}", f"Read {entity.get('name') or key}" if isinstance(entity, dict) else f"Read {key}"))
+    if isinstance(doc.get("test_connection"), dict):
+        names.append(("test_connection", "Connection test"))
+    names += [(f"option:{key}", f"Options: {key}") for key in doc.get("options") or {}]
+    names += [(str(key), f"Request: {key}") for key in doc.get("requests") or {}]
+    return names

@@ -94,6 +94,8 @@ def draft_start(*, key: str, name: str, summary: dict[str, Any] | None) -> str:
     auth, credentials = _auth({"kind": schemes[0].get("kind", "bearer"), "param": schemes[0].get("param", "")})
     doc["credentials"] = credentials
     doc["auth"] = auth
+    test = _test_connection(summary or {}, [])
+    doc["test_connection"] = test or {"request": {"method": "GET", "path": "/items"}}
     if summary:
         return "# Pick endpoints above and press Generate draft, or write the entities and actions here.\n" + _dump(doc)
     doc["entities"] = {
@@ -188,6 +190,16 @@ def _action(operation: dict[str, Any], label: str, config: dict[str, dict[str, A
     return action
 
 
+def _test_connection(summary: dict[str, Any], picked: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A GET that needs no setting (the connection is tested before settings are chosen): "who am I" first, else the shortest."""
+    candidates = [o for o in picked + list(summary.get("operations") or []) if o["method"] == "GET" and not o.get("path_params")]
+    if not candidates:
+        return None
+    words = ("me", "whoami", "account", "user", "users", "workspace", "workspaces")
+    best = min(candidates, key=lambda o: (o not in picked, o["path"].rstrip("/").rsplit("/", 1)[-1].lower() not in words, len(o["path"])))
+    return {"request": {"method": "GET", "path": best["path"]}}
+
+
 def draft_from_picks(*, key: str, name: str, summary: dict[str, Any], picks: dict[str, dict[str, str]], auth: dict[str, str]) -> str:
     """A spec with one entity per picked listing endpoint and one action per picked write endpoint."""
     doc = _base(key, name, summary)
@@ -195,10 +207,9 @@ def draft_from_picks(*, key: str, name: str, summary: dict[str, Any], picks: dic
     config: dict[str, dict[str, Any]] = {}
     entities: dict[str, Any] = {}
     actions: dict[str, Any] = {}
-    for operation in summary.get("operations") or []:
-        pick = picks.get(operation["id"])
-        if not pick:
-            continue
+    picked = [o for o in summary.get("operations") or [] if o["id"] in picks]
+    for operation in picked:
+        pick = picks[operation["id"]]
         fallback = operation.get("operation_id") or operation["path"].strip("/").split("/")[-1]
         section = entities if pick["as"] == "entity" else actions
         entry_key = _snake(pick.get("name") or fallback, "entity" if pick["as"] == "entity" else "action")
@@ -211,6 +222,9 @@ def draft_from_picks(*, key: str, name: str, summary: dict[str, Any], picks: dic
     if config:
         doc["config"] = list(config.values())
     doc["auth"] = auth_section
+    test = _test_connection(summary, picked)
+    if test:
+        doc["test_connection"] = test
     if entities:
         doc["entities"] = entities
     if actions:

@@ -217,27 +217,31 @@ def custom_connector_try(
 
     doc = spec_parse(text)
     spec_check(doc)
-    base_url = base_url_validate(base_url)  # http(s), and a host the SSRF guard allows
+    base_url = base_url_validate(base_url) or str(doc.get("base_url") or "")  # http(s), and a host the SSRF guard allows
     budget_key = f"custom-connector-try:{connector.pk}"
     cache.add(budget_key, 0, timeout=60)
     if cache.incr(budget_key) > TRIES_PER_MINUTE:
         raise ApplicationError(f"At most {TRIES_PER_MINUTE} tries a minute per connector; wait a moment.", code="rate_limited", status_code=429)
-    if base_url:
-        config = {**config, "base_url": base_url}
+    if request_name not in {name for name, _ in adapter.spec_request_names(doc)}:
+        raise ApplicationError(f"The spec has no request {request_name!r} to try.", fields={"request_name": ["Unknown request."]})
     try:
-        answer = adapter.spec_try(doc, config=config, credentials=credentials, request_name=request_name, params=params)
-        result = {
-            "ok": True,
-            "status": answer.get("status"),
-            "headers": {k: v for k, v in (answer.get("headers") or {}).items() if k.lower() not in HIDDEN_HEADERS},
-            "body": _shown_body(answer.get("body")),
-            "records": list(answer.get("records") or [])[:MAX_RECORDS_SHOWN],
-            "record_count": len(answer.get("records") or []),
-        }
-    except ApiError as error:
-        result = {"ok": False, "status": getattr(error, "status", None), "error": str(error)[:500], "headers": {}, "body": "", "records": []}
+        answer = adapter.spec_try(doc, base_url=base_url, config=config, credentials=credentials, request_name=request_name, params=params)
+    except ApiError as error:  # refused before any answer (the SSRF guard, an unreachable host)
+        answer = {"error": str(error), "status": None}
+    error = answer.get("error") or answer.get("classified_error") or ""
+    records = list(answer.get("records") or [])
+    result = {
+        "ok": not error,
+        "status": answer.get("status"),
+        "url": answer.get("url", ""),
+        "headers": {k: v for k, v in (answer.get("headers") or {}).items() if k.lower() not in HIDDEN_HEADERS},
+        "body": _shown_body(answer.get("body")) if answer.get("body") not in (None, "") else "",
+        "error": str(error)[:500],
+        "records": records[:MAX_RECORDS_SHOWN],
+        "record_count": answer.get("record_count", len(records)),
+    }
     secrets = [value for value in credentials.values() if isinstance(value, str) and len(value) >= 4]
-    for name in ("body", "error"):  # a vendor echoing the token back must not show it on the page
+    for name in ("body", "error", "url"):  # a vendor echoing the token back must not show it on the page
         for secret in secrets:
             if isinstance(result.get(name), str):
                 result[name] = result[name].replace(secret, "••••••")

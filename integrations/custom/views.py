@@ -32,15 +32,16 @@ def _problems(error: ApplicationError) -> list[dict[str, str]]:
     return [{"path": path, "message": message} for path, messages_ in error.fields.items() for message in messages_]
 
 
-def _draft_manifest(text: str) -> Any:
-    """The manifest the draft would compile to (for the console's requests and credential fields), or None while invalid."""
+def _draft_console(text: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """The requests the console can send for the draft and the credential fields it reads; nothing while the draft is invalid."""
     try:
         doc = services.spec_parse(text)
         if adapter.spec_problems(doc):
-            return None
-        return adapter.spec_compile(doc, key="custom.draft", name="draft").manifest
-    except (ApplicationError, ValueError, TypeError):
-        return None
+            return [], []
+    except ApplicationError:
+        return [], []
+    fields = [f for f in doc.get("credentials") or [] if isinstance(f, dict) and f.get("name")]
+    return adapter.spec_request_names(doc), fields
 
 
 @organization_page(Role.ADMIN)
@@ -79,10 +80,7 @@ def custom_connector_list(request: HttpRequest) -> HttpResponse:
 def _builder_context(request: HttpRequest, connector: CustomConnector, **extra: Any) -> dict[str, Any]:
     summary = connector.openapi or {}
     text = extra.pop("text", connector.draft)
-    manifest = _draft_manifest(text)
-    requests = []
-    if manifest is not None:
-        requests = [(e.key, f"Read {e.label or e.key}") for e in manifest.entities] + [(a.key, f"Action: {a.label or a.key}") for a in manifest.actions]
+    try_requests, credential_fields = _draft_console(text)
     return {
         "connector": connector,
         "summary": summary,
@@ -91,8 +89,8 @@ def _builder_context(request: HttpRequest, connector: CustomConnector, **extra: 
         "auth_schemes": summary.get("auth", []),
         "text": text,
         "versions": selectors.custom_connector_versions(connector=connector)[:20],
-        "draft_manifest": manifest,
-        "try_requests": requests,
+        "credential_fields": credential_fields,
+        "try_requests": try_requests,
         "try_values": extra.pop("try_values", {"base_url": (summary.get("servers") or [""])[0], "params": "{}"}),
         "problems": extra.pop("problems", []),
         "error": extra.pop("error", ""),

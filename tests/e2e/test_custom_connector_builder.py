@@ -16,10 +16,11 @@ from integrations.custom.models import CustomConnector
 from integrations.models import Integration, IntegrationStatus
 from sync.models import SyncRecord
 from tests.conftest import wait_for
+from tests.integrations.test_custom_connectors import project_task_names
 
 PASSWORD = "pw-Secret-123"
 PAT = "sandbox-asana-pat"
-PROJECT = "1300000000000001"  # the sandbox's "Incident follow-ups" project: 45 seeded tasks
+PROJECT = "1300000000000001"  # the sandbox's "Incident follow-ups" project and its seeded tasks
 OPENAPI = Path(__file__).resolve().parents[1] / "integrations" / "fixtures" / "asana_openapi_trimmed.yaml"
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 VIEWPORTS = {"desktop": (1440, 900), "phone": (390, 844)}
@@ -90,7 +91,7 @@ def test_build_a_custom_connector_from_openapi_and_import_records(width_name, li
 
     # Try the request live against the sandbox: the raw answer and the records it would produce.
     page.fill("#base_url", vendor)
-    page.select_option("#request_name", "tasks")
+    page.select_option("#request_name", "entity:tasks")
     page.fill("#credential_token", PAT)
     page.fill("#config", f'{{"project_gid": "{PROJECT}"}}')
     page.click("#try-request")

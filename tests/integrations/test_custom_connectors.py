@@ -44,6 +44,7 @@ def _valid_spec(base_url: str = "https://app.asana.com/api/1.0") -> dict:
         "credentials": [{"name": "token", "label": "API token", "secret": True, "required": True}],
         "config": [{"name": "project_gid", "label": "Project", "required": True}],
         "auth": {"kind": "bearer", "token": "{{ credentials.token }}"},
+        "test_connection": {"request": {"method": "GET", "path": "/workspaces"}, "identity": "{{ body.data[0].name }}"},
         "entities": {
             "tasks": {
                 "name": "Tasks",
@@ -171,6 +172,7 @@ def test_generate_builds_entities_and_actions_from_the_picked_endpoints(connecto
     assert entity["read"]["request"] == {"method": "GET", "path": "/projects/{{ config.project_gid }}/tasks"}
     assert entity["read"]["records"] == "$.data[*]" and entity["id"] == "{{ record.gid }}"
     assert entity["read"]["paging"]["kind"] == "cursor" and entity["read"]["paging"]["param"] == "offset"
+    assert draft["test_connection"] == {"request": {"method": "GET", "path": "/users"}}  # needs no setting: tested before setup
     assert draft["config"] == [{"name": "project_gid", "label": "Project gid", "required": True}]
     action = draft["actions"]["create_task"]
     assert action["request"]["method"] == "POST" and action["request"]["path"] == "/tasks"
@@ -214,7 +216,7 @@ def test_another_organization_never_sees_the_connector(connector, outsider, api_
     assert client.post(f"/integrations/custom/{connector.pk}/", {"op": "save_draft", "spec": "x: 1"}).status_code == 404
     assert connector.pk.hex not in client.get("/integrations/custom/").content.decode().replace("-", "")
     api = api_for(outsider)
-    assert api.get("/api/custom-connectors").json() == []
+    assert api.get("/api/custom-connectors").json()["results"] == []
     assert api.get(f"/api/custom-connectors/{connector.pk}/versions").status_code == 404
     assert api.post(f"/api/custom-connectors/{connector.pk}/versions", {"spec": "a: 1"}, format="json").status_code == 404
 
@@ -299,7 +301,7 @@ def test_publish_makes_the_key_resolve_and_export_gives_the_spec_back(connector,
     assert yaml.safe_load(exported.content) == _valid_spec()
     assert yaml.safe_load(client.get(f"/integrations/custom/{connector.pk}/export/?version=2").content)["description"] == "Second take."
     assert client.get(f"/integrations/custom/{connector.pk}/export/?version=9").status_code == 404
-    listed = api_for(admin_user).get("/api/custom-connectors").json()
+    listed = api_for(admin_user).get("/api/custom-connectors").json()["results"]
     assert listed == [{**listed[0], "connector_key": connector.connector_key, "status": "published", "published_version": 1}]
     actions = set(AuditEvent.objects.filter(target_id=str(connector.pk)).values_list("action", flat=True))
     assert {"custom_connector.create", "custom_connector.version_save", "custom_connector.publish"} <= actions
@@ -338,7 +340,7 @@ def services_integration_create(**kwargs):
 def test_try_request_runs_live_and_shows_the_answer_and_records_never_the_token(connector, admin_user, sandbox, monkeypatch):
     monkeypatch.setattr(services, "TRIES_PER_MINUTE", 2)
     vendor = f"{sandbox}/asana/api/1.0"
-    form = {"base_url": vendor, "request_name": "tasks", "credential_token": PAT, "config": '{"project_gid": "1300000000000001"}', "params": "{}"}
+    form = {"base_url": vendor, "request_name": "entity:tasks", "credential_token": PAT, "config": '{"project_gid": "1300000000000001"}', "params": "{}"}
     response = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **form)
     assert response.status_code == 200
     shown = response.content.decode()
@@ -346,7 +348,7 @@ def test_try_request_runs_live_and_shows_the_answer_and_records_never_the_token(
     assert '<span id="try-record-count">20</span>' in shown and "Seeded task 1" in shown
     assert PAT not in shown
     event = AuditEvent.objects.get(action="custom_connector.try_request", target_id=str(connector.pk))
-    assert event.changes == {"request": "tasks", "status": 200}
+    assert event.changes == {"request": "entity:tasks", "status": 200}
     refused = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **{**form, "credential_token": "not-the-token"})
     assert refused.status_code == 200 and '<span id="try-status">401</span>' in refused.content.decode()
     metadata = _post_spec(_page(admin_user), connector, _valid_spec(), op="try", **{**form, "base_url": "http://169.254.169.254/"})
@@ -371,6 +373,7 @@ def test_an_integration_connects_to_the_published_version_and_imports_every_page
         actor=admin_user,
     )
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
+    assert integration.external_account_id == "" and integration_test_identity(integration) == "Acme"
     stored = integration.credentials.get()
     assert stored.data == {"token": PAT}
     with connection.cursor() as cursor:  # encrypted at rest by the existing credentials service
@@ -379,10 +382,11 @@ def test_an_integration_connects_to_the_published_version_and_imports_every_page
     with django_capture_on_commit_callbacks(execute=True):  # the sync's pages run in-process (eager Celery)
         sync_start(data_source=integration.data_sources.get(entity_type="tasks"))
     records = SyncRecord.objects.filter(integration=integration, entity_type="tasks")
-    assert records.count() == 45
-    assert {"Seeded task 1", "Seeded task 45"} <= set(records.values_list("raw__name", flat=True))
+    names = project_task_names(f"{sandbox}/asana/api/1.0")
+    assert len(names) > 40 and records.count() == len(names)
+    assert set(records.values_list("raw__name", flat=True)) == names
     calls = list(integration.calls.order_by("created_at").values_list("path", flat=True))
-    assert len([p for p in calls if p.endswith("/tasks")]) == 3  # pages of 20: 20 + 20 + 5
+    assert len([p for p in calls if p.endswith("/tasks")]) == -(-len(names) // 20)  # every page of 20, and no more
 
 
 @pytest.mark.django_db
@@ -425,3 +429,23 @@ def test_the_admin_creates_a_connector_from_an_openapi_file(organization, make_u
     connector = CustomConnector.objects.get(organization=organization, key="asana")
     assert len(connector.openapi["operations"]) >= 5 and yaml.safe_load(connector.draft)["base_url"] == "https://app.asana.com/api/1.0"
     assert AuditEvent.objects.filter(action="custom_connector.create", target_id=str(connector.pk), actor=staff).exists()
+
+
+def integration_test_identity(integration) -> str:
+    from integrations.services import integration_test
+
+    return integration_test(integration=integration).identity
+
+
+def project_task_names(vendor: str) -> set[str]:
+    """What the sandbox holds for the project, read straight from it (pages of 100)."""
+    import requests
+
+    names: set[str] = set()
+    params: dict[str, str | int] = {"limit": 100}
+    while True:
+        body = requests.get(f"{vendor}/projects/1300000000000001/tasks", params=params, headers={"Authorization": f"Bearer {PAT}"}, timeout=5).json()
+        names |= {task["name"] for task in body["data"]}
+        if not body.get("next_page"):
+            return names
+        params["offset"] = body["next_page"]["offset"]
