@@ -3,8 +3,10 @@
 from django.urls import include, path
 
 from integrations import apis, documents, views
+from integrations.spec_schema_view import connector_spec_schema
 
 urlpatterns = [
+    path("api/schema/connector-spec.json", connector_spec_schema, name="api-connector-spec-schema"),
     path("api/connectors", apis.ConnectorCatalogApi.as_view(), name="api-connectors"),
     path("api/integrations", apis.IntegrationListApi.as_view(), name="api-integrations"),
     path("api/integrations/connect", apis.IntegrationConnectApi.as_view(), name="api-integration-connect"),
