@@ -7,7 +7,7 @@ from typing import Any
 
 from integrations.connectors.base import ActionResult, TrackedObject
 from integrations.connectors.declarative.reading import ReadingMixin, tracked_object
-from integrations.connectors.declarative.runtime import DeclarativeConnector, response_scope, select, text
+from integrations.connectors.declarative.runtime import response_scope, select, text
 from integrations.connectors.declarative.template import render, test
 from integrations.connectors.kit.once import create_once
 from integrations.errors import ApiBadRequest, ApiNotFound
@@ -83,6 +83,14 @@ class ActingMixin(ReadingMixin):
         if once:
             return create_once(self.client, send, find, attempts=int(once.get("attempts", 4)), what=f"{self.manifest.key}.{action}")
         return send()
+
+    def perform_bulk(
+        self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
+    ) -> list[ActionResult | Exception]:
+        hook = self.hook("perform_bulk", action)
+        if hook is not None:
+            return hook(self, action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
+        return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
 
 
 class UndoMixin:
@@ -165,6 +173,3 @@ class RegisterMixin:
         if hook is None:
             raise NotImplementedError(f"{self.manifest.name} has no expiring webhook registrations")  # type: ignore[attr-defined]
         return hook(self, webhook_ids)
-
-
-_ = DeclarativeConnector  # the mixins above run on a DeclarativeConnector subclass
