@@ -72,6 +72,8 @@ def _extract(source: str, found: dict[str, Any]) -> tuple[Any, str | None]:
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (int, float)) and abs(value) < 10000:  # years and small counts read best without separators
+        return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
