@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, request
 
 from sandbox.declared import checking
-from sandbox.declared.description import Description, Route
+from sandbox.declared.description import Collection, Description, Route
 from sandbox.declared.records import RecordError, Records, matches
 from sandbox.declared.webhooks import Webhooks
 from sandbox.oauth import bearer_token, issue_static_token, token_info
@@ -64,7 +64,7 @@ class DeclaredVendor:
         for entry in self.d.auth.get("tokens") or ():
             issue_static_token(self.VENDOR, entry["token"], subject=str(entry.get("user") or "sandbox-admin"))
         with STORE.lock:
-            for collection in self.d.collections.values():
+            for collection in _seed_order(self.d):
                 self.records.seed(collection)
 
     # ---- the API
@@ -262,3 +262,14 @@ class DeclaredVendor:
             with STORE.lock:
                 secret = STORE.collection(self.VENDOR, "_hook_secrets").get(gid)
             return jsonify({"secret": secret}) if secret else self.error(404, f"Unknown object: {gid}")
+
+
+def _seed_order(description: Description) -> list[Collection]:
+    """Collections a seed references come first (projects before the tasks in them); a reference to itself is fine."""
+    ordered: list[Collection] = []
+    pending = dict(description.collections)
+    while pending:
+        ready = [c for c in pending.values() if all((t[0] if isinstance(t, list) else t) in {o.name for o in ordered} | {c.name} for t in c.refs.values())]
+        for collection in ready or list(pending.values()):  # a cycle is seeded as declared
+            ordered.append(pending.pop(collection.name))
+    return ordered

@@ -7,12 +7,19 @@ import hmac
 import json
 import re
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+import yaml
 
+from sandbox.declared import DESCRIPTIONS_DIR
 from sandbox.declared.description import DescriptionInvalid, parse
+from sandbox.declared.engine import DeclaredVendor
+from sandbox.declared.infer import infer
+from sandbox.spec_check import SPECS_DIR
+from sandbox.state import STORE
 from tests.conftest import wait_for
 
 PAT = "sandbox-asana-pat"
@@ -220,27 +227,35 @@ def test_a_description_that_names_what_does_not_exist_is_refused_with_its_place(
         parse({**base, "collections": {}, "routes": [], "paging": {"style": "pages-by-carrier-pigeon"}})
 
 
-def test_the_engine_is_generic_a_variant_description_pages_by_cursor_with_uuid_ids():
-    """Another state description over the same OpenAPI document: cursor paging in a named field, uuid ids, its own mount."""
-    import yaml
+@contextmanager
+def served(doc: dict):
+    """A description served by the engine on its own loopback Flask app (not the session sandbox): its base URL."""
     from flask import Flask
     from werkzeug.serving import make_server
 
-    from sandbox.declared import DESCRIPTIONS_DIR
-    from sandbox.declared.engine import DeclaredVendor
-    from sandbox.state import STORE
-
-    doc = yaml.safe_load((DESCRIPTIONS_DIR / "asana.yaml").read_text())
-    doc.update(vendor="asana_variant", ids={"format": "uuid"}, paging={"style": "cursor", "cursor_param": "offset", "default_limit": 10, "next_field": "next"})
     vendor = DeclaredVendor(parse(doc))
     app = Flask(__name__)
     for blueprint in vendor.blueprints():
-        app.register_blueprint(blueprint, url_prefix="/asana_variant")
+        app.register_blueprint(blueprint, url_prefix=f"/{vendor.VENDOR}")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}/asana_variant/api/1.0"
     try:
         vendor.seed()
+        yield f"http://127.0.0.1:{server.server_port}/{vendor.VENDOR}{vendor.d.base_path}"
+    finally:
+        server.shutdown()
+
+
+def own_mismatches(vendor: str) -> list[dict]:
+    with STORE.lock:
+        return [m for m in STORE.spec_mismatches if m["vendor"] == vendor]
+
+
+def test_the_engine_is_generic_a_variant_description_pages_by_cursor_with_uuid_ids():
+    """Another state description over the same OpenAPI document: cursor paging in a named field, uuid ids."""
+    doc = yaml.safe_load((DESCRIPTIONS_DIR / "asana.yaml").read_text())
+    doc.update(vendor="asana_variant", ids={"format": "uuid"}, paging={"style": "cursor", "cursor_param": "offset", "default_limit": 10, "next_field": "next"})
+    with served(doc) as base:
         created = requests.post(f"{base}/tasks", json={"data": {"name": "Variant", "workspace": WORKSPACE}}, headers=AUTH, timeout=5).json()["data"]
         assert re.fullmatch(r"[0-9a-f-]{36}", created["gid"])
         gids, cursor = [], None
@@ -251,6 +266,42 @@ def test_the_engine_is_generic_a_variant_description_pages_by_cursor_with_uuid_i
             if not cursor:
                 break
         assert len(gids) == len(set(gids)) == 130
-        assert not [m for m in STORE.spec_mismatches if m["vendor"] == "asana_variant"]
-    finally:
-        server.shutdown()
+    assert own_mismatches("asana_variant") == []
+
+
+def test_a_description_inferred_from_the_openapi_document_alone_serves_state():
+    """sandbox.declared.infer reads collections, routes, ids, envelopes, paging and errors from the document itself."""
+    document = json.loads((SPECS_DIR / "asana.json").read_text())
+    doc = infer("asana_inferred", document, spec_file="asana.json", base_path="/api/1.0")
+    assert doc["envelope"] == {"request": "data", "answer": "data"} and doc["ids"]["field"] == "gid"
+    assert doc["paging"]["style"] == "offset_token" and doc["paging"]["next_field"] == "next_page" and doc["fields"] == {"param": "opt_fields"}
+    assert doc["errors"] == {"template": {"errors": [{"message": "{message}"}]}}
+    assert doc["collections"]["tasks"]["refs"] == {"projects": ["projects"], "workspace": "workspaces"}
+    assert {(r["method"], r["path"], r["op"]) for r in doc["routes"] if r["collection"] == "tasks"} == {
+        ("GET", "/tasks", "list"),
+        ("POST", "/tasks", "create"),
+        ("GET", "/tasks/{task_gid}", "read"),
+        ("PUT", "/tasks/{task_gid}", "update"),
+        ("DELETE", "/tasks/{task_gid}", "delete"),
+        ("GET", "/projects/{project_gid}/tasks", "list"),
+    }
+    # What no document says, a person adds: here one workspace and one project to file tasks in.
+    doc["collections"]["workspaces"]["seed"] = [{"gid": WORKSPACE, "name": "Acme"}]
+    doc["collections"]["projects"]["seed"] = [{"gid": PROJECT, "name": "Follow-ups", "workspace": WORKSPACE}]
+    auth = {"Authorization": "Bearer sandbox-asana_inferred-token"}
+    with served(doc) as base:
+        for n in range(25):
+            created = requests.post(
+                f"{base}/tasks", json={"data": {"name": f"Task {n}", "projects": [PROJECT], "workspace": WORKSPACE}}, headers=auth, timeout=5
+            )
+            assert created.status_code == 201, created.text
+        task = created.json()["data"]
+        assert task["projects"] == [{"gid": PROJECT, "resource_type": "project", "name": "Follow-ups"}]
+        assert requests.get(f"{base}/tasks/{task['gid']}", headers=auth, timeout=5).json()["data"] == task
+        first = requests.get(f"{base}/projects/{PROJECT}/tasks", headers=auth, timeout=5).json()
+        second = requests.get(f"{base}/projects/{PROJECT}/tasks", params={"offset": first["next_page"]["offset"]}, headers=auth, timeout=5).json()
+        assert len(first["data"]) == 20 and len(second["data"]) == 5 and second["next_page"] is None
+        refused = requests.post(f"{base}/tasks", json={"data": {"name": ["not", "text"]}}, headers=auth, timeout=5)
+        assert refused.status_code == 400 and refused.json()["errors"][0]["message"].startswith("data/name:")
+        assert requests.get(f"{base}/tasks/{task['gid']}", timeout=5).status_code == 401
+    assert [m["status"] for m in own_mismatches("asana_inferred")] == [400]
