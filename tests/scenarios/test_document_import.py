@@ -162,3 +162,43 @@ def test_organizations_are_isolated(api_for, users_by_role, organization, other_
     assert api_for(users_by_role[Role.VIEWER]).post(f"/api/scenarios/{scenario.pk}/document-import", body, format="json").status_code == 403
     scenario.refresh_from_db()
     assert scenario.values["deal_value"]["amount"] == 1
+
+
+def test_the_form_page_offers_the_picker_and_keeps_the_chosen_workbook(users_by_role, organization, documents, api_for):
+    from django.test import Client
+
+    editor_user = users_by_role[Role.EDITOR]
+    scenario = deal(organization)
+    model = falcon_model(api_for(editor_user), documents)
+    page = Client()
+    page.force_login(editor_user)
+    html = page.get(f"/scenarios/{scenario.pk}/edit/").content.decode()
+    assert 'class="document-picker" data-field="financial_model"' in html and "No document chosen." in html
+    assert f'<option value="{documents.pk}"' in html and "js/document_picker.js" in html
+    assert f'data-url="/api/scenarios/{scenario.pk}/document-import"' in html and "Fill 3 fields from this workbook" in html
+    form = {
+        "title": "Project Falcon",
+        "deal": "006FALCON",
+        "deal_value__amount": "1250000000",
+        "deal_value__currency": "USD",
+        "board_sponsor": "ava.chen@acme.example",
+        "summary": "Acquire Falcon Analytics.",
+        "stakeholders": "Priya Raman, priya.raman@acme.example, legal",
+        "jira_project_key": "MA",
+        "__value_sources": "",
+        **{f"financial_model__{part}": str(model.get(part) or "") for part in ("id", "name", "path", "url")},
+        "financial_model__integration_id": str(documents.pk),
+    }
+    assert page.post(f"/scenarios/{scenario.pk}/edit/", form).status_code == 302
+    scenario.refresh_from_db()
+    chosen = scenario.values["financial_model"]
+    assert chosen == {"integration_id": str(documents.pk), "id": model["id"], "name": "Project Falcon model.xlsx", "path": "", "url": model["url"]}
+    api_for(editor_user).post(
+        f"/api/scenarios/{scenario.pk}/document-import", {"integration": str(documents.pk), "document": chosen, "mapping": MAPPING}, format="json"
+    )
+    html = page.get(f"/scenarios/{scenario.pk}/edit/").content.decode()
+    assert "Imported from Project Falcon model.xlsx (DealValue)" in html and "Imported from Project Falcon model.xlsx (Synergies)" in html
+    assert f'href="{model["url"]}"' in html
+    broken = {**form, "financial_model__integration_id": "not-an-id"}
+    response = page.post(f"/scenarios/{scenario.pk}/edit/", broken)
+    assert response.status_code == 400 and "choose the document in a connected tool" in response.content.decode()
