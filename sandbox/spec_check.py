@@ -34,6 +34,7 @@ class VendorSpec:
     checks_answers: bool = True
     any_method: bool = False  # the vendor serves every operation on GET and POST alike (Slack's Web API)
     latest: tuple[str, str] = ("", "")  # an alias path prefix and the versioned prefix it stands for
+    rewrites: tuple[tuple[str, str], ...] = ()  # (regex, replacement) applied in order: the vendor's aliases for a spec path
 
 
 VENDORS: dict[str, VendorSpec] = {
@@ -50,6 +51,23 @@ VENDORS: dict[str, VendorSpec] = {
     # requests are checked against it.
     "slack": VendorSpec("slack.json", r"^/slack/api", style="swagger2", ignored_params=("token",), checks_answers=False, any_method=True),
     "google_calendar": VendorSpec("google_calendar.json", r"^/google_calendar", style="discovery"),
+    # Graph's module descriptions (2024) name actions with the `microsoft.graph.` prefix and have no /me paths; the service
+    # takes /me for /users/{signed-in user} and the unprefixed action names the current description uses. Entra sign-in,
+    # the copy monitor and $batch (handled by the SDK core, in no description) are not Graph paths.
+    "microsoft365": VendorSpec(
+        "microsoft365.json",
+        r"^/microsoft365/v1\.0",
+        ignore=VendorSpec.ignore + r"|^/microsoft365/(?!v1\.0/)|/\$batch$",
+        rewrites=(
+            (r"^/me(?=/|$)", "/users/me"),
+            (r"^/users/([^/]+)/drive/(root|items)(?=/|$)", r"/drives/\1-drive/\2"),  # a user's OneDrive is one of the drives
+            (r"/search\(q=", "/microsoft.graph.search(q="),
+            (r"/places/graph\.room$", "/places/microsoft.graph.room"),
+            (r"/(copy|invite|createLink|cancel|getSchedule|findMeetingTimes|reauthorize)$", r"/microsoft.graph.\1"),
+            (r"/delta(?:\(\))?$", "/microsoft.graph.delta()"),
+            (r"/(range|usedRange)$", r"/\1()"),
+        ),
+    ),
 }
 
 
@@ -132,6 +150,8 @@ class Spec:
         alias, versioned = self.definition.latest
         if alias and stripped.startswith(alias):
             stripped = versioned + stripped[len(alias) :]
+        for pattern, replacement in self.definition.rewrites:
+            stripped = re.sub(pattern, replacement, stripped)
         return stripped or "/"
 
     def find(self, method: str, spec_path: str) -> tuple[Operation | None, bool]:

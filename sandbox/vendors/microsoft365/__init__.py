@@ -1,0 +1,29 @@
+"""Microsoft 365 stand-in: Entra sign-in for the Bastion app and Microsoft Graph v1.0 (Teams, Outlook calendar, files, Excel, subscriptions).
+
+Served under /microsoft365: the Entra login at /<tenant>/oauth2/v2.0/{authorize,token}, Graph at /v1.0/..., the sandbox's own
+knobs at /_control/... Users are the Entra stand-in's directory (same ids and emails).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from sandbox.server import install_faults
+from sandbox.vendors.microsoft365 import batch, calendar, control, files, files_extra, login, subscriptions, teams, workbook
+from sandbox.vendors.microsoft365 import seed as seeding
+from sandbox.vendors.microsoft365.common import VENDOR, authenticate, fault_error, rate_limited
+
+__all__ = ["VENDOR", "blueprints", "seed"]
+
+
+def seed() -> None:
+    seeding.seed()
+
+
+def blueprints() -> list[Blueprint]:
+    graph = Blueprint("microsoft365_graph", __name__)
+    install_faults(graph, VENDOR, rate_limited=rate_limited, error=fault_error)
+    graph.before_request(authenticate)
+    for module in (teams, calendar, files, files_extra, workbook, subscriptions, batch):
+        module.register(graph)
+    return [login.blueprint(), graph, control.blueprint(), files.monitor_blueprint()]
