@@ -8,9 +8,11 @@ from typing import Any
 from integrations.connectors.base import ActionResult, ConnectionTest, Page, TrackedObject
 from integrations.connectors.microsoft365.auth import GraphAuth, missing_by_feature, token_claims
 from integrations.connectors.microsoft365.calendar import MEETING_KINDS, CalendarMixin
+from integrations.connectors.microsoft365.delta import DELTA_ENTITY_KEYS
 from integrations.connectors.microsoft365.excel import ExcelMixin
 from integrations.connectors.microsoft365.files import FilesMixin
 from integrations.connectors.microsoft365.manifest import FEATURE_PERMISSIONS, MANIFEST
+from integrations.connectors.microsoft365.notifications import NotificationsMixin
 from integrations.connectors.microsoft365.teams import CHANNEL_KINDS, TeamsMixin
 from integrations.errors import ApiBadRequest, ApiNotFound
 
@@ -18,7 +20,7 @@ DOCUMENT_KINDS = ("record", "document", "documents")
 TEAMS_ENTITIES = ("teams", "channels", "members")
 
 
-class Microsoft365Connector(FilesMixin, ExcelMixin, TeamsMixin, CalendarMixin, GraphAuth):
+class Microsoft365Connector(NotificationsMixin, FilesMixin, ExcelMixin, TeamsMixin, CalendarMixin, GraphAuth):
     """Microsoft Graph v1.0 as a signed-in delegate (OAuth code + PKCE) or as the application (client credentials)."""
 
     manifest = MANIFEST
@@ -64,6 +66,8 @@ class Microsoft365Connector(FilesMixin, ExcelMixin, TeamsMixin, CalendarMixin, G
 
     # Reading -----------------------------------------------------------------------------------------------------
     def read(self, entity: str, *, cursor: Any = None, page: Any = None) -> Page:
+        if entity in DELTA_ENTITY_KEYS:
+            return self.read_delta(entity, cursor=cursor, page=page)
         if entity not in TEAMS_ENTITIES:
             raise ApiNotFound(f"Microsoft 365 has no entity '{entity}'.")
         records, next_link = self.read_teams_entity(entity, page)

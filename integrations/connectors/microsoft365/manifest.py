@@ -17,8 +17,10 @@ from integrations.connectors.base import (
     Role,
     TrackedKind,
 )
+from integrations.connectors.microsoft365.delta import DELTA_ENTITIES
 from integrations.connectors.microsoft365.excel import EXCEL_ACTIONS
 from integrations.connectors.microsoft365.files import FILES_ACTIONS, FILES_CAPABILITIES, FILES_ENTITIES, FILES_SCOPES
+from integrations.connectors.microsoft365.notifications import NOTIFICATION_CAPABILITIES, NOTIFICATION_SCOPES, WEBHOOK
 from integrations.connectors.microsoft365.teams import rendered_channel_name
 
 # Delegated scopes requested at sign-in (least privilege for each feature); an administrator grants application ones in Entra ID.
@@ -190,6 +192,13 @@ MANIFEST = ConnectorManifest(
             "organizer", "Organizer (user or mailbox)", is_secret=False, is_required=False, help_text="Application access: whose calendar books meetings."
         ),
         CredentialField("tenant_id", "Directory (tenant) id", is_secret=False, is_required=False),
+        CredentialField(
+            "documents_drive_id",
+            "Documents drive",
+            is_secret=False,
+            is_required=False,
+            help_text="The drive whose changes Bastion follows (incident documents).",
+        ),
         CredentialField("login_base_url", "Login base URL", is_secret=False, is_required=False, help_text="https://login.microsoftonline.com"),
     ),
     oauth=OAuthSpec(
@@ -197,7 +206,7 @@ MANIFEST = ConnectorManifest(
         authorize_url="https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize",
         token_url="https://login.microsoftonline.com/organizations/oauth2/v2.0/token",
         scopes=tuple({**SCOPE_PURPOSES, **FILES_SCOPES}),
-        scope_purposes={**SCOPE_PURPOSES, **FILES_SCOPES, **OPTIONAL_SCOPE_PURPOSES},
+        scope_purposes={**SCOPE_PURPOSES, **FILES_SCOPES, **NOTIFICATION_SCOPES, **OPTIONAL_SCOPE_PURPOSES},
         use_pkce=True,
         rotates_refresh_token=True,
     ),
@@ -207,6 +216,7 @@ MANIFEST = ConnectorManifest(
         EntitySpec("channels", "Channels", "Channels of the configured team.", bastion_type=BastionType.CHANNEL),
         EntitySpec("members", "Team members", "Members of the configured team, merged with directory people by e-mail.", bastion_type=BastionType.PERSON),
         *FILES_ENTITIES,
+        *DELTA_ENTITIES,
     ),
     actions=TEAMS_ACTIONS + CALENDAR_ACTIONS + FILES_ACTIONS + EXCEL_ACTIONS,
     capabilities=(
@@ -218,6 +228,8 @@ MANIFEST = ConnectorManifest(
         Capability.FREE_BUSY,
         Capability.PAGED_RESULTS,
         *FILES_CAPABILITIES,
+        *NOTIFICATION_CAPABILITIES,
     ),
+    webhook=WEBHOOK,
     docs_url="https://learn.microsoft.com/graph/overview",
 )
