@@ -7,10 +7,10 @@ from typing import Any
 
 from integrations.connectors.base import ActionResult, TrackedObject
 from integrations.connectors.declarative.reading import ReadingMixin, tracked_object
-from integrations.connectors.declarative.runtime import response_scope, select, text
-from integrations.connectors.declarative.template import render, test
+from integrations.connectors.declarative.runtime import ERROR_CLASSES, response_scope, select, text
+from integrations.connectors.declarative.template import holds, render
 from integrations.connectors.kit.once import create_once
-from integrations.errors import ApiBadRequest, ApiNotFound
+from integrations.errors import ApiBadRequest, ApiError, ApiNotFound
 
 
 def action_result(spec: Mapping[str, Any] | None, scope: Mapping[str, Any], record: Any, *, created: bool) -> ActionResult:
@@ -43,7 +43,7 @@ class ActingMixin(ReadingMixin):
         idempotency = spec.get("idempotency") or {}
         scope["marker"] = render(idempotency["marker"], scope) if idempotency.get("marker") else None
         for check in spec.get("checks") or []:
-            if test(check["fail_if"], scope):
+            if holds(check["fail_if"], scope):
                 raise ApiBadRequest(text(render(check["message"], scope)))
         return scope
 
@@ -64,7 +64,7 @@ class ActingMixin(ReadingMixin):
             for search in idempotency.get("find") or []:
                 answer = self.send_scoped(search["request"], scope)
                 for record in select(search.get("records"), answer["body"]):
-                    if test(search.get("match", True), {**answer, "record": record}):
+                    if holds(search.get("match", True), {**answer, "record": record}):
                         return action_result(result_spec, answer, record, created=False)
             return None
 
@@ -74,15 +74,24 @@ class ActingMixin(ReadingMixin):
             answer = {**scope, **response_scope(response), "response": response}
             records = select(result_spec.get("select"), answer["body"]) if result_spec.get("select") else [answer["body"]]
             record = records[0] if records else {}
-            return action_result(result_spec, answer, record, created=test(result_spec.get("created", True), {**answer, "record": record}))
+            return action_result(result_spec, answer, record, created=holds(result_spec.get("created", True), {**answer, "record": record}))
 
-        searches = idempotency["kind"] == "search" and not (known_new and idempotency.get("skip_search_when_new"))
+        searches = bool(idempotency.get("find")) and not (known_new and idempotency.get("skip_search_when_new"))
         existing = find() if searches else None
         if existing is not None:
             return existing
-        if once:
-            return create_once(self.client, send, find, attempts=int(once.get("attempts", 4)), what=f"{self.manifest.key}.{action}")
-        return send()
+        try:
+            if once:
+                return create_once(self.client, send, find, attempts=int(once.get("attempts", 4)), what=f"{self.manifest.key}.{action}")
+            return send()
+        except ApiError as exc:
+            # The vendor refused a create it already has (a dedup key seen before): the earlier object is the answer.
+            if not any(isinstance(exc, ERROR_CLASSES[kind]) for kind in idempotency.get("recover_on") or ()):
+                raise
+            again = find()
+            if again is None:
+                raise
+            return again
 
     def perform_bulk(
         self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False

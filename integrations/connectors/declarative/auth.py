@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.connectors.declarative.template import render, test
+from integrations.connectors.declarative.template import holds, render
 from integrations.errors import ApiUnauthorized
 from integrations.http import AuthProvider, BasicAuth, BearerAuth, HeaderAuth, HttpClient
 
@@ -64,7 +64,7 @@ class ClientCredentialsAuth:
 
 def auth_provider(auth: Mapping[str, Any] | None, client: HttpClient, scope: Mapping[str, Any]) -> AuthProvider | None:
     """The provider the spec's `auth` describes; None for none/oauth2 (Bastion installs OAuth tokens itself) or when `when` fails."""
-    if not auth or not test(auth.get("when"), scope):
+    if not auth or not holds(auth.get("when"), scope):
         return None
     kind = auth.get("kind")
     if kind == "header":

@@ -102,8 +102,12 @@ def build_manifest(doc: Mapping[str, Any]) -> ConnectorManifest:
     methods = AUTH_METHODS[auth["kind"]]
     if auth["kind"] == "oauth2" and auth.get("also_api_key"):
         methods = (AuthMethod.OAUTH2, AuthMethod.API_KEY)
+    if auth.get("auth_methods"):
+        methods = tuple(AuthMethod(m) for m in auth["auth_methods"])
     oauth = None
-    if auth["kind"] == "oauth2":
+    if auth["kind"] == "oauth2" or auth.get("oauth"):
+        if auth["kind"] != "oauth2":
+            auth = auth["oauth"]
         scopes = auth.get("scopes") or []
         oauth = OAuthSpec(
             authorize_url=auth["authorize_url"],

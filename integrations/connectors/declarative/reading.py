@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 from integrations.connectors.base import FieldInfo, Page, TrackedObject
 from integrations.connectors.declarative.filters import to_datetime
 from integrations.connectors.declarative.runtime import DeclarativeConnector, response_scope, select, text
-from integrations.connectors.declarative.template import render, test
+from integrations.connectors.declarative.template import holds, render
 
 
 def format_time(moment: datetime, fmt: str) -> Any:
@@ -36,7 +36,7 @@ def tracked_object(spec: Mapping[str, Any], scope: Mapping[str, Any]) -> Tracked
         title=text(render(spec.get("title", ""), scope)),
         owner=text(render(spec.get("owner", ""), scope)),
         status=text(render(spec.get("status", "open"), scope)) or "open",
-        is_done=test(spec.get("done", False), scope),
+        is_done=holds(spec.get("done", False), scope),
         url=text(render(spec.get("url", ""), scope)),
         key=text(render(spec.get("key", ""), scope)),
         details=details if isinstance(details, dict) else {},
@@ -77,9 +77,11 @@ class ReadingMixin(DeclarativeConnector):
         number = int(position.get("page", paging.get("start", 1)))
         offset = int(position.get("offset", paging.get("start", 0)))
         if kind in ("page_number", "offset"):
+            if paging.get("size_first") and paging.get("size_param") and size is not None:
+                first[paging["size_param"]] = size
             first[paging["param"]] = number if kind == "page_number" else offset
             if paging.get("size_param") and size is not None:
-                first[paging["size_param"]] = size
+                first.setdefault(paging["size_param"], size)
         request = self.resolve(read["request"])
         if kind == "cursor" and position.get("cursor"):
             if paging.get("cursor_in") == "json":
@@ -124,10 +126,10 @@ class ReadingMixin(DeclarativeConnector):
     def _next_position(
         kind: str, paging: Mapping[str, Any], answer: Mapping[str, Any], response: Any, records: list, number: int, offset: int, size: int | None
     ):
-        if kind == "none" or (paging.get("stop") and test(paging["stop"], answer)):
+        if kind == "none" or (paging.get("stop") and holds(paging["stop"], answer)):
             return None
         if kind in ("page_number", "offset"):
-            more = test(paging["has_more"], answer) if "has_more" in paging else size is not None and len(records) >= size
+            more = holds(paging["has_more"], answer) if "has_more" in paging else size is not None and len(records) >= size
             if not (more and records):
                 return None
             return {"page": number + 1} if kind == "page_number" else {"offset": offset + len(records)}
@@ -144,7 +146,7 @@ class ReadingMixin(DeclarativeConnector):
         if deletions.get("kind") != "tombstone":
             return []
         scope = self.scope()
-        return [self.external_id_of(spec, r) for r in records if test(deletions.get("when"), {**scope, "record": r})]
+        return [self.external_id_of(spec, r) for r in records if holds(deletions.get("when"), {**scope, "record": r})]
 
     def _deleted_by_events(self, deletions: Mapping[str, Any], scope: dict[str, Any]) -> list[str]:
         answer = self.send_scoped(deletions["request"], scope)
@@ -212,7 +214,7 @@ class ReadingMixin(DeclarativeConnector):
             out = []
             for item in select(fields.get("records"), answer["body"]):
                 item_scope = {**answer, "item": item}
-                if fields.get("skip") and test(fields["skip"], item_scope):
+                if fields.get("skip") and holds(fields["skip"], item_scope):
                     continue
                 name = text(render(fields["name"], item_scope))
                 out.append(
@@ -221,8 +223,8 @@ class ReadingMixin(DeclarativeConnector):
                         text(render(fields.get("label", name), item_scope)) or name,
                         text(render(fields.get("type", "string"), item_scope)) or "string",
                         text(render(fields.get("path", f"$.{name}"), item_scope)),
-                        test(fields.get("required", False), item_scope),
-                        test(fields.get("custom", False), item_scope),
+                        holds(fields.get("required", False), item_scope),
+                        holds(fields.get("custom", False), item_scope),
                     )
                 )
             return out

@@ -13,7 +13,7 @@ from jsonpath_ng import parse as jsonpath_parse
 
 from integrations.connectors.base import BaseConnector, ConnectionTest
 from integrations.connectors.declarative.auth import auth_provider
-from integrations.connectors.declarative.template import render, test
+from integrations.connectors.declarative.template import holds, render
 from integrations.errors import (
     ApiBadRequest,
     ApiConflict,
@@ -141,7 +141,7 @@ class DeclarativeConnector(BaseConnector):
             # Only without auth of its own: an OAuth connection arrives with Bastion's refreshing provider installed.
             self.client.auth = provider_hook(self) if provider_hook else auth_provider(self.spec.get("auth"), self.client, scope)
         auth = self.spec.get("auth") or {}
-        if auth.get("kind") == "query" and test(auth.get("when"), scope):
+        if auth.get("kind") == "query" and holds(auth.get("when"), scope):
             self._query_auth = (str(auth["param"]), text(render(auth["value"], scope)))
         for name, value in render(self.spec.get("default_headers") or {}, scope, drop_none=True).items():
             self.client.default_headers.setdefault(name, text(value))
@@ -248,7 +248,7 @@ class DeclarativeConnector(BaseConnector):
                 continue
             if statuses is None and rule.get("when") is None:
                 continue
-            if not test(rule.get("when"), scope):
+            if not holds(rule.get("when"), scope):
                 continue
             return cls._rule_error(rule, response, path, scope, message, code)
         if 200 <= status < 400:
@@ -292,7 +292,7 @@ class DeclarativeConnector(BaseConnector):
         scope = self.send_scoped(spec["request"], self.scope())
         scopes = render(spec.get("scopes"), scope) if "scopes" in spec else []
         return ConnectionTest(
-            ok=test(spec.get("ok"), scope),
+            ok=holds(spec.get("ok"), scope),
             identity=text(render(spec.get("identity", ""), scope)),
             scopes=[str(s) for s in scopes] if isinstance(scopes, list) else [],
             detail=dict(render(spec.get("detail") or {}, scope)),

@@ -392,7 +392,7 @@ def render(value: Any, scope: Mapping[str, Any], *, drop_none: bool = False) -> 
     return value
 
 
-def test(expression: str | bool | None, scope: Mapping[str, Any]) -> bool:
+def holds(expression: str | bool | None, scope: Mapping[str, Any]) -> bool:
     """A predicate's truth; a literal true/false/absent is itself."""
     if expression is None or isinstance(expression, bool):
         return bool(expression) if expression is not None else True

@@ -27,7 +27,7 @@ TEMPLATE_NAMES = frozenset(
         "config", "credentials", "vars", "const", "input", "payload", "record", "records", "body", "headers", "status",
         "page", "cursor", "started", "key", "marker", "now", "request", "url", "form", "raw_body", "timestamp",
         "received_at", "value", "item", "result", "entity", "action", "id", "ids", "kind", "search", "reason",
-        "external_id", "known_new", "event", "response", "name",
+        "external_id", "known_new", "event", "response", "name", "object_key",
     }
 )  # fmt: skip
 # Keys whose string values are predicates: expressions even without braces.
@@ -233,8 +233,6 @@ def _check_sections(doc: Mapping[str, Any], problems: list[SpecProblem], allow_h
             problems.append(SpecProblem(spec_path(("actions", key, "request")), "an action needs `request` (or a `perform` hook)"))
         idempotency = action.get("idempotency")
         if isinstance(idempotency, Mapping):
-            if idempotency.get("kind") == "vendor" and not idempotency.get("header") and not _has_hook(doc, "perform", key):
-                problems.append(SpecProblem(spec_path(("actions", key, "idempotency", "header")), "vendor idempotency needs the `header` carrying the key"))
             if idempotency.get("kind") == "search" and not idempotency.get("find") and not _has_hook(doc, "perform", key):
                 problems.append(SpecProblem(spec_path(("actions", key, "idempotency", "find")), "search idempotency needs `find` (how to look for the marker)"))
     declared = set(doc.get("capabilities") or []) if isinstance(doc.get("capabilities"), list) else set()

@@ -12,7 +12,7 @@ import orjson
 from integrations.connectors.base import WebhookEvent, WebhookRequest
 from integrations.connectors.declarative.filters import to_datetime
 from integrations.connectors.declarative.runtime import CaseInsensitive, DeclarativeConnector, select, text
-from integrations.connectors.declarative.template import render, test
+from integrations.connectors.declarative.template import holds, render
 from integrations.connectors.kit.signatures import REPLAY_WINDOW_SECONDS, check_window, epoch_seconds, hmac_digest, require_header, verify_hmac
 from integrations.errors import WebhookRejected
 
@@ -131,7 +131,11 @@ class WebhooksMixin(DeclarativeConnector):
         if rejected is not None:
             raise rejected
         if stamp is not None:
-            check_window(stamp, window=int(timestamp.get("window", REPLAY_WINDOW_SECONDS)), vendor=vendor)
+            try:
+                check_window(stamp, window=int(timestamp.get("window", REPLAY_WINDOW_SECONDS)), vendor=vendor)
+            except WebhookRejected as exc:
+                exc.code = str(timestamp.get("stale_code") or exc.code)
+                raise
 
     @classmethod
     def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:
@@ -144,10 +148,10 @@ class WebhooksMixin(DeclarativeConnector):
         scope = delivery_scope(cls.spec, request, None)
         fallback_id = hashlib.sha256(request.body).hexdigest()
         for reject in webhooks.get("reject") or []:
-            if test(reject["if"], scope):
+            if holds(reject["if"], scope):
                 raise WebhookRejected(int(reject.get("status", 400)), str(reject.get("code", "invalid_payload")), text(render(reject["message"], scope)))
         for handshake in webhooks.get("handshake") or []:
-            if test(handshake["when"], scope):
+            if holds(handshake["when"], scope):
                 event = WebhookEvent(fallback_id, "handshake", action="ignore", occurred_at=request.received_at)
                 if "json" in handshake:
                     event.challenge_response = render(handshake["json"], scope)
@@ -155,7 +159,7 @@ class WebhooksMixin(DeclarativeConnector):
                     event.challenge_text = text(render(handshake.get("text", ""), scope))
                 return [event]
         for rule in webhooks.get("events") or []:
-            if not test(rule.get("when", True), scope):
+            if not holds(rule.get("when", True), scope):
                 continue
             items = select(rule["many"], scope["body"]) if rule.get("many") else [None]
             return [cls._event(rule, {**scope, "item": item, "event": item}, fallback_id, index) for index, item in enumerate(items)]
