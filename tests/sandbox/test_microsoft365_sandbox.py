@@ -6,11 +6,17 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
+import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+
+from sandbox.spec_check import check_exchange
+from tests.conftest import wait_for
 
 TENANT = "a1b2c3d4-0000-4000-8000-000000000001"
 TEAM = "Bastion Incident Response"
@@ -315,3 +321,344 @@ def test_find_a_time_book_event_with_room_and_teams_link_then_responses_and_canc
     assert requests.get(f"{graph(sandbox)}/me/events/{event['id']}", headers=headers, timeout=5).status_code == 404
     kinds = [c["kind"] for c in requests.get(f"{sandbox}/_control/created", params={"vendor": "microsoft365"}, timeout=5).json()]
     assert kinds == ["event", "cancellation"]
+
+
+# ---- files and Excel
+def legal_and_deals(sandbox: str, headers: dict[str, str]) -> tuple[dict, dict]:
+    sites = requests.get(f"{graph(sandbox)}/sites", params={"search": "legal"}, headers=headers, timeout=5).json()["value"]
+    legal = requests.get(f"{graph(sandbox)}/sites/{sites[0]['id']}/drives", headers=headers, timeout=5).json()["value"][0]
+    deals_site = requests.get(f"{graph(sandbox)}/sites", params={"search": "Deals"}, headers=headers, timeout=5).json()["value"][0]
+    deals = requests.get(f"{graph(sandbox)}/sites/{deals_site['id']}/drives", headers=headers, timeout=5).json()["value"][0]
+    return legal, deals
+
+
+def children(sandbox: str, headers: dict[str, str], drive_id: str, item_id: str = "root") -> dict[str, dict]:
+    path = "root/children" if item_id == "root" else f"items/{item_id}/children"
+    return {i["name"]: i for i in requests.get(f"{graph(sandbox)}/drives/{drive_id}/{path}", headers=headers, timeout=5).json()["value"]}
+
+
+def test_copy_a_template_through_the_monitor_then_share_and_follow_drive_delta(sandbox):
+    headers = app_token(sandbox)
+    legal, _deals = legal_and_deals(sandbox, headers)
+    root = children(sandbox, headers, legal["id"])
+    template = children(sandbox, headers, legal["id"], root["Templates"]["id"])["Breach notification template.docx"]
+    first = requests.get(f"{graph(sandbox)}/drives/{legal['id']}/root/delta", headers=headers, timeout=5).json()
+    assert {i["name"] for i in first["value"]} >= {"Templates", "Breach notification template.docx"} and "@odata.deltaLink" in first
+    folder = requests.post(
+        f"{graph(sandbox)}/drives/{legal['id']}/items/{root['Incidents']['id']}/children", json={"name": "SEC-1", "folder": {}}, headers=headers, timeout=5
+    ).json()
+    requests.put(f"{sandbox}/_control/faults/microsoft365", json={}, timeout=5)
+    requests.put(f"{sandbox}/microsoft365/_control/knobs", json={"copy_in_progress_polls": 1}, timeout=5)
+    copied = requests.post(
+        f"{graph(sandbox)}/drives/{legal['id']}/items/{template['id']}/copy",
+        json={"parentReference": {"driveId": legal["id"], "id": folder["id"]}, "name": "SEC-1 breach notification.docx"},
+        headers=headers,
+        timeout=5,
+    )
+    assert copied.status_code == 202 and copied.content == b""
+    monitor = copied.headers["Location"]
+    assert requests.get(monitor, timeout=5).json()["status"] == "inProgress"  # the monitor URL needs no token
+    done = requests.get(monitor, timeout=5).json()
+    assert done["status"] == "completed" and done["percentageComplete"] == 100.0
+    item = requests.get(f"{graph(sandbox)}/drives/{legal['id']}/items/{done['resourceId']}", headers=headers, timeout=5).json()
+    assert item["name"] == "SEC-1 breach notification.docx" and item["parentReference"]["path"] == "/drive/root:/Incidents/SEC-1"
+    again = requests.post(
+        f"{graph(sandbox)}/drives/{legal['id']}/items/{template['id']}/copy",
+        json={"parentReference": {"driveId": legal["id"], "id": folder["id"]}, "name": "SEC-1 breach notification.docx"},
+        headers=headers,
+        timeout=5,
+    )
+    requests.get(again.headers["Location"], timeout=5)
+    failed = requests.get(again.headers["Location"], timeout=5).json()
+    assert failed["status"] == "failed" and failed["error"]["code"] == "nameAlreadyExists"
+    shared = requests.post(
+        f"{graph(sandbox)}/drives/{legal['id']}/items/{item['id']}/invite",
+        json={
+            "recipients": [{"email": "priya.raman@acme.example"}, {"email": "counsel@outside-firm.example"}],
+            "roles": ["write"],
+            "requireSignIn": True,
+            "sendInvitation": True,
+        },
+        headers=headers,
+        timeout=5,
+    ).json()["value"]
+    assert [p["grantedTo"]["user"]["email"] for p in shared] == ["priya.raman@acme.example", "counsel@outside-firm.example"] and "invitation" in shared[1]
+    link = requests.post(
+        f"{graph(sandbox)}/drives/{legal['id']}/items/{item['id']}/createLink", json={"type": "view", "scope": "organization"}, headers=headers, timeout=5
+    )
+    assert link.status_code == 201 and link.json()["link"]["webUrl"].startswith("https://")
+    later = requests.get(first["@odata.deltaLink"], headers=headers, timeout=5).json()
+    assert {i["name"] for i in later["value"]} >= {"SEC-1", "SEC-1 breach notification.docx"} and "Templates" not in {i["name"] for i in later["value"]}
+    kinds = {c["kind"] for c in requests.get(f"{sandbox}/_control/created", params={"vendor": "microsoft365"}, timeout=5).json()}
+    assert {"folder", "copy", "share", "share_link"} <= kinds
+
+
+def test_workbook_tables_ranges_and_names_of_the_deal_model(sandbox):
+    headers = token(sandbox, "grace.obrien@acme.example")
+    _legal, deals = legal_and_deals(sandbox, headers)
+    model = children(sandbox, headers, deals["id"])["Project Falcon model.xlsx"]
+    book = f"{graph(sandbox)}/drives/{deals['id']}/items/{model['id']}/workbook"
+    assert [t["name"] for t in requests.get(f"{book}/tables", headers=headers, timeout=5).json()["value"]] == ["DealTerms", "Synergies"]
+    rows = requests.get(f"{book}/tables/Synergies/rows", headers=headers, timeout=5).json()["value"]
+    assert rows[0]["values"] == [["Procurement consolidation", "Cost", 42000000, 2028]] and len(rows) == 4
+    cells = requests.get(f"{book}/worksheets/Model/range(address='A1:C4')", headers=headers, timeout=5).json()
+    assert cells["address"] == "Model!A1:C4" and cells["values"][1][:2] == ["Deal value", 1250000000] and cells["text"][1][1] == "$1,250,000,000"
+    names = {n["name"]: n["value"] for n in requests.get(f"{book}/names", headers=headers, timeout=5).json()["value"]}
+    assert names == {"DealValue": "Model!$B$2", "CloseDate": "Model!$B$3", "SynergyTotal": "Synergies!$C$7"}
+    close = requests.get(f"{book}/names/CloseDate/range()", headers=headers, timeout=5).json()
+    assert close["numberFormat"] == [["yyyy-mm-dd"]] and close["text"] == [["2027-03-31"]] and close["values"] == [[46477]]
+    total = requests.get(f"{book}/names/SynergyTotal/range()", headers=headers, timeout=5).json()
+    assert total["values"] == [[140000000]] and total["formulas"] == [["=SUM(C2:C5)"]]
+    added = requests.post(f"{book}/tables/DealTerms/rows/add", json={"values": [["Status", "Signed", "via Bastion"]]}, headers=headers, timeout=5)
+    assert added.status_code == 201 and added.json()["index"] == 5
+    assert len(requests.get(f"{book}/tables/DealTerms/rows", headers=headers, timeout=5).json()["value"]) == 6
+    wrong = requests.post(f"{book}/tables/DealTerms/rows/add", json={"values": [["too", "short"]]}, headers=headers, timeout=5)
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "InvalidArgument"
+    assert requests.get(f"{book}/worksheets/Model/range(address='A1:ZZZZ9')", headers=headers, timeout=5).status_code == 400
+    not_a_book = children(sandbox, headers, deals["id"])
+    assert set(not_a_book) == {"Project Falcon model.xlsx"}
+
+
+# ---- batching, paging and throttling
+def test_batch_dependencies_per_request_status_and_the_twenty_request_limit(sandbox):
+    headers = token(sandbox)
+    tid = team_id(sandbox, headers)
+    batch = {
+        "requests": [
+            {"id": "1", "method": "POST", "url": f"/teams/{tid}/channels", "headers": {"Content-Type": "application/json"}, "body": {"displayName": "sec-2"}},
+            {"id": "2", "method": "GET", "url": "/users/nobody@acme.example", "dependsOn": ["1"]},
+            {"id": "3", "method": "GET", "url": "/me", "dependsOn": ["2"]},
+            {"id": "4", "method": "GET", "url": "/users?$top=2&$select=mail", "dependsOn": ["1"]},
+        ]
+    }
+    answer = requests.post(f"{graph(sandbox)}/$batch", json=batch, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    by_id = {r["id"]: r for r in answer.json()["responses"]}
+    assert by_id["1"]["status"] == 201 and by_id["1"]["body"]["displayName"] == "sec-2"
+    assert by_id["2"]["status"] == 404 and by_id["2"]["body"]["error"]["code"] == "Request_ResourceNotFound"
+    assert by_id["3"]["status"] == 424  # its dependency failed
+    assert by_id["4"]["status"] == 200 and by_id["4"]["body"]["@odata.nextLink"].startswith(f"{sandbox}/microsoft365/v1.0/users?")
+    too_many = {"requests": [{"id": str(n), "method": "GET", "url": "/me"} for n in range(21)]}
+    refused = requests.post(f"{graph(sandbox)}/$batch", json=too_many, headers=headers, timeout=10)
+    assert refused.status_code == 400 and "20" in refused.json()["error"]["message"]
+    no_type = {"requests": [{"id": "1", "method": "POST", "url": f"/teams/{tid}/channels", "body": {"displayName": "x"}}]}
+    assert requests.post(f"{graph(sandbox)}/$batch", json=no_type, headers=headers, timeout=10).json()["responses"][0]["status"] == 400
+
+
+def test_throttling_answers_429_with_retry_after_in_the_graph_envelope_also_inside_a_batch(sandbox):
+    headers = token(sandbox)
+    requests.put(f"{sandbox}/_control/faults/microsoft365", json={"rate_limit_next": 2, "retry_after": 7}, timeout=5)
+    throttled = requests.get(f"{graph(sandbox)}/me", headers=headers, timeout=5)
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "7" and throttled.json()["error"]["code"] == "TooManyRequests"
+    batch = {"requests": [{"id": "a", "method": "GET", "url": "/me"}, {"id": "b", "method": "GET", "url": "/users/priya.raman@acme.example"}]}
+    requests.put(f"{sandbox}/_control/faults/microsoft365", json={"rate_limit_next": 1}, timeout=5)
+    by_id = {r["id"]: r for r in requests.post(f"{graph(sandbox)}/$batch", json=batch, headers=headers, timeout=10).json()["responses"]}
+    assert by_id["a"]["status"] == 429 and by_id["a"]["headers"]["Retry-After"] == "7" and by_id["b"]["status"] == 200
+    assert requests.get(f"{graph(sandbox)}/me", headers=headers, timeout=5).status_code == 200
+    requests.put(f"{sandbox}/_control/faults/microsoft365", json={"revoked": True}, timeout=5)
+    revoked = requests.get(f"{graph(sandbox)}/me", headers=headers, timeout=5)
+    assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_requests_are_checked_against_graphs_published_description():
+    def problems(method: str, path: str, body=None, query=None, status: int = 200) -> list[str]:
+        return check_exchange(
+            "microsoft365",
+            method=method,
+            path=path,
+            query=query or {},
+            headers={},
+            form={},
+            body=body,
+            status=status,
+            content_type="application/json",
+            answer=None,
+        )
+
+    base = "/microsoft365/v1.0"
+    assert problems("POST", f"{base}/teams/t1/channels", {"displayName": 5}) == ["request: displayName: 5 is not of type 'string'"]
+    assert problems("POST", f"{base}/me/events", {"subject": "x", "isOnlineMeeting": True}) == []  # /me is /users/{id}
+    assert problems("POST", f"{base}/drives/d/items/i/copy", {"parentReference": {"id": "p"}}) == []  # the unprefixed action name
+    assert problems("POST", f"{base}/drives/d/items/i/workbook/tables/T/rows/add", {"values": [[1]]}) == []  # from the SDK URL inventory
+    assert sorted(problems("GET", f"{base}/users/u/calendarView/delta")) == [
+        "request: required query parameter 'endDateTime' is missing",
+        "request: required query parameter 'startDateTime' is missing",
+    ]
+    assert problems("GET", f"{base}/teams/t/tags") == ["request: /teams/t/tags is not a path in the spec, yet the stand-in answered 200"]
+    assert problems("PUT", f"{base}/subscriptions/s1") == ["request: PUT is not an operation on /subscriptions/s1, yet the stand-in answered 200"]
+    assert problems("POST", "/microsoft365/common/oauth2/v2.0/token") == [] and problems("POST", f"{base}/$batch") == []
+
+
+# ---- change notifications
+class Receiver:
+    """A notification endpoint on loopback: echoes validationToken (unless told not to) and keeps what Graph posts."""
+
+    def __init__(self, echo: bool = True, delay: float = 0.0):
+        self.received: list[dict] = []
+        self.echo, self.delay = echo, delay
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                query = parse_qs(urlsplit(self.path).query)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if "validationToken" in query:
+                    time.sleep(owner.delay)
+                    answer = (query["validationToken"][0] if owner.echo else "nope").encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
+                owner.received.append({"path": unquote(self.path), **json.loads(body or b"{}")})
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+def subscribe(sandbox: str, headers: dict[str, str], url: str, resource: str, minutes: int = 50, **extra):
+    body = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": f"{url}/notify",
+        "resource": resource,
+        "expirationDateTime": (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "clientState": "bastion-secret",
+        **extra,
+    }
+    return requests.post(f"{graph(sandbox)}/subscriptions", json=body, headers=headers, timeout=15)
+
+
+def test_the_handshake_is_refused_when_the_token_is_not_echoed(sandbox):
+    headers = token(sandbox)
+    silent = Receiver(echo=False)
+    try:
+        refused = subscribe(sandbox, headers, silent.url, "/me/events")
+    finally:
+        silent.close()
+    assert refused.status_code == 400 and "did not exactly match the validationToken" in refused.json()["error"]["message"]
+    missing = subscribe(sandbox, headers, "http://127.0.0.1:9", "/me/events")
+    assert missing.status_code == 400 and "did not answer" in missing.json()["error"]["message"]
+    not_https = subscribe(sandbox, headers, "http://bastion.example.com", "/me/events")
+    assert not_https.status_code == 400 and "https" in not_https.json()["error"]["message"]
+    assert requests.get(f"{graph(sandbox)}/subscriptions", headers=headers, timeout=5).json()["value"] == []
+
+
+def test_subscription_lifetimes_per_resource(sandbox, receiver):
+    headers = token(sandbox)
+    tid = team_id(sandbox, headers)
+    general = requests.get(f"{graph(sandbox)}/teams/{tid}/channels", headers=headers, timeout=5).json()["value"][0]["id"]
+    messages = f"/teams/{tid}/channels/{general}/messages"
+    too_long = subscribe(sandbox, headers, receiver.url, "/me/events", minutes=4300)
+    assert too_long.status_code == 400 and "4230 minutes" in too_long.json()["error"]["message"]
+    needs_lifecycle = subscribe(sandbox, headers, receiver.url, messages, minutes=120)
+    assert needs_lifecycle.status_code == 400 and "lifecycleNotificationUrl is a required property" in needs_lifecycle.json()["error"]["message"]
+    ok = subscribe(sandbox, headers, receiver.url, messages, minutes=120, lifecycleNotificationUrl=f"{receiver.url}/lifecycle")
+    assert ok.status_code == 201, ok.text
+    short = subscribe(sandbox, headers, receiver.url, "/me/events", minutes=5).json()
+    floor = datetime.fromisoformat(short["expirationDateTime"].replace("Z", "+00:00")) - datetime.now(UTC)
+    assert timedelta(minutes=44) < floor <= timedelta(minutes=45)  # raised to Graph's 45-minute floor
+    legal, _deals = legal_and_deals(sandbox, headers)
+    drive = subscribe(sandbox, headers, receiver.url, f"/drives/{legal['id']}/root")
+    assert drive.status_code == 400 and "'updated' only" in drive.json()["error"]["message"]
+    long_state = subscribe(sandbox, headers, receiver.url, "/me/events", clientState="x" * 129)
+    assert long_state.status_code == 400
+
+
+def test_change_and_lifecycle_notifications_reach_the_endpoint(sandbox, receiver):
+    headers = token(sandbox)
+    tid = team_id(sandbox, headers)
+    general = requests.get(f"{graph(sandbox)}/teams/{tid}/channels", headers=headers, timeout=5).json()["value"][0]["id"]
+    events = subscribe(sandbox, headers, receiver.url, "/me/events", lifecycleNotificationUrl=f"{receiver.url}/lifecycle").json()
+    chat = subscribe(sandbox, headers, receiver.url, f"/teams/{tid}/channels/{general}/messages").json()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    event = requests.post(
+        f"{graph(sandbox)}/me/events",
+        json={
+            "subject": "Bridge",
+            "start": {"dateTime": iso(start), "timeZone": "UTC"},
+            "end": {"dateTime": iso(start + timedelta(hours=1)), "timeZone": "UTC"},
+        },
+        headers=headers,
+        timeout=5,
+    ).json()
+    requests.post(f"{sandbox}/microsoft365/_control/channels/{general}/messages", json={"from": "emma.rossi@acme.example", "text": "on it"}, timeout=5)
+    wait_for(lambda: len(receiver.received) >= 2, timeout=10, message="two change notifications")
+    by_subscription = {n["value"][0]["subscriptionId"]: n["value"][0] for n in receiver.received}
+    created = by_subscription[events["id"]]
+    assert created["changeType"] == "created" and created["clientState"] == "bastion-secret" and created["resourceData"]["id"] == event["id"]
+    assert created["tenantId"] == TENANT and created["subscriptionExpirationDateTime"] == events["expirationDateTime"]
+    assert by_subscription[chat["id"]]["resource"].startswith(f"teams('{tid}')/channels('{general}')/messages(")
+    lifecycle = requests.post(f"{sandbox}/microsoft365/_control/subscriptions/{events['id']}/lifecycle", json={"event": "subscriptionRemoved"}, timeout=5)
+    assert lifecycle.status_code == 202
+    wait_for(lambda: any(n["path"] == "/lifecycle" for n in receiver.received), timeout=10, message="the lifecycle notification")
+    notice = next(n for n in receiver.received if n["path"] == "/lifecycle")["value"][0]
+    assert notice["lifecycleEvent"] == "subscriptionRemoved" and notice["subscriptionId"] == events["id"]
+    assert requests.get(f"{graph(sandbox)}/subscriptions/{events['id']}", headers=headers, timeout=5).status_code == 404
+    no_url = requests.post(f"{sandbox}/microsoft365/_control/subscriptions/{chat['id']}/lifecycle", json={"event": "missed"}, timeout=5)
+    assert no_url.status_code == 400
+    renewed = requests.patch(
+        f"{graph(sandbox)}/subscriptions/{chat['id']}",
+        json={"expirationDateTime": (datetime.now(UTC) + timedelta(minutes=55)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        headers=headers,
+        timeout=15,
+    )
+    assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] != chat["expirationDateTime"]
+    assert requests.delete(f"{graph(sandbox)}/subscriptions/{chat['id']}", headers=headers, timeout=5).status_code == 204
+
+
+def test_event_and_message_delta_rounds(sandbox):
+    headers = token(sandbox)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    window = {"startDateTime": iso(start - timedelta(days=1)) + "Z", "endDateTime": iso(start + timedelta(days=1)) + "Z"}
+    first = requests.get(f"{graph(sandbox)}/me/calendarView/delta", params=window, headers=headers, timeout=5).json()
+    assert first["value"] == [] and first["@odata.deltaLink"].startswith(f"{sandbox}/microsoft365/v1.0/me/calendarView/delta?")
+    made = requests.post(
+        f"{graph(sandbox)}/me/events",
+        json={
+            "subject": "Delta",
+            "start": {"dateTime": iso(start), "timeZone": "UTC"},
+            "end": {"dateTime": iso(start + timedelta(hours=1)), "timeZone": "UTC"},
+        },
+        headers=headers,
+        timeout=5,
+    ).json()
+    second = requests.get(first["@odata.deltaLink"], headers=headers, timeout=5).json()
+    assert [e["subject"] for e in second["value"]] == ["Delta"]
+    requests.delete(f"{graph(sandbox)}/me/events/{made['id']}", headers=headers, timeout=5)
+    third = requests.get(second["@odata.deltaLink"], headers=headers, timeout=5).json()
+    assert third["value"] == [{"id": made["id"], "@removed": {"reason": "deleted"}}]
+    stale = requests.get(f"{graph(sandbox)}/me/events/delta", params={"$deltatoken": "garbage"}, headers=headers, timeout=5)
+    assert stale.status_code == 410
+    tid = team_id(sandbox, headers)
+    general = requests.get(f"{graph(sandbox)}/teams/{tid}/channels", headers=headers, timeout=5).json()["value"][0]["id"]
+    url = f"{graph(sandbox)}/teams/{tid}/channels/{general}/messages"
+    for n in range(3):
+        requests.post(url, json={"body": {"contentType": "text", "content": f"update {n}"}}, headers=headers, timeout=5)
+    pages, link, seen = 0, f"{url}/delta?$top=2", []
+    while True:
+        body = requests.get(link, headers=headers, timeout=5).json()
+        seen += [m["body"]["content"] for m in body["value"]]
+        pages += 1
+        if "@odata.deltaLink" in body:
+            break
+        link = body["@odata.nextLink"]
+    assert pages == 2 and seen == ["update 0", "update 1", "update 2"]

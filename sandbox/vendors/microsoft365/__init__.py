@@ -24,6 +24,6 @@ def blueprints() -> list[Blueprint]:
     graph = Blueprint("microsoft365_graph", __name__)
     install_faults(graph, VENDOR, rate_limited=rate_limited, error=fault_error)
     graph.before_request(authenticate)
-    for module in (teams, calendar, files, files_extra, workbook, subscriptions, batch):
+    for module in (teams, calendar, files, files_extra, workbook, subscriptions):
         module.register(graph)
-    return [login.blueprint(), graph, control.blueprint(), files.monitor_blueprint()]
+    return [login.blueprint(), graph, batch.blueprint(), control.blueprint(), files.monitor_blueprint()]

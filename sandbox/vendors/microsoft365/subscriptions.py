@@ -186,6 +186,8 @@ def register(bp: Blueprint) -> None:
         if rule is None:
             return bad_request(f"Resource '{body['resource']}' is not supported for change notifications.", "InvalidRequest")
         maximum, kind = rule
+        if kind == "driveItem" and change_types != ["updated"]:
+            return bad_request("A driveItem subscription supports changeType 'updated' only.", "InvalidRequest")
         client_state = body.get("clientState")
         if client_state is not None and (not isinstance(client_state, str) or len(client_state) > CLIENT_STATE_MAX):
             return bad_request(f"clientState must be a string of at most {CLIENT_STATE_MAX} characters.", "InvalidRequest")
@@ -257,10 +259,12 @@ def register(bp: Blueprint) -> None:
         )
         if expiration is None:
             return bad_request(problem, "InvalidRequest")
-        if body.get("notificationUrl") and body["notificationUrl"] != subscription["notificationUrl"]:
-            if problem := handshake(str(body["notificationUrl"])):
-                return bad_request(f"Subscription validation request failed for notificationUrl: {problem}.", "ValidationError")
-            subscription["notificationUrl"] = body["notificationUrl"]
+        url = str(body.get("notificationUrl") or subscription["notificationUrl"])
+        if not _url_ok(url):
+            return bad_request("Subscription notificationUrl must be an https URL.", "InvalidRequest")
+        if problem := handshake(url):  # Graph validates the endpoint again on renewal
+            return bad_request(f"Subscription validation request failed for notificationUrl: {problem}.", "ValidationError")
+        subscription["notificationUrl"] = url
         with STORE.lock:
             subscription["expirationDateTime"] = expiration
         return jsonify(_public(subscription))
