@@ -4,15 +4,26 @@ briefing posted once as an Adaptive Card, reads for the forms and the people mer
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
+from integrations.connectors.microsoft365 import Microsoft365Connector
 from integrations.connectors.microsoft365.cards import CARD_CONTENT_TYPE
 from integrations.connectors.microsoft365.manifest import OPTIONAL_SCOPE_PURPOSES, SCOPE_PURPOSES
 from integrations.connectors.microsoft365.teams import channel_display_name, rendered_channel_name
 from integrations.errors import ApiNotFound
-from tests.integrations.connectors.microsoft365.test_connection import app_connector, delegated_connector, sign_in, team_id
+from tests.integrations.connectors.microsoft365.test_connection import (
+    SIGNED_IN,
+    TENANT_ID,
+    app_connector,
+    delegated_connector,
+    graph_client,
+    sign_in,
+    team_id,
+)
 
 BRIEFING = "*SEV1: Customer data exposed*\nIncident commander: Amara Nwosu\n\nWar room: https://bastion.example/runs/42"
 STAKEHOLDERS = ["emma.rossi@acme.example", "Noah.Fischer@acme.example", "ghost@nowhere.example", "omar.haddad@acme.example"]
@@ -138,3 +149,39 @@ def test_undo_archives_the_channel_and_the_poll_sees_it(sandbox, teams):
     assert state.status == "archived" and state.is_done and state.title == "#inc-undo"
     requests.post(f"{sandbox}/_control/reset", timeout=5).raise_for_status()  # the team and its channels are gone
     assert teams.fetch_objects("channel", [channel.external_id])[channel.external_id].status == "deleted"
+
+
+class WebhookReceiver(BaseHTTPRequestHandler):
+    """A Teams incoming webhook: takes the message and answers 202 with no body, as Workflows webhooks do."""
+
+    received: list[tuple[dict[str, str], dict]] = []
+
+    def do_POST(self):  # noqa: N802 - the http.server hook's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).received.append((dict(self.headers), json.loads(body)))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        return
+
+
+def test_application_posts_through_the_incoming_webhook_without_the_graph_token(sandbox):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    WebhookReceiver.received = []
+    try:
+        credentials = {"tenant_id": TENANT_ID, "client_id": "bastion-app", "client_secret": "sandbox-app-secret"}
+        credentials["incoming_webhook_url"] = f"http://127.0.0.1:{server.server_port}/workflows/hook"
+        connector = Microsoft365Connector(client=graph_client(sandbox), config={"tenant_id": TENANT_ID, "organizer": SIGNED_IN}, credentials=credentials)
+        connector.test_connection()  # the Graph token is fetched: it must still never reach the webhook's host
+        result = connector.perform("post_message", {"channel": "19:x@thread.tacv2", "text": BRIEFING}, idempotency_key="run-10:post")
+    finally:
+        server.shutdown()
+    assert result.data == {"via": "incoming_webhook"} and "through the incoming webhook" in result.summary
+    [(headers, message)] = WebhookReceiver.received
+    assert not {k.lower() for k in headers} & {"authorization", "cookie"}
+    [attachment] = message["attachments"]
+    assert attachment["contentType"] == CARD_CONTENT_TYPE and attachment["content"]["type"] == "AdaptiveCard"
+    assert attachment["content"]["body"][0]["text"] == "SEV1: Customer data exposed"
