@@ -124,16 +124,15 @@ class SubscriptionClient:
             body["expirationDateTime"] = graph_time(expiry_for(TEAMS_SHORT_LIFETIME + LIFETIME_MARGIN, now=now))
             return self.client.post(self.path(SUBSCRIPTIONS), json=body).json()
 
-    def renew(self, subscription_id: str, lifetime: timedelta, *, now: datetime | None = None) -> dict[str, Any]:
-        """PATCH expirationDateTime (a renewal also reauthorizes the subscription)."""
-        body = {"expirationDateTime": graph_time(expiry_for(lifetime, now=now))}
+    def renew(self, subscription_id: str, plan: Plan, *, now: datetime | None = None) -> dict[str, Any]:
+        """PATCH expirationDateTime (a renewal also reauthorizes the subscription); Teams falls back to 60 minutes when refused."""
+        path = self.path(f"{SUBSCRIPTIONS}/{subscription_id}")
         try:
-            return self.client.patch(self.path(f"{SUBSCRIPTIONS}/{subscription_id}"), json=body).json()
+            return self.client.patch(path, json={"expirationDateTime": graph_time(expiry_for(plan.lifetime, now=now))}).json()
         except ApiBadRequest:
-            if lifetime <= TEAMS_SHORT_LIFETIME:
+            if not plan.resource.startswith("teams/") or plan.lifetime <= TEAMS_SHORT_LIFETIME:
                 raise
-            body = {"expirationDateTime": graph_time(expiry_for(TEAMS_SHORT_LIFETIME + LIFETIME_MARGIN, now=now))}
-            return self.client.patch(self.path(f"{SUBSCRIPTIONS}/{subscription_id}"), json=body).json()
+            return self.client.patch(path, json={"expirationDateTime": graph_time(expiry_for(TEAMS_SHORT_LIFETIME + LIFETIME_MARGIN, now=now))}).json()
 
     def delete(self, subscription_id: str) -> None:
         try:
@@ -169,16 +168,17 @@ def renew_or_recreate(
     Returns the subscription and the (lazily read) list of live subscriptions, reused for the next entry.
     """
     try:
-        return subs.renew(str(entry.get("id") or ""), plan.lifetime, now=now), live
+        return subs.renew(str(entry.get("id") or ""), plan, now=now), live
     except ApiNotFound:
         pass
     if live is None:
         live = subs.list()
     url = str(entry.get("url") or "")
-    twin = next((s for s in live if s.get("resource", "").strip("/") == plan.resource and s.get("notificationUrl") == url), None)
+    resource = plan.resource.lower()
+    twin = next((s for s in live if str(s.get("resource") or "").strip("/").lower() == resource and s.get("notificationUrl") == url), None)
     if twin is not None:
         try:
-            return subs.renew(str(twin["id"]), plan.lifetime, now=now), live
+            return subs.renew(str(twin["id"]), plan, now=now), live
         except ApiNotFound:
             pass
     created = subs.create(plan, url=url, state=client_state(secret), now=now)
