@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -82,14 +83,20 @@ class DeclaredVendor:
                 return self.error(401, self.d.errors.get("unauthorized", "Not Authorized"))
             return None
 
-        @api.route(f"{base}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-        def serve(rest: str):
-            return self.serve("/" + rest)
+        # One Flask rule per described path: wrong methods and unknown paths get Flask's 405 (with Allow) and 404,
+        # rendered in the vendor's envelope by sandbox/server.py like every stand-in's.
+        methods: dict[str, set[str]] = {}
+        for route in self.d.routes:
+            methods.setdefault(route.path, set()).add(route.method)
+        for index, (path, allowed) in enumerate(methods.items()):
+            rule = base + re.sub(r"\{([^}]+)\}", r"<\1>", path)
+            api.add_url_rule(rule, endpoint=f"route_{index}", view_func=lambda **_params: self.serve(), methods=sorted(allowed))
 
         self._controls(control)
         return [api, control]
 
-    def serve(self, spec_path: str) -> Response:
+    def serve(self) -> Response:
+        spec_path = request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}")
         route, params, exists = self.d.route_for(request.method, spec_path)
         if route is None:
             return self.error(
