@@ -28,7 +28,7 @@ class ClientCredentialsAuth:
         self._spec = auth
         self._scope = scope
         # The token endpoint goes through the same session and SSRF guard as every call of this integration.
-        token_url = _text(render(auth["token_url"], scope))
+        self._token_url = token_url = _text(render(auth["token_url"], scope))
         self._client = HttpClient(token_url, url_guard=client.url_guard, session=client.session, timeout=client.timeout, max_retries=1, sleep=client.sleep)
 
     def _fetch(self) -> None:
@@ -42,7 +42,7 @@ class ClientCredentialsAuth:
             BasicAuth(client_id, secret).apply(headers)
         else:
             form.update(client_id=client_id, client_secret=secret)
-        body = self._client.post("", data=form, headers=headers, retry=False).json()
+        body = self._client.post(self._token_url, data=form, headers=headers, retry=False).json()
         token = body.get(self._spec.get("token_field") or "access_token") if isinstance(body, Mapping) else None
         if not token:
             raise ApiUnauthorized("The token endpoint answered without an access token.", path="token")
