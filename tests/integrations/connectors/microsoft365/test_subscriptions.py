@@ -170,3 +170,21 @@ def test_a_forged_lifecycle_notification_changes_nothing(sandbox, live, client):
     response = client.post(f"/api/webhooks/{live.pk}", data=forged, content_type="application/json")
     assert response.status_code == 401
     assert [s["id"] for s in sandbox_subscriptions(sandbox, live)] == [subscription["id"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_resource_gets_its_own_maximum_and_the_registration_expires_with_the_first(sandbox, live):
+    connector = connector_for(live)
+    site = (graph(connector, "GET", "sites", params={"search": "Legal"}).get("value") or [])[0]["id"]
+    drive = (graph(connector, "GET", f"sites/{site}/drives").get("value") or [])[0]["id"]
+    live.config = {**live.config, "documents_drive_id": drive}
+    live.save(update_fields=["config"])
+
+    registration = registered(live)
+    by_resource = {s["resource"]: s for s in sandbox_subscriptions(sandbox, live)}
+    documents = by_resource[f"drives/{drive}/root"]
+    assert documents["changeType"] == "updated"  # drive roots notify "updated" only; deletions come back through delta
+    assert 42300 - 20 < minutes_left(documents) < 42300  # OneDrive/SharePoint: 42,300 minutes
+    events = by_resource[f"users/{ORGANIZER}/events"]
+    assert parse_graph_time(registration["expires_at"]) == parse_graph_time(events["expirationDateTime"])  # the earliest lapse
+    assert sorted(entry["key"] for entry in registration["ids"]) == ["drive_items", "events"]
