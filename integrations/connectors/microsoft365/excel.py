@@ -41,7 +41,6 @@ EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01 with Lotus's leap-year
 MAX_TABLE_ROWS = 5000
 EXCEL_ERRORS = frozenset({"#N/A", "#DIV/0!", "#REF!", "#NAME?", "#VALUE!", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA"})
 _SHEET_ADDRESS = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!(\$?[A-Za-z]{1,3}\$?\d{1,7}(?::\$?[A-Za-z]{1,3}\$?\d{1,7})?)$")
-_CELL = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
 _FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
 
 
@@ -118,21 +117,6 @@ def table_records(headers: list[Any], rows: list[list[Any]]) -> list[dict[str, A
     """Rows as dicts keyed by the header row (blank headers named ColumnN like Excel); blank rows dropped."""
     keys = [str(h).strip() if h not in (None, "") else f"Column{i + 1}" for i, h in enumerate(headers)]
     return [dict(zip(keys, row, strict=False)) for row in rows if any(v not in (None, "") for v in row)]
-
-
-def column_index(letters: str) -> int:
-    index = 0
-    for char in letters.upper():
-        index = index * 26 + (ord(char) - 64)
-    return index
-
-
-def column_letters(index: int) -> str:
-    letters = ""
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _quoted(value: str) -> str:
@@ -215,8 +199,6 @@ class ExcelMixin(GraphBase):
         key_at = columns[key_column.casefold()]
         raw_rows = (body.get("values") or [])[1:]
         match = next((i for i, row in enumerate(rows) if str(row[key_at] if key_at < len(row) else "").strip().casefold() == key.casefold()), None)
-        sheet, address = split_sheet_address(str(body.get("address") or ""))
-        first_col, first_row = _CELL.match(address.split(":")[0]).groups()  # type: ignore[union-attr]
         if match is None:
             new_row: list[Any] = [""] * len(headers)
             new_row[key_at] = key
@@ -229,10 +211,8 @@ class ExcelMixin(GraphBase):
             row_values = list(raw_rows[match]) if match < len(raw_rows) else [""] * len(headers)
             for column, value in updates.items():
                 row_values[columns[str(column).strip().casefold()]] = _cell_input(value)
-            sheet_row = int(first_row) + 1 + match  # the header is the range's first row
-            start = column_index(first_col)
-            target = f"{first_col}{sheet_row}:{column_letters(start + len(headers) - 1)}{sheet_row}"
-            self.graph("PATCH", f"{workbook}/worksheets/{_quoted(sheet)}/range(address='{target}')", json={"values": [row_values]})
+            # Graph's "Update tablerow": the data row by its index, the whole row's values.
+            self.graph("PATCH", f"{workbook}/tables/{_quoted(str(table.get('name')))}/rows/{match}", json={"values": [row_values]})
             summary = f"Updated the row for {key}"
             created = False
         return ActionResult(

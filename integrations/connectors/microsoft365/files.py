@@ -215,8 +215,9 @@ class FilesMixin(GraphBase):
         ]  # fmt: skip
         if not self.is_application:
             if query:
-                found = self._graph_pages(f"me/drive/root/search(q='{quote(_odata_string(query), safe='')}')", {"$select": ITEM_SELECT})
-                documents.extend(drive_item_document(item) for item in found)
+                drive = str(self.graph("GET", "me/drive", params={"$select": "id"})["id"])
+                path = f"drives/{_seg(drive)}/items/root/search(q='{quote(_odata_string(query), safe='')}')"
+                documents.extend(drive_item_document(item, drive) for item in self._graph_pages(path, {"$select": ITEM_SELECT}))
             else:
                 drive = self.graph("GET", "me/drive", params={"$select": "id,name,webUrl"})
                 documents.append(DocumentItem(id="onedrive", name="OneDrive", is_folder=True, path="", url=str(drive.get("webUrl") or "")))
@@ -234,7 +235,7 @@ class FilesMixin(GraphBase):
             ]  # fmt: skip
         found: list[DocumentItem] = []
         for drive in drives:
-            path = f"drives/{_seg(drive['id'])}/root/search(q='{quote(_odata_string(query), safe='')}')"
+            path = f"drives/{_seg(drive['id'])}/items/root/search(q='{quote(_odata_string(query), safe='')}')"
             found.extend(drive_item_document(item, str(drive["id"])) for item in self._graph_pages(path, {"$select": ITEM_SELECT}))
         return found[:MAX_BROWSE_ITEMS]
 

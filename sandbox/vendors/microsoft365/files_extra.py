@@ -1,4 +1,5 @@
-"""Drive search (`search(q='…')` under a folder or a drive's root) and the signed-in user's OneDrive (`/me/drive`).
+"""Drive search (`search(q='…')` under a folder or a drive's root), the signed-in user's OneDrive (`/me/drive`), and a
+workbook table row updated by its index (PATCH `…/tables/{table}/rows/{index}` with `{"values": [[…]]}`).
 
 Graph's search matches names (and content) anywhere under the item; the stand-in matches names, case-insensitively.
 A personal OneDrive is provisioned on first use, like OneDrive for Business; an application token has no /me.
@@ -12,8 +13,10 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, jsonify
 
-from sandbox.vendors.microsoft365.common import bad_request, bump, caller_user, col, graph_error, paged, require_scope
+from sandbox.state import STORE
+from sandbox.vendors.microsoft365.common import GRAPH, bad_request, bump, caller_user, col, graph_error, json_body, paged, require_scope
 from sandbox.vendors.microsoft365.files import READ, _children, _item, public_item
+from sandbox.vendors.microsoft365.workbook import _book, _find_table, _touched
 
 SEARCH_CALL = re.compile(r"^(?:microsoft\.graph\.)?search\(q='((?:[^']|'')*)'\)$")
 
@@ -95,9 +98,39 @@ def register(bp: Blueprint) -> None:
             return scope_error
         return jsonify({k: v for k, v in _personal_drive(user).items() if not k.startswith("_")})
 
+    @bp.patch("/v1.0/drives/<drive_id>/items/<item_id>/workbook/tables/<table_key>/rows/<index>")
+    def table_row_update(drive_id: str, item_id: str, table_key: str, index: str):
+        return update_row(drive_id, item_id, table_key, index)
+
     @bp.get("/v1.0/me/drive/root/<call>")
     def my_drive_search(call: str):
         user = caller_user()
         if user is None:
             return bad_request("/me request is only valid with delegated authentication flow.")
         return _search(_personal_drive(user)["id"], "root", call)
+
+
+def update_row(drive_id: str, item_id: str, table_key: str, index: str) -> Response:
+    """Graph's "Update tablerow": the data row at `index` (0 = the first under the header) takes one row of values."""
+    book, error = _book(drive_id, item_id)
+    body, body_error = json_body()
+    if error or body_error:
+        return error or body_error
+    table = _find_table(book, table_key)
+    if table is None:
+        return graph_error(404, "ItemNotFound", f"The requested table '{table_key}' doesn't exist.")
+    r0, c0, r1, c1 = table["_box"]
+    if not index.isdigit() or int(index) >= r1 - r0:
+        return graph_error(404, "ItemNotFound", f"The table has no row {index[:20]}.")
+    values = body.get("values")
+    if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], list) or len(values[0]) != c1 - c0 + 1:
+        return graph_error(400, "InvalidArgument", f"values must be one row of {c1 - c0 + 1} values (the table's columns).")
+    cells = book["sheets"][table["_sheet"]]["_cells"]
+    row = r0 + 1 + int(index)
+    with STORE.lock:
+        for offset, value in enumerate(values[0]):
+            cells[(row, c0 + offset)] = value
+    _touched(item_id, f"row {index} of {table['name']} updated")
+    return jsonify(
+        {"@odata.context": f"{GRAPH}/$metadata#workbookTableRow", "index": int(index), "values": [[cells.get((row, c), "") for c in range(c0, c1 + 1)]]}
+    )
