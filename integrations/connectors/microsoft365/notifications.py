@@ -69,6 +69,7 @@ register_permission_routes(
     ]
 )
 
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Graph names resources either as paths ("Users/{id}/Events/{id}") or OData keys ("teams('{id}')/channels('{id}')").
 _KEY = re.compile(r"\('([^']*)'\)")
 _ENTITY_BY_SEGMENT = (("messages", "channel_messages"), ("replies", "channel_messages"), ("events", "events"), ("channels", "channels"))
@@ -129,13 +130,17 @@ class NotificationsMixin(DeltaMixin):
                 raise WebhookRejected(400, "bad_validation_token", f"validationToken must be 1-{VALIDATION_TOKEN_MAX} printable ASCII characters.")
             return
         expected = client_state(secret).encode() if secret else b""
-        bad = 0
+        tenant = str((config or {}).get("tenant_id") or "").lower()
+        bad = foreign = 0
         for item in _notifications(request):
             received = item.get("clientState")
             # Every item is compared (no early exit): one forged notification refuses the whole delivery.
             bad += not (expected and isinstance(received, str) and hmac.compare_digest(received.encode(), expected))
+            foreign += bool(_GUID.fullmatch(tenant) and item.get("tenantId") and str(item["tenantId"]).lower() != tenant)
         if bad:
             raise WebhookRejected(401, "bad_client_state", f"{bad} notification(s) carry a clientState that is not this integration's.")
+        if foreign:
+            raise WebhookRejected(403, "wrong_tenant", f"{foreign} notification(s) come from another Microsoft 365 tenant than this connection's.")
 
     @classmethod
     def parse_webhook(cls, request: WebhookRequest) -> list[WebhookEvent]:

@@ -120,6 +120,8 @@ def test_one_forged_notification_refuses_the_whole_delivery(client, integration)
     assert missing.status_code == 401
     other_secret = post(client, integration, {"value": [notification(client_state("another integration's secret"))]})
     assert other_secret.status_code == 401
+    other_tenant = post(client, integration, {"value": [notification(state), notification(state, tenantId="0b0b0b0b-0000-4000-8000-000000000009")]})
+    assert other_tenant.status_code == 403 and other_tenant.json()["error"]["code"] == "wrong_tenant"
     assert not WebhookDelivery.objects.filter(integration=integration).exists()
 
 
