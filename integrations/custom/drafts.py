@@ -29,6 +29,7 @@ BASTION_TYPES = (
     ("document", "document"),
     ("file", "document"),
 )
+LINK_FIELDS = ("permalink_url", "html_url", "web_url", "url", "link")  # where a created object says its own address
 ID_FIELDS = ("id", "gid", "uuid", "key", "sid", "_id")
 UPDATED_FIELDS = ("updated_at", "modified_at", "updatedAt", "modifiedAt", "last_modified", "updated", "modified")
 # Fields a vendor sets itself: never offered as an action's input.
@@ -186,7 +187,10 @@ def _action(operation: dict[str, Any], label: str, config: dict[str, dict[str, A
     result_fields = {f["name"] for f in operation.get("fields") or []}
     id_field = next((n for n in ID_FIELDS if n in result_fields), None)
     if id_field:
-        action["result"] = {"select": selector, "external_id": "{{ result." + id_field + " }}"}
+        action["result"] = {"select": selector, "external_id": "{{ record." + id_field + " }}"}
+        link = next((n for n in LINK_FIELDS if n in result_fields), None)
+        if link:
+            action["result"]["url"] = "{{ record." + link + " }}"
     return action
 
 

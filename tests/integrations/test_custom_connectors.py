@@ -178,7 +178,7 @@ def test_generate_builds_entities_and_actions_from_the_picked_endpoints(connecto
     assert action["request"]["method"] == "POST" and action["request"]["path"] == "/tasks"
     assert action["request"]["json"] == {"data": "{{ input | compact }}"}  # only the inputs a step gives are sent
     assert list(action["input"]) == ["name", "notes", "workspace", "assignee"] and action["input"]["name"] == {}
-    assert action["result"] == {"select": "$.data", "external_id": "{{ result.gid }}"}
+    assert action["result"] == {"select": "$.data", "external_id": "{{ record.gid }}", "url": "{{ record.permalink_url }}"}
 
 
 @pytest.mark.django_db
@@ -449,3 +449,39 @@ def project_task_names(vendor: str) -> set[str]:
         if not body.get("next_page"):
             return names
         params["offset"] = body["next_page"]["offset"]
+
+
+@pytest.mark.django_db
+def test_the_generated_action_creates_the_object_at_the_vendor_through_a_connected_integration(connector, organization, admin_user, sandbox):
+    from integrations.services import build_connector, integration_connect, rate_limiter_for
+
+    vendor = f"{sandbox}/asana/api/1.0"
+    tasks, create = _operation_index(connector, "GET /projects/{project_gid}/tasks"), _operation_index(connector, "POST /tasks")
+    picks = {
+        connector.openapi["operations"][tasks]["id"]: {"as": "entity", "name": "Tasks"},
+        connector.openapi["operations"][create]["id"]: {"as": "action", "name": "Create task"},
+    }
+    services.custom_connector_draft_generate(connector=connector, picks=picks, auth={"kind": "bearer"})
+    doc = yaml.safe_load(connector.draft)
+    doc["base_url"] = vendor
+    doc["rate_limit"] = {"per_second": 5, "burst": 5}
+    services.custom_connector_version_save(connector=connector, text=yaml.safe_dump(doc), actor=admin_user)
+    services.custom_connector_publish(connector=connector, actor=admin_user)
+    integration = integration_connect(
+        organization=organization,
+        connector_key=connector.connector_key,
+        credentials={"token": PAT},
+        config={"project_gid": "1300000000000001"},
+        actor=admin_user,
+    )
+    assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
+    manifest = get_connector_class(connector.connector_key).manifest
+    assert manifest.rate_limit is not None and rate_limiter_for(integration, manifest) is not None  # the shared Redis budget applies
+    result = build_connector(integration).perform(
+        "create_task", {"name": "Call the customer back", "workspace": "1100000000000001"}, idempotency_key="custom-connector-test-1"
+    )
+    assert result.external_id and result.url == f"https://app.asana.com/0/0/{result.external_id}"
+    import requests
+
+    created = requests.get(f"{vendor}/tasks/{result.external_id}", headers={"Authorization": f"Bearer {PAT}"}, timeout=5).json()["data"]
+    assert created["name"] == "Call the customer back" and created["notes"] == ""  # unset optional inputs are not sent
