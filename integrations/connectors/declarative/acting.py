@@ -175,7 +175,17 @@ class RegisterMixin:
     """register_webhook() through the spec's hook (Capability.WEBHOOK_REGISTRATION)."""
 
     def register_webhook(self, *, url: str, secret: str) -> dict[str, Any]:
-        return self.hook("register_webhook")(self, url=url, secret=secret)  # type: ignore[attr-defined]
+        hook = self.hook("register_webhook")  # type: ignore[attr-defined]
+        if hook is not None:
+            return hook(self, url=url, secret=secret)
+        spec = self.spec["webhooks"]["register"]  # type: ignore[attr-defined]
+        answer = self.send_scoped(spec["request"], self.scope(url=url, secret=secret))  # type: ignore[attr-defined]
+        registered = dict(render(spec.get("result") or {}, answer))
+        for name, key in (("id", "id"), ("secret", "webhook_secret"), ("expires_at", "expires_at")):
+            value = render(spec[name], answer) if spec.get(name) else None
+            if value not in (None, ""):
+                registered[key] = value
+        return registered
 
     def refresh_webhooks(self, webhook_ids: list[Any]) -> Any:
         hook = self.hook("refresh_webhooks")  # type: ignore[attr-defined]

@@ -90,7 +90,7 @@ def capabilities(doc: Mapping[str, Any]) -> tuple[Capability, ...]:
         Capability.FETCH_STATUS: bool(doc.get("fetch_status")) or "fetch_objects" in hooks,
         Capability.WEBHOOKS: bool(doc.get("webhooks")),
         Capability.STATUS_WEBHOOKS: bool(doc.get("webhooks")) and (any("tracked" in e for e in entities.values()) or "tracked_state" in hooks),
-        Capability.WEBHOOK_REGISTRATION: "register_webhook" in hooks,
+        Capability.WEBHOOK_REGISTRATION: "register_webhook" in hooks or bool((doc.get("webhooks") or {}).get("register")),
         Capability.CONFIG_CHOICES: bool(doc.get("options")) or "config_choices" in hooks,
     }
     declared = {Capability(c) for c in doc.get("capabilities") or ()}

@@ -27,7 +27,7 @@ TEMPLATE_NAMES = frozenset(
         "config", "credentials", "vars", "const", "input", "payload", "record", "records", "body", "headers", "status",
         "page", "cursor", "started", "key", "marker", "now", "request", "url", "form", "raw_body", "timestamp",
         "received_at", "value", "item", "result", "entity", "action", "id", "ids", "kind", "search", "reason",
-        "external_id", "known_new", "event", "response", "name", "object_key",
+        "external_id", "known_new", "event", "response", "name", "object_key", "secret",
     }
 )  # fmt: skip
 # Keys whose string values are predicates: expressions even without braces.
@@ -39,7 +39,7 @@ JSONPATH_KEYS = frozenset({"records", "select", "many"})
 NEEDS = {
     "undo": "an action with `undo` (or an `undo` hook)",
     "fetch_status": "a `fetch_status` section (or a `fetch_objects` hook)",
-    "webhook_registration": "a `register_webhook` hook",
+    "webhook_registration": "`webhooks.register` (or a `register_webhook` hook)",
     "config_choices": "an `options` section (or a `config_choices` hook)",
 }
 UNSUPPORTED_CAPABILITIES = ("disabled_rules", "decisions", "documents", "document_values")
@@ -239,7 +239,7 @@ def _check_sections(doc: Mapping[str, Any], problems: list[SpecProblem], allow_h
     backed = {
         "undo": any(isinstance(a, Mapping) and "undo" in a for a in actions.values()) or _has_hook(doc, "undo"),
         "fetch_status": bool(doc.get("fetch_status")) or "fetch_objects" in _hook_names(doc),
-        "webhook_registration": "register_webhook" in _hook_names(doc),
+        "webhook_registration": "register_webhook" in _hook_names(doc) or bool(isinstance(doc.get("webhooks"), Mapping) and doc["webhooks"].get("register")),
         "config_choices": bool(doc.get("options")) or "config_choices" in _hook_names(doc),
     }
     for capability, needs in NEEDS.items():

@@ -96,6 +96,9 @@ class WebhooksMixin(DeclarativeConnector):
         signature = webhooks["signature"]
         vendor = cls.manifest.name
         scope = delivery_scope(cls.spec, request, config)
+        for handshake in webhooks.get("handshake") or []:
+            if handshake.get("unsigned") and holds(handshake["when"], scope):
+                return  # an unsigned handshake carries nothing but the challenge (parse_webhook answers it, stores nothing)
         received = require_header(request.header(signature["header"]), signature["header"], vendor)
         candidates = [c for c in received.split(signature["separator"])] if signature.get("separator") else [received]
         stamp: float | None = None
@@ -147,9 +150,6 @@ class WebhooksMixin(DeclarativeConnector):
             return super().parse_webhook(request)
         scope = delivery_scope(cls.spec, request, None)
         fallback_id = hashlib.sha256(request.body).hexdigest()
-        for reject in webhooks.get("reject") or []:
-            if holds(reject["if"], scope):
-                raise WebhookRejected(int(reject.get("status", 400)), str(reject.get("code", "invalid_payload")), text(render(reject["message"], scope)))
         for handshake in webhooks.get("handshake") or []:
             if holds(handshake["when"], scope):
                 event = WebhookEvent(fallback_id, "handshake", action="ignore", occurred_at=request.received_at)
@@ -157,11 +157,18 @@ class WebhooksMixin(DeclarativeConnector):
                     event.challenge_response = render(handshake["json"], scope)
                 else:
                     event.challenge_text = text(render(handshake.get("text", ""), scope))
+                # Headers the answer must carry (Asana echoes X-Hook-Secret); the intake sends them when it knows the field.
+                event.challenge_headers = {k: text(v) for k, v in render(handshake.get("headers") or {}, scope, drop_none=True).items()}  # type: ignore[attr-defined]
                 return [event]
+        for reject in webhooks.get("reject") or []:
+            if holds(reject["if"], scope):
+                raise WebhookRejected(int(reject.get("status", 400)), str(reject.get("code", "invalid_payload")), text(render(reject["message"], scope)))
         for rule in webhooks.get("events") or []:
             if not holds(rule.get("when", True), scope):
                 continue
             items = select(rule["many"], scope["body"]) if rule.get("many") else [None]
+            if rule.get("item_when"):
+                items = [item for item in items if holds(rule["item_when"], {**scope, "item": item, "event": item})]
             return [cls._event(rule, {**scope, "item": item, "event": item}, fallback_id, index) for index, item in enumerate(items)]
         return [WebhookEvent(fallback_id, "unknown", action="unsupported", occurred_at=request.received_at)]
 

@@ -121,6 +121,12 @@ def build_app(state: dict[str, Any]) -> Flask:
         state["tickets"][ticket_id]["state"] = "withdrawn"
         return jsonify(state["tickets"][ticket_id])
 
+    @app.post("/webhooks")
+    def subscribe():
+        # The vendor chooses the signing secret and says it once, in a header of its answer (Asana's X-Hook-Secret).
+        state["subscriptions"].append(request.get_json())
+        return jsonify({"data": {"gid": "wh-1", "target": request.get_json()["target"]}}), 201, {"X-Hook-Secret": "vendor-made-secret"}
+
     @app.get("/projects")
     def projects():
         names = [("p1", "Apollo"), ("p2", "Gemini"), ("p3", "Mercury")]
@@ -133,7 +139,7 @@ def build_app(state: dict[str, Any]) -> Flask:
 @contextmanager
 def vendor() -> Iterator[tuple[str, dict[str, Any]]]:
     """(base URL, state) of a fresh vendor on a free local port."""
-    state: dict[str, Any] = {"tokens": [], "expired": set(), "tickets": {}, "keys": {}, "seen": []}
+    state: dict[str, Any] = {"tokens": [], "expired": set(), "tickets": {}, "keys": {}, "seen": [], "subscriptions": []}
     server = make_server("127.0.0.1", 0, build_app(state), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

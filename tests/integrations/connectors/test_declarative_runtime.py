@@ -100,6 +100,15 @@ SPEC: dict[str, Any] = {
             "result": {"external_id": "{{ record.id }}", "created": "status == 201"},
         },
     },
+    "webhooks": {
+        "signature": {"header": "X-Hook-Signature", "signed": "{{ raw_body }}"},
+        "events": [{"type": "changed"}],
+        "register": {
+            "request": {"method": "POST", "path": "webhooks", "json": {"target": "{{ url }}", "resource": "{{ config.project }}"}},
+            "id": "{{ body.data.gid }}",
+            "secret": "{{ headers['x-hook-secret'] }}",
+        },
+    },
     "fetch_status": {
         "task": {
             "request": {"path": "tickets/{{ id }}"},
@@ -299,3 +308,13 @@ def test_the_request_console_shows_the_raw_answer_and_the_records(acme):
     assert API_KEY not in hidden["url"] and "api_key=***" in hidden["url"]
     unknown = try_request(SPEC, {}, {}, "nothing", client=HttpClient(url))
     assert "no request named 'nothing'" in unknown["error"]
+
+
+def test_a_webhook_registration_keeps_the_secret_the_vendor_chose(acme):
+    url, state = acme
+    connector = connect(url)
+    connector.config["project"] = "p1"
+    assert Capability.WEBHOOK_REGISTRATION in connector.manifest.capabilities
+    registered = connector.register_webhook(url="https://bastion.test/api/webhooks/abc", secret="bastion-made")
+    assert registered == {"id": "wh-1", "webhook_secret": "vendor-made-secret"}
+    assert state["subscriptions"] == [{"target": "https://bastion.test/api/webhooks/abc", "resource": "p1"}]

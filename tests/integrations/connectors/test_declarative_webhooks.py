@@ -143,3 +143,21 @@ def test_a_spec_without_webhooks_refuses_deliveries():
     with pytest.raises(WebhookRejected) as refused:
         quiet.verify_webhook(delivery(BODY), secret=SECRET)
     assert refused.value.status == 404 and Capability.WEBHOOKS not in quiet.manifest.capabilities
+
+
+def test_an_unsigned_handshake_echoes_its_header_and_items_are_filtered_one_by_one():
+    doc = {**SPEC, "webhooks": {**SPEC["webhooks"]}}
+    doc["webhooks"]["handshake"] = [
+        {"when": "headers['X-Hook-Secret']", "unsigned": True, "text": "", "headers": {"X-Hook-Secret": "{{ headers['X-Hook-Secret'] }}"}}
+    ]
+    doc["webhooks"]["events"] = [{**SPEC["webhooks"]["events"][0], "item_when": "item.type == 'ticket.updated'"}]
+    asana_like = compile_spec(doc)
+    hello = WebhookRequest("POST", "https://bastion.test/api/webhooks/x", {"X-Hook-Secret": "s3cr3t"}, b"", datetime.now(UTC))
+    asana_like.verify_webhook(hello, secret="")  # unsigned by the vendor's design: nothing else is let through this way
+    [answer] = asana_like.parse_webhook(hello)
+    assert answer.challenge_text == "" and answer.challenge_headers == {"X-Hook-Secret": "s3cr3t"} and answer.action == "ignore"
+    [only] = asana_like.parse_webhook(delivery(BODY))
+    assert only.external_id == "T-1"
+    with pytest.raises(WebhookRejected) as unsigned:
+        asana_like.verify_webhook(delivery(BODY, header=""), secret=SECRET)
+    assert unsigned.value.status == 400
