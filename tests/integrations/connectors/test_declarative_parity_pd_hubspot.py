@@ -7,6 +7,7 @@ with BASTION_WIRE_RECORD=1); the same flow's results (transformed records, actio
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -46,7 +47,6 @@ class Wire:
         sent = response.request
         body = sent.body.decode() if isinstance(sent.body, bytes) else sent.body
         entry = self.normaliser.entry({"method": sent.method, "url": sent.url, "headers": dict(sent.headers), "body": body})
-        entry.pop("raw_query")
         self.requests.append(json.loads(json.dumps(entry)))  # as the recording stores it (pairs as lists)
         self.normaliser.learn(server_tokens(response.text))
 
@@ -63,7 +63,8 @@ def _compare(vendor: str, wire: Wire) -> None:
         RECORDED.parent.mkdir(parents=True, exist_ok=True)
         RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     before = recorded[vendor]
-    assert len(wire.requests) == len(before["requests"]), [f"{r['method']} {r['url']}" for r in wire.requests]
+    lines = [[f"{r['method']} {r['url']}?{r['raw_query']}" for r in requests_] for requests_ in (before["requests"], wire.requests)]
+    assert lines[1] == lines[0], "\n".join(difflib.unified_diff(lines[0], lines[1], "python", "spec", lineterm=""))
     for index, (now, then) in enumerate(zip(wire.requests, before["requests"], strict=True)):
         assert now == then, f"{vendor} request #{index} differs from the Python connector's"
     for index, (now, then) in enumerate(zip(wire.results, before["results"], strict=True)):
