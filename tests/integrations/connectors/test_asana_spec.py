@@ -186,6 +186,9 @@ def test_a_signed_delivery_is_accepted_by_the_intake_and_a_forged_one_refused(as
         unsigned = relay(delivery["body"], "")
         assert unsigned.status_code == 400 and unsigned.json()["error"]["code"] == "missing_signature"
         assert hmac.compare_digest(delivery["headers"]["X-Hook-Signature"], hmac.new(secret.encode(), delivery["body"], hashlib.sha256).hexdigest())
+        not_asanas = b'{"type": "event_callback"}'
+        malformed = relay(not_asanas, hmac.new(secret.encode(), not_asanas, hashlib.sha256).hexdigest())
+        assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed"  # signed, but not Asana's shape
         assert WebhookDelivery.objects.filter(integration=asana).count() == 1
     finally:
         target.server.shutdown()
