@@ -135,7 +135,7 @@ def classify_graph_response(response: requests.Response, path: str) -> ApiError 
         hint = permission_hint("POST", path)
         return ApiForbidden(f"{VENDOR}: {message} {hint}", status=status, vendor_code=code or "needs_delegate", path=path)
     if status == 401:
-        text = message or "the access token was refused"
+        text = (message or "the access token was refused").rstrip(".")
         return ApiUnauthorized(
             f"{VENDOR} refused the token ({code or 'InvalidAuthenticationToken'}): {text}. Reconnect Microsoft 365.", status=status, vendor_code=code, path=path
         )
