@@ -133,10 +133,10 @@ def acme():
         yield url, state
 
 
-def connect(url: str, doc: dict | None = None, *, credentials: dict | None = None, sleeps: list | None = None, **client_options):
+def connect(url: str, doc: dict | None = None, *, credentials: dict | None = None, config: dict | None = None, sleeps: list | None = None, **client_options):
     cls = compile_spec(doc or SPEC)
     client = HttpClient(url, sleep=(sleeps if sleeps is not None else []).append, timeout=(2, 5), **client_options)
-    return cls(client=client, config={}, credentials={"api_key": API_KEY} if credentials is None else credentials)
+    return cls(client=client, config=config or {}, credentials={"api_key": API_KEY} if credentials is None else credentials)
 
 
 def with_auth(auth: dict, credentials: dict) -> tuple[dict, dict]:
@@ -172,10 +172,8 @@ def with_auth(auth: dict, credentials: dict) -> tuple[dict, dict]:
 def test_every_auth_kind_reaches_the_vendor(acme, auth, credentials, sent):
     url, state = acme
     doc, creds = with_auth(auth, credentials)
-    connector = connect(url, doc, credentials=creds)
-    connector.config["token_url"] = f"{url}/oauth/token"
-    if auth["kind"] == "client_credentials":
-        connector = compile_spec(doc)(client=HttpClient(url, timeout=(2, 5)), config={"token_url": f"{url}/oauth/token"}, credentials=creds)
+    config = {"token_url": f"{url}/oauth/token"}
+    connector = connect(url, doc, credentials=creds, config=config)
     result = connector.test_connection()
     assert (result.ok, result.identity, result.account_id) == (True, "Acme Corp (pro)", "acct-1")
     me = [s for s in state["seen"] if s["path"] == "/me"][-1]
