@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 from integrations.connectors.entra.client import ClientCredentialsAuth
 from integrations.connectors.microsoft365.client import GraphBase
 from integrations.errors import ApiBadRequest
+from integrations.http import BearerAuth
 
 LOGIN_HOST = "https://login.microsoftonline.com"
 # Permissions that imply another (a broader grant covers a narrower need).
@@ -79,8 +80,7 @@ class GraphAuth(GraphBase):
             )
             self.client.auth = self.app_auth
         elif self.client is not None and self.client.auth is None and self.credentials.get("access_token"):
-            from integrations.http import BearerAuth
-
+            # Bastion installs its refreshing OAuth provider first; a bare token (a test, a script) is presented as is.
             self.client.auth = BearerAuth(str(self.credentials["access_token"]))
 
     @property

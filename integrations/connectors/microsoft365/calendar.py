@@ -71,14 +71,18 @@ def graph_time(moment: datetime) -> dict[str, str]:
 
 
 def read_graph_time(value: Mapping[str, Any] | None) -> datetime | None:
-    """Graph's {dateTime, timeZone} (UTC unless it says otherwise) as an aware datetime."""
+    """Graph's {dateTime, timeZone} as an aware datetime (Bastion asks in UTC; an IANA zone is honoured, anything else read as UTC)."""
     if not value or not value.get("dateTime"):
         return None
-    text = str(value["dateTime"])[:19]
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=_zone(str(value.get("timeZone") or "UTC")) if value.get("timeZone") not in (None, "UTC") else UTC)
-    except (ValueError, ApiBadRequest):
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(str(value["dateTime"])[:19])
+    except ValueError:
+        return None
+    try:
+        zone = ZoneInfo(str(value.get("timeZone") or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return moment.replace(tzinfo=zone).astimezone(UTC)
 
 
 def _emails(value: Any) -> list[str]:

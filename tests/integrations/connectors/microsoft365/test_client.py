@@ -110,3 +110,13 @@ def test_503_with_retry_after_is_throttling_and_without_it_a_host_error():
     assert isinstance(error, ApiRateLimited) and error.retry_after == 7 and error.vendor_code == "serviceNotAvailable"
     del throttled.headers["Retry-After"]
     assert not isinstance(classify_graph_response(throttled, "/v1.0/users"), ApiRateLimited)
+
+
+def test_items_throttled_inside_a_batch_are_resent_after_their_retry_after(sandbox):
+    sleeps: list[float] = []
+    connector = app_connector(sandbox, sleeps=sleeps)
+    users = connector.graph("GET", "users", params={"$top": 3, "$select": "id"})["value"]
+    faults(sandbox, rate_limit_next=1, retry_after=2)  # Graph throttles each request of a batch on its own
+    results = connector.batch([{"method": "GET", "url": f"users/{u['id']}?$select=id"} for u in users])
+    assert [r.body["id"] for r in results] == [u["id"] for u in users] and all(r.error is None for r in results)
+    assert sleeps == [2.0]
