@@ -15,6 +15,7 @@ from integrations.connectors.declarative.filters import FILTERS
 
 MAX_EXPRESSION = 2000
 MAX_DEPTH = 40
+MAX_VALUE = 1_000_000
 KEYWORDS = {"and", "or", "not", "in", "if", "else", "true", "false", "none", "null"}
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "~", "+", "-", "*", "/", "|", ".", "[", "]", "(", ")", ",")
 
@@ -246,6 +247,13 @@ def _get(value: Any, key: Any) -> Any:
     return None
 
 
+def _bounded(value: Any) -> Any:
+    """Strings and lists built by a template stay small: variables that double each other cannot fill a worker's memory."""
+    if isinstance(value, str | list) and len(value) > MAX_VALUE:
+        raise TemplateError(f"a template built a value longer than {MAX_VALUE} characters or items")
+    return value
+
+
 def _compare(op: str, a: Any, b: Any) -> Any:
     if op == "==":
         return a == b
@@ -254,12 +262,12 @@ def _compare(op: str, a: Any, b: Any) -> Any:
     if op == "in":
         return a in b if isinstance(b, str | list | tuple | Mapping) and (not isinstance(b, str) or isinstance(a, str)) else False
     if op == "~":
-        return ("" if a is None else str(a)) + ("" if b is None else str(b))
+        return _bounded(("" if a is None else str(a)) + ("" if b is None else str(b)))
     if a is None or b is None:
         return None if op in "+-*/" else False
     try:
         if op == "+":
-            return a + b
+            return _bounded(a + b)
         if op == "-":
             return a - b
         if op in "*/" and not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)):

@@ -47,6 +47,8 @@ def test_templates_keep_types_drop_none_and_never_reach_python_objects():
             parse_template(bad)
     with pytest.raises(TemplateError, match="numbers only"):
         render("{{ 'x' * 100000000 }}", scope)
+    with pytest.raises(TemplateError, match="longer than"):
+        render("{{ big ~ big }}", {"big": "x" * 600_000})
 
 
 def test_a_minimal_spec_compiles_into_a_connector():
