@@ -39,7 +39,7 @@ class HookTarget:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.requests.append({"headers": dict(self.headers.items()), "body": body})
+                outer.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
                 self.send_response(200)
                 if echo and self.headers.get("X-Hook-Secret"):
                     self.send_header("X-Hook-Secret", self.headers["X-Hook-Secret"])

@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
+from accounts.models import Role
 from integrations import registry
+from integrations.connectors.base import WebhookRequest
 from integrations.models import CredentialType, IntegrationStatus
 from integrations.services import credential_store, integration_connect, shared_connector
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
@@ -153,6 +156,59 @@ def test_the_same_step_is_not_created_twice(asana, sandbox):
     again = connector.perform("create_task", {"name": "Rotate keys", "assignee": "ben.ops@acme.example"}, idempotency_key="run-1:rotate")
     assert first.created is True and again.created is False and again.external_id == first.external_id
     assert len(requests.get(f"{sandbox}/_control/created", params={"vendor": "asana"}, timeout=5).json()) == 1
+
+
+@pytest.mark.django_db
+def test_bastion_registers_its_webhook_keeps_asanas_secret_and_verifies_deliveries(
+    asana, sandbox, client, api_for, users_by_role, settings, django_capture_on_commit_callbacks
+):
+    """Registration through Bastion's API: Asana handshakes with the target and makes the secret; Bastion keeps that one."""
+    target = HookTarget()  # stands where Bastion's public URL points, echoing the handshake as the spec's `handshake` says
+    try:
+        settings.BASTION_PUBLIC_URL = target.url.removesuffix("/hooks/asana")
+        registered = api_for(users_by_role[Role.ADMIN]).post(f"/api/integrations/{asana.pk}/webhook")
+        assert registered.status_code == 200, registered.content
+        handshake = target.requests[0]
+        assert handshake["path"] == f"/api/webhooks/{asana.pk}" and handshake["body"] == b""
+        secret = handshake["headers"]["X-Hook-Secret"]
+        assert asana.credentials.get(credential_type=CredentialType.WEBHOOK_SECRET).data["secret"] == secret
+        hooks = asana_api(sandbox, "GET", "/webhooks", params={"workspace": WORKSPACE}).json()["data"]
+        assert [h["gid"] for h in hooks] == [registered.json()["vendor_id"]]
+
+        # The handshake as Bastion's connector answers it: unsigned by Asana's design, the header echoed, nothing stored.
+        connector = registry.get_connector_class("asana")
+        hello = WebhookRequest("POST", handshake["path"], handshake["headers"], b"", datetime.now(UTC))
+        connector.verify_webhook(hello, secret="")
+        [answer] = connector.parse_webhook(hello)
+        assert answer.action == "ignore" and answer.challenge_headers == {"X-Hook-Secret": secret}
+
+        asana_api(sandbox, "PUT", "/tasks/1400000000000005", json={"data": {"completed": True}})
+        delivery = wait_for(lambda: target.deliveries(), message="Asana's signed delivery")[0]
+
+        def relay(body: bytes, signature: str):
+            return client.post(f"/api/webhooks/{asana.pk}", data=body, content_type="application/json", HTTP_X_HOOK_SIGNATURE=signature)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            accepted = relay(delivery["body"], delivery["headers"]["X-Hook-Signature"])
+        assert accepted.status_code == 202, accepted.content
+        stored = WebhookDelivery.objects.get(integration=asana)
+        assert stored.event_types == ["task.changed"] and {e["external_id"] for e in stored.events} == {"1400000000000005"}
+
+        # A comment (story) and a task's deletion in one delivery: only the task's event is kept, and it deletes.
+        story = {
+            "action": "added",
+            "resource": {"gid": "1600000000000001", "resource_type": "story"},
+            "parent": {"gid": "1400000000000006", "resource_type": "task"},
+        }
+        gone = {"action": "deleted", "resource": {"gid": "1400000000000006", "resource_type": "task"}, "created_at": "2030-01-01T00:00:00.000Z"}
+        requests.post(f"{sandbox}/asana/_sandbox/webhooks/{hooks[0]['gid']}/deliver", json={"events": [story, gone]}, timeout=10).raise_for_status()
+        mixed = target.deliveries()[-1]
+        with django_capture_on_commit_callbacks(execute=True):
+            assert relay(mixed["body"], mixed["headers"]["X-Hook-Signature"]).status_code == 202
+        latest = WebhookDelivery.objects.filter(integration=asana).exclude(pk=stored.pk).get()
+        assert [(e["event_type"], e["action"], e["external_id"]) for e in latest.events] == [("task.deleted", "delete", "1400000000000006")]
+    finally:
+        target.server.shutdown()
 
 
 @pytest.mark.django_db
