@@ -57,13 +57,14 @@ VENDORS: dict[str, VendorSpec] = {
     "microsoft365": VendorSpec(
         "microsoft365.json",
         r"^/microsoft365/v1\.0",
-        ignore=VendorSpec.ignore + r"|^/microsoft365/(?!v1\.0/)|/\$batch$",
+        # /organization: the Identity.DirectoryManagement module is not in the saved descriptions.
+        ignore=VendorSpec.ignore + r"|^/microsoft365/(?!v1\.0/)|/\$batch$|^/microsoft365/v1\.0/organization$",
         rewrites=(
             (r"^/me(?=/|$)", "/users/me"),
             (r"^/users/([^/]+)/drive/(root|items)(?=/|$)", r"/drives/\1-drive/\2"),  # a user's OneDrive is one of the drives
             (r"/search\(q=", "/microsoft.graph.search(q="),
             (r"/places/graph\.room$", "/places/microsoft.graph.room"),
-            (r"/(copy|invite|createLink|cancel|getSchedule|findMeetingTimes|reauthorize)$", r"/microsoft.graph.\1"),
+            (r"/(copy|invite|createLink|cancel|getSchedule|findMeetingTimes|reauthorize|archive|unarchive|createOrGet)$", r"/microsoft.graph.\1"),
             (r"/delta(?:\(\))?$", "/microsoft.graph.delta()"),
             (r"/(range|usedRange)$", r"/\1()"),
         ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from sandbox.server import install_faults
-from sandbox.vendors.microsoft365 import batch, calendar, control, files, files_extra, login, subscriptions, teams, workbook
+from sandbox.vendors.microsoft365 import batch, calendar, control, files, files_extra, login, meetings, subscriptions, teams, workbook
 from sandbox.vendors.microsoft365 import seed as seeding
 from sandbox.vendors.microsoft365.common import VENDOR, authenticate, fault_error, rate_limited
 
@@ -18,12 +18,13 @@ __all__ = ["VENDOR", "blueprints", "seed"]
 
 def seed() -> None:
     seeding.seed()
+    login.restore_tokens()
 
 
 def blueprints() -> list[Blueprint]:
     graph = Blueprint("microsoft365_graph", __name__)
     install_faults(graph, VENDOR, rate_limited=rate_limited, error=fault_error)
     graph.before_request(authenticate)
-    for module in (teams, calendar, files, files_extra, workbook, subscriptions):
+    for module in (teams, meetings, calendar, files, files_extra, workbook, subscriptions):
         module.register(graph)
     return [login.blueprint(), graph, batch.blueprint(), control.blueprint(), files.monitor_blueprint()]

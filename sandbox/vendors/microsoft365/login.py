@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 from typing import Any
@@ -32,6 +34,10 @@ DEFAULT_APP_PERMISSIONS = [
     "Sites.Read.All",
     "OnlineMeetings.ReadWrite.All",
 ]
+
+# Tokens this stand-in issued, kept outside the store: a sandbox reset restores the tenant's data, not the app's sign-in, so a
+# connected Bastion (demo or test) keeps working across /_control/reset like a real tenant whose data changed.
+ISSUED: dict[str, dict[str, Any]] = {"access": {}, "refresh": {}}
 
 CONSENT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorize Bastion · Microsoft 365 sandbox</title>
 <style>body{font-family:"Segoe UI",system-ui,sans-serif;max-width:560px;margin:40px auto;color:#1b1b1b}li{margin:4px 0}
@@ -126,9 +132,41 @@ def blueprint() -> Blueprint:
     return bp
 
 
+def _jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped access token like Entra's (header.claims.signature); the stand-in knows it by value, the signature is random."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    return f"{part({'typ': 'JWT', 'alg': 'RS256', 'kid': 'sandbox'})}.{part(claims)}.{secrets.token_urlsafe(32)}"
+
+
 def _answer(scopes: list[str], client_id: str, subject: str, refresh: bool) -> Response:
     profile = OAuthProfile(VENDOR, access_ttl=int(knobs().get("access_ttl", 3599)), issue_refresh_token=refresh, rotates_refresh_token=True)
     body: dict[str, Any] = _issue_tokens(profile, scopes, client_id, subject)
+    issued = int(time.time())
+    user = find_user(subject)
+    claims: dict[str, Any] = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"https://sts.windows.net/{TENANT_ID}/",
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + body["expires_in"],
+        "appid": client_id,
+        "tid": TENANT_ID,
+        "oid": user["id"] if user else subject,
+    }
+    if user is not None:
+        claims.update({"upn": user["userPrincipalName"], "name": user["displayName"], "scp": " ".join(s for s in scopes if s not in OIDC_SCOPES)})
+    else:
+        claims["roles"] = scopes
+    access = _jwt(claims)
+    with STORE.lock:
+        STORE.tokens[access] = STORE.tokens.pop(body["access_token"])
+        ISSUED["access"][access] = STORE.tokens[access]
+        if body.get("refresh_token"):
+            ISSUED["refresh"][body["refresh_token"]] = STORE.refresh_tokens[body["refresh_token"]]
+    body["access_token"] = access
     body["ext_expires_in"] = body["expires_in"]
     if "openid" in scopes:
         body["id_token"] = f"sbx-idt-{secrets.token_hex(16)}"
@@ -176,3 +214,18 @@ def _client_credentials(form: dict[str, str]) -> Response:
     body = response.get_json()
     body.pop("scope", None)  # Entra's client-credentials answer carries no scope; the permissions are in the token's roles claim
     return jsonify(body)
+
+
+def restore_tokens() -> None:
+    """After a reset: the access and refresh tokens issued before it, unexpired ones only."""
+    with STORE.lock:
+        for token, info in list(ISSUED["access"].items()):
+            if info["expires_at"] is not None and info["expires_at"] < time.time():
+                del ISSUED["access"][token]
+            else:
+                STORE.tokens.setdefault(token, info)
+        for token, info in list(ISSUED["refresh"].items()):
+            if info["used"]:
+                del ISSUED["refresh"][token]
+            else:
+                STORE.refresh_tokens.setdefault(token, info)

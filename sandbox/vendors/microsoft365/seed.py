@@ -97,6 +97,7 @@ def _seed_team() -> None:
             "email": "",
             "webUrl": f"https://teams.microsoft.com/l/channel/{general_id}/General?groupId={team_id}&tenantId={TENANT_ID}",
             "tenantId": TENANT_ID,
+            "isArchived": False,
             "_team": team_id,
             "_members": [],
             "_general": True,

@@ -26,7 +26,6 @@ from sandbox.vendors.microsoft365.common import (
     identity,
     iso,
     json_body,
-    knobs,
     new_id,
     now,
     paged,
@@ -400,53 +399,35 @@ def register(bp: Blueprint) -> None:
             return scope_error
         return _post_message(team, channel, body)
 
-    @bp.post("/v1.0/me/onlineMeetings", defaults={"user_key": "me"}, endpoint="create_meeting_me")
-    @bp.post("/v1.0/users/<user_key>/onlineMeetings")
-    def create_meeting(user_key: str):
-        user, error = resolve_user(user_key)
-        body, body_error = json_body()
-        if error or body_error:
-            return error or body_error
-        if not delegated() and not knobs().get("application_access_policy"):
-            return graph_error(403, "Forbidden", "No application access policy found for this app.")
-        if scope_error := require_scope("OnlineMeetings.ReadWrite", "OnlineMeetings.ReadWrite.All"):
-            return scope_error
-        meeting_id = "MSo" + new_id().replace("-", "")
-        thread = f"19:meeting_{new_id().replace('-', '')[:24]}@thread.v2"
-        start = body.get("startDateTime") or iso(now())
-        meeting = {
-            "id": meeting_id,
-            "subject": str(body.get("subject") or ""),
-            "startDateTime": start,
-            "endDateTime": body.get("endDateTime") or start,
-            "creationDateTime": iso(now()),
-            "joinWebUrl": f"https://teams.microsoft.com/l/meetup-join/{thread.replace(':', '%3a').replace('@', '%40')}/0?context=%7b%22Tid%22%3a%22{TENANT_ID}%22%7d",
-            "joinMeetingIdSettings": {"joinMeetingId": str(int(time.time() * 1000))[-12:], "isPasscodeRequired": False},
-            "chatInfo": {"threadId": thread, "messageId": "0"},
-            "participants": {"organizer": {"upn": user["userPrincipalName"], "role": "presenter", "identity": identity(user)}, "attendees": []},
-            "externalId": body.get("externalId"),
-            "_owner": user["id"],
-        }
-        col("online_meetings")[meeting_id] = bump(meeting)
-        STORE.record_created(VENDOR, "online_meeting", meeting_id, f"Teams meeting {meeting['subject']!r} for {user['mail']}", meeting["joinWebUrl"])
-        return jsonify(public(meeting)), 201
+    register_archive(bp)
 
-    @bp.get("/v1.0/me/onlineMeetings", defaults={"user_key": "me"}, endpoint="list_meetings_me")
-    @bp.get("/v1.0/users/<user_key>/onlineMeetings")
-    def list_meetings(user_key: str):
-        user, error = resolve_user(user_key)
+
+def register_archive(bp: Blueprint) -> None:
+    @bp.post("/v1.0/teams/<team_id>/channels/<channel_id>/archive", defaults={"archived": True}, endpoint="archive_channel")
+    @bp.post("/v1.0/teams/<team_id>/channels/<channel_id>/unarchive", defaults={"archived": False}, endpoint="unarchive_channel")
+    def set_archived(team_id: str, channel_id: str, archived: bool):
+        """Archiving makes a channel read-only (Graph answers 202 and finishes asynchronously; the stand-in finishes at once)."""
+        _team, channel, error = _channel_or_404(team_id, channel_id)
         if error:
             return error
-        return paged([public(m) for m in col("online_meetings").values() if m["_owner"] == user["id"]], "onlineMeetings")
-
-    @bp.get("/v1.0/me/onlineMeetings/<meeting_id>", defaults={"user_key": "me"}, endpoint="get_meeting_me")
-    @bp.get("/v1.0/users/<user_key>/onlineMeetings/<meeting_id>")
-    def get_meeting(user_key: str, meeting_id: str):
-        user, error = resolve_user(user_key)
-        meeting = col("online_meetings").get(meeting_id)
-        if error or meeting is None or meeting["_owner"] != user["id"]:
-            return error or graph_error(404, "NotFound", f"Online meeting {meeting_id} not found.")
-        return jsonify(public(meeting))
+        if scope_error := require_scope("Channel.ReadWrite.All", "ChannelSettings.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"):
+            return scope_error
+        if channel.get("_general"):
+            return bad_request("The General channel cannot be archived.")
+        if bool(channel.get("isArchived")) == archived:
+            return bad_request("Channel is already archived." if archived else "Channel is not archived.")
+        with STORE.lock:
+            channel["isArchived"] = archived
+            bump(channel)
+        STORE.record_created(
+            VENDOR,
+            "channel_archived" if archived else "channel_unarchived",
+            channel_id,
+            f"#{channel['displayName']} {'archived' if archived else 'unarchived'}",
+        )
+        response = Response(status=202)
+        response.headers["Location"] = f"/teams('{team_id}')/channels('{channel_id}')/operations('{new_id()}')"
+        return response
 
 
 def _create_channel(team: dict[str, Any], body: dict[str, Any]) -> Response | tuple[Response, int]:
@@ -490,6 +471,7 @@ def _create_channel(team: dict[str, Any], body: dict[str, Any]) -> Response | tu
         "email": "",
         "webUrl": f"https://teams.microsoft.com/l/channel/{channel_id.replace(':', '%3a').replace('@', '%40')}/{name.replace(' ', '%20')}?groupId={team['id']}&tenantId={TENANT_ID}",
         "tenantId": TENANT_ID,
+        "isArchived": False,
         "_team": team["id"],
         "_members": members,
     }
@@ -500,6 +482,8 @@ def _create_channel(team: dict[str, Any], body: dict[str, Any]) -> Response | tu
 
 def _post_message(team: dict[str, Any], channel: dict[str, Any], body: dict[str, Any]) -> Response | tuple[Response, int]:
     user = caller_user()
+    if channel.get("isArchived"):
+        return graph_error(403, "Forbidden", "The channel is archived: it is read-only.")
     if not _is_member(team, user) or (channel["membershipType"] != "standard" and not any(m["userId"] == user["id"] for m in channel["_members"])):
         return graph_error(403, "Forbidden", f"{user['userPrincipalName']} is not a member of this channel.")
     content = body.get("body")
