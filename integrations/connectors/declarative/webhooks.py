@@ -135,7 +135,9 @@ class WebhooksMixin(DeclarativeConnector):
             raise rejected
         if stamp is not None:
             try:
-                check_window(stamp, window=int(timestamp.get("window", REPLAY_WINDOW_SECONDS)), vendor=vendor)
+                # Against when the delivery arrived (a queued delivery verified later is not a replay).
+                now = request.received_at.timestamp() if request.received_at else None
+                check_window(stamp, now=now, window=int(timestamp.get("window", REPLAY_WINDOW_SECONDS)), vendor=vendor)
             except WebhookRejected as exc:
                 exc.code = str(timestamp.get("stale_code") or exc.code)
                 raise
