@@ -161,3 +161,16 @@ def test_an_unsigned_handshake_echoes_its_header_and_items_are_filtered_one_by_o
     with pytest.raises(WebhookRejected) as unsigned:
         asana_like.verify_webhook(delivery(BODY, header=""), secret=SECRET)
     assert unsigned.value.status == 400
+
+
+def test_the_window_is_measured_from_arrival_and_its_answer_code_is_the_vendors():
+    arrived = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
+    queued = delivery(BODY, stamp=datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp())
+    queued.received_at = arrived
+    WIDGETS.verify_webhook(queued, secret=SECRET)  # verified hours later by a worker: 30 s after it was sent, not a replay
+    doc = {**SPEC, "webhooks": {**SPEC["webhooks"], "signature": {**SPEC["webhooks"]["signature"]}}}
+    doc["webhooks"]["signature"]["timestamp"] = {**doc["webhooks"]["signature"]["timestamp"], "stale_code": "stale"}
+    queued.received_at = datetime(2026, 1, 2, tzinfo=UTC)
+    with pytest.raises(WebhookRejected) as stale:
+        compile_spec(doc).verify_webhook(queued, secret=SECRET)
+    assert (stale.value.status, stale.value.code) == (409, "stale")
