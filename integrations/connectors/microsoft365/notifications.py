@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from integrations.connectors.base import Capability, TrackedObject, WebhookEvent, WebhookRequest, WebhookSpec
+from integrations.connectors.microsoft365.calendar import attendee_responses
 from integrations.connectors.microsoft365.client import ID, _route, register_permission_routes
 from integrations.connectors.microsoft365.delta import DeltaMixin
 from integrations.connectors.microsoft365.subscriptions import (
@@ -25,6 +26,7 @@ from integrations.connectors.microsoft365.subscriptions import (
     plans_for,
     renew_or_recreate,
 )
+from integrations.connectors.microsoft365.teams import channel_state
 from integrations.errors import ApiBadRequest, ApiForbidden, WebhookRejected
 
 logger = logging.getLogger(__name__)
@@ -33,15 +35,6 @@ VALIDATION_TOKEN_MAX = 1024  # Graph's tokens are far shorter; anything longer i
 MAX_NOTIFICATIONS = 1000  # per delivery: Graph batches a few dozen at most
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 CHANGE_TYPES = ("created", "updated", "deleted")
-# Outlook's attendee responses in the war room's words (the same as Google Calendar's responseStatus).
-RESPONSES = {
-    "accepted": "accepted",
-    "declined": "declined",
-    "tentativelyAccepted": "tentative",
-    "organizer": "accepted",
-    "none": "needsAction",
-    "notResponded": "needsAction",
-}
 
 WEBHOOK = WebhookSpec(
     event_types=(
@@ -177,28 +170,21 @@ class NotificationsMixin(DeltaMixin):
 
     @classmethod
     def tracked_state(cls, entity: str, record: Mapping[str, Any], *, config: Mapping[str, Any]) -> TrackedObject | None:
-        """An Outlook event's attendee responses (cancelled = done) or a Teams channel's state; None for identity-only records."""
+        """An Outlook event's attendee responses (cancelled = done) or a Teams channel's state, read the way fetch_objects reads
+        them; None for the identity-only records of notifications without resource data."""
         if entity == "events" and ("attendees" in record or "isCancelled" in record):
-            attendees = [
-                {
-                    "email": str((a.get("emailAddress") or {}).get("address") or ""),
-                    "response": RESPONSES.get(str((a.get("status") or {}).get("response")), "needsAction"),
-                }
-                for a in record.get("attendees") or []
-                if isinstance(a, dict) and a.get("type") != "resource"
-            ]
             cancelled = bool(record.get("isCancelled"))
-            details: dict[str, Any] = {"attendees": attendees}
+            details: dict[str, Any] = {"attendees": attendee_responses(record)}
             if record.get("lastModifiedDateTime"):
                 details["updated"] = str(record["lastModifiedDateTime"])
-            return TrackedObject(status="cancelled" if cancelled else "confirmed", is_done=cancelled, url=str(record.get("webLink") or ""), details=details)
-        if entity == "channels" and ("displayName" in record or "isArchived" in record or "@removed" in record):
-            if "@removed" in record:
-                return TrackedObject(status="deleted", is_done=True)
-            archived = bool(record.get("isArchived"))
-            name = str(record.get("displayName") or "")
-            url = str(record.get("webUrl") or "")
-            return TrackedObject(title=f"#{name}" if name else "", status="archived" if archived else "active", is_done=archived, url=url)
+            status = "cancelled" if cancelled else "scheduled"
+            return TrackedObject(
+                title=str(record.get("subject") or ""), status=status, is_done=cancelled, url=str(record.get("webLink") or ""), details=details
+            )
+        if entity == "channels" and "@removed" in record:
+            return TrackedObject(status="deleted", is_done=True)
+        if entity == "channels" and ("displayName" in record or "isArchived" in record):
+            return channel_state(record)
         return None
 
     # ------------------------------------------------------------ registration (needs the client)
