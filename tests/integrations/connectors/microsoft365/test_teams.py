@@ -14,6 +14,11 @@ from integrations.connectors.microsoft365.cards import CARD_CONTENT_TYPE
 from integrations.connectors.microsoft365.manifest import OPTIONAL_SCOPE_PURPOSES, SCOPE_PURPOSES
 from integrations.connectors.microsoft365.teams import channel_display_name, rendered_channel_name
 from integrations.errors import ApiNotFound
+from integrations.models import CredentialType, DataSource, IntegrationStatus
+from integrations.services import integration_connect
+from people.models import Person
+from sync.models import DataSyncJob
+from sync.services import sync_start
 from tests.integrations.connectors.microsoft365.test_connection import (
     SIGNED_IN,
     TENANT_ID,
@@ -187,3 +192,41 @@ def test_application_posts_through_the_incoming_webhook_without_the_graph_token(
     [attachment] = message["attachments"]
     assert attachment["contentType"] == CARD_CONTENT_TYPE and attachment["content"]["type"] == "AdaptiveCard"
     assert attachment["content"]["body"][0]["text"] == "SEV1: Customer data exposed"
+
+
+def synced(django_capture_on_commit_callbacks, integration, entity: str) -> DataSyncJob:
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=DataSource.objects.get(integration=integration, entity_type=entity))
+    return DataSyncJob.objects.get(pk=job.pk)
+
+
+@pytest.mark.django_db
+def test_team_members_merge_with_directory_people_by_email(sandbox, organization, django_capture_on_commit_callbacks):
+    entra = integration_connect(
+        organization=organization,
+        connector_key="entra",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"client_id": "bastion-demo", "client_secret": "entra-secret"},
+        config={"tenant_id": "acme-tenant", "login_base_url": f"{sandbox}/entra"},
+        base_url=f"{sandbox}/entra/v1.0",
+    )
+    token = sign_in(sandbox)
+    team = team_id(delegated_connector(sandbox, token))
+    m365 = integration_connect(
+        organization=organization,
+        connector_key="microsoft365",
+        credential_type=CredentialType.OAUTH,
+        credentials=token,
+        config={"tenant_id": TENANT_ID, "team_id": team},
+        base_url=f"{sandbox}/microsoft365",
+    )
+    for integration in (entra, m365):
+        integration.refresh_from_db()
+        assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
+    assert synced(django_capture_on_commit_callbacks, entra, "users").status == "succeeded"
+    people_before = Person.objects.filter(organization=organization).count()
+    job = synced(django_capture_on_commit_callbacks, m365, "members")
+    assert job.status == "succeeded"
+    assert Person.objects.filter(organization=organization).count() == people_before  # every member is a directory person
+    amara = Person.objects.get(organization=organization, email=SIGNED_IN)
+    assert {identity.source for identity in amara.identities.all()} == {"entra", "microsoft365"}
