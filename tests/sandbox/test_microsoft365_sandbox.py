@@ -139,6 +139,10 @@ def test_users_are_the_entra_directory_and_filter_by_mail(sandbox):
     assert [u["displayName"] for u in found] == ["Priya Raman"]
     by_upn = requests.get(f"{graph(sandbox)}/users/priya.raman@acme.example", headers=headers, timeout=5).json()
     assert by_upn["id"] == found[0]["id"] and entra.status_code == 401  # a Microsoft 365 token is not an Entra-stand-in token
+    search = {"$search": '"displayName:pri"', "$count": "true"}
+    assert requests.get(f"{graph(sandbox)}/users", params=search, headers=headers, timeout=5).status_code == 400  # needs ConsistencyLevel
+    hits = requests.get(f"{graph(sandbox)}/users", params=search, headers={**headers, "ConsistencyLevel": "eventual"}, timeout=5).json()
+    assert [u["displayName"] for u in hits["value"]] == ["Priya Raman"] and hits["@odata.count"] == 1
     bad = requests.get(f"{graph(sandbox)}/users", params={"$filter": "mail gt 'x'"}, headers=headers, timeout=5)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "Request_UnsupportedQuery"
 

@@ -181,6 +181,15 @@ def register(bp: Blueprint) -> None:
         else:
             with STORE.lock:
                 found = [u for u in users().values() if not u.get("_deleted")]
+        advanced = request.args.get("$search") or request.args.get("$count") == "true"
+        if advanced and request.headers.get("ConsistencyLevel", "").lower() != "eventual":
+            return bad_request("$search and $count on directory objects need the header ConsistencyLevel: eventual.", "Request_UnsupportedQuery")
+        if raw_search := request.args.get("$search"):
+            match = re.fullmatch(r'"(displayName|mail|userPrincipalName):([^"]*)"', raw_search.strip())
+            if not match:
+                return bad_request(f'Invalid $search: {raw_search} (use "property:text").', "Request_UnsupportedQuery")
+            words = match[2].lower().split()
+            found = [u for u in found if all(any(part.startswith(w) for part in re.split(r"[\s.@]+", str(u.get(match[1]) or "").lower())) for w in words)]
         return paged([public_user(u, select()) for u in found], "users")
 
     @bp.get("/v1.0/me", defaults={"user_key": "me"}, endpoint="get_user_me")
