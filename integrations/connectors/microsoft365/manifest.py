@@ -226,7 +226,6 @@ MANIFEST = ConnectorManifest(
         Capability.FETCH_STATUS,
         Capability.CONFIG_CHOICES,
         Capability.FREE_BUSY,
-        Capability.PAGED_RESULTS,
         *FILES_CAPABILITIES,
         *NOTIFICATION_CAPABILITIES,
     ),
