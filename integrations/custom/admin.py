@@ -73,6 +73,14 @@ class CustomConnectorAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
     actions = ["publish_latest"]
 
+    def has_delete_permission(self, request, obj=None):
+        """Not while an integration runs it: its syncs and steps would fail with an unknown connector."""
+        from integrations.models import Integration
+
+        if obj is not None and Integration.objects.filter(connector_key=obj.connector_key).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
     @admin.display(description="Builder")
     def builder_link(self, obj):
         if not obj.pk:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
@@ -481,6 +482,8 @@ def test_the_generated_action_creates_the_object_at_the_vendor_through_a_connect
         "create_task", {"name": "Call the customer back", "workspace": "1100000000000001"}, idempotency_key="custom-connector-test-1"
     )
     assert result.external_id and result.url == f"https://app.asana.com/0/0/{result.external_id}"
+    staff = get_user_model().objects.create_superuser("root", "root@example.com", "pw-Secret-123")
+    assert _page(staff).post(f"/admin/integrations/customconnector/{connector.pk}/delete/", {"post": "yes"}).status_code == 403  # in use
     import requests
 
     created = requests.get(f"{vendor}/tasks/{result.external_id}", headers={"Authorization": f"Bearer {PAT}"}, timeout=5).json()["data"]
