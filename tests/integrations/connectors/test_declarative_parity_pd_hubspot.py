@@ -8,19 +8,23 @@ with BASTION_WIRE_RECORD=1); the same flow's results (transformed records, actio
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import json
 import os
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from integrations.connectors.hubspot import HubSpotConnector
+from integrations.connectors.base import WebhookRequest
+from integrations.connectors.hubspot import HubSpotConnector, sign_v3
 from integrations.connectors.pagerduty import PagerDutyConnector
-from integrations.errors import ApiBadRequest
+from integrations.errors import ApiBadRequest, WebhookRejected
 from integrations.http import HttpClient
 from tests.wire_capture import Normaliser, server_tokens
 
@@ -160,3 +164,106 @@ def test_hubspot_flow_sends_the_python_connectors_requests(sandbox):
         hs.perform("update_deal", {"deal_id": "9003", "properties": {}}, idempotency_key="bad")
     wire.result([hs.from_bastion("deals", {"dealName": "Falcon", "value": 13, "stage": "won"})])
     _compare("hubspot", wire)
+
+
+# ---- deliveries: what the Python versions answered, case by case ------------------------------------------------------
+
+
+def _pd_delivery(event: dict | None, *, raw: bytes | None = None, secret: str = "s3cret", age: float = 0.0) -> WebhookRequest:
+    body = raw if raw is not None else json.dumps({"event": event}).encode()
+    headers = {"X-PagerDuty-Signature": "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    occurred = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    return WebhookRequest("POST", "https://bastion.example/hooks/pagerduty", headers, body, occurred + timedelta(seconds=age))
+
+
+def _pd_event(event_type: str, resource_type: str = "incident", **data: object) -> dict:
+    return {"id": "01DEV", "event_type": event_type, "resource_type": resource_type, "occurred_at": "2026-01-01T12:00:00Z", "data": {"id": "PABC123", **data}}
+
+
+def test_pagerduty_deliveries_are_read_as_the_python_version_read_them():
+    summary = [
+        [(e.delivery_id, e.event_type, e.entity, e.external_id, e.action, e.record) for e in PagerDutyConnector.parse_webhook(_pd_delivery(event))]
+        for event in (
+            _pd_event("pagey.ping", "pagey"),
+            _pd_event("service.updated", "service"),
+            _pd_event("incident.priority_updated"),
+            _pd_event("incident.unacknowledged", title="Checkout down", urgency="high", html_url="https://acme.pagerduty.com/incidents/PABC123"),
+        )
+    ]
+    assert summary == [
+        [],
+        [("01DEV", "service.updated", "services", "PABC123", "sync", None)],
+        [("01DEV", "incident.priority_updated", "incidents", "PABC123", "sync", None)],
+        [
+            (
+                "01DEV",
+                "incident.unacknowledged",
+                "incidents",
+                "PABC123",
+                "status",
+                {
+                    "status": "triggered",
+                    "title": "Checkout down",
+                    "urgency": "high",
+                    "url": "https://acme.pagerduty.com/incidents/PABC123",
+                    "event_type": "incident.unacknowledged",
+                },
+            )
+        ],
+    ]
+    assert PagerDutyConnector.parse_webhook(_pd_delivery(_pd_event("incident.triggered")))[0].occurred_at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    state = PagerDutyConnector.tracked_state("incidents", {"status": "resolved", "title": "Down", "url": "https://acme.pagerduty.com/incidents/P1"}, config={})
+    assert (state.status, state.is_done, state.title, state.url) == ("resolved", True, "Down", "https://acme.pagerduty.com/incidents/P1")
+    for request, status, code in (
+        (_pd_delivery(None, raw=b"not json"), 400, "invalid_json"),
+        (_pd_delivery(None, raw=b'{"event": "x"}'), 400, "invalid_payload"),
+        (_pd_delivery({"event_type": "incident.triggered"}), 400, "invalid_payload"),
+    ):
+        with pytest.raises(WebhookRejected) as rejected:
+            PagerDutyConnector.parse_webhook(request)
+        assert (rejected.value.status, rejected.value.code) == (status, code)
+    with pytest.raises(WebhookRejected) as stale:
+        PagerDutyConnector.verify_webhook(_pd_delivery(_pd_event("incident.triggered"), age=301), secret="s3cret")
+    assert (stale.value.status, stale.value.code) == (409, "stale")
+    PagerDutyConnector.verify_webhook(_pd_delivery(_pd_event("incident.triggered"), age=-299), secret="s3cret")
+
+
+def test_hubspot_deliveries_are_read_as_the_python_version_read_them():
+    events = [
+        {"eventId": 7, "portalId": 4242424, "occurredAt": 1735689600000, "subscriptionType": "object.propertyChange", "objectTypeId": "0-3", "objectId": 9001},
+        {"eventId": 8, "portalId": 4242424, "subscriptionType": "company.merge", "objectId": 5, "primaryObjectId": 5, "mergedObjectIds": [5, 6, 7]},
+        {"eventId": 9, "portalId": 4242424, "subscriptionType": "object.creation", "objectTypeId": "2-999", "objectId": 1},
+    ]
+    body = json.dumps(events).encode()
+    url = "https://bastion.example/hooks/hubspot/abc?portal=4242424&x=%3A"
+    now = datetime.now(tz=UTC)
+    stamp = str(int(now.timestamp() * 1000))
+    signed = WebhookRequest(
+        "POST",
+        url,
+        {"X-HubSpot-Signature-v3": sign_v3("secret", "POST", url.replace("%3A", ":"), body, stamp), "X-HubSpot-Request-Timestamp": stamp},
+        body,
+        now,
+    )
+    HubSpotConnector.verify_webhook(signed, secret="secret")
+    assert HubSpotConnector.webhook_account_id(signed) == "4242424"
+    assert HubSpotConnector.webhook_account_id(WebhookRequest("POST", url, {}, b"{}", now)) == ""
+    # Behind a proxy: HubSpot signed the public URL named in the config, Bastion sees another.
+    behind = WebhookRequest("POST", "http://10.0.0.5/hooks/hubspot/abc", signed.headers, body, now)
+    with pytest.raises(WebhookRejected):
+        HubSpotConnector.verify_webhook(behind, secret="secret")
+    HubSpotConnector.verify_webhook(behind, secret="secret", config={"webhook_url": url})
+    assert [(e.delivery_id, e.entity, e.external_id, e.action) for e in HubSpotConnector.parse_webhook(signed)] == [
+        ("7", "deals", "9001", "sync"),
+        ("8", "companies", "5", "sync"),
+        ("8:6", "companies", "6", "delete"),
+        ("8:7", "companies", "7", "delete"),
+    ]
+    bad_stamp = WebhookRequest("POST", url, {"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": "yesterday"}, body, now)
+    with pytest.raises(WebhookRejected) as rejected:
+        HubSpotConnector.verify_webhook(bad_stamp, secret="secret")
+    assert (rejected.value.status, rejected.value.code) == (400, "bad_timestamp")
+    for raw, code in ((b"not json", "invalid_json"), (b"{}", "invalid_payload"), (b'[{"eventId": 1}]', "invalid_event")):
+        with pytest.raises(WebhookRejected) as rejected:
+            HubSpotConnector.parse_webhook(WebhookRequest("POST", url, {}, raw, now))
+        assert (rejected.value.status, rejected.value.code) == (400, code)
