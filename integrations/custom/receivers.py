@@ -11,14 +11,19 @@ from common.errors import ApplicationError
 from integrations.custom.models import CUSTOM_KEY_PREFIX
 
 
-@receiver(pre_save, sender="integrations.Integration", dispatch_uid="custom_connector_same_organization")
-def integration_custom_connector_guard(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """Refuse an integration naming another organization's custom connector (API, admin, wizard alike)."""
-    if not instance.connector_key.startswith(CUSTOM_KEY_PREFIX):
+def custom_connector_organization_check(connector_key: str, organization_id: Any) -> None:
+    """ApplicationError unless a "custom.<id>" key names a connector of this organization (other keys pass)."""
+    if not connector_key.startswith(CUSTOM_KEY_PREFIX):
         return
     from integrations.custom.selectors import custom_connector_for_key
 
-    connector = custom_connector_for_key(instance.connector_key)
-    if connector is None or connector.organization_id != instance.organization_id:
-        message = f"No connector '{instance.connector_key}' is installed."
+    connector = custom_connector_for_key(connector_key)
+    if connector is None or connector.organization_id != organization_id:
+        message = f"No connector '{connector_key}' is installed."
         raise ApplicationError(message, code="unknown_connector", fields={"connector_key": [message]})
+
+
+@receiver(pre_save, sender="integrations.Integration", dispatch_uid="custom_connector_same_organization")
+def integration_custom_connector_guard(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Refuse an integration naming another organization's custom connector (API, admin, wizard alike)."""
+    custom_connector_organization_check(instance.connector_key, instance.organization_id)

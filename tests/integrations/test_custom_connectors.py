@@ -488,3 +488,19 @@ def test_the_generated_action_creates_the_object_at_the_vendor_through_a_connect
 
     created = requests.get(f"{vendor}/tasks/{result.external_id}", headers={"Authorization": f"Bearer {PAT}"}, timeout=5).json()["data"]
     assert created["name"] == "Call the customer back" and created["notes"] == ""  # unset optional inputs are not sent
+
+
+@pytest.mark.django_db
+def test_the_integration_admin_refuses_to_move_a_custom_integration_to_another_organization(published, organization, other_organization):
+    from django.forms.models import model_to_dict
+
+    from integrations.admin import IntegrationAdminForm
+    from integrations.services import integration_create
+
+    integration = integration_create(organization=organization, connector_key=published.connector_key, config={"project_gid": "1"})
+    data = {k: v for k, v in model_to_dict(integration).items() if v is not None}
+    data.update(config=json.dumps(integration.config), allowed_roles="[]", organization=str(other_organization.pk))
+    moved = IntegrationAdminForm(data=data, instance=integration)
+    assert not moved.is_valid() and moved.errors["connector_key"] == [f"No connector '{published.connector_key}' is installed."]
+    stays = IntegrationAdminForm(data={**data, "organization": str(organization.pk)}, instance=integration)
+    assert stays.is_valid(), stays.errors
