@@ -6,6 +6,7 @@ from django.contrib.admin.utils import flatten_fieldsets
 
 from common.errors import ApplicationError
 from integrations import selectors, services
+from integrations.custom.receivers import custom_connector_organization_check
 from integrations.models import DataSource, Integration, IntegrationCall, IntegrationCredential
 
 
@@ -38,6 +39,7 @@ class IntegrationAdminForm(forms.ModelForm):
         cleaned = super().clean()
         connector_key = cleaned.get("connector_key") or getattr(self.instance, "connector_key", "")
         try:
+            custom_connector_organization_check(connector_key, cleaned.get("organization") and cleaned["organization"].pk)
             if "base_url" in cleaned:
                 cleaned["base_url"] = services.base_url_validate(cleaned.get("base_url") or "")
             if "config" in cleaned and connector_key:
