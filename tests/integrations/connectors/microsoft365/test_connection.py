@@ -11,14 +11,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.test import Client
 
+from accounts.models import Role as AccountRole
 from integrations.connectors.base import Role
 from integrations.connectors.microsoft365 import MANIFEST, Microsoft365Connector
 from integrations.connectors.microsoft365.auth import missing_by_feature, token_claims
 from integrations.connectors.microsoft365.manifest import FEATURE_PERMISSIONS, SCOPE_PURPOSES
 from integrations.errors import ApiBadRequest, ApiUnauthorized
 from integrations.http import HttpClient
+from integrations.models import Integration, IntegrationStatus
 from integrations.registry import get_connector_class
+from tests.integrations.oauth_helpers import consent, local
 
 TENANT_ID = "a1b2c3d4-0000-4000-8000-000000000001"
 TEAM_NAME = "Bastion Incident Response"
@@ -145,3 +149,25 @@ def test_feature_permissions_are_judged_by_implication():
     claims = {"roles": ["Calendars.ReadWrite"], "tid": TENANT_ID}
     payload = base64.urlsafe_b64encode(__import__("json").dumps(claims).encode()).decode().rstrip("=")
     assert token_claims(f"e30.{payload}.sig") == claims
+
+
+@pytest.mark.django_db
+def test_bastion_connects_through_the_entra_consent_page(sandbox, users_by_role, settings):
+    settings.BASTION_SANDBOX_URL = sandbox  # Microsoft's login is then the sandbox's, like the demo
+    client = Client()
+    client.force_login(users_by_role[AccountRole.ADMIN])
+    page = client.get("/integrations/connect/microsoft365/").content.decode()
+    for scope in ("Channel.Create", "ChannelMessage.Send", "Calendars.ReadWrite", "offline_access"):
+        assert scope in page  # each scope is shown with its purpose before the consent page
+    assert "Create the incident" in page and "administrator consent" in page
+    started = client.post(
+        "/integrations/connect/microsoft365/", {"display_name": "Microsoft 365", "base_url": f"{sandbox}/microsoft365", "auth_method": "oauth2"}
+    )
+    assert started.status_code == 302, started.content[:300]
+    authorize_url = started["Location"]
+    query = parse_qs(urlsplit(authorize_url).query)
+    assert query["code_challenge_method"] == ["S256"] and "offline_access" in query["scope"][0].split()
+    response = client.get(local(consent(authorize_url)))
+    integration = Integration.objects.get(connector_key="microsoft365")
+    assert response.status_code == 302 and integration.status == IntegrationStatus.CONNECTED, integration.last_error
+    assert integration.config["tenant_id"] == TENANT_ID and integration.external_account_id == TENANT_ID
