@@ -188,3 +188,28 @@ def test_each_resource_gets_its_own_maximum_and_the_registration_expires_with_th
     events = by_resource[f"users/{ORGANIZER}/events"]
     assert parse_graph_time(registration["expires_at"]) == parse_graph_time(events["expirationDateTime"])  # the earliest lapse
     assert sorted(entry["key"] for entry in registration["ids"]) == ["drive_items", "events"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_delegate_subscribes_to_its_own_calendar(sandbox, live, live_server):
+    """Delegated: the signed-in user's events are subscribed and notify; getAllMessages is application-only, so channel messages come by delta."""
+    from sync.models import DeliveryStatus, WebhookDelivery
+    from tests.integrations.connectors.microsoft365.test_connection import delegated_connector, team_id
+
+    delegate = delegated_connector(sandbox)
+    delegate.config["team_id"] = team_id(delegate)
+    answer = delegate.register_webhook(url=f"{live_server.url}/api/webhooks/{live.pk}", secret=webhook_secret(live))
+    assert [entry["key"] for entry in answer["webhook_ids"]] == ["events"] and answer["skipped"] == []
+    (subscription,) = sandbox_subscriptions(sandbox, live)
+    assert subscription["resource"] in ("me/events", f"users/{delegate.graph('GET', 'me')['id']}/events")  # the delegate's own calendar
+
+    start = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:00:00")
+    end = (datetime.now(UTC) + timedelta(days=1, hours=1)).strftime("%Y-%m-%dT%H:00:00")
+    event = delegate.graph(
+        "POST", "me/events", json={"subject": "Delegate", "start": {"dateTime": start, "timeZone": "UTC"}, "end": {"dateTime": end, "timeZone": "UTC"}}
+    )
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(integration=live, status=DeliveryStatus.PROCESSED).first(), message="the delegate's event notified"
+    )
+    assert delivery.events[0]["entity"] == "events" and delivery.events[0]["record"]["ids"] == [event["id"]]
+    assert event["id"] in {record["id"] for record in delegate.read_delta("events").records}  # the delegate's calendarView delta
