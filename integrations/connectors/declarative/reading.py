@@ -93,7 +93,10 @@ class ReadingMixin(DeclarativeConnector):
         if kind in ("next_link", "link_header") and position.get("next"):
             link = str(position["next"])
             headers = {k: text(v) for k, v in render(request.get("headers") or {}, scope, drop_none=True).items()}
-            response = self.client.get(link if "://" in link else link.lstrip("/"), **({"headers": headers} if headers else {}))
+            extra: dict[str, Any] = {"headers": headers} if headers else {}
+            if self._query_auth is not None and f"{self._query_auth[0]}=" not in link:
+                extra["params"] = dict([self._query_auth])  # a key sent in the query goes with every page, next links too
+            response = self.client.get(link if "://" in link else link.lstrip("/"), **extra)
         else:
             response = self.send(request, scope, params_first=first)
         answer = {**scope, **response_scope(response), "response": response}

@@ -229,6 +229,16 @@ def test_each_paging_style_reads_every_record_once(acme, entity, positions, firs
     assert [s for s in state["seen"] if s["path"] == f"/{entity}"][0]["args"] == first_args
 
 
+def test_a_key_in_the_query_goes_with_every_page_of_a_next_link(acme):
+    url, state = acme
+    doc, credentials = with_auth({"kind": "query", "param": "api_key", "value": "{{ credentials.api_key }}"}, {"api_key": API_KEY})
+    connector = connect(url, doc, credentials=credentials)
+    first = connector.read("links")
+    second = connector.read("links", page=first.next_page)
+    assert len(first.records) == len(second.records) == 2
+    assert [dict(s["args"]).get("api_key") for s in state["seen"] if s["path"] == "/links"] == [API_KEY, API_KEY]
+
+
 def test_incremental_cursor_with_lookback_tombstones_and_transform(acme):
     url, state = acme
     connector = connect(url)
