@@ -27,6 +27,8 @@ MAX_RECORDS_SHOWN = 20
 TRIES_PER_MINUTE = 30  # the console calls a vendor live: a budget per connector keeps it from becoming a request cannon
 # Headers the console never shows back: they can carry session or auth material the vendor set.
 _URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,20}://")  # anchored, bounded: no backtracking on user text
+SECRET_AUTH_KEYS = ("token", "value", "password", "client_secret")
+SECRET_HEADER = re.compile(r"auth|token|key|secret", re.IGNORECASE)
 HIDDEN_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "www-authenticate", "x-hook-secret"})
 
 
@@ -70,9 +72,24 @@ def _url_problems(node: Any, path: str = "") -> list[tuple[str, str]]:
     return problems
 
 
+def _secret_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """A secret written into the spec would be stored, shown and exported in clear: it belongs in a credential field."""
+    problems: list[tuple[str, str]] = []
+    auth = doc.get("auth") if isinstance(doc.get("auth"), dict) else {}
+    for key in SECRET_AUTH_KEYS:
+        value = auth.get(key)
+        if isinstance(value, str) and value.strip() and "{{" not in value:
+            problems.append((f"auth.{key}", "write the secret as a credential field and name it here ({{ credentials.<name> }}), never the secret itself"))
+    headers = doc.get("default_headers") if isinstance(doc.get("default_headers"), dict) else {}
+    for name, value in headers.items():
+        if SECRET_HEADER.search(str(name)) and isinstance(value, str) and "{{" not in value:
+            problems.append((f"default_headers.{name}", "a secret header takes its value from a credential ({{ credentials.<name> }})"))
+    return problems
+
+
 def spec_check(doc: dict[str, Any]) -> None:
-    """Raise ApplicationError listing every problem with its precise path (schema, semantics, hooks, URLs)."""
-    problems = _url_problems(doc) + adapter.spec_problems(doc)
+    """Raise ApplicationError listing every problem with its precise path (schema, semantics, hooks, URLs, secrets)."""
+    problems = _url_problems(doc) + _secret_problems(doc) + adapter.spec_problems(doc)
     if problems:
         fields: dict[str, list[str]] = {}
         for path, message in problems:

@@ -504,3 +504,14 @@ def test_the_integration_admin_refuses_to_move_a_custom_integration_to_another_o
     assert not moved.is_valid() and moved.errors["connector_key"] == [f"No connector '{published.connector_key}' is installed."]
     stays = IntegrationAdminForm(data={**data, "organization": str(organization.pk)}, instance=integration)
     assert stays.is_valid(), stays.errors
+
+
+@pytest.mark.django_db
+def test_a_secret_written_into_the_spec_is_refused(connector, admin_user):
+    spec = {**_valid_spec(), "auth": {"kind": "bearer", "token": "pat-1234567890"}, "default_headers": {"X-Api-Key": "k-123", "Accept": "application/json"}}
+    response = _post_spec(_page(admin_user), connector, spec)
+    assert response.status_code == 400
+    assert b'<code class="problem-path">auth.token</code> write the secret as a credential field' in response.content
+    assert b'<code class="problem-path">default_headers.X-Api-Key</code>' in response.content
+    assert b"default_headers.Accept" not in response.content
+    assert not connector.versions.exists()
