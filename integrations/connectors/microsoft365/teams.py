@@ -24,6 +24,7 @@ CHANNEL_NAME_LIMIT = 50  # Graph: a channel's displayName is at most 50 characte
 # Characters Teams refuses in a channel name; each run becomes one "-".
 FORBIDDEN_NAME_CHARS = frozenset("~#%&*{}+/\\:<>?|'\",")
 CHANNEL_KINDS = ("channel", "teams_channel", "channels")
+MAX_SUCCESSOR_NAMES = 9  # "-2" … "-9" after names held by Bastion's archived channels
 POSTED_LOOKBACK_PAGES = 2  # pages of recent messages scanned for an earlier post of the same step
 MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
 GRAPH_USERS = "https://graph.microsoft.com/v1.0/users"  # Graph's own form of user@odata.bind, whatever host Bastion talks to
@@ -39,8 +40,19 @@ def channel_display_name(raw: Any, *, fallback: str = "Bastion") -> str:
                 out.append("-")
         else:
             out.append(char)
-    name = "".join(out).strip(" -").lstrip("_.")[:CHANNEL_NAME_LIMIT].rstrip(" .-")
+    name = "".join(out)
+    while ".." in name:  # Teams refuses two dots in a row
+        name = name.replace("..", ".")
+    name = name.strip(" -").lstrip("_.")[:CHANNEL_NAME_LIMIT].rstrip(" .-")
     return name or fallback
+
+
+def successor_name(base: str, attempt: int) -> str:
+    """The name itself first, then "name-2", "name-3"… within Teams' 50 characters."""
+    if attempt == 1:
+        return base
+    suffix = f"-{attempt}"
+    return base[: CHANNEL_NAME_LIMIT - len(suffix)].rstrip(" .-") + suffix
 
 
 def rendered_channel_name(value: Any) -> str:
@@ -97,32 +109,50 @@ class TeamsMixin(GraphBase):
 
     # Actions -----------------------------------------------------------------------------------------------------
     def _act_create_channel(self, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
-        name = channel_display_name(payload.get("name"))
+        base = channel_display_name(payload.get("name"))
         private = bool(payload.get("is_private"))
-        topic = single_line(str(payload.get("topic") or ""))[:1024]
-        channel = None if known_new else self._find_channel(name)
-        created = channel is None
-        if channel is None:
-            body: dict[str, Any] = {"displayName": name, "description": topic, "membershipType": "private" if private else "standard"}
-            if private and self.is_application:
-                # An application is nobody: a private channel it creates needs a named owner.
-                owner = self._owner_id()
-                body["members"] = [{"@odata.type": MEMBER_TYPE, "user@odata.bind": f"{GRAPH_USERS}('{owner}')", "roles": ["owner"]}]
+        body: dict[str, Any] = {"description": single_line(str(payload.get("topic") or ""))[:1024], "membershipType": "private" if private else "standard"}
+        if private and self.is_application:
+            # An application is nobody: a private channel it creates needs a named owner.
+            body["members"] = [{"@odata.type": MEMBER_TYPE, "user@odata.bind": f"{GRAPH_USERS}('{self._owner_id()}')", "roles": ["owner"]}]
+        for attempt in range(1, MAX_SUCCESSOR_NAMES + 1):
+            name = successor_name(base, attempt)
+            channel = None if known_new and attempt == 1 else self._find_channel(name)
+            if channel is not None and not channel.get("isArchived"):
+                return self._channel_result(channel, created=False)
+            if channel is None:
+                made = self._create_named({**body, "displayName": name})
+                if made is not None:
+                    existing = bool(made.pop("_existing", False))
+                    return self._channel_result(made, created=not existing)
+            # An undone run's archived channel (or a deleted one) keeps its name: the next activation takes the next name.
+        raise ApiConflict(
+            f"#{base} and its next {MAX_SUCCESSOR_NAMES - 1} names are taken by archived or deleted channels; pick another name.",
+            vendor_code="NameAlreadyExists",
+        )
 
-            def send() -> dict[str, Any]:
-                try:
-                    return self.client.post(self._path(self._team("/channels")), json=body, retry=False).json()
-                except (ApiConflict, ApiBadRequest) as exc:
-                    # Graph answers a taken name with 400/409 NameAlreadyExists: an earlier attempt made it, or someone did.
-                    existing = self._find_channel(name)
-                    if existing is None:
-                        raise
-                    logger.info("microsoft365.channel_exists", extra={"code": exc.vendor_code})
-                    return {**existing, "_existing": True}
+    def _create_named(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the channel once; None when its name is taken by a channel Bastion cannot reuse (archived, deleted)."""
+        name = str(body["displayName"])
 
-            channel = create_once(self.client, send, lambda: self._find_channel(name), what="teams channel")
-            created = not channel.pop("_existing", False)
-        named = str(channel.get("displayName") or name)
+        def send() -> dict[str, Any]:
+            try:
+                return self.client.post(self._path(self._team("/channels")), json=body, retry=False).json()
+            except (ApiConflict, ApiBadRequest) as exc:
+                if exc.vendor_code != "NameAlreadyExists" and "already exist" not in exc.message.lower():
+                    raise
+                # The name is taken: an earlier attempt of this step made it (reused), or an archived or deleted channel holds it.
+                existing = self._find_channel(name)
+                if existing is None or existing.get("isArchived"):
+                    return {"_taken": True}
+                logger.info("microsoft365.channel_exists", extra={"code": exc.vendor_code})
+                return {**existing, "_existing": True}
+
+        made = create_once(self.client, send, lambda: self._find_channel(name), what="teams channel")
+        return None if made.get("_taken") else made
+
+    def _channel_result(self, channel: Mapping[str, Any], *, created: bool) -> ActionResult:
+        named = str(channel.get("displayName") or "")
         return ActionResult(
             external_id=str(channel["id"]),
             url=channel.get("webUrl", ""),

@@ -12,7 +12,7 @@ import pytest
 from integrations.connectors.microsoft365 import Microsoft365Connector
 from integrations.connectors.microsoft365.cards import CARD_CONTENT_TYPE
 from integrations.connectors.microsoft365.manifest import OPTIONAL_SCOPE_PURPOSES, SCOPE_PURPOSES
-from integrations.connectors.microsoft365.teams import channel_display_name, rendered_channel_name
+from integrations.connectors.microsoft365.teams import channel_display_name, rendered_channel_name, successor_name
 from integrations.errors import ApiNotFound
 from integrations.models import CredentialType, DataSource, IntegrationStatus
 from integrations.services import integration_connect
@@ -51,6 +51,8 @@ def test_channel_names_follow_teams_rules():
     assert len(channel_display_name("x" * 80)) == 50
     assert rendered_channel_name("###") == "Bastion channel"
     assert rendered_channel_name({"name": "SEV1 | login outage"}) == "SEV1 - login outage"
+    assert channel_display_name("v2...final") == "v2.final"
+    assert successor_name("x" * 50, 3) == "x" * 48 + "-3" and successor_name("inc", 1) == "inc"
 
 
 def test_create_channel_once_by_name(teams):
@@ -156,6 +158,15 @@ def test_undo_archives_the_channel_and_the_poll_sees_it(sandbox, teams):
     assert teams.fetch_objects("channel", [channel.external_id])[channel.external_id].status == "deleted"
     gone = teams.undo("create_channel", external_id=channel.external_id, reason="", idempotency_key="run-9:undo")
     assert not gone.created and gone.tracked.status == "deleted"
+
+
+def test_a_new_activation_after_an_undo_takes_the_next_name(teams):
+    first = teams.perform("create_channel", {"name": "inc-again", "is_private": False}, idempotency_key="run-11:create")
+    teams.undo("create_channel", external_id=first.external_id, reason="Run cancelled", idempotency_key="run-11:undo")
+    for known_new in (False, True):  # whether or not Bastion looks first, the archived channel is never reused
+        second = teams.perform("create_channel", {"name": "inc-again", "is_private": False}, idempotency_key="run-12:create", known_new=known_new)
+        assert second.external_id != first.external_id and second.link_text == "#inc-again-2"
+    assert second.created is False  # the second call found the first's channel
 
 
 class WebhookReceiver(BaseHTTPRequestHandler):
