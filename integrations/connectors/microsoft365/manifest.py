@@ -70,8 +70,9 @@ TEAMS_ACTIONS = (
     ActionSpec(
         "create_channel",
         "Create channel",
-        f"Create (or reuse, by name) a standard or private channel in the configured team. Works {DELEGATED} and {APPLICATION}; "
-        "a private channel created with application permissions gets the configured organizer as its owner.",
+        f"Create (or reuse, by name) a standard or private channel in the configured team; a name held by an archived or deleted "
+        f"channel moves on to name-2, name-3…. Works {DELEGATED} and {APPLICATION}; a private channel created with application "
+        "permissions gets the configured organizer as its owner.",
         {"name": "string", "is_private": "boolean", "topic": "string"},
         Idempotency.NATURAL,
         fields={"name": FieldShape(transform=rendered_channel_name), "topic": FieldShape(max_chars=1024, single_line=True, optional=True)},
