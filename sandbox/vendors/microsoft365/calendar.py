@@ -189,7 +189,13 @@ def _event_for(user_key: str, event_id: str) -> tuple[dict[str, Any] | None, dic
 
 
 def _targets(event: dict[str, Any]) -> set[str]:
-    return {f"users/{event['_owner']}/events".lower()}
+    """The organizer's calendar and each attendee's that is in the directory (their copy of the meeting changes too)."""
+    found = {f"users/{event['_owner']}/events".lower()}
+    for attendee in event["attendees"]:
+        user = find_user(attendee["emailAddress"]["address"])
+        if user is not None:
+            found.add(f"users/{user['id']}/events".lower())
+    return found
 
 
 def changed(event: dict[str, Any], change_type: str) -> None:

@@ -129,6 +129,18 @@ def blueprint() -> Blueprint:
             return _client_credentials(form)
         return _aad_error("unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 
+    # Bastion's generic sandbox layout ({oauth_base_url}/oauth/authorize and /oauth/token, see integrations/oauth.py): the
+    # authorize alias redirects to the Entra path so the browser shows the real URL shape; the token alias answers in place.
+    @bp.route("/oauth/authorize", methods=["GET"])
+    def authorize_alias():
+        target = f"{request.script_root}{request.path.rsplit('/oauth/authorize', 1)[0]}/organizations/oauth2/v2.0/authorize"
+        query = request.query_string.decode()
+        return Response(status=302, headers={"Location": f"{target}?{query}" if query else target})
+
+    @bp.post("/oauth/token")
+    def token_alias():
+        return token("organizations")
+
     return bp
 
 
