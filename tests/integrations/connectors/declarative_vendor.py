@@ -75,6 +75,17 @@ def build_app(state: dict[str, Any]) -> Flask:
         since = request.args.get("since", "")
         return jsonify({"changes": [i for i in ITEMS if i["updated_at"] >= since]})
 
+    @app.get("/sync")
+    def sync():
+        # A sync token: the first call lists everything, later calls what changed since the token they send back.
+        token = request.args.get("token")
+        changed = ITEMS if not token else [i for i in ITEMS if i["updated_at"] > ITEMS[int(token.removeprefix("s")) - 1]["updated_at"]]
+        return jsonify({"data": changed, "sync": f"s{len(ITEMS)}"})
+
+    @app.get("/tombstones")
+    def tombstones():
+        return jsonify({"deleted": [{"gid": "gone-1", "at": request.args.get("since")}]})
+
     @app.get("/session")
     def session():
         # HTTP 200 with an "expired" body: the token is spent, the answer says so only in the body.

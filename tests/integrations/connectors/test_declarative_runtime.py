@@ -326,3 +326,30 @@ def test_a_webhook_registration_keeps_the_secret_the_vendor_chose(acme):
     registered = connector.register_webhook(url="https://bastion.test/api/webhooks/abc", secret="bastion-made")
     assert registered == {"id": "wh-1", "webhook_secret": "vendor-made-secret"}
     assert state["subscriptions"] == [{"target": "https://bastion.test/api/webhooks/abc", "resource": "p1"}]
+
+
+def test_a_token_cursor_and_deletions_from_an_events_endpoint(acme):
+    url, state = acme
+    doc = copy.deepcopy(SPEC)
+    doc["entities"]["synced"] = {
+        "name": "Synced",
+        "read": {"request": {"path": "sync", "query": {"token": "{{ cursor }}"}}, "records": "$.data"},
+        "incremental": {"kind": "token", "token": "{{ body.sync }}"},
+        "deletions": {
+            "kind": "events",
+            "request": {"path": "tombstones", "query": {"since": "{{ cursor }}"}},
+            "records": "$.deleted",
+            "id": "{{ record.gid }}",
+        },
+    }
+    connector = connect(url, doc)
+    full = connector.read("synced")
+    assert (len(full.records), full.cursor, full.is_full_scan, full.deleted_ids) == (5, "s5", True, [])
+    assert [s["path"] for s in state["seen"]] == ["/sync"]  # a full scan asks for no deletions: the engine compares
+    state["seen"].clear()
+    later = connector.read("synced", cursor="s3")
+    assert [r["id"] for r in later.records] == ["it4", "it5"] and later.cursor == "s5" and not later.is_full_scan
+    assert later.deleted_ids == ["gone-1"] and [(s["path"], s["args"]) for s in state["seen"]] == [
+        ("/sync", [("token", "s3")]),
+        ("/tombstones", [("since", "s3")]),
+    ]
