@@ -92,7 +92,8 @@ def sign_in(sandbox: str, scope: str, verifier_challenge: tuple[str, str]) -> st
     }
     url = f"{sandbox}/microsoft365/organizations/oauth2/v2.0/authorize"
     page = requests.get(url, params=params, timeout=5)
-    assert page.status_code == 200 and "Authorize Bastion" in page.text and "ChannelMessage.Send" in page.text and 'id="allow"' in page.text
+    assert page.status_code == 200 and "Authorize Bastion" in page.text and 'id="allow"' in page.text
+    assert all(s in page.text for s in scope.split())  # every requested scope is listed before consent
     answer = requests.post(url, data={**params, "decision": "allow"}, allow_redirects=False, timeout=5)
     assert answer.status_code == 302
     query = parse_qs(urlsplit(answer.headers["Location"]).query)
@@ -666,3 +667,40 @@ def test_event_and_message_delta_rounds(sandbox):
             break
         link = body["@odata.nextLink"]
     assert pages == 2 and seen == ["update 0", "update 1", "update 2"]
+
+
+def claims(access_token: str) -> dict:
+    payload = access_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_tokens_carry_entra_claims_and_the_generic_oauth_layout_leads_to_the_entra_page(sandbox):
+    app = claims(app_token(sandbox)["Authorization"][7:])
+    assert app["tid"] == TENANT and "Files.ReadWrite.All" in app["roles"] and "scp" not in app
+    verifier, challenge = pkce()
+    code = sign_in(sandbox, "https://graph.microsoft.com/Files.Read", (verifier, challenge))
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": "bastion-app",
+        "code": code,
+        "redirect_uri": "http://127.0.0.1:9/callback",
+        "code_verifier": verifier,
+    }
+    granted = requests.post(f"{sandbox}/microsoft365/oauth/token", data=form, timeout=5).json()
+    delegated = claims(granted["access_token"])
+    assert delegated["scp"] == "Files.Read" and delegated["upn"] == "amara.nwosu@acme.example" and "refresh_token" not in granted  # no offline_access
+    alias = requests.get(f"{sandbox}/microsoft365/oauth/authorize", params={"client_id": "x", "scope": "Files.Read"}, allow_redirects=False, timeout=5)
+    assert alias.status_code == 302 and alias.headers["Location"].startswith("/microsoft365/organizations/oauth2/v2.0/authorize?client_id=x")
+
+
+def test_drive_changes_notify_the_drive_root_without_item_ids(sandbox, receiver):
+    headers = app_token(sandbox)
+    legal, _deals = legal_and_deals(sandbox, headers)
+    subscription = subscribe(sandbox, headers, receiver.url, f"/drives/{legal['id']}/root", changeType="updated").json()
+    incidents = children(sandbox, headers, legal["id"])["Incidents"]
+    requests.post(f"{graph(sandbox)}/drives/{legal['id']}/items/{incidents['id']}/children", json={"name": "SEC-9", "folder": {}}, headers=headers, timeout=5)
+    wait_for(lambda: receiver.received, timeout=10, message="a drive notification")
+    item = receiver.received[0]["value"][0]
+    assert item["subscriptionId"] == subscription["id"] and item["resource"] == f"drives/{legal['id']}/root" and "resourceData" not in item
+    sent = requests.get(f"{sandbox}/microsoft365/_control/deliveries", params={"subscription_id": subscription["id"]}, timeout=5).json()
+    assert [d["status"] for d in sent] == [202]
