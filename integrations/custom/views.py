@@ -32,16 +32,16 @@ def _problems(error: ApplicationError) -> list[dict[str, str]]:
     return [{"path": path, "message": message} for path, messages_ in error.fields.items() for message in messages_]
 
 
-def _draft_console(text: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
-    """The requests the console can send for the draft and the credential fields it reads; nothing while the draft is invalid."""
+def _draft_console(text: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]], str]:
+    """The requests the console can send for the draft, the credential fields it reads and its base URL (none while invalid)."""
     try:
         doc = services.spec_parse(text)
         if adapter.spec_problems(doc):
-            return [], []
+            return [], [], ""
     except ApplicationError:
-        return [], []
+        return [], [], ""
     fields = [f for f in doc.get("credentials") or [] if isinstance(f, dict) and f.get("name")]
-    return adapter.spec_request_names(doc), fields
+    return adapter.spec_request_names(doc), fields, str(doc.get("base_url") or "")
 
 
 @organization_page(Role.ADMIN)
@@ -80,7 +80,7 @@ def custom_connector_list(request: HttpRequest) -> HttpResponse:
 def _builder_context(request: HttpRequest, connector: CustomConnector, **extra: Any) -> dict[str, Any]:
     summary = connector.openapi or {}
     text = extra.pop("text", connector.draft)
-    try_requests, credential_fields = _draft_console(text)
+    try_requests, credential_fields, base_url = _draft_console(text)
     return {
         "connector": connector,
         "summary": summary,
@@ -91,7 +91,7 @@ def _builder_context(request: HttpRequest, connector: CustomConnector, **extra: 
         "versions": selectors.custom_connector_versions(connector=connector)[:20],
         "credential_fields": credential_fields,
         "try_requests": try_requests,
-        "try_values": extra.pop("try_values", {"base_url": (summary.get("servers") or [""])[0], "params": "{}"}),
+        "try_values": extra.pop("try_values", {"base_url": base_url or (summary.get("servers") or [""])[0], "params": "{}"}),
         "problems": extra.pop("problems", []),
         "error": extra.pop("error", ""),
         "result": extra.pop("result", None),
