@@ -138,6 +138,9 @@ def test_config_choices_list_the_teams_of_the_connection(sandbox):
     for connector in (app_connector(sandbox), delegated_connector(sandbox)):
         choices = dict((label, value) for value, label in connector.config_choices("team_id"))
         assert TEAM_NAME in choices and choices[TEAM_NAME]
+        assert [t["displayName"] for t in connector.read("teams").records] == [TEAM_NAME]
+    organizers = dict(app_connector(sandbox).config_choices("organizer"))
+    assert organizers[SIGNED_IN] == "Amara Nwosu" and app_connector(sandbox).config_choices("calendar") == []
 
 
 def test_feature_permissions_are_judged_by_implication():
