@@ -45,6 +45,11 @@ class ActingMixin(ReadingMixin):
         for check in spec.get("checks") or []:
             if holds(check["fail_if"], scope):
                 raise ApiBadRequest(text(render(check["message"], scope)))
+        # Requests before the action's own (look up a user's id by e-mail, read the parent): `steps.<name>.body` / `.records`.
+        scope["steps"] = {}
+        for step in spec.get("steps") or []:
+            answer = self.send_scoped(step["request"], scope)
+            scope["steps"][step["name"]] = {"body": answer["body"], "records": select(step.get("records"), answer["body"]), "status": answer["status"]}
         return scope
 
     def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
@@ -99,7 +104,30 @@ class ActingMixin(ReadingMixin):
         hook = self.hook("perform_bulk", action)
         if hook is not None:
             return hook(self, action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
-        return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
+        bulk = (self.spec.get("actions") or {}).get(action, {}).get("bulk")
+        if not bulk:
+            return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
+        spec = self._action(action)
+        results: list[ActionResult | Exception] = []
+        size = int(bulk.get("chunk", 100))
+        for start in range(0, len(payloads), size):
+            chunk = list(zip(payloads[start : start + size], idempotency_keys[start : start + size], strict=True))
+            try:
+                # Each item rendered with its own scope (input, key, marker, vars); the chunk's request sees them as `items`.
+                scopes = [self.action_scope(spec, payload, key, known_new=known_new, action=action) for payload, key in chunk]
+                items = [render(bulk.get("item", {}), item_scope, drop_none=True) for item_scope in scopes]
+                answer = self.send_scoped(bulk["request"], {**scopes[0], "items": items})
+                records = select(bulk.get("records"), answer["body"])
+            except Exception as exc:  # noqa: BLE001 - every item of a failed chunk carries the chunk's error
+                results.extend(exc for _ in chunk)
+                continue
+            for index, item_scope in enumerate(scopes):
+                record = records[index] if index < len(records) else None
+                if record is None:
+                    results.append(ApiBadRequest(f"{self.manifest.name} answered no result for item {start + index + 1} of the batch."))
+                else:
+                    results.append(action_result(bulk.get("result") or spec.get("result"), {**item_scope, **answer}, record, created=True))
+        return results
 
 
 class UndoMixin:

@@ -86,6 +86,7 @@ def capabilities(doc: Mapping[str, Any]) -> tuple[Capability, ...]:
         Capability.INCREMENTAL: any("incremental" in e for e in entities.values()),
         Capability.DELETIONS: any("deletions" in e for e in entities.values()),
         Capability.ACTIONS: bool(actions),
+        Capability.BULK_ACTIONS: any("bulk" in a for a in actions.values()) or "perform_bulk" in hooks,
         Capability.UNDO: any("undo" in a for a in actions.values()) or "undo" in hooks,
         Capability.FETCH_STATUS: bool(doc.get("fetch_status")) or "fetch_objects" in hooks,
         Capability.WEBHOOKS: bool(doc.get("webhooks")),

@@ -112,6 +112,8 @@ def build_app(state: dict[str, Any]) -> Flask:
         body = request.get_json()
         number = len(state["tickets"]) + 1
         ticket = {"id": f"T-{number}", "title": body["title"], "marker": body.get("marker"), "state": "open", "link": f"https://acme.test/t/{number}"}
+        if body.get("assignee"):
+            ticket["assignee"] = body["assignee"]
         key = request.headers.get("Acme-Idempotency-Key")
         if key and key in state["keys"]:
             return jsonify(state["tickets"][state["keys"][key]]), 200
@@ -121,6 +123,21 @@ def build_app(state: dict[str, Any]) -> Flask:
         if state.pop("fail_after_create", False):
             return jsonify({"fault": {"kind": "gateway", "reason": "lost"}}), 502
         return jsonify(ticket), 201
+
+    @app.post("/tickets/batch")
+    def batch():
+        created = []
+        for item in request.get_json()["inputs"]:
+            number = len(state["tickets"]) + 1
+            ticket = {"id": f"T-{number}", "title": item["title"], "marker": item.get("marker"), "state": "open", "link": f"https://acme.test/t/{number}"}
+            state["tickets"][ticket["id"]] = ticket
+            created.append(ticket)
+        return jsonify({"results": created}), 201
+
+    @app.get("/users")
+    def users():
+        email = request.args.get("email", "")
+        return jsonify({"users": [{"id": "u-7", "email": email}] if email.endswith("@acme.test") else []})
 
     @app.get("/tickets/<ticket_id>")
     def ticket(ticket_id: str):

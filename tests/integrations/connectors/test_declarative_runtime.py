@@ -353,3 +353,31 @@ def test_a_token_cursor_and_deletions_from_an_events_endpoint(acme):
         ("/sync", [("token", "s3")]),
         ("/tombstones", [("since", "s3")]),
     ]
+
+
+def test_steps_before_the_request_and_a_real_bulk_endpoint(acme):
+    url, state = acme
+    doc = copy.deepcopy(SPEC)
+    doc["actions"]["file_assigned"] = {
+        "name": "File for someone",
+        "steps": [{"name": "user", "request": {"path": "users", "query": {"email": "{{ input.owner }}"}}, "records": "$.users"}],
+        "checks": [],
+        "request": {"method": "POST", "path": "tickets", "json": {"title": "{{ input.title }}", "assignee": "{{ steps.user.records[0].id }}"}},
+        "result": {"external_id": "{{ record.id }}", "summary": "for {{ record.assignee or 'nobody' }}"},
+        "bulk": {
+            "request": {"method": "POST", "path": "tickets/batch", "json": {"inputs": "{{ items }}"}},
+            "item": {"title": "{{ input.title }}", "marker": "{{ key | marker }}"},
+            "chunk": 2,
+            "records": "$.results",
+        },
+    }
+    connector = connect(url, doc)
+    assert Capability.BULK_ACTIONS in connector.manifest.capabilities
+    assigned = connector.perform("file_assigned", {"title": "Badge", "owner": "ada@acme.test"}, idempotency_key="s-1")
+    assert assigned.summary == "for u-7" and state["tickets"][assigned.external_id]["assignee"] == "u-7"
+    nobody = connector.perform("file_assigned", {"title": "Desk", "owner": "x@elsewhere.test"}, idempotency_key="s-2")
+    assert nobody.summary == "for nobody"
+    titles = ["One", "Two", "Three"]
+    results = connector.perform_bulk("file_assigned", [{"title": t, "owner": "ada@acme.test"} for t in titles], idempotency_keys=["b1", "b2", "b3"])
+    assert [r.external_id for r in results] == ["T-3", "T-4", "T-5"] and [state["tickets"][r.external_id]["title"] for r in results] == titles
+    assert [s["path"] for s in state["seen"]].count("/tickets/batch") == 2  # chunks of two
