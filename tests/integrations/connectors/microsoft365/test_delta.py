@@ -153,3 +153,31 @@ def test_the_sync_engine_reads_events_through_delta(sandbox, integration):
     assert SyncRecord.objects.filter(integration=integration, entity_type="events", external_id=event["id"]).exists()
     source.refresh_from_db()
     assert "deltatoken" in str(source.cursor).lower()  # the deltaLink is the stored incremental cursor
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drive_notification_runs_delta_and_the_deleted_document_leaves_the_records(sandbox, live_server, organization, settings):
+    """OneDrive says only "the root changed": Bastion's answer is an incremental delta run, which finds the deletion."""
+    from sync.models import DeliveryStatus, SyncRecord, WebhookDelivery
+    from sync.services.jobs import data_sources_ensure, sync_start
+    from tests.conftest import wait_for
+    from tests.integrations.connectors.microsoft365.test_subscriptions import registered
+
+    settings.BASTION_PUBLIC_URL = live_server.url
+    probe = connector_for(m365_integration(sandbox, organization))
+    site = (graph(probe, "GET", "sites", params={"search": "Legal"}).get("value") or [])[0]["id"]
+    drive = (graph(probe, "GET", f"sites/{site}/drives").get("value") or [])[0]["id"]
+    integration = m365_integration(sandbox, organization, documents_drive_id=drive)
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "drive_items")
+    sync_start(data_source=source, full_refresh=True)
+    template = SyncRecord.objects.get(integration=integration, entity_type="drive_items", data__name="Press holding statement.docx")
+    registered(integration)
+
+    graph(connector_for(integration), "DELETE", f"drives/{drive}/items/{template.external_id}")
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(integration=integration, event_types=["drive_items.updated"], status=DeliveryStatus.PROCESSED).first(),
+        message="the drive notification processed",
+    )
+    assert delivery.events[0]["action"] == "sync" and delivery.result["syncs"]
+    template.refresh_from_db()
+    assert template.is_deleted is True
