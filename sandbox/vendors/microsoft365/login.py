@@ -131,8 +131,10 @@ def blueprint() -> Blueprint:
 
     # Bastion's generic sandbox layout ({oauth_base_url}/oauth/authorize and /oauth/token, see integrations/oauth.py): the
     # authorize alias redirects to the Entra path so the browser shows the real URL shape; the token alias answers in place.
-    @bp.route("/oauth/authorize", methods=["GET"])
+    @bp.route("/oauth/authorize", methods=["GET", "POST"])
     def authorize_alias():
+        if request.method == "POST":
+            return authorize("organizations")  # the consent form posted back to the alias
         target = f"{request.script_root}{request.path.rsplit('/oauth/authorize', 1)[0]}/organizations/oauth2/v2.0/authorize"
         query = request.query_string.decode()
         return Response(status=302, headers={"Location": f"{target}?{query}" if query else target})
