@@ -704,3 +704,23 @@ def test_drive_changes_notify_the_drive_root_without_item_ids(sandbox, receiver)
     assert item["subscriptionId"] == subscription["id"] and item["resource"] == f"drives/{legal['id']}/root" and "resourceData" not in item
     sent = requests.get(f"{sandbox}/microsoft365/_control/deliveries", params={"subscription_id": subscription["id"]}, timeout=5).json()
     assert [d["status"] for d in sent] == [202]
+
+
+def test_a_create_whose_answer_is_lost_is_found_again_by_transaction_id(sandbox):
+    headers = token(sandbox)
+    knob = requests.put(f"{sandbox}/microsoft365/_control/knobs", json={"fail_after_create": {"count": 1, "status": 504}}, timeout=5)
+    assert knob.status_code == 200
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
+    body = {
+        "subject": "Retry me",
+        "start": {"dateTime": iso(start), "timeZone": "UTC"},
+        "end": {"dateTime": iso(start + timedelta(hours=1)), "timeZone": "UTC"},
+        "transactionId": "run-1:event",
+    }
+    lost = requests.post(f"{graph(sandbox)}/me/events", json=body, headers=headers, timeout=5)
+    assert lost.status_code == 504 and lost.json()["error"]["code"] == "GatewayTimeout"
+    again = requests.post(f"{graph(sandbox)}/me/events", json=body, headers=headers, timeout=5)
+    assert again.status_code == 201
+    listed = requests.get(f"{graph(sandbox)}/me/events", headers=headers, timeout=5).json()["value"]
+    assert [e["id"] for e in listed if e["subject"] == "Retry me"] == [again.json()["id"]]
+    assert requests.put(f"{sandbox}/microsoft365/_control/knobs", json={"fail_after_create": 3}, timeout=5).status_code == 400

@@ -20,6 +20,7 @@ from sandbox.vendors.microsoft365.common import (
     col,
     delegated,
     delta_answer,
+    failure_after_create,
     find_user,
     graph_error,
     graph_moment,
@@ -257,6 +258,8 @@ def register(bp: Blueprint) -> None:
         invited = len([a for a in event["attendees"] if a["type"] != "resource"])
         STORE.record_created(VENDOR, "event", event["id"], f"{event['subject']} ({iso(event['_start'])}; {invited} invitations sent)", event["webLink"])
         changed(event, "created")
+        if failure := failure_after_create():
+            return failure
         return jsonify({"@odata.context": f"{GRAPH}/$metadata#users('{user['id']}')/events/$entity", **render(event)}), 201
 
     @both("/events", ["GET"])

@@ -85,6 +85,16 @@ def knobs() -> dict[str, Any]:
     return col("meta").setdefault("knobs", {})
 
 
+def failure_after_create() -> Response | None:
+    """The `fail_after_create` knob ({"count": n, "status": 504}): the object was made but the answer is lost, as on a timeout."""
+    knob = knobs().get("fail_after_create")
+    if not knob or int(knob.get("count", 0)) <= 0:
+        return None
+    knob["count"] = int(knob["count"]) - 1
+    status = int(knob.get("status", 504))
+    return graph_error(status, "GatewayTimeout" if status == 504 else "ServiceUnavailable", "The operation timed out (sandbox knob: the object was created).")
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

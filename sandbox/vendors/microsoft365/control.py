@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from sandbox.vendors.microsoft365.common import col, knobs
 
-KNOBS = {"application_access_policy": bool, "app_permissions": list, "access_ttl": int, "copy_in_progress_polls": int}
+KNOBS = {"application_access_policy": bool, "app_permissions": list, "access_ttl": int, "copy_in_progress_polls": int, "fail_after_create": dict}
 
 
 def blueprint() -> Blueprint:
@@ -16,7 +16,8 @@ def blueprint() -> Blueprint:
 
     @bp.route("/_control/knobs", methods=["GET", "PUT"])
     def control_knobs():
-        """application_access_policy (app-only online meetings), app_permissions (what admin consent granted), access_ttl, copy_in_progress_polls."""
+        """application_access_policy (app-only online meetings), app_permissions (what admin consent granted), access_ttl,
+        copy_in_progress_polls, fail_after_create ({"count", "status"}: events, channels and messages made but answered 5xx)."""
         if request.method == "PUT":
             body: dict[str, Any] = request.get_json(silent=True) or {}
             unknown = set(body) - set(KNOBS)

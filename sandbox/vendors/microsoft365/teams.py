@@ -21,6 +21,7 @@ from sandbox.vendors.microsoft365.common import (
     col,
     delegated,
     delta_answer,
+    failure_after_create,
     find_user,
     graph_error,
     identity,
@@ -486,6 +487,8 @@ def _create_channel(team: dict[str, Any], body: dict[str, Any]) -> Response | tu
     }
     col("channels")[channel_id] = bump(channel)
     STORE.record_created(VENDOR, "channel", channel_id, f"#{name} ({kind}) in {team['displayName']}", channel["webUrl"])
+    if failure := failure_after_create():
+        return failure
     return jsonify({"@odata.context": f"{GRAPH}/$metadata#teams('{team['id']}')/channels/$entity", **_public_channel(channel)}), 201
 
 
@@ -540,6 +543,8 @@ def _post_message(team: dict[str, Any], channel: dict[str, Any], body: dict[str,
     STORE.record_created(VENDOR, "message", message_id, f"{label} in #{channel['displayName']} by {user['mail']}", message["webUrl"])
     resource = f"teams('{team['id']}')/channels('{channel['id']}')/messages('{message_id}')"
     notify({f"teams/{team['id']}/channels/{channel['id']}/messages", "teams/getallmessages"}, "created", resource, {"id": message_id})
+    if failure := failure_after_create():
+        return failure
     return jsonify({"@odata.context": f"{GRAPH}/$metadata#teams('{team['id']}')/channels('{channel['id']}')/messages/$entity", **public(message)}), 201
 
 
