@@ -20,7 +20,7 @@ from integrations.errors import ApiError
 from integrations.models import CredentialType, Integration, IntegrationStatus
 from integrations.oauth import oauth_begin, scopes_with_purposes
 
-WIZARD_STEPS = ["Connect", "Choose project", "Map fields", "Test", "Done"]
+WIZARD_STEPS = ["Connect", "Settings", "Map fields", "Test", "Done"]
 
 
 def _integration(request: HttpRequest, pk: Any) -> Integration:
