@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import re2
+
 from integrations.connectors.declarative.filters import FILTERS
+from integrations.errors import ApiBadRequest
 
 MAX_EXPRESSION = 2000
 MAX_DEPTH = 40
@@ -20,8 +23,11 @@ KEYWORDS = {"and", "or", "not", "in", "if", "else", "true", "false", "none", "nu
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "~", "+", "-", "*", "/", "|", ".", "[", "]", "(", ")", ",")
 
 
-class TemplateError(ValueError):
-    """A template that does not parse or names an unknown filter; the message says where."""
+class TemplateError(ApiBadRequest):
+    """A template that does not parse, names an unknown filter or fails on the values it met; the message says where.
+
+    An ApiBadRequest: at run time it is the spec's configuration that is wrong, shown to people like a vendor's refusal.
+    """
 
 
 @dataclass(frozen=True)
@@ -290,7 +296,11 @@ def evaluate(node: tuple, scope: Mapping[str, Any]) -> Any:
     if kind == "get":
         return _get(evaluate(node[1], scope), evaluate(node[2], scope))
     if kind == "filter":
-        return FILTERS[node[2]](evaluate(node[1], scope), *(evaluate(arg, scope) for arg in node[3]))
+        value, args = evaluate(node[1], scope), [evaluate(arg, scope) for arg in node[3]]
+        try:
+            return FILTERS[node[2]](value, *args)
+        except (ValueError, TypeError, OverflowError, re2.error) as exc:
+            raise TemplateError(f"filter '{node[2]}' failed: {exc}") from None
     if kind == "not":
         return not evaluate(node[1], scope)
     if kind == "and":

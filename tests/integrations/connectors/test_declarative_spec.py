@@ -12,6 +12,7 @@ import pytest
 from integrations.connectors.base import BaseConnector, Capability, Category
 from integrations.connectors.declarative import SPEC_SCHEMA, SpecInvalid, compile_spec, load_spec_file, read_spec_file, validate_spec
 from integrations.connectors.declarative.template import TemplateError, holds, parse_template, render
+from integrations.errors import ApiBadRequest
 
 CONNECTORS = Path(__file__).resolve().parents[3] / "integrations" / "connectors"
 
@@ -49,6 +50,9 @@ def test_templates_keep_types_drop_none_and_never_reach_python_objects():
         render("{{ 'x' * 100000000 }}", scope)
     with pytest.raises(TemplateError, match="longer than"):
         render("{{ big ~ big }}", {"big": "x" * 600_000})
+    # A filter that fails on the values it meets is the spec's configuration error (a 4xx), never a crash.
+    with pytest.raises(ApiBadRequest, match="filter 'plus_seconds' failed"):
+        render("{{ now | plus_seconds(input.name) }}", {**scope, "now": "2024-05-01T10:00:00Z"})
 
 
 def test_a_minimal_spec_compiles_into_a_connector():
