@@ -240,6 +240,7 @@ class DeclarativeConnector(BaseConnector):
         body = response_json(response)
         scope = {"status": status, "headers": CaseInsensitive(response.headers), "body": body, "const": cls.spec.get("constants") or {}}
         generic_message, generic_code = generic_error_message(body)
+        scope["generic"] = {"message": generic_message, "code": generic_code}  # the common envelopes' reading, as a fallback
         message = text(render(errors["message"], scope)) if errors.get("message") else generic_message
         code = text(render(errors["code"], scope)) if errors.get("code") else generic_code
         for rule in rules:

@@ -27,7 +27,7 @@ TEMPLATE_NAMES = frozenset(
         "config", "credentials", "vars", "const", "input", "payload", "record", "records", "body", "headers", "status",
         "page", "cursor", "started", "key", "marker", "now", "request", "url", "form", "raw_body", "timestamp",
         "received_at", "value", "item", "result", "entity", "action", "id", "ids", "kind", "search", "reason",
-        "external_id", "known_new", "event", "response", "name", "object_key", "secret", "steps", "items",
+        "external_id", "known_new", "event", "response", "name", "object_key", "secret", "steps", "items", "generic",
     }
 )  # fmt: skip
 # Keys whose string values are predicates: expressions even without braces.

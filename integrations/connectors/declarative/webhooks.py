@@ -112,7 +112,9 @@ class WebhooksMixin(DeclarativeConnector):
         signed_string = cls.hook("signed_string")
         url = text(render(signature["url"], scope)) if signature.get("url") else request.url
         rejected: WebhookRejected | None = None
-        for variant in url_variants(url) if signature.get("try_default_port") else [url]:
+        urls = [url, *(text(render(extra, scope)) for extra in signature.get("alternate_urls") or [])]
+        candidates_urls = [v for u in dict.fromkeys(u for u in urls if u) for v in (url_variants(u) if signature.get("try_default_port") else [u])]
+        for variant in candidates_urls:
             scope["url"] = variant
             message = (
                 signed_string(cls, request, scope) if signed_string else text(render(signature["signed"], scope)).encode("utf-8", errors="surrogateescape")

@@ -271,6 +271,10 @@ def test_the_error_table_maps_statuses_and_an_expired_body_with_http_200(acme):
     assert quota.value.message == "daily quota spent" and sleeps == []
     refused = type(connector).classify_response(HttpClient(url).session.get(f"{url}/me", timeout=5), "/me")
     assert isinstance(refused, ApiUnauthorized) and refused.message == "who are you?" and refused.vendor_code == "auth"
+    # An envelope of the vendor's own first, the common envelopes' reading (`generic`) as the fallback.
+    doc["errors"]["message"] = "{{ body.fault.reason or generic.message }}"
+    token = HttpClient(url).session.post(f"{url}/oauth/token", data={"client_id": "x"}, timeout=5)
+    assert compile_spec(doc).classify_response(token, "/oauth/token").message == "invalid_client"
 
 
 def test_search_by_marker_makes_a_create_happen_once_even_after_a_lost_answer(acme):

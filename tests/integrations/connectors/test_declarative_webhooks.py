@@ -174,3 +174,17 @@ def test_the_window_is_measured_from_arrival_and_its_answer_code_is_the_vendors(
     with pytest.raises(WebhookRejected) as stale:
         compile_spec(doc).verify_webhook(queued, secret=SECRET)
     assert (stale.value.status, stale.value.code) == (409, "stale")
+
+
+def test_a_signature_over_another_url_the_vendor_was_given_is_accepted():
+    doc = {**SPEC, "webhooks": {**SPEC["webhooks"], "signature": {**SPEC["webhooks"]["signature"]}}}
+    doc["webhooks"]["signature"].update(signed="{{ url }}{{ raw_body }}", timestamp=None, alternate_urls=["{{ config.webhook_url }}"])
+    del doc["webhooks"]["signature"]["timestamp"]
+    proxied = compile_spec(doc)
+    raw = json.dumps(BODY).encode()
+    public = "https://hooks.example.com/bastion/widgets"
+    signature = "v1=" + hmac.new(SECRET.encode(), public.encode() + raw, hashlib.sha256).hexdigest()
+    request = WebhookRequest("POST", "http://10.0.0.5:8000/api/webhooks/x", {"Widgets-Signature": signature}, raw, datetime.now(UTC))
+    proxied.verify_webhook(request, secret=SECRET, config={"webhook_url": public})
+    with pytest.raises(WebhookRejected):
+        proxied.verify_webhook(request, secret=SECRET, config={})
