@@ -24,6 +24,13 @@ from scripts.cut_vendor_specs import SOURCE, load, pointer_get, pointer_set, ref
 VENDOR = "microsoft365"
 MODULES = ("Users", "Users.Actions", "Groups", "Teams", "Calendar", "CloudCommunications", "Files", "Sites", "ChangeNotifications")
 INVENTORY = "msgraph_v1.0_sdk_endpoints_subset.json"
+CSDL = "msgraph_v1.0_cleanMetadata.xml"
+# SDK-inventory actions whose request body is defined from the CSDL: template suffix → (action name, binding parameter type).
+CSDL_ACTIONS = {
+    "/workbook/tables/{workbookTable-id}/rows/add": ("add", "Collection(graph.workbookTableRow)"),
+    "/workbook/createSession": ("createSession", "graph.workbook"),
+}
+EDM = {"Edm.Int32": "integer", "Edm.Int64": "integer", "Edm.Boolean": "boolean", "Edm.String": "string", "Edm.Double": "number"}
 # Routes whose last segment is a function call the URL map cannot spell (<call>): sample them in the spec's terms.
 CALL_SAMPLES = (
     "/drives/x1/items/x1/microsoft.graph.search(q='x1')",
@@ -79,6 +86,27 @@ def cut_module(document: dict[str, Any], samples: list[str], result: dict[str, A
     return matched
 
 
+def csdl_body(action: str, binding: str) -> dict[str, Any] | None:
+    """The JSON body schema of a bound action from its CSDL parameters (Nullable="false" ones required and not null)."""
+    import xml.etree.ElementTree as ET
+
+    namespace = "{http://docs.oasis-open.org/odata/ns/edm}"
+    for node in ET.parse(SOURCE / CSDL).iter(f"{namespace}Action"):
+        parameters = node.findall(f"{namespace}Parameter")
+        if node.get("Name") != action or not parameters or parameters[0].get("Type") != binding:
+            continue
+        properties: dict[str, Any] = {}
+        required = []
+        for parameter in parameters[1:]:
+            kind = EDM.get(parameter.get("Type", ""))
+            strict = parameter.get("Nullable") == "false"
+            properties[parameter.get("Name")] = {} if kind is None else {"type": kind if strict else [kind, "null"]}
+            if strict:
+                required.append(parameter.get("Name"))
+        return {"type": "object", "properties": properties, **({"required": required} if required else {}), "x-bastion-source": f"{CSDL} Action {action}"}
+    return None
+
+
 def from_inventory(samples: list[str], rewrites: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """Operations for served paths no module file describes, from the SDK's URL templates (rewritten like served paths are)."""
     inventory = json.loads((SOURCE / INVENTORY).read_text(encoding="utf-8"))["endpoints"]
@@ -97,6 +125,9 @@ def from_inventory(samples: list[str], rewrites: tuple[tuple[str, str], ...]) ->
                 "parameters": parameters,
                 "responses": {"2XX": {"description": "Success"}},
             }
+        for suffix, (action, binding) in CSDL_ACTIONS.items():
+            if template.endswith(suffix) and "post" in item and (schema := csdl_body(action, binding)):
+                item["post"]["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         paths[spec_template] = item
     return paths
 

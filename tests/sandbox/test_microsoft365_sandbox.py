@@ -485,6 +485,10 @@ def test_requests_are_checked_against_graphs_published_description():
     assert problems("POST", f"{base}/me/events", {"subject": "x", "isOnlineMeeting": True}) == []  # /me is /users/{id}
     assert problems("POST", f"{base}/drives/d/items/i/copy", {"parentReference": {"id": "p"}}) == []  # the unprefixed action name
     assert problems("POST", f"{base}/drives/d/items/i/workbook/tables/T/rows/add", {"values": [[1]]}) == []  # from the SDK URL inventory
+    assert problems("POST", f"{base}/drives/d/items/i/workbook/tables/T/rows/add", {"values": [[1]], "index": "last"}) == [
+        "request: index: 'last' is not of type 'integer', 'null'"
+    ]  # the action's body from the CSDL
+    assert problems("POST", f"{base}/drives/d/items/i/workbook/createSession", {}) == ["request: (body): 'persistChanges' is a required property"]
     assert sorted(problems("GET", f"{base}/users/u/calendarView/delta")) == [
         "request: required query parameter 'endDateTime' is missing",
         "request: required query parameter 'startDateTime' is missing",
