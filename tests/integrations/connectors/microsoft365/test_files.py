@@ -136,3 +136,13 @@ def test_action_spec_and_helpers():
     assert item_breadcrumb({"parentReference": {"path": "/drives/b!x/root:/Legal%20Docs/Templates"}}) == "Legal Docs / Templates"
     with pytest.raises(ApiBadRequest):
         parse_document_id("item:only-a-drive")
+
+
+def test_throttled_calls_wait_for_retry_after_and_copy_once(sandbox):
+    sleeps: list[float] = []
+    connector = app_connector(sandbox, sleeps=sleeps)
+    template, _ = _template(connector)
+    requests.put(f"{sandbox}/_control/faults/microsoft365", json={"rate_limit_next": 2, "retry_after": 2}, timeout=5).raise_for_status()
+    result = connector.perform("copy_document", {"source": template.id, "folder": FOLDER}, idempotency_key="throttled")
+    assert result.created and [round(s) for s in sleeps[:2]] == [2, 2]  # Graph's Retry-After honoured (plus jitter)
+    assert [f.name for f in connector.browse_documents(result.data["folder_id"])] == ["Breach notification template.docx"]
