@@ -46,11 +46,7 @@ class ActingMixin(ReadingMixin):
             if holds(check["fail_if"], scope):
                 raise ApiBadRequest(text(render(check["message"], scope)))
         # Requests before the action's own (look up a user's id by e-mail, read the parent): `steps.<name>.body` / `.records`.
-        scope["steps"] = {}
-        for step in spec.get("steps") or []:
-            answer = self.send_scoped(step["request"], scope)
-            scope["steps"][step["name"]] = {"body": answer["body"], "records": select(step.get("records"), answer["body"]), "status": answer["status"]}
-        return scope
+        return self.run_steps(spec.get("steps"), scope)
 
     def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         hook = self.hook("perform", action)

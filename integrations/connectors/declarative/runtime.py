@@ -221,6 +221,25 @@ class DeclarativeConnector(BaseConnector):
             kwargs["retry"] = False
         return self.client.request(str(spec.get("method") or "GET"), path, **kwargs)
 
+    def run_steps(self, steps: list[Mapping[str, Any]] | None, scope: dict[str, Any]) -> dict[str, Any]:
+        """Send each step (in order, each seeing the ones before): `steps.<name>.body/.records/.status/.error`.
+
+        A step marked `optional` that the vendor refuses leaves its error instead of failing the whole call.
+        """
+        scope["steps"] = answers = dict(scope.get("steps") or {})
+        for step in steps or []:
+            if "when" in step and not holds(step["when"], scope):
+                continue
+            try:
+                answer = self.send_scoped(step["request"], scope)
+            except ApiError as exc:
+                if not step.get("optional") or isinstance(exc, ApiRateLimited | ApiUnauthorized | ApiHostError):
+                    raise
+                answers[step["name"]] = {"body": None, "records": [], "status": exc.status, "error": exc.message}
+                continue
+            answers[step["name"]] = {"body": answer["body"], "records": select(step.get("records"), answer["body"]), "status": answer["status"], "error": ""}
+        return scope
+
     def send_scoped(self, request: Mapping[str, Any], scope: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Send and return the scope extended with the answer (body, headers, status)."""
         response = self.send(request, scope, **kwargs)
@@ -290,7 +309,7 @@ class DeclarativeConnector(BaseConnector):
         spec = self.spec.get("test_connection")
         if not spec:
             raise NotImplementedError(f"{self.manifest.name} declares no connection test")
-        scope = self.send_scoped(spec["request"], self.scope())
+        scope = self.send_scoped(spec["request"], self.run_steps(spec.get("steps"), self.scope()))
         scopes = render(spec.get("scopes"), scope) if "scopes" in spec else []
         return ConnectionTest(
             ok=holds(spec.get("ok"), scope),

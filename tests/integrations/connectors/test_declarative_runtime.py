@@ -9,7 +9,7 @@ import pytest
 
 from integrations.connectors.base import Capability, TrackedObject
 from integrations.connectors.declarative import compile_spec, try_request
-from integrations.errors import ApiBadRequest, ApiQuotaExhausted, ApiRateLimited, ApiUnauthorized
+from integrations.errors import ApiBadRequest, ApiNotFound, ApiQuotaExhausted, ApiRateLimited, ApiUnauthorized
 from integrations.http import BearerAuth, HttpClient
 from tests.integrations.connectors.declarative_vendor import API_KEY, CLIENT_ID, CLIENT_SECRET, ITEMS, TOKEN, vendor
 
@@ -385,3 +385,24 @@ def test_steps_before_the_request_and_a_real_bulk_endpoint(acme):
     results = connector.perform_bulk("file_assigned", [{"title": t, "owner": "ada@acme.test"} for t in titles], idempotency_keys=["b1", "b2", "b3"])
     assert [r.external_id for r in results] == ["T-3", "T-4", "T-5"] and [state["tickets"][r.external_id]["title"] for r in results] == titles
     assert [s["path"] for s in state["seen"]].count("/tickets/batch") == 2  # chunks of two
+
+
+def test_a_connection_test_with_steps_one_of_them_allowed_to_be_refused(acme):
+    url, state = acme
+    doc = copy.deepcopy(SPEC)
+    doc["test_connection"] = {
+        "steps": [
+            {"name": "owner", "request": {"path": "tickets/T-404"}, "optional": True},
+            {"name": "projects", "request": {"path": "projects"}, "records": "$.projects", "when": "not steps.owner.error"},
+        ],
+        "request": {"path": "me"},
+        "identity": "{{ body.name }} ({{ 'account-level key' if steps.owner.error else steps.owner.body.title }})",
+        "detail": {"owner_status": "{{ steps.owner.status }}", "projects": "{{ steps.projects.records | length }}"},
+        "account_id": "{{ body.id }}",
+    }
+    result = connect(url, doc).test_connection()
+    assert (result.identity, result.detail) == ("Acme Corp (account-level key)", {"owner_status": 404, "projects": 0})
+    assert [s["path"] for s in state["seen"]] == ["/tickets/T-404", "/me"]  # the skipped step sent nothing
+    doc["test_connection"]["steps"][0]["optional"] = False
+    with pytest.raises(ApiNotFound):
+        connect(url, doc).test_connection()
