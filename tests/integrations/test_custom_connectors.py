@@ -515,3 +515,18 @@ def test_a_secret_written_into_the_spec_is_refused(connector, admin_user):
     assert b'<code class="problem-path">default_headers.X-Api-Key</code>' in response.content
     assert b"default_headers.Accept" not in response.content
     assert not connector.versions.exists()
+
+
+@pytest.mark.django_db
+def test_a_blank_spec_starts_valid_and_is_edited_by_hand(admin_user, organization):
+    created = _page(admin_user).post("/integrations/custom/", {"name": "Partner tool"})
+    connector = CustomConnector.objects.get(organization=organization, key="partner-tool")
+    assert created.status_code == 302 and connector.openapi is None
+    page = _page(admin_user).get(f"/integrations/custom/{connector.pk}/").content.decode()
+    assert 'id="endpoints-section"' not in page and '<option value="entity:items">Read Items</option>' in page
+    draft = yaml.safe_load(connector.draft)
+    draft["entities"]["items"]["read"]["request"]["path"] = "/v2/things"
+    assert _post_spec(_page(admin_user), connector, draft).status_code == 302
+    assert connector.versions.get().spec["entities"]["items"]["read"]["request"]["path"] == "/v2/things"
+    duplicate = _page(admin_user).post("/integrations/custom/", {"name": "Partner tool"})
+    assert duplicate.status_code == 400 and b"already has a custom connector named" in duplicate.content
