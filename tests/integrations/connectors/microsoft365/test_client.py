@@ -7,8 +7,9 @@ import pytest
 import requests
 
 from integrations.connectors.microsoft365.client import BATCH_LIMIT, classify_graph_response, permission_hint
+from integrations.connectors.microsoft365.manifest import OPTIONAL_SCOPE_PURPOSES, SCOPE_PURPOSES
 from integrations.errors import ApiBadRequest, ApiForbidden, ApiNotFound, ApiRateLimited, ApiUnauthorized
-from tests.integrations.connectors.microsoft365.test_connection import app_connector, delegated_connector, team_id
+from tests.integrations.connectors.microsoft365.test_connection import app_connector, delegated_connector, sign_in, team_id
 
 
 def faults(sandbox: str, **knobs) -> None:
@@ -120,3 +121,28 @@ def test_items_throttled_inside_a_batch_are_resent_after_their_retry_after(sandb
     results = connector.batch([{"method": "GET", "url": f"users/{u['id']}?$select=id"} for u in users])
     assert [r.body["id"] for r in results] == [u["id"] for u in users] and all(r.error is None for r in results)
     assert sleeps == [2.0]
+
+
+def test_a_create_whose_answer_is_lost_is_found_by_its_marker_not_made_twice(sandbox):
+    from tests.integrations.connectors.microsoft365.test_calendar import event_payload, tomorrow_at
+    from tests.integrations.connectors.microsoft365.test_teams import messages
+
+    scopes = (*SCOPE_PURPOSES, *OPTIONAL_SCOPE_PURPOSES)
+    connector = delegated_connector(sandbox, sign_in(sandbox, scopes))
+    connector.config["team_id"] = team_id(connector)
+
+    def lose_next_answer() -> None:  # the object is made, the answer is a 504: resending blind would make a second one
+        requests.put(f"{sandbox}/microsoft365/_control/knobs", json={"fail_after_create": {"count": 1, "status": 504}}, timeout=5).raise_for_status()
+
+    lose_next_answer()
+    channel = connector.perform("create_channel", {"name": "inc-lost", "is_private": False}, idempotency_key="lost:1", known_new=True)
+    assert [c["id"] for c in connector._channels() if c["displayName"] == "inc-lost"] == [channel.external_id]
+    lose_next_answer()
+    posted = connector.perform("post_message", {"channel": channel.external_id, "text": "*Briefing*"}, idempotency_key="lost:2", known_new=True)
+    assert [m["id"] for m in messages(connector, channel.external_id)] == [posted.external_id]
+    lose_next_answer()
+    booked = connector.perform("create_event", event_payload(tomorrow_at(16)), idempotency_key="lost:3", known_new=True)
+    events = connector.graph("GET", f"{connector.user_path()}/events", params={"$top": 100})["value"]
+    assert [e["id"] for e in events if e["subject"] == "War room: data breach"] == [booked.external_id]
+    log = requests.get(f"{sandbox}/_control/requests", params={"vendor": "microsoft365"}, timeout=5).json()
+    assert sum(1 for r in log if r["status"] == 504 and r["method"] == "POST") == 3  # each create's answer was lost once
