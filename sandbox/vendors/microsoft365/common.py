@@ -215,7 +215,7 @@ def delegated() -> bool:
 def require_scope(*accepted: str) -> Response | None:
     """403 when the token carries scopes and none of `accepted`; a token minted without scopes (a test key) may do anything."""
     scopes = g.caller["scopes"] if getattr(g, "caller", None) else set()
-    if not scopes or scopes & set(accepted) or (".default" in scopes and not delegated()):
+    if not scopes or scopes & set(accepted):
         return None
     return graph_error(403, "Forbidden", f"Insufficient privileges to complete the operation. One of these permissions is required: {', '.join(accepted)}.")
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from sandbox.state import STORE
 from sandbox.vendors.microsoft365.common import (
@@ -287,7 +287,3 @@ def register(bp: Blueprint) -> None:
 def deliveries(subscription_id: str | None = None) -> list[dict[str, Any]]:
     with STORE.lock:
         return [d for d in col("deliveries").values() if subscription_id in (None, d["subscriptionId"])]
-
-
-def request_json() -> dict[str, Any]:
-    return request.get_json(silent=True) or {}
