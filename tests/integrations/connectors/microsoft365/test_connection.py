@@ -102,9 +102,16 @@ def test_application_access_reports_the_organization_and_reuses_its_token(sandbo
     assert connector.app_auth is not None and connector.app_auth.fetches == 1
     connector.test_connection()
     assert connector.app_auth.fetches == 1  # the app-only token is reused until shortly before it expires
-    # Posting to channels is not possible with application permissions: named as such, whatever the token says.
-    if result.detail["permissions_from"] != "unknown":
-        assert result.detail["missing_permissions"]["Post to channels"] == ["not possible with application permissions"]
+    # What an administrator granted comes from the token's roles claim; each feature names what it lacks.
+    granted = ["User.Read.All", "Team.ReadBasic.All", "Channel.ReadBasic.All", "Channel.Create", "Calendars.ReadWrite", "Place.Read.All"]
+    requests.put(f"{sandbox}/microsoft365/_control/knobs", json={"app_permissions": granted}, timeout=5).raise_for_status()
+    fresh = app_connector(sandbox).test_connection()
+    assert fresh.detail["permissions_from"] == "token" and fresh.scopes == sorted(granted)
+    missing = fresh.detail["missing_permissions"]
+    assert missing["Teams channels"] == ["ChannelSettings.ReadWrite.All"]
+    assert missing["Post to channels"] == ["not possible with application permissions"]
+    assert missing["Teams meetings"] == ["OnlineMeetings.ReadWrite.All"]
+    assert "Outlook calendar" not in missing and "Meeting rooms" not in missing
 
 
 def test_wrong_client_secret_and_missing_tenant_are_clear(sandbox):
