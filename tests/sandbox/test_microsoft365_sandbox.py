@@ -728,3 +728,30 @@ def test_a_create_whose_answer_is_lost_is_found_again_by_transaction_id(sandbox)
     listed = requests.get(f"{graph(sandbox)}/me/events", headers=headers, timeout=5).json()["value"]
     assert [e["id"] for e in listed if e["subject"] == "Retry me"] == [again.json()["id"]]
     assert requests.put(f"{sandbox}/microsoft365/_control/knobs", json={"fail_after_create": 3}, timeout=5).status_code == 400
+
+
+def test_malformed_bodies_are_graph_400s_never_500s(sandbox):
+    headers = token(sandbox)
+    tid = team_id(sandbox, headers)
+    legal, _deals = legal_and_deals(sandbox, headers)
+    template = children(sandbox, headers, legal["id"])["Templates"]["id"]
+    when = {"dateTime": "2030-01-07T15:00:00", "timeZone": "UTC"}
+    cases = [
+        ("/me/events", {"start": {"dateTime": "2030-01-07T15:00:00", "timeZone": 5}, "end": when}),
+        ("/me/events", {"start": when, "end": when, "attendees": [{"emailAddress": "x@y.example"}]}),
+        ("/me/events", {"start": when, "end": when, "body": "plain text"}),
+        ("/me/events", {"start": when, "end": when, "showAs": "maybe"}),
+        ("/me/calendar/getSchedule", {"Schedules": "x", "StartTime": when, "EndTime": when}),
+        ("/me/findMeetingTimes", {"attendees": 5}),
+        ("/me/findMeetingTimes", {"timeConstraint": {"timeSlots": True}}),
+        (f"/teams/{tid}/channels", {"displayName": "x", "membershipType": "private", "members": [{"roles": []}]}),
+        (f"/teams/{tid}/members", {"@odata.type": "#microsoft.graph.aadUserConversationMember", "user@odata.bind": 5}),
+        (f"/drives/{legal['id']}/items/{template}/invite", {"recipients": [{"email": 5}], "roles": ["read"]}),
+        (f"/drives/{legal['id']}/items/{template}/copy", {"parentReference": "root"}),
+        ("/subscriptions", {"changeType": "created", "notificationUrl": 5, "resource": "/me/events", "expirationDateTime": 5}),
+        ("/$batch", {"requests": [{"id": "1", "method": "GET", "url": "/me", "headers": "x"}]}),
+        ("/$batch", [1, 2]),
+    ]
+    for path, body in cases:
+        answer = requests.post(f"{graph(sandbox)}{path}", json=body, headers=headers, timeout=10)
+        assert answer.status_code == 400 and answer.json()["error"]["message"], (path, body, answer.status_code, answer.text[:200])

@@ -25,8 +25,10 @@ def _validate(requests_: Any) -> str:
         return f"Number of batch requests exceeds the limit of {MAX_REQUESTS}."
     seen: set[str] = set()
     for entry in requests_:
-        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("method") or not entry.get("url"):
-            return "Every batch request needs id, method and url."
+        if not isinstance(entry, dict) or not entry.get("id") or not isinstance(entry.get("method"), str) or not isinstance(entry.get("url"), str):
+            return "Every batch request needs id, method and url (strings)."
+        if not isinstance(entry.get("headers") or {}, dict) or not isinstance(entry.get("dependsOn") or [], list):
+            return f"Request '{entry['id']}': headers must be an object and dependsOn a list of ids."
         if str(entry["id"]) in seen:
             return f"Batch request ids must be unique: '{entry['id']}' repeats."
         for dependency in entry.get("dependsOn") or []:

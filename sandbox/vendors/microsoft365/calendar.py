@@ -38,7 +38,20 @@ from sandbox.vendors.microsoft365.subscriptions import notify
 RESPONSES = ("none", "organizer", "tentativelyAccepted", "accepted", "declined", "notResponded")
 WRITE = ("Calendars.ReadWrite",)
 READ = ("Calendars.Read", "Calendars.ReadBasic", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared")
+ENUMS = {
+    "importance": ("low", "normal", "high"),
+    "sensitivity": ("normal", "personal", "private", "confidential"),
+    "showAs": ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"),
+}
 DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?$")
+
+
+def _int(value: Any, default: int) -> int:
+    """A number a client sent as a number or a numeric string; anything else is the default (Graph's own default)."""
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _event_id() -> str:
@@ -102,7 +115,7 @@ def make_event(organizer: dict[str, Any], body: dict[str, Any]) -> dict[str, Any
         "originalStartTimeZone": (body["start"] or {}).get("timeZone", "UTC"),
         "originalEndTimeZone": (body["end"] or {}).get("timeZone", "UTC"),
         "iCalUId": "040000008200E00074C5B7101A82E008" + secrets.token_hex(24).upper(),
-        "reminderMinutesBeforeStart": int(body.get("reminderMinutesBeforeStart", 15)),
+        "reminderMinutesBeforeStart": _int(body.get("reminderMinutesBeforeStart"), 15),
         "isReminderOn": bool(body.get("isReminderOn", True)),
         "hasAttachments": False,
         "subject": str(body.get("subject") or ""),
@@ -169,13 +182,24 @@ def _validate(body: dict[str, Any]) -> str:
     if not isinstance(attendees, list):
         return "attendees must be a list."
     for entry in attendees:
-        address = ((entry or {}).get("emailAddress") or {}).get("address") if isinstance(entry, dict) else None
-        if not address or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        email = entry.get("emailAddress") if isinstance(entry, dict) else None
+        address = email.get("address") if isinstance(email, dict) else None
+        if not isinstance(address, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
             return "Every attendee needs emailAddress.address with a valid SMTP address."
         if entry.get("type", "required") not in ("required", "optional", "resource"):
             return "attendee type must be required, optional or resource."
     if body.get("onlineMeetingProvider") not in (None, "teamsForBusiness", "skypeForBusiness", "skypeForConsumer", "unknown"):
         return "Invalid onlineMeetingProvider."
+    content = body.get("body")
+    if content is not None and not (
+        isinstance(content, dict) and isinstance(content.get("content", ""), str) and content.get("contentType", "text") in ("text", "html")
+    ):
+        return "body must be an itemBody {contentType: text|html, content}."
+    if not isinstance(body.get("location") or {}, dict) or not isinstance(body.get("locations") or [], list):
+        return "location must be an object and locations a list."
+    for key, allowed in (("importance", ENUMS["importance"]), ("sensitivity", ENUMS["sensitivity"]), ("showAs", ENUMS["showAs"])):
+        if body.get(key) is not None and body[key] not in allowed:
+            return f"{key} must be one of {', '.join(allowed)}."
     return ""
 
 
@@ -360,7 +384,7 @@ def register(bp: Blueprint) -> None:
         if error or body_error:
             return error or body_error
         schedules, start, end = _value(body, "Schedules"), parse_moment(_value(body, "StartTime")), parse_moment(_value(body, "EndTime"))
-        interval = int(_value(body, "AvailabilityViewInterval") or 30)
+        interval = _int(_value(body, "AvailabilityViewInterval"), 30)
         if not isinstance(schedules, list) or not schedules or start is None or end is None or end <= start:
             return bad_request("Schedules, StartTime and EndTime are required; EndTime must be after StartTime.", "ErrorInvalidParameter")
         if len(schedules) > 100 or not 5 <= interval <= 1440:
@@ -433,19 +457,29 @@ def _find_times(user: dict[str, Any], body: dict[str, Any]) -> Response:
     if not match or not (match[1] or match[2]):
         return bad_request("meetingDuration must be an ISO 8601 duration such as PT1H or PT30M.", "ErrorInvalidParameter")
     duration = timedelta(hours=int(match[1] or 0), minutes=int(match[2] or 0))
-    attendees = [a for a in body.get("attendees") or [] if isinstance(a, dict) and (a.get("emailAddress") or {}).get("address")]
-    slots = ((body.get("timeConstraint") or {}).get("timeSlots")) or []
+    raw_attendees, constraint = body.get("attendees") or [], body.get("timeConstraint") or {}
+    location = body.get("locationConstraint") or {}
+    if not isinstance(raw_attendees, list) or not isinstance(constraint, dict) or not isinstance(location, dict):
+        return bad_request("attendees must be a list; timeConstraint and locationConstraint objects.", "ErrorInvalidParameter")
+    attendees = [
+        a for a in raw_attendees if isinstance(a, dict) and isinstance(a.get("emailAddress"), dict) and isinstance(a["emailAddress"].get("address"), str)
+    ]
+    slots = constraint.get("timeSlots") or []
+    if not isinstance(slots, list):
+        return bad_request("timeConstraint.timeSlots must be a list.", "ErrorInvalidParameter")
     windows = [(parse_moment(s.get("start")), parse_moment(s.get("end"))) for s in slots if isinstance(s, dict)]
     if not windows:
         base = now().replace(minute=0) + timedelta(hours=1)
         windows = [(base, base + timedelta(days=2))]
     if any(a is None or b is None or b <= a for a, b in windows):
         return bad_request("timeConstraint.timeSlots need valid start and end dateTimeTimeZone values.", "ErrorInvalidParameter")
-    location = body.get("locationConstraint") or {}
-    wanted_rooms = [loc.get("locationEmailAddress") for loc in location.get("locations") or [] if isinstance(loc, dict) and loc.get("locationEmailAddress")]
+    places = location.get("locations") or []
+    if not isinstance(places, list):
+        return bad_request("locationConstraint.locations must be a list.", "ErrorInvalidParameter")
+    wanted_rooms = [loc["locationEmailAddress"] for loc in places if isinstance(loc, dict) and isinstance(loc.get("locationEmailAddress"), str)]
     if location.get("suggestLocation") and not wanted_rooms:
         wanted_rooms = [r["emailAddress"] for r in col("rooms").values()]
-    maximum = int(body.get("maxCandidates") or 5)
+    maximum = max(1, min(_int(body.get("maxCandidates"), 5), 50))
     people = [user["mail"]] + [a["emailAddress"]["address"] for a in attendees]
     suggestions = []
     for window_start, window_end in windows:

@@ -122,6 +122,8 @@ def iso(moment: datetime) -> str:
 
 
 def zone(name: str | None) -> ZoneInfo | None:
+    if name is not None and not isinstance(name, str):
+        return None
     try:
         return ZoneInfo(WINDOWS_ZONES.get(name or "UTC", name or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):

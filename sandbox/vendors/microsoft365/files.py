@@ -242,7 +242,9 @@ def register(bp: Blueprint) -> None:
             return bad_request("recipients (a non-empty list) and roles (read and/or write) are required.", "invalidRequest")
         granted = []
         for recipient in recipients:
-            email = (recipient or {}).get("email") if isinstance(recipient, dict) else None
+            email = recipient.get("email") if isinstance(recipient, dict) else None
+            if not isinstance(email, str | None) or not isinstance(recipient.get("objectId") if isinstance(recipient, dict) else None, str | None):
+                return bad_request("A recipient's email and objectId must be strings.", "invalidRequest")
             user = find_user((recipient or {}).get("objectId")) if isinstance(recipient, dict) and recipient.get("objectId") else find_user(email)
             if user is None and not email:
                 return bad_request("Every recipient needs an email or an objectId.", "invalidRequest")
