@@ -237,7 +237,7 @@ class CalendarMixin(GraphBase):
             created = True
         else:
             event, created = existing, False
-            start = read_graph_time(event.get("start")) or start
+            start, end = read_graph_time(event.get("start")) or start, read_graph_time(event.get("end")) or end
         booked = {**payload, "start": start.astimezone(zone).replace(tzinfo=None).isoformat(), "timezone": str(zone)}
         join_url = (event.get("onlineMeeting") or {}).get("joinUrl", "")
         tracked = TrackedObject(

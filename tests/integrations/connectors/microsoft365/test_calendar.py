@@ -68,6 +68,7 @@ def test_busy_attendee_moves_the_meeting_with_find_meeting_times(sandbox):
         assert start == tomorrow_at(9) and "kept 09:00" in booked.summary
     again = calendar.perform("create_event", payload, idempotency_key="run-2:book")  # found again where it was moved to
     assert not again.created and again.external_id == booked.external_id
+    assert (again.data["start"], again.data["end"], again.link_text) == (booked.data["start"], booked.data["end"], booked.link_text)
 
 
 def test_application_finds_the_time_from_get_schedule(sandbox):
