@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from accounts.models import Organization
 from integrations.connectors.base import ConnectorManifest
 from integrations.models import DataSource, Integration, IntegrationCall, IntegrationStatus
-from integrations.registry import connector_classes, manifests
+from integrations.registry import UnknownConnector, connector_classes, get_connector_class, manifests
 
 NEEDS_ATTENTION = (IntegrationStatus.AUTH_FAILED, IntegrationStatus.DEGRADED)
 CATEGORY_LABELS = {
@@ -236,7 +236,10 @@ def integration_recent_calls(*, integration: Integration, limit: int = 20, failu
 
 def data_source_fields(*, data_source: DataSource) -> dict[str, Any]:
     """Discovered fields of a data source, its mapping and suggestions for unmapped Bastion fields."""
-    connector = connector_classes().get(data_source.integration.connector_key)
+    try:  # the registry also resolves an organization's custom connectors ("custom.<id>"), which the catalog does not list
+        connector = get_connector_class(data_source.integration.connector_key)
+    except UnknownConnector:
+        connector = None
     bastion_type = ""
     if connector is not None:
         try:

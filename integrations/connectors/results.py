@@ -140,7 +140,7 @@ class WebhookEvent:
     event_type: str
     entity: str = ""
     external_id: str = ""
-    action: str = "upsert"  # upsert | delete | sync | status
+    action: str = "upsert"  # upsert | delete | sync | status | renew (refresh the webhook registration now)
     record: dict[str, Any] | None = None
     occurred_at: datetime | None = None
     challenge_response: dict[str, Any] | None = None  # for URL-verification handshakes answered in JSON
