@@ -24,6 +24,25 @@ BATCH_ATTEMPTS = 3  # rounds of resending the items Graph throttled inside a bat
 ID = r"[^/]+"
 USER_SELECT = "id,displayName,mail,userPrincipalName"
 SAFE = "@.'"  # kept as is in a $filter inside a $batch URL
+# Delegated permissions a user may accept without an administrator (requiresAdminConsent false in Microsoft's permission map).
+USER_CONSENTABLE = frozenset(
+    {
+        "User.Read",
+        "User.ReadBasic.All",
+        "Team.ReadBasic.All",
+        "Channel.ReadBasic.All",
+        "ChannelMessage.Send",
+        "OnlineMeetings.ReadWrite",
+        "Calendars.Read",
+        "Calendars.ReadWrite",
+        "Calendars.Read.Shared",
+        "Files.Read",
+        "Files.ReadWrite",
+        "Files.Read.All",
+        "Files.ReadWrite.All",
+        "Sites.Read.All",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -106,17 +125,19 @@ def required_permissions(method: str, path: str) -> PermissionRoute | None:
 
 
 def permission_hint(method: str, path: str) -> str:
-    """'It needs Channel.Create (delegated) or Channel.Create (application); an administrator must grant it …'."""
+    """'It needs Channel.Create (delegated, administrator consent) or Channel.Create (application); an administrator must grant it …'."""
     route = required_permissions(method, path)
     if route is None:
         return "An administrator must grant Bastion's app the Graph permission this call needs (Entra ID → API permissions)."
-    needs = []
+    needs, admin = [], False
     if route.delegated:
-        needs.append(" or ".join(route.delegated) + " (delegated)")
+        admin = any(p not in USER_CONSENTABLE for p in route.delegated)
+        needs.append(" or ".join(route.delegated) + (" (delegated, administrator consent)" if admin else " (delegated: reconnect and accept it)"))
     if route.application:
         needs.append(" or ".join(route.application) + " (application)")
     note = f" ({route.note})" if route.note else ""
-    return f"It needs {' or '.join(needs)}{note}; an administrator must grant it to Bastion's app in Entra ID (API permissions → Grant admin consent)."
+    who = "an administrator must grant it" if route.application or admin else "the signed-in user can accept it"
+    return f"It needs {' or '.join(needs)}{note}; {who} to Bastion's app in Entra ID (API permissions → Grant admin consent)."
 
 
 def classify_graph_response(response: requests.Response, path: str) -> ApiError | None:

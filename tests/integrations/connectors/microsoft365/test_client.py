@@ -83,7 +83,7 @@ def test_a_missing_permission_is_named_with_who_must_grant_it(sandbox):
     with pytest.raises(ApiForbidden) as raised:
         connector.perform("create_channel", {"name": "inc-403", "is_private": False}, idempotency_key="k-403", known_new=True)
     message = raised.value.message
-    assert "Channel.Create (delegated) or Channel.Create (application)" in message
+    assert "Channel.Create (delegated, administrator consent) or Channel.Create (application)" in message
     assert "administrator must grant it" in message and raised.value.status == 403
 
 
@@ -92,7 +92,9 @@ def test_posting_with_application_permissions_says_it_needs_a_delegate(sandbox):
     connector.config["team_id"] = team_id(connector)
     with pytest.raises(ApiForbidden, match="signed-in delegate"):
         connector.perform("post_message", {"channel": "19:any@thread.tacv2", "text": "*Briefing*"}, idempotency_key="k-app-post")
-    assert "application permissions can only import messages" in permission_hint("POST", "/v1.0/teams/t/channels/c/messages")
+    hint = permission_hint("POST", "/v1.0/teams/t/channels/c/messages")
+    assert "ChannelMessage.Send (delegated: reconnect and accept it)" in hint and "application permissions can only import messages" in hint
+    assert "the signed-in user can accept it" in hint
 
 
 def test_a_refused_token_asks_to_reconnect(sandbox):
