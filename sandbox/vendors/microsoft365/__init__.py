@@ -11,7 +11,7 @@ from flask import Blueprint
 from sandbox.server import install_faults
 from sandbox.vendors.microsoft365 import batch, calendar, control, files, files_extra, login, meetings, subscriptions, teams, workbook
 from sandbox.vendors.microsoft365 import seed as seeding
-from sandbox.vendors.microsoft365.common import VENDOR, authenticate, fault_error, rate_limited
+from sandbox.vendors.microsoft365.common import VENDOR, authenticate, fault_error, rate_limited, refuse_off_spec
 
 __all__ = ["VENDOR", "blueprints", "seed"]
 
@@ -25,6 +25,7 @@ def blueprints() -> list[Blueprint]:
     graph = Blueprint("microsoft365_graph", __name__)
     install_faults(graph, VENDOR, rate_limited=rate_limited, error=fault_error)
     graph.before_request(authenticate)
+    graph.before_request(refuse_off_spec)
     for module in (teams, meetings, calendar, files, files_extra, workbook, subscriptions):
         module.register(graph)
     return [login.blueprint(), graph, batch.blueprint(), control.blueprint(), files.monitor_blueprint()]

@@ -206,6 +206,25 @@ def authenticate() -> Response | None:
     return None
 
 
+def refuse_off_spec() -> Response | None:
+    """Before a Graph call: a JSON body the published description refuses (wrong type, unknown enum value) is a 400, as Graph
+    refuses a payload it cannot bind to its model; parameters are left to each handler's own Graph-worded answer."""
+    from sandbox.spec_check import spec_for
+
+    spec = spec_for(VENDOR)
+    spec_path = spec.spec_path(request.path) if spec else None
+    if spec is None or spec_path is None or request.method not in ("POST", "PATCH", "PUT"):
+        return None
+    operation, _exists = spec.find(request.method, spec_path)
+    if operation is None:
+        return None
+    body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    problems = spec._check_openapi3_body(operation, form={}, body=body)  # noqa: SLF001 - the checker's own body rule, reused
+    if problems:
+        return bad_request(f"Invalid request body: {problems[0]}.")
+    return None
+
+
 def caller_user() -> dict[str, Any] | None:
     return g.caller["user"] if getattr(g, "caller", None) else None
 
