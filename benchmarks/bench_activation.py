@@ -80,13 +80,14 @@ def token(sandbox: str, vendor: str, **extra) -> str:
 
 def connect_microsoft(organization: Organization, sandbox: str) -> Integration:
     """Microsoft 365 signed in as a delegate through the stand-in's consent page, on the incident response team."""
+    from integrations.connectors.microsoft365 import MANIFEST
     from integrations.services import build_connector
     from tests.integrations.connectors.microsoft365.test_connection import TEAM_NAME, TENANT_ID, sign_in
 
     integration = integration_connect(
         organization=organization,
         connector_key="microsoft365",
-        credentials=sign_in(sandbox),
+        credentials=sign_in(sandbox, MANIFEST.oauth.scopes),
         credential_type=CredentialType.OAUTH,
         base_url=f"{sandbox}/microsoft365",
         config={"tenant_id": TENANT_ID},

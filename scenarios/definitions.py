@@ -70,6 +70,17 @@ def _channels(help_text: str) -> dict[str, Any]:
 
 
 SECURITY_BREACH = {"==": [{"var": "crisis_type"}, "security_breach"]}
+# A template file in a connected documents tool: activation copies it into the incident's folder, shared with the team.
+LEGAL_TEMPLATE_FIELDS: list[dict[str, Any]] = [
+    {
+        "key": "legal_template_file",
+        "label": "Legal template to copy",
+        "type": "document",
+        "section": "Context",
+        "help_text": "A template in a connected documents tool (SharePoint, OneDrive): activation copies it into the incident's folder "
+        "and shares it with the crisis team.",
+    }
+]
 LEGAL_ON_TEAM = {
     "some": [
         {"var": "stakeholders"},
@@ -193,6 +204,7 @@ CRISIS_MANAGEMENT: dict[str, Any] = {
             "section": "Context",
             "help_text": "Link to the holding statement / notification templates (SharePoint or any document store).",
         },
+        *LEGAL_TEMPLATE_FIELDS,
         _jira_key("OPS"),
     ],
     "validation_rules": [

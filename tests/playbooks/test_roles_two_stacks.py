@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from integrations.connectors.microsoft365 import MANIFEST
 from integrations.models import CredentialType, Integration
 from integrations.services import integration_connect
 from playbooks.models import RunStatus, StepStatus, Task
@@ -55,7 +56,7 @@ def _microsoft(organization, sandbox: str) -> Integration:
     integration = _connected(
         organization=organization,
         connector_key="microsoft365",
-        credentials=sign_in(sandbox),
+        credentials=sign_in(sandbox, MANIFEST.oauth.scopes),  # everything the connect page asks: channels, meetings, documents
         credential_type=CredentialType.OAUTH,
         base_url=f"{sandbox}/microsoft365",
         config={"tenant_id": TENANT_ID},
@@ -67,6 +68,18 @@ def _microsoft(organization, sandbox: str) -> Integration:
     Integration.objects.filter(pk=integration.pk).update(config={**integration.config, "team_id": team})
     integration.refresh_from_db()
     return integration
+
+
+def _legal_template(integration: Integration) -> dict[str, Any]:
+    """The seeded breach notification template, as the form's file picker stores a chosen document."""
+    from integrations.services import build_connector
+
+    connector = build_connector(integration)
+    # Browse as a person does in the picker: the Legal site, its document library, then search it for the template.
+    legal = next(item for item in connector.browse_documents() if item.name == "Legal")
+    library = connector.browse_documents(legal.id)[0]
+    item = next(item for item in connector.browse_documents(library.id, query="Breach notification") if not item.is_folder)
+    return {"integration_id": str(integration.pk), "id": item.id, "name": item.name, "path": item.path, "url": item.url}
 
 
 def _activate_all_done(playbook, owner, on_commit) -> dict[str, Any]:
@@ -88,9 +101,11 @@ def test_the_crisis_template_runs_unchanged_on_slack_google_and_on_teams_outlook
     views = {}
     for label, org, person, stack in (("google", organization, owner, google_stack), ("microsoft", other_organization, other_owner, microsoft_stack)):
         email = actions_target(org, sandbox)
+        # Only the Microsoft organization has a documents tool: its scenario names the legal template to copy.
+        documents = {"legal_template_file": _legal_template(stack[0])} if label == "microsoft" else {}
         playbook = playbook_create(
             organization=org,
-            scenario=make_scenario(organization_=org),
+            scenario=make_scenario(organization_=org, **documents),
             template=crisis_template,
             integration_bindings={"email": str(email.pk)},
             actor=person,
@@ -108,8 +123,10 @@ def test_the_crisis_template_runs_unchanged_on_slack_google_and_on_teams_outlook
         kinds = {}
         for task in view["tasks"]:
             kinds[task["kind"]] = kinds.get(task["kind"], 0) + 1
-        # The same war room on both stacks: one channel, one meeting, the 17 Jira issues.
-        assert kinds == {"channel": 1, "meeting": 1, "jira_issue": 17}, (label, kinds)
+        # The same war room on both stacks: one channel, one meeting, the 17 Jira issues (and the copied legal template
+        # where the organization has a documents tool and the scenario names one).
+        expected_kinds = {"channel": 1, "meeting": 1, "jira_issue": 17, **({"record": 1} if label == "microsoft" else {})}
+        assert kinds == expected_kinds, (label, kinds)
         meeting = next(t for t in view["tasks"] if t["kind"] == "meeting")
         assert len(meeting["details"]["attendees"]) >= 20, label
         assert view["counts"].get(StepStatus.FAILED, 0) == 0
@@ -117,3 +134,7 @@ def test_the_crisis_template_runs_unchanged_on_slack_google_and_on_teams_outlook
     slack_channel = Task.objects.get(run__organization=organization, kind="channel")
     assert teams_channel.title.lstrip("#") == slack_channel.title.lstrip("#")  # the same channel name on both
     assert teams_channel.url.startswith("http") and slack_channel.url.startswith("http")
+    copied = Task.objects.get(run__organization=other_organization, kind="record")
+    assert copied.title.startswith("Breach notification template") and copied.url.startswith("http")
+    skipped = Task.objects.filter(run__organization=organization, kind="record")
+    assert not skipped.exists()  # no documents tool and no template named: the optional step was skipped
