@@ -758,3 +758,17 @@ def test_malformed_bodies_are_graph_400s_never_500s(sandbox):
     for path, body in cases:
         answer = requests.post(f"{graph(sandbox)}{path}", json=body, headers=headers, timeout=10)
         assert answer.status_code == 400 and answer.json()["error"]["message"], (path, body, answer.status_code, answer.text[:200])
+
+
+def test_times_come_back_in_utc_unless_the_client_prefers_a_zone(sandbox):
+    headers = token(sandbox)
+    body = {
+        "subject": "Zoned",
+        "start": {"dateTime": "2030-01-07T09:00:00", "timeZone": "Pacific Standard Time"},
+        "end": {"dateTime": "2030-01-07T10:00:00", "timeZone": "Pacific Standard Time"},
+    }
+    event = requests.post(f"{graph(sandbox)}/me/events", json=body, headers=headers, timeout=5).json()
+    assert event["start"] == {"dateTime": "2030-01-07T17:00:00.0000000", "timeZone": "UTC"} and event["originalStartTimeZone"] == "Pacific Standard Time"
+    prefer = {**headers, "Prefer": 'outlook.timezone="Europe/Paris"'}
+    local = requests.get(f"{graph(sandbox)}/me/events/{event['id']}", headers=prefer, timeout=5).json()
+    assert local["start"] == {"dateTime": "2030-01-07T18:00:00.0000000", "timeZone": "Europe/Paris"}
