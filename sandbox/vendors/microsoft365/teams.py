@@ -43,7 +43,7 @@ CHANNEL_FORBIDDEN = re.compile(r"[~#%&*{}+/\\:<>?|'\",]|\.\.")
 CARD = "application/vnd.microsoft.card.adaptive"
 ATTACHMENT_KEYS = {"id", "contentType", "content", "contentUrl", "name", "thumbnailUrl", "teamsAppId"}
 BIND = re.compile(r"users(?:\('([^']+)'\)|/([^/?]+))$")
-READ_DIRECTORY = ("User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "User.ReadWrite.All")
+READ_DIRECTORY = ("User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "User.ReadWrite.All")
 READ_TEAMS = ("Team.ReadBasic.All", "TeamSettings.Read.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All")
 READ_CHANNELS = ("Channel.ReadBasic.All", "ChannelSettings.Read.All", "Group.Read.All", "Directory.Read.All", "Channel.Create")
 
