@@ -1,7 +1,9 @@
 """Microsoft 365 stand-in: Entra sign-in for the Bastion app and Microsoft Graph v1.0 (Teams, Outlook calendar, files, Excel, subscriptions).
 
-Served under /microsoft365: the Entra login at /<tenant>/oauth2/v2.0/{authorize,token}, Graph at /v1.0/..., the sandbox's own
-knobs at /_control/... Users are the Entra stand-in's directory (same ids and emails).
+Served under /microsoft365: the Entra login at /<tenant>/oauth2/v2.0/{authorize,token} (and Bastion's generic /oauth/...), Graph at
+/v1.0/... (users are the Entra stand-in's directory: same ids and emails), the copy monitor at /_api/v2.0/monitor/<id>, and the
+sandbox's own controls at /_control/: knobs (PUT), events/<id>/respond, subscriptions/<id>/lifecycle and /expire, deliveries,
+channels/<id>/messages (a person posts). Graph's shared fault knobs: PUT /_control/faults/microsoft365.
 """
 
 from __future__ import annotations
