@@ -305,3 +305,9 @@ def test_a_description_inferred_from_the_openapi_document_alone_serves_state():
         assert refused.status_code == 400 and refused.json()["errors"][0]["message"].startswith("data/name:")
         assert requests.get(f"{base}/tasks/{task['gid']}", timeout=5).status_code == 401
     assert [m["status"] for m in own_mismatches("asana_inferred")] == [400]
+
+
+def test_a_token_minted_by_the_control_api_acts_as_the_first_described_user(sandbox):
+    token = requests.post(f"{sandbox}/_control/tokens", json={"vendor": "asana"}, timeout=5).json()["token"]
+    me = api(sandbox, "GET", "/users/me", headers={"Authorization": f"Bearer {token}"}).json()["data"]
+    assert me["gid"] == "1200000000000001"
