@@ -632,7 +632,12 @@ def test_change_and_lifecycle_notifications_reach_the_endpoint(sandbox, receiver
         timeout=15,
     )
     assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] != chat["expirationDateTime"]
-    assert requests.delete(f"{graph(sandbox)}/subscriptions/{chat['id']}", headers=headers, timeout=5).status_code == 204
+    requests.post(f"{sandbox}/microsoft365/_control/subscriptions/{chat['id']}/expire", timeout=5)
+    lapsed = requests.patch(
+        f"{graph(sandbox)}/subscriptions/{chat['id']}", json={"expirationDateTime": renewed.json()["expirationDateTime"]}, headers=headers, timeout=5
+    )
+    assert lapsed.status_code == 404  # an expired subscription cannot be renewed, only recreated
+    assert requests.delete(f"{graph(sandbox)}/subscriptions/{chat['id']}", headers=headers, timeout=5).status_code == 404
 
 
 def test_event_and_message_delta_rounds(sandbox):

@@ -49,7 +49,7 @@ def blueprint() -> Blueprint:
 
     @bp.post("/_control/subscriptions/<subscription_id>/expire")
     def control_expire(subscription_id: str):
-        """Make a subscription lapse now (as if Bastion failed to renew it)."""
+        """Make a subscription lapse now (as if Bastion failed to renew it): Graph then forgets it."""
         subscription = col("subscriptions").get(subscription_id)
         if subscription is None:
             return jsonify({"error": "no such subscription"}), 404

@@ -55,6 +55,15 @@ def _normalize(resource: str, owner: dict[str, Any] | None) -> str:
     return text.replace("/calendar/events", "/events")
 
 
+def _live() -> dict[str, dict[str, Any]]:
+    """Subscriptions not yet expired: Graph drops an expired one, so it can no longer be read or renewed (only recreated)."""
+    with STORE.lock:
+        for key, subscription in list(col("subscriptions").items()):
+            if parse_moment(subscription["expirationDateTime"]) < now():
+                del col("subscriptions")[key]
+        return col("subscriptions")
+
+
 def _public(subscription: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in subscription.items() if not k.startswith("_")}
 
@@ -125,7 +134,7 @@ def notify(targets: set[str], change_type: str, resource: str, resource_data: di
 def lifecycle(subscription_id: str, event: str) -> tuple[dict[str, Any] | None, str]:
     """Send a lifecycle notification (reauthorizationRequired | subscriptionRemoved | missed); subscriptionRemoved also drops it."""
     with STORE.lock:
-        subscription = col("subscriptions").get(subscription_id)
+        subscription = _live().get(subscription_id)
     if subscription is None:
         return None, "no such subscription"
     if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
@@ -231,18 +240,18 @@ def register(bp: Blueprint) -> None:
 
     @bp.get("/v1.0/subscriptions")
     def subscription_list_all():
-        return paged([_public(s) for s in col("subscriptions").values()], "subscriptions")
+        return paged([_public(s) for s in _live().values()], "subscriptions")
 
     @bp.get("/v1.0/subscriptions/<subscription_id>")
     def subscription_get(subscription_id: str):
-        subscription = col("subscriptions").get(subscription_id)
+        subscription = _live().get(subscription_id)
         if subscription is None:
             return graph_error(404, "ResourceNotFound", f"The object was not found: subscription {subscription_id}.")
         return jsonify(_public(subscription))
 
     @bp.patch("/v1.0/subscriptions/<subscription_id>")
     def subscription_renew(subscription_id: str):
-        subscription = col("subscriptions").get(subscription_id)
+        subscription = _live().get(subscription_id)
         if subscription is None:
             return graph_error(404, "ResourceNotFound", f"The object was not found: subscription {subscription_id}.")
         body, error = json_body()
@@ -272,14 +281,14 @@ def register(bp: Blueprint) -> None:
     @bp.delete("/v1.0/subscriptions/<subscription_id>")
     def subscription_delete(subscription_id: str):
         with STORE.lock:
-            removed = col("subscriptions").pop(subscription_id, None)
+            removed = _live().pop(subscription_id, None)
         if removed is None:
             return graph_error(404, "ResourceNotFound", f"The object was not found: subscription {subscription_id}.")
         return Response(status=204)
 
     @bp.post("/v1.0/subscriptions/<subscription_id>/reauthorize")
     def subscription_reauthorize(subscription_id: str):
-        if col("subscriptions").get(subscription_id) is None:
+        if _live().get(subscription_id) is None:
             return graph_error(404, "ResourceNotFound", f"The object was not found: subscription {subscription_id}.")
         return Response(status=204)
 
