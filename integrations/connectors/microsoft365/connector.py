@@ -31,6 +31,8 @@ class Microsoft365Connector(NotificationsMixin, FilesMixin, ExcelMixin, TeamsMix
         if self.is_application:
             # Not /organization: that would need Organization.Read.All just to show a name. The organizer check needs nothing more.
             organizer = str(self.config.get("organizer") or "").strip()
+            if not organizer:  # a connection test reaches Graph with the token, whatever is configured
+                self.graph("GET", "users", params={"$top": 1, "$select": "id"})
             user = self.find_user(organizer) if organizer else None
             if organizer and user is None:
                 raise ApiNotFound(f"The organizer {organizer} is not in the directory of tenant {self.tenant}.", vendor_code="organizer_not_found")
