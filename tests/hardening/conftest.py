@@ -33,6 +33,9 @@ DEMO_SCOPES = ["people:read", "people:write", "projects:read"]
 SMTP_USER = "bastion-mailer"
 
 
+MS_TENANT = "a1b2c3d4-0000-4000-8000-000000000001"  # the Microsoft 365 stand-in's tenant
+
+
 def sekret(vendor: str, kind: str = "token") -> str:
     """A recognisable secret value: if it shows up anywhere it must not, the search names the vendor."""
     return f"SEKRET-{vendor}-{kind}-{secrets.token_hex(10)}"
@@ -249,7 +252,19 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
             },
         )
 
+    def microsoft365() -> Recipe:
+        client_secret = sekret("microsoft365", "client-secret")
+        return Recipe(
+            {"tenant_id": MS_TENANT, "client_id": "bastion-app", "client_secret": client_secret},
+            [client_secret],
+            credential_type=CredentialType.SERVICE_ACCOUNT,
+            base_url=f"{sandbox}/microsoft365",
+            config={"tenant_id": MS_TENANT, "organizer": "amara.nwosu@acme.example"},
+        )
+
     return {
+        "asana": bearer("asana", "token", "asana/api/1.0", config={"workspace": "1100000000000001", "project": "1300000000000001"}),
+        "microsoft365": microsoft365,
         "demo": bearer("demo", "api_key", "demo", scopes=DEMO_SCOPES),
         "email": email,
         "entra": entra,
@@ -424,6 +439,17 @@ def webhook_for(
         params = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
         headers = {"X-Twilio-Signature": twilio_signature(secret, url, params), "I-Twilio-Idempotency-Token": delivery_id}
         return SignedWebhook(raw, _meta(headers), content_type="application/x-www-form-urlencoded")
+    if key == "asana":
+        return SignedWebhook(raw, _meta({"X-Hook-Signature": _hmac_hex(secret, raw)}))
+    if key == "microsoft365":
+        # Graph signs nothing: each notification carries the subscription's clientState, derived from the webhook secret.
+        from integrations.connectors.microsoft365.subscriptions import client_state
+
+        if body is None:
+            notification = json.loads(raw)
+            notification["value"][0]["clientState"] = client_state(secret)
+            raw = json.dumps(notification).encode()
+        return SignedWebhook(raw, _meta({}))
     raise AssertionError(f"No webhook signer for {key}: add one to tests/hardening/conftest.py.")
 
 
@@ -456,6 +482,14 @@ def _payload(key: str, external_id: str, delivery_id: str, now: int) -> bytes:
         target = [{"type": "User", "id": external_id}]
         event = {"eventType": "user.lifecycle.delete.initiated", "uuid": delivery_id, "published": "2030-01-01T00:00:00Z", "target": target}
         return json.dumps({"eventId": delivery_id, "data": {"events": [event]}}).encode()
+    if key == "asana":
+        created = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+        event = {"user": {"gid": "1200000000000001", "resource_type": "user"}, "created_at": created, "action": "deleted"}
+        return json.dumps({"events": [{**event, "resource": {"gid": external_id, "resource_type": "task"}}], "delivery": delivery_id}).encode()
+    if key == "microsoft365":
+        data = {"@odata.type": "#Microsoft.Graph.Event", "id": external_id}
+        item = {"subscriptionId": delivery_id, "changeType": "deleted", "resource": f"users/amara/events/{external_id}", "resourceData": data}
+        return json.dumps({"value": [{**item, "tenantId": MS_TENANT, "clientState": ""}]}).encode()
     if key == "twilio":
         return urlencode({"MessageSid": external_id, "MessageStatus": "delivered", "To": "+15005550006", "AccountSid": "AC1"}).encode()
     return b""

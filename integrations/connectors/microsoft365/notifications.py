@@ -125,7 +125,10 @@ class NotificationsMixin(DeltaMixin):
         expected = client_state(secret).encode() if secret else b""
         tenant = str((config or {}).get("tenant_id") or "").lower()
         bad = foreign = 0
-        for item in _notifications(request):
+        items = _notifications(request)
+        if any(not item.get("clientState") for item in items):  # unsigned, as a delivery without a signature header elsewhere
+            raise WebhookRejected(400, "missing_client_state", "Every Graph notification must carry its subscription's clientState.")
+        for item in items:
             received = item.get("clientState")
             # Every item is compared (no early exit): one forged notification refuses the whole delivery.
             bad += not (expected and isinstance(received, str) and hmac.compare_digest(received.encode(), expected))

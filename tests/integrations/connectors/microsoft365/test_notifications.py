@@ -117,7 +117,7 @@ def test_one_forged_notification_refuses_the_whole_delivery(client, integration)
     response = post(client, integration, body)
     assert response.status_code == 401 and response.json()["error"]["code"] == "bad_client_state"
     missing = post(client, integration, {"value": [notification(None)]})
-    assert missing.status_code == 401
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_client_state"  # unsigned, like a missing header
     other_secret = post(client, integration, {"value": [notification(client_state("another integration's secret"))]})
     assert other_secret.status_code == 401
     other_tenant = post(client, integration, {"value": [notification(state), notification(state, tenantId="0b0b0b0b-0000-4000-8000-000000000009")]})
