@@ -145,3 +145,4 @@ class WebhookEvent:
     occurred_at: datetime | None = None
     challenge_response: dict[str, Any] | None = None  # for URL-verification handshakes answered in JSON
     challenge_text: str | None = None  # for handshakes answered as text/plain (Microsoft Graph's validationToken echo)
+    challenge_headers: dict[str, str] | None = None  # X- headers a handshake answer carries (Asana echoes X-Hook-Secret)

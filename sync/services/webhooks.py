@@ -45,11 +45,23 @@ class IntakeResult:
 CHALLENGE_TEXT_MAX = 1024  # an echoed handshake token is attacker-controlled: printable ASCII, bounded, never sniffed as HTML
 
 
-def _challenge_answer(token: str) -> IntakeResult:
-    """200 text/plain echo of a handshake token, or 400 when it is not a sane token (too long, controls, non-ASCII)."""
-    if not token or len(token) > CHALLENGE_TEXT_MAX or not all(" " <= char <= "~" for char in token):
+def _printable(value: str) -> bool:
+    return len(value) <= CHALLENGE_TEXT_MAX and all(" " <= char <= "~" for char in value)
+
+
+def _challenge_answer(token: str, echoed: dict[str, str] | None = None) -> IntakeResult:
+    """200 text/plain echo of a handshake token (and of the X- headers the vendor asks back), or 400 when anything echoed is
+    not sane: too long, controls, non-ASCII, or a header other than X-… (a handshake never sets cookies or content types)."""
+    echoed = echoed or {}
+    if not (token or echoed) or not _printable(token):
         return _reject(400, "bad_challenge", f"The handshake token must be 1-{CHALLENGE_TEXT_MAX} printable ASCII characters.")
-    return IntakeResult(200, {"status": "challenge"}, {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}, text=token)
+    for name, value in echoed.items():
+        if not (name[:2].lower() == "x-" and 2 < len(name) <= 64 and name.isascii() and all(c.isalnum() or c == "-" for c in name)) or not (
+            value and _printable(value)
+        ):
+            return _reject(400, "bad_challenge", "A handshake may echo only X- headers with 1-1024 printable ASCII characters.")
+    headers = {**echoed, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    return IntakeResult(200, {"status": "challenge"}, headers, text=token)
 
 
 def _reject(status: int, code: str, message: str, **headers: str) -> IntakeResult:
@@ -188,8 +200,8 @@ def _verified_and_stored(integration: Integration, connector_class: Any, request
     for event in events:
         if event.challenge_response is not None:
             return IntakeResult(200, dict(event.challenge_response))
-        if event.challenge_text is not None:
-            return _challenge_answer(event.challenge_text)
+        if event.challenge_text is not None or event.challenge_headers:
+            return _challenge_answer(event.challenge_text or "", event.challenge_headers)
     if not events:
         # A verified delivery the connector found nothing in is still kept (and counted) as unsupported, never dropped.
         events = [WebhookEvent(delivery_id=hashlib.sha256(request.body).hexdigest(), event_type="unknown", action="unsupported")]

@@ -162,7 +162,7 @@ class WebhooksMixin(DeclarativeConnector):
                 else:
                     event.challenge_text = text(render(handshake.get("text", ""), scope))
                 # Headers the answer must carry (Asana echoes X-Hook-Secret); the intake sends them when it knows the field.
-                event.challenge_headers = {k: text(v) for k, v in render(handshake.get("headers") or {}, scope, drop_none=True).items()}  # type: ignore[attr-defined]
+                event.challenge_headers = {k: text(v) for k, v in render(handshake.get("headers") or {}, scope, drop_none=True).items()}
                 return [event]
         for reject in webhooks.get("reject") or []:
             if holds(reject["if"], scope):

@@ -181,6 +181,12 @@ def test_bastion_registers_its_webhook_keeps_asanas_secret_and_verifies_deliveri
         connector.verify_webhook(hello, secret="")
         [answer] = connector.parse_webhook(hello)
         assert answer.action == "ignore" and answer.challenge_headers == {"X-Hook-Secret": secret}
+        # And through Bastion's real intake: 200 with the header echoed, nothing stored; a hostile echo is refused.
+        echoed = client.post(f"/api/webhooks/{asana.pk}", data=b"", content_type="application/json", HTTP_X_HOOK_SECRET=secret)
+        assert echoed.status_code == 200 and echoed["X-Hook-Secret"] == secret and echoed["X-Content-Type-Options"] == "nosniff"
+        hostile = client.post(f"/api/webhooks/{asana.pk}", data=b"", content_type="application/json", HTTP_X_HOOK_SECRET="x" * 5000)
+        assert hostile.status_code == 400 and "X-Hook-Secret" not in hostile
+        assert not WebhookDelivery.objects.filter(integration=asana).exists()
 
         asana_api(sandbox, "PUT", "/tasks/1400000000000005", json={"data": {"completed": True}})
         delivery = wait_for(lambda: target.deliveries(), message="Asana's signed delivery")[0]
