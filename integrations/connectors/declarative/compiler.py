@@ -70,13 +70,16 @@ def compile_spec(doc: Mapping[str, Any], *, hooks: ModuleType | None = None, all
     return type(name, bases, namespace)
 
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_spec_file(path: str | Path) -> dict[str, Any]:
     """The spec document of a YAML (or JSON) file, read safely (no tags, size-capped)."""
     raw = Path(path).read_bytes()
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecInvalid([SpecProblem("", f"the spec file is larger than {MAX_SPEC_BYTES // 1024} KB")])
     try:
-        doc = yaml.safe_load(raw)
+        doc = yaml.load(raw, Loader=SAFE_LOADER)  # noqa: S506 - the safe loader (libyaml's when built in: 10× faster)
     except yaml.YAMLError as exc:
         raise SpecInvalid([SpecProblem("", f"not valid YAML: {exc}")]) from exc
     if not isinstance(doc, dict):
