@@ -14,7 +14,12 @@ STEP: dict[str, Any] = {
     "properties": {
         "key": {"type": "string", "pattern": "^[-a-zA-Z0-9_]{1,60}$"},
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "connector_key": {"type": "string", "minLength": 1, "maxLength": 60, "description": "A connector key, a role the organization's tools play ('@chat', '@meeting', '@documents'), or 'bastion' for a human step."},
+        "connector_key": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 60,
+            "description": "A connector key, a role the organization's tools play ('@chat', '@meeting', '@documents'), or 'bastion' for a human step.",
+        },
         "action": {"type": "string", "minLength": 1, "maxLength": 60},
         "payload_template": {"type": "object"},
         "depends_on": {"type": "array", "items": {"type": "string", "pattern": "^[-a-zA-Z0-9_]{1,60}(:(approved|rejected|timed_out))?$"}},
