@@ -164,7 +164,7 @@ def classify_graph_response(response: requests.Response, path: str) -> ApiError 
         method = response.request.method if response.request is not None and response.request.method else "GET"
         hint = permission_hint(method, path)
         return ApiForbidden(
-            f"{VENDOR} refused {method} {graph_relative(path)}: {message or 'access denied'}. {hint}", status=status, vendor_code=code, path=path
+            f"{VENDOR} refused {method} {graph_relative(path)}: {(message or 'access denied').rstrip('.')}. {hint}", status=status, vendor_code=code, path=path
         )
     return classify_status(response, path, message=f"{VENDOR}: {message}" if message else "", code=code)
 
