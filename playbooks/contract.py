@@ -6,11 +6,37 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from integrations.connectors.base import ActionResult, ActionSpec, FieldShape, TrackedKind, TrackedObject
-from integrations.registry import UnknownConnector, get_connector_class
+from integrations.connectors.base import ActionResult, ActionSpec, FieldShape, Role, TrackedKind, TrackedObject
+from integrations.registry import UnknownConnector, connectors_playing, get_connector_class
 
 # The keys of StepRun.result that hold what the connector said of the outcome (next to "data", its raw answer).
 OUTCOME_KEYS = ("data", "tracked", "link_text", "summary")
+
+# A step's connector_key "@chat" names a role ("the collaboration channel"): the organization's connected tools decide who plays it.
+ROLE_PREFIX = "@"
+ROLE_NAMES = {Role.CHAT: "collaboration channel", Role.MEETING: "meeting", Role.DOCUMENTS: "documents"}
+
+
+def step_role(connector_key: str) -> Role | None:
+    """The role a step's connector_key names ("@chat" → Role.CHAT), None for a concrete connector key."""
+    if not connector_key.startswith(ROLE_PREFIX):
+        return None
+    try:
+        return Role(connector_key[len(ROLE_PREFIX) :])
+    except ValueError:
+        return None
+
+
+def connector_label(connector_key: str) -> str:
+    """How a step's connector reads to a person: the vendor's name, or the role and who can play it."""
+    role = step_role(connector_key)
+    if role is not None:
+        players = " or ".join(get_connector_class(key).manifest.name for key in connectors_playing(role)) or "no installed tool"
+        return f"Any {ROLE_NAMES[role]} tool: {players}"
+    try:
+        return get_connector_class(connector_key).manifest.name
+    except UnknownConnector:
+        return connector_key.replace("_", " ").title()
 
 
 def action_spec(connector_key: str, action: str) -> ActionSpec | None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from common.url_safety import safe_http_url
 from integrations.connectors.base import ActionSpec, TrackedKind
-from playbooks.contract import action_spec
+from playbooks.contract import action_spec, connector_label
 from playbooks.models import PlaybookRun, RunStatus, StepRun, StepStatus
 
 RUN_STATUS_WORDS = {
@@ -174,7 +174,7 @@ def war_room_display(*, run: PlaybookRun, view: dict[str, Any], can_edit: bool) 
             {
                 "key": step["key"],
                 "name": step["name"],
-                "tool": step["integration"] or step["connector_key"].replace("_", " ").title(),
+                "tool": step["integration"] or connector_label(step["connector_key"]),
                 "status": step["status"],
                 "done": step_done,
                 "total": step_total,

@@ -19,10 +19,9 @@ from accounts.services import audit_record
 from common.errors import ApplicationError
 from common.validators import is_uuid
 from integrations.access import integration_access_check, integrations_access_check
-from integrations.connectors.base import Role
 from integrations.models import Integration, IntegrationStatus
 from integrations.registry import UnknownConnector, connectors_playing, get_connector_class
-from playbooks.contract import action_fields
+from playbooks.contract import ROLE_NAMES, action_fields, connector_label, step_role
 from playbooks.models import (
     Playbook,
     PlaybookStepTemplate,
@@ -156,33 +155,6 @@ def build_context(playbook: Playbook) -> dict[str, Any]:
         },
         "template": {"name": playbook.template.name, "manual_baseline_minutes": playbook.template.manual_baseline_minutes},
     }
-
-
-# A step's connector_key "@chat" names a role ("the collaboration channel"): the organization's connected tools decide who plays it.
-ROLE_PREFIX = "@"
-ROLE_NAMES = {Role.CHAT: "collaboration channel", Role.MEETING: "meeting", Role.DOCUMENTS: "documents"}
-
-
-def step_role(connector_key: str) -> Role | None:
-    """The role a step's connector_key names ("@chat" → Role.CHAT), None for a concrete connector key."""
-    if not connector_key.startswith(ROLE_PREFIX):
-        return None
-    try:
-        return Role(connector_key[len(ROLE_PREFIX) :])
-    except ValueError:
-        return None
-
-
-def connector_label(connector_key: str) -> str:
-    """How a step's connector reads to a person: the vendor's name, or the role and who can play it."""
-    role = step_role(connector_key)
-    if role is not None:
-        players = " or ".join(get_connector_class(key).manifest.name for key in connectors_playing(role)) or "no installed tool"
-        return f"the {ROLE_NAMES[role]} ({players})"
-    try:
-        return get_connector_class(connector_key).manifest.name
-    except UnknownConnector:
-        return connector_key.replace("_", " ").title()
 
 
 def resolve_integration(playbook: Playbook, connector_key: str) -> Integration | None:
