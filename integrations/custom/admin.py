@@ -117,3 +117,22 @@ class CustomConnectorAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{connector}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{connector}: published.", messages.SUCCESS)
+
+
+@admin.register(CustomConnectorVersion)
+class CustomConnectorVersionAdmin(admin.ModelAdmin):
+    """Saved versions are never edited (integrations run a published one): listed and read here, added by the builder."""
+
+    list_display = ["connector", "number", "created_by", "created_at"]
+    list_filter = ["connector__organization"]
+    readonly_fields = ["connector", "number", "spec", "notes", "created_by", "created_at"]
+    search_fields = ["connector__name", "notes"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
