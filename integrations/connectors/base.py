@@ -116,6 +116,19 @@ ROLE_ACTIONS: Mapping[Role, tuple[str, ...]] = {
     Role.MEETING: ("create_event",),
     Role.DOCUMENTS: ("copy_document",),
 }
+# The meeting role's payload, the same for every calendar that plays it (a vendor may accept more fields).
+MEETING_INPUT: Mapping[str, str] = {
+    "calendar_id": "string=primary",
+    "summary": "string",
+    "description": "string",
+    "start": "datetime",
+    "end": "datetime",
+    "timezone": "string=UTC",
+    "attendees": "[email]",
+    "conference": "boolean",
+    "room_email": "email?",
+    "reminders_minutes": "[int]?",
+}
 
 
 class TrackedKind(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from integrations.connectors.base import (
+    MEETING_INPUT,
     ActionSpec,
     AuthMethod,
     BastionType,
@@ -79,18 +80,7 @@ MANIFEST = ConnectorManifest(
             "create_event",
             "Create event",
             "Book a meeting with attendees, a Google Meet link, a room and reminders (idempotent by a client-supplied event id).",
-            {
-                "calendar_id": "string=primary",
-                "summary": "string",
-                "description": "string",
-                "start": "datetime",
-                "end": "datetime",
-                "timezone": "string=UTC",
-                "attendees": "[email]",
-                "conference": "boolean",
-                "room_email": "email?",
-                "reminders_minutes": "[int]?",
-            },
+            dict(MEETING_INPUT),
             idempotency=Idempotency.VENDOR,
             fields={
                 "summary": FieldShape(max_chars=1024, single_line=True),

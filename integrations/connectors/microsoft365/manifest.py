@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from integrations.connectors.base import (
+    MEETING_INPUT,
     ActionSpec,
     AuthMethod,
     BastionType,
@@ -139,16 +140,7 @@ CALENDAR_ACTIONS = (
         f"getSchedule first (and findMeetingTimes, {DELEGATED} only, when people are busy). Works {DELEGATED} (your calendar) and "
         f"{APPLICATION} (the configured organizer's calendar).",
         {
-            "calendar_id": "string=primary",
-            "summary": "string",
-            "description": "string",
-            "start": "datetime",
-            "end": "datetime",
-            "timezone": "string=UTC",
-            "attendees": "[email]",
-            "conference": "boolean",
-            "room_email": "email?",
-            "reminders_minutes": "[int]?",
+            **MEETING_INPUT,
             "find_time": "boolean?",
         },
         Idempotency.SEARCH,
