@@ -42,6 +42,8 @@ class IntakeResult:
     text: str | None = None  # answered as text/plain instead of JSON (Microsoft Graph's validationToken echo)
 
 
+# Response headers a reverse proxy or browser acts on: never echoed from a request, whatever a spec's handshake names.
+PROXY_CONTROL_HEADERS = ("x-accel-", "x-sendfile", "x-lighttpd-", "x-forwarded-", "x-real-ip", "x-frame-options", "x-content-type-options", "x-xss-")
 CHALLENGE_TEXT_MAX = 1024  # an echoed handshake token is attacker-controlled: printable ASCII, bounded, never sniffed as HTML
 
 
@@ -60,6 +62,8 @@ def _challenge_answer(token: str, echoed: dict[str, str] | None = None) -> Intak
             value and _printable(value)
         ):
             return _reject(400, "bad_challenge", "A handshake may echo only X- headers with 1-1024 printable ASCII characters.")
+        if name.lower().startswith(PROXY_CONTROL_HEADERS):  # a reverse proxy acts on these (internal redirects, files)
+            return _reject(400, "bad_challenge", f"A handshake may not echo {name}.")
     headers = {**echoed, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
     return IntakeResult(200, {"status": "challenge"}, headers, text=token)
 
