@@ -14,7 +14,13 @@ OUTCOME_KEYS = ("data", "tracked", "link_text", "summary")
 
 # A step's connector_key "@chat" names a role ("the collaboration channel"): the organization's connected tools decide who plays it.
 ROLE_PREFIX = "@"
-ROLE_NAMES = {Role.CHAT: "collaboration channel", Role.MEETING: "meeting", Role.DOCUMENTS: "documents"}
+ROLE_NAMES = {
+    Role.CHAT: "collaboration channel",
+    Role.MEETING: "meeting",
+    Role.DOCUMENTS: "documents",
+    Role.TASKS: "task tracker",
+    Role.SIGNATURES: "e-signature",
+}
 
 
 def step_role(connector_key: str) -> Role | None:

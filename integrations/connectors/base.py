@@ -108,6 +108,8 @@ class Role(StrEnum):
     CHAT = "chat"  # the collaboration channel (Slack, Teams)
     MEETING = "meeting"  # the meeting (Google Calendar, Outlook)
     DOCUMENTS = "documents"  # the incident's documents (SharePoint/OneDrive, Google Drive)
+    TASKS = "tasks"  # the work plan: follow-up tasks with an owner and a due date (Jira, Asana)
+    SIGNATURES = "signatures"  # documents sent for signature (DocuSign)
 
 
 # The actions a connector playing a role must offer, with the same payload fields whatever the vendor (docs/connectors.md).
@@ -115,6 +117,8 @@ ROLE_ACTIONS: Mapping[Role, tuple[str, ...]] = {
     Role.CHAT: ("create_channel", "invite_users", "post_message"),
     Role.MEETING: ("create_event",),
     Role.DOCUMENTS: ("copy_document",),
+    Role.TASKS: ("create_task",),
+    Role.SIGNATURES: ("send_envelope",),
 }
 # The meeting role's payload, the same for every calendar that plays it (a vendor may accept more fields).
 MEETING_INPUT: Mapping[str, str] = {
@@ -128,6 +132,20 @@ MEETING_INPUT: Mapping[str, str] = {
     "conference": "boolean",
     "room_email": "email?",
     "reminders_minutes": "[int]?",
+}
+# The tasks role's payload (Jira issue, Asana task): assignee is an e-mail, due_on an ISO date; a vendor may accept more.
+TASK_INPUT: Mapping[str, str] = {
+    "title": "string",
+    "notes": "string?",
+    "assignee": "email?",
+    "due_on": "date?",
+}
+# The signatures role's payload: a template sent to signers (name + e-mail) for one deal or incident.
+SIGNATURE_INPUT: Mapping[str, str] = {
+    "template_id": "string",
+    "subject": "string",
+    "message": "string?",
+    "signers": "[object]",  # [{"name": ..., "email": ..., "role": "Signer"}] — role names the template's role
 }
 
 
