@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.connectors.base import ActionResult, TrackedObject
+from integrations.connectors.base import ActionResult, DocumentItem, TrackedObject
 from integrations.connectors.declarative.reading import ReadingMixin, tracked_object
 from integrations.connectors.declarative.runtime import ERROR_CLASSES, response_scope, select, text
 from integrations.connectors.declarative.template import holds, render
@@ -216,3 +216,17 @@ class RegisterMixin:
         if hook is None:
             raise NotImplementedError(f"{self.manifest.name} has no expiring webhook registrations")  # type: ignore[attr-defined]
         return hook(self, webhook_ids)
+
+
+class DocumentsMixin:
+    """browse_documents() through the spec's hook (Capability.DOCUMENTS): a file picker's listing is vendor logic, not a request."""
+
+    def browse_documents(self, folder: str = "", *, query: str = "") -> list[DocumentItem]:
+        return self.hook("browse_documents")(self, folder, query=query)  # type: ignore[attr-defined]
+
+
+class DocumentValuesMixin:
+    """read_document_values() through the spec's hook (Capability.DOCUMENT_VALUES): typed cells need the vendor's formats."""
+
+    def read_document_values(self, document: str, names: list[str]) -> dict[str, Any]:
+        return self.hook("read_document_values")(self, document, names)  # type: ignore[attr-defined]

@@ -14,7 +14,15 @@ from typing import Any
 import yaml
 
 from integrations.connectors.base import BaseConnector, Capability
-from integrations.connectors.declarative.acting import ActingMixin, ChoicesMixin, FetchMixin, RegisterMixin, UndoMixin
+from integrations.connectors.declarative.acting import (
+    ActingMixin,
+    ChoicesMixin,
+    DocumentsMixin,
+    DocumentValuesMixin,
+    FetchMixin,
+    RegisterMixin,
+    UndoMixin,
+)
 from integrations.connectors.declarative.manifest import build_manifest
 from integrations.connectors.declarative.problems import SpecInvalid, SpecProblem, spec_path
 from integrations.connectors.declarative.validate import validate_spec
@@ -29,6 +37,8 @@ CAPABILITY_MIXINS: tuple[tuple[Capability, type], ...] = (
     (Capability.FETCH_STATUS, FetchMixin),
     (Capability.CONFIG_CHOICES, ChoicesMixin),
     (Capability.WEBHOOK_REGISTRATION, RegisterMixin),
+    (Capability.DOCUMENTS, DocumentsMixin),
+    (Capability.DOCUMENT_VALUES, DocumentValuesMixin),
 )
 
 

@@ -93,6 +93,8 @@ def capabilities(doc: Mapping[str, Any]) -> tuple[Capability, ...]:
         Capability.STATUS_WEBHOOKS: bool(doc.get("webhooks")) and (any("tracked" in e for e in entities.values()) or "tracked_state" in hooks),
         Capability.WEBHOOK_REGISTRATION: "register_webhook" in hooks or bool((doc.get("webhooks") or {}).get("register")),
         Capability.CONFIG_CHOICES: bool(doc.get("options")) or "config_choices" in hooks,
+        Capability.DOCUMENTS: "browse_documents" in hooks,
+        Capability.DOCUMENT_VALUES: "read_document_values" in hooks,
     }
     declared = {Capability(c) for c in doc.get("capabilities") or ()}
     return tuple(c for c in Capability if c in declared or implied.get(c, False))

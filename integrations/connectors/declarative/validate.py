@@ -41,8 +41,10 @@ NEEDS = {
     "fetch_status": "a `fetch_status` section (or a `fetch_objects` hook)",
     "webhook_registration": "`webhooks.register` (or a `register_webhook` hook)",
     "config_choices": "an `options` section (or a `config_choices` hook)",
+    "documents": "`browse_documents` hook",
+    "document_values": "`read_document_values` hook",
 }
-UNSUPPORTED_CAPABILITIES = ("disabled_rules", "decisions", "documents", "document_values")
+UNSUPPORTED_CAPABILITIES = ("disabled_rules", "decisions")
 
 
 @lru_cache(maxsize=1024)
@@ -241,6 +243,8 @@ def _check_sections(doc: Mapping[str, Any], problems: list[SpecProblem], allow_h
         "fetch_status": bool(doc.get("fetch_status")) or "fetch_objects" in _hook_names(doc),
         "webhook_registration": "register_webhook" in _hook_names(doc) or bool(isinstance(doc.get("webhooks"), Mapping) and doc["webhooks"].get("register")),
         "config_choices": bool(doc.get("options")) or "config_choices" in _hook_names(doc),
+        "documents": "browse_documents" in _hook_names(doc),
+        "document_values": "read_document_values" in _hook_names(doc),
     }
     for capability, needs in NEEDS.items():
         if capability in declared and not backed[capability]:

@@ -112,6 +112,30 @@ def test_a_role_without_its_actions_and_a_spec_that_is_no_mapping_are_refused():
     assert [p.message for p in validate_spec(["not", "a", "spec"])] == ["['not', 'a', 'spec'] is not of type 'object'"]
 
 
+def test_documents_capabilities_come_from_their_hooks_and_need_them():
+    import types
+
+    from integrations.connectors.base import DocumentItem
+
+    item = DocumentItem(id="f1", name="Model", is_folder=False, path="", url="", modified_at="", mime_type="x")
+    hooks = types.SimpleNamespace(
+        browse=lambda self, folder, query="": [item] if query == "Mod" else [],
+        values=lambda self, document, names: {name: [[document]] for name in names},
+    )
+    doc = {**copy.deepcopy(MINIMAL), "hooks": {"browse_documents": "browse", "read_document_values": "values"}}
+    cls = compile_spec(doc, hooks=hooks)
+    assert cls.supports(Capability.DOCUMENTS) and cls.supports(Capability.DOCUMENT_VALUES)
+    connector = cls(config={}, credentials={"token": "t"})
+    assert connector.browse_documents("", query="Mod") == [item] and connector.browse_documents("") == []
+    assert connector.read_document_values("doc-1", ["DealValue"]) == {"DealValue": [["doc-1"]]}
+    # Declared without the hook that backs it: refused with the path, never a class that raises NotImplementedError later.
+    bare = {**copy.deepcopy(MINIMAL), "capabilities": ["documents", "document_values"]}
+    assert [(p.path, p.message) for p in validate_spec(bare)] == [
+        ("capabilities", "declares documents but has no `browse_documents` hook"),
+        ("capabilities", "declares document_values but has no `read_document_values` hook"),
+    ]
+
+
 def test_every_shipped_spec_validates_and_loads_as_the_registered_class():
     from integrations.registry import connector_classes
 
