@@ -20,6 +20,8 @@ class JiraActions(JiraReader):
     def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         """Run an action. known_new: the caller guarantees no earlier request used this idempotency key, so create_issue
         skips its marker search (create_once still searches after an ambiguous failure)."""
+        if action == "create_task":
+            action, payload = "create_issue", self.task_as_issue(payload)
         if known_new and action == "create_issue":
             return self._create_issue(payload, idempotency_key, known_new=True)
         handlers = {
@@ -31,6 +33,24 @@ class JiraActions(JiraReader):
         if action not in handlers:
             raise KeyError(f"Jira has no action '{action}'")
         return handlers[action](payload, idempotency_key)
+
+    def task_as_issue(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The tasks role's payload (title, notes, assignee e-mail, due date) as create_issue's; the project defaults to the first synced one."""
+        project_key = str(payload.get("project_key") or next(iter(self._project_keys()), "")).strip()
+        if not project_key:
+            raise ApiBadRequest(
+                "Jira: a task needs a project key (the step's project_key, else the first of the connection's project keys).", vendor_code="invalid_payload"
+            )
+        issue = {
+            "project_key": project_key,
+            "summary": payload.get("title") or "",
+            "description": payload.get("notes") or "",
+            "issue_type": payload.get("issue_type") or "Task",
+            "assignee_email": payload.get("assignee") or "",
+            "due_date": payload.get("due_on") or "",
+            "labels": list(payload.get("labels") or []),
+        }
+        return {name: value for name, value in issue.items() if value not in ("", None) or name in ("summary", "description")}
 
     def _issue_payload(self, payload: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
         data = dict(payload)
@@ -85,6 +105,8 @@ class JiraActions(JiraReader):
     ) -> list[ActionResult | Exception]:
         """create_issue through POST /issue/bulk, ≤50 per call, one marker search per chunk first (skipped when the caller
         guarantees none of the keys was ever tried: known_new)."""
+        if action == "create_task":
+            action, payloads = "create_issue", [self.task_as_issue(p) for p in payloads]
         if action != "create_issue":
             return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys)
         if len(payloads) != len(idempotency_keys):

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from integrations.connectors.base import (
+    TASK_INPUT,
     ActionSpec,
     AuthMethod,
     BastionType,
@@ -17,6 +18,7 @@ from integrations.connectors.base import (
     FieldShape,
     Idempotency,
     OAuthSpec,
+    Role,
     TrackedKind,
     WebhookSpec,
 )
@@ -63,9 +65,27 @@ CREATE_ISSUE_FIELDS = {
 ASSIGN_ISSUE_FIELDS = {"assignee_email": FieldShape(optional=True)}
 ADD_COMMENT_FIELDS = {"body": FieldShape(max_chars=30000)}
 TRACKS_ISSUE: dict[str, Any] = {"tracks": TrackedKind.TASK, "tracks_label": "Jira issue", "verb": "created", "undo": UNDO_CREATE_ISSUE}
+# The tasks role (Role.TASKS): the same payload as Asana's create_task, made a Jira issue (project_key, issue_type, labels optional).
+CREATE_TASK = ActionSpec(
+    "create_task",
+    "Create a task",
+    "The tasks role: a Jira issue from a title, notes, an assignee's e-mail and a due date (bulk: ≤50 per call).",
+    {**TASK_INPUT, "project_key": "string?", "issue_type": "string=Task", "labels": "array?"},
+    Idempotency.SEARCH,
+    fields={
+        "title": CREATE_ISSUE_FIELDS["summary"],
+        "notes": CREATE_ISSUE_FIELDS["description"],
+        "labels": CREATE_ISSUE_FIELDS["labels"],
+        "assignee": FieldShape(optional=True),
+        "due_on": FieldShape(optional=True),
+        "project_key": FieldShape(optional=True),
+    },
+    **TRACKS_ISSUE,
+)
 
 MANIFEST = ConnectorManifest(
     key="jira",
+    roles=(Role.TASKS,),
     person_rank=70,  # by default, its person data outranks sources with a higher rank
     name="Jira",
     category=Category.TICKETING,
@@ -125,6 +145,7 @@ MANIFEST = ConnectorManifest(
             fields=CREATE_ISSUE_FIELDS,
             **TRACKS_ISSUE,
         ),
+        CREATE_TASK,
         ActionSpec(
             "assign_issue",
             "Assign issue",

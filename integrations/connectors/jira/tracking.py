@@ -104,7 +104,7 @@ class JiraTracking(JiraActions):
         self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str
     ) -> ActionResult:
         """Undo create_issue: comment why (once), then transition to a Cancelled-like status, else Done. Never deletes."""
-        if action != "create_issue":
+        if action not in ("create_issue", "create_task"):
             raise KeyError(f"Jira cannot undo '{action}'")
         return self._close_issue(key or external_id, reason, idempotency_key)
 

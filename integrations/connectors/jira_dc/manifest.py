@@ -12,6 +12,7 @@ from integrations.connectors.base import (
     CredentialField,
     EntitySpec,
     Idempotency,
+    Role,
     WebhookSpec,
 )
 from integrations.connectors.jira import ASSIGN_ISSUE_FIELDS, CREATE_ISSUE_FIELDS, TRACKS_ISSUE, WEBHOOK_EVENTS
@@ -19,6 +20,7 @@ from integrations.connectors.jira.manifest import MANIFEST as CLOUD
 
 MANIFEST = ConnectorManifest(
     key="jira_dc",
+    roles=(Role.TASKS,),
     person_rank=80,  # by default, its person data outranks sources with a higher rank
     name="Jira Data Center",
     category=Category.TICKETING,
@@ -80,6 +82,7 @@ MANIFEST = ConnectorManifest(
             Idempotency.NATURAL,
             fields=ASSIGN_ISSUE_FIELDS,
         ),
+        CLOUD.action("create_task"),
         CLOUD.action("transition_issue"),
         CLOUD.action("add_comment"),
     ),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from integrations.connectors.base import WebhookRequest
+from integrations.connectors.base import Role, TrackedKind, WebhookRequest
 from integrations.connectors.jira import JiraConnector, adf_text, idempotency_label
 from integrations.errors import ApiBadRequest, ApiNotFound, ApiUnauthorized, WebhookRejected
 from integrations.http import BearerAuth, HttpClient
@@ -450,3 +450,25 @@ def test_never_tried_keys_skip_the_marker_search_and_a_lost_answer_is_still_foun
     assert single.created is True and len(with_label(sandbox, idempotency_label("fresh-single"))) == 1
     assert len(calls(sandbox, "/rest/api/3/search/jql")) == 1
     assert len(sandbox_issues(sandbox)) == 15 + 7
+
+
+def test_tasks_role_payload_becomes_an_issue_once_single_and_in_bulk(sandbox):
+    """The tasks role's create_task (title, notes, assignee e-mail, due date) is a Jira issue in the first synced project."""
+    jira = make_connector(sandbox, project_keys="OPS,LAUNCH")
+    assert Role.TASKS in jira.manifest.roles and jira.manifest.action("create_task").tracks == TrackedKind.TASK
+    task = {"title": "Publish docs", "notes": "Release notes", "assignee": "Emma.Rossi@acme.example", "due_on": "2026-03-01"}
+    first = jira.perform("create_task", task, idempotency_key="run-8:docs")
+    again = jira.perform("create_task", task, idempotency_key="run-8:docs")
+    assert first.created and not again.created and first.external_id == again.external_id
+    [issue] = with_label(sandbox, idempotency_label("run-8:docs"))
+    assert issue["key"].startswith("OPS-") and issue["fields"]["summary"] == "Publish docs"
+    assert issue["fields"]["assignee"]["emailAddress"] == "emma.rossi@acme.example" and issue["fields"]["duedate"] == "2026-03-01"
+    assert first.tracked is not None and first.tracked.title == "Publish docs" and first.tracked.owner == "Emma.Rossi@acme.example"
+    bulk = jira.perform_bulk("create_task", [{"title": f"Launch {n}", "project_key": "LAUNCH"} for n in range(3)], idempotency_keys=["t0", "t1", "t2"])
+    assert all(r.created for r in bulk) and len(calls(sandbox, "/rest/api/3/issue/bulk")) == 1
+    assert {i["key"].split("-")[0] for i in sandbox_issues(sandbox)[-3:]} == {"LAUNCH"}
+
+
+def test_a_task_without_any_project_is_a_clear_error(jira):
+    with pytest.raises(ApiBadRequest, match="project key"):
+        jira.perform("create_task", {"title": "Orphan"}, idempotency_key="o1")
