@@ -10,8 +10,10 @@ from typing import Any
 import yaml
 
 OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events")
-FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool")
-PAGING_STYLES = ("offset_token", "cursor", "none")
+FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains")
+PAGING_STYLES = ("offset_token", "cursor", "page_number", "none")
+SHAPES = ("flat", "jsonapi")
+AUTH_STYLES = ("bearer", "basic")
 ID_FORMATS = ("digits", "uuid", "hex")
 
 
@@ -28,6 +30,10 @@ class Route:
     filters: dict[str, dict[str, str]] = field(default_factory=dict)
     bind: dict[str, dict[str, str]] = field(default_factory=dict)
     require_one_of: dict[str, Any] = field(default_factory=dict)
+    assign: dict[str, str] = field(default_factory=dict)  # create: record field ← path parameter (an invitation's collection)
+    status: int = 0  # the success status the spec documents, when not the engine's (201 for create, 200 otherwise)
+    extra: dict[str, Any] = field(default_factory=dict)  # added beside the answer's envelope key (Brandfolder's meta)
+    included: tuple[str, ...] = ()  # reference fields whose records are answered in a JSON:API `included` list
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -48,6 +54,9 @@ class Collection:
     create_requires_one_of: tuple[str, ...] = ()
     lookup: tuple[str, ...] = ()  # other fields a reference may name a record by (Asana: a user by e-mail)
     seed: tuple[dict[str, Any], ...] = ()
+    envelope: dict[str, str] = field(default_factory=dict)  # one / many / request keys when they differ per collection (Aha!)
+    shape: str = "flat"  # jsonapi: answered as {id, type, attributes, relationships} and read from data.attributes
+    hidden: tuple[str, ...] = ()  # kept in the record but never answered (the id of a chart answered as its results)
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,12 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             create_requires_one_of=tuple(body.get("create_requires_one_of") or ()),
             lookup=tuple(body.get("lookup") or ()),
             seed=tuple(body.get("seed") or ()),
+            envelope=dict(body.get("envelope") or {}),
+            shape=str(body.get("shape") or "flat"),
+            hidden=tuple(body.get("hidden") or ()),
         )
+        if collections[name].shape not in SHAPES:
+            raise DescriptionInvalid(f"{at}.shape must be one of {', '.join(SHAPES)}")
     for name, collection in collections.items():
         for ref_field, target in collection.refs.items():
             target_name = target[0] if isinstance(target, list) else target
@@ -127,6 +141,10 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             filters=dict(body.get("filters") or {}),
             bind=dict(body.get("bind") or {}),
             require_one_of=dict(body.get("require_one_of") or {}),
+            assign=dict(body.get("assign") or {}),
+            status=int(body.get("status") or 0),
+            extra=dict(body.get("extra") or {}),
+            included=tuple(body.get("included") or ()),
         )
         if route.op not in OPS:
             raise DescriptionInvalid(f"{at}.op must be one of {', '.join(OPS)}, not {route.op!r}")
@@ -143,8 +161,8 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
     if ids.get("format") not in ID_FORMATS:
         raise DescriptionInvalid(f"{where}.ids.format must be one of {', '.join(ID_FORMATS)}")
     auth = dict(doc.get("auth") or {})
-    if auth.get("style", "bearer") != "bearer":
-        raise DescriptionInvalid(f"{where}.auth.style: only bearer is served")
+    if auth.get("style", "bearer") not in AUTH_STYLES:
+        raise DescriptionInvalid(f"{where}.auth.style must be one of {', '.join(AUTH_STYLES)}")
     return Description(
         vendor=vendor,
         spec_file=str(_need(spec, "file", f"{where}.spec")),

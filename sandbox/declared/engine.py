@@ -53,13 +53,29 @@ class DeclaredVendor:
         response.headers["Retry-After"] = str(retry_after)
         return response
 
-    def wrap(self, data: Any, **extra: Any) -> dict[str, Any]:
-        key = self.d.envelope.get("answer")
+    def wrap(self, data: Any, collection: Collection | None = None, *, many: bool = False, **extra: Any) -> dict[str, Any]:
+        own = collection.envelope if collection else {}
+        key = own.get("many" if many else "one") or self.d.envelope.get("answer")
         return {key: data, **extra} if key else data
+
+    def token(self) -> str | None:
+        """The caller's credential: a bearer token, or for a Basic-auth vendor the decoded "username:password"."""
+        if self.d.auth.get("style") != "basic":
+            return bearer_token()
+        header = request.headers.get("Authorization", "")
+        if not header.lower().startswith("basic "):
+            return None
+        try:
+            return base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def shown(self, collection: Collection, record: dict[str, Any], query: dict[str, str], *, full: bool) -> dict[str, Any]:
+        return self.records.render(collection, self.records.select(collection, record, query.get(self.d.fields_param), full=full))
 
     def me(self) -> str | None:
         """The token's user; a token minted by /_control/tokens (subject "sandbox-admin") acts as the first described one."""
-        info = token_info(self.VENDOR, bearer_token())
+        info = token_info(self.VENDOR, self.token())
         if info is None:
             return None
         subject = str(info.get("subject") or "")
@@ -69,7 +85,8 @@ class DeclaredVendor:
 
     def seed(self) -> None:
         for entry in self.d.auth.get("tokens") or ():
-            issue_static_token(self.VENDOR, entry["token"], subject=str(entry.get("user") or "sandbox-admin"))
+            token = entry.get("token") or f"{entry['username']}:{entry['password']}"  # Basic: api_key:secret_key
+            issue_static_token(self.VENDOR, token, subject=str(entry.get("user") or "sandbox-admin"))
         with STORE.lock:
             for collection in _seed_order(self.d):
                 self.records.seed(collection)
@@ -85,7 +102,7 @@ class DeclaredVendor:
 
         @api.before_request
         def _authenticate():
-            if token_info(self.VENDOR, bearer_token()) is None:
+            if token_info(self.VENDOR, self.token()) is None:
                 return self.error(401, self.d.errors.get("unauthorized", "Not Authorized"))
             return None
 
@@ -134,7 +151,7 @@ class DeclaredVendor:
             return status, answer, {}
         collection = self.d.collections[route.collection]
         table = self.records.table(collection.name)
-        data = self._input(body) if request.method in ("POST", "PUT", "PATCH") else {}
+        data = self._input(body, collection) if request.method in ("POST", "PUT", "PATCH") else {}
         if route.op == "list":
             return 200, self._list(route, params, query), {}
         if route.op in ("create", "webhook_create"):
@@ -144,6 +161,7 @@ class DeclaredVendor:
                 hook, secret = self.webhooks.subscribe(collection, data)
                 header = self.d.webhooks.get("handshake", {}).get("header", "X-Hook-Secret")
                 return 201, self.wrap(hook), {header: secret}
+            data = {**data, **{name: params[param] for name, param in route.assign.items()}}
             with STORE.lock:
                 record = self.records.build(collection, data, me=self.me())
                 table[record[self.records.id_field()]] = record
@@ -151,27 +169,31 @@ class DeclaredVendor:
                 self.VENDOR, collection.resource_type, record[self.records.id_field()], str(record.get("name", "")), record.get("permalink_url", "")
             )
             self.webhooks.event(collection, record, "added", user=self._actor())
-            return 201, self.wrap(self.records.select(collection, record, query.get(self.d.fields_param), full=True)), {}
-        gid = self._resolve_gid(next(iter(params.values()), ""))
-        record = table.get(gid)
+            return route.status or 201, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
+        gid = self._resolve_gid(next(iter(params.values()), "me"))  # a read without an id (/me) reads the caller
+        record = self.records.lookup(collection, gid)
+        if record is not None:
+            gid = str(record[self.records.id_field()])
         if record is None:
             raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": gid}))
         if route.op == "read":
-            return 200, self.wrap(self.records.select(collection, record, query.get(self.d.fields_param), full=True)), {}
+            return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         if route.op == "update":
             with STORE.lock:
                 changed = self.records.apply_update(collection, record, data, me=self.me())
             if changed:
                 self.webhooks.event(collection, record, "changed", user=self._actor(), changed=changed)
-            return 200, self.wrap(self.records.select(collection, record, query.get(self.d.fields_param), full=True)), {}
+            return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         with STORE.lock:
             table.pop(gid, None)
         self.webhooks.event(collection, record, "deleted", user=self._actor())
-        return 200, self.wrap({}), {}
+        return route.status or 200, {} if collection.shape == "jsonapi" else self.wrap({}), {}
 
-    def _input(self, body: Any) -> dict[str, Any]:
-        key = self.d.envelope.get("request")
+    def _input(self, body: Any, collection: Collection) -> dict[str, Any]:
+        key = collection.envelope.get("request") or self.d.envelope.get("request")
         data = body.get(key) if key and isinstance(body, dict) else body
+        if collection.shape == "jsonapi" and isinstance(data, dict):
+            data = data.get("attributes")
         if not isinstance(data, dict):
             raise RecordError(400, f"Could not parse request data: expected an object under {key!r}" if key else "Could not parse request data")
         return data
@@ -198,14 +220,31 @@ class DeclaredVendor:
             if query.get(name):
                 value = self._resolve_gid(query[name])
                 rows = [r for r in rows if matches(r, rule, value, self.records.id_field())]
-        shown = [self.records.select(collection, r, query.get(self.d.fields_param), full=False) for r in rows]
-        return self._page(shown, query)
+        shown = [self.shown(collection, r, query, full=False) for r in rows]
+        answer = self._page(shown, query, collection)
+        if route.included:
+            answer["included"] = self._included(rows, route.included)
+        return answer
+
+    def _included(self, rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The records the rows reference in `fields`, each once, as a JSON:API `included` list."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            for name in fields:
+                refs = row.get(name) if isinstance(row.get(name), list) else [row.get(name)]
+                for ref in refs:
+                    hit = self.records.find_any(str(ref.get(self.records.id_field()))) if isinstance(ref, dict) else None
+                    if hit is not None:
+                        found.setdefault(str(ref[self.records.id_field()]), self.records.render(hit[0], dict(hit[1])))
+        return list(found.values())
 
     # ---- paging
-    def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str], collection: Collection) -> dict[str, Any]:
         paging = self.d.paging
         if paging.get("style") == "none":
-            return self.wrap(rows)
+            return self.wrap(rows, collection, many=True)
+        if paging["style"] == "page_number":
+            return self._page_number(rows, query, collection)
         limit = int(query.get(paging.get("limit_param", "limit")) or paging.get("default_limit", 20))
         limit = min(max(limit, 1), int(paging.get("max_limit", 100)))
         token_param = paging.get("offset_param") or paging.get("cursor_param") or "offset"
@@ -222,13 +261,34 @@ class DeclaredVendor:
             with STORE.lock:
                 STORE.collection(self.VENDOR, "_page_tokens")[token] = start + limit
         if paging["style"] == "cursor":
-            return self.wrap(chunk, **{paging.get("next_field", "next_cursor"): token})
+            return self.wrap(chunk, collection, many=True, **{paging.get("next_field", "next_cursor"): token})
         next_page = None
         if token:
             following = {**query, token_param: token, paging.get("limit_param", "limit"): str(limit)}
             path = request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}") + "?" + urlencode(following)
             next_page = {"offset": token, "path": path, "uri": request.host_url.rstrip("/") + f"/{self.VENDOR}{self.d.base_path}{path}"}
-        return self.wrap(chunk, **{paging.get("next_field", "next_page"): next_page})
+        return self.wrap(chunk, collection, many=True, **{paging.get("next_field", "next_page"): next_page})
+
+    def _page_number(self, rows: list[dict[str, Any]], query: dict[str, str], collection: Collection) -> dict[str, Any]:
+        """page/per_page paging: the answer carries the description's `answer` fields ({page}, {pages}, {total}, {per})."""
+        paging = self.d.paging
+        try:
+            page = int(query.get(paging.get("page_param", "page")) or 1)
+            per = int(query.get(paging.get("limit_param", "per_page")) or paging.get("default_limit", 30))
+        except ValueError:
+            raise RecordError(400, "page and page size must be whole numbers") from None
+        per = min(max(per, 1), int(paging.get("max_limit", 200)))
+        page = max(page, 1)
+        pages = max(1, -(-len(rows) // per))
+        values = {
+            "page": page,
+            "pages": pages,
+            "total": len(rows),
+            "per": per,
+            "next": page + 1 if page < pages else None,
+            "prev": page - 1 if page > 1 else None,
+        }
+        return self.wrap(rows[(page - 1) * per : page * per], collection, many=True, **_typed(paging.get("answer") or {}, values))
 
     # ---- the stand-in's own controls (not the vendor's API)
     def _controls(self, control: Blueprint) -> None:
@@ -275,6 +335,18 @@ class DeclaredVendor:
             with STORE.lock:
                 secret = STORE.collection(self.VENDOR, "_hook_secrets").get(gid)
             return jsonify({"secret": secret}) if secret else self.error(404, f"Unknown object: {gid}")
+
+
+def _typed(template: Any, values: dict[str, Any]) -> Any:
+    """A template whose strings that are exactly "{name}" take the value itself (a number, None), not its text."""
+    if isinstance(template, str):
+        whole = re.fullmatch(r"\{(\w+)\}", template)
+        return values[whole.group(1)] if whole else template.format(**values)
+    if isinstance(template, dict):
+        return {k: _typed(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_typed(v, values) for v in template]
+    return template
 
 
 def _seed_order(description: Description) -> list[Collection]:

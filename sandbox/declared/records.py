@@ -62,6 +62,23 @@ class Records:
     def id_field(self) -> str:
         return str(self.d.ids.get("field", "gid"))
 
+    def type_field(self) -> str:
+        """Where a record keeps its collection's resource_type ("" = nowhere: Aha! records carry no type)."""
+        return str(self.d.ids.get("type_field", "resource_type") or "")
+
+    def render(self, collection: Collection, record: dict[str, Any]) -> dict[str, Any]:
+        """A selected record as answered: hidden fields dropped; JSON:API collections as {id, type, attributes, relationships}."""
+        shown = {k: v for k, v in record.items() if k not in collection.hidden}
+        if collection.shape != "jsonapi":
+            return shown
+        id_field, type_field = self.id_field(), self.type_field()
+        answer: dict[str, Any] = {"id": shown.get(id_field), "type": record.get(type_field) or collection.resource_type}
+        answer["attributes"] = {k: v for k, v in shown.items() if k not in (id_field, type_field) and k not in collection.refs}
+        relationships = {k: shown[k] for k in collection.refs if shown.get(k) is not None}
+        if relationships:
+            answer["relationships"] = relationships
+        return answer
+
     def find_any(self, gid: str) -> tuple[Collection, dict[str, Any]] | None:
         """A record of any collection by id (webhook resources, event resources)."""
         for collection in self.d.collections.values():
@@ -86,6 +103,10 @@ class Records:
                 raise RecordError(400, f"{ref_field}: Value is not an array: {values}")
             refs = []
             for value in values:
+                if isinstance(value, dict) and value.get(self.id_field()) is None:
+                    # A reference by another field ({"name": "Shipped"}: Aha!'s workflow status by name).
+                    named = [value[n] for n in target_collection.lookup if value.get(n) is not None]
+                    value = str(named[0]) if named else None
                 gid = value.get(self.id_field()) if isinstance(value, dict) else value
                 gid = me if gid == "me" and me else str(gid)
                 record = self.table(target_collection.name).get(gid) or self._lookup(target_collection, gid)
@@ -94,6 +115,10 @@ class Records:
                 refs.append(self.compact_ref(target_collection, record))
             resolved[ref_field] = refs if many else refs[0]
         return resolved
+
+    def lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
+        """A record by its id or by one of its lookup fields (an Aha! feature by reference number)."""
+        return self.table(collection.name).get(value) or self._lookup(collection, value)
 
     def _lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
         for record in self.table(collection.name).values():
@@ -104,9 +129,11 @@ class Records:
     def build(self, collection: Collection, data: dict[str, Any], *, me: str | None, gid: str | None = None) -> dict[str, Any]:
         """A new record: defaults, input with references resolved, inherited fields, stamps, id and permalink."""
         now = iso(datetime.now(UTC))
-        record: dict[str, Any] = {self.id_field(): gid or self.new_id(), "resource_type": collection.resource_type}
+        record: dict[str, Any] = {self.id_field(): gid or self.new_id()}
+        if self.type_field():
+            record[self.type_field()] = collection.resource_type
         record.update({k: (list(v) if isinstance(v, list) else v) for k, v in collection.defaults.items()})
-        record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in (self.id_field(), "resource_type")}, me=me))
+        record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in (self.id_field(), self.type_field())}, me=me))
         for target_field, rule in collection.inherit.items():
             if record.get(target_field) is None:
                 source = record.get(rule["from"])
@@ -130,7 +157,7 @@ class Records:
         previous = bool(record.get(collection.done.get("flag", ""))) if collection.done else False
         changed = []
         for key, value in self.resolve_refs(collection, data, me=me).items():
-            if key in (self.id_field(), "resource_type"):
+            if key in (self.id_field(), self.type_field()):
                 continue
             if record.get(key) != value:
                 record[key] = value
@@ -195,6 +222,8 @@ def matches(record: dict[str, Any], rule: dict[str, str], value: str, id_field: 
         return isinstance(current, dict) and str(current.get(id_field)) == value
     if op == "has_ref":
         return isinstance(current, list) and any(isinstance(r, dict) and str(r.get(id_field)) == value for r in current)
+    if op == "contains":  # a name search: case-insensitive substring
+        return value.casefold() in str(current or "").casefold()
     moment = datetime.now(UTC) if value == "now" else parse_time(value)
     if moment is None:
         raise RecordError(400, f"{rule['field']}: Not a valid date-time: {value}")

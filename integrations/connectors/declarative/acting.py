@@ -77,6 +77,10 @@ class ActingMixin(ReadingMixin):
             record = records[0] if records else {}
             return action_result(result_spec, answer, record, created=holds(result_spec.get("created", True), {**answer, "record": record}))
 
+        # Natural idempotency: the steps read the object; when it is already as asked, nothing is sent.
+        if idempotency["kind"] == "natural" and "unchanged" in idempotency and holds(idempotency["unchanged"], scope):
+            current = render(idempotency.get("current", "{{ body }}"), scope)
+            return action_result(result_spec, scope, current, created=False)
         searches = bool(idempotency.get("find")) and not (known_new and idempotency.get("skip_search_when_new"))
         existing = find() if searches else None
         if existing is not None:
@@ -143,6 +147,8 @@ class UndoMixin:
             action_vars=spec.get("vars"), external_id=external_id, id=external_id, key=idempotency_key, input=dict(payload or {}), reason=reason, action=action
         )
         scope["object_key"] = key
+        if "skip" in undo and holds(undo["skip"], scope):  # nothing to put back (the action changed nothing)
+            return ActionResult(external_id=external_id, created=False)
         answer = self.send_scoped(undo["request"], scope)  # type: ignore[attr-defined]
         if undo.get("result"):
             return action_result(undo["result"], answer, answer["body"], created=False)

@@ -31,7 +31,7 @@ TEMPLATE_NAMES = frozenset(
     }
 )  # fmt: skip
 # Keys whose string values are predicates: expressions even without braces.
-PREDICATE_KEYS = frozenset({"when", "match", "done", "ok", "fail_if", "has_more", "stop", "if", "created", "custom", "skip"})
+PREDICATE_KEYS = frozenset({"when", "match", "done", "ok", "fail_if", "has_more", "stop", "if", "created", "custom", "skip", "unchanged"})
 # Keys whose values are plain text, never templates.
 TEXT_KEYS = frozenset({"name", "label", "description", "help", "kept_on_undo", "tracks_label", "verb", "docs_url", "logo", "schema", "purpose", "scope"})
 JSONPATH_KEYS = frozenset({"records", "select", "many"})
