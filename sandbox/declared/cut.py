@@ -50,11 +50,48 @@ def cut(document: dict[str, Any], paths: set[str]) -> dict[str, Any]:
     return result
 
 
+def _read(source: Path) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(source.read_text(encoding="utf-8"), Loader=loader) if source.suffix in (".yaml", ".yml") else json.loads(source.read_text())
+
+
+def _renamed(node: Any, prefix: str) -> Any:
+    """Every local $ref `#/components/<kind>/<name>` as `#/components/<kind>/<prefix>.<name>`."""
+    if isinstance(node, dict):
+        renamed = {k: _renamed(v, prefix) for k, v in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/"):
+            kind, name = ref.removeprefix("#/components/").split("/", 1)
+            renamed["$ref"] = f"#/components/{kind}/{prefix}.{name}"
+        return renamed
+    if isinstance(node, list):
+        return [_renamed(v, prefix) for v in node]
+    return node
+
+
+def merge(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One document from a vendor's several files (Productboard publishes one per area, and their components share names
+    with different content): each file's components are prefixed with the file's stem, a path may appear in one file only."""
+    first = next(iter(documents.values()))
+    merged: dict[str, Any] = {k: first[k] for k in ("openapi", "info", "servers") if k in first}
+    merged["paths"], merged["components"] = {}, {}
+    for stem, document in documents.items():
+        document = _renamed(document, stem)
+        for path, item in (document.get("paths") or {}).items():
+            if path in merged["paths"]:
+                raise SystemExit(f"{path} is in more than one file")
+            merged["paths"][path] = item
+        for kind, group in (document.get("components") or {}).items():
+            for name, value in group.items():
+                merged["components"].setdefault(kind, {})[f"{stem}.{name}"] = value
+    return merged
+
+
 def main(vendor: str) -> None:
     description = load(DESCRIPTIONS_DIR / f"{vendor}.yaml")
-    source = SOURCE / description.spec_source
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document = yaml.load(source.read_text(encoding="utf-8"), Loader=loader) if source.suffix in (".yaml", ".yml") else json.loads(source.read_text())
+    sources = [SOURCE / name for name in description.spec_sources or (description.spec_source,)]
+    document = _read(sources[0]) if len(sources) == 1 else merge({path.stem: _read(path) for path in sources})
+    source = sources[0]
     wanted = {route.path for route in description.routes}
     missing = wanted - set(document["paths"])
     if missing:

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events")
+OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach")
 FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains")
 PAGING_STYLES = ("offset_token", "cursor", "page_number", "none")
 SHAPES = ("flat", "jsonapi")
@@ -34,6 +34,11 @@ class Route:
     status: int = 0  # the success status the spec documents, when not the engine's (201 for create, 200 otherwise)
     extra: dict[str, Any] = field(default_factory=dict)  # added beside the answer's envelope key (Brandfolder's meta)
     included: tuple[str, ...] = ()  # reference fields whose records are answered in a JSON:API `included` list
+    answer: Any = None  # the list answer's whole shape ($rows, $next…: shapes.shape), instead of the description's paging.answer
+    paged: bool = True  # false: a list answered whole (Intercom's /tags)
+    upsert_on: str = ""  # create: a record with this field equal (any case) is answered instead (Intercom's POST /tags)
+    attach: dict[str, Any] = field(default_factory=dict)  # {collection, into, item}: add a reference to the bound record
+    search: dict[str, Any] = field(default_factory=dict)  # {fields: {query field: record path}} for op search
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -53,6 +58,9 @@ class Collection:
     inherit: dict[str, dict[str, str]] = field(default_factory=dict)
     create_requires_one_of: tuple[str, ...] = ()
     lookup: tuple[str, ...] = ()  # other fields a reference may name a record by (Asana: a user by e-mail)
+    nested_refs: dict[str, Any] = field(default_factory=dict)  # list field → {item_field, collection, wrap}
+    computed: dict[str, Any] = field(default_factory=dict)  # fields set at creation from the record ({id} templates)
+    merge: tuple[str, ...] = ()  # object fields an update merges into instead of replacing
     seed: tuple[dict[str, Any], ...] = ()
     envelope: dict[str, str] = field(default_factory=dict)  # one / many / request keys when they differ per collection (Aha!)
     shape: str = "flat"  # jsonapi: answered as {id, type, attributes, relationships} and read from data.attributes
@@ -75,6 +83,7 @@ class Description:
     routes: tuple[Route, ...]
     webhooks: dict[str, Any]
     events: dict[str, Any]
+    spec_sources: tuple[str, ...] = ()  # a document published as several files (Productboard v2), merged by the cut
 
     def route_for(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path parameters, whether the path exists for another method); literal paths win over templates."""
@@ -118,6 +127,9 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             inherit=dict(body.get("inherit") or {}),
             create_requires_one_of=tuple(body.get("create_requires_one_of") or ()),
             lookup=tuple(body.get("lookup") or ()),
+            nested_refs=dict(body.get("nested_refs") or {}),
+            computed=dict(body.get("computed") or {}),
+            merge=tuple(body.get("merge") or ()),
             seed=tuple(body.get("seed") or ()),
             envelope=dict(body.get("envelope") or {}),
             shape=str(body.get("shape") or "flat"),
@@ -145,7 +157,14 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             status=int(body.get("status") or 0),
             extra=dict(body.get("extra") or {}),
             included=tuple(body.get("included") or ()),
+            answer=body.get("answer"),
+            paged=bool(body.get("paged", True)),
+            upsert_on=str(body.get("upsert_on") or ""),
+            attach=dict(body.get("attach") or {}),
+            search=dict(body.get("search") or {}),
         )
+        if route.attach and route.attach.get("collection") not in collections:
+            raise DescriptionInvalid(f"{at}.attach.collection names unknown collection {route.attach.get('collection')!r}")
         if route.op not in OPS:
             raise DescriptionInvalid(f"{at}.op must be one of {', '.join(OPS)}, not {route.op!r}")
         if route.op != "events" and route.collection not in collections:
@@ -166,7 +185,7 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
     return Description(
         vendor=vendor,
         spec_file=str(_need(spec, "file", f"{where}.spec")),
-        spec_source=str(spec.get("source") or ""),
+        spec_source=str(spec.get("source") or "") if not isinstance(spec.get("source"), list) else str(spec["source"][0]),
         base_path="/" + str(spec.get("base_path") or "").strip("/") if spec.get("base_path") else "",
         auth=auth,
         envelope=dict(doc.get("envelope") or {}),
@@ -178,6 +197,7 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
         routes=tuple(routes),
         webhooks=dict(doc.get("webhooks") or {}),
         events=dict(doc.get("events") or {}),
+        spec_sources=tuple(str(s) for s in spec["source"]) if isinstance(spec.get("source"), list) else (),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +13,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from sandbox.declared import checking
 from sandbox.declared.description import Collection, Description, Route
-from sandbox.declared.records import RecordError, Records, matches
+from sandbox.declared.notifications import Notifications
+from sandbox.declared.records import RecordError, Records, iso, matches
+from sandbox.declared.shapes import get_path, search_matches, set_path, shape
 from sandbox.declared.webhooks import Webhooks
 from sandbox.oauth import bearer_token, issue_static_token, token_info
 from sandbox.state import STORE
@@ -36,10 +39,18 @@ class DeclaredVendor:
         self.VENDOR = description.vendor
         self.records = Records(description)
         self.webhooks = Webhooks(description, self.records)
+        # Topic notifications (one POST per change, HMAC over the body or static headers) instead of Asana's handshake style.
+        self.notifications = Notifications(description, self.records) if description.webhooks.get("style") == "notification" else None
 
     # ---- answers in the vendor's envelopes
     def error(self, status: int, message: str) -> Response:
-        values = {"message": message, "status": status}
+        values = {
+            "message": message,
+            "status": status,
+            "code": str((self.d.errors.get("codes") or {}).get(status, "error")),
+            "title": str((self.d.errors.get("titles") or {}).get(status, "Error")),
+            "request_id": secrets.token_hex(10),
+        }
         body = _fill(self.d.errors["template"], values)
         phrase = (self.d.errors.get("phrases") or {}).get(status)
         if phrase and isinstance(body.get("errors"), list):
@@ -139,7 +150,9 @@ class DeclaredVendor:
         problems = checking.answer_problems(self.d, spec_path, request.method, status=status, answer=answer)
         if problems:
             checking.record_mismatch(self.VENDOR, request.method, request.path, status, [f"answer {status}: {p}" for p in problems])
-        response = jsonify(answer)
+        if status < 300 and self._answer_lost(request.method, spec_path):
+            return self.error(502, "Bad gateway (sandbox: the request was carried out, its answer lost)")
+        response = jsonify(answer) if answer is not None or status != 204 else Response(status=204)
         response.status_code = status
         response.headers.update(headers)
         return response
@@ -154,6 +167,17 @@ class DeclaredVendor:
         data = self._input(body, collection) if request.method in ("POST", "PUT", "PATCH") else {}
         if route.op == "list":
             return 200, self._list(route, params, query), {}
+        if route.op == "search":
+            return 200, self._search(route, body if isinstance(body, dict) else {}), {}
+        if route.op == "webhook_create" and self.notifications is not None:
+            hook = self.notifications.subscribe(data)
+            return route.status or 201, self.wrap(shape(self.d.webhooks.get("created") or {"id": "$id"}, hook)), {}
+        if route.op == "create":
+            if route.upsert_on and data.get(route.upsert_on):
+                wanted = str(data[route.upsert_on]).lower()
+                found = next((r for r in table.values() if str(r.get(route.upsert_on, "")).lower() == wanted), None)
+                if found is not None:
+                    return route.status or 201, self.wrap(self.shown(collection, found, {}, full=True), collection, **route.extra), {}
         if route.op in ("create", "webhook_create"):
             if collection.create_requires_one_of and not any(data.get(n) for n in collection.create_requires_one_of):
                 raise RecordError(400, f"You should specify one of {', '.join(collection.create_requires_one_of)}")
@@ -168,26 +192,51 @@ class DeclaredVendor:
             STORE.record_created(
                 self.VENDOR, collection.resource_type, record[self.records.id_field()], str(record.get("name", "")), record.get("permalink_url", "")
             )
-            self.webhooks.event(collection, record, "added", user=self._actor())
+            self._notify(collection, record, "added")
             return route.status or 201, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
+        if route.op == "delete" and self.notifications is not None and route.collection == self._hook_collection():
+            if not self.notifications.unsubscribe(next(iter(params.values()), "")):
+                raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": next(iter(params.values()), "")}))
+            return route.status or 204, None, {}
         gid = self._resolve_gid(next(iter(params.values()), "me"))  # a read without an id (/me) reads the caller
         record = self.records.lookup(collection, gid)
         if record is not None:
             gid = str(record[self.records.id_field()])
         if record is None:
             raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": gid}))
+        if route.op == "attach":
+            return 200, self._attach(route, collection, record, data), {}
         if route.op == "read":
             return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         if route.op == "update":
             with STORE.lock:
                 changed = self.records.apply_update(collection, record, data, me=self.me())
             if changed:
-                self.webhooks.event(collection, record, "changed", user=self._actor(), changed=changed)
+                self._notify(collection, record, "changed", changed=changed)
             return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         with STORE.lock:
             table.pop(gid, None)
-        self.webhooks.event(collection, record, "deleted", user=self._actor())
+        self._notify(collection, record, "deleted")
+        if route.status == 204:
+            return 204, None, {}
         return route.status or 200, {} if collection.shape == "jsonapi" else self.wrap({}), {}
+
+    def _answer_lost(self, method: str, spec_path: str) -> bool:
+        """Whether a test asked for this request's answer to be lost (done, but the client sees a 502: an ambiguous failure)."""
+        with STORE.lock:
+            pending = STORE.collection(self.VENDOR, "_lose_answers").setdefault("pending", [])
+            for index, rule in enumerate(pending):
+                if rule.get("method", method).upper() == method and re.fullmatch(str(rule.get("path", ".*")), spec_path):
+                    pending.pop(index)
+                    return True
+        return False
+
+    def _notify(self, collection: Collection, record: dict[str, Any], action: str, *, changed: list[str] | None = None) -> None:
+        """A change seen by subscribers: Asana-style webhooks and the events feed, or topic notifications."""
+        if self.notifications is not None:
+            self.notifications.event(collection, record, action, changed=changed)
+        else:
+            self.webhooks.event(collection, record, action, user=self._actor(), changed=changed)
 
     def _input(self, body: Any, collection: Collection) -> dict[str, Any]:
         key = collection.envelope.get("request") or self.d.envelope.get("request")
@@ -220,8 +269,9 @@ class DeclaredVendor:
             if query.get(name):
                 value = self._resolve_gid(query[name])
                 rows = [r for r in rows if matches(r, rule, value, self.records.id_field())]
-        shown = [self.shown(collection, r, query, full=False) for r in rows]
-        answer = self._page(shown, query, collection)
+        # Lists answer compact records plus the opt_fields-style parameter's; `paging.whole_records` answers whole ones (Intercom).
+        shown = [self.shown(collection, r, query, full=bool(self.d.paging.get("whole_records"))) for r in rows]
+        answer = self._page(shown, query, collection, route)
         if route.included:
             answer["included"] = self._included(rows, route.included)
         return answer
@@ -238,13 +288,60 @@ class DeclaredVendor:
                         found.setdefault(str(ref[self.records.id_field()]), self.records.render(hit[0], dict(hit[1])))
         return list(found.values())
 
-    # ---- paging
-    def _page(self, rows: list[dict[str, Any]], query: dict[str, str], collection: Collection) -> dict[str, Any]:
+    def _search(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        """A structured search (Intercom's POST /contacts/search): query tree, paging from the body's `pagination`."""
+        collection = self.d.collections[route.collection]
+        if "query" not in body:
+            raise RecordError(400, "query is required")
+        fields = dict(route.search.get("fields") or {})
+        rows = [r for r in self.records.table(collection.name).values() if search_matches(r, body["query"], fields)]
+        order = route.search.get("order_by")
+        if order:
+            rows.sort(key=lambda r: (get_path(r, order) is None, get_path(r, order) or 0))
+        pagination = body.get("pagination") or {}
         paging = self.d.paging
-        if paging.get("style") == "none":
-            return self.wrap(rows, collection, many=True)
-        if paging["style"] == "page_number":
+        position = {paging.get("limit_param", "limit"): pagination.get("per_page"), paging.get("cursor_param", "cursor"): pagination.get("starting_after")}
+        shown = [self.shown(collection, r, {}, full=True) for r in rows]
+        return self._page(shown, {k: str(v) for k, v in position.items() if v not in (None, "")}, collection, route)
+
+    def _attach(self, route: Route, collection: Collection, record: dict[str, Any], data: dict[str, Any]) -> Any:
+        """Add a reference to another record into a list of the bound one (tag a contact); already there → unchanged."""
+        rule = route.attach
+        target_collection = self.d.collections[rule["collection"]]
+        wanted = str(data.get(rule.get("id_param", self.records.id_field())) or "")
+        target = self.records.table(target_collection.name).get(wanted)
+        if target is None:
+            raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": wanted}))
+        with STORE.lock:
+            current = get_path(record, rule["into"])
+            current = current if isinstance(current, list) else [current] if isinstance(current, dict) else []
+            if not any(isinstance(i, dict) and str(i.get(self.records.id_field())) == wanted for i in current):
+                set_path(record, rule["into"], [*current, shape(rule.get("item") or {"id": "$id"}, {k: v for k, v in target.items() if isinstance(v, str)})])
+                for counter in rule.get("counts") or ():  # e.g. tags.total_count
+                    set_path(record, counter, len(current) + 1)
+                changed = [rule["into"].split(".")[0]]
+                modified = collection.stamps.get("modified")
+                if modified:
+                    now = datetime.now(UTC)
+                    record[modified] = int(now.timestamp()) if collection.stamps.get("format") == "epoch" else iso(now)
+            else:
+                changed = []
+        if changed:
+            self._notify(collection, record, "changed", changed=changed)
+        return self.wrap(self.shown(target_collection, target, {}, full=True), target_collection)
+
+    def _hook_collection(self) -> str:
+        return next((r.collection for r in self.d.routes if r.op == "webhook_create"), "webhooks")
+
+    # ---- paging
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str], collection: Collection, route: Route | None = None) -> dict[str, Any]:
+        paging = self.d.paging
+        if paging.get("style") == "page_number":
             return self._page_number(rows, query, collection)
+        # The vendor's whole list shape ($rows, $next…): a route's own, or the description's for cursor/offset paging.
+        template = route.answer if route is not None and route.answer is not None else paging.get("answer")
+        if paging.get("style") == "none" or (route is not None and not route.paged):
+            return shape(template, {"rows": rows, "total": len(rows)}) if template is not None else self.wrap(rows, collection, many=True)
         limit = int(query.get(paging.get("limit_param", "limit")) or paging.get("default_limit", 20))
         limit = min(max(limit, 1), int(paging.get("max_limit", 100)))
         token_param = paging.get("offset_param") or paging.get("cursor_param") or "offset"
@@ -260,6 +357,14 @@ class DeclaredVendor:
             token = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
             with STORE.lock:
                 STORE.collection(self.VENDOR, "_page_tokens")[token] = start + limit
+        if template is not None:  # the vendor's own list shape: Intercom's pages.next.starting_after, Productboard's links.next
+            next_url = None
+            if token:
+                following = urlencode({**query, token_param: token})
+                next_url = request.host_url.rstrip("/") + request.path + "?" + following
+            values = {"rows": chunk, "next": token, "next_url": next_url, "limit": limit, "total": len(rows)}
+            values |= {"page": start // limit + 1, "total_pages": max(1, -(-len(rows) // limit))}
+            return shape(template, values)
         if paging["style"] == "cursor":
             return self.wrap(chunk, collection, many=True, **{paging.get("next_field", "next_cursor"): token})
         next_page = None
@@ -308,11 +413,11 @@ class DeclaredVendor:
                 except RecordError as refused:
                     return self.error(refused.status, refused.message)
                 if changed:
-                    self.webhooks.event(self.d.collections[collection], found, "changed", user=self._actor(), changed=changed)
+                    self._notify(self.d.collections[collection], found, "changed", changed=changed)
             elif request.method == "DELETE":
                 with STORE.lock:
                     table.pop(gid, None)
-                self.webhooks.event(self.d.collections[collection], found, "deleted", user=self._actor())
+                self._notify(self.d.collections[collection], found, "deleted")
             return jsonify(found)
 
         @control.post("/_sandbox/webhooks/<gid>/deliver")
@@ -320,9 +425,33 @@ class DeclaredVendor:
             """Deliver events now (a test's own, or a heartbeat of none); `forge` signs them without the real secret."""
             body = request.get_json(force=True) or {}
             try:
+                if self.notifications is not None:  # events: [{topic, item} | {payload}] (a ping, a topic of the test's own)
+                    return jsonify(self.notifications.deliver(gid, list(body.get("events") or []), forge=bool(body.get("forge"))))
                 return jsonify(self.webhooks.deliver(gid, list(body.get("events") or []), forge=bool(body.get("forge"))))
             except RecordError as refused:
                 return self.error(refused.status, refused.message)
+
+        @control.route("/_sandbox/subscriptions", methods=["GET", "POST"])
+        def subscriptions():
+            """Subscriptions a vendor makes in its own UI, not its API (Intercom's Developer Hub): {url, topics}."""
+            if self.notifications is None:
+                return self.error(404, "This stand-in has no topic notifications")
+            if request.method == "GET":
+                return jsonify(self.notifications.subscriptions())
+            try:
+                return jsonify(self.notifications.subscribe(request.get_json(force=True) or {}, api=False)), 201
+            except RecordError as refused:
+                return self.error(refused.status, refused.message)
+
+        @control.post("/_sandbox/lose-answer")
+        def lose_answer():
+            """The next request matching {method, path (a regex over the spec's path)} is carried out but answered 502."""
+            rule = request.get_json(force=True) or {}
+            with STORE.lock:
+                STORE.collection(self.VENDOR, "_lose_answers").setdefault("pending", []).append(
+                    {"method": rule.get("method", "POST"), "path": rule.get("path", ".*")}
+                )
+            return jsonify(rule), 201
 
         @control.get("/_sandbox/deliveries")
         def deliveries():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections import OrderedDict
@@ -114,11 +115,33 @@ class Records:
                     raise RecordError(400, f"{ref_field}: Not a recognized ID: {gid}")
                 refs.append(self.compact_ref(target_collection, record))
             resolved[ref_field] = refs if many else refs[0]
+        for list_field, rule in collection.nested_refs.items():
+            resolved[list_field] = self._nested_refs(list_field, rule, data.get(list_field))
         return resolved
 
     def lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
         """A record by its id or by one of its lookup fields (an Aha! feature by reference number)."""
         return self.table(collection.name).get(value) or self._lookup(collection, value)
+
+    def _nested_refs(self, list_field: str, rule: dict[str, Any], items: Any) -> Any:
+        """A list of objects each naming a record by id in `item_field` (Productboard's relationships: [{type, target: {id}}]):
+        each reference becomes the record's compact form, and the list is kept in `wrap` ($items) when given."""
+        from sandbox.declared.shapes import shape
+
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise RecordError(400, f"{list_field}: Value is not an array")
+        target = self.d.collections[rule["collection"]]
+        resolved = []
+        for item in items:
+            ref = item.get(rule["item_field"]) if isinstance(item, dict) else None
+            gid = str(ref.get(self.id_field()) if isinstance(ref, dict) else ref or "")
+            record = self.table(target.name).get(gid)
+            if record is None:
+                raise RecordError(404, f"{list_field}: Not a recognized ID: {gid}")
+            resolved.append({**item, rule["item_field"]: self.compact_ref(target, record)})
+        return shape(rule["wrap"], {"items": resolved}) if rule.get("wrap") else resolved
 
     def _lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
         for record in self.table(collection.name).values():
@@ -130,10 +153,14 @@ class Records:
         """A new record: defaults, input with references resolved, inherited fields, stamps, id and permalink."""
         now = iso(datetime.now(UTC))
         record: dict[str, Any] = {self.id_field(): gid or self.new_id()}
-        if self.type_field():
-            record[self.type_field()] = collection.resource_type
-        record.update({k: (list(v) if isinstance(v, list) else v) for k, v in collection.defaults.items()})
-        record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in (self.id_field(), self.type_field())}, me=me))
+        type_field = self.type_field()
+        if type_field:
+            record[type_field] = collection.resource_type
+        record.update({k: (copy.deepcopy(v) if isinstance(v, list | dict) else v) for k, v in collection.defaults.items()})
+        # Asana's resource_type is the collection's; a `type` given in input or a seed names a subtype (Productboard's
+        # /entities hold features, releases and components).
+        kept = (self.id_field(), "resource_type") if type_field == "resource_type" else (self.id_field(),)
+        record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in kept}, me=me))
         for target_field, rule in collection.inherit.items():
             if record.get(target_field) is None:
                 source = record.get(rule["from"])
@@ -145,9 +172,17 @@ class Records:
         for stamp in ("created", "modified"):
             name = collection.stamps.get(stamp)
             if name:
-                moment = parse_time(record.get(name))
-                record[name] = iso(moment) if moment else now
+                given = record.get(name)
+                moment = datetime.fromtimestamp(given, UTC) if isinstance(given, int) else parse_time(given)
+                if collection.stamps.get("format") == "epoch":  # Intercom's times are Unix seconds
+                    record[name] = int((moment or datetime.now(UTC)).timestamp())
+                else:
+                    record[name] = iso(moment) if moment else now
         self._done(collection, record, previous=False)
+        if collection.computed:
+            from sandbox.declared.shapes import shape
+
+            record.update(shape(collection.computed, {k: v for k, v in record.items() if isinstance(v, str)}))
         if collection.permalink:
             record["permalink_url"] = collection.permalink.format(**{k: v for k, v in record.items() if isinstance(v, str)})
         return record
@@ -159,11 +194,14 @@ class Records:
         for key, value in self.resolve_refs(collection, data, me=me).items():
             if key in (self.id_field(), self.type_field()):
                 continue
+            if key in collection.merge and isinstance(value, dict) and isinstance(record.get(key), dict):
+                value = {**record[key], **value}  # Productboard's PATCH {fields: {name}} keeps the other fields
             if record.get(key) != value:
                 record[key] = value
                 changed.append(key)
         if changed and collection.stamps.get("modified"):
-            record[collection.stamps["modified"]] = iso(datetime.now(UTC))
+            now = datetime.now(UTC)
+            record[collection.stamps["modified"]] = int(now.timestamp()) if collection.stamps.get("format") == "epoch" else iso(now)
         self._done(collection, record, previous=previous)
         return changed
 
@@ -208,12 +246,16 @@ def _fill(value: Any, n: int) -> Any:
         return value.format(n=n)
     if isinstance(value, list):
         return [_fill(v, n) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, n) for k, v in value.items()}
     return value
 
 
 def matches(record: dict[str, Any], rule: dict[str, str], value: str, id_field: str) -> bool:
     """Whether a record passes one list filter (a query parameter or a bound path parameter)."""
-    op, current = rule.get("op", "eq"), record.get(rule["field"])
+    from sandbox.declared.shapes import get_path
+
+    op, current = rule.get("op", "eq"), get_path(record, rule["field"]) if "." in rule["field"] else record.get(rule["field"])
     if op == "eq":
         return str(current) == value
     if op == "bool":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -183,6 +184,14 @@ def _compact(value: Any) -> Any:
     return [item for item in value if item not in (None, "")] if isinstance(value, list) else value
 
 
+_HTML_TAG = re2.compile(r"<[^>]*>")
+
+
+def _plain_text(value: Any) -> str:
+    """HTML (Intercom's message bodies) as text: tags become spaces, entities are decoded; whitespace is left to single_line."""
+    return html.unescape(_HTML_TAG.sub(" ", str(value)))
+
+
 FILTERS: dict[str, Any] = {
     "default": _default,
     "str": _none_safe(lambda v: v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)),
@@ -220,6 +229,7 @@ FILTERS: dict[str, Any] = {
     "plus_seconds": _plus_seconds,
     "minus_seconds": _minus_seconds,
     "sorted_pairs": _sorted_pairs,
+    "plain_text": _none_safe(_plain_text),
     "single_line": _none_safe(lambda v, limit=None: single_line(str(v), limit)),
     "truncate": _none_safe(lambda v, limit: truncate(str(v), int(limit))),
     "slug": _none_safe(lambda v, limit=80: slug(str(v), limit=int(limit))),

@@ -86,6 +86,8 @@ class ReadingMixin(DeclarativeConnector):
         if kind == "cursor" and position.get("cursor"):
             if paging.get("cursor_in") == "json":
                 request = {**request, "json": {**(request.get("json") or {}), paging["param"]: position["cursor"]}}
+            elif paging.get("cursor_in") == "template":
+                pass  # the request's templates place `page.cursor` themselves (Intercom: json.pagination.starting_after)
             else:
                 first[paging["param"]] = position["cursor"]
         elif kind == "cursor" and paging.get("size_param") and size is not None:
