@@ -55,11 +55,22 @@ def sync_schedules_dispatch() -> None:
 def sync_jobs_reap() -> None:
     """Periodic: resume jobs whose worker died (stale heartbeat) or whose pause is over."""
     services.sync_jobs_reap()
+    from sync.services.webhooks import webhook_deliveries_nudge
+
+    webhook_deliveries_nudge()  # a drain task lost with its worker: the deliveries it would have handed over wait no longer
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def webhook_delivery_process_task(delivery_id: str) -> None:
     services.webhook_delivery_process(delivery_pk=delivery_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhook_deliveries_drain_task() -> None:
+    """Hand the deliveries waiting in the pending list to their processing tasks."""
+    from sync.services.webhooks import webhook_deliveries_drain
+
+    webhook_deliveries_drain()
 
 
 # Longer than the default limit: a large file is read in one run (a killed run is resumed from its last committed batch).

@@ -6,14 +6,14 @@ import dataclasses
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -29,6 +29,7 @@ from integrations.services import credential_secret
 from people.services import people_mark_source_deleted, people_merge
 from sync.models import DeliveryStatus, JobTrigger, WebhookDelivery
 from sync.services.records import parse_source_time, records_mark_deleted, records_upsert
+from sync.services.webhook_routes import flood_count, inbox_insert, pending_claim_drain, pending_drain, pending_push, route_forget, route_get, route_put
 
 logger = logging.getLogger(__name__)
 ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
@@ -75,14 +76,7 @@ def _reject(status: int, code: str, message: str, **headers: str) -> IntakeResul
 def _flooded(integration_id: Any) -> bool:
     """A per-integration, per-second counter in the shared cache (Redis in production): a flood gets 429 before any work."""
     limit = int(getattr(settings, "BASTION_WEBHOOK_MAX_PER_SECOND", 500))
-    key = f"bastion:webhooks:rate:{integration_id}:{int(time.time())}"
-    cache.add(key, 0, timeout=2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: this request starts the new second
-        cache.add(key, 1, timeout=2)
-        count = 1
-    return int(count) > limit
+    return flood_count(f"bastion:webhooks:rate:{integration_id}:{int(time.time())}") > limit
 
 
 def event_as_dict(event: WebhookEvent) -> dict[str, Any]:
@@ -117,16 +111,21 @@ def _counted(result: IntakeResult) -> IntakeResult:
 
 
 def _receive(*, integration_id: str, method: str, url: str, headers: Mapping[str, str], body: bytes, content_type: str) -> IntakeResult:
-    integration = Integration.objects.select_related("organization").filter(pk=integration_id).first() if is_uuid(integration_id) else None
+    route = route_get(str(uuid.UUID(integration_id))) if is_uuid(integration_id) else None
+    if route is not None:
+        integration, connector_class = route.integration, route.connector_class
+    else:
+        integration = Integration.objects.select_related("organization").filter(pk=integration_id).first() if is_uuid(integration_id) else None
     if integration is None:
         return _reject(404, "unknown_integration", "No integration receives webhooks at this address.")
     if _flooded(integration.pk):
         logger.warning("sync.webhook.flood", extra={"integration": str(integration.pk)})
         return _reject(429, "too_many_deliveries", "Too many deliveries for this integration; retry shortly.", **{"Retry-After": "1"})
-    try:
-        connector_class = get_connector_class(integration.connector_key)
-    except UnknownConnector:
-        return _reject(404, "unknown_connector", "This integration's connector is not installed.")
+    if route is None:
+        try:
+            connector_class = get_connector_class(integration.connector_key)
+        except UnknownConnector:
+            return _reject(404, "unknown_connector", "This integration's connector is not installed.")
     if _content_type_refused(method, body, content_type):
         return _reject(400, "unsupported_content_type", f"Content type {content_type or '(none)'} is not accepted; send application/json.")
     request = WebhookRequest(method=method, url=url, headers=dict(headers), body=body, received_at=timezone.now())
@@ -183,10 +182,13 @@ def _content_type_refused(method: str, body: bytes, content_type: str) -> bool:
 def _verified_and_stored(integration: Integration, connector_class: Any, request: WebhookRequest) -> IntakeResult:
     """Verify with the integration's key before anything is written, parse, then store and enqueue."""
     # Not audited per request: forged deliveries must write nothing before their signature is checked (nothing after either).
-    secret = webhook_verification_key(integration, connector_class.manifest)
+    route = route_get(str(integration.pk))
+    secret = route.key if route is not None else webhook_verification_key(integration, connector_class.manifest)
     if not secret:
         logger.warning("sync.webhook.no_secret", extra={"integration": str(integration.pk)})
         return _reject(401, "webhook_secret_missing", "No webhook secret is configured for this integration, so nothing can be verified.")
+    if route is None:
+        route_put(integration, connector_class, secret)
     try:
         connector_class.verify_webhook(request, secret=secret, config=integration.config)
         events = connector_class.parse_webhook(request)
@@ -228,14 +230,27 @@ def webhook_verification_key(integration: Integration, manifest: Any) -> str:
 
 def _store(integration: Integration, events: list[WebhookEvent], received_at: datetime) -> IntakeResult:
     delivery_id = events[0].delivery_id[:255]
+    event_types, stored_events = sorted({e.event_type for e in events}), [event_as_dict(e) for e in events]
+    if connection.vendor == "postgresql":
+        try:
+            delivery_pk, created = inbox_insert(
+                integration=integration, delivery_id=delivery_id, event_types=event_types, events=stored_events, received_at=received_at
+            )
+        except IntegrityError:  # the integration was deleted after this process read it
+            route_forget(integration.pk)
+            return _reject(404, "unknown_integration", "No integration receives webhooks at this address.")
+        if not created:
+            return IntakeResult(200, {"status": "duplicate", "delivery_id": delivery_id})
+        transaction.on_commit(lambda: webhook_delivery_enqueue(delivery_pk=delivery_pk))
+        return IntakeResult(202, {"status": "accepted", "delivery_id": delivery_id, "id": str(delivery_pk)})
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(
                 organization_id=integration.organization_id,
                 integration=integration,
                 delivery_id=delivery_id,
-                event_types=sorted({e.event_type for e in events}),
-                events=[event_as_dict(e) for e in events],
+                event_types=event_types,
+                events=stored_events,
                 received_at=received_at,
             )
             transaction.on_commit(lambda: webhook_delivery_enqueue(delivery_pk=delivery.pk))
@@ -246,9 +261,34 @@ def _store(integration: Integration, events: list[WebhookEvent], received_at: da
 
 
 def webhook_delivery_enqueue(*, delivery_pk: Any) -> None:
+    """Queue a delivery for processing: through the pending list and its drain on Redis, straight to Celery otherwise."""
+    from sync.tasks import webhook_deliveries_drain_task, webhook_delivery_process_task
+
+    if webhook_delivery_process_task.app.conf.task_always_eager:  # in-process (tests, embedded demo): processed right here
+        webhook_delivery_process_task.delay(str(delivery_pk))
+        return
+    must_drain = pending_push(delivery_pk)
+    if must_drain is None:
+        webhook_delivery_process_task.delay(str(delivery_pk))
+    elif must_drain:
+        webhook_deliveries_drain_task.delay()
+
+
+def webhook_deliveries_drain() -> int:
+    """Send each waiting delivery to its processing task (run by the one drain task the first push scheduled)."""
     from sync.tasks import webhook_delivery_process_task
 
-    webhook_delivery_process_task.delay(str(delivery_pk))
+    return pending_drain(lambda delivery_pk: webhook_delivery_process_task.delay(delivery_pk))
+
+
+def webhook_deliveries_nudge() -> bool:
+    """Periodic: schedule a drain when deliveries wait and none is scheduled (its task was lost); True if one was sent."""
+    from sync.tasks import webhook_deliveries_drain_task
+
+    if pending_claim_drain():
+        webhook_deliveries_drain_task.delay()
+        return True
+    return False
 
 
 def webhook_delivery_process(*, delivery_pk: Any) -> WebhookDelivery | None:
