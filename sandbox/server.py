@@ -18,7 +18,17 @@ from sandbox.oauth import issue_static_token
 from sandbox.state import STORE, Faults
 
 logger = logging.getLogger(__name__)
-SPEC_CHECKED = ("jira", "pagerduty", "twilio", "statuspage", "okta", "slack", "google_calendar", "microsoft365")  # vendors with a spec in sandbox/specs
+SPEC_CHECKED = (
+    "jira",
+    "pagerduty",
+    "twilio",
+    "statuspage",
+    "okta",
+    "slack",
+    "google_calendar",
+    "microsoft365",
+    "google_sheets",
+)  # vendors with a spec in sandbox/specs
 request_logger = logging.getLogger("sandbox.requests")
 
 

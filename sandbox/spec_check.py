@@ -35,6 +35,7 @@ class VendorSpec:
     any_method: bool = False  # the vendor serves every operation on GET and POST alike (Slack's Web API)
     latest: tuple[str, str] = ("", "")  # an alias path prefix and the versioned prefix it stands for
     rewrites: tuple[tuple[str, str], ...] = ()  # (regex, replacement) applied in order: the vendor's aliases for a spec path
+    also: tuple[str, ...] = ()  # more discovery documents served under the same prefix (Sheets and Drive), merged by path
 
 
 VENDORS: dict[str, VendorSpec] = {
@@ -51,6 +52,8 @@ VENDORS: dict[str, VendorSpec] = {
     # requests are checked against it.
     "slack": VendorSpec("slack.json", r"^/slack/api", style="swagger2", ignored_params=("token",), checks_answers=False, any_method=True),
     "google_calendar": VendorSpec("google_calendar.json", r"^/google_calendar", style="discovery"),
+    # Sheets (servicePath "", paths v4/…) and Drive (servicePath drive/v3/) under one stand-in: their paths never overlap.
+    "google_sheets": VendorSpec("google_sheets.json", r"^/google_sheets", style="discovery", also=("google_drive.json",)),
     # Graph's module descriptions (2024) name actions with the `microsoft.graph.` prefix and have no /me paths; the service
     # takes /me for /users/{signed-in user} and the unprefixed action names the current description uses. Entra sign-in,
     # the copy monitor and $batch (handled by the SDK core, in no description) are not Graph paths.
@@ -255,6 +258,10 @@ def spec_for(vendor: str) -> Spec | None:
     document = json.loads((SPECS_DIR / definition.file).read_text(encoding="utf-8"))
     if definition.style == "discovery":
         document = discovery_as_openapi(document)
+        for extra in definition.also:
+            more = discovery_as_openapi(json.loads((SPECS_DIR / extra).read_text(encoding="utf-8")))
+            document["paths"].update(more["paths"])
+            document["components"]["schemas"].update(more["components"]["schemas"])
         definition = VendorSpec(definition.file, definition.prefix, style="openapi3", ignore=definition.ignore)
     return Spec(vendor, definition, document)
 
@@ -270,7 +277,7 @@ def discovery_as_openapi(document: Mapping[str, Any]) -> dict[str, Any]:
     def walk(resources: Mapping[str, Any]) -> None:
         for resource in resources.values():
             for method in (resource.get("methods") or {}).values():
-                template = f"{base}/{method['path']}".replace("{+", "{")
+                template = f"{base.rstrip('/')}/{method['path']}".replace("{+", "{")  # Sheets' servicePath is empty
                 operation: dict[str, Any] = {
                     "parameters": [
                         {"name": name, "in": "path" if p.get("location") == "path" else "query", "required": bool(p.get("required"))}

@@ -24,6 +24,8 @@ SOURCES = {
     "okta": "okta_management-minimal.yaml",
     "slack": "slack_web_openapi_v2.json",
     "google_calendar": "google_calendar.v3.json",
+    "google_sheets": "google_sheets.v4.json",
+    "google_drive": "google_drive.v3.json",
 }
 
 
@@ -88,7 +90,7 @@ def pointer_set(target: dict[str, Any], pointer: str, value: Any) -> None:
 
 
 def cut(vendor: str, document: dict[str, Any]) -> dict[str, Any]:
-    if vendor == "google_calendar":
+    if vendor in ("google_calendar", "google_sheets", "google_drive"):
         return document  # small already; the discovery format is converted when loaded
     samples = sandbox_paths(vendor)
     kept: dict[str, Any] = {}

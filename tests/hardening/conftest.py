@@ -262,6 +262,11 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
             config={"tenant_id": MS_TENANT, "organizer": "amara.nwosu@acme.example"},
         )
 
+    def google_sheets() -> Recipe:
+        scopes = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.readonly"]
+        token = sandbox_token(sandbox, "google_sheets", sekret("google_sheets"), scopes=scopes, subject="amara.nwosu@acme.example")
+        return Recipe({"access_token": token, "token_type": "Bearer"}, [token], credential_type=CredentialType.OAUTH, base_url=f"{sandbox}/google_sheets")
+
     return {
         "asana": bearer("asana", "token", "asana/api/1.0", config={"workspace": "1100000000000001", "project": "1300000000000001"}),
         "microsoft365": microsoft365,
@@ -269,6 +274,7 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         "email": email,
         "entra": entra,
         "google_calendar": google_calendar,
+        "google_sheets": google_sheets,
         "hubspot": bearer("hubspot", "access_token", "hubspot", scopes=HUBSPOT_SCOPES),
         "jira": jira,
         "jira_dc": bearer("jira_dc", "personal_access_token", "jira_dc", subject="jira.admin"),
@@ -431,6 +437,18 @@ def webhook_for(
             "X-Goog-Channel-Expiration": expires,
         }
         return SignedWebhook(b"", _meta(headers))
+    if key == "google_sheets":
+        # Drive's changes channel: no body, the channel token is the secret, an expired channel the stale case.
+        expires = format_datetime(datetime.now(tz=UTC) + (timedelta(days=1) if age_seconds == 0 else -timedelta(seconds=age_seconds)), usegmt=True)
+        headers = {
+            "X-Goog-Channel-ID": "hardening-changes-channel",
+            "X-Goog-Channel-Token": secret,
+            "X-Goog-Resource-State": "change" if body is None else "not-a-state",
+            "X-Goog-Resource-ID": external_id,
+            "X-Goog-Message-Number": delivery_id,
+            "X-Goog-Channel-Expiration": expires,
+        }
+        return SignedWebhook(b"" if body is None else body, _meta(headers))  # a body given rides along (size and malformed cases)
     if key == "twilio":
         from urllib.parse import parse_qsl
 

@@ -171,6 +171,8 @@ class DeclarativeConnector(BaseConnector):
             "credentials": self.credentials,
             "const": self.spec.get("constants") or {},
             "now": datetime.now(UTC),
+            # The connection's API root: a vendor with a second API host derives it (Google Sheets → Drive).
+            "base_url": self.client.base_url if self.client is not None else "",
             **extra,
         }
         definitions = {**(self.spec.get("variables") or {}), **(action_vars or {})}

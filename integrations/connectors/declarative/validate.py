@@ -28,6 +28,7 @@ TEMPLATE_NAMES = frozenset(
         "page", "cursor", "started", "key", "marker", "now", "request", "url", "form", "raw_body", "timestamp",
         "received_at", "value", "item", "result", "entity", "action", "id", "ids", "kind", "search", "reason",
         "external_id", "known_new", "event", "response", "name", "object_key", "secret", "steps", "items", "generic",
+        "base_url",
     }
 )  # fmt: skip
 # Keys whose string values are predicates: expressions even without braces.
