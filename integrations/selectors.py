@@ -223,6 +223,28 @@ def connector_catalog(*, organization: Organization) -> list[dict[str, Any]]:
     return catalog
 
 
+def listing_catalog() -> list[dict[str, Any]]:
+    """Systems Bastion does not connect to (no usable public API), as marketplace cards with their import path."""
+    from integrations.listings.catalogue import listings
+
+    return [
+        {
+            "key": listing.key,
+            "name": listing.name,
+            "category": listing.category,
+            "category_label": listing.category_label,
+            "description": listing.summary,
+            "logo_url": logo_url(listing.logo),
+            "kind": "listing",
+            "availability": listing.availability,
+            "availability_label": listing.availability_label,
+            "detail_url": f"/integrations/listings/{listing.key}/",
+            "search_terms": f"import only {listing.availability_label}",
+        }
+        for listing in listings()
+    ]
+
+
 def integration_error_rate(integration: Integration) -> float:
     return round(integration.failures_24h / integration.calls_24h, 4) if integration.calls_24h else 0.0
 

@@ -71,13 +71,16 @@ def marketplace(request: HttpRequest) -> HttpResponse:
     """One card per tool: search (?q=), category chips (?category=), Connect / Manage / Fix."""
     category = request.GET.get("category", "")
     query = request.GET.get("q", "").strip()[:100]
-    catalog = selectors.connector_catalog(organization=request.organization)
+    catalog = selectors.connector_catalog(organization=request.organization) + selectors.listing_catalog()  # listings: import-only cards
     categories = sorted({(e["category"], e["category_label"]) for e in catalog}, key=lambda c: c[1])
     words = query.lower().split()
     connectors = []
     for entry in sorted(catalog, key=lambda e: (e["category_label"], e["name"].lower())):
-        text = f"{entry['name']} {entry['key']} {entry['category_label']} {entry['description']}".lower()
+        text = f"{entry['name']} {entry['key']} {entry['category_label']} {entry['description']} {entry.get('search_terms', '')}".lower()
         if (category and entry["category"] != category) or not all(word in text for word in words):
+            continue
+        if entry.get("kind") == "listing":
+            connectors.append(entry)
             continue
         attention = [i for i in entry["integrations"] if i["status"] in selectors.NEEDS_ATTENTION]
         connected = [i for i in entry["integrations"] if i["status"] == IntegrationStatus.CONNECTED]

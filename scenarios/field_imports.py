@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -23,6 +25,29 @@ from scenarios.validation import ROLE_VALUES, validate_values
 CSV_MAX_BYTES = 1_000_000
 CSV_MAX_ROWS = 5000
 IMPORT_LIMIT = 500
+TEXT_TYPES = frozenset({"long_text"})
+# A vendor's export may open with a preamble (notes or a title above the header): the header is looked for in the first
+# rows, never further.
+HEADER_SEARCH_ROWS = 10
+MAX_LINE_CHARS = 2000  # one imported line of a text field (a question, a battlecard summary)
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """How one vendor export names the columns an import reads; declared per import template, so no vendor needs code.
+
+    columns: what Bastion reads (name, given_name, family_name, email, role for people; any names a `line` uses for text)
+    → the vendor's header names for it, compared without case or surrounding spaces, the first present wins.
+    """
+
+    label: str
+    columns: Mapping[str, tuple[str, ...]]
+    required: tuple[str, ...] = ()
+    skip_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # rows holding one of these are left out (closed Q&A)
+    line: str = ""  # text fields: how a row reads as one line, e.g. "{competitor}: {summary}" (required columns only)
+    details: tuple[str, ...] = ()  # text fields: columns added in brackets after the line when they hold something
+    default_role: str = "member"
+    repeated_rows: bool = False  # people: one person on several rows (a shareholder per share class) is imported once, not refused
 
 
 def _field(data_model: ScenarioDataModel, field_key: str) -> dict[str, Any]:
@@ -197,8 +222,8 @@ def _csv_rows(reader: Any) -> Any:
         raise ApplicationError(message, code="csv_invalid", fields={"file": [message]}) from exc
 
 
-def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> dict[str, Any]:
-    """Parse a people CSV (name,email,role): {"people": [...], "items": provenance, "errors": [{"line", "message"}]}."""
+def _csv_text(content: bytes | str) -> str:
+    """The upload as text: size-capped, UTF-8 (a BOM is dropped); anything else is a 400 saying how to save the file."""
     if isinstance(content, bytes):
         if len(content) > CSV_MAX_BYTES:
             raise ApplicationError(f"The CSV file is larger than {CSV_MAX_BYTES // 1000} kB.", code="csv_too_large", fields={"file": ["File too large."]})
@@ -208,36 +233,113 @@ def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> d
             raise ApplicationError(
                 "The CSV file is not UTF-8 text. Save it as 'CSV UTF-8' and try again.", code="csv_encoding", fields={"file": ["Not UTF-8."]}
             )
-    reader = csv.reader(io.StringIO(content))
-    try:
-        header = [h.strip().lower() for h in next(_csv_rows(reader))]
-    except StopIteration:
-        raise ApplicationError("The CSV file is empty: it needs a header row name,email,role.", code="csv_empty", fields={"file": ["Empty file."]})
-    missing = [c for c in ("name", "email") if c not in header]
-    if missing:
-        raise ApplicationError(
-            f"The CSV header must have name,email and optionally role columns; missing: {', '.join(missing)} (found: {', '.join(header) or 'nothing'}).",
-            code="csv_header",
-            fields={"file": [f"Missing column(s): {', '.join(missing)}."]},
-        )
-    col = {name: header.index(name) for name in ("name", "email", "role") if name in header}
-    people: list[dict[str, Any]] = []
+    return content
+
+
+def _mapped_header(reader: Any, mapping: ColumnMapping) -> dict[str, int]:
+    """Find the header among the first rows (the first holding every required column) → Bastion column → position."""
+    required = mapping.required or tuple(mapping.columns)
+    for row in _csv_rows(reader):
+        if reader.line_num > HEADER_SEARCH_ROWS:
+            break
+        header = [cell.strip().lower() for cell in row]
+        col: dict[str, int] = {}
+        for name, aliases in mapping.columns.items():
+            position = next((header.index(a.lower()) for a in aliases if a.lower() in header), None)
+            if position is not None:
+                col[name] = position
+        if all(name in col for name in required):
+            return col
+    expected = "; ".join(" or ".join(repr(a) for a in mapping.columns[name]) for name in required)
+    message = f"This is not a {mapping.label} file: no header row with the columns {expected} in its first {HEADER_SEARCH_ROWS} lines."
+    raise ApplicationError(message, code="csv_header", fields={"file": [message]})
+
+
+def _cell(row: list[str], col: Mapping[str, int], name: str) -> str:
+    index = col.get(name)
+    return row[index].strip() if index is not None and index < len(row) else ""
+
+
+def _skipped(row: list[str], col: Mapping[str, int], mapping: ColumnMapping | None) -> bool:
+    return bool(mapping) and any(_cell(row, col, name).lower() in {v.lower() for v in values} for name, values in mapping.skip_values.items())
+
+
+def csv_lines_parse(*, content: bytes | str, mapping: ColumnMapping, filename: str = "upload.csv") -> dict[str, Any]:
+    """Read a vendor export as lines of text (one per row, shaped by mapping.line): {"lines", "items", "errors", "skipped"}."""
+    reader = csv.reader(io.StringIO(_csv_text(content)))
+    col = _mapped_header(reader, mapping)
+    lines: list[str] = []
     items: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    first_line: dict[str, int] = {}
+    skipped = 0
+    seen: dict[str, int] = {}
     for row in _csv_rows(reader):
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
-        if len(people) + len(errors) >= CSV_MAX_ROWS:
+        if len(lines) + len(errors) + skipped >= CSV_MAX_ROWS:
             errors.append({"line": line, "message": f"Line {line}: stopped reading, the file has more than {CSV_MAX_ROWS} rows."})
             break
+        if _skipped(row, col, mapping):
+            skipped += 1
+            continue
+        values = {name: " ".join(_cell(row, col, name).split()) for name in mapping.columns}  # one line per row, whatever the cell held
+        missing = [name.replace("_", " ") for name in mapping.required if not values.get(name)]
+        if missing:
+            errors.append({"line": line, "message": f"Line {line}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} empty."})
+            continue
+        text = mapping.line.format_map(values) if mapping.line else " ".join(v for v in values.values() if v)
+        details = [values[name] for name in mapping.details if values.get(name)]
+        text += f" ({', '.join(details)})" if details else ""
+        if len(text) > MAX_LINE_CHARS:
+            errors.append({"line": line, "message": f"Line {line}: the text is {len(text)} characters, at most {MAX_LINE_CHARS} are imported; shorten it."})
+            continue
+        if text.lower() in seen:
+            errors.append({"line": line, "message": f"Line {line}: the same text is already on line {seen[text.lower()]}."})
+            continue
+        seen[text.lower()] = line
+        lines.append(text)
+        items.append({"match": text.lower(), "source": "csv", "line": line, "filename": filename[:200], "at": _now()})
+    return {"lines": lines, "items": items, "errors": errors, "skipped": skipped}
 
-        def cell(name: str, row: list[str] = row) -> str:
-            index = col.get(name)
-            return row[index].strip() if index is not None and index < len(row) else ""
 
-        name, email, role = cell("name"), cell("email").lower(), (cell("role").lower() or "member")
+def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv", mapping: ColumnMapping | None = None) -> dict[str, Any]:
+    """Parse a people CSV (name,email,role, or a vendor export through its mapping): {"people", "items", "errors", "skipped"}."""
+    reader = csv.reader(io.StringIO(_csv_text(content)))
+    if mapping is not None:
+        col = _mapped_header(reader, mapping)
+    else:
+        try:
+            header = [h.strip().lower() for h in next(_csv_rows(reader))]
+        except StopIteration:
+            raise ApplicationError("The CSV file is empty: it needs a header row name,email,role.", code="csv_empty", fields={"file": ["Empty file."]})
+        missing = [c for c in ("name", "email") if c not in header]
+        if missing:
+            raise ApplicationError(
+                f"The CSV header must have name,email and optionally role columns; missing: {', '.join(missing)} (found: {', '.join(header) or 'nothing'}).",
+                code="csv_header",
+                fields={"file": [f"Missing column(s): {', '.join(missing)}."]},
+            )
+        col = {name: header.index(name) for name in ("name", "email", "role") if name in header}
+    people: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    first_line: dict[str, int] = {}
+    skipped = 0
+    default_role = mapping.default_role if mapping else "member"
+    for row in _csv_rows(reader):
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(people) + len(errors) + skipped >= CSV_MAX_ROWS:
+            errors.append({"line": line, "message": f"Line {line}: stopped reading, the file has more than {CSV_MAX_ROWS} rows."})
+            break
+        if _skipped(row, col, mapping):
+            skipped += 1
+            continue
+        # An export may split the name (First Name, Last Name): the full name is then put together from its parts.
+        name = _cell(row, col, "name") or " ".join(p for p in (_cell(row, col, "given_name"), _cell(row, col, "family_name")) if p)
+        email, role = _cell(row, col, "email").lower(), (_cell(row, col, "role").lower() or default_role)
         problems = []
         if not email:
             problems.append("email is missing")
@@ -248,6 +350,9 @@ def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> d
         if role not in ROLE_VALUES:
             problems.append(f"'{role}' is not a stakeholder role (use one of: {', '.join(sorted(ROLE_VALUES))})")
         if not problems and email in first_line:
+            if mapping is not None and mapping.repeated_rows:
+                skipped += 1  # the same person again (another share class): imported once
+                continue
             problems.append(f"{email} is already on line {first_line[email]}")
         if problems:
             errors.append({"line": line, "message": f"Line {line}: " + "; ".join(problems) + "."})
@@ -255,26 +360,48 @@ def csv_people_parse(*, content: bytes | str, filename: str = "upload.csv") -> d
         first_line[email] = line
         people.append({"person_id": None, "name": name, "email": email, "role": role, "department": "", "source": "csv"})
         items.append({"match": email, "source": "csv", "line": line, "filename": filename[:200], "at": _now()})
-    return {"people": people, "items": items, "errors": errors}
+    return {"people": people, "items": items, "errors": errors, "skipped": skipped}
 
 
 def field_import_csv(
-    *, organization: Organization, data_model: ScenarioDataModel, field_key: str, content: bytes | str, filename: str = "upload.csv"
+    *,
+    organization: Organization,
+    data_model: ScenarioDataModel,
+    field_key: str,
+    content: bytes | str,
+    filename: str = "upload.csv",
+    mapping: ColumnMapping | None = None,
 ) -> dict[str, Any]:
-    """Import people for a CSV-enabled field; rows matching a directory person are linked to them."""
+    """Import people for a CSV-enabled field (rows matching a directory person are linked), or lines of a text field through a template."""
     field_def = _field(data_model, field_key)
-    if not field_def.get("csv_import"):
+    if field_def["type"] in TEXT_TYPES and mapping is not None and mapping.line:
+        # Text fields take only a declared template's rows: a free-form CSV has no agreed way to read as lines.
+        parsed = csv_lines_parse(content=content, mapping=mapping, filename=filename)
+        value = "\n".join(parsed["lines"]) or None
+        return {"value": value, "items": parsed["items"], "errors": parsed["errors"], "skipped": parsed["skipped"], "connectors": ["csv"]}
+    if not field_def.get("csv_import") or field_def["type"] not in PERSON_TYPES:
         raise ApplicationError(
             f"{field_def['label']} does not accept a CSV import.", code="csv_not_allowed", fields={"field": ["No CSV import for this field."]}
         )
-    parsed = csv_people_parse(content=content, filename=filename)
+    parsed = csv_people_parse(content=content, filename=filename, mapping=mapping)
     resolved = values_resolve_people(organization=organization, field_definitions=[field_def], values={field_key: parsed["people"]})[field_key]
     for entry, item in zip(resolved, parsed["items"], strict=True):
         item["person_id"] = entry.get("person_id")
-    return {"value": resolved, "items": parsed["items"], "errors": parsed["errors"], "connectors": ["csv"]}
+    return {"value": resolved, "items": parsed["items"], "errors": parsed["errors"], "skipped": parsed["skipped"], "connectors": ["csv"]}
+
+
+def _merge_text_lines(current: Any, imported: Any, mode: str) -> Any:
+    """A text field takes imported lines after its own; a line it already has (any case) is not repeated."""
+    if mode == "replace" or not isinstance(current, str) or not current.strip():
+        return imported
+    have = {line.strip().lower() for line in current.splitlines()}
+    new = [line for line in str(imported or "").splitlines() if line.strip().lower() not in have]
+    return "\n".join([current.rstrip("\n"), *new]) if new else current
 
 
 def _merge_field_value(field_def: dict[str, Any], current: Any, imported: Any, mode: str) -> Any:
+    if field_def["type"] in TEXT_TYPES:
+        return _merge_text_lines(current, imported, mode)
     if mode == "replace" or current in (None, "", [], {}) or not isinstance(imported, list):
         return imported if imported not in (None, []) or mode == "replace" else current
     existing = current if isinstance(current, list) else [current]
@@ -293,16 +420,19 @@ def scenario_populate_field(
     query: str = "",
     csv_content: bytes | str | None = None,
     filename: str = "upload.csv",
+    mapping: ColumnMapping | None = None,
     mode: str = "append",
     actor: Any = None,
     request: HttpRequest | None = None,
 ) -> dict[str, Any]:
-    """Import a field's values from its source records (or a CSV) into a saved scenario, keeping where each came from."""
+    """Import a field's values from its source records (or a CSV, read through a vendor template's mapping) into a saved scenario, keeping where each came from."""
     scenario = Scenario.objects.select_for_update().select_related("data_model").get(pk=scenario.pk)
     data_model = scenario.data_model
     field_def = _field(data_model, field_key)
     if csv_content is not None:
-        imported = field_import_csv(organization=scenario.organization, data_model=data_model, field_key=field_key, content=csv_content, filename=filename)
+        imported = field_import_csv(
+            organization=scenario.organization, data_model=data_model, field_key=field_key, content=csv_content, filename=filename, mapping=mapping
+        )
     else:
         imported = field_import_from_source(
             organization=scenario.organization,
@@ -323,7 +453,11 @@ def scenario_populate_field(
         values[field_key] = check.values[field_key]
     else:
         values.pop(field_key, None)
-    claimed = {field_key: {"origin": "csv" if csv_content is not None else "import", "items": imported["items"]}}
+    claimed_items = imported["items"]
+    if field_def["type"] in TEXT_TYPES and claimed_items and values.get(field_key):
+        # Provenance attaches to a whole value: a text field's is the merged text, first imported line kept for the reader.
+        claimed_items = [{**claimed_items[0], "match": str(values[field_key]).lower()}]
+    claimed = {field_key: {"origin": "csv" if csv_content is not None else "import", "items": claimed_items}}
     previous = scenario.value_sources if mode != "replace" else {k: v for k, v in scenario.value_sources.items() if k != field_key}
     sources = value_sources_merge(
         organization=scenario.organization, field_definitions=data_model.field_definitions, values=values, previous=previous, claimed=claimed
@@ -341,6 +475,7 @@ def scenario_populate_field(
             "source": ",".join(imported["connectors"]),
             "imported": len(imported["items"]),
             "csv_errors": len(imported.get("errors", [])),
+            **({"template": mapping.label} if mapping is not None else {}),
         },
         request=request,
     )
@@ -348,6 +483,7 @@ def scenario_populate_field(
         "field": field_key,
         "value": values.get(field_key),
         "imported": len(imported["items"]),
+        "skipped": imported.get("skipped", 0),
         "errors": imported.get("errors", []),
         "value_sources": scenario.value_sources.get(field_key, {"origin": "manual", "items": []}),
     }
