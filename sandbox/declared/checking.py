@@ -40,8 +40,24 @@ def spec_for(description: Description) -> Spec:
     document = json.loads((SPECS_DIR / description.spec_file).read_text(encoding="utf-8"))
     prefix = "^" + re.escape(f"/{description.vendor}{description.base_path}")
     definition = VendorSpec(description.spec_file, prefix, ignore=r"/_sandbox(/|$)")
+    for erratum in description.errata:
+        _replace_at(document, erratum["pointer"], erratum["value"])
     _SPECS[description.vendor] = Spec(description.vendor, definition, _nullable_all_of(document))
     return _SPECS[description.vendor]
+
+
+def _replace_at(document: Any, pointer: str, value: Any) -> None:
+    """Put `value` at a JSON pointer of the document (the description's errata); a pointer that is not there is an error."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("/").split("/")]
+    node = document
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    elif parts[-1] in node:
+        node[parts[-1]] = value
+    else:
+        raise KeyError(f"erratum pointer {pointer} is not in the document")
 
 
 def request_problems(description: Description, spec_path: str, method: str, *, query: Mapping[str, str], headers: Mapping[str, str], body: Any) -> list[str]:

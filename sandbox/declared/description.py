@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach")
+OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach", "batch")
 FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains")
 PAGING_STYLES = ("offset_token", "cursor", "page_number", "none")
 SHAPES = ("flat", "jsonapi")
@@ -58,7 +58,9 @@ class Collection:
     inherit: dict[str, dict[str, str]] = field(default_factory=dict)
     create_requires_one_of: tuple[str, ...] = ()
     lookup: tuple[str, ...] = ()  # other fields a reference may name a record by (Asana: a user by e-mail)
-    nested_refs: dict[str, Any] = field(default_factory=dict)  # list field → {item_field, collection, wrap}
+    nested_refs: dict[str, Any] = field(default_factory=dict)  # list field → {item_field, collection, wrap} or {fields: {key: collection}}
+    author: str = ""  # a field set on create to the acting user's reference (a comment's created_by)
+    collect: dict[str, dict[str, str]] = field(default_factory=dict)  # list field ← references under `key` of `from`'s items
     computed: dict[str, Any] = field(default_factory=dict)  # fields set at creation from the record ({id} templates)
     merge: tuple[str, ...] = ()  # object fields an update merges into instead of replacing
     seed: tuple[dict[str, Any], ...] = ()
@@ -84,6 +86,8 @@ class Description:
     webhooks: dict[str, Any]
     events: dict[str, Any]
     spec_sources: tuple[str, ...] = ()  # a document published as several files (Productboard v2), merged by the cut
+    batch: dict[str, Any] = field(default_factory=dict)  # the batch route's field names and limit (Asana's POST /batch)
+    errata: tuple[dict[str, Any], ...] = ()  # corrections to the published document, each with its reason
 
     def route_for(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path parameters, whether the path exists for another method); literal paths win over templates."""
@@ -128,6 +132,8 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             create_requires_one_of=tuple(body.get("create_requires_one_of") or ()),
             lookup=tuple(body.get("lookup") or ()),
             nested_refs=dict(body.get("nested_refs") or {}),
+            author=str(body.get("author") or ""),
+            collect=dict(body.get("collect") or {}),
             computed=dict(body.get("computed") or {}),
             merge=tuple(body.get("merge") or ()),
             seed=tuple(body.get("seed") or ()),
@@ -167,7 +173,7 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             raise DescriptionInvalid(f"{at}.attach.collection names unknown collection {route.attach.get('collection')!r}")
         if route.op not in OPS:
             raise DescriptionInvalid(f"{at}.op must be one of {', '.join(OPS)}, not {route.op!r}")
-        if route.op != "events" and route.collection not in collections:
+        if route.op not in ("events", "batch") and route.collection not in collections:
             raise DescriptionInvalid(f"{at}.collection names unknown collection {route.collection!r}")
         for param, rule in {**route.filters, **route.bind}.items():
             if rule.get("op", "eq") not in FILTER_OPS:
@@ -198,7 +204,19 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
         webhooks=dict(doc.get("webhooks") or {}),
         events=dict(doc.get("events") or {}),
         spec_sources=tuple(str(s) for s in spec["source"]) if isinstance(spec.get("source"), list) else (),
+        batch=dict(doc.get("batch") or {}),
+        errata=_errata(spec.get("errata"), f"{where}.spec.errata"),
     )
+
+
+def _errata(items: Any, where: str) -> tuple[dict[str, Any], ...]:
+    """Each correction replaces the node at a JSON pointer and says why (a published document can contradict itself)."""
+    out = []
+    for index, item in enumerate(items or ()):
+        if not isinstance(item, dict) or not str(item.get("pointer", "")).startswith("/") or "value" not in item or not item.get("why"):
+            raise DescriptionInvalid(f"{where}[{index}] needs a pointer (/...), a value and a why")
+        out.append(dict(item))
+    return tuple(out)
 
 
 def load(path: Path) -> Description:

@@ -131,25 +131,9 @@ class DeclaredVendor:
 
     def serve(self) -> Response:
         spec_path = request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}")
-        route, params, exists = self.d.route_for(request.method, spec_path)
-        if route is None:
-            return self.error(
-                405 if exists else 404, f"{request.method} {spec_path} is not a route here." if exists else f"No matching route for request: {spec_path}"
-            )
         query = request.args.to_dict()
         body = request.get_json(silent=True) if request.data else None
-        problems = checking.request_problems(self.d, spec_path, request.method, query=query, headers=dict(request.headers), body=body)
-        if problems:
-            checking.record_mismatch(self.VENDOR, request.method, request.path, 400, [f"request refused: {p}" for p in problems])
-            return self.error(400, "; ".join(problems))
-        try:
-            status, answer, headers = self.perform(route, params, query, body)
-        except RecordError as refused:
-            response = self.error(refused.status, refused.message)
-            status, answer, headers = refused.status, response.get_json(), {}
-        problems = checking.answer_problems(self.d, spec_path, request.method, status=status, answer=answer)
-        if problems:
-            checking.record_mismatch(self.VENDOR, request.method, request.path, status, [f"answer {status}: {p}" for p in problems])
+        status, answer, headers = self.answer(request.method, spec_path, query, body, headers=dict(request.headers))
         if status < 300 and self._answer_lost(request.method, spec_path):
             return self.error(502, "Bad gateway (sandbox: the request was carried out, its answer lost)")
         response = jsonify(answer) if answer is not None or status != 204 else Response(status=204)
@@ -157,16 +141,42 @@ class DeclaredVendor:
         response.headers.update(headers)
         return response
 
-    def perform(self, route: Route, params: dict[str, str], query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def answer(self, method: str, spec_path: str, query: dict[str, str], body: Any, *, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """One exchange checked against the spec both ways: a request over HTTP, or one action of a batch."""
+        route, params, exists = self.d.route_for(method, spec_path)
+        if route is None:
+            status = 405 if exists else 404
+            message = f"{method} {spec_path} is not a route here." if exists else f"No matching route for request: {spec_path}"
+            return status, self.error(status, message).get_json(), {}
+        where = f"/{self.VENDOR}{self.d.base_path}{spec_path}"
+        problems = checking.request_problems(self.d, spec_path, method, query=query, headers=headers, body=body)
+        if problems:
+            checking.record_mismatch(self.VENDOR, method, where, 400, [f"request refused: {p}" for p in problems])
+            return 400, self.error(400, "; ".join(problems)).get_json(), {}
+        try:
+            status, answer, extra = self.perform(route, params, query, body, method=method, spec_path=spec_path)
+        except RecordError as refused:
+            status, answer, extra = refused.status, self.error(refused.status, refused.message).get_json(), {}
+        problems = checking.answer_problems(self.d, spec_path, method, status=status, answer=answer)
+        if problems:
+            checking.record_mismatch(self.VENDOR, method, where, status, [f"answer {status}: {p}" for p in problems])
+        return status, answer, extra
+
+    def perform(
+        self, route: Route, params: dict[str, str], query: dict[str, str], body: Any, *, method: str = "", spec_path: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
+        method = method or request.method
         if route.op == "events":
             rules = self.d.events
             status, answer = self.webhooks.feed(query.get(rules.get("resource_param", "resource"), ""), query.get(rules.get("sync_param", "sync")))
             return status, answer, {}
+        if route.op == "batch":
+            return 200, self.wrap(self._batch(body)), {}
         collection = self.d.collections[route.collection]
         table = self.records.table(collection.name)
-        data = self._input(body, collection) if request.method in ("POST", "PUT", "PATCH") else {}
+        data = self._input(body, collection) if method in ("POST", "PUT", "PATCH") else {}
         if route.op == "list":
-            return 200, self._list(route, params, query), {}
+            return 200, self._list(route, params, query, spec_path), {}
         if route.op == "search":
             return 200, self._search(route, body if isinstance(body, dict) else {}), {}
         if route.op == "webhook_create" and self.notifications is not None:
@@ -185,6 +195,9 @@ class DeclaredVendor:
                 hook, secret = self.webhooks.subscribe(collection, data)
                 header = self.d.webhooks.get("handshake", {}).get("header", "X-Hook-Secret")
                 return 201, self.wrap(hook), {header: secret}
+            for name, param in route.assign.items():  # a path naming a record that is not there (a task's comments) is a 404
+                if name in collection.refs and self.records.find_any(params[param]) is None:
+                    raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": params[param]}))
             data = {**data, **{name: params[param] for name, param in route.assign.items()}}
             with STORE.lock:
                 record = self.records.build(collection, data, me=self.me())
@@ -221,6 +234,42 @@ class DeclaredVendor:
             return 204, None, {}
         return route.status or 200, {} if collection.shape == "jsonapi" else self.wrap({}), {}
 
+    def _batch(self, body: Any) -> list[dict[str, Any]]:
+        """Asana-style batch: each action dispatched to the described routes (each checked against the spec), results by position.
+
+        No ordering or chaining between actions; a rate limit refuses the whole batch before any runs (the fault knobs).
+        """
+        rules = self.d.batch
+        envelope = self.d.envelope.get("request")
+        data = body.get(envelope) if envelope and isinstance(body, dict) else body
+        actions_field = rules.get("actions_field", "actions")
+        actions = data.get(actions_field) if isinstance(data, dict) else None
+        limit = int(rules.get("max_actions", 10))
+        if not isinstance(actions, list) or not actions:
+            raise RecordError(400, f"{actions_field}: Missing input")
+        if len(actions) > limit:
+            raise RecordError(400, f"{actions_field}: At most {limit} actions are allowed in a batch request")
+        names = {"status": "status_code", "headers": "headers", "body": "body", **(rules.get("result") or {})}
+        options_map = {"fields": self.d.fields_param, "limit": "limit", "offset": "offset", **(rules.get("options") or {})}
+        results = []
+        for action in actions:
+            path = str(action.get(rules.get("path_field", "relative_path")) or "")
+            method = str(action.get(rules.get("method_field", "method")) or "GET").upper()
+            given = action.get(rules.get("data_field", "data"))
+            options = {options_map.get(k, k): v for k, v in (action.get("options") or {}).items() if options_map.get(k, k)}
+            query = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in options.items()}
+            request_body = None
+            if method in ("POST", "PUT", "PATCH"):
+                request_body = {envelope: given} if envelope else given
+            elif isinstance(given, dict):
+                query.update({k: str(v) for k, v in given.items()})
+            if not path.startswith("/") or path.split("?", 1)[0].rstrip("/") == "/batch":
+                status, answer, headers = 400, self.error(400, f"relative_path: Not a valid path: {path}").get_json(), {}
+            else:
+                status, answer, headers = self.answer(method, path.split("?", 1)[0], query, request_body, headers={"Content-Type": "application/json"})
+            results.append({names["status"]: status, names["headers"]: dict(headers), names["body"]: answer})
+        return results
+
     def _answer_lost(self, method: str, spec_path: str) -> bool:
         """Whether a test asked for this request's answer to be lost (done, but the client sees a 502: an ambiguous failure)."""
         with STORE.lock:
@@ -254,7 +303,7 @@ class DeclaredVendor:
         tokens = self.d.auth.get("tokens") or [{}]
         return self.me() or tokens[0].get("user")
 
-    def _list(self, route: Route, params: dict[str, str], query: dict[str, str]) -> dict[str, Any]:
+    def _list(self, route: Route, params: dict[str, str], query: dict[str, str], spec_path: str = "") -> dict[str, Any]:
         collection = self.d.collections[route.collection]
         if route.require_one_of:
             given = {name for name in query if query[name]}
@@ -271,7 +320,7 @@ class DeclaredVendor:
                 rows = [r for r in rows if matches(r, rule, value, self.records.id_field())]
         # Lists answer compact records plus the opt_fields-style parameter's; `paging.whole_records` answers whole ones (Intercom).
         shown = [self.shown(collection, r, query, full=bool(self.d.paging.get("whole_records"))) for r in rows]
-        answer = self._page(shown, query, collection, route)
+        answer = self._page(shown, query, collection, route, spec_path)
         if route.included:
             answer["included"] = self._included(rows, route.included)
         return answer
@@ -334,8 +383,12 @@ class DeclaredVendor:
         return next((r.collection for r in self.d.routes if r.op == "webhook_create"), "webhooks")
 
     # ---- paging
-    def _page(self, rows: list[dict[str, Any]], query: dict[str, str], collection: Collection, route: Route | None = None) -> dict[str, Any]:
+    def _page(
+        self, rows: list[dict[str, Any]], query: dict[str, str], collection: Collection, route: Route | None = None, spec_path: str = ""
+    ) -> dict[str, Any]:
         paging = self.d.paging
+        # The list's own path: the request's, or a batch action's relative_path.
+        spec_path = spec_path or request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}")
         if paging.get("style") == "page_number":
             return self._page_number(rows, query, collection)
         # The vendor's whole list shape ($rows, $next…): a route's own, or the description's for cursor/offset paging.
@@ -361,7 +414,7 @@ class DeclaredVendor:
             next_url = None
             if token:
                 following = urlencode({**query, token_param: token})
-                next_url = request.host_url.rstrip("/") + request.path + "?" + following
+                next_url = request.host_url.rstrip("/") + f"/{self.VENDOR}{self.d.base_path}{spec_path}" + "?" + following
             values = {"rows": chunk, "next": token, "next_url": next_url, "limit": limit, "total": len(rows)}
             values |= {"page": start // limit + 1, "total_pages": max(1, -(-len(rows) // limit))}
             return shape(template, values)
@@ -370,7 +423,7 @@ class DeclaredVendor:
         next_page = None
         if token:
             following = {**query, token_param: token, paging.get("limit_param", "limit"): str(limit)}
-            path = request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}") + "?" + urlencode(following)
+            path = spec_path + "?" + urlencode(following)
             next_page = {"offset": token, "path": path, "uri": request.host_url.rstrip("/") + f"/{self.VENDOR}{self.d.base_path}{path}"}
         return self.wrap(chunk, collection, many=True, **{paging.get("next_field", "next_page"): next_page})
 

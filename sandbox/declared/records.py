@@ -116,7 +116,8 @@ class Records:
                 refs.append(self.compact_ref(target_collection, record))
             resolved[ref_field] = refs if many else refs[0]
         for list_field, rule in collection.nested_refs.items():
-            resolved[list_field] = self._nested_refs(list_field, rule, data.get(list_field))
+            if list_field in data or not rule.get("fields"):  # Asana: an update without memberships keeps them
+                resolved[list_field] = self._nested_refs(list_field, rule, data.get(list_field))
         return resolved
 
     def lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
@@ -132,15 +133,23 @@ class Records:
             items = []
         if not isinstance(items, list):
             raise RecordError(400, f"{list_field}: Value is not an array")
-        target = self.d.collections[rule["collection"]]
+        # Several references per item ({fields: {project: projects, section: sections}}: Asana's memberships), or one.
+        fields = dict(rule.get("fields") or {rule["item_field"]: rule["collection"]})
         resolved = []
         for item in items:
-            ref = item.get(rule["item_field"]) if isinstance(item, dict) else None
-            gid = str(ref.get(self.id_field()) if isinstance(ref, dict) else ref or "")
-            record = self.table(target.name).get(gid)
-            if record is None:
-                raise RecordError(404, f"{list_field}: Not a recognized ID: {gid}")
-            resolved.append({**item, rule["item_field"]: self.compact_ref(target, record)})
+            if not isinstance(item, dict):
+                raise RecordError(400, f"{list_field}: Value is not an object: {item}")
+            out = dict(item)
+            for item_field, collection_name in fields.items():
+                ref = item.get(item_field)
+                if ref is None and rule.get("fields"):
+                    continue  # an optional key of a several-reference item
+                gid = str(ref.get(self.id_field()) if isinstance(ref, dict) else ref or "")
+                record = self.table(collection_name).get(gid)
+                if record is None:
+                    raise RecordError(int(rule.get("missing_status", 404)), f"{list_field}.{item_field}: Not a recognized ID: {gid}")
+                out[item_field] = self.compact_ref(self.d.collections[collection_name], record)
+            resolved.append(out)
         return shape(rule["wrap"], {"items": resolved}) if rule.get("wrap") else resolved
 
     def _lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
@@ -161,6 +170,16 @@ class Records:
         # /entities hold features, releases and components).
         kept = (self.id_field(), "resource_type") if type_field == "resource_type" else (self.id_field(),)
         record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in kept}, me=me))
+        if collection.author and me and record.get(collection.author) is None:
+            found = self.find_any(me)
+            record[collection.author] = self.compact_ref(found[0], found[1]) if found else {self.id_field(): me}
+        for target_field, rule in collection.collect.items():
+            gathered = list(record.get(target_field) or [])
+            for item in record.get(rule["from"]) or []:
+                ref = item.get(rule["key"]) if isinstance(item, dict) else None
+                if isinstance(ref, dict) and all(r.get(self.id_field()) != ref.get(self.id_field()) for r in gathered):
+                    gathered.append(ref)
+            record[target_field] = gathered
         for target_field, rule in collection.inherit.items():
             if record.get(target_field) is None:
                 source = record.get(rule["from"])
@@ -263,6 +282,7 @@ def matches(record: dict[str, Any], rule: dict[str, str], value: str, id_field: 
     if op == "ref":
         return isinstance(current, dict) and str(current.get(id_field)) == value
     if op == "has_ref":
+        current = [current] if isinstance(current, dict) else current  # a dotted path through one item is that item
         return isinstance(current, list) and any(isinstance(r, dict) and str(r.get(id_field)) == value for r in current)
     if op == "contains":  # a name search: case-insensitive substring
         return value.casefold() in str(current or "").casefold()

@@ -284,6 +284,7 @@ def test_a_description_inferred_from_the_openapi_document_alone_serves_state():
         ("PUT", "/tasks/{task_gid}", "update"),
         ("DELETE", "/tasks/{task_gid}", "delete"),
         ("GET", "/projects/{project_gid}/tasks", "list"),
+        ("GET", "/sections/{section_gid}/tasks", "list"),
     }
     # What no document says, a person adds: here one workspace and one project to file tasks in.
     doc["collections"]["workspaces"]["seed"] = [{"gid": WORKSPACE, "name": "Acme"}]
@@ -311,3 +312,80 @@ def test_a_token_minted_by_the_control_api_acts_as_the_first_described_user(sand
     token = requests.post(f"{sandbox}/_control/tokens", json={"vendor": "asana"}, timeout=5).json()["token"]
     me = api(sandbox, "GET", "/users/me", headers={"Authorization": f"Bearer {token}"}).json()["data"]
     assert me["gid"] == "1200000000000001"
+
+
+def test_sections_of_a_project_hold_tasks_created_with_memberships(sandbox):
+    sections = api(sandbox, "GET", f"/projects/{PROJECT}/sections").json()
+    assert [s["name"] for s in sections["data"]] == ["To do", "Launch day", "After launch"] and sections["next_page"] is None
+    made = api(sandbox, "POST", f"/projects/{PROJECT}/sections", json={"data": {"name": "Retro"}})
+    assert made.status_code == 201 and made.json()["data"]["project"]["gid"] == PROJECT  # the path's project is the section's
+    assert api(sandbox, "POST", "/projects/1399999999999999/sections", json={"data": {"name": "x"}}).status_code == 404
+    # Memberships at creation take gids (the published document's read-only compact form is corrected by an erratum).
+    launch = "1500000000000002"
+    task = api(
+        sandbox, "POST", "/tasks", json={"data": {"name": "Press release", "workspace": WORKSPACE, "memberships": [{"project": PROJECT, "section": launch}]}}
+    ).json()["data"]
+    assert task["memberships"] == [
+        {
+            "project": {"gid": PROJECT, "resource_type": "project", "name": "Incident follow-ups"},
+            "section": {"gid": launch, "resource_type": "section", "name": "Launch day"},
+        }
+    ]
+    assert [p["gid"] for p in task["projects"]] == [PROJECT]  # in the section's project, so project lists find it
+    assert [t["gid"] for t in api(sandbox, "GET", f"/sections/{launch}/tasks").json()["data"]] == [task["gid"]]
+    assert [t["gid"] for t in api(sandbox, "GET", "/tasks", params={"section": launch}).json()["data"]] == [task["gid"]]
+    unknown = api(sandbox, "POST", "/tasks", json={"data": {"name": "x", "workspace": WORKSPACE, "memberships": [{"project": PROJECT, "section": "1"}]}})
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["message"] == "memberships.section: Not a recognized ID: 1"
+    assert mismatches(sandbox) == []
+
+
+def test_comments_are_stories_on_a_task_written_by_the_tokens_user(sandbox):
+    task = "1400000000000009"
+    story = api(sandbox, "POST", f"/tasks/{task}/stories", json={"data": {"text": "Shipped to 10% of users"}})
+    assert story.status_code == 201, story.text
+    body = story.json()["data"]
+    assert body["text"] == "Shipped to 10% of users" and body["type"] == "comment" and body["resource_subtype"] == "comment_added"
+    assert body["created_by"] == {"gid": "1200000000000001", "resource_type": "user", "name": "Ada Admin"} and body["target"]["gid"] == task
+    listed = api(sandbox, "GET", f"/tasks/{task}/stories").json()["data"]
+    assert [s["gid"] for s in listed] == [body["gid"]] and set(listed[0]) == {"gid", "resource_type", "created_at", "created_by", "resource_subtype", "text"}
+    assert api(sandbox, "GET", f"/stories/{body['gid']}").json()["data"]["text"] == "Shipped to 10% of users"
+    assert api(sandbox, "POST", "/tasks/1499999999999999/stories", json={"data": {"text": "x"}}).status_code == 404
+    assert mismatches(sandbox) == []
+
+
+def test_a_batch_runs_each_action_through_the_described_routes_with_results_by_position(sandbox):
+    def action(name: str) -> dict:
+        return {"relative_path": "/tasks", "method": "post", "data": {"name": name, "projects": [PROJECT]}, "options": {"fields": ["name", "permalink_url"]}}
+
+    actions = [
+        action("First"),
+        {"relative_path": "/tasks/1400000000000002", "method": "put", "data": {"completed": True}},
+        {"relative_path": "/tasks/1499999999999999", "method": "get"},
+        {"relative_path": "/tasks", "method": "post", "data": {"name": 7, "projects": [PROJECT]}},
+        {"relative_path": "/users", "method": "get", "data": {"workspace": WORKSPACE}, "options": {"limit": 2}},
+    ]
+    answer = api(sandbox, "POST", "/batch", json={"data": {"actions": actions}})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["data"]
+    assert [r["status_code"] for r in results] == [201, 200, 404, 400, 200]
+    assert set(results[0]["body"]["data"]) == {"gid", "resource_type", "name", "resource_subtype", "permalink_url"}
+    assert results[1]["body"]["data"]["completed"] is True
+    assert results[2]["body"]["errors"][0]["message"] == "Unknown object: 1499999999999999"
+    assert results[3]["body"]["errors"][0]["message"] == "data/name: 7 is not of type 'string'"
+    assert len(results[4]["body"]["data"]) == 2 and results[4]["body"]["next_page"]["path"].startswith("/users?")
+    # Each action was checked against the spec like a request of its own: the refused one is recorded, nothing else.
+    assert [(m["path"], m["status"]) for m in mismatches(sandbox)] == [("/asana/api/1.0/tasks", 400)]
+    too_many = api(sandbox, "POST", "/batch", json={"data": {"actions": [action(f"T{n}") for n in range(11)]}})
+    assert too_many.status_code == 400 and "At most 10 actions" in too_many.json()["errors"][0]["message"]
+    # A rate limit refuses the whole batch before any action runs.
+    requests.put(f"{sandbox}/_control/faults/asana", json={"rate_limit_next": 1, "retry_after": 3}, timeout=5).raise_for_status()
+    limited = api(sandbox, "POST", "/batch", json={"data": {"actions": [action("Never")]}})
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "3"
+    names = [c["summary"] for c in requests.get(f"{sandbox}/_control/created", params={"vendor": "asana"}, timeout=5).json()]
+    assert names == ["First"]
+
+
+def test_a_description_erratum_must_point_into_the_document_and_say_why():
+    base = {"vendor": "acme", "errors": {"template": {"message": "{message}"}}, "collections": {}, "routes": []}
+    with pytest.raises(DescriptionInvalid, match=r"spec.errata\[0\] needs a pointer"):
+        parse({**base, "spec": {"file": "x.json", "errata": [{"pointer": "/components", "value": {}}]}})

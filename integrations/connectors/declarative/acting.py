@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import requests
+
 from integrations.connectors.base import ActionResult, DocumentItem, TrackedObject
 from integrations.connectors.declarative.reading import ReadingMixin, tracked_object
-from integrations.connectors.declarative.runtime import ERROR_CLASSES, response_scope, select, text
+from integrations.connectors.declarative.runtime import ERROR_CLASSES, CaseInsensitive, response_scope, select, text
 from integrations.connectors.declarative.template import holds, render
 from integrations.connectors.kit.once import create_once
 from integrations.errors import ApiBadRequest, ApiError, ApiNotFound
@@ -29,6 +32,11 @@ def action_result(spec: Mapping[str, Any] | None, scope: Mapping[str, Any], reco
     )
 
 
+def _answered(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """Only what a shared answer says (body, headers, status): each item keeps its own input, key, marker and vars."""
+    return {name: answer[name] for name in ("body", "headers", "status", "response") if name in answer}
+
+
 class ActingMixin(ReadingMixin):
     """perform (and the default perform_bulk) from `actions`."""
 
@@ -38,15 +46,24 @@ class ActingMixin(ReadingMixin):
             raise KeyError(f"{self.manifest.key} has no action '{action}'")
         return spec
 
-    def action_scope(self, spec: Mapping[str, Any], payload: Mapping[str, Any], idempotency_key: str, **extra: Any) -> dict[str, Any]:
+    def action_scope(
+        self, spec: Mapping[str, Any], payload: Mapping[str, Any], idempotency_key: str, *, memo: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
         scope = self.scope(action_vars=spec.get("vars"), input=dict(payload), payload=dict(payload), key=idempotency_key, **extra)
         idempotency = spec.get("idempotency") or {}
         scope["marker"] = render(idempotency["marker"], scope) if idempotency.get("marker") else None
-        for check in spec.get("checks") or []:
+        checks = spec.get("checks") or []
+        self._check((c for c in checks if not c.get("after_steps")), scope)
+        # Requests before the action's own (look up a user's id by e-mail, read the parent): `steps.<name>.body` / `.records`.
+        scope = self.run_steps(spec.get("steps"), scope, memo=memo)
+        self._check((c for c in checks if c.get("after_steps")), scope)  # what a step found (a section named that)
+        return scope
+
+    @staticmethod
+    def _check(checks: Any, scope: Mapping[str, Any]) -> None:
+        for check in checks:
             if holds(check["fail_if"], scope):
                 raise ApiBadRequest(text(render(check["message"], scope)))
-        # Requests before the action's own (look up a user's id by e-mail, read the parent): `steps.<name>.body` / `.records`.
-        return self.run_steps(spec.get("steps"), scope)
 
     def perform(self, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         hook = self.hook("perform", action)
@@ -62,12 +79,7 @@ class ActingMixin(ReadingMixin):
             extra_headers[str(idempotency["header"])] = text(render(idempotency.get("value", "{{ key }}"), scope))
 
         def find() -> ActionResult | None:
-            for search in idempotency.get("find") or []:
-                answer = self.send_scoped(search["request"], scope)
-                for record in select(search.get("records"), answer["body"]):
-                    if holds(search.get("match", True), {**answer, "record": record}):
-                        return action_result(result_spec, answer, record, created=False)
-            return None
+            return self._find(idempotency.get("find"), result_spec, scope)
 
         def send() -> ActionResult:
             # A create the vendor cannot deduplicate is never retried blind: create_once searches after an ambiguous failure.
@@ -98,6 +110,15 @@ class ActingMixin(ReadingMixin):
                 raise
             return again
 
+    def _find(self, searches: list[Mapping[str, Any]] | None, result_spec: Mapping[str, Any], scope: dict[str, Any]) -> ActionResult | None:
+        """The object an earlier attempt already made (its marker found by the action's `find` searches), else None."""
+        for search in searches or []:
+            answer = self.send_scoped(search["request"], scope)
+            for record in select(search.get("records"), answer["body"]):
+                if holds(search.get("match", True), {**answer, "record": record}):
+                    return action_result(result_spec, answer, record, created=False)
+        return None
+
     def perform_bulk(
         self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
     ) -> list[ActionResult | Exception]:
@@ -108,26 +129,84 @@ class ActingMixin(ReadingMixin):
         if not bulk:
             return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
         spec = self._action(action)
-        results: list[ActionResult | Exception] = []
-        size = int(bulk.get("chunk", 100))
-        for start in range(0, len(payloads), size):
-            chunk = list(zip(payloads[start : start + size], idempotency_keys[start : start + size], strict=True))
+        idempotency = spec.get("idempotency") or {}
+        memo: dict[str, Any] = {}  # a lookup every item needs (a section by name) is read once per call
+        results: list[ActionResult | Exception | None] = [None] * len(payloads)
+        scopes: list[dict[str, Any]] = [{} for _ in payloads]
+        for index, (payload, key) in enumerate(zip(payloads, idempotency_keys, strict=True)):
             try:
                 # Each item rendered with its own scope (input, key, marker, vars); the chunk's request sees them as `items`.
-                scopes = [self.action_scope(spec, payload, key, known_new=known_new, action=action) for payload, key in chunk]
-                items = [render(bulk.get("item", {}), item_scope, drop_none=True) for item_scope in scopes]
-                answer = self.send_scoped(bulk["request"], {**scopes[0], "items": items})
+                scopes[index] = self.action_scope(spec, payload, key, memo=memo, known_new=known_new, action=action)
+            except Exception as exc:  # noqa: BLE001 - an item refused before any call (a check) fails alone
+                results[index] = exc
+        searches = bool(idempotency.get("find")) and not (known_new and idempotency.get("skip_search_when_new"))
+        if searches:
+            self._bulk_find(bulk, spec, scopes, results)
+        pending = [index for index, result in enumerate(results) if result is None]
+        size = int(bulk.get("chunk", 100))
+        for start in range(0, len(pending), size):
+            chunk = pending[start : start + size]
+            try:
+                items = [render(bulk.get("item", {}), scopes[index], drop_none=True) for index in chunk]
+                answer = self.send_scoped(bulk["request"], {**scopes[chunk[0]], "items": items})
                 records = select(bulk.get("records"), answer["body"])
             except Exception as exc:  # noqa: BLE001 - every item of a failed chunk carries the chunk's error
-                results.extend(exc for _ in chunk)
+                for index in chunk:
+                    results[index] = exc
                 continue
-            for index, item_scope in enumerate(scopes):
-                record = records[index] if index < len(records) else None
+            for position, index in enumerate(chunk):
+                record = records[position] if position < len(records) else None
                 if record is None:
-                    results.append(ApiBadRequest(f"{self.manifest.name} answered no result for item {start + index + 1} of the batch."))
+                    results[index] = ApiBadRequest(f"{self.manifest.name} answered no result for item {position + 1} of the batch.")
                 else:
-                    results.append(action_result(bulk.get("result") or spec.get("result"), {**item_scope, **answer}, record, created=True))
-        return results
+                    results[index] = self._bulk_item(bulk, spec, {**scopes[index], **_answered(answer)}, record)
+        return [result if result is not None else ApiBadRequest("No result") for result in results]
+
+    def _bulk_find(self, bulk: Mapping[str, Any], spec: Mapping[str, Any], scopes: list[dict[str, Any]], results: list[Any]) -> None:
+        """Items an earlier attempt already made: `bulk.find` searched once for the whole call, else each item's own `find`."""
+        result_spec = spec.get("result") or {}
+        pending = [index for index, result in enumerate(results) if result is None]
+        if not pending:
+            return
+        shared = bulk.get("find")
+        try:
+            if not shared:
+                for index in pending:
+                    results[index] = self._find((spec.get("idempotency") or {}).get("find"), result_spec, scopes[index])
+                return
+            for search in shared:
+                answer = self.send_scoped(search["request"], scopes[pending[0]])
+                records = select(search.get("records"), answer["body"])
+                for index in [i for i in pending if results[i] is None]:
+                    item = {**scopes[index], **_answered(answer)}
+                    record = next((r for r in records if holds(search.get("match", True), {**item, "record": r})), None)
+                    if record is not None:
+                        results[index] = action_result(result_spec, item, record, created=False)
+        except Exception as exc:  # noqa: BLE001 - without the search nothing may be created: every pending item waits for a retry
+            for index in pending:
+                if results[index] is None:
+                    results[index] = exc
+
+    def _bulk_item(self, bulk: Mapping[str, Any], spec: Mapping[str, Any], scope: dict[str, Any], record: Any) -> ActionResult | Exception:
+        """One item's result; with `item_response` each result is an answer of its own (Asana's batch: status and body per action)."""
+        shape = bulk.get("item_response")
+        if not shape:
+            return action_result(bulk.get("result") or spec.get("result"), scope, record, created=True)
+        item = {**scope, "record": record}
+        status = int(render(shape.get("status", "{{ record.status }}"), item) or 0)
+        body = render(shape.get("body", "{{ record.body }}"), item)
+        headers = render(shape.get("headers"), item) if shape.get("headers") else {}
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode()
+        response.headers.update({"Content-Type": "application/json", **{str(k): str(v) for k, v in (headers or {}).items()}})
+        error = self.classify_response(response, str(bulk["request"].get("path", "")))
+        if error is not None or status >= 400:
+            return error or ApiBadRequest(f"HTTP {status}")
+        answer = {**scope, "body": body, "status": status, "headers": CaseInsensitive(headers if isinstance(headers, Mapping) else {})}
+        result_spec = bulk.get("result") or spec.get("result") or {}
+        records = select(result_spec.get("select"), body) if result_spec.get("select") else [body]
+        return action_result(result_spec, answer, records[0] if records else {}, created=True)
 
 
 class UndoMixin:

@@ -192,6 +192,19 @@ def _plain_text(value: Any) -> str:
     return html.unescape(_HTML_TAG.sub(" ", str(value)))
 
 
+def _where(value: Any, key: str, wanted: Any, ignore_case: bool = False) -> list[Any]:
+    """The items of a list of mappings whose `key` equals `wanted` (a section found by its name among a project's)."""
+
+    def same(item: Any) -> bool:
+        if not isinstance(item, Mapping) or item.get(key) is None:
+            return False
+        if ignore_case:
+            return str(item[key]).strip().lower() == str(wanted).strip().lower()
+        return item[key] == wanted
+
+    return [item for item in value if same(item)] if isinstance(value, list) else []
+
+
 FILTERS: dict[str, Any] = {
     "default": _default,
     "str": _none_safe(lambda v: v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)),
@@ -211,6 +224,7 @@ FILTERS: dict[str, Any] = {
     "keys": _keys,
     "list": _list,
     "compact": _compact,
+    "where": _where,
     "split": _split,
     "replace": _none_safe(_replace),
     "json": lambda v: json.dumps(v, separators=(",", ":"), sort_keys=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -223,14 +224,19 @@ class DeclarativeConnector(BaseConnector):
             kwargs["retry"] = False
         return self.client.request(str(spec.get("method") or "GET"), path, **kwargs)
 
-    def run_steps(self, steps: list[Mapping[str, Any]] | None, scope: dict[str, Any]) -> dict[str, Any]:
+    def run_steps(self, steps: list[Mapping[str, Any]] | None, scope: dict[str, Any], *, memo: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send each step (in order, each seeing the ones before): `steps.<name>.body/.records/.status/.error`.
 
-        A step marked `optional` that the vendor refuses leaves its error instead of failing the whole call.
+        A step marked `optional` that the vendor refuses leaves its error instead of failing the whole call. With `memo`
+        (one bulk call), a GET rendered the same as an earlier item's is answered from it instead of sent again.
         """
         scope["steps"] = answers = dict(scope.get("steps") or {})
         for step in steps or []:
             if "when" in step and not holds(step["when"], scope):
+                continue
+            key = self._memo_key(step["request"], scope) if memo is not None else None
+            if key is not None and memo is not None and key in memo:
+                answers[step["name"]] = memo[key]
                 continue
             try:
                 answer = self.send_scoped(step["request"], scope)
@@ -240,7 +246,16 @@ class DeclarativeConnector(BaseConnector):
                 answers[step["name"]] = {"body": None, "records": [], "status": exc.status, "error": exc.message}
                 continue
             answers[step["name"]] = {"body": answer["body"], "records": select(step.get("records"), answer["body"]), "status": answer["status"], "error": ""}
+            if key is not None and memo is not None:
+                memo[key] = answers[step["name"]]
         return scope
+
+    def _memo_key(self, request: Mapping[str, Any], scope: Mapping[str, Any]) -> str | None:
+        """What identifies a read for reuse within one call (path and query as rendered); None for anything but a GET."""
+        spec = self.resolve(request)
+        if str(spec.get("method") or "GET").upper() != "GET":
+            return None
+        return json.dumps([text(render(spec.get("path", ""), scope)), render(spec.get("query") or {}, scope, drop_none=True)], sort_keys=True, default=str)
 
     def send_scoped(self, request: Mapping[str, Any], scope: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Send and return the scope extended with the answer (body, headers, status)."""

@@ -15,11 +15,13 @@ import requests
 
 from accounts.models import Role
 from integrations import registry
-from integrations.connectors.base import WebhookRequest
+from integrations.connectors.base import TASK_INPUT, BaseConnector, WebhookRequest
+from integrations.connectors.base import Role as BaseRole
+from integrations.errors import ApiBadRequest, ApiRateLimited
 from integrations.models import CredentialType, IntegrationStatus
 from integrations.services import credential_store, integration_connect, shared_connector
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
-from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
+from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel, playbook_tasks_poll
 from scenarios.models import Scenario, ScenarioDataModel
 from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
 from sync.services.jobs import data_sources_ensure, sync_start
@@ -62,9 +64,12 @@ def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJo
 
 
 def test_asana_is_a_spec_alone_and_connects_with_a_personal_access_token(asana, sandbox, organization):
-    assert sorted(p.name for p in PACKAGE.iterdir() if p.name != "__pycache__") == ["spec.yaml"]
+    assert sorted(p.name for p in PACKAGE.iterdir() if p.name != "__pycache__") == ["README.md", "spec.yaml"]  # no Python
     manifest = registry.get_connector_class("asana").manifest
-    assert [e.key for e in manifest.entities] == ["tasks", "projects", "users"] and [a.key for a in manifest.actions] == ["create_task"]
+    assert [e.key for e in manifest.entities] == ["tasks", "projects", "sections", "workspaces", "users"]
+    assert [a.key for a in manifest.actions] == ["create_task", "add_comment", "complete_task"] and manifest.roles == (BaseRole.TASKS,)
+    create_task = next(a for a in manifest.actions if a.key == "create_task")
+    assert {k: v for k, v in create_task.input_schema.items() if k in TASK_INPUT} == dict(TASK_INPUT)  # the tasks role's payload
     assert asana.external_account_id == WORKSPACE
     me = [r for r in asana_requests(sandbox) if r["path"] == "/asana/api/1.0/users/me"]
     assert me and me[-1]["status"] == 200
@@ -113,9 +118,11 @@ def asana_playbook(organization, owner, asana):
         connector_key="asana",
         action="create_task",
         payload_template={
-            "name": "Post-mortem: {{ scenario.title }}",
+            "title": "Post-mortem: {{ scenario.title }}",
             "assignee": "{{ scenario.incident_commander.email }}",
             "notes": "{{ scenario.summary }}",
+            "due_on": "2030-01-31",
+            "section": "Launch day",
         },
     )
     data_model = ScenarioDataModel.objects.filter(scenario_type="crisis_management").order_by("-version").first()
@@ -133,13 +140,19 @@ def test_a_playbook_step_creates_a_tracked_task_read_back_and_undone(asana_playb
     created = asana_api(sandbox, "GET", f"/tasks/{step.external_id}").json()["data"]
     assert created["name"] == "Post-mortem: DB outage" and created["assignee"]["name"] == "Amara Nwosu"
     assert created["projects"][0]["gid"] == PROJECT and created["notes"].startswith("Primary database cluster is down in eu-west.")
+    assert created["due_on"] == "2030-01-31" and created["memberships"][0]["section"]["name"] == "Launch day"
 
     task = Task.objects.get(run=run)
     assert (task.external_id, task.title, task.status, task.is_done) == (step.external_id, "Post-mortem: DB outage", "open", False)
     assert task.owner == "amara.nwosu@acme.example" and task.url == created["permalink_url"]
 
-    # Completed in Asana: the polling backstop reads it back as done; a task deleted there is gone.
+    assert task.details["due_on"] == "2030-01-31"
+
+    # Completed in Asana: the war room's polling backstop reads it back as done; a task deleted there is gone.
     asana_api(sandbox, "PUT", f"/tasks/{step.external_id}", json={"data": {"completed": True}})
+    assert playbook_tasks_poll() == 1
+    task.refresh_from_db()
+    assert (task.status, task.is_done, task.status_source) == ("completed", True, "poll")
     states = shared_connector(asana, purpose="poll").fetch_objects("task", [step.external_id, "1499999999999999"])
     assert (states[step.external_id].status, states[step.external_id].is_done) == ("completed", True)
     assert states["1499999999999999"].status == "deleted"
@@ -152,8 +165,8 @@ def test_a_playbook_step_creates_a_tracked_task_read_back_and_undone(asana_playb
 
 def test_the_same_step_is_not_created_twice(asana, sandbox):
     connector = shared_connector(asana, purpose="playbooks")
-    first = connector.perform("create_task", {"name": "Rotate keys", "assignee": "ben.ops@acme.example"}, idempotency_key="run-1:rotate")
-    again = connector.perform("create_task", {"name": "Rotate keys", "assignee": "ben.ops@acme.example"}, idempotency_key="run-1:rotate")
+    first = connector.perform("create_task", {"title": "Rotate keys", "assignee": "ben.ops@acme.example"}, idempotency_key="run-1:rotate")
+    again = connector.perform("create_task", {"title": "Rotate keys", "assignee": "ben.ops@acme.example"}, idempotency_key="run-1:rotate")
     assert first.created is True and again.created is False and again.external_id == first.external_id
     assert len(requests.get(f"{sandbox}/_control/created", params={"vendor": "asana"}, timeout=5).json()) == 1
 
@@ -254,3 +267,125 @@ def test_a_signed_delivery_is_accepted_by_the_intake_and_a_forged_one_refused(as
         assert WebhookDelivery.objects.filter(integration=asana).count() == 1
     finally:
         target.server.shutdown()
+
+
+def batch_calls(sandbox: str) -> int:
+    return sum(1 for r in asana_requests(sandbox) if r["path"] == "/asana/api/1.0/batch")
+
+
+def created_tasks(sandbox: str) -> list[dict]:
+    return requests.get(f"{sandbox}/_control/created", params={"vendor": "asana"}, timeout=5).json()
+
+
+def launch_timeline(count: int, prefix: str = "Launch") -> list[dict]:
+    people = ["amara.nwosu@acme.example", "ben.ops@acme.example", "ada.admin@acme.example"]
+    return [
+        {"title": f"{prefix} task {n}", "assignee": people[n % 3], "due_on": f"2030-02-{n % 28 + 1:02d}", "section": "Launch day" if n % 2 else None}
+        for n in range(count)
+    ]
+
+
+def test_thirty_tasks_go_in_three_batch_calls_instead_of_thirty_and_a_repeat_creates_nothing(asana, sandbox):
+    connector = shared_connector(asana, purpose="playbooks")
+    # Before: one POST /tasks per task (the contract's default perform_bulk).
+    before = BaseConnector.perform_bulk(connector, "create_task", launch_timeline(30, "Old"), idempotency_keys=[f"old:{n}" for n in range(30)], known_new=True)
+    assert all(not isinstance(r, Exception) for r in before)
+    calls_before = len([r for r in asana_requests(sandbox) if r["method"] == "POST"])
+    assert calls_before == 30
+    requests.post(f"{sandbox}/_control/reset", timeout=5).raise_for_status()
+
+    payloads, keys = launch_timeline(30), [f"run-9:launch:{n}" for n in range(30)]
+    results = connector.perform_bulk("create_task", payloads, idempotency_keys=keys, known_new=True)
+    assert all(not isinstance(r, Exception) for r in results), [r for r in results if isinstance(r, Exception)]
+    log = asana_requests(sandbox)
+    # After: Asana's batch, 10 actions a call, results by position; the section named was looked up once for all 15.
+    assert batch_calls(sandbox) == 3 and len(log) == 4 and [r["path"] for r in log][0].endswith(f"/projects/{PROJECT}/sections")
+    assert [r.external_id for r in results] == [c["id"] for c in created_tasks(sandbox)]
+    assert [r.tracked.title for r in results] == [p["title"] for p in payloads] and all(r.created for r in results)
+    first, second = (asana_api(sandbox, "GET", f"/tasks/{results[n].external_id}").json()["data"] for n in (0, 1))
+    assert (first["assignee"]["name"], first["due_on"], first["memberships"]) == ("Amara Nwosu", "2030-02-01", [])
+    assert second["memberships"][0]["section"]["name"] == "Launch day" and second["projects"][0]["gid"] == PROJECT
+    assert results[2].tracked.owner == "ada.admin@acme.example" and results[2].tracked.details["due_on"] == "2030-02-03"
+
+    # The same step again (a retried chunk): one search finds every marker, nothing is sent, nothing is duplicated.
+    again = connector.perform_bulk("create_task", payloads, idempotency_keys=keys, known_new=False)
+    assert [r.external_id for r in again] == [r.external_id for r in results] and not any(r.created for r in again)
+    assert batch_calls(sandbox) == 3 and len(created_tasks(sandbox)) == 30
+    assert requests.get(f"{sandbox}/_control/spec-mismatches", timeout=5).json() == []
+
+
+def test_a_rate_limited_batch_fails_only_its_chunk_and_its_retry_never_duplicates(asana, sandbox):
+    connector = shared_connector(asana, purpose="playbooks")
+    payloads, keys = [{**p, "section": None} for p in launch_timeline(25)], [f"run-7:{n}" for n in range(25)]  # no lookup: the batch is first
+    requests.put(f"{sandbox}/_control/faults/asana", json={"rate_limit_next": 1, "retry_after": 2}, timeout=5).raise_for_status()
+    results = connector.perform_bulk("create_task", payloads, idempotency_keys=keys, known_new=True)
+    # Asana refuses the whole batch for a limit: its ten items wait for a retry, the other chunks went through.
+    assert [type(r).__name__ for r in results[:10]] == ["ApiRateLimited"] * 10 and results[0].retry_after == 2
+    assert all(not isinstance(r, Exception) for r in results[10:]) and len(created_tasks(sandbox)) == 15
+    retried = connector.perform_bulk("create_task", payloads, idempotency_keys=keys, known_new=False)
+    assert all(not isinstance(r, Exception) for r in retried)
+    assert sum(r.created for r in retried) == 10 and len(created_tasks(sandbox)) == 25
+    assert {r.external_id for r in retried} == {c["id"] for c in created_tasks(sandbox)}
+    # A refused item fails alone: a section that does not exist is a clear 400, before any call.
+    mixed = connector.perform_bulk(
+        "create_task", [{"title": "Fine"}, {"title": "Lost", "section": "No such section"}, {"title": ""}], idempotency_keys=["m1", "m2", "m3"], known_new=True
+    )
+    assert not isinstance(mixed[0], Exception) and isinstance(mixed[1], ApiBadRequest) and isinstance(mixed[2], ApiBadRequest)
+    assert "no section named No such section" in str(mixed[1]) and "needs a title" in str(mixed[2])
+    # One Asana refuses inside the batch (an assignee it does not know) fails alone too, with Asana's message.
+    refused = connector.perform_bulk(
+        "create_task", [{"title": "Ok"}, {"title": "Who", "assignee": "nobody@acme.example"}], idempotency_keys=["r1", "r2"], known_new=True
+    )
+    assert not isinstance(refused[0], Exception) and isinstance(refused[1], ApiBadRequest) and "assignee: Not a recognized ID" in str(refused[1])
+    assert isinstance(results[0], ApiRateLimited)
+
+
+def test_sections_and_workspaces_sync_and_a_task_lands_in_a_section_by_gid_or_name(asana, sandbox, django_capture_on_commit_callbacks):
+    sources = {s.entity_type: s for s in data_sources_ensure(integration=asana)}
+    for entity in ("sections", "workspaces"):
+        job = run_sync(django_capture_on_commit_callbacks, sources[entity], full_refresh=True)
+        assert job.status == JobStatus.SUCCEEDED, job.last_error
+    names = sorted(SyncRecord.objects.filter(integration=asana, entity_type="sections").values_list("data__name", flat=True))
+    assert names == ["After launch", "Launch day", "To do"]
+    acme = SyncRecord.objects.get(integration=asana, entity_type="workspaces")
+    assert (acme.external_id, acme.data["name"], acme.data["is_organization"]) == (WORKSPACE, "Acme", True)
+
+    connector = shared_connector(asana, purpose="playbooks")
+    by_gid = connector.perform("create_task", {"title": "Retro", "section": "1500000000000003"}, idempotency_key="s1", known_new=True)
+    by_name = connector.perform("create_task", {"title": "Go/no-go", "section": "launch DAY"}, idempotency_key="s2", known_new=True)
+    sections = {
+        t: asana_api(sandbox, "GET", f"/tasks/{r.external_id}").json()["data"]["memberships"][0]["section"]["name"]
+        for t, r in (("gid", by_gid), ("name", by_name))
+    }
+    assert sections == {"gid": "After launch", "name": "Launch day"}
+    with pytest.raises(ApiBadRequest, match="no section named Party"):
+        connector.perform("create_task", {"title": "x", "section": "Party"}, idempotency_key="s3", known_new=True)
+    with pytest.raises(ApiBadRequest, match="due_on must be a date"):
+        connector.perform("create_task", {"title": "x", "due_on": "next friday"}, idempotency_key="s4", known_new=True)
+    job = run_sync(django_capture_on_commit_callbacks, sources["tasks"], full_refresh=True)
+    assert SyncRecord.objects.get(integration=asana, entity_type="tasks", external_id=by_name.external_id).data["section"] == "Launch day"
+    assert requests.get(f"{sandbox}/_control/spec-mismatches", timeout=5).json() == []
+
+
+def test_a_comment_is_posted_once_and_a_task_completed_then_reopened_by_undo(asana, sandbox):
+    connector = shared_connector(asana, purpose="playbooks")
+    task = "1400000000000012"
+    comment = connector.perform("add_comment", {"task": task, "text": "Launch moved to 10:00"}, idempotency_key="run-3:comment", known_new=True)
+    again = connector.perform("add_comment", {"task": task, "text": "Launch moved to 10:00"}, idempotency_key="run-3:comment")
+    assert comment.created and not again.created and again.external_id == comment.external_id
+    stories = asana_api(sandbox, "GET", f"/tasks/{task}/stories", params={"opt_fields": "text"}).json()["data"]
+    assert len(stories) == 1 and stories[0]["text"].startswith("Launch moved to 10:00\n\n") and stories[0]["created_by"]["name"] == "Ada Admin"
+    with pytest.raises(ApiBadRequest, match="task must be an Asana task gid"):
+        connector.perform("add_comment", {"task": "../users/me", "text": "x"}, idempotency_key="run-3:bad")
+
+    done = connector.perform("complete_task", {"task": task}, idempotency_key="run-3:complete")
+    assert done.external_id == task and done.data["completed"] is True and done.created is False
+    assert connector.perform("complete_task", {"task": task}, idempotency_key="run-3:complete").data["completed"] is True  # again: same state
+    assert asana_api(sandbox, "GET", f"/tasks/{task}").json()["data"]["completed"] is True
+    connector.undo("complete_task", external_id=task, idempotency_key="run-3:complete:undo")
+    assert asana_api(sandbox, "GET", f"/tasks/{task}").json()["data"]["completed"] is False
+    connector.undo("add_comment", external_id=comment.external_id, idempotency_key="run-3:comment:undo")
+    assert asana_api(sandbox, "GET", f"/tasks/{task}/stories").json()["data"] == []
+    with pytest.raises(ApiBadRequest):
+        connector.perform("complete_task", {"task": ""}, idempotency_key="run-3:empty")
+    assert requests.get(f"{sandbox}/_control/spec-mismatches", timeout=5).json() == []
