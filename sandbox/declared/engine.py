@@ -322,7 +322,8 @@ class DeclaredVendor:
         shown = [self.shown(collection, r, query, full=bool(self.d.paging.get("whole_records"))) for r in rows]
         answer = self._page(shown, query, collection, route, spec_path)
         if route.included:
-            answer["included"] = self._included(rows, route.included)
+            on_page = {str(r.get("id")) for r in answer.get(self.d.envelope.get("answer") or "data") or [] if isinstance(r, dict)}
+            answer["included"] = self._included([r for r in rows if str(r.get(self.records.id_field())) in on_page], route.included)
         return answer
 
     def _included(self, rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ class Records:
         id_field, type_field = self.id_field(), self.type_field()
         answer: dict[str, Any] = {"id": shown.get(id_field), "type": record.get(type_field) or collection.resource_type}
         answer["attributes"] = {k: v for k, v in shown.items() if k not in (id_field, type_field) and k not in collection.refs}
-        relationships = {k: shown[k] for k in collection.refs if shown.get(k) is not None}
+        relationships = {k: self._identifiers(shown[k]) for k in collection.refs if shown.get(k) is not None}
         if relationships:
             answer["relationships"] = relationships
         return answer
@@ -119,6 +119,12 @@ class Records:
             if list_field in data or not rule.get("fields"):  # Asana: an update without memberships keeps them
                 resolved[list_field] = self._nested_refs(list_field, rule, data.get(list_field))
         return resolved
+
+    def _identifiers(self, ref: Any) -> Any:
+        """A JSON:API relationship: the referenced records' {id, type} only."""
+        if isinstance(ref, list):
+            return [self._identifiers(r) for r in ref]
+        return {"id": ref.get(self.id_field()), "type": ref.get(self.type_field())} if isinstance(ref, dict) else ref
 
     def lookup(self, collection: Collection, value: str) -> dict[str, Any] | None:
         """A record by its id or by one of its lookup fields (an Aha! feature by reference number)."""

@@ -252,6 +252,12 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
             },
         )
 
+    def amplitude() -> Recipe:
+        # HTTP Basic api_key:secret_key: the stand-in knows the pair as one credential; the secret key is the secret.
+        api_key, secret_key = "hardening-amplitude-project", sekret("amplitude", "secret-key")
+        sandbox_token(sandbox, "amplitude", f"{api_key}:{secret_key}")
+        return Recipe({"api_key": api_key, "secret_key": secret_key}, [secret_key], base_url=f"{sandbox}/amplitude", config={"charts": "k2f7a9x"})
+
     def microsoft365() -> Recipe:
         client_secret = sekret("microsoft365", "client-secret")
         return Recipe(
@@ -268,7 +274,10 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         return Recipe({"access_token": token, "token_type": "Bearer"}, [token], credential_type=CredentialType.OAUTH, base_url=f"{sandbox}/google_sheets")
 
     return {
+        "aha": bearer("aha", "api_key", "aha/api/v1", config={"product": "6100000000000000001"}),
+        "amplitude": amplitude,
         "asana": bearer("asana", "token", "asana/api/1.0", config={"workspace": "1100000000000001", "project": "1300000000000001"}),
+        "brandfolder": bearer("brandfolder", "api_key", "brandfolder/api/v4", config={"brandfolder": "bfbrand-nimbus-00001"}),
         "microsoft365": microsoft365,
         "demo": bearer("demo", "api_key", "demo", scopes=DEMO_SCOPES),
         "email": email,
