@@ -23,12 +23,12 @@ def amplitude_requests(sandbox: str, path_part: str = "") -> list[dict]:
     return [r for r in log if path_part in r["path"]]
 
 
-def connect(sandbox: str, organization, *, secret: str = SECRET_KEY, charts: str = "k2f7a9x, m4q8z1c"):
+def connect(sandbox: str, organization, *, secret: str = SECRET_KEY, charts: str = "k2f7a9x, m4q8z1c", region: str = ""):
     integration = integration_connect(
         organization=organization,
         connector_key="amplitude",
         credentials={"api_key": API_KEY, "secret_key": secret},
-        config={"charts": charts},
+        config={"charts": charts, "region": region},
         base_url=f"{sandbox}/amplitude",
     )
     integration.refresh_from_db()
@@ -95,3 +95,24 @@ def test_chart_ids_are_checked_before_any_call_and_an_unknown_chart_is_a_clear_n
     missing = shared_connector(connect(sandbox, organization, charts="nosuch1"), purpose="sync")
     with pytest.raises(ApiNotFound, match="nosuch1"):
         missing.read("charts")
+
+
+def test_an_eu_project_is_read_from_the_eu_host_and_an_unknown_region_is_refused_before_any_call(sandbox, organization):
+    from integrations.http import HttpClient
+
+    connector_class = registry.get_connector_class("amplitude")
+
+    def host(base_url: str, region: str) -> str:
+        connector = connector_class(client=HttpClient(base_url), config={"charts": "k2f7a9x", "region": region}, credentials={})
+        return connector.scope()["vars"]["host"]
+
+    assert host("https://amplitude.com", "EU") == "https://analytics.eu.amplitude.com/"
+    assert host("https://amplitude.com", "") == host("https://amplitude.com", "us") == "https://amplitude.com/"
+    assert host(f"{sandbox}/amplitude", "eu") == f"{sandbox}/amplitude/"  # a stand-in or proxy base URL is used as given
+    connected = connect(sandbox, organization, region="eu")
+    assert connected.status == IntegrationStatus.CONNECTED, connected.last_error
+
+    before = len(amplitude_requests(sandbox))
+    refused = connect(sandbox, organization, region="mars")
+    assert refused.status != IntegrationStatus.CONNECTED and "region is us or eu" in refused.last_error
+    assert len(amplitude_requests(sandbox)) == before
