@@ -39,7 +39,8 @@ def spec_for(description: Description) -> Spec:
         return _SPECS[description.vendor]
     document = json.loads((SPECS_DIR / description.spec_file).read_text(encoding="utf-8"))
     prefix = "^" + re.escape(f"/{description.vendor}{description.base_path}")
-    definition = VendorSpec(description.spec_file, prefix, ignore=r"/_sandbox(/|$)")
+    style = "swagger2" if "swagger" in document else "openapi3"  # DocuSign's and Slack's descriptions are Swagger 2.0
+    definition = VendorSpec(description.spec_file, prefix, style=style, ignore=r"/_sandbox(/|$)")
     for erratum in description.errata:
         _replace_at(document, erratum["pointer"], erratum["value"])
     _SPECS[description.vendor] = Spec(description.vendor, definition, _nullable_all_of(document))
@@ -69,7 +70,8 @@ def request_problems(description: Description, spec_path: str, method: str, *, q
     problems = spec.check_request(operation, query=query, headers=headers, form={}, body=body)
     for parameter in (*operation.path_parameters, *(operation.operation.get("parameters") or ())):
         parameter = spec._resolve(parameter)
-        name, schema = parameter.get("name"), parameter.get("schema") or {}
+        name = parameter.get("name")
+        schema = parameter.get("schema") or ({"type": parameter["type"]} if parameter.get("type") else {})  # Swagger 2.0 types it in place
         if parameter.get("in") != "query" or name not in query or schema.get("type") not in ("integer", "boolean"):
             continue
         value: Any = query[name]

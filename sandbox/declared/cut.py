@@ -34,19 +34,25 @@ def _refs(node: Any, found: set[str]) -> set[str]:
 
 def cut(document: dict[str, Any], paths: set[str]) -> dict[str, Any]:
     """The document with only `paths` (whole, every method) and every component their schemas reach."""
-    result: dict[str, Any] = {k: document[k] for k in ("openapi", "info", "servers") if k in document}
+    keep = ("openapi", "info", "servers", "swagger", "host", "basePath", "schemes", "consumes", "produces")
+    result: dict[str, Any] = {k: document[k] for k in keep if k in document}
     result["paths"] = {p: item for p, item in document["paths"].items() if p in paths}
     pending, done = _refs(result["paths"], set()), set()
     while pending:
         pointer = pending.pop()
-        parts = pointer.lstrip("#/").split("/")[:3]  # the whole component: #/components/<kind>/<name>
+        # The whole component: #/components/<kind>/<name> (OpenAPI 3), #/definitions/<name> or #/parameters/<name> (Swagger 2.0).
+        parts = pointer.lstrip("#/").split("/")
+        parts = parts[:3] if parts[0] == "components" else parts[:2]
         root = "/".join(parts)
         if root in done:
             continue
         done.add(root)
-        value = document[parts[0]][parts[1]][parts[2]]
-        result.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = value
-        pending |= _refs(value, set())
+        source, target = document, result
+        for part in parts[:-1]:
+            source, target = source.get(part) or {}, target.setdefault(part, {})
+        # A reference the published document never defines (DocuSign's offlineAttributes) is kept as "anything".
+        target[parts[-1]] = source.get(parts[-1], {"description": "Referenced but not defined in the published document."})
+        pending |= _refs(target[parts[-1]], set())
     return result
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach", "batch")
-FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains")
-PAGING_STYLES = ("offset_token", "cursor", "page_number", "none")
+FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains", "in", "item_pair")
+PAGING_STYLES = ("offset_token", "cursor", "page_number", "position", "none")
 SHAPES = ("flat", "jsonapi")
 AUTH_STYLES = ("bearer", "basic")
 ID_FORMATS = ("digits", "uuid", "hex")
@@ -39,6 +39,8 @@ class Route:
     upsert_on: str = ""  # create: a record with this field equal (any case) is answered instead (Intercom's POST /tags)
     attach: dict[str, Any] = field(default_factory=dict)  # {collection, into, item}: add a reference to the bound record
     search: dict[str, Any] = field(default_factory=dict)  # {fields: {query field: record path}} for op search
+    id_param: str = ""  # the path parameter naming the record (default: the last one; /accounts/{a}/envelopes/{e} → e)
+    list_field: str = ""  # a list answered as {list_field: [...], ...paging} instead of the envelope (DocuSign's envelopes)
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -67,6 +69,8 @@ class Collection:
     envelope: dict[str, str] = field(default_factory=dict)  # one / many / request keys when they differ per collection (Aha!)
     shape: str = "flat"  # jsonapi: answered as {id, type, attributes, relationships} and read from data.attributes
     hidden: tuple[str, ...] = ()  # kept in the record but never answered (the id of a chart answered as its results)
+    id_field: str = ""  # this collection's id field when it is not the vendor-wide ids.field (envelopeId, templateId)
+    times: tuple[str, ...] = ()  # other fields whose seeded relative times (now-3h) become ISO 8601 when built
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Description:
     spec_sources: tuple[str, ...] = ()  # a document published as several files (Productboard v2), merged by the cut
     batch: dict[str, Any] = field(default_factory=dict)  # the batch route's field names and limit (Asana's POST /batch)
     errata: tuple[dict[str, Any], ...] = ()  # corrections to the published document, each with its reason
+    behaviour: str = ""  # a module with the vendor's own rules the description cannot state (before_create, after_change…)
+    field_aliases: dict[str, str] = field(default_factory=dict)  # fields-parameter names → record fields (custom_fields)
 
     def route_for(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path parameters, whether the path exists for another method); literal paths win over templates."""
@@ -140,6 +146,8 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             envelope=dict(body.get("envelope") or {}),
             shape=str(body.get("shape") or "flat"),
             hidden=tuple(body.get("hidden") or ()),
+            id_field=str(body.get("id_field") or ""),
+            times=tuple(body.get("times") or ()),
         )
         if collections[name].shape not in SHAPES:
             raise DescriptionInvalid(f"{at}.shape must be one of {', '.join(SHAPES)}")
@@ -168,6 +176,8 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             upsert_on=str(body.get("upsert_on") or ""),
             attach=dict(body.get("attach") or {}),
             search=dict(body.get("search") or {}),
+            id_param=str(body.get("id_param") or ""),
+            list_field=str(body.get("list_field") or ""),
         )
         if route.attach and route.attach.get("collection") not in collections:
             raise DescriptionInvalid(f"{at}.attach.collection names unknown collection {route.attach.get('collection')!r}")
@@ -206,6 +216,8 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
         spec_sources=tuple(str(s) for s in spec["source"]) if isinstance(spec.get("source"), list) else (),
         batch=dict(doc.get("batch") or {}),
         errata=_errata(spec.get("errata"), f"{where}.spec.errata"),
+        behaviour=str(doc.get("behaviour") or ""),
+        field_aliases=dict((doc.get("fields") or {}).get("aliases") or {}),
     )
 
 

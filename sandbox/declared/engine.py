@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import re
 import secrets
 from datetime import UTC, datetime
@@ -41,13 +42,18 @@ class DeclaredVendor:
         self.webhooks = Webhooks(description, self.records)
         # Topic notifications (one POST per change, HMAC over the body or static headers) instead of Asana's handshake style.
         self.notifications = Notifications(description, self.records) if description.webhooks.get("style") == "notification" else None
+        self.behaviour = importlib.import_module(description.behaviour) if description.behaviour else None
+
+    def rule(self, name: str) -> Any:
+        """The vendor's own rule `name` from the description's behaviour module (`behaviour:`), or None."""
+        return getattr(self.behaviour, name, None) if self.behaviour is not None else None
 
     # ---- answers in the vendor's envelopes
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, code: str = "") -> Response:
         values = {
             "message": message,
             "status": status,
-            "code": str((self.d.errors.get("codes") or {}).get(status, "error")),
+            "code": code or str((self.d.errors.get("codes") or {}).get(status, "error")),
             "title": str((self.d.errors.get("titles") or {}).get(status, "Error")),
             "request_id": secrets.token_hex(10),
         }
@@ -154,9 +160,12 @@ class DeclaredVendor:
             checking.record_mismatch(self.VENDOR, method, where, 400, [f"request refused: {p}" for p in problems])
             return 400, self.error(400, "; ".join(problems)).get_json(), {}
         try:
+            before = self.rule("before_request")
+            if before is not None:
+                before(self, route, params, query)
             status, answer, extra = self.perform(route, params, query, body, method=method, spec_path=spec_path)
         except RecordError as refused:
-            status, answer, extra = refused.status, self.error(refused.status, refused.message).get_json(), {}
+            status, answer, extra = refused.status, self.error(refused.status, refused.message, refused.code).get_json(), {}
         problems = checking.answer_problems(self.d, spec_path, method, status=status, answer=answer)
         if problems:
             checking.record_mismatch(self.VENDOR, method, where, status, [f"answer {status}: {p}" for p in problems])
@@ -199,33 +208,50 @@ class DeclaredVendor:
                 if name in collection.refs and self.records.find_any(params[param]) is None:
                     raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": params[param]}))
             data = {**data, **{name: params[param] for name, param in route.assign.items()}}
+            before_create = self.rule("before_create")
+            if before_create is not None:
+                data = before_create(self, collection, data)
+            key = self.records.id_field(collection)
             with STORE.lock:
                 record = self.records.build(collection, data, me=self.me())
-                table[record[self.records.id_field()]] = record
-            STORE.record_created(
-                self.VENDOR, collection.resource_type, record[self.records.id_field()], str(record.get("name", "")), record.get("permalink_url", "")
-            )
+                table[record[key]] = record
+            summary = str(record.get("name") or record.get("emailSubject") or "")
+            STORE.record_created(self.VENDOR, collection.resource_type, record[key], summary, record.get("permalink_url", ""))
             self._notify(collection, record, "added")
+            create_answer = self.rule("create_answer")
+            if create_answer is not None:
+                return route.status or 201, create_answer(self, collection, record), {}
             return route.status or 201, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         if route.op == "delete" and self.notifications is not None and route.collection == self._hook_collection():
             if not self.notifications.unsubscribe(next(iter(params.values()), "")):
                 raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": next(iter(params.values()), "")}))
             return route.status or 204, None, {}
-        gid = self._resolve_gid(next(iter(params.values()), "me"))  # a read without an id (/me) reads the caller
+        # The record is the route's id_param or its last path parameter (/accounts/{a}/envelopes/{e}); none (/me) is the caller.
+        gid = self._resolve_gid(params[route.id_param] if route.id_param else next(reversed(params.values()), "me"))
         record = self.records.lookup(collection, gid)
         if record is not None:
-            gid = str(record[self.records.id_field()])
+            gid = str(record[self.records.id_field(collection)])
         if record is None:
-            raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": gid}))
+            raise RecordError(
+                int(self.d.errors.get("not_found_status", 404)),
+                _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": gid}),
+                str((self.d.errors.get("not_found_codes") or {}).get(collection.name, "")),
+            )
         if route.op == "attach":
             return 200, self._attach(route, collection, record, data), {}
         if route.op == "read":
             return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         if route.op == "update":
+            before_update = self.rule("before_update")
+            if before_update is not None:
+                data = before_update(self, collection, record, data)
             with STORE.lock:
                 changed = self.records.apply_update(collection, record, data, me=self.me())
             if changed:
                 self._notify(collection, record, "changed", changed=changed)
+            update_answer = self.rule("update_answer")
+            if update_answer is not None:
+                return route.status or 200, update_answer(self, collection, record), {}
             return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         with STORE.lock:
             table.pop(gid, None)
@@ -286,6 +312,13 @@ class DeclaredVendor:
             self.notifications.event(collection, record, action, changed=changed)
         else:
             self.webhooks.event(collection, record, action, user=self._actor(), changed=changed)
+        after_change = self.rule("after_change")  # the vendor's own notifications (DocuSign's Connect)
+        if after_change is not None:
+            after_change(self, collection, record, action, changed or [])
+
+    def changed(self, collection: Collection, record: dict[str, Any], action: str, changed: list[str] | None = None) -> None:
+        """A change a person made in the vendor's UI (a behaviour module's control): the same notifications as the API's."""
+        self._notify(collection, record, action, changed=changed)
 
     def _input(self, body: Any, collection: Collection) -> dict[str, Any]:
         key = collection.envelope.get("request") or self.d.envelope.get("request")
@@ -392,6 +425,8 @@ class DeclaredVendor:
         spec_path = spec_path or request.path.removeprefix(f"/{self.VENDOR}{self.d.base_path}")
         if paging.get("style") == "page_number":
             return self._page_number(rows, query, collection)
+        if paging.get("style") == "position":
+            return self._position_page(rows, query, route.list_field if route is not None and route.list_field else "data")
         # The vendor's whole list shape ($rows, $next…): a route's own, or the description's for cursor/offset paging.
         template = route.answer if route is not None and route.answer is not None else paging.get("answer")
         if paging.get("style") == "none" or (route is not None and not route.paged):
@@ -448,6 +483,24 @@ class DeclaredVendor:
             "prev": page - 1 if page > 1 else None,
         }
         return self.wrap(rows[(page - 1) * per : page * per], collection, many=True, **_typed(paging.get("answer") or {}, values))
+
+    def _position_page(self, rows: list[dict[str, Any]], query: dict[str, str], list_field: str) -> dict[str, Any]:
+        """start_position + count paging (DocuSign): the page and where it sits in the whole result, numbers as strings."""
+        paging = self.d.paging
+        names = {"start": "startPosition", "end": "endPosition", "size": "resultSetSize", "total": "totalSetSize", **(paging.get("fields") or {})}
+        try:
+            start = int(query.get(paging.get("start_param", "start_position")) or 0)
+            count = int(query.get(paging.get("count_param", "count")) or paging.get("default_count", 100))
+        except ValueError:
+            raise RecordError(400, "start_position and count must be whole numbers.") from None
+        if start < 0 or count < 1:
+            raise RecordError(400, "start_position must be 0 or more and count 1 or more.")
+        chunk = rows[start : start + min(count, int(paging.get("max_count", 1000)))]
+        numbers = {names["start"]: start, names["end"]: start + len(chunk) - 1, names["size"]: len(chunk), names["total"]: len(rows)}
+        answer: dict[str, Any] = {k: str(v) if paging.get("as_strings") else v for k, v in numbers.items()}
+        if chunk:
+            answer[list_field] = chunk  # an empty page has no list at all, as DocuSign answers
+        return answer
 
     # ---- the stand-in's own controls (not the vendor's API)
     def _controls(self, control: Blueprint) -> None:

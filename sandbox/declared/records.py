@@ -16,10 +16,11 @@ from sandbox.state import STORE
 class RecordError(Exception):
     """A request the vendor would refuse: status and message, rendered in the vendor's error envelope."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str = ""):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code  # the vendor's error code when its envelope has one (DocuSign's errorCode)
 
 
 def iso(moment: datetime) -> str:
@@ -60,7 +61,10 @@ class Records:
             return uuid.uuid4().hex[: int(self.d.ids.get("length", 24))]
         return str(int(self.d.ids.get("start", 1000000)) + STORE.next_id())
 
-    def id_field(self) -> str:
+    def id_field(self, collection: Collection | None = None) -> str:
+        """The id field: the collection's own (DocuSign's envelopeId) or the vendor-wide one (Asana's gid)."""
+        if collection is not None and collection.id_field:
+            return collection.id_field
         return str(self.d.ids.get("field", "gid"))
 
     def type_field(self) -> str:
@@ -72,7 +76,7 @@ class Records:
         shown = {k: v for k, v in record.items() if k not in collection.hidden}
         if collection.shape != "jsonapi":
             return shown
-        id_field, type_field = self.id_field(), self.type_field()
+        id_field, type_field = self.id_field(collection), self.type_field()
         answer: dict[str, Any] = {"id": shown.get(id_field), "type": record.get(type_field) or collection.resource_type}
         answer["attributes"] = {k: v for k, v in shown.items() if k not in (id_field, type_field) and k not in collection.refs}
         relationships = {k: self._identifiers(shown[k]) for k in collection.refs if shown.get(k) is not None}
@@ -104,11 +108,11 @@ class Records:
                 raise RecordError(400, f"{ref_field}: Value is not an array: {values}")
             refs = []
             for value in values:
-                if isinstance(value, dict) and value.get(self.id_field()) is None:
+                if isinstance(value, dict) and value.get(self.id_field(target_collection)) is None:
                     # A reference by another field ({"name": "Shipped"}: Aha!'s workflow status by name).
                     named = [value[n] for n in target_collection.lookup if value.get(n) is not None]
                     value = str(named[0]) if named else None
-                gid = value.get(self.id_field()) if isinstance(value, dict) else value
+                gid = value.get(self.id_field(target_collection)) if isinstance(value, dict) else value
                 gid = me if gid == "me" and me else str(gid)
                 record = self.table(target_collection.name).get(gid) or self._lookup(target_collection, gid)
                 if record is None:
@@ -167,14 +171,14 @@ class Records:
     def build(self, collection: Collection, data: dict[str, Any], *, me: str | None, gid: str | None = None) -> dict[str, Any]:
         """A new record: defaults, input with references resolved, inherited fields, stamps, id and permalink."""
         now = iso(datetime.now(UTC))
-        record: dict[str, Any] = {self.id_field(): gid or self.new_id()}
+        record: dict[str, Any] = {self.id_field(collection): gid or self.new_id()}
         type_field = self.type_field()
         if type_field:
             record[type_field] = collection.resource_type
         record.update({k: (copy.deepcopy(v) if isinstance(v, list | dict) else v) for k, v in collection.defaults.items()})
         # Asana's resource_type is the collection's; a `type` given in input or a seed names a subtype (Productboard's
         # /entities hold features, releases and components).
-        kept = (self.id_field(), "resource_type") if type_field == "resource_type" else (self.id_field(),)
+        kept = (self.id_field(collection), "resource_type") if type_field == "resource_type" else (self.id_field(collection),)
         record.update(self.resolve_refs(collection, {k: v for k, v in data.items() if k not in kept}, me=me))
         if collection.author and me and record.get(collection.author) is None:
             found = self.find_any(me)
@@ -191,7 +195,7 @@ class Records:
                 source = record.get(rule["from"])
                 source = source[0] if isinstance(source, list) and source else source
                 if isinstance(source, dict):
-                    found = self.find_any(str(source.get(self.id_field())))
+                    found = self.find_any(str(source.get(self.id_field(self.d.collections[_target(collection.refs[rule["from"]])]))))
                     if found and found[1].get(rule["field"]) is not None:
                         record[target_field] = found[1][rule["field"]]
         for stamp in ("created", "modified"):
@@ -203,6 +207,10 @@ class Records:
                     record[name] = int((moment or datetime.now(UTC)).timestamp())
                 else:
                     record[name] = iso(moment) if moment else now
+        for name in collection.times:
+            moment = parse_time(record.get(name))
+            if moment is not None:
+                record[name] = iso(moment)
         self._done(collection, record, previous=False)
         if collection.computed:
             from sandbox.declared.shapes import shape
@@ -217,7 +225,7 @@ class Records:
         previous = bool(record.get(collection.done.get("flag", ""))) if collection.done else False
         changed = []
         for key, value in self.resolve_refs(collection, data, me=me).items():
-            if key in (self.id_field(), self.type_field()):
+            if key in (self.id_field(collection), self.type_field()):
                 continue
             if key in collection.merge and isinstance(value, dict) and isinstance(record.get(key), dict):
                 value = {**record[key], **value}  # Productboard's PATCH {fields: {name}} keeps the other fields
@@ -246,10 +254,11 @@ class Records:
         wanted = list(collection.compact)
         for name in (fields_param or "").split(","):
             head = name.strip().split(".", 1)[0]
+            head = self.d.field_aliases.get(head, head)
             if head and head not in wanted:
                 wanted.append(head)
         shown = {key: record[key] for key in wanted if key in record}
-        shown.setdefault(self.id_field(), record.get(self.id_field()))
+        shown.setdefault(self.id_field(collection), record.get(self.id_field(collection)))
         return shown
 
     def seed(self, collection: Collection) -> None:
@@ -261,9 +270,14 @@ class Records:
                     rows.append({k: _fill(v, n) for k, v in entry["template"].items()})
             else:
                 rows.append(dict(entry))
+        key = self.id_field(collection)
         for row in rows:
-            record = self.build(collection, row, me=None, gid=str(row.get(self.id_field())) if row.get(self.id_field()) else None)
-            self.table(collection.name)[record[self.id_field()]] = record
+            record = self.build(collection, row, me=None, gid=str(row.get(key)) if row.get(key) else None)
+            self.table(collection.name)[record[key]] = record
+
+
+def _target(ref: Any) -> str:
+    return ref[0] if isinstance(ref, list) else ref
 
 
 def _fill(value: Any, n: int) -> Any:
@@ -283,6 +297,13 @@ def matches(record: dict[str, Any], rule: dict[str, str], value: str, id_field: 
     op, current = rule.get("op", "eq"), get_path(record, rule["field"]) if "." in rule["field"] else record.get(rule["field"])
     if op == "eq":
         return str(current) == value
+    if op == "in":  # a comma-separated list of accepted values (DocuSign's status=sent,delivered)
+        return str(current).lower() in {v.strip().lower() for v in value.split(",") if v.strip()}
+    if op == "item_pair":  # name=value among a list of {name, value} objects (DocuSign's custom_field=Region=West)
+        name, _, wanted = value.partition("=")
+        keys = rule.get("keys") or ["name", "value"]
+        items = current if isinstance(current, list) else [current]  # a dotted path answers a lone item unwrapped
+        return any(isinstance(i, dict) and i.get(keys[0]) == name and str(i.get(keys[1])) == wanted for i in items)
     if op == "bool":
         return bool(current) == (value.lower() == "true")
     if op == "ref":

@@ -73,6 +73,8 @@ class Webhooks:
     # ---- events
     def event(self, collection: Collection, record: dict[str, Any], action: str, *, user: str | None, changed: list[str] | None = None) -> None:
         """Record a change (the events feed) and deliver it, signed, to every subscription on the record or a parent."""
+        if not self.rules and not self.d.events:
+            return  # a vendor without subscriptions or a feed (DocuSign notifies through its behaviour module instead)
         gid_field = self.records.id_field()
         payload: dict[str, Any] = {
             "user": {gid_field: user, "resource_type": "user"} if user else None,

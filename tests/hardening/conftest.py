@@ -273,6 +273,17 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         token = sandbox_token(sandbox, "google_sheets", sekret("google_sheets"), scopes=scopes, subject="amara.nwosu@acme.example")
         return Recipe({"access_token": token, "token_type": "Bearer"}, [token], credential_type=CredentialType.OAUTH, base_url=f"{sandbox}/google_sheets")
 
+    def docusign() -> Recipe:
+        # A JWT service integration registered at the stand-in (consented): the RSA private key is the secret to look for.
+        app = requests.post(f"{sandbox}/docusign/_sandbox/jwt-apps", json={"consented": True}, timeout=30).json()
+        body_lines = [line for line in app["private_key"].splitlines() if line and not line.startswith("-----")]
+        return Recipe(
+            {"integration_key": app["integration_key"], "user_id": app["user_id"], "private_key": app["private_key"]},
+            [app["private_key"], body_lines[1], body_lines[len(body_lines) // 2]],
+            credential_type=CredentialType.SERVICE_ACCOUNT,
+            base_url=f"{sandbox}/docusign",
+        )
+
     return {
         "aha": bearer("aha", "api_key", "aha/api/v1", config={"product": "6100000000000000001"}),
         "amplitude": amplitude,
@@ -280,6 +291,7 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         "brandfolder": bearer("brandfolder", "api_key", "brandfolder/api/v4", config={"brandfolder": "bfbrand-nimbus-00001"}),
         "microsoft365": microsoft365,
         "demo": bearer("demo", "api_key", "demo", scopes=DEMO_SCOPES),
+        "docusign": docusign,
         "email": email,
         "entra": entra,
         "google_calendar": google_calendar,
@@ -468,6 +480,11 @@ def webhook_for(
         return SignedWebhook(raw, _meta(headers), content_type="application/x-www-form-urlencoded")
     if key == "asana":
         return SignedWebhook(raw, _meta({"X-Hook-Signature": _hmac_hex(secret, raw)}))
+    if key == "docusign":
+        # Connect: base64 HMAC-SHA256 of the raw body per active key; a rotation sends -1 (retired key) and -2 (current).
+        retired = base64.b64encode(hmac.new(b"retired-connect-key", raw, hashlib.sha256).digest()).decode()
+        current = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+        return SignedWebhook(raw, _meta({"X-DocuSign-Signature-1": retired, "X-DocuSign-Signature-2": current}))
     if key == "microsoft365":
         # Graph signs nothing: each notification carries the subscription's clientState, derived from the webhook secret.
         from integrations.connectors.microsoft365.subscriptions import client_state
@@ -513,6 +530,11 @@ def _payload(key: str, external_id: str, delivery_id: str, now: int) -> bytes:
         created = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
         event = {"user": {"gid": "1200000000000001", "resource_type": "user"}, "created_at": created, "action": "deleted"}
         return json.dumps({"events": [{**event, "resource": {"gid": external_id, "resource_type": "task"}}], "delivery": delivery_id}).encode()
+    if key == "docusign":
+        generated = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+        summary = {"envelopeId": external_id, "status": "voided", "emailSubject": "Hook", "statusChangedDateTime": generated, "voidedReason": "Hook"}
+        data = {"accountId": "8f2a6c1e-4b7d-4e0a-9c3f-2d1e5a7b9c01", "envelopeId": external_id, "envelopeSummary": summary}
+        return json.dumps({"event": "envelope-voided", "apiVersion": "v2.1", "generatedDateTime": generated, "data": data}).encode()
     if key == "microsoft365":
         data = {"@odata.type": "#Microsoft.Graph.Event", "id": external_id}
         item = {"subscriptionId": delivery_id, "changeType": "deleted", "resource": f"users/amara/events/{external_id}", "resourceData": data}

@@ -205,6 +205,16 @@ def _where(value: Any, key: str, wanted: Any, ignore_case: bool = False) -> list
     return [item for item in value if same(item)] if isinstance(value, list) else []
 
 
+def _reshape(value: Any, *fields: str) -> Any:
+    """Keep (and rename) keys of a mapping, or of each mapping in a list: reshape('roleName=role', 'email') → {roleName, email}."""
+    pairs = [(f.partition("=")[0], f.partition("=")[2] or f.partition("=")[0]) for f in map(str, fields)]
+
+    def one(item: Any) -> Any:
+        return {new: item.get(old) for new, old in pairs} if isinstance(item, Mapping) else item
+
+    return [one(item) for item in value] if isinstance(value, list) else one(value)
+
+
 FILTERS: dict[str, Any] = {
     "default": _default,
     "str": _none_safe(lambda v: v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)),
@@ -218,6 +228,7 @@ FILTERS: dict[str, Any] = {
     "length": _length,
     "join": _join,
     "pluck": _pluck,
+    "reshape": _reshape,
     "first": _first,
     "last": _last,
     "get": _get,

@@ -82,6 +82,20 @@ def webhook_signature(cls: type[DeclarativeConnector], secret: str, request: Web
     return signature.get("prefix", "") + digest
 
 
+def signature_candidates(signature: Mapping[str, Any], request: WebhookRequest, vendor: str) -> list[str]:
+    """The signatures a delivery carries: one header (split on `separator`), or every present header of a numbered series.
+
+    `numbered: N` reads `header` with {n} = 1..N (DocuSign's X-DocuSign-Signature-1..N, one per active key during a
+    rotation); any one of them may match. None present is a 400 naming the first.
+    """
+    if signature.get("numbered"):
+        names = [signature["header"].replace("{n}", str(n)) for n in range(1, int(signature["numbered"]) + 1)]
+        found = [value for value in (request.header(name) for name in names) if value]
+        return found or [require_header(None, names[0], vendor)]
+    received = require_header(request.header(signature["header"]), signature["header"], vendor)
+    return [c for c in received.split(signature["separator"])] if signature.get("separator") else [received]
+
+
 class WebhooksMixin(DeclarativeConnector):
     """verify_webhook, parse_webhook and webhook_account_id from `webhooks`."""
 
@@ -99,8 +113,7 @@ class WebhooksMixin(DeclarativeConnector):
         for handshake in webhooks.get("handshake") or []:
             if handshake.get("unsigned") and holds(handshake["when"], scope):
                 return  # an unsigned handshake carries nothing but the challenge (parse_webhook answers it, stores nothing)
-        received = require_header(request.header(signature["header"]), signature["header"], vendor)
-        candidates = [c for c in received.split(signature["separator"])] if signature.get("separator") else [received]
+        candidates = signature_candidates(signature, request, vendor)
         stamp: float | None = None
         timestamp = signature.get("timestamp")
         if timestamp:
