@@ -390,18 +390,34 @@ def field_import_csv(
     return {"value": resolved, "items": parsed["items"], "errors": parsed["errors"], "skipped": parsed["skipped"], "connectors": ["csv"]}
 
 
-def _merge_text_lines(current: Any, imported: Any, mode: str) -> Any:
-    """A text field takes imported lines after its own; a line it already has (any case) is not repeated."""
-    if mode == "replace" or not isinstance(current, str) or not current.strip():
-        return imported
-    have = {line.strip().lower() for line in current.splitlines()}
-    new = [line for line in str(imported or "").splitlines() if line.strip().lower() not in have]
-    return "\n".join([current.rstrip("\n"), *new]) if new else current
+def _fit_text_lines(field_def: dict[str, Any], current: Any, imported: dict[str, Any], mode: str) -> str | None:
+    """Add imported lines after the field's text (a line it already has, any case, is not repeated) while they fit its limit.
+
+    A line past the limit is refused row by row (imported["items"] and ["errors"] are updated) instead of failing the file.
+    """
+    limit = int((field_def.get("validation") or {}).get("max_length", 20000))
+    text = current.rstrip("\n") if mode != "replace" and isinstance(current, str) else ""
+    have = {line.strip().lower() for line in text.splitlines()}
+    kept: list[dict[str, Any]] = []
+    lines = str(imported["value"] or "").splitlines()
+    for line, item in zip(lines, imported["items"], strict=True):
+        if line.strip().lower() in have:
+            kept.append(item)
+            continue
+        candidate = f"{text}\n{line}" if text else line
+        if len(candidate) > limit:
+            number = item.get("line")
+            message = f"Line {number}: {field_def.get('label') or field_def['key']} is full ({limit:,} characters); this line was not imported."
+            imported["errors"].append({"line": number, "message": message})
+            continue
+        text = candidate
+        have.add(line.strip().lower())
+        kept.append(item)
+    imported["items"] = kept
+    return text or None
 
 
 def _merge_field_value(field_def: dict[str, Any], current: Any, imported: Any, mode: str) -> Any:
-    if field_def["type"] in TEXT_TYPES:
-        return _merge_text_lines(current, imported, mode)
     if mode == "replace" or current in (None, "", [], {}) or not isinstance(imported, list):
         return imported if imported not in (None, []) or mode == "replace" else current
     existing = current if isinstance(current, list) else [current]
@@ -444,7 +460,11 @@ def scenario_populate_field(
             query=query,
             actor=actor,
         )
-    merged_value = _merge_field_value(field_def, scenario.values.get(field_key), imported["value"], mode)
+    if field_def["type"] in TEXT_TYPES and csv_content is not None:
+        merged_value = _fit_text_lines(field_def, scenario.values.get(field_key), imported, mode)
+        imported["errors"].sort(key=lambda error: error["line"])
+    else:
+        merged_value = _merge_field_value(field_def, scenario.values.get(field_key), imported["value"], mode)
     check = validate_values([{**field_def, "required": False, "visible_if": None}], [], {field_key: merged_value})
     if check.errors:
         raise ApplicationError(check.errors[field_key][0], code="invalid", fields=check.errors)

@@ -79,6 +79,13 @@ def test_the_six_systems_are_declared_and_each_template_fills_a_shipped_field_of
     assert not any(listing.inbound_webhook for listing in listings())  # no vendor here is known to post signed events
 
 
+def test_no_listing_shadows_an_installed_connector():
+    """A vendor that gains a real connector must lose its import-only listing (one card per tool)."""
+    from integrations.registry import manifests
+
+    assert not SIX & {manifest.key for manifest in manifests()}
+
+
 @pytest.mark.parametrize("key", ["carta", "klue"])
 def test_starter_specs_validate_and_compile_without_hooks(key):
     doc = spec_parse(listing_get(key).starter_text())
@@ -383,3 +390,14 @@ def test_api_requires_sign_in(client):
 def test_the_directory_import_recognises_linkedin_connections_columns():
     headers = ["First Name", "Last Name", "URL", "Email Address", "Company", "Position", "Connected On"]
     assert suggest_mapping(headers) == {"email": "Email Address", "given_name": "First Name", "family_name": "Last Name", "title": "Position"}
+
+
+def test_lines_past_the_fields_limit_are_refused_row_by_row_not_the_whole_file(api, organization):
+    deal = _scenario(organization, "mergers_acquisitions", values={"legal_requirements": "x" * 19_900})
+    content = _csv([["Question", "Status"], ["Short one", "Open"], ["A question too long to fit " + "y" * 100, "Open"], ["Fits", "Open"]])
+    result = _import(api, "datasite", "datasite-qa", deal, content).json()
+    assert result["imported"] == 2 and result["errors"] == [
+        {"line": 3, "message": "Line 3: Legal requirements is full (20,000 characters); this line was not imported."}
+    ]
+    deal.refresh_from_db()
+    assert deal.values["legal_requirements"].endswith("\nShort one (Open)\nFits (Open)")
