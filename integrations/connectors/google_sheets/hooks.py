@@ -13,6 +13,7 @@ from urllib.parse import quote
 from integrations.connectors.base import ActionResult, DocumentItem, Page, WebhookEvent, WebhookRequest
 from integrations.connectors.declarative.runtime import text
 from integrations.connectors.declarative.template import render
+from integrations.connectors.google_sheets.copying import copy_document, undo_copy
 from integrations.connectors.kit.markers import idempotency_marker
 from integrations.connectors.kit.signatures import equal_secret
 from integrations.errors import ApiBadRequest, ApiNotFound, WebhookRejected
@@ -305,6 +306,8 @@ def perform(connector: Any, action: str, payload: Mapping[str, Any], *, idempote
         return update_tracker(connector, payload)
     if action == "append_row":
         return append_row(connector, payload, idempotency_key)
+    if action == "copy_document":
+        return copy_document(connector, payload)
     raise KeyError(f"google_sheets has no action '{action}'")
 
 
@@ -436,6 +439,12 @@ def append_row(connector: Any, payload: Mapping[str, Any], idempotency_key: str)
     )
     result.created, result.summary = True, f"Appended a row to {range_name}"
     return result
+
+
+def undo(connector: Any, action: str, *, external_id: str, key: str = "", payload: Any = None, reason: str = "", idempotency_key: str = "") -> ActionResult:
+    if action != "copy_document":
+        raise NotImplementedError(f"Google Sheets cannot undo '{action}'")
+    return undo_copy(connector, external_id)
 
 
 # ---- push: the changes channel

@@ -6,6 +6,7 @@ base URL serves the connector; sandbox/spec_check.py checks every exchange again
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import secrets
@@ -32,6 +33,7 @@ FOLDER = "application/vnd.google-apps.folder"
 AUTH = "https://www.googleapis.com/auth/"
 DRIVE_READ = {f"{AUTH}{s}" for s in ("drive", "drive.readonly", "drive.file", "drive.metadata", "drive.metadata.readonly")}
 SHEETS_READ = {f"{AUTH}{s}" for s in ("spreadsheets", "spreadsheets.readonly", "drive", "drive.readonly", "drive.file")}
+DRIVE_WRITE = {f"{AUTH}{s}" for s in ("drive", "drive.file")}
 SHEETS_WRITE = {f"{AUTH}{s}" for s in ("spreadsheets", "drive", "drive.file")}
 SHARED_DRIVE = "0AFalconDealsSharedDrive"
 FALCON = "1FalconModel0aBcDeFgHiJkLmNoPqRsTuVwXyZ01234"
@@ -49,6 +51,11 @@ def error(status: int, message: str, reason: str = "badRequest") -> Response:
     response = jsonify(body)
     response.status_code = status
     return response
+
+
+def public(item: dict[str, Any]) -> dict[str, Any]:
+    """A file as Drive shows it (the stand-in's own keys start with an underscore)."""
+    return {k: v for k, v in item.items() if not k.startswith("_")}
 
 
 def files() -> Any:
@@ -223,6 +230,7 @@ def visible(item: dict[str, Any], all_drives: bool) -> bool:
 QUERY_TERMS = (
     ("mime", re.compile(r"mimeType\s*(=|!=)\s*'([^']*)'")),
     ("name", re.compile(r"name\s+contains\s+'((?:[^'\\]|\\.)*)'")),
+    ("named", re.compile(r"name\s*=\s*'((?:[^'\\]|\\.)*)'")),
     ("trashed", re.compile(r"trashed\s*=\s*(true|false)")),
     ("parent", re.compile(r"'([A-Za-z0-9_-]+)'\s+in\s+parents")),
 )
@@ -233,6 +241,8 @@ def _term_holds(kind: str, groups: tuple[str, ...], item: dict[str, Any]) -> boo
         return (item["mimeType"] == groups[1]) == (groups[0] == "=")
     if kind == "name":
         return groups[0].replace("\\'", "'").replace("\\\\", "\\").casefold() in item["name"].casefold()
+    if kind == "named":
+        return groups[0].replace("\\'", "'").replace("\\\\", "\\") == item["name"]
     if kind == "trashed":
         return item["trashed"] == (groups[0] == "true")
     return groups[0] in item["parents"]
@@ -293,7 +303,7 @@ def blueprints() -> list[Blueprint]:
                 "teamDrivesParameterNotSupported",
             )
         with STORE.lock:
-            found = [dict(f) for f in files().values() if visible(f, all_drives) and test(f)]
+            found = [public(f) for f in files().values() if visible(f, all_drives) and test(f)]
         found.sort(key=lambda f: f["modifiedTime"], reverse=True)
         paged = _page(found, request.args.get("pageSize"), request.args.get("pageToken"), 100)
         if isinstance(paged, Response):
@@ -308,7 +318,77 @@ def blueprints() -> list[Blueprint]:
         item = files().get(file_id)
         if item is None or not visible(item, request.args.get("supportsAllDrives") == "true"):
             return error(404, f"File not found: {file_id}.", "notFound")
-        return jsonify(dict(item))
+        return jsonify(public(item))
+
+    def _writable(file_id: str | None = None) -> tuple[dict[str, Any] | None, Response | None]:
+        if not allowed(DRIVE_WRITE):
+            return None, error(403, "Request had insufficient authentication scopes.", "insufficientPermissions")
+        if file_id is None:
+            return None, None
+        item = files().get(file_id)
+        if item is None or (item.get("driveId") and request.args.get("supportsAllDrives") != "true"):
+            return None, error(404, f"File not found: {file_id}.", "notFound")
+        return item, None
+
+    @api.post("/drive/v3/files")
+    def files_create():
+        _, problem = _writable()
+        if problem:
+            return problem
+        body = request.get_json(silent=True) or {}
+        parents = body.get("parents") or ["root"]
+        if not str(body.get("name") or "").strip() or any(p != "root" and p not in files() for p in parents):
+            return error(400, "A name and existing parents are required.", "invalid")
+        item = _file("1" + secrets.token_hex(16), str(body["name"]), str(body.get("mimeType") or "application/octet-stream"), parents=parents, days_ago=0)
+        with STORE.lock:
+            files()[item["id"]] = item
+        record_change(item["id"])
+        return jsonify(public(item))
+
+    @api.post("/drive/v3/files/<file_id>/copy")
+    def files_copy(file_id: str):
+        source, problem = _writable(file_id)
+        if problem:
+            return problem
+        body = request.get_json(silent=True) or {}
+        parents = body.get("parents") or source["parents"]
+        if any(p != "root" and p not in files() for p in parents):
+            return error(404, f"File not found: {parents[0]}.", "notFound")
+        item = _file("1" + secrets.token_hex(16), str(body.get("name") or f"Copy of {source['name']}"), source["mimeType"], parents=parents, days_ago=0)
+        with STORE.lock:
+            files()[item["id"]] = item
+            if file_id in books():
+                books()[item["id"]] = {**copy.deepcopy(books()[file_id]), "spreadsheetId": item["id"], "title": item["name"]}
+        STORE.record_created(VENDOR, "copy", item["id"], f"{item['name']} (copy of {source['name']})", item["webViewLink"])
+        record_change(item["id"])
+        return jsonify(public(item))
+
+    @api.route("/drive/v3/files/<file_id>/permissions", methods=["GET", "POST"])
+    def permissions(file_id: str):
+        item, problem = _writable(file_id) if request.method == "POST" else (files().get(file_id), None)
+        if problem or item is None:
+            return problem or error(404, f"File not found: {file_id}.", "notFound")
+        if request.method == "GET":
+            return jsonify({"kind": "drive#permissionList", "permissions": list(item.get("_permissions") or [])})
+        body = request.get_json(silent=True) or {}
+        if body.get("type") != "user" or body.get("role") not in ("reader", "commenter", "writer") or "@" not in str(body.get("emailAddress") or ""):
+            return error(400, "Invalid permission: type user, a role and an emailAddress are required.", "invalid")
+        permission = {"kind": "drive#permission", "id": secrets.token_hex(8), "type": "user", "role": body["role"], "emailAddress": body["emailAddress"]}
+        with STORE.lock:
+            item.setdefault("_permissions", []).append(permission)
+        STORE.record_created(VENDOR, "share", item["id"], f"{item['name']} shared with {body['emailAddress']} ({body['role']})")
+        return jsonify(permission)
+
+    @api.delete("/drive/v3/files/<file_id>")
+    def files_delete(file_id: str):
+        _, problem = _writable(file_id)
+        if problem:
+            return problem
+        with STORE.lock:
+            files().pop(file_id, None)
+            books().pop(file_id, None)
+        record_change(file_id, removed=True)
+        return Response(status=204)
 
     @api.get("/drive/v3/changes/startPageToken")
     def changes_start():
@@ -332,7 +412,7 @@ def blueprints() -> list[Blueprint]:
                 entry = {"kind": "drive#change", "changeType": "file", "type": "file", "time": change["time"], "fileId": change["fileId"]}
                 entry["removed"] = change["removed"] or item is None
                 if item is not None and not entry["removed"]:
-                    entry["file"] = dict(item)
+                    entry["file"] = public(item)
                 out.append(entry)
             body: dict[str, Any] = {"kind": "drive#changeList", "changes": out}
             if len(pending) > size:

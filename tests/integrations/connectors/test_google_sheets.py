@@ -4,16 +4,16 @@ tracker writes exactly once, Drive changes as incremental sync, and the changes.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.test import Client
 
-from accounts.models import Role
-from integrations.connectors.base import Capability
-from integrations.errors import ApiBadRequest, ApiNotFound
+from accounts.models import Role as MemberRole
+from integrations.connectors.base import Capability, Role
+from integrations.errors import ApiBadRequest, ApiForbidden, ApiNotFound
 from integrations.models import Integration, IntegrationStatus
 from integrations.registry import get_connector_class
 from integrations.services import shared_connector
@@ -24,7 +24,7 @@ from tests.integrations.oauth_helpers import consent, local
 from tests.sandbox.test_declared_sandbox import HookTarget
 
 FALCON = "1FalconModel0aBcDeFgHiJkLmNoPqRsTuVwXyZ01234"
-SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.readonly")
+SCOPES = tuple(f"https://www.googleapis.com/auth/{s}" for s in ("spreadsheets", "drive.readonly", "drive.file"))
 MAPPING = {"deal_value": "DealValue", "close_date": "CloseDate", "synergy_targets": "Synergies"}
 
 
@@ -41,7 +41,7 @@ def sheets(sandbox, users_by_role, settings) -> Integration:
     """Connected the way an admin does it: the connect page, Google's consent (the sandbox's), the callback."""
     settings.BASTION_SANDBOX_URL = sandbox
     client = Client()
-    client.force_login(users_by_role[Role.ADMIN])
+    client.force_login(users_by_role[MemberRole.ADMIN])
     page = client.get("/integrations/connect/google_sheets/").content.decode()
     assert all(scope in page for scope in SCOPES) and "file picker" in page  # each scope with its purpose
     started = client.post("/integrations/connect/google_sheets/", {"display_name": "Sheets", "base_url": f"{sandbox}/google_sheets", "auth_method": "oauth2"})
@@ -62,7 +62,7 @@ def connector(sheets):
 def test_the_connector_is_a_spec_with_hooks_and_connects_through_consent(sheets):
     manifest = get_connector_class("google_sheets").manifest
     assert {Capability.DOCUMENTS, Capability.DOCUMENT_VALUES, Capability.INCREMENTAL, Capability.WEBHOOK_REGISTRATION} <= set(manifest.capabilities)
-    assert [a.key for a in manifest.actions] == ["update_tracker", "append_row"]
+    assert [a.key for a in manifest.actions] == ["update_tracker", "append_row", "copy_document"] and manifest.roles == (Role.DOCUMENTS,)
     assert set(manifest.action("update_tracker").input_schema) == {"document", "table", "key_column", "key", "values"}  # Excel's payload
     assert sheets.external_account_id == "amara.nwosu@acme.example"
 
@@ -82,7 +82,7 @@ def test_the_picker_lists_searches_and_opens_folders_across_shared_drives(connec
         connector.browse_documents("../../etc/passwd")
     with pytest.raises(ApiNotFound):
         connector.browse_documents("folder:1NoSuchFolder000000")
-    listing = api_for(users_by_role[Role.EDITOR]).get(f"/api/integrations/{sheets.pk}/documents", {"q": "Falcon"})
+    listing = api_for(users_by_role[MemberRole.EDITOR]).get(f"/api/integrations/{sheets.pk}/documents", {"q": "Falcon"})
     assert listing.status_code == 200 and listing.json()["items"][0]["id"] == FALCON
     assert api_for(outsider).get(f"/api/integrations/{sheets.pk}/documents").status_code == 404
 
@@ -112,7 +112,7 @@ def sheets_requests_from(connector) -> list[str]:
 
 
 def test_the_ma_fields_fill_from_the_sheets_model_with_provenance(api_for, users_by_role, organization, sheets):
-    editor = api_for(users_by_role[Role.EDITOR])
+    editor = api_for(users_by_role[MemberRole.EDITOR])
     values = {"title": "Project Falcon", "deal": "006FALCON", "deal_value": {"amount": 1, "currency": "GBP"}, "summary": "Acquire Falcon."}
     values["stakeholders"] = [{"name": "Priya Raman", "email": "priya.raman@acme.example", "role": "legal"}]
     values["jira_project_key"] = "MA"
@@ -183,6 +183,26 @@ def test_append_row_appends_once_with_its_marker(connector, sandbox):
         connector.perform("append_row", {**payload, "values": {"Nope": 1}}, idempotency_key="run-9")
 
 
+def test_copy_document_copies_into_the_incident_folder_once_shares_and_undoes(connector, sandbox):
+    memo = "1FalconMemo0000000000000000000000000000000000"
+    payload = {"source": memo, "folder": "Incidents/Falcon data room", "share_with": ["priya.raman@acme.example", "PRIYA.RAMAN@acme.example"]}
+    payload.update({"share_role": "read", "message": "The memo for the deal team."})
+    first = connector.perform("copy_document", payload, idempotency_key="run-3:copy")
+    again = connector.perform("copy_document", payload, idempotency_key="run-3:copy")  # a retried step: the copy is found
+    assert first.created and not again.created and first.external_id == again.external_id
+    assert first.tracked.is_done and first.tracked.title == "Project Falcon memo" and first.url.startswith("https://docs.google.com/")
+    assert first.data["folder"] == "Incidents/Falcon data room" and first.data["shared_with"] == ["priya.raman@acme.example"]
+    created = requests.get(f"{sandbox}/_control/created", timeout=5).json()
+    assert [c["kind"] for c in created if c["vendor"] == "google_sheets"] == ["copy", "share"]  # one copy, one invitation
+    inside = connector.browse_documents(f"folder:{first.data['folder_id']}")
+    assert inside == []  # the copy is a document, not a spreadsheet: the picker lists spreadsheets only
+    assert connector.undo("copy_document", external_id=first.external_id, idempotency_key="u1").summary == "Deleted the copy."
+    assert connector.undo("copy_document", external_id=first.external_id, idempotency_key="u2").summary == "The copy was already deleted."
+    for bad, message in [({"source": "../etc"}, "not a file reference"), ({"folder": "a/../b"}, "cannot contain"), ({"share_role": "owner"}, "is not read")]:
+        with pytest.raises(ApiBadRequest, match=message):
+            connector.perform("copy_document", {**payload, **bad}, idempotency_key="run-4:copy")
+
+
 def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
     with django_capture_on_commit_callbacks(execute=True):
         job = sync_start(data_source=source, **kwargs)
@@ -219,7 +239,7 @@ def test_the_watch_channel_registers_and_a_change_syncs_through_the_intake(
     target = HookTarget()  # stands where Bastion's public URL points and records what Drive sends
     try:
         settings.BASTION_PUBLIC_URL = target.url.removesuffix("/hooks/asana")
-        registered = api_for(users_by_role[Role.ADMIN]).post(f"/api/integrations/{sheets.pk}/webhook")
+        registered = api_for(users_by_role[MemberRole.ADMIN]).post(f"/api/integrations/{sheets.pk}/webhook")
         assert registered.status_code in (200, 201), registered.content[:300]
         sheets.refresh_from_db()
         assert sheets.config["webhook_registration"]["expires_at"]
@@ -245,8 +265,36 @@ def test_the_watch_channel_registers_and_a_change_syncs_through_the_intake(
         assert relay(change, HTTP_X_GOOG_CHANNEL_TOKEN="forged").status_code == 401
         no_token = {k: v for k, v in change["headers"].items() if k != "X-Goog-Channel-Token"}
         assert relay({"headers": no_token}).status_code == 400
+        # Drive channels cannot be extended: renewal opens a new channel (same token and address) and stops the old one.
+        connector = shared_connector(sheets, purpose="test")
+        old_ids = sheets.config["webhook_registration"]["ids"]
+        renewed_until = connector.refresh_webhooks(old_ids)
+        assert renewed_until > datetime.now(UTC) + timedelta(days=6)
+        old_channel, old_resource, _ = old_ids[0].split("|")
+        with pytest.raises(ApiNotFound):  # already stopped by the renewal
+            connector.client.post(f"{sandbox}/google_sheets/drive/v3/channels/stop", json={"id": old_channel, "resourceId": old_resource})
+        channels = [c for c in requests.get(f"{sandbox}/_control/created", timeout=5).json() if c["vendor"] == "google_sheets" and c["kind"] == "channel"]
+        assert len(channels) == 2
     finally:
         target.server.shutdown()
+
+
+def test_quota_answers_are_waited_out_and_a_missing_scope_is_named(sheets, sandbox, settings):
+    requests.put(f"{sandbox}/_control/faults/google_sheets", json={"rate_limit_next": 1, "retry_after": 1}, timeout=5).raise_for_status()
+    connector = shared_connector(sheets, purpose="test")
+    assert connector.read_document_values(FALCON, ["DealValue"]) == {"DealValue": [[1_250_000_000]]}  # the 429 waited out once
+    statuses = [r["status"] for r in sheets_requests(sandbox) if "/v4/spreadsheets/" in r["path"]]
+    assert statuses[:2] == [429, 200]
+    from integrations.http import BearerAuth, HttpClient
+
+    read_only = requests.post(
+        f"{sandbox}/_control/tokens", json={"vendor": "google_sheets", "scopes": ["https://www.googleapis.com/auth/drive.readonly"]}, timeout=5
+    ).json()["token"]
+    limited = get_connector_class("google_sheets")(client=HttpClient(f"{sandbox}/google_sheets", auth=BearerAuth(read_only)), config={})
+    assert limited.read_document_values(FALCON, ["DealValue"]) == {"DealValue": [[1_250_000_000]]}  # drive.readonly reads sheets
+    payload = {"document": FALCON, "table": "Tracker", "key_column": "Workstream", "key": "Financing", "values": {"Status": "Reopened"}}
+    with pytest.raises(ApiForbidden, match="insufficient authentication scopes"):
+        limited.perform("update_tracker", payload, idempotency_key="k")
 
 
 def test_the_stand_in_kept_to_the_published_discovery_documents(connector, sandbox):
