@@ -9,7 +9,7 @@ from typing import Any
 
 from integrations.connectors.base import ActionResult, DocumentItem
 from integrations.connectors.kit.once import create_once
-from integrations.errors import ApiBadRequest, ApiForbidden, ApiNotFound
+from integrations.errors import ApiBadRequest, ApiError, ApiForbidden, ApiNotFound
 
 PERMISSIONS = ("guest", "collaborator", "admin")  # "owner" is only valid on an organization (Brandfolder's document)
 MAX_EMAILS = 50
@@ -33,7 +33,9 @@ def _resource_id(value: Any, what: str) -> str:
 def _pages(connector: Any, request: str, **names: Any) -> Iterator[dict[str, Any]]:
     """Each page's body of a page/per list, until meta.total_pages (at most MAX_PAGES)."""
     for number in range(1, MAX_PAGES + 1):
-        body = connector.send_scoped({"use": request}, connector.scope(page=number, **names))["body"] or {}
+        body = connector.send_scoped({"use": request}, connector.scope(page=number, **names))["body"]
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ApiError(f"Brandfolder answered {request.replace('_', ' ')} without a data list.")
         yield body
         if number >= int((body.get("meta") or {}).get("total_pages") or 1):
             return
@@ -41,6 +43,15 @@ def _pages(connector: Any, request: str, **names: Any) -> Iterator[dict[str, Any
 
 def _attributes(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return resource.get("attributes") or {}
+
+
+def _resource(connector: Any, request: str, **names: Any) -> Mapping[str, Any]:
+    """One resource's `data`, checked at the border: an answer without it is the vendor's fault, never a crash here."""
+    body = connector.send_scoped({"use": request}, connector.scope(**names))["body"]
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise ApiError(f"Brandfolder answered {request.replace('_', ' ')} without a data object.")
+    return data
 
 
 # ---- the asset picker ----------------------------------------------------------------------------------------------------
@@ -55,7 +66,7 @@ def _asset_item(asset: Mapping[str, Any], where: str) -> DocumentItem:
 
 def browse_documents(connector: Any, folder: str = "", *, query: str = "") -> list[DocumentItem]:
     """The top: the brandfolder's collections as folders (a query searches every asset); a collection: its assets."""
-    brandfolder = connector.send_scoped({"use": "brandfolder"}, connector.scope())["body"]["data"]
+    brandfolder = _resource(connector, "brandfolder")
     top = str(_attributes(brandfolder).get("name") or "Brandfolder")
     items: list[DocumentItem] = []
     if not folder and not query:
@@ -71,7 +82,7 @@ def browse_documents(connector: Any, folder: str = "", *, query: str = "") -> li
         if not str(folder).startswith(COLLECTION):
             raise ApiBadRequest("Open a collection of the listing (its id starts with 'collection:').")
         collection_id = _resource_id(folder, "collection")
-        collection = connector.send_scoped({"use": "collection"}, connector.scope(id=collection_id))["body"]["data"]
+        collection = _resource(connector, "collection", id=collection_id)
         where = f"{top} / {_attributes(collection).get('name') or ''}"
         for body in _pages(connector, "collection_assets_page", id=collection_id, search=query or None):
             items += [_asset_item(asset, where) for asset in body.get("data") or []]
@@ -131,7 +142,7 @@ def _members(connector: Any, collection_id: str) -> set[str]:
 def share_collection(connector: Any, action: str, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
     """Invite each e-mail not yet a member nor invited; a create whose answer was lost is looked for before it is resent."""
     collection_id, emails, permission, message = share_input(payload)
-    collection = connector.send_scoped({"use": "collection"}, connector.scope(id=collection_id))["body"]["data"]
+    collection = _resource(connector, "collection", id=collection_id)
     name = str(_attributes(collection).get("name") or collection_id)
     members, invited = _members(connector, collection_id), _invitations(connector, collection_id)
     already = [e for e in emails if e in members or e in invited]
@@ -141,7 +152,10 @@ def share_collection(connector: Any, action: str, payload: Mapping[str, Any], *,
 
         def send(invite: dict[str, Any] = invite) -> str:
             answer = connector.send_scoped({"use": "invite"}, connector.scope(id=collection_id, item=invite), retry=False)
-            return str(answer["body"]["data"]["id"])
+            created = (answer["body"] or {}).get("data") if isinstance(answer["body"], dict) else None
+            if not isinstance(created, dict) or not created.get("id"):
+                raise ApiError("Brandfolder answered the invitation without its id.")
+            return str(created["id"])
 
         def find(email: str = email) -> str | None:
             return _invitations(connector, collection_id).get(email)
