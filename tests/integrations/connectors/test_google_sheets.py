@@ -113,10 +113,7 @@ def sheets_requests_from(connector) -> list[str]:
 
 def test_the_ma_fields_fill_from_the_sheets_model_with_provenance(api_for, users_by_role, organization, sheets):
     editor = api_for(users_by_role[MemberRole.EDITOR])
-    values = {"title": "Project Falcon", "deal": "006FALCON", "deal_value": {"amount": 1, "currency": "GBP"}, "summary": "Acquire Falcon."}
-    values["stakeholders"] = [{"name": "Priya Raman", "email": "priya.raman@acme.example", "role": "legal"}]
-    values["jira_project_key"] = "MA"
-    scenario = scenario_create(organization=organization, scenario_type="mergers_acquisitions", values=values)
+    scenario = deal_scenario(organization)
     url = f"/api/scenarios/{scenario.pk}/document-import"
     document = {"id": FALCON, "name": "Project Falcon financial model"}
     bad = editor.post(
@@ -201,6 +198,50 @@ def test_copy_document_copies_into_the_incident_folder_once_shares_and_undoes(co
     for bad, message in [({"source": "../etc"}, "not a file reference"), ({"folder": "a/../b"}, "cannot contain"), ({"share_role": "owner"}, "is not read")]:
         with pytest.raises(ApiBadRequest, match=message):
             connector.perform("copy_document", {**payload, **bad}, idempotency_key="run-4:copy")
+
+
+def deal_scenario(organization):
+    values = {"title": "Project Falcon", "deal": "006FALCON", "deal_value": {"amount": 1, "currency": "GBP"}, "summary": "Acquire Falcon."}
+    values["stakeholders"] = [{"name": "Priya Raman", "email": "priya.raman@acme.example", "role": "legal"}]
+    values["jira_project_key"] = "MA"
+    return scenario_create(organization=organization, scenario_type="mergers_acquisitions", values=values)
+
+
+@pytest.mark.django_db
+def test_a_playbook_step_writes_the_tracker_row_and_a_second_run_finds_it(sheets, sandbox, organization, owner, django_capture_on_commit_callbacks):
+    from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus
+    from playbooks.services import playbook_activate, playbook_create
+
+    template = PlaybookTemplate.objects.create(scenario_type="mergers_acquisitions", name="Deal tracker")
+    PlaybookStepTemplate.objects.create(
+        template=template,
+        key="tracker",
+        name="Mark the deal in the tracker",
+        connector_key="google_sheets",
+        action="update_tracker",
+        payload_template={
+            "document": FALCON,
+            "table": "Tracker",
+            "key_column": "Workstream",
+            "key": "{{ scenario.title }}",
+            "values": {"Owner": "{{ scenario.deal }}", "Status": "Signing"},
+        },
+    )
+    scenario = deal_scenario(organization)
+    outcomes = []
+    for _ in range(2):  # the same deal's playbook run twice: the second run updates the row the first added
+        playbook = playbook_create(
+            organization=organization, scenario=scenario, template=template, integration_bindings={"google_sheets": str(sheets.pk)}, actor=owner
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            run, _ = playbook_activate(playbook=playbook, actor=owner)
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED, run.error_summary
+        outcomes.append(run.step_runs.get(step_key="tracker").external_id)
+    rows = sheet_values(sandbox, "Tracker")
+    assert [r[0] for r in rows].count("Project Falcon") == 1
+    assert next(r for r in rows if r[0] == "Project Falcon")[1:3] == ["006FALCON", "Signing"]
+    assert outcomes == [f"{FALCON}#Tracker:Project Falcon"] * 2
 
 
 def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
