@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -113,11 +113,23 @@ class ActingMixin(ReadingMixin):
     def _find(self, searches: list[Mapping[str, Any]] | None, result_spec: Mapping[str, Any], scope: dict[str, Any]) -> ActionResult | None:
         """The object an earlier attempt already made (its marker found by the action's `find` searches), else None."""
         for search in searches or []:
-            answer = self.send_scoped(search["request"], scope)
-            for record in select(search.get("records"), answer["body"]):
-                if holds(search.get("match", True), {**answer, "record": record}):
-                    return action_result(result_spec, answer, record, created=False)
+            for answer in self._search_pages(search, scope):
+                for record in select(search.get("records"), answer["body"]):
+                    if holds(search.get("match", True), {**answer, "record": record}):
+                        return action_result(result_spec, answer, record, created=False)
         return None
+
+    def _search_pages(self, search: Mapping[str, Any], scope: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The answers of one marker search: its first page, then while `more` names a next page (up to max_pages)."""
+        more = search.get("more") or {}
+        answer = self.send_scoped(search["request"], scope)
+        yield answer
+        for _ in range(int(more.get("max_pages", 10)) - 1 if more else 0):
+            following = render(more["next"], answer)
+            if following in (None, ""):
+                return
+            answer = self.send_scoped(search["request"], scope, params_first={str(more["param"]): following})
+            yield answer
 
     def perform_bulk(
         self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
@@ -175,13 +187,15 @@ class ActingMixin(ReadingMixin):
                     results[index] = self._find((spec.get("idempotency") or {}).get("find"), result_spec, scopes[index])
                 return
             for search in shared:
-                answer = self.send_scoped(search["request"], scopes[pending[0]])
-                records = select(search.get("records"), answer["body"])
-                for index in [i for i in pending if results[i] is None]:
-                    item = {**scopes[index], **_answered(answer)}
-                    record = next((r for r in records if holds(search.get("match", True), {**item, "record": r})), None)
-                    if record is not None:
-                        results[index] = action_result(result_spec, item, record, created=False)
+                for answer in self._search_pages(search, scopes[pending[0]]):
+                    records = select(search.get("records"), answer["body"])
+                    for index in [i for i in pending if results[i] is None]:
+                        item = {**scopes[index], **_answered(answer)}
+                        record = next((r for r in records if holds(search.get("match", True), {**item, "record": r})), None)
+                        if record is not None:
+                            results[index] = action_result(result_spec, item, record, created=False)
+                    if all(results[i] is not None for i in pending):
+                        break  # every item found: no further page is read
         except Exception as exc:  # noqa: BLE001 - without the search nothing may be created: every pending item waits for a retry
             for index in pending:
                 if results[index] is None:
@@ -189,9 +203,19 @@ class ActingMixin(ReadingMixin):
 
     def _bulk_item(self, bulk: Mapping[str, Any], spec: Mapping[str, Any], scope: dict[str, Any], record: Any) -> ActionResult | Exception:
         """One item's result; with `item_response` each result is an answer of its own (Asana's batch: status and body per action)."""
-        shape = bulk.get("item_response")
-        if not shape:
+        if not bulk.get("item_response"):
             return action_result(bulk.get("result") or spec.get("result"), scope, record, created=True)
+        answer = self._item_answer(bulk, scope, record)
+        if isinstance(answer, Exception):
+            return answer
+        result_spec = bulk.get("result") or spec.get("result") or {}
+        records = select(result_spec.get("select"), answer["body"]) if result_spec.get("select") else [answer["body"]]
+        return action_result(result_spec, answer, records[0] if records else {}, created=True)
+
+    def _item_answer(self, bulk: Mapping[str, Any], scope: dict[str, Any], record: Any) -> dict[str, Any] | ApiError:
+        """One result of a bulk answer read as a response (`item_response`: status, body, headers): the scope with its body,
+        or the error the spec's error table makes of it."""
+        shape = bulk.get("item_response") or {}
         item = {**scope, "record": record}
         status = int(render(shape.get("status", "{{ record.status }}"), item) or 0)
         body = render(shape.get("body", "{{ record.body }}"), item)
@@ -203,10 +227,7 @@ class ActingMixin(ReadingMixin):
         error = self.classify_response(response, str(bulk["request"].get("path", "")))
         if error is not None or status >= 400:
             return error or ApiBadRequest(f"HTTP {status}")
-        answer = {**scope, "body": body, "status": status, "headers": CaseInsensitive(headers if isinstance(headers, Mapping) else {})}
-        result_spec = bulk.get("result") or spec.get("result") or {}
-        records = select(result_spec.get("select"), body) if result_spec.get("select") else [body]
-        return action_result(result_spec, answer, records[0] if records else {}, created=True)
+        return {**scope, "body": body, "status": status, "headers": CaseInsensitive(headers if isinstance(headers, Mapping) else {})}
 
 
 class UndoMixin:
@@ -244,6 +265,8 @@ class FetchMixin:
         spec = (self.spec.get("fetch_status") or {}).get(kind)  # type: ignore[attr-defined]
         if spec is None:
             raise NotImplementedError(f"{self.manifest.name} cannot read '{kind}' objects back")  # type: ignore[attr-defined]
+        if spec.get("bulk") and len(external_ids) > 1:
+            return self._fetch_bulk(kind, spec, external_ids)
         out: dict[str, TrackedObject] = {}
         for external_id in external_ids:
             try:
@@ -253,6 +276,31 @@ class FetchMixin:
                 continue
             records = select(spec.get("select"), answer["body"]) if spec.get("select") else [answer["body"]]
             out[external_id] = tracked_object(spec["tracked"], {**answer, "record": records[0] if records else {}})
+        return out
+
+    def _fetch_bulk(self, kind: str, spec: Mapping[str, Any], external_ids: list[str]) -> dict[str, TrackedObject]:
+        """Many objects read in one request per chunk (Asana's batch of GETs); each result is read as its own answer.
+
+        A result that is a 404 is a deleted object; any other refused one is left out (read again on the next poll).
+        """
+        bulk = spec["bulk"]
+        out: dict[str, TrackedObject] = {}
+        size = int(bulk.get("chunk", 100))
+        for start in range(0, len(external_ids), size):
+            chunk = external_ids[start : start + size]
+            scopes = [self.scope(id=i, external_id=i, kind=kind) for i in chunk]  # type: ignore[attr-defined]
+            items = [render(bulk.get("item", {}), scope, drop_none=True) for scope in scopes]
+            answer = self.send_scoped(bulk["request"], {**scopes[0], "items": items})  # type: ignore[attr-defined]
+            records = select(bulk.get("records"), answer["body"])
+            for position, external_id in enumerate(chunk):
+                if position >= len(records):
+                    continue
+                read = self._item_answer(bulk, {**scopes[position], **_answered(answer)}, records[position])  # type: ignore[attr-defined]
+                if isinstance(read, ApiNotFound):
+                    out[external_id] = TrackedObject(status="deleted", is_done=True)
+                elif not isinstance(read, Exception):
+                    found = select(spec.get("select"), read["body"]) if spec.get("select") else [read["body"]]
+                    out[external_id] = tracked_object(spec["tracked"], {**read, "record": found[0] if found else {}})
         return out
 
 

@@ -389,3 +389,60 @@ def test_a_comment_is_posted_once_and_a_task_completed_then_reopened_by_undo(asa
     with pytest.raises(ApiBadRequest):
         connector.perform("complete_task", {"task": ""}, idempotency_key="run-3:empty")
     assert requests.get(f"{sandbox}/_control/spec-mismatches", timeout=5).json() == []
+
+
+def test_a_launch_timeline_step_for_the_tasks_role_makes_thirty_tracked_tasks_in_three_batch_calls(
+    organization, owner, asana, sandbox, django_capture_on_commit_callbacks
+):
+    """The launch scenario's timeline as one fanned-out bulk step on @tasks: Asana plays the role, 10 tasks per batch call."""
+    template = PlaybookTemplate.objects.create(scenario_type="crisis_management", name="Launch timeline")
+    items = [{"key": f"t{n}", **{k: v or "" for k, v in item.items()}} for n, item in enumerate(launch_timeline(30, "Launch step"))]
+    PlaybookStepTemplate.objects.create(
+        template=template,
+        key="timeline",
+        name="Launch timeline",
+        connector_key="@tasks",
+        action="create_task",
+        for_each="items",
+        items=items,
+        is_bulk=True,
+        payload_template={"title": "{{ item.title }}", "assignee": "{{ item.assignee }}", "due_on": "{{ item.due_on }}", "section": "{{ item.section }}"},
+    )
+    data_model = ScenarioDataModel.objects.filter(scenario_type="crisis_management").order_by("-version").first()
+    scenario = Scenario.objects.create(
+        organization=organization, data_model=data_model, scenario_type="crisis_management", title="Launch", values=crisis_values()
+    )
+    playbook = playbook_create(organization=organization, scenario=scenario, template=template, integration_bindings={"@tasks": str(asana.pk)}, actor=owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = playbook_activate(playbook=playbook, actor=owner)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error_summary
+    assert batch_calls(sandbox) == 3 and len(created_tasks(sandbox)) == 30
+    tasks = Task.objects.filter(run=run).order_by("title")
+    assert tasks.count() == 30 and {t.owner for t in tasks} == {"amara.nwosu@acme.example", "ben.ops@acme.example", "ada.admin@acme.example"}
+    assert all(t.integration_id == asana.pk and not t.is_done for t in tasks)
+    # Two are completed in Asana: the war room's poll reads them back as done.
+    for task in tasks[:2]:
+        asana_api(sandbox, "PUT", f"/tasks/{task.external_id}", json={"data": {"completed": True}})
+    asana_api(sandbox, "DELETE", f"/tasks/{tasks[2].external_id}")
+    before = len(asana_requests(sandbox))
+    assert playbook_tasks_poll() == 3
+    assert Task.objects.filter(run=run, is_done=True, status="completed").count() == 2
+    assert Task.objects.get(pk=tasks[2].pk).status == "deleted"
+    # The 30 open tasks were read in Asana's batch, 10 a call, not one GET each.
+    assert [r["path"] for r in asana_requests(sandbox)[before:]] == ["/asana/api/1.0/batch"] * 3
+    assert requests.get(f"{sandbox}/_control/spec-mismatches", timeout=5).json() == []
+
+
+def test_the_marker_search_reads_past_the_first_page_of_a_busy_project(asana, sandbox):
+    """More than 100 tasks changed today: the task an earlier attempt made is on the search's second page, and is found."""
+    connector = shared_connector(asana, purpose="playbooks")
+    first = connector.perform("create_task", {"title": "Freeze deploys"}, idempotency_key="run-5:freeze", known_new=True)
+    for n in range(1, 131):  # someone touches every seeded task today: they list before ours
+        requests.patch(f"{sandbox}/asana/_sandbox/records/tasks/14000000000{n:05d}", json={"notes": "touched"}, timeout=5).raise_for_status()
+    again = connector.perform("create_task", {"title": "Freeze deploys"}, idempotency_key="run-5:freeze")
+    assert again.created is False and again.external_id == first.external_id and len(created_tasks(sandbox)) == 1
+    searches = [r for r in asana_requests(sandbox) if r["path"] == "/asana/api/1.0/tasks" and r["method"] == "GET"]
+    assert len(searches) == 2  # the second page asked with the offset Asana gave
+    bulk = connector.perform_bulk("create_task", [{"title": "Freeze deploys"}], idempotency_keys=["run-5:freeze"])
+    assert bulk[0].external_id == first.external_id and bulk[0].created is False and batch_calls(sandbox) == 0
