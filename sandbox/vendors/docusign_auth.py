@@ -170,7 +170,9 @@ def blueprints() -> list[Blueprint]:
     def userinfo():
         if token_info(VENDOR, bearer_token()) is None:
             return _oauth_error("invalid_token", "The access token is expired, revoked or malformed.", 401)
-        base_uri = request.host_url.rstrip("/") + f"/{VENDOR}"
+        with STORE.lock:
+            moved = STORE.collection(VENDOR, "_userinfo").get("base_uri")
+        base_uri = moved or request.host_url.rstrip("/") + f"/{VENDOR}"
         accounts = [
             {"account_id": OTHER_ACCOUNT_ID, "is_default": False, "account_name": "Acme Ventures", "base_uri": base_uri},
             {"account_id": ACCOUNT_ID, "is_default": True, "account_name": "Acme Corp", "base_uri": base_uri},
@@ -193,5 +195,13 @@ def blueprints() -> list[Blueprint]:
             if body.get("consented"):
                 _consents()[(integration_key, USER_ID)] = ["signature", "impersonation"]
         return jsonify({"integration_key": integration_key, "user_id": USER_ID, "private_key": private_pem, "account_id": ACCOUNT_ID})
+
+    @control.put("/_sandbox/userinfo")
+    def move_account():
+        """The base_uri userinfo names for the user's accounts (DocuSign moves accounts between sites); null restores it."""
+        base_uri = (request.get_json(force=True) or {}).get("base_uri")
+        with STORE.lock:
+            STORE.collection(VENDOR, "_userinfo")["base_uri"] = base_uri
+        return jsonify({"base_uri": base_uri})
 
     return [auth, control, controls_blueprint()]

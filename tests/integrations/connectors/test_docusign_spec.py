@@ -9,16 +9,18 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Role
 from integrations import registry
-from integrations.models import CredentialType, Integration, IntegrationStatus
-from integrations.services import credential_store, integration_connect, integration_test, shared_connector
+from integrations.models import CredentialType, Integration, IntegrationCredential, IntegrationStatus
+from integrations.services import build_connector, credential_store, integration_connect, integration_test, shared_connector
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
 from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
 from scenarios.models import Scenario, ScenarioDataModel
@@ -125,6 +127,21 @@ def test_a_jwt_signed_with_another_key_or_for_an_unknown_account_is_refused(sand
     assert other["private_key"] not in garbled.last_error + refused.last_error
 
 
+def test_the_discovered_base_uri_must_be_a_plain_web_origin_that_passes_the_ssrf_guard(docusign, sandbox):
+    def moved_to(base_uri: str):
+        requests.put(f"{sandbox}/docusign/_sandbox/userinfo", json={"base_uri": base_uri}, timeout=5).raise_for_status()
+        return integration_test(integration=docusign)
+
+    for unusable in ("ftp://na3.docusign.net", "https://user:secret@na3.docusign.net", "javascript:alert(1)"):
+        result = moved_to(unusable)
+        assert not result.ok and "unusable base_uri" in result.detail["error"], unusable
+    before = len(calls(sandbox))
+    metadata = moved_to("http://169.254.169.254")
+    assert not metadata.ok and "169.254.169.254" in metadata.detail["error"]
+    assert all("/restapi/" not in c["path"] for c in calls(sandbox)[before:])  # no API call went anywhere
+    assert moved_to(f"{sandbox}/docusign").ok  # moved back: the discovered base URI wins again
+
+
 @pytest.mark.django_db
 def test_authorization_code_grant_stores_the_accounts_base_uri(sandbox, users_by_role):
     client = Client()
@@ -143,6 +160,18 @@ def test_authorization_code_grant_stores_the_accounts_base_uri(sandbox, users_by
     assert integration.external_account_id == ACCOUNT
     templates = shared_connector(integration, purpose="poll").choices("template_id")
     assert [label for _, label in templates] == ["Mutual NDA (Counterparty, Company)", "Letter of Intent (Buyer, Seller, Counsel)"]
+
+    # Near the end of the 8-hour token, the refresh token gets a new one (DocuSign keeps the refresh token itself).
+    credential = IntegrationCredential.objects.get(integration=integration, credential_type=CredentialType.OAUTH)
+    first_token, refresh_token = credential.data["access_token"], credential.data["refresh_token"]
+    soon = timezone.now() + timedelta(minutes=2)
+    credential.data = {**credential.data, "expires_at": soon.isoformat()}
+    credential.expires_at = soon
+    credential.save()
+    assert [value for value, _ in build_connector(integration).choices("template_id")] == [NDA, LOI]
+    renewed = IntegrationCredential.objects.get(integration=integration, credential_type=CredentialType.OAUTH).data
+    assert renewed["access_token"] != first_token and renewed["refresh_token"] == refresh_token
+    assert [c["status"] for c in calls(sandbox) if c["path"] == "/docusign/oauth/token"] == [200, 200]
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------------------
