@@ -284,6 +284,11 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
             base_url=f"{sandbox}/docusign",
         )
 
+    def intercom() -> Recipe:
+        # The app's client secret signs Intercom's notifications (the webhook key field): a secret like the token.
+        token, client_secret = sandbox_token(sandbox, "intercom", sekret("intercom")), sekret("intercom", "client-secret")
+        return Recipe({"token": token, "client_secret": client_secret}, [token, client_secret], base_url=f"{sandbox}/intercom")
+
     return {
         "aha": bearer("aha", "api_key", "aha/api/v1", config={"product": "6100000000000000001"}),
         "amplitude": amplitude,
@@ -309,6 +314,8 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         "slack": bearer("slack", "access_token", "slack/api", scopes=_slack_scopes()),
         "statuspage": bearer("statuspage", "api_key", "statuspage/v1", config={"page_id": STATUSPAGE_PAGE}),
         "twilio": twilio,
+        "intercom": intercom,
+        "productboard": bearer("productboard", "token", "productboard/v2"),
     }
 
 
@@ -494,6 +501,11 @@ def webhook_for(
             notification["value"][0]["clientState"] = client_state(secret)
             raw = json.dumps(notification).encode()
         return SignedWebhook(raw, _meta({}))
+    if key == "intercom":
+        return SignedWebhook(raw, _meta({"X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), raw, hashlib.sha1).hexdigest()}))
+    if key == "productboard":
+        # Productboard signs nothing: each notification carries the Authorization value registered with the subscription.
+        return SignedWebhook(raw, _meta({"Authorization": f"Bearer {secret}"}))
     raise AssertionError(f"No webhook signer for {key}: add one to tests/hardening/conftest.py.")
 
 
@@ -541,6 +553,14 @@ def _payload(key: str, external_id: str, delivery_id: str, now: int) -> bytes:
         return json.dumps({"value": [{**item, "tenantId": MS_TENANT, "clientState": ""}]}).encode()
     if key == "twilio":
         return urlencode({"MessageSid": external_id, "MessageStatus": "delivered", "To": "+15005550006", "AccountSid": "AC1"}).encode()
+    if key == "intercom":
+        item = {"type": "contact", "id": external_id, "role": "user", "email": f"{external_id}@acme.example", "name": "Hook Person", "updated_at": now}
+        return json.dumps(
+            {"type": "notification_event", "id": delivery_id, "topic": "contact.user.updated", "created_at": now, "data": {"item": item}}
+        ).encode()
+    if key == "productboard":
+        links = {"target": f"https://api.productboard.com/v2/entities/{external_id}"}
+        return json.dumps({"data": {"id": external_id, "eventType": "feature.deleted", "links": links}}).encode()
     return b""
 
 

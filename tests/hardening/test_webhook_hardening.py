@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 WEBHOOK_VENDORS = sorted(key for key, connector in connector_classes().items() if connector.manifest.supports_webhooks)
 # Vendors that sign no timestamp: replays are stopped by the delivery-id inbox alone (documented in their manifests).
-NO_REPLAY_WINDOW = {"okta", "twilio", "asana", "microsoft365"}  # they sign no time
+NO_REPLAY_WINDOW = {"okta", "twilio", "asana", "microsoft365", "intercom", "productboard"}  # they sign no time
 BODY_SIGNED = {"microsoft365"}  # no signature header: each Graph notification carries the subscription's clientState
 
 
