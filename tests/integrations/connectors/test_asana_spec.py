@@ -226,6 +226,14 @@ def test_bastion_registers_its_webhook_keeps_asanas_secret_and_verifies_deliveri
             assert relay(mixed["body"], mixed["headers"]["X-Hook-Signature"]).status_code == 202
         latest = WebhookDelivery.objects.filter(integration=asana).exclude(pk=stored.pk).get()
         assert [(e["event_type"], e["action"], e["external_id"]) for e in latest.events] == [("task.deleted", "delete", "1400000000000006")]
+
+        # A section added to the project in Asana: delivered (the registration filters tasks and sections), a sections sync.
+        section = asana_api(sandbox, "POST", f"/projects/{PROJECT}/sections", json={"data": {"name": "Post-launch"}}).json()["data"]
+        added = wait_for(lambda: [d for d in target.deliveries() if b'"section"' in d["body"]], message="the section's delivery")[0]
+        with django_capture_on_commit_callbacks(execute=True):
+            assert relay(added["body"], added["headers"]["X-Hook-Signature"]).status_code == 202
+        newest = WebhookDelivery.objects.filter(integration=asana, event_types=["section.added"]).get()
+        assert [(e["entity"], e["action"], e["external_id"]) for e in newest.events] == [("sections", "sync", section["gid"])]
     finally:
         target.server.shutdown()
 
