@@ -361,6 +361,8 @@ def test_admin_starts_a_custom_connector_from_the_starter_once(admin_client, org
     connector = CustomConnector.objects.get(organization=organization)
     assert response.status_code == 302 and response["Location"] == f"/integrations/custom/{connector.pk}/"
     assert connector.key == "klue" and connector.draft == listing_get("klue").starter_text()
+    builder = admin_client.get(response["Location"]).content.decode()
+    assert "Content API key" in builder  # the builder offers the starter's credential field to try it with
     again = admin_client.post("/integrations/listings/klue/starter/")
     assert again["Location"] == f"/integrations/custom/{connector.pk}/" and CustomConnector.objects.count() == 1
     assert admin_client.post("/integrations/listings/crayon/starter/").status_code == 404
