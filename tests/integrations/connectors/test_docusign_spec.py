@@ -218,6 +218,24 @@ def test_the_envelope_list_requires_from_date_and_names_it(sandbox):
     assert elsewhere.status_code == 400 and elsewhere.json()["errorCode"] == "USER_DOES_NOT_BELONG_TO_SPECIFIED_ACCOUNT"
 
 
+def test_the_stand_in_checks_requests_against_docusigns_swagger_and_filters_lists(sandbox):
+    wrong = api(sandbox, "POST", "/envelopes", json={"templateId": 5, "status": "sent", "templateRoles": "Buyer"})
+    assert wrong.status_code == 400 and "templateId: 5 is not of type 'string'" in wrong.json()["message"]
+    [recorded] = requests.get(f"{sandbox}/_control/spec-mismatches", timeout=5).json()
+    assert recorded["vendor"] == "docusign" and "templateRoles: 'Buyer' is not of type 'array'" in " ".join(recorded["problems"])
+
+    roles = [{"roleName": "Counterparty", "name": "Lee", "email": "lee@northwind.example"}]
+    sent = api(sandbox, "POST", "/envelopes", json={"templateId": NDA, "status": "sent", "templateRoles": roles}).json()["envelopeId"]
+    draft = api(sandbox, "POST", "/envelopes", json={"templateId": NDA, "status": "created", "templateRoles": roles}).json()["envelopeId"]
+    awaiting = api(sandbox, "GET", "/envelopes", params={"from_date": "2000-01-01T00:00:00Z", "status": "sent,delivered"}).json()
+    assert [e["envelopeId"] for e in awaiting["envelopes"]] == [sent] and awaiting["totalSetSize"] == "1"
+    both = api(sandbox, "GET", "/envelopes", params={"envelope_ids": f"{draft},{sent}"}).json()
+    assert {e["envelopeId"]: e["status"] for e in both["envelopes"]} == {sent: "sent", draft: "created"}
+    empty = api(sandbox, "GET", "/envelopes", params={"from_date": "2000-01-01T00:00:00Z", "status": "declined"}).json()
+    assert empty == {"startPosition": "0", "endPosition": "-1", "resultSetSize": "0", "totalSetSize": "0"}
+    requests.post(f"{sandbox}/_control/reset", timeout=10).raise_for_status()  # the refusal above was this test's own
+
+
 # ---- the action ------------------------------------------------------------------------------------------------------------
 
 
