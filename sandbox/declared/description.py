@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach", "batch")
+OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach", "batch", "detach")
 FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains", "in", "item_pair")
 PAGING_STYLES = ("offset_token", "cursor", "page_number", "position", "none")
 SHAPES = ("flat", "jsonapi")

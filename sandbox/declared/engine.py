@@ -68,6 +68,12 @@ class DeclaredVendor:
     def rate_limited(self, retry_after: int) -> Response:
         response = self.error(429, self.d.errors.get("rate_limited", "Too many requests."))
         response.headers["Retry-After"] = str(retry_after)
+        # The vendor's own rate-limit headers ({reset}: the Unix second the window reopens; Intercom's X-RateLimit-Reset).
+        reset = int(datetime.now(UTC).timestamp()) + retry_after
+        for name, value in (self.d.errors.get("rate_limit_headers") or {}).items():
+            response.headers[name] = str(value).format(reset=reset, retry_after=retry_after)
+        if self.d.errors.get("rate_limit_headers") and not self.d.errors.get("retry_after_header", True):
+            del response.headers["Retry-After"]
         return response
 
     def wrap(self, data: Any, collection: Collection | None = None, *, many: bool = False, **extra: Any) -> dict[str, Any]:
@@ -237,8 +243,9 @@ class DeclaredVendor:
                 _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": gid}),
                 str((self.d.errors.get("not_found_codes") or {}).get(collection.name, "")),
             )
-        if route.op == "attach":
-            return 200, self._attach(route, collection, record, data), {}
+        if route.op in ("attach", "detach"):
+            wanted = list(params.values())[-1] if route.op == "detach" else str(data.get(route.attach.get("id_param", self.records.id_field())) or "")
+            return 200, self._attach(route, collection, record, wanted, remove=route.op == "detach"), {}
         if route.op == "read":
             return route.status or 200, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
         if route.op == "update":
@@ -387,21 +394,28 @@ class DeclaredVendor:
         shown = [self.shown(collection, r, {}, full=True) for r in rows]
         return self._page(shown, {k: str(v) for k, v in position.items() if v not in (None, "")}, collection, route)
 
-    def _attach(self, route: Route, collection: Collection, record: dict[str, Any], data: dict[str, Any]) -> Any:
-        """Add a reference to another record into a list of the bound one (tag a contact); already there → unchanged."""
+    def _attach(self, route: Route, collection: Collection, record: dict[str, Any], wanted: str, *, remove: bool = False) -> Any:
+        """Add a reference to another record into a list of the bound one (tag a contact), or remove it (`detach`);
+        already there (or already gone) → unchanged. Answers the referenced record."""
         rule = route.attach
         target_collection = self.d.collections[rule["collection"]]
-        wanted = str(data.get(rule.get("id_param", self.records.id_field())) or "")
         target = self.records.table(target_collection.name).get(wanted)
         if target is None:
             raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": wanted}))
         with STORE.lock:
             current = get_path(record, rule["into"])
             current = current if isinstance(current, list) else [current] if isinstance(current, dict) else []
-            if not any(isinstance(i, dict) and str(i.get(self.records.id_field())) == wanted for i in current):
-                set_path(record, rule["into"], [*current, shape(rule.get("item") or {"id": "$id"}, {k: v for k, v in target.items() if isinstance(v, str)})])
+            kept = [i for i in current if not (isinstance(i, dict) and str(i.get(self.records.id_field())) == wanted)]
+            if remove and len(kept) < len(current):
+                updated = kept
+            elif not remove and len(kept) == len(current):
+                updated = [*current, shape(rule.get("item") or {"id": "$id"}, {k: v for k, v in target.items() if isinstance(v, str)})]
+            else:
+                updated = None
+            if updated is not None:
+                set_path(record, rule["into"], updated)
                 for counter in rule.get("counts") or ():  # e.g. tags.total_count
-                    set_path(record, counter, len(current) + 1)
+                    set_path(record, counter, len(updated))
                 changed = [rule["into"].split(".")[0]]
                 modified = collection.stamps.get("modified")
                 if modified:

@@ -127,6 +127,17 @@ def test_a_note_is_added_once_however_often_the_step_runs(intercom, sandbox):
     assert len(notes) == 2 and sum(n["body"].startswith("Second note") for n in notes) == 1
 
 
+def test_a_429_waits_until_x_ratelimit_reset_then_reads(intercom, sandbox):
+    requests.put(f"{sandbox}/_control/faults/intercom", json={"rate_limit_next": 1, "retry_after": 1}, timeout=5).raise_for_status()
+    page = shared_connector(intercom, purpose="sync").read("tags")
+    assert sorted(r["name"] for r in page.records) == ["bug", "launch-feedback"]
+    assert [r["status"] for r in intercom_requests(sandbox) if r["path"] == "/intercom/tags"] == [429, 200]
+    throttled = requests.put(f"{sandbox}/_control/faults/intercom", json={"rate_limit_next": 1}, timeout=5)
+    answer = intercom_api(sandbox, "GET", "/tags")
+    assert throttled.ok and answer.status_code == 429 and "Retry-After" not in answer.headers and int(answer.headers["X-RateLimit-Reset"]) > 1e9
+    assert answer.json()["errors"][0]["code"] == "rate_limit_exceeded"
+
+
 def test_bad_note_input_is_a_clear_refusal(intercom):
     connector = shared_connector(intercom, purpose="playbooks")
     from integrations.errors import ApiBadRequest, ApiNotFound
@@ -149,6 +160,11 @@ def test_tags_are_created_when_missing_and_tagging_twice_changes_nothing(interco
     assert len(winter) == 1
     contact = intercom_api(sandbox, "GET", f"/contacts/{AMARA}").json()
     assert [t["id"] for t in contact["tags"]["data"]] == [winter[0]["id"]] and contact["tags"]["total_count"] == 1
+    # Undo takes the tag off the contact; the tag stays in the workspace.
+    connector.undo("tag_contact", external_id=first.external_id, idempotency_key="t1:undo")
+    contact = intercom_api(sandbox, "GET", f"/contacts/{AMARA}").json()
+    assert contact["tags"]["data"] == [] and contact["tags"]["total_count"] == 0
+    assert [t["name"] for t in intercom_api(sandbox, "GET", "/tags").json()["data"] if t["id"] == winter[0]["id"]] == ["Winter launch"]
 
 
 @pytest.fixture
