@@ -24,7 +24,7 @@ from scenarios.field_imports import field_import_csv, field_import_from_source
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import data_model_latest, scenario_list
 from scenarios.services import scenario_validate
-from scenarios.spec import PERSON_TYPES, source_connectors
+from scenarios.spec import PERSON_TYPES, source_connectors, source_paths
 
 
 class FormEngineView(OrganizationScopedMixin, APIView):
@@ -141,6 +141,7 @@ class FieldOptionsApi(FormEngineView):
                 label_path=source.get("options_label") or "$.name",
                 value_path=source.get("options_value") or source.get("mapping") or "$.external_id",
                 excluded_integration_ids=restricted,
+                paths=source_paths(source),
             )
         else:
             results = [

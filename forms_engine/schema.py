@@ -8,7 +8,7 @@ from accounts.models import Organization
 from integrations.registry import UnknownConnector, get_connector_class
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.selectors import scenario_last_of_type
-from scenarios.spec import FIELD_TYPES, PERSON_TYPES, STAKEHOLDER_ROLES, field_options, source_connectors
+from scenarios.spec import FIELD_TYPES, PERSON_TYPES, STAKEHOLDER_ROLES, field_options, source_connectors, source_paths
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 PERSON_SCHEMA = {
@@ -158,9 +158,11 @@ def _source_schema(field_def: dict[str, Any], connected: dict[str, list[str]], s
     if not source:
         return None
     entries = [source] + [a for a in source.get("alternatives") or [] if isinstance(a, dict)]
+    paths = source_paths(source)
     connectors = []
     for entry in entries:
         key = entry.get("connector", "")
+        label_path, value_path, _ = paths.get(key, ("$.name", "$.external_id", "$"))
         name = (source.get("label") if entry is source else "") or connector_name(key)
         connectors.append(
             {
@@ -170,6 +172,8 @@ def _source_schema(field_def: dict[str, Any], connected: dict[str, list[str]], s
                 "connected": bool(connected.get(key)),
                 "integration_ids": connected.get(key, []),
                 "import_label": f"Import from {name}",
+                "options_label": label_path,
+                "options_value": value_path,
             }
         )
     base = f"/api/scenarios/{scenario_type}/fields/{field_def['key']}"

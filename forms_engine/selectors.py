@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.db.models import Q, TextField
@@ -35,8 +35,12 @@ def record_options(
     label_path: str = "$.name",
     value_path: str = "$.external_id",
     excluded_integration_ids: Collection[Any] = (),
+    paths: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Options from synced records of the given (connector, entity) pairs, leaving out excluded integrations (allowed_roles)."""
+    """Options from synced records of the given (connector, entity) pairs, leaving out excluded integrations (allowed_roles).
+
+    paths: a connector's own (label, value) JSONPaths where its records differ from the field's (scenarios.spec.source_paths).
+    """
     if not sources:
         return []
     records = (
@@ -48,8 +52,9 @@ def record_options(
         records = records.annotate(_text=Cast("data", TextField())).filter(Q(_text__icontains=term) | Q(external_id__icontains=term))
     options = []
     for record in records.select_related("integration").order_by("external_id")[: max(1, min(limit, MAX_LIMIT))]:
-        label = jsonpath_first(label_path, record.data) if label_path else None
-        value = jsonpath_first(value_path, record.data) if value_path else None
+        own_label, own_value = (paths or {}).get(record.integration.connector_key, (label_path, value_path))[:2]
+        label = jsonpath_first(own_label, record.data) if own_label else None
+        value = jsonpath_first(own_value, record.data) if own_value else None
         options.append(
             {
                 "value": str(value if value not in (None, "") else record.external_id),

@@ -45,6 +45,7 @@ def _preload_source_options(request: HttpRequest, schema: dict[str, Any]) -> Non
                 label_path=source.get("options_label") or "$.name",
                 value_path=source.get("options_value") or "$.external_id",
                 excluded_integration_ids=restricted,
+                paths={c["connector"]: (c["options_label"], c["options_value"]) for c in source["connectors"]},
             )
         ]
 

@@ -19,7 +19,7 @@ from common.errors import ApplicationError
 from common.validators import is_email_address, is_uuid
 from scenarios.models import Scenario, ScenarioDataModel
 from scenarios.services import _match_keys, value_sources_merge, values_resolve_people
-from scenarios.spec import DEPARTMENT_ROLES, PERSON_TYPES, jsonpath_first, source_connectors
+from scenarios.spec import DEPARTMENT_ROLES, PERSON_TYPES, jsonpath_first, source_connectors, source_paths
 from scenarios.validation import ROLE_VALUES, validate_values
 
 CSV_MAX_BYTES = 1_000_000
@@ -108,8 +108,7 @@ def field_import_from_source(
     entities = {source.get("connector"): source.get("entity")} | {
         a.get("connector"): a.get("entity") for a in source.get("alternatives") or [] if isinstance(a, dict)
     }
-    label_path = source.get("options_label") or "$.name"
-    mapping = source.get("mapping") or "$"
+    paths = source_paths(source)  # connector → (label, value, mapping): an alternative may name its own
     entries: list[Any] = []
     items: list[dict[str, Any]] = []
     if field_def["type"] in PERSON_TYPES:
@@ -151,6 +150,7 @@ def field_import_from_source(
         known = {i["match"] for i in items}
         emails = {}
         for record in records[:IMPORT_LIMIT]:
+            label_path, _, mapping = paths[record.integration.connector_key]
             email = str(jsonpath_first(mapping, record.data) or "").strip().lower()
             name = str(jsonpath_first(label_path, record.data) or email)
             if not email or email in known or (query and query.lower() not in f"{name} {email}".lower()):
@@ -186,6 +186,7 @@ def field_import_from_source(
         records = records.filter(external_id__in=external_ids)
     values: list[Any] = []
     for record in records.order_by("external_id")[:IMPORT_LIMIT]:
+        label_path, _, mapping = paths[record.integration.connector_key]
         label = jsonpath_first(label_path, record.data)
         if query and query.lower() not in f"{label} {record.external_id}".lower():
             continue

@@ -129,6 +129,25 @@ def source_connectors(source: dict[str, Any] | None) -> list[str]:
     return [k for k in keys if k]
 
 
+def source_paths(source: dict[str, Any] | None) -> dict[str, tuple[str, str, str]]:
+    """Per connector of a source (the primary and each alternative): its (label, value, mapping) JSONPaths.
+
+    An alternative may name its own paths (Asana tasks have a title where Jira issues have a summary); it inherits the rest.
+    """
+    if not source:
+        return {}
+    label = source.get("options_label") or "$.name"
+    mapping = source.get("mapping") or "$"
+    value = source.get("options_value") or source.get("mapping") or "$.external_id"
+    paths = {str(source.get("connector") or ""): (label, value, mapping)}
+    for alternative in source.get("alternatives") or []:
+        if isinstance(alternative, dict) and alternative.get("connector"):
+            alt_mapping = alternative.get("mapping") or mapping
+            alt_value = alternative.get("options_value") or alternative.get("mapping") or value
+            paths.setdefault(str(alternative["connector"]), (alternative.get("options_label") or label, alt_value, alt_mapping))
+    return paths
+
+
 def _installed_connectors() -> dict[str, Any]:
     from integrations.registry import connector_classes
 
@@ -161,11 +180,16 @@ def _check_source(key: str, source: Any, field_type: str, installed: dict[str, A
             entities = [e.key for e in installed[connector].manifest.entities]
             if entities and entity not in entities:
                 problems.append(DefinitionProblem(key, f"{where}.entity", f"'{connector}' has no entity '{entity}' (it has: {', '.join(entities)})"))
-    for attr in ("mapping", "options_label", "options_value"):
-        if attr in source:
-            problem = jsonpath_problem(source[attr])
-            if problem:
-                problems.append(DefinitionProblem(key, f"source.{attr}", problem))
+    for where, entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        for unknown in sorted(set(entry) - SOURCE_ATTRIBUTES) if entry is not source else ():
+            problems.append(DefinitionProblem(key, f"{where}.{unknown}", "is not a source attribute"))
+        for attr in ("mapping", "options_label", "options_value"):
+            if attr in entry:
+                problem = jsonpath_problem(entry[attr])
+                if problem:
+                    problems.append(DefinitionProblem(key, f"{where}.{attr}", problem))
     if "mapping" not in source:
         problems.append(DefinitionProblem(key, "source.mapping", "is required: a JSONPath from the source record to the value, e.g. '$.email'"))
     return problems
