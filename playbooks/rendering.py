@@ -104,6 +104,18 @@ def _filter_emails(value: Any, _arg: str | None) -> list[str]:
     return emails
 
 
+def _filter_people(value: Any, _arg: str | None) -> list[dict[str, str]]:
+    """People values (a person, a stakeholder list) as [{name, email, role}], once per e-mail: signers, invitees."""
+    people: list[dict[str, str]] = []
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, Mapping):
+            continue
+        email = str(item.get("email") or "").strip().lower()
+        if "@" in email and all(p["email"] != email for p in people):
+            people.append({"name": _as_text(item.get("name")) or email, "email": email, "role": _as_text(item.get("role"))})
+    return people
+
+
 def _filter_add_minutes(value: Any, arg: str | None) -> str:
     when = _parse_datetime(value)
     if when is None:
@@ -134,6 +146,7 @@ FILTERS: dict[str, Callable[[Any, str | None], Any]] = {
     "truncate": lambda v, a: truncate(_as_text(v), int(_literal(a) or 255)),
     "single_line": lambda v, a: single_line(_as_text(v), int(_literal(a) or 255)),
     "emails": _filter_emails,
+    "people": _filter_people,
     "count": _filter_count,
     "join": lambda v, a: (_literal(a) if a is not None else ", ").join(_as_text(x) for x in (v if isinstance(v, list) else [v]) if _as_text(x)),
     "date": _filter_date,

@@ -69,3 +69,14 @@ def test_field_rules_per_action():
     assert email["subject"] == "Hello Bcc: victim@example.com"
     assert sanitize_payload(action_fields("slack", "create_channel"), {"name": "Crisis 2026.11.25 DB outage"})["name"] == "crisis-2026-11-25-db-outage"
     assert len(sanitize_payload(action_fields("slack", "post_message"), {"text": "y" * 5000})["text"]) == 4000
+
+
+def test_people_filter_gives_signers_once_per_email_and_skips_what_is_not_a_person():
+    signers = [{"name": "Ada", "email": "Ada@x.example", "role": "legal"}, {"email": "ada@x.example"}, {"name": "No mail"}, "text", {"email": "b@x.example"}]
+    context = {**CONTEXT, "scenario": {**CONTEXT["scenario"], "signers": signers, "sponsor": {"name": "Sam", "email": "sam@x.example"}}}
+    assert render_string("{{ scenario.signers | people }}", context) == [
+        {"name": "Ada", "email": "ada@x.example", "role": "legal"},
+        {"name": "b@x.example", "email": "b@x.example", "role": ""},
+    ]
+    assert render_string("{{ scenario.sponsor | people }}", context) == [{"name": "Sam", "email": "sam@x.example", "role": ""}]
+    assert render_string("{{ scenario.missing | people }}", context) == []
