@@ -4,7 +4,6 @@ from django.urls import include, path
 
 from integrations import apis, documents, views
 from integrations.listings import apis as listing_apis
-from integrations.listings import views as listing_views
 from integrations.spec_schema_view import connector_spec_schema
 
 urlpatterns = [
@@ -12,7 +11,6 @@ urlpatterns = [
     path("api/connectors", apis.ConnectorCatalogApi.as_view(), name="api-connectors"),
     path("api/listings", listing_apis.ListingsApi.as_view(), name="api-listings"),
     path("api/listings/<slug:key>", listing_apis.ListingDetailApi.as_view(), name="api-listing-detail"),
-    path("api/listings/<slug:key>/import", listing_apis.ListingImportApi.as_view(http_method_names=["post"]), name="api-listing-import"),
     path("api/integrations", apis.IntegrationListApi.as_view(), name="api-integrations"),
     path("api/integrations/connect", apis.IntegrationConnectApi.as_view(), name="api-integration-connect"),
     path("api/integrations/<uuid:pk>", apis.IntegrationDetailApi.as_view(), name="api-integration-detail"),
@@ -34,10 +32,6 @@ urlpatterns = [
     # Pages
     path("integrations/", views.marketplace, name="integrations-marketplace"),
     path("integrations/connect/<slug:connector_key>/", views.connect, name="integrations-connect"),
-    path("integrations/listings/<slug:key>/", listing_views.listing_detail, name="integrations-listing"),
-    path("integrations/listings/<slug:key>/templates/<slug:template_key>.csv", listing_views.listing_template_download, name="integrations-listing-template"),
-    path("integrations/listings/<slug:key>/import/", listing_views.listing_import, name="integrations-listing-import"),
-    path("integrations/listings/<slug:key>/starter/", listing_views.listing_starter, name="integrations-listing-starter"),
     path("integrations/oauth/callback", views.oauth_callback, name="integrations-oauth-callback"),
     path("integrations/<uuid:pk>/", views.detail, name="integrations-detail"),
     path("integrations/<uuid:pk>/authorize/", views.authorize, name="integrations-authorize"),

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Role
 from accounts.tenancy import organization_page
 from common.errors import ApplicationError
-from integrations.listings import imports
 from integrations.listings.catalogue import Listing, listing_get
+from scenarios import listing_imports as imports
 
 
 def _listing(key: str) -> Listing:

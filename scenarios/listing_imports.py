@@ -9,7 +9,12 @@ from django.http import HttpRequest
 from accounts.models import Organization
 from common.errors import ApplicationError
 from common.validators import is_uuid
+from integrations.custom.models import CustomConnector
+from integrations.custom.services import custom_connector_create, custom_connector_draft_update
 from integrations.listings.catalogue import Listing
+from scenarios.field_imports import ColumnMapping, scenario_populate_field
+from scenarios.models import Scenario
+from scenarios.selectors import data_model_latest
 
 MAX_SCENARIOS_LISTED = 50
 MAX_UPLOAD_BYTES = 1_000_000  # the field import's own cap (scenarios.field_imports.CSV_MAX_BYTES), refused before reading
@@ -17,10 +22,6 @@ MAX_UPLOAD_BYTES = 1_000_000  # the field import's own cap (scenarios.field_impo
 
 def template_targets(*, organization: Organization, listing: Listing) -> list[dict[str, Any]]:
     """Each template with the organization's scenarios whose definition has its field (newest first)."""
-    # The listing page sits where integrations meet scenarios: like a URL module it may read scenarios (imported here,
-    # at call time, so loading the integrations app never pulls in the scenarios app).
-    from scenarios.models import Scenario
-
     rows = []
     for template in listing.templates:
         scenarios = Scenario.objects.filter(organization=organization, scenario_type=template.scenario_type).select_related("data_model")
@@ -36,8 +37,6 @@ def template_targets(*, organization: Organization, listing: Listing) -> list[di
 
 def _target_labels(scenario_type: str, field_key: str) -> tuple[str, str]:
     """The scenario type's and the field's names as people read them (the keys when the definition is not installed)."""
-    from scenarios.selectors import data_model_latest
-
     try:
         definition = data_model_latest(scenario_type=scenario_type)
     except ApplicationError:
@@ -59,9 +58,6 @@ def listing_import(
     request: HttpRequest | None = None,
 ) -> dict[str, Any]:
     """Import an export through a template into its scenario field (another organization's scenario is a 404)."""
-    from scenarios.field_imports import ColumnMapping, scenario_populate_field
-    from scenarios.models import Scenario
-
     template = listing.template(template_key)
     if template is None:
         raise ApplicationError(f"{listing.name} has no import template {template_key[:60]!r}.", code="unknown_template", fields={"template": ["Unknown."]})
@@ -91,9 +87,6 @@ def listing_import(
 
 def starter_connector(*, organization: Organization, listing: Listing, actor: Any = None, request: HttpRequest | None = None) -> tuple[Any, bool]:
     """The organization's custom connector started from the listing's starter spec (created once; later calls return it)."""
-    from integrations.custom.models import CustomConnector
-    from integrations.custom.services import custom_connector_create, custom_connector_draft_update
-
     existing = CustomConnector.objects.filter(organization=organization, key=listing.key).first()
     if existing is not None:
         return existing, False
