@@ -25,8 +25,9 @@ pytestmark = pytest.mark.django_db
 
 WEBHOOK_VENDORS = sorted(key for key, connector in connector_classes().items() if connector.manifest.supports_webhooks)
 # Vendors that sign no timestamp: replays are stopped by the delivery-id inbox alone (documented in their manifests).
-NO_REPLAY_WINDOW = {"okta", "twilio", "asana", "microsoft365", "intercom", "productboard"}  # they sign no time
+NO_REPLAY_WINDOW = {"okta", "twilio", "asana", "microsoft365", "intercom", "productboard", "docusign"}  # they sign no time
 BODY_SIGNED = {"microsoft365"}  # no signature header: each Graph notification carries the subscription's clientState
+BODYLESS = {"google_calendar", "google_sheets"}  # Google push notifications (Calendar, Drive changes) carry headers, no body
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +63,7 @@ def test_every_webhook_vendor_has_a_signer_and_a_payload():
     assert WEBHOOK_VENDORS
     for key in WEBHOOK_VENDORS:
         signed = webhook_for(key, secret="s", url="http://testserver/x")
-        assert (signed.headers or key in BODY_SIGNED) and (signed.body or key == "google_calendar"), key
+        assert (signed.headers or key in BODY_SIGNED) and (signed.body or key in BODYLESS), key
 
 
 def test_valid_delivery_is_accepted_once_and_a_replay_is_not_processed_again(client, vendor, django_capture_on_commit_callbacks):
@@ -111,7 +112,7 @@ def test_stale_timestamp_is_409_and_nothing_is_stored(client, connect_one, organ
     assert not WebhookDelivery.objects.exists()
 
 
-@pytest.mark.parametrize("key", sorted(set(WEBHOOK_VENDORS) - {"google_calendar"}))  # Google push notifications have no body
+@pytest.mark.parametrize("key", sorted(set(WEBHOOK_VENDORS) - BODYLESS))
 def test_wrong_content_type_is_400(client, connect_one, organization, key):
     vendor = connect_one(organization, key)
     response = post(client, vendor, signed_for(vendor), content_type="application/xml")
@@ -129,7 +130,7 @@ def test_body_over_the_limit_is_413(client, vendor, settings):
     settings.BASTION_WEBHOOK_MAX_BYTES = 2048
     padding = json.dumps({"padding": "x" * 5000}).encode()
     # Google's notifications carry their meaning in headers; the oversized body rides along a valid one.
-    signed = dataclasses.replace(signed_for(vendor), body=padding) if vendor.key == "google_calendar" else signed_for(vendor, body=padding)
+    signed = dataclasses.replace(signed_for(vendor), body=padding) if vendor.key in BODYLESS else signed_for(vendor, body=padding)
     response = post(client, vendor, signed)
     assert response.status_code == 413 and error_code(response) in ("too_large", "payload_too_large")  # the intake or the body-size middleware
     assert not WebhookDelivery.objects.exists()
