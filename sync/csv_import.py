@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterator, Mapping
@@ -247,14 +248,20 @@ def email_problem(email: str) -> str:
     local, domain = email.rsplit("@", 1)
     if len(local) > 64 or local.startswith(".") or local.endswith(".") or ".." in local:
         return f"email {email[:80]!r} has an invalid part before the @"
+    if not _domain_valid(domain):
+        return f"email {email[:80]!r} has an invalid domain (an empty or malformed label)"
+    return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_valid(domain: str) -> bool:
+    """Non-empty labels of letters, digits and inner hyphens after IDNA encoding; cached because a file repeats few domains."""
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        ascii_domain = ""
+        return False
     labels = ascii_domain.split(".")
-    if not ascii_domain or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return f"email {email[:80]!r} has an invalid domain (an empty or malformed label)"
-    return ""
+    return len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
 
 
 @dataclass(frozen=True)
