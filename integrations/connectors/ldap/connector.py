@@ -19,7 +19,7 @@ from integrations.connectors.ldap.changes import DirectoryChangesMixin
 from integrations.connectors.ldap.connection import LdapConnectionMixin
 from integrations.connectors.ldap.errors import _ldap_errors
 from integrations.connectors.ldap.manifest import MANIFEST
-from integrations.connectors.ldap.rules import disabled_by, repair_dn, rules_text, rules_validate
+from integrations.connectors.ldap.rules import disabled_by, repair_dn, rule_kind, rules_text, rules_validate
 from integrations.connectors.ldap.schema import FLAVORS, IN_CHAIN_RULE, MAPPED_FIELDS, first_value, guid_to_str, normalize_dn, parse_schema_classes
 from integrations.errors import ApiBadRequest, ApiNotFound
 from integrations.ssrf import OutboundTarget
@@ -174,7 +174,7 @@ class LdapConnector(LdapConnectionMixin, DirectoryChangesMixin, BaseConnector):
         if entity == "users":
             return self._read_users(cursor=cursor, state=dict(page or {}))
         if entity == "groups":
-            return self._read_groups(state=dict(page or {}))
+            return self._read_groups(cursor=cursor, state=dict(page or {}))
         raise ApiNotFound(f"LDAP has no entity '{entity}'.")
 
     def _user_attributes(self) -> list[str]:
@@ -216,6 +216,9 @@ class LdapConnector(LdapConnectionMixin, DirectoryChangesMixin, BaseConnector):
         # The server's change high-water mark before the first page: changes made while the run pages are re-read next
         # time instead of being skipped because a later page carried a higher value.
         mark = state.get("mark") if state else self._change_high_water()
+        if not state and self._nothing_changed_since(cursor, mark):
+            logger.info("ldap.incremental.unchanged", extra={"entity": "users"})
+            return Page(records=[], next_page=None, cursor=None, is_full_scan=False, deleted_ids=[])
         base_filter = str(self.config.get("user_filter") or self.flavor.user_filter)
         change = self._change_filter(cursor)
         search_filter = f"(&{base_filter}{change})" if change else base_filter
@@ -272,10 +275,26 @@ class LdapConnector(LdapConnectionMixin, DirectoryChangesMixin, BaseConnector):
         values = [v for v in (values or []) if isinstance(v, str)]
         return max(values) if values else None
 
-    def _read_groups(self, *, state: dict[str, Any]) -> Page:
+    def _nothing_changed_since(self, cursor: Any, mark: Any) -> bool:
+        """The server's change high-water mark (AD highestCommittedUSN, OpenLDAP contextCSN) still equals the last run's cursor:
+        nothing was added, changed, moved or deleted since, so an incremental run reads nothing and scans nothing. Rules that
+        read the clock (an expiry date) can exclude an account without any write, so with them every run reads."""
+        if cursor in (None, "") or mark is None or str(mark) != str(cursor):
+            return False
+        return not any(rule_kind(rule) == "expires" for rule in self.disabled_rules)
+
+    def _read_groups(self, *, cursor: Any, state: dict[str, Any]) -> Page:
+        """Every group with its members' ids. Unless the directory is unchanged since the cursor (the high-water mark of the
+        last run): then nothing is read. An incremental run that does read lists every group id it saw, so the store retires the rest."""
         if not state:
+            mark = self._change_high_water()
+            if self._nothing_changed_since(cursor, mark):
+                logger.info("ldap.incremental.unchanged", extra={"entity": "groups"})
+                return Page(records=[], next_page=None, cursor=None, is_full_scan=False)
             self._dn_ids = {}
             self._index_ids(self.base_dn)  # one paged scan instead of a lookup per member
+        else:
+            mark = state.get("mark")
         group_filter = str(self.config.get("group_filter") or self.flavor.group_filter)
         attributes = sorted({self.id_attribute, self.flavor.group_name, self.flavor.group_member, "objectClass", self.change_attribute})
         entries, next_state = self._paged(self.group_base_dn, group_filter, attributes, state)
@@ -285,9 +304,12 @@ class LdapConnector(LdapConnectionMixin, DirectoryChangesMixin, BaseConnector):
             member_dns = [m for m in record["attributes"].get(self.flavor.group_member, []) if isinstance(m, str)]
             record["members"] = [i for i in (self._resolve_id(dn, entry_dn=record["dn"], attribute=self.flavor.group_member) for dn in member_dns) if i]
             records.append(record)
+        seen = [*state.get("seen", []), *(record["external_id"] for record in records)] if cursor not in (None, "") else []
         if next_state is not None:
             self._park()
-        return Page(records=records, next_page=next_state, cursor=None, is_full_scan=True)
+            return Page(records=records, next_page={**next_state, "mark": mark, "seen": seen}, cursor=None, is_full_scan=True)
+        new_cursor = str(mark) if mark is not None and str(mark) != str(cursor) else None
+        return Page(records=records, next_page=None, cursor=new_cursor, is_full_scan=True, present_ids=seen if cursor not in (None, "") else None)
 
     def _record(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         """The raw record: DN, attributes as lists of strings, plus the resolved id, change marker and disabled flag."""
