@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 OPS = ("list", "create", "read", "update", "delete", "webhook_create", "events", "search", "attach", "batch", "detach")
-FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains", "in", "item_pair")
-PAGING_STYLES = ("offset_token", "cursor", "page_number", "position", "none")
+FILTER_OPS = ("eq", "ref", "has_ref", "since", "open_or_since", "bool", "contains", "in", "item_pair", "encoded_query")
+PAGING_STYLES = ("offset_token", "cursor", "page_number", "position", "link_header", "none")
 SHAPES = ("flat", "jsonapi")
 AUTH_STYLES = ("bearer", "basic")
 ID_FORMATS = ("digits", "uuid", "hex")
@@ -71,6 +71,10 @@ class Collection:
     hidden: tuple[str, ...] = ()  # kept in the record but never answered (the id of a chart answered as its results)
     id_field: str = ""  # this collection's id field when it is not the vendor-wide ids.field (envelopeId, templateId)
     times: tuple[str, ...] = ()  # other fields whose seeded relative times (now-3h) become ISO 8601 when built
+    numbering: dict[str, Any] = field(default_factory=dict)  # {field, format: "INC{n:07d}", start}: a human number per record
+    # {fields: [work_notes], into: <collection>}: writing one of these fields appends an entry to `into` (element_id,
+    # element, name, value) and the field itself reads back empty, as ServiceNow's journal fields do.
+    journal: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,14 @@ class Description:
     errata: tuple[dict[str, Any], ...] = ()  # corrections to the published document, each with its reason
     behaviour: str = ""  # a module with the vendor's own rules the description cannot state (before_create, after_change…)
     field_aliases: dict[str, str] = field(default_factory=dict)  # fields-parameter names → record fields (custom_fields)
+    # Table-style vendors (ServiceNow): every value a string, times in `time_format`, references stored as ids and answered
+    # as `references.style` says, `fields.mode: exact` (the fields parameter names exactly what is answered), outbound
+    # deliveries a customer's script would make on record changes.
+    values: str = "as_given"
+    time_format: str = ""
+    references: dict[str, Any] = field(default_factory=dict)
+    fields_mode: str = "add"
+    outbound: dict[str, Any] = field(default_factory=dict)
 
     def route_for(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path parameters, whether the path exists for another method); literal paths win over templates."""
@@ -148,6 +160,8 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
             hidden=tuple(body.get("hidden") or ()),
             id_field=str(body.get("id_field") or ""),
             times=tuple(body.get("times") or ()),
+            numbering=dict(body.get("numbering") or {}),
+            journal=dict(body.get("journal") or {}),
         )
         if collections[name].shape not in SHAPES:
             raise DescriptionInvalid(f"{at}.shape must be one of {', '.join(SHAPES)}")
@@ -198,6 +212,11 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
     auth = dict(doc.get("auth") or {})
     if auth.get("style", "bearer") not in AUTH_STYLES:
         raise DescriptionInvalid(f"{where}.auth.style must be one of {', '.join(AUTH_STYLES)}")
+    if doc.get("values", "as_given") not in ("as_given", "strings"):
+        raise DescriptionInvalid(f"{where}.values must be as_given or strings")
+    references = dict(doc.get("references") or {})
+    if references.get("style", "compact") not in ("compact", "link_value"):
+        raise DescriptionInvalid(f"{where}.references.style must be compact or link_value")
     return Description(
         vendor=vendor,
         spec_file=str(_need(spec, "file", f"{where}.spec")),
@@ -218,6 +237,11 @@ def parse(doc: dict[str, Any], where: str = "description") -> Description:
         errata=_errata(spec.get("errata"), f"{where}.spec.errata"),
         behaviour=str(doc.get("behaviour") or ""),
         field_aliases=dict((doc.get("fields") or {}).get("aliases") or {}),
+        values=str(doc.get("values") or "as_given"),
+        time_format=str(doc.get("time_format") or ""),
+        references=references,
+        fields_mode=str((doc.get("fields") or {}).get("mode") or "add"),
+        outbound=dict(doc.get("outbound") or {}),
     )
 
 

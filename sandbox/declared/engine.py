@@ -10,13 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from sandbox.declared import checking
 from sandbox.declared.description import Collection, Description, Route
 from sandbox.declared.notifications import Notifications
+from sandbox.declared.outbound import Outbound
 from sandbox.declared.records import RecordError, Records, iso, matches
 from sandbox.declared.shapes import get_path, search_matches, set_path, shape
+from sandbox.declared.tables import Tables
 from sandbox.declared.webhooks import Webhooks
 from sandbox.oauth import bearer_token, issue_static_token, token_info
 from sandbox.state import STORE
@@ -43,6 +45,8 @@ class DeclaredVendor:
         # Topic notifications (one POST per change, HMAC over the body or static headers) instead of Asana's handshake style.
         self.notifications = Notifications(description, self.records) if description.webhooks.get("style") == "notification" else None
         self.behaviour = importlib.import_module(description.behaviour) if description.behaviour else None
+        self.tables = Tables(self)  # ServiceNow-style tables (references.style link_value), off otherwise
+        self.outbound = Outbound(description, self.records)  # a customer's own script posting changes (description.outbound)
 
     def rule(self, name: str) -> Any:
         """The vendor's own rule `name` from the description's behaviour module (`behaviour:`), or None."""
@@ -56,6 +60,7 @@ class DeclaredVendor:
             "code": code or str((self.d.errors.get("codes") or {}).get(status, "error")),
             "title": str((self.d.errors.get("titles") or {}).get(status, "Error")),
             "request_id": secrets.token_hex(10),
+            "detail": str((self.d.errors.get("details") or {}).get(status, "")),
         }
         body = _fill(self.d.errors["template"], values)
         phrase = (self.d.errors.get("phrases") or {}).get(status)
@@ -94,11 +99,13 @@ class DeclaredVendor:
             return None
 
     def shown(self, collection: Collection, record: dict[str, Any], query: dict[str, str], *, full: bool) -> dict[str, Any]:
+        if self.tables.enabled:
+            return self.tables.shown(collection, record, query)
         return self.records.render(collection, self.records.select(collection, record, query.get(self.d.fields_param), full=full))
 
     def me(self) -> str | None:
         """The token's user; a token minted by /_control/tokens (subject "sandbox-admin") acts as the first described one."""
-        info = token_info(self.VENDOR, self.token())
+        info = g.get("sandbox_caller") or (self.tables.caller() if self.tables.enabled else token_info(self.VENDOR, self.token()))
         if info is None:
             return None
         subject = str(info.get("subject") or "")
@@ -123,11 +130,21 @@ class DeclaredVendor:
         install_faults(api, self.VENDOR, rate_limited=self.rate_limited, error=self.error)
         base = self.d.base_path
 
+        token_path = (self.d.auth.get("client_credentials") or {}).get("path")
+
         @api.before_request
         def _authenticate():
-            if token_info(self.VENDOR, self.token()) is None:
+            if token_path and request.path == f"/{self.VENDOR}{token_path}":
+                return None  # the token endpoint checks the client itself
+            g.sandbox_caller = self.tables.caller() if self.tables.enabled else token_info(self.VENDOR, self.token())
+            if g.sandbox_caller is None:
                 return self.error(401, self.d.errors.get("unauthorized", "Not Authorized"))
+            if g.sandbox_caller.get("read_only") and request.method not in ("GET", "HEAD"):
+                return self.error(403, self.d.errors.get("forbidden", "Forbidden"))
             return None
+
+        if token_path:
+            api.add_url_rule(token_path, endpoint="client_credentials_token", view_func=self.tables.client_credentials_token, methods=["POST"])
 
         # One Flask rule per described path: wrong methods and unknown paths get Flask's 405 (with Allow) and 404,
         # rendered in the vendor's envelope by sandbox/server.py like every stand-in's.
@@ -191,7 +208,8 @@ class DeclaredVendor:
         table = self.records.table(collection.name)
         data = self._input(body, collection) if method in ("POST", "PUT", "PATCH") else {}
         if route.op == "list":
-            return 200, self._list(route, params, query, spec_path), {}
+            answer = self._list(route, params, query, spec_path)
+            return 200, answer, dict(g.pop("answer_headers", {}))
         if route.op == "search":
             return 200, self._search(route, body if isinstance(body, dict) else {}), {}
         if route.op == "webhook_create" and self.notifications is not None:
@@ -221,13 +239,14 @@ class DeclaredVendor:
             with STORE.lock:
                 record = self.records.build(collection, data, me=self.me())
                 table[record[key]] = record
-            summary = str(record.get("name") or record.get("emailSubject") or "")
+            summary = str(record.get("name") or record.get("emailSubject") or record.get(self.d.ids.get("summary_field", "name")) or "")
             STORE.record_created(self.VENDOR, collection.resource_type, record[key], summary, record.get("permalink_url", ""))
             self._notify(collection, record, "added")
             create_answer = self.rule("create_answer")
             if create_answer is not None:
                 return route.status or 201, create_answer(self, collection, record), {}
-            return route.status or 201, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), {}
+            headers = self.tables.location(collection, record) if self.tables.enabled else {}
+            return route.status or 201, self.wrap(self.shown(collection, record, query, full=True), collection, **route.extra), headers
         if route.op == "delete" and self.notifications is not None and route.collection == self._hook_collection():
             if not self.notifications.unsubscribe(next(iter(params.values()), "")):
                 raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": next(iter(params.values()), "")}))
@@ -322,6 +341,8 @@ class DeclaredVendor:
         after_change = self.rule("after_change")  # the vendor's own notifications (DocuSign's Connect)
         if after_change is not None:
             after_change(self, collection, record, action, changed or [])
+        if action in ("added", "changed"):
+            self.outbound.changed(collection, record, "insert" if action == "added" else "update")
 
     def changed(self, collection: Collection, record: dict[str, Any], action: str, changed: list[str] | None = None) -> None:
         """A change a person made in the vendor's UI (a behaviour module's control): the same notifications as the API's."""
@@ -355,9 +376,14 @@ class DeclaredVendor:
                 raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": params[name]}))
             rows = [r for r in rows if matches(r, rule, params[name], self.records.id_field())]
         for name, rule in route.filters.items():
-            if query.get(name):
+            if query.get(name) and rule.get("op") == "encoded_query":
+                rows = self.tables.filtered(collection, rows, query[name])
+            elif query.get(name):
                 value = self._resolve_gid(query[name])
                 rows = [r for r in rows if matches(r, rule, value, self.records.id_field())]
+        if self.d.paging.get("style") == "link_header":
+            chunk, g.answer_headers = self.tables.page(collection, rows, query)
+            return self.wrap(chunk)
         # Lists answer compact records plus the opt_fields-style parameter's; `paging.whole_records` answers whole ones (Intercom).
         shown = [self.shown(collection, r, query, full=bool(self.d.paging.get("whole_records"))) for r in rows]
         answer = self._page(shown, query, collection, route, spec_path)
@@ -563,6 +589,8 @@ class DeclaredVendor:
                 return jsonify(self.notifications.subscribe(request.get_json(force=True) or {}, api=False)), 201
             except RecordError as refused:
                 return self.error(refused.status, refused.message)
+
+        self.outbound.controls(control, self.error)
 
         @control.post("/_sandbox/lose-answer")
         def lose_answer():

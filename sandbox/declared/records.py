@@ -114,9 +114,15 @@ class Records:
                     value = str(named[0]) if named else None
                 gid = value.get(self.id_field(target_collection)) if isinstance(value, dict) else value
                 gid = me if gid == "me" and me else str(gid)
+                if gid == "" and self.d.references.get("style") == "link_value":
+                    refs.append("")  # an empty reference clears the field
+                    continue
                 record = self.table(target_collection.name).get(gid) or self._lookup(target_collection, gid)
                 if record is None:
                     raise RecordError(400, f"{ref_field}: Not a recognized ID: {gid}")
+                if self.d.references.get("style") == "link_value":
+                    refs.append(str(record[self.id_field()]))  # stored as the id; answered as {link, value} or the bare id
+                    continue
                 refs.append(self.compact_ref(target_collection, record))
             resolved[ref_field] = refs if many else refs[0]
         for list_field, rule in collection.nested_refs.items():
@@ -170,7 +176,8 @@ class Records:
 
     def build(self, collection: Collection, data: dict[str, Any], *, me: str | None, gid: str | None = None) -> dict[str, Any]:
         """A new record: defaults, input with references resolved, inherited fields, stamps, id and permalink."""
-        now = iso(datetime.now(UTC))
+        now = self.stamp(datetime.now(UTC))
+        data, notes = self.journal_split(collection, data)
         record: dict[str, Any] = {self.id_field(collection): gid or self.new_id()}
         type_field = self.type_field()
         if type_field:
@@ -206,11 +213,17 @@ class Records:
                 if collection.stamps.get("format") == "epoch":  # Intercom's times are Unix seconds
                     record[name] = int((moment or datetime.now(UTC)).timestamp())
                 else:
-                    record[name] = iso(moment) if moment else now
+                    record[name] = self.stamp(moment) if moment else now
         for name in collection.times:
             moment = parse_time(record.get(name))
             if moment is not None:
                 record[name] = iso(moment)
+        numbering = collection.numbering
+        if numbering and not record.get(numbering["field"]):
+            with STORE.lock:
+                counters = STORE.collection(self.d.vendor, "_numbers")
+                counters[collection.name] = counters.get(collection.name, int(numbering.get("start", 1)) - 1) + 1
+                record[numbering["field"]] = str(numbering["format"]).format(n=counters[collection.name])
         self._done(collection, record, previous=False)
         if collection.computed:
             from sandbox.declared.shapes import shape
@@ -218,12 +231,45 @@ class Records:
             record.update(shape(collection.computed, {k: v for k, v in record.items() if isinstance(v, str)}))
         if collection.permalink:
             record["permalink_url"] = collection.permalink.format(**{k: v for k, v in record.items() if isinstance(v, str)})
+        self.journal_write(collection, record, notes, me=me)
+        return self._stringified(record)
+
+    def journal_split(self, collection: Collection, data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """The input without its journal fields, and the (field, text) entries to append."""
+        fields = set(collection.journal.get("fields") or ())
+        entries = [(name, str(value)) for name, value in data.items() if name in fields and value not in (None, "")]
+        return {k: v for k, v in data.items() if k not in fields}, entries
+
+    def journal_write(self, collection: Collection, record: dict[str, Any], entries: list[tuple[str, str]], *, me: str | None) -> None:
+        into = self.d.collections[collection.journal["into"]] if entries else None
+        for name, value in entries:
+            row = {"element_id": record[self.id_field()], "element": name, "name": collection.resource_type, "value": value, "sys_created_by": me or ""}
+            entry = self.build(into, row, me=me)
+            self.table(into.name)[entry[self.id_field()]] = entry
+
+    def stamp(self, moment: datetime) -> str:
+        """A time as the vendor writes it: the description's `time_format` (in UTC) or ISO 8601 with milliseconds."""
+        return moment.astimezone(UTC).strftime(self.d.time_format) if self.d.time_format else iso(moment)
+
+    def _stringified(self, record: dict[str, Any]) -> dict[str, Any]:
+        """With `values: strings` every scalar is kept as the vendor answers it: text, "" for empty, "true"/"false"."""
+        if self.d.values != "strings":
+            return record
+        for key, value in record.items():
+            if value is None:
+                record[key] = ""
+            elif isinstance(value, bool):
+                record[key] = "true" if value else "false"
+            elif isinstance(value, int | float):
+                record[key] = str(value)
         return record
 
     def apply_update(self, collection: Collection, record: dict[str, Any], data: dict[str, Any], *, me: str | None) -> list[str]:
         """Change a record in place; returns the fields that changed."""
         previous = bool(record.get(collection.done.get("flag", ""))) if collection.done else False
-        changed = []
+        data, notes = self.journal_split(collection, data)
+        self.journal_write(collection, record, notes, me=me)
+        changed = [name for name, _ in notes]  # a journal entry is a change (the record's time moves)
         for key, value in self.resolve_refs(collection, data, me=me).items():
             if key in (self.id_field(collection), self.type_field()):
                 continue
@@ -234,8 +280,9 @@ class Records:
                 changed.append(key)
         if changed and collection.stamps.get("modified"):
             now = datetime.now(UTC)
-            record[collection.stamps["modified"]] = int(now.timestamp()) if collection.stamps.get("format") == "epoch" else iso(now)
+            record[collection.stamps["modified"]] = int(now.timestamp()) if collection.stamps.get("format") == "epoch" else self.stamp(now)
         self._done(collection, record, previous=previous)
+        self._stringified(record)
         return changed
 
     def _done(self, collection: Collection, record: dict[str, Any], *, previous: bool) -> None:
@@ -246,6 +293,29 @@ class Records:
             record[at] = iso(datetime.now(UTC))
         elif not record.get(flag):
             record[at] = None
+
+    def present(self, collection: Collection, record: dict[str, Any], fields_param: str | None, *, link_base: str, bare_refs: bool) -> dict[str, Any]:
+        """A table-style record as answered: the whole record or exactly the named fields (`a.b` walks a reference),
+        references as {link, value} (or the bare id when the request excludes reference links)."""
+        names = [n.strip() for n in (fields_param or "").split(",") if n.strip()] or list(record)
+        shown: dict[str, Any] = {}
+        for name in names:
+            head, _, rest = name.partition(".")
+            if head not in record:
+                continue
+            target = collection.refs.get(head)
+            target = target if isinstance(target, str) else None  # table-style references are single
+            value = record[head]
+            if rest and target and value:
+                walked = self.table(target).get(str(value)) or {}
+                shown[name] = walked.get(rest, "")
+            elif rest:
+                shown[name] = ""
+            elif target and value and not bare_refs:
+                shown[name] = {"link": f"{link_base}/{self.d.collections[target].resource_type}/{value}", "value": value}
+            else:
+                shown[name] = value
+        return shown
 
     def select(self, collection: Collection, record: dict[str, Any], fields_param: str | None, *, full: bool) -> dict[str, Any]:
         """The record as answered: compact by default in lists, plus the fields named in opt_fields-style parameters."""
@@ -281,10 +351,13 @@ def _target(ref: Any) -> str:
 
 
 def _fill(value: Any, n: int) -> Any:
+    """A seed template's value for record n: {n} formatted; `{cycle: [a, b, c]}` takes the n-th choice in turn."""
     if isinstance(value, str):
         return value.format(n=n)
     if isinstance(value, list):
         return [_fill(v, n) for v in value]
+    if isinstance(value, dict) and isinstance(value.get("cycle"), list) and value["cycle"]:
+        return _fill(value["cycle"][(n - 1) % len(value["cycle"])], n)
     if isinstance(value, dict):
         return {k: _fill(v, n) for k, v in value.items()}
     return value
@@ -307,6 +380,8 @@ def matches(record: dict[str, Any], rule: dict[str, str], value: str, id_field: 
     if op == "bool":
         return bool(current) == (value.lower() == "true")
     if op == "ref":
+        if isinstance(current, str):  # a reference stored as its id (references.style link_value)
+            return current == value
         return isinstance(current, dict) and str(current.get(id_field)) == value
     if op == "has_ref":
         current = [current] if isinstance(current, dict) else current  # a dotted path through one item is that item

@@ -289,11 +289,17 @@ def _recipes(sandbox: str, smtp: SmtpServer | None, ldap: LdapDirectory | None) 
         token, client_secret = sandbox_token(sandbox, "intercom", sekret("intercom")), sekret("intercom", "client-secret")
         return Recipe({"token": token, "client_secret": client_secret}, [token, client_secret], base_url=f"{sandbox}/intercom")
 
+    def servicenow() -> Recipe:
+        # Basic auth; the stand-in takes a password registered as a token for it, so the secret is a recognisable one.
+        password = sandbox_token(sandbox, "servicenow", sekret("servicenow", "password"), subject="a0000000000000000000000000000001")
+        return Recipe({"username": "bastion.integration", "password": password}, [password], base_url=f"{sandbox}/servicenow")
+
     return {
         "aha": bearer("aha", "api_key", "aha/api/v1", config={"product": "6100000000000000001"}),
         "amplitude": amplitude,
         "asana": bearer("asana", "token", "asana/api/1.0", config={"workspace": "1100000000000001", "project": "1300000000000001"}),
         "brandfolder": bearer("brandfolder", "api_key", "brandfolder/api/v4", config={"brandfolder": "bfbrand-nimbus-00001"}),
+        "servicenow": servicenow,
         "microsoft365": microsoft365,
         "demo": bearer("demo", "api_key", "demo", scopes=DEMO_SCOPES),
         "docusign": docusign,
@@ -492,6 +498,10 @@ def webhook_for(
         retired = base64.b64encode(hmac.new(b"retired-connect-key", raw, hashlib.sha256).digest()).decode()
         current = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
         return SignedWebhook(raw, _meta({"X-DocuSign-Signature-1": retired, "X-DocuSign-Signature-2": current}))
+    if key == "servicenow":
+        # Bastion's Business Rule convention: base64 HMAC-SHA256 of "<timestamp>.<raw body>" (GlideCertificateEncryption.generateMac).
+        signature = base64.b64encode(hmac.new(secret.encode(), str(now).encode() + b"." + raw, hashlib.sha256).digest()).decode()
+        return SignedWebhook(raw, _meta({"X-Bastion-Signature": signature, "X-Bastion-Timestamp": str(now)}))
     if key == "microsoft365":
         # Graph signs nothing: each notification carries the subscription's clientState, derived from the webhook secret.
         from integrations.connectors.microsoft365.subscriptions import client_state
@@ -547,6 +557,17 @@ def _payload(key: str, external_id: str, delivery_id: str, now: int) -> bytes:
         summary = {"envelopeId": external_id, "status": "voided", "emailSubject": "Hook", "statusChangedDateTime": generated, "voidedReason": "Hook"}
         data = {"accountId": "8f2a6c1e-4b7d-4e0a-9c3f-2d1e5a7b9c01", "envelopeId": external_id, "envelopeSummary": summary}
         return json.dumps({"event": "envelope-voided", "apiVersion": "v2.1", "generatedDateTime": generated, "data": data}).encode()
+    if key == "servicenow":
+        updated = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        record = {
+            "sys_id": external_id,
+            "number": "INC0019999",
+            "short_description": "Hook",
+            "state": "6",
+            "correlation_id": delivery_id,
+            "sys_updated_on": updated,
+        }
+        return json.dumps({"table": "incident", "operation": "update", "sys_id": external_id, "record": record}).encode()
     if key == "microsoft365":
         data = {"@odata.type": "#Microsoft.Graph.Event", "id": external_id}
         item = {"subscriptionId": delivery_id, "changeType": "deleted", "resource": f"users/amara/events/{external_id}", "resourceData": data}

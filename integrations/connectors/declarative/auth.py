@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urljoin
 
 from integrations.connectors.declarative.template import holds, render
 from integrations.errors import ApiUnauthorized
@@ -28,7 +29,10 @@ class ClientCredentialsAuth:
         self._spec = auth
         self._scope = scope
         # The token endpoint goes through the same session and SSRF guard as every call of this integration.
-        self._token_url = token_url = _text(render(auth["token_url"], scope))
+        token_url = _text(render(auth["token_url"], scope))
+        if "://" not in token_url:  # a path on the vendor's own host (ServiceNow's /oauth_token.do on each instance)
+            token_url = urljoin(client.base_url, token_url.lstrip("/"))
+        self._token_url = token_url
         self._client = HttpClient(token_url, url_guard=client.url_guard, session=client.session, timeout=client.timeout, max_retries=1, sleep=client.sleep)
 
     def _fetch(self) -> None:
@@ -63,9 +67,13 @@ class ClientCredentialsAuth:
 
 
 def auth_provider(auth: Mapping[str, Any] | None, client: HttpClient, scope: Mapping[str, Any]) -> AuthProvider | None:
-    """The provider the spec's `auth` describes; None for none/oauth2 (Bastion installs OAuth tokens itself) or when `when` fails."""
-    if not auth or not holds(auth.get("when"), scope):
+    """The provider the spec's `auth` describes; None for none/oauth2 (Bastion installs OAuth tokens itself) or when `when`
+    fails with no `otherwise`."""
+    if not auth:
         return None
+    if not holds(auth.get("when"), scope):
+        # `otherwise`: the kind used when this one's `when` fails (client credentials when given, else basic).
+        return auth_provider(auth.get("otherwise"), client, scope) if auth.get("otherwise") else None
     kind = auth.get("kind")
     if kind == "header":
         return HeaderAuth(str(auth["header"]), _text(render(auth["value"], scope)))
