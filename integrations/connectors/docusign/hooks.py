@@ -40,6 +40,19 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+def normalized_pem(text: str) -> str:
+    """A PEM block whatever a form did to its line breaks (a one-line input drops them): header, body in 64-column lines, footer."""
+    text = text.strip().replace("\\n", "\n")  # also a key pasted from JSON, newlines escaped
+    head, sep, rest = text.partition("-----BEGIN ")
+    label, sep2, rest = rest.partition("-----")
+    body, sep3, _tail = rest.partition("-----END ")
+    if not (sep and sep2 and sep3) or head.strip():
+        return text
+    data = "".join(body.split())
+    lines = [data[i : i + 64] for i in range(0, len(data), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
+
+
 def account_server(client: HttpClient) -> str:
     """The account server the integration's base URL names (account-d.docusign.com, account.docusign.com, the sandbox)."""
     return client.base_url.rstrip("/")
@@ -61,7 +74,7 @@ class JwtGrantAuth:
         self._server = account_server(client)
         self._integration_key = str(credentials.get("integration_key") or "").strip()
         self._user_id = str(credentials.get("user_id") or "").strip()
-        self._private_key = str(credentials.get("private_key") or "")
+        self._private_key = normalized_pem(str(credentials.get("private_key") or ""))
         self._redirect_uri = str(config.get("consent_redirect_uri") or settings.BASTION_PUBLIC_URL.rstrip("/") + "/")
         # 400 answers are read here (consent_required, invalid_grant); the rest go through the generic tree.
         self._token_client = HttpClient(

@@ -115,6 +115,13 @@ def test_jwt_grant_needs_consent_once_then_discovers_the_default_account(sandbox
     assert "/docusign/oauth/userinfo" in paths and f"/docusign/restapi/v2.1/accounts/{ACCOUNT}/templates" in paths
 
 
+def test_a_private_key_pasted_into_a_one_line_field_still_signs(sandbox, organization):
+    app = jwt_app(sandbox, consented=True)
+    flattened = app["private_key"].replace("\n", "")  # what a browser's single-line input keeps of a PEM
+    integration = connect_jwt(organization, sandbox, {**app, "private_key": flattened})
+    assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
+
+
 def test_a_jwt_signed_with_another_key_or_for_an_unknown_account_is_refused(sandbox, organization):
     real, other = jwt_app(sandbox, consented=True), jwt_app(sandbox, consented=True)
     forged = {**real, "private_key": other["private_key"]}  # the right integration key, the wrong RSA key
