@@ -131,21 +131,15 @@ class DeclaredVendor:
         install_faults(api, self.VENDOR, rate_limited=self.rate_limited, error=self.error)
         base = self.d.base_path
 
-        token_path = (self.d.auth.get("client_credentials") or {}).get("path")
-
         @api.before_request
         def _authenticate():
-            if token_path and request.path == f"/{self.VENDOR}{token_path}":
-                return None  # the token endpoint checks the client itself
-            g.sandbox_caller = self.tables.caller() if self.tables.enabled else token_info(self.VENDOR, self.token())
-            if g.sandbox_caller is None:
+            if self.tables.enabled:
+                return self.tables.authenticate()
+            if token_info(self.VENDOR, self.token()) is None:
                 return self.error(401, self.d.errors.get("unauthorized", "Not Authorized"))
-            if g.sandbox_caller.get("read_only") and request.method not in ("GET", "HEAD"):
-                return self.error(403, self.d.errors.get("forbidden", "Forbidden"))
             return None
 
-        if token_path:
-            api.add_url_rule(token_path, endpoint="client_credentials_token", view_func=self.tables.client_credentials_token, methods=["POST"])
+        self.tables.install(api)
 
         # One Flask rule per described path: wrong methods and unknown paths get Flask's 405 (with Allow) and 404,
         # rendered in the vendor's envelope by sandbox/server.py like every stand-in's.

@@ -8,7 +8,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from sandbox.declared import encoded_query
 from sandbox.declared.description import Collection
@@ -28,6 +28,24 @@ class Tables:
         return self.d.references.get("style") == "link_value"
 
     # ---- who is calling
+    def install(self, api: Blueprint) -> None:
+        """The vendor's client-credentials token endpoint (`auth.client_credentials.path`), when described."""
+        path = (self.d.auth.get("client_credentials") or {}).get("path")
+        if path:
+            api.add_url_rule(path, endpoint="client_credentials_token", view_func=self.client_credentials_token, methods=["POST"])
+
+    def authenticate(self) -> Response | None:
+        """Before each request: the caller (kept in `g` for `me`), 401 without one, 403 for a read-only user's write."""
+        path = (self.d.auth.get("client_credentials") or {}).get("path")
+        if path and request.path == f"/{self.d.vendor}{path}":
+            return None  # the token endpoint checks the client itself
+        g.sandbox_caller = self.caller()
+        if g.sandbox_caller is None:
+            return self.v.error(401, self.d.errors.get("unauthorized", "Not Authorized"))
+        if g.sandbox_caller.get("read_only") and request.method not in ("GET", "HEAD"):
+            return self.v.error(403, self.d.errors.get("forbidden", "Forbidden"))
+        return None
+
     def caller(self) -> dict[str, Any] | None:
         """A bearer token; or basic credentials of a described user (`auth.basic`), or whose password is a token
         registered for the vendor (/_control/tokens: the hardening suite's recognisable secrets)."""

@@ -329,3 +329,20 @@ def test_the_business_rules_signed_delivery_updates_the_war_room_and_forgeries_a
     malformed = relay(other, {"X-Bastion-Timestamp": now, "X-Bastion-Signature": _sign(other, now)})
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed"
     assert WebhookDelivery.objects.filter(integration=servicenow).count() == 1
+
+
+def test_a_rate_limit_waits_for_retry_after_and_a_long_one_is_reported(servicenow, sandbox):
+    from integrations.errors import ApiRateLimited
+
+    connector = shared_connector(servicenow, purpose="poll")
+    requests.put(f"{sandbox}/_control/faults/servicenow", json={"rate_limit_next": 1, "retry_after": 1}, timeout=5).raise_for_status()
+    started = time.monotonic()
+    states = connector.fetch_objects("incident", ["e1000000000000000000000000100001"])
+    assert states["e1000000000000000000000000100001"].key.startswith("INC") and time.monotonic() - started >= 1
+    limited = [c for c in sn_requests(sandbox) if c["status"] == 429]
+    assert len(limited) == 1  # answered once with 429 + Retry-After: 1, then the same read again
+
+    requests.put(f"{sandbox}/_control/faults/servicenow", json={"rate_limit_next": 5, "retry_after": 3600}, timeout=5).raise_for_status()
+    with pytest.raises(ApiRateLimited, match="Rate limit exceeded") as raised:
+        connector.fetch_objects("incident", ["e1000000000000000000000000100001"])
+    assert raised.value.retry_after == 3600
