@@ -18,7 +18,7 @@ from sandbox.declared.description import Collection, Description, Route
 from sandbox.declared.notifications import Notifications
 from sandbox.declared.outbound import Outbound
 from sandbox.declared.records import RecordError, Records, iso, matches
-from sandbox.declared.shapes import get_path, search_matches, set_path, shape
+from sandbox.declared.shapes import search_rows, shape, toggle_reference
 from sandbox.declared.tables import Tables
 from sandbox.declared.webhooks import Webhooks
 from sandbox.oauth import bearer_token, issue_static_token, token_info
@@ -366,48 +366,24 @@ class DeclaredVendor:
     def _search(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
         """A structured search (Intercom's POST /contacts/search): query tree, paging from the body's `pagination`."""
         collection = self.d.collections[route.collection]
-        if "query" not in body:
-            raise RecordError(400, "query is required")
-        fields = dict(route.search.get("fields") or {})
-        rows = [r for r in self.records.table(collection.name).values() if search_matches(r, body["query"], fields)]
-        order = route.search.get("order_by")
-        if order:
-            rows.sort(key=lambda r: (get_path(r, order) is None, get_path(r, order) or 0))
-        pagination = body.get("pagination") or {}
-        paging = self.d.paging
-        position = {paging.get("limit_param", "limit"): pagination.get("per_page"), paging.get("cursor_param", "cursor"): pagination.get("starting_after")}
+        rows, per_page, after = search_rows(list(self.records.table(collection.name).values()), body, route.search)
+        position = {self.d.paging.get("limit_param", "limit"): per_page, self.d.paging.get("cursor_param", "cursor"): after}
         shown = [self.shown(collection, r, {}, full=True) for r in rows]
         return self._page(shown, {k: str(v) for k, v in position.items() if v not in (None, "")}, collection, route)
 
     def _attach(self, route: Route, collection: Collection, record: dict[str, Any], wanted: str, *, remove: bool = False) -> Any:
         """Add a reference to another record into a list of the bound one (tag a contact), or remove it (`detach`);
         already there (or already gone) → unchanged. Answers the referenced record."""
-        rule = route.attach
-        target_collection = self.d.collections[rule["collection"]]
+        target_collection = self.d.collections[route.attach["collection"]]
         target = self.records.table(target_collection.name).get(wanted)
         if target is None:
             raise RecordError(404, _fill(self.d.errors.get("not_found", "Unknown object: {id}"), {"id": wanted}))
         with STORE.lock:
-            current = get_path(record, rule["into"])
-            current = current if isinstance(current, list) else [current] if isinstance(current, dict) else []
-            kept = [i for i in current if not (isinstance(i, dict) and str(i.get(self.records.id_field())) == wanted)]
-            if remove and len(kept) < len(current):
-                updated = kept
-            elif not remove and len(kept) == len(current):
-                updated = [*current, shape(rule.get("item") or {"id": "$id"}, {k: v for k, v in target.items() if isinstance(v, str)})]
-            else:
-                updated = None
-            if updated is not None:
-                set_path(record, rule["into"], updated)
-                for counter in rule.get("counts") or ():  # e.g. tags.total_count
-                    set_path(record, counter, len(updated))
-                changed = [rule["into"].split(".")[0]]
-                modified = collection.stamps.get("modified")
-                if modified:
-                    now = datetime.now(UTC)
-                    record[modified] = int(now.timestamp()) if collection.stamps.get("format") == "epoch" else iso(now)
-            else:
-                changed = []
+            changed = toggle_reference(record, route.attach, target, self.records.id_field(), remove=remove)
+            modified = collection.stamps.get("modified")
+            if changed and modified:
+                now = datetime.now(UTC)
+                record[modified] = int(now.timestamp()) if collection.stamps.get("format") == "epoch" else iso(now)
         if changed:
             self._notify(collection, record, "changed", changed=changed)
         return self.wrap(self.shown(target_collection, target, {}, full=True), target_collection)

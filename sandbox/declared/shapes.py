@@ -105,3 +105,31 @@ def search_matches(record: dict[str, Any], query: Any, fields: dict[str, str], d
     if operator not in OPERATORS:
         raise RecordError(400, f"{operator!r} is not a valid operator")
     return _compare(get_path(record, fields[field]), operator, query.get("value"))
+
+
+def search_rows(rows: list[dict[str, Any]], body: dict[str, Any], rule: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, Any]:
+    """The rows a POSTed search selects, in `order_by` order, and the body's page size and cursor (pagination)."""
+    if not isinstance(body, dict) or "query" not in body:
+        raise RecordError(400, "query is required")
+    fields = dict(rule.get("fields") or {})
+    found = [r for r in rows if search_matches(r, body["query"], fields)]
+    order = rule.get("order_by")
+    if order:
+        found.sort(key=lambda r: (get_path(r, order) is None, get_path(r, order) or 0))
+    pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+    return found, pagination.get("per_page"), pagination.get("starting_after")
+
+
+def toggle_reference(record: dict[str, Any], rule: dict[str, Any], target: dict[str, Any], id_field: str, *, remove: bool) -> list[str]:
+    """Add `target` (as rule["item"]) to the list at rule["into"], or remove it; the changed top-level fields ([] if none)."""
+    wanted = str(target.get(id_field))
+    current = get_path(record, rule["into"])
+    current = current if isinstance(current, list) else [current] if isinstance(current, dict) else []
+    kept = [i for i in current if not (isinstance(i, dict) and str(i.get(id_field)) == wanted)]
+    if remove == (len(kept) == len(current)):
+        return []  # already there (attach) or already gone (detach)
+    updated = kept if remove else [*current, shape(rule.get("item") or {"id": "$id"}, {k: v for k, v in target.items() if isinstance(v, str)})]
+    set_path(record, rule["into"], updated)
+    for counter in rule.get("counts") or ():  # e.g. tags.total_count
+        set_path(record, counter, len(updated))
+    return [rule["into"].split(".")[0]]
