@@ -303,7 +303,7 @@ def deal_playbook(organization, owner, docusign):
         template=template,
         key="loi",
         name="Send the letter of intent",
-        connector_key="docusign",
+        connector_key="@signatures",  # the role: the organization's e-signature tool (DocuSign here) plays it
         action="send_envelope",
         payload_template={"template_id": LOI, "subject": "LOI: {{ scenario.title }}", "message": "{{ scenario.summary }}", "signers": DEAL_TEAM},
     )
@@ -334,6 +334,7 @@ def test_connect_deliveries_after_a_key_rotation_finish_the_war_rooms_task(deal_
         assert step.status == StepStatus.SUCCEEDED
         task = Task.objects.get(run=run)
         assert (task.external_id, task.title, task.status, task.is_done) == (step.external_id, "LOI: Falcon", "sent", False)
+        assert task.integration_id == docusign.pk  # the @signatures step ran on the organization's DocuSign
 
         def relay(delivery: dict, **headers):
             meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in (headers or delivery["headers"]).items() if k.lower().startswith("x-")}
