@@ -90,6 +90,7 @@ def webhook_events_apply(integration_id: str, events: list[dict[str, Any]]) -> i
     if integration is None:
         return 0
     changed = 0
+    id_only: list[Task] = []  # tasks whose delivery named them without their state
     for event in events:
         external_id = str(event.get("external_id") or "")
         record = event.get("record") or {}
@@ -102,12 +103,57 @@ def webhook_events_apply(integration_id: str, events: list[dict[str, Any]]) -> i
         at = _parse_when(event.get("occurred_at")) or timezone.now()
         tracked = _state_from_event(integration, event)
         if tracked is None:
+            if not event.get("record"):
+                id_only.extend(task for task in tasks if not task.is_done)
             continue
         with transaction.atomic():
             for task in tasks.select_for_update(of=("self",)):
                 if task.last_event_at and at < task.last_event_at:
                     continue  # an older delivery must not overwrite newer state
                 changed += int(task_apply_tracked(task, tracked, at=at))
+    if id_only:
+        changed += _read_back(integration, list({task.pk: task for task in id_only}.values()))
+    return changed
+
+
+def _read_back(integration: Integration, tasks: list[Task]) -> int:
+    """A delivery that names objects without their state (Asana sends ids): read those objects now, batched per kind,
+    instead of waiting for the poll. A refusal or outage leaves them to the poll."""
+    try:
+        connector = shared_connector(integration, purpose="poll")
+    except Exception:  # noqa: BLE001 - the poll backstop still reads them
+        logger.exception("playbooks.webhook.read_back_failed", extra={"integration": str(integration.pk)})
+        return 0
+    if not connector.supports(Capability.FETCH_STATUS):
+        return 0
+    changed = 0
+    by_kind: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_kind.setdefault(task.kind, []).append(task)
+    for kind, group in by_kind.items():
+        read_at = timezone.now()
+        try:
+            states = _poll_refs(connector, kind, group)
+        except (KeyError, ApiError) as exc:
+            logger.warning("playbooks.webhook.read_back_failed", extra={"integration": str(integration.pk), "kind": kind, "error": str(exc)})
+            continue
+        changed += _apply_states(group, states, read_at=read_at, source="webhook")
+    return changed
+
+
+def _apply_states(tasks: list[Task], states: dict[Any, TrackedObject], *, read_at: datetime, source: str) -> int:
+    """Apply what the vendor said of each task's object, unless a webhook already told something newer."""
+    changed = 0
+    for task in tasks:
+        tracked = states.get(task.pk)
+        if tracked is None:
+            continue
+        at = _parse_when(tracked.details.get(UPDATED_DETAIL)) or read_at
+        with transaction.atomic():
+            locked = Task.objects.select_for_update().select_related("run").get(pk=task.pk)
+            if locked.last_event_at and at < locked.last_event_at:
+                continue  # a webhook already told us something newer
+            changed += int(task_apply_tracked(locked, tracked, at=at, source=source))
     return changed
 
 
@@ -241,14 +287,5 @@ def playbook_tasks_poll(*, limit: int = 500) -> int:
             stopped.add(integration_id)
             continue
         Task.objects.filter(pk__in=[t.pk for t in tasks]).update(last_polled_at=read_at)
-        for task in tasks:
-            tracked = states.get(task.pk)
-            if tracked is None:
-                continue
-            at = _parse_when(tracked.details.get(UPDATED_DETAIL)) or read_at
-            with transaction.atomic():
-                locked = Task.objects.select_for_update().select_related("run").get(pk=task.pk)
-                if locked.last_event_at and at < locked.last_event_at:
-                    continue  # a webhook already told us something newer
-                changed += int(task_apply_tracked(locked, tracked, at=at, source="poll"))
+        changed += _apply_states(tasks, states, read_at=read_at, source="poll")
     return changed

@@ -21,10 +21,12 @@ from integrations.errors import ApiBadRequest, ApiRateLimited
 from integrations.models import CredentialType, IntegrationStatus
 from integrations.services import credential_store, integration_connect, shared_connector
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
-from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel, playbook_tasks_poll
+from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
+from playbooks.services.status import playbook_tasks_poll, webhook_events_apply
 from scenarios.models import Scenario, ScenarioDataModel
 from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
 from sync.services.jobs import data_sources_ensure, sync_start
+from sync.services.webhooks import event_as_dict
 from tests.conftest import wait_for
 from tests.playbooks.conftest import crisis_values
 from tests.sandbox.test_declared_sandbox import HookTarget
@@ -161,6 +163,26 @@ def test_a_playbook_step_creates_a_tracked_task_read_back_and_undone(asana_playb
         playbook_run_cancel(run=run, undo=True, actor=owner)
     assert asana_api(sandbox, "GET", f"/tasks/{step.external_id}").status_code == 404
     assert [c["kind"] for c in requests.get(f"{sandbox}/_control/created", params={"vendor": "asana"}, timeout=5).json()] == ["task"]
+
+
+def test_a_delivery_naming_only_the_task_reads_it_back_into_the_war_room(asana_playbook, asana, sandbox, owner, django_capture_on_commit_callbacks):
+    """Asana's events carry ids, not state: the war room reads the named task at once instead of waiting for the poll."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = playbook_activate(playbook=asana_playbook, actor=owner)
+    task = Task.objects.get(run=run)
+    asana_api(sandbox, "PUT", f"/tasks/{task.external_id}", json={"data": {"completed": True}})
+    body = json.dumps(
+        {"events": [{"action": "changed", "resource": {"gid": task.external_id, "resource_type": "task"}, "created_at": "2030-01-01T00:00:00.000Z"}]}
+    )
+    request = WebhookRequest(method="POST", url="https://bastion.example/api/webhooks/x", headers={}, body=body.encode(), received_at=datetime.now(UTC))
+    events = [event_as_dict(event) for event in registry.get_connector_class("asana").parse_webhook(request)]
+    assert events and not events[0].get("record")  # the delivery says which task changed, not how
+    reads_before = len(asana_requests(sandbox))
+    assert webhook_events_apply(str(asana.pk), events) == 1
+    task.refresh_from_db()
+    assert (task.status, task.is_done, task.status_source) == ("completed", True, "webhook")
+    assert len(asana_requests(sandbox)) == reads_before + 1  # one read (batched when several tasks are named)
+    assert webhook_events_apply(str(asana.pk), events) == 0  # a done task is not read again
 
 
 def test_the_same_step_is_not_created_twice(asana, sandbox):
