@@ -75,6 +75,26 @@ def test_intercom_is_a_spec_alone_and_connects_with_an_access_token(intercom, sa
     assert refused.status != IntegrationStatus.CONNECTED and "Access Token Invalid" in refused.last_error
 
 
+def test_the_region_picks_intercoms_api_host_unless_a_base_url_is_set(sandbox):
+    from integrations.connectors.declarative.template import render
+    from integrations.http import HttpClient
+
+    connector_class = registry.get_connector_class("intercom")
+    roots = {}
+    for region in ("", "us", "EU", "au", "mars"):
+        connector = connector_class(client=HttpClient("https://api.intercom.io"), config={"region": region}, credentials={"token": "t"})
+        roots[region] = render("{{ vars.root }}", connector.scope())
+    assert roots == {
+        "": "https://api.intercom.io/",
+        "us": "https://api.intercom.io/",
+        "EU": "https://api.eu.intercom.io/",
+        "au": "https://api.au.intercom.io/",
+        "mars": "https://api.intercom.io/",
+    }
+    proxied = connector_class(client=HttpClient(f"{sandbox}/intercom"), config={"region": "eu"}, credentials={"token": "t"})
+    assert render("{{ vars.root }}", proxied.scope()) == f"{sandbox}/intercom/"
+
+
 @pytest.mark.django_db
 def test_conversations_are_searched_page_by_page_then_only_what_changed(intercom, sandbox, django_capture_on_commit_callbacks):
     sources = {s.entity_type: s for s in data_sources_ensure(integration=intercom)}
