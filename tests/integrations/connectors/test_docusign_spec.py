@@ -372,6 +372,8 @@ def test_connect_deliveries_after_a_key_rotation_finish_the_war_rooms_task(deal_
         }
         stored = WebhookDelivery.objects.filter(integration=docusign).order_by("received_at").last()
         assert stored.event_types == ["envelope-completed"] and stored.events[0]["external_id"] == step.external_id
+        kept = SyncRecord.objects.get(integration=docusign, entity_type="envelopes", external_id=step.external_id)
+        assert kept.data["status"] == "completed" and kept.data["subject"] == "LOI: Falcon"  # the records store has it too
 
         # A completed envelope cannot be voided: undoing the run says so instead of pretending.
         with django_capture_on_commit_callbacks(execute=True):
