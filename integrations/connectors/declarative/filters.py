@@ -215,6 +215,30 @@ def _reshape(value: Any, *fields: str) -> Any:
     return [one(item) for item in value] if isinstance(value, list) else one(value)
 
 
+def _fill_roles(value: Any, roles: Any = None) -> Any:
+    """Give each person one of the named roles: whoever names a role keeps it (in the roles' own spelling), the others take
+    the roles nobody named, in order; a person left over keeps what they had (the vendor refuses it by name).
+    fill_roles(template_roles) fills a signature template's roles from a team whose roles are Bastion's."""
+    if not isinstance(value, list):
+        return value
+    names = [str(role) for role in (roles if isinstance(roles, list) else []) if role not in (None, "")]
+    spelled = {name.casefold(): name for name in names}
+    people = [dict(item) for item in value if isinstance(item, Mapping)]
+    taken: set[str] = set()
+    unmatched: list[dict[str, Any]] = []
+    for person in people:
+        role = spelled.get(str(person.get("role") or "").casefold())
+        if role and role not in taken:
+            taken.add(role)
+            person["role"] = role
+        else:
+            unmatched.append(person)
+    free = iter([name for name in names if name not in taken])
+    for person in unmatched:
+        person["role"] = next(free, person.get("role"))
+    return people
+
+
 FILTERS: dict[str, Any] = {
     "default": _default,
     "str": _none_safe(lambda v: v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)),
@@ -229,6 +253,7 @@ FILTERS: dict[str, Any] = {
     "join": _join,
     "pluck": _pluck,
     "reshape": _reshape,
+    "fill_roles": _fill_roles,
     "first": _first,
     "last": _last,
     "get": _get,

@@ -279,18 +279,22 @@ def test_send_envelope_is_sent_once_even_after_a_lost_answer_and_voided_on_undo(
     assert state["00000000-0000-4000-8000-00000000dead"].status == "deleted"
 
 
-def test_a_role_the_template_lacks_is_a_clear_refusal(docusign):
+def test_signers_fill_the_templates_roles_and_too_many_signers_is_a_clear_refusal(docusign, sandbox):
+    """A deal team's roles are Bastion's: a signer naming a template role keeps it, the others take the remaining roles in order."""
     connector = shared_connector(docusign, purpose="playbooks")
     from integrations.errors import ApiBadRequest
 
+    team = [{"name": "X", "email": "x@acme.example", "role": "legal"}, {"name": "Y", "email": "y@acme.example", "role": "counterparty"}]
+    sent = connector.perform("send_envelope", {"template_id": NDA, "subject": "NDA", "signers": team}, idempotency_key="roles")
+    envelope = api(sandbox, "GET", f"/envelopes/{sent.external_id}", params={"include": "recipients"}).json()
+    assert sorted((s["email"], s["roleName"]) for s in envelope["recipients"]["signers"]) == [("x@acme.example", "Company"), ("y@acme.example", "Counterparty")]
+    three = [*team, {"name": "Z", "email": "z@acme.example"}]
     with pytest.raises(ApiBadRequest) as refused:
-        connector.perform(
-            "send_envelope", {"template_id": NDA, "subject": "NDA", "signers": [{"name": "X", "email": "x@acme.example", "role": "Buyer"}]}, idempotency_key="k"
-        )
-    assert "not a role of this template (Counterparty, Company)" in refused.value.message and refused.value.vendor_code == "INVALID_ROLE_NAME"
+        connector.perform("send_envelope", {"template_id": NDA, "subject": "NDA", "signers": three}, idempotency_key="k")
+    assert "The template has 2 signer roles (Counterparty, Company) for 3 signers." in refused.value.message
     with pytest.raises(ApiBadRequest) as incomplete:
-        connector.perform("send_envelope", {"template_id": NDA, "subject": "NDA", "signers": [{"name": "X", "email": "x@acme.example"}]}, idempotency_key="k2")
-    assert "Every DocuSign signer needs an email and the template role" in incomplete.value.message
+        connector.perform("send_envelope", {"template_id": NDA, "subject": "NDA", "signers": [{"name": "X", "role": "Company"}]}, idempotency_key="k2")
+    assert "Every DocuSign signer needs an email" in incomplete.value.message
 
 
 # ---- Connect and the war room ----------------------------------------------------------------------------------------------
