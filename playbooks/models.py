@@ -35,7 +35,7 @@ class PlaybookStepTemplate(BaseModel):
     connector_key = models.CharField(
         max_length=60,
         help_text="Connector that performs the action (jira, email…), or a role the organization's connected tools play: "
-        "@chat (the collaboration channel), @meeting (the meeting), @documents.",
+        "@chat (the collaboration channel), @meeting (the meeting), @documents, @tasks (Jira or Asana), @signatures (DocuSign).",
     )
     action = models.CharField(max_length=60, help_text="Action key from the connector's manifest.")
     payload_template = models.JSONField(

@@ -7,8 +7,12 @@ from typing import Any
 from django.utils import timezone
 
 
-def definition_fields_add(apps: Any, *, scenario_type: str, fields: list[dict[str, Any]], after_key: str, note: str) -> None:
-    """Publish a new version of the latest definition with the missing `fields` after `after_key` (fresh installs have them)."""
+def definition_fields_add(
+    apps: Any, *, scenario_type: str, fields: list[dict[str, Any]], after_key: str, note: str, replace: tuple[dict[str, Any], ...] = ()
+) -> None:
+    """Publish a new version of the latest definition with the missing `fields` after `after_key` (fresh installs have them),
+    and the shipped source and help text of each `replace` field it has (a field gaining a source alternative; the rest of
+    the field, which an administrator may have edited, is kept)."""
     from scenarios.spec import data_source_mappings
 
     ScenarioDataModel = apps.get_model("scenarios", "ScenarioDataModel")
@@ -17,9 +21,13 @@ def definition_fields_add(apps: Any, *, scenario_type: str, fields: list[dict[st
         return
     keys = {f.get("key") for f in latest.field_definitions}
     missing = [f for f in fields if f["key"] not in keys]
-    if not missing:
+    replacing = {f["key"]: f for f in replace}
+    definitions = [
+        {**f, **{k: replacing[f.get("key")][k] for k in ("source", "help_text") if k in replacing[f.get("key")]}} if f.get("key") in replacing else f
+        for f in latest.field_definitions
+    ]
+    if not missing and definitions == list(latest.field_definitions):
         return
-    definitions = list(latest.field_definitions)
     after = next((i + 1 for i, f in enumerate(definitions) if f.get("key") == after_key), len(definitions))
     definitions[after:after] = missing
     ScenarioDataModel.objects.create(

@@ -1,7 +1,7 @@
 """The scenario definitions every install ships (loaded by migration 0004): Crisis Management, Product Launch, M&A.
 
-Sources follow the seed note. Sources Bastion has no connector for (Productboard/Aha, DAM, Crayon/Klue, Datasite,
-SharePoint, spreadsheets) stay visible as manual, link or CSV fields rather than being hidden.
+Sources follow the seed note. Systems without a public API (Crayon/Klue, Datasite/DealRoom, Carta, LinkedIn) stay visible as
+manual, link or import fields rather than being hidden; a field whose source is not connected still takes typed values.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ DIRECTORY_SOURCE: dict[str, Any] = {
 }
 SLACK_CHANNELS: dict[str, Any] = {"connector": "slack", "entity": "channels", "mapping": "$.external_id", "options_label": "$.name", "label": "Slack"}
 JIRA_ISSUES: dict[str, Any] = {"connector": "jira", "entity": "issues", "mapping": "$.key", "options_label": "$.summary", "label": "Jira"}
+# The work plan lives in Jira or Asana (the tasks role): Asana's tasks have a title where Jira's issues have a summary.
+WORK_ITEMS: dict[str, Any] = {**JIRA_ISSUES, "alternatives": [{"connector": "asana", "entity": "tasks", "mapping": "$.id", "options_label": "$.title"}]}
 ROLE_OPTIONS = [{"value": v, "label": label} for v, label in STAKEHOLDER_ROLES]
 
 
@@ -69,6 +71,15 @@ def _channels(help_text: str) -> dict[str, Any]:
     }
 
 
+# Incident history: PagerDuty's incidents, or ServiceNow's (number and short description).
+INCIDENT_SOURCE: dict[str, Any] = {
+    "connector": "pagerduty",
+    "entity": "incidents",
+    "mapping": "$.external_id",
+    "options_label": "$.title",
+    "label": "PagerDuty",
+    "alternatives": [{"connector": "servicenow", "entity": "incidents"}],  # the same paths: external_id and title
+}
 SECURITY_BREACH = {"==": [{"var": "crisis_type"}, "security_breach"]}
 # A template file in a connected documents tool: activation copies it into the incident's folder, shared with the team.
 LEGAL_TEMPLATE_FIELDS: list[dict[str, Any]] = [
@@ -194,8 +205,8 @@ CRISIS_MANAGEMENT: dict[str, Any] = {
             "label": "Related incidents",
             "type": "multi_select",
             "section": "Context",
-            "help_text": "Earlier or ongoing PagerDuty incidents linked to this crisis.",
-            "source": {"connector": "pagerduty", "entity": "incidents", "mapping": "$.external_id", "options_label": "$.title", "label": "PagerDuty"},
+            "help_text": "Earlier or ongoing incidents linked to this crisis, from PagerDuty or ServiceNow.",
+            "source": INCIDENT_SOURCE,
         },
         {
             "key": "legal_templates",
@@ -216,6 +227,51 @@ CRISIS_MANAGEMENT: dict[str, Any] = {
         }
     ],
 }
+
+# Launch inputs from the product tools: features activation links to the launch (Productboard) or moves on (Aha!), the
+# customer conversations it tags (Intercom), the charts it watches (Amplitude, read only) and the brand assets it shares (Brandfolder).
+LAUNCH_PRODUCT_FIELDS: list[dict[str, Any]] = [
+    {
+        "key": "productboard_features",
+        "label": "Productboard features",
+        "type": "multi_select",
+        "section": "Product",
+        "help_text": "Features this launch ships: activation links them to the launch in Productboard.",
+        "source": {"connector": "productboard", "entity": "features", "mapping": "$.id", "options_label": "$.name", "label": "Productboard"},
+    },
+    {
+        "key": "aha_features",
+        "label": "Aha! features",
+        "type": "multi_select",
+        "section": "Product",
+        "help_text": "Features this launch ships: activation moves them to Ready to ship in Aha! and tracks them until shipped.",
+        "source": {"connector": "aha", "entity": "features", "mapping": "$.reference_num", "options_label": "$.title", "label": "Aha!"},
+    },
+    {
+        "key": "customer_feedback",
+        "label": "Customer feedback",
+        "type": "multi_select",
+        "section": "Product",
+        "help_text": "Intercom conversations behind this launch: activation tags them with the launch.",
+        "source": {"connector": "intercom", "entity": "conversations", "mapping": "$.id", "options_label": "$.title", "label": "Intercom"},
+    },
+    {
+        "key": "launch_metrics",
+        "label": "Launch metrics",
+        "type": "multi_select",
+        "section": "Product",
+        "help_text": "Amplitude charts the launch team watches (read only).",
+        "source": {"connector": "amplitude", "entity": "charts", "mapping": "$.id", "options_label": "$.name", "label": "Amplitude"},
+    },
+    {
+        "key": "asset_collection",
+        "label": "Brand asset collection",
+        "type": "select",
+        "section": "Product",
+        "help_text": "The Brandfolder collection for this launch: activation shares it with the launch team.",
+        "source": {"connector": "brandfolder", "entity": "collections", "mapping": "$.id", "options_label": "$.name", "label": "Brandfolder"},
+    },
+]
 
 PRODUCT_LAUNCH: dict[str, Any] = {
     "scenario_type": "product_launch",
@@ -251,8 +307,9 @@ PRODUCT_LAUNCH: dict[str, Any] = {
             "label": "Product specs",
             "type": "document_link",
             "section": "Product",
-            "help_text": "Productboard / Aha are not connected: link the spec.",
+            "help_text": "Link to the spec; features in Productboard or Aha! are picked below.",
         },
+        *LAUNCH_PRODUCT_FIELDS,
         {
             "key": "sales_target",
             "label": "Sales target",
@@ -273,22 +330,22 @@ PRODUCT_LAUNCH: dict[str, Any] = {
             "label": "Marketing assets",
             "type": "document_link",
             "section": "Product",
-            "help_text": "Link to the DAM (Brandfolder) collection.",
+            "help_text": "Link to the assets anywhere; a Brandfolder collection is picked above.",
         },
         {
             "key": "launch_timeline",
             "label": "Launch timeline",
             "type": "multi_select",
             "section": "Execution",
-            "help_text": "Jira issues that make up the launch plan.",
-            "source": JIRA_ISSUES,
+            "help_text": "Jira issues or Asana tasks that make up the launch plan.",
+            "source": WORK_ITEMS,
         },
         {
             "key": "competitive_intel",
             "label": "Competitive intel",
             "type": "long_text",
             "section": "Product",
-            "help_text": "Crayon / Klue are not connected: paste the battlecard summary.",
+            "help_text": "Crayon and Klue have no public API: paste the battlecard summary or import their export.",
         },
         _stakeholders("Launch team"),
         _channels("Slack channels for launch coordination."),
@@ -313,7 +370,7 @@ WORKBOOK_FIELDS: list[dict[str, Any]] = [
         "label": "Financial model workbook",
         "type": "document",
         "section": "Deal",
-        "help_text": "The deal's Excel model in a connected documents tool: it fills the deal value, close date and synergy targets.",
+        "help_text": "The deal's model (Excel in OneDrive/SharePoint, or Google Sheets): it fills the deal value, close date and synergy targets.",
         "imports": {"deal_value": "DealValue", "close_date": "CloseDate", "synergy_targets": "Synergies"},
     },
     {"key": "close_date", "label": "Expected close date", "type": "date", "section": "Deal"},
@@ -323,6 +380,29 @@ WORKBOOK_FIELDS: list[dict[str, Any]] = [
         "type": "long_text",
         "section": "Deal",
         "help_text": "One line per target (the model's Synergies table).",
+    },
+]
+
+# The deal's signature packet: a DocuSign template sent to the signers on activation (the signatures role).
+SIGNATURE_FIELDS: list[dict[str, Any]] = [
+    {
+        "key": "signature_template",
+        "label": "Signature template",
+        "type": "select",
+        "section": "Deal",
+        "help_text": "A DocuSign template (NDA, letter of intent): activation sends it to the signers below.",
+        "source": {"connector": "docusign", "entity": "templates", "mapping": "$.id", "options_label": "$.name", "label": "DocuSign"},
+    },
+    {
+        "key": "signers",
+        "label": "Signers",
+        "type": "stakeholder_list",
+        "section": "Deal",
+        "help_text": "Who signs, in the template's order of roles. Import them from your directory or a CSV file (name,email).",
+        "source": DIRECTORY_SOURCE,
+        "csv_import": True,
+        "options": ROLE_OPTIONS,
+        "visible_if": {"!!": [{"var": "signature_template"}]},
     },
 ]
 
@@ -350,6 +430,7 @@ MERGERS_ACQUISITIONS: dict[str, Any] = {
         },
         {"key": "deal_value", "label": "Deal value", "type": "money", "required": True, "section": "Deal", "validation": {"min": 0}},
         *WORKBOOK_FIELDS,
+        *SIGNATURE_FIELDS,
         {
             "key": "board_sponsor",
             "label": "Board sponsor",
@@ -364,7 +445,7 @@ MERGERS_ACQUISITIONS: dict[str, Any] = {
             "label": "Financial models",
             "type": "document_link",
             "section": "Diligence",
-            "help_text": "Link to the model (Excel / Google Sheets) or the data room (Datasite).",
+            "help_text": "Link to other models or to the data room (Datasite, DealRoom: no public API, import their index export).",
         },
         {
             "key": "legal_requirements",
@@ -378,8 +459,8 @@ MERGERS_ACQUISITIONS: dict[str, Any] = {
             "label": "Integration tasks",
             "type": "multi_select",
             "section": "Integration",
-            "help_text": "Jira issues for post-merger integration.",
-            "source": JIRA_ISSUES,
+            "help_text": "Jira issues or Asana tasks for post-merger integration.",
+            "source": WORK_ITEMS,
         },
         _stakeholders("Stakeholder directory", "The deal team and everyone who must be informed (org chart or CSV)."),
         _jira_key("MA"),
