@@ -108,6 +108,28 @@ def test_marketplace_shows_each_listing_as_an_import_only_card(admin_client):
     assert "Connect your tools" in page and "Demo Workspace" in page  # the connectors are still there
 
 
+# Every system the product note names (seed/architecture-note.md and the issue's table), by the card that stands for it.
+PRODUCT_NOTE_SYSTEMS = {
+    "Slack": "slack", "Jira": "jira", "Google Calendar": "google_calendar", "Google Sheets": "google_sheets",
+    "SharePoint / Excel / Teams / Outlook": "microsoft365", "HubSpot": "hubspot", "Salesforce": "salesforce",
+    "Active Directory": "ldap", "Okta": "okta", "PagerDuty": "pagerduty", "Twilio": "twilio", "Statuspage": "statuspage",
+    "ServiceNow": "servicenow", "Asana": "asana", "DocuSign": "docusign", "Intercom": "intercom", "Productboard": "productboard",
+    "Aha!": "aha", "Amplitude": "amplitude", "Brandfolder": "brandfolder",
+    "Datasite": "datasite", "DealRoom": "dealroom", "Carta": "carta", "Klue": "klue", "Crayon": "crayon", "LinkedIn": "linkedin",
+}  # fmt: skip
+
+
+def test_the_marketplace_lists_every_system_of_the_product_note_connectable_or_with_its_import_path(admin_client):
+    page = admin_client.get("/integrations/").content.decode()
+    for system, key in PRODUCT_NOTE_SYSTEMS.items():
+        assert f'data-connector="{key}"' in page, system
+        card = page.split(f'data-connector="{key}"', 1)[1].split("</li>", 1)[0]
+        if key in SIX:
+            assert f'href="/integrations/listings/{key}/"' in card, system  # honestly marked, with its import path
+        else:
+            assert f'href="/integrations/connect/{key}/"' in card, system  # works end to end against its stand-in
+
+
 def test_marketplace_search_and_category_filter_cover_listings(admin_client):
     found = admin_client.get("/integrations/?q=cap+table").content.decode()
     assert 'data-connector="carta"' in found and 'data-connector="datasite"' not in found and 'data-connector="demo"' not in found
