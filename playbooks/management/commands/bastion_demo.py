@@ -16,9 +16,18 @@ from integrations.services import integration_connect
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
 from sync.services import data_sources_ensure, sync_start
 
-# Pre-connected so the directory, channels and incident history are there on first sign-in.
+# Pre-connected so the directory, channels and incident history are there on first sign-in, and the launch form has its
+# timeline (Asana), features (Productboard, Aha!), customer conversations (Intercom) and brand assets (Brandfolder).
 # Jira is left for the person to connect through the marketplace's OAuth redirect.
-DEMO_CONNECTIONS = ("okta", "slack", "pagerduty", "google_calendar", "email", "hubspot")
+DEMO_CONNECTIONS = ("okta", "slack", "pagerduty", "google_calendar", "email", "hubspot", "asana", "productboard", "aha", "intercom", "brandfolder")
+# The sandbox stand-ins' own demo credentials and the workspace each one seeds (sandbox/declared/<vendor>.yaml).
+TOKEN_CONNECTIONS = {
+    "asana": ({"token": "sandbox-asana-pat"}, {"workspace": "1100000000000001", "project": "1300000000000001"}, "asana/api/1.0", "Asana"),
+    "productboard": ({"token": "sandbox-productboard-token"}, {}, "productboard/v2", "Productboard"),
+    "aha": ({"api_key": "sandbox-aha-api-key"}, {"product": "6100000000000000001"}, "aha/api/v1", "Aha!"),
+    "intercom": ({"token": "sandbox-intercom-token", "client_secret": "sandbox-intercom-client-secret"}, {"region": "us"}, "intercom", "Intercom"),
+    "brandfolder": ({"api_key": "sandbox-brandfolder-api-key"}, {"brandfolder": "bfbrand-nimbus-00001"}, "brandfolder/api/v4", "Brandfolder"),
+}
 
 
 class Command(BaseCommand):
@@ -106,6 +115,9 @@ class Command(BaseCommand):
         return response.json()["services"][0]["id"]
 
     def _connection_spec(self, key: str, sandbox: str) -> dict:
+        if key in TOKEN_CONNECTIONS:
+            credentials, config, path, name = TOKEN_CONNECTIONS[key]
+            return {"connector_key": key, "display_name": f"{name} (sandbox)", "credentials": credentials, "config": config, "base_url": f"{sandbox}/{path}"}
         if key == "okta":
             return {
                 "connector_key": "okta",
