@@ -97,7 +97,8 @@ def _undo_enqueue(run: PlaybookRun, *, reason: str, retry_failed: bool) -> tuple
                 payload={
                     "action": origin.action,
                     "external_id": origin.external_id,
-                    "key": str(data.get("key") or ""),
+                    # What undo needs to reverse the action: the object's key, or undo_key when that differs (Aha!'s status before).
+                    "key": str(data.get("undo_key") or data.get("key") or ""),
                     "payload": origin.payload or {},
                     "reason": reason,
                 },

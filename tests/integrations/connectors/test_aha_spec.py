@@ -14,6 +14,7 @@ from integrations.models import IntegrationStatus
 from integrations.services import integration_connect, shared_connector
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
 from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
+from playbooks.services.status import playbook_tasks_poll
 from scenarios.models import Scenario, ScenarioDataModel
 from sync.models import DataSyncJob, JobStatus, SyncRecord
 from sync.services.jobs import data_sources_ensure, sync_start
@@ -126,6 +127,10 @@ def test_a_launch_step_moves_the_feature_is_read_back_and_put_back_on_undo(launc
     assert feature(sandbox, "NIM-3")["workflow_status"]["name"] == "Ready to ship"
     task = Task.objects.get(run=run)
     assert (task.title, task.status, task.is_done, task.owner) == ("NIM-3 Launch feature 3", "Ready to ship", False, "marco.eng@acme.example")
+    assert task.external_key == "NIM-3"  # the feature's own key: the war room shows it and the poll reads the feature by it
+    assert playbook_tasks_poll() == 0  # read back by its key: still Ready to ship, not "deleted"
+    task.refresh_from_db()
+    assert (task.status, task.is_done) == ("Ready to ship", False)
 
     # Shipped in Aha! (a "complete" status): the polling backstop reads it back as done; a feature deleted there is gone.
     requests.patch(f"{sandbox}/aha/_sandbox/records/features/{step.external_id}", json={"workflow_status": {"name": "Shipped"}}, timeout=5).raise_for_status()
@@ -143,8 +148,8 @@ def test_the_same_move_is_made_once_and_a_move_that_changed_nothing_undoes_nothi
     connector = shared_connector(aha, purpose="playbooks")
     first = connector.perform("update_feature_status", {"feature": "NIM-5", "status": "Ready to ship"}, idempotency_key="run-1:ship")
     again = connector.perform("update_feature_status", {"feature": "NIM-5", "status": "ready to ship"}, idempotency_key="run-1:ship")
-    assert (first.created, first.data["key"], first.tracked.status) == (True, "In development", "Ready to ship")
-    assert (again.created, again.external_id, again.data["key"]) == (False, first.external_id, "")
+    assert (first.created, first.data["key"], first.data["undo_key"], first.tracked.status) == (True, "NIM-5", "In development", "Ready to ship")
+    assert (again.created, again.external_id, again.data.get("undo_key") or "") == (False, first.external_id, "")
     assert len(aha_requests(sandbox, "PUT", "/features/")) == 1
 
     undone = connector.undo("update_feature_status", external_id=again.external_id, key="", payload={}, idempotency_key="undo-1")
