@@ -124,6 +124,16 @@ def sandbox(sandbox_server):
     return sandbox_server.url
 
 
+def run_sync(capture_on_commit, source, **kwargs):
+    """Start a sync of a data source and run it in-process to its final status (capture_on_commit: Django's fixture)."""
+    from sync.models import DataSyncJob
+    from sync.services.jobs import sync_start
+
+    with capture_on_commit(execute=True):
+        job = sync_start(data_source=source, **kwargs)
+    return DataSyncJob.objects.get(pk=job.pk)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
     """Poll until predicate() is truthy; fail with `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -12,8 +12,9 @@ from integrations.connectors.base import Capability
 from integrations.errors import ApiBadRequest
 from integrations.models import IntegrationStatus
 from integrations.services import integration_connect, shared_connector
-from sync.models import DataSyncJob, JobStatus, SyncRecord
-from sync.services.jobs import data_sources_ensure, sync_start
+from sync.models import JobStatus, SyncRecord
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync
 
 API_KEY, SECRET_KEY = "sandbox-amplitude-api-key", "sandbox-amplitude-secret-key"
 
@@ -40,12 +41,6 @@ def amplitude(sandbox, organization):
     integration = connect(sandbox, organization)
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 def test_amplitude_connects_with_basic_project_keys_and_is_read_only(amplitude, sandbox, organization):

@@ -24,10 +24,10 @@ from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, 
 from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
 from playbooks.services.status import playbook_tasks_poll, webhook_events_apply
 from scenarios.models import Scenario, ScenarioDataModel
-from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
-from sync.services.jobs import data_sources_ensure, sync_start
+from sync.models import JobStatus, SyncRecord, WebhookDelivery
+from sync.services.jobs import data_sources_ensure
 from sync.services.webhooks import event_as_dict
-from tests.conftest import wait_for
+from tests.conftest import run_sync, wait_for
 from tests.playbooks.conftest import crisis_values
 from tests.sandbox.test_declared_sandbox import HookTarget
 
@@ -57,12 +57,6 @@ def asana(sandbox, organization):
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 def test_asana_is_a_spec_alone_and_connects_with_a_personal_access_token(asana, sandbox, organization):

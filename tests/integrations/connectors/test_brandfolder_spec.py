@@ -16,8 +16,9 @@ from integrations.services import integration_connect, shared_connector
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus
 from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
 from scenarios.models import Scenario, ScenarioDataModel
-from sync.models import DataSyncJob, JobStatus, SyncRecord
-from sync.services.jobs import data_sources_ensure, sync_start
+from sync.models import JobStatus, SyncRecord
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync
 from tests.playbooks.conftest import crisis_values
 
 API_KEY = "sandbox-brandfolder-api-key"
@@ -50,12 +51,6 @@ def brandfolder(sandbox, organization):
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 def test_brandfolder_connects_with_an_api_key_and_offers_the_asset_picker(brandfolder, sandbox, organization):

@@ -24,8 +24,9 @@ from integrations.services import build_connector, credential_store, integration
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
 from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel
 from scenarios.models import Scenario, ScenarioDataModel
-from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
-from sync.services.jobs import data_sources_ensure, sync_start
+from sync.models import JobStatus, SyncRecord, WebhookDelivery
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync
 from tests.integrations.oauth_helpers import consent, local
 from tests.playbooks.conftest import crisis_values
 from tests.sandbox.test_declared_sandbox import HookTarget
@@ -76,12 +77,6 @@ def docusign(sandbox, organization) -> Integration:
     integration = connect_jwt(organization, sandbox, jwt_app(sandbox, consented=True))
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 def connect_signature(key: str, body: bytes) -> str:

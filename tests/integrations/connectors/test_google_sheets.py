@@ -18,8 +18,9 @@ from integrations.models import Integration, IntegrationStatus
 from integrations.registry import get_connector_class
 from integrations.services import shared_connector
 from scenarios.services import scenario_create
-from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
-from sync.services.jobs import data_sources_ensure, sync_start
+from sync.models import JobStatus, SyncRecord, WebhookDelivery
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync
 from tests.integrations.oauth_helpers import consent, local
 from tests.sandbox.test_declared_sandbox import HookTarget
 
@@ -242,12 +243,6 @@ def test_a_playbook_step_writes_the_tracker_row_and_a_second_run_finds_it(sheets
     assert [r[0] for r in rows].count("Project Falcon") == 1
     assert next(r for r in rows if r[0] == "Project Falcon")[1:3] == ["006FALCON", "Signing"]
     assert outcomes == [f"{FALCON}#Tracker:Project Falcon"] * 2
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 @pytest.mark.django_db

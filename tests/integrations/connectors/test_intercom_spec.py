@@ -20,9 +20,9 @@ from people.models import Person
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
 from playbooks.services import playbook_activate, playbook_create
 from scenarios.models import Scenario, ScenarioDataModel
-from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
-from sync.services.jobs import data_sources_ensure, sync_start
-from tests.conftest import wait_for
+from sync.models import JobStatus, SyncRecord, WebhookDelivery
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync, wait_for
 from tests.playbooks.conftest import crisis_values
 from tests.sandbox.test_declared_sandbox import HookTarget
 
@@ -53,12 +53,6 @@ def intercom(sandbox, organization):
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 def test_intercom_is_a_spec_alone_and_connects_with_an_access_token(intercom, sandbox, organization):

@@ -17,9 +17,9 @@ from integrations import registry
 from integrations.errors import ApiBadRequest
 from integrations.models import CredentialType, IntegrationStatus
 from integrations.services import integration_connect, shared_connector
-from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
-from sync.services.jobs import data_sources_ensure, sync_start
-from tests.conftest import wait_for
+from sync.models import JobStatus, SyncRecord, WebhookDelivery
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync, wait_for
 from tests.sandbox.test_declared_sandbox import HookTarget
 
 TOKEN = "sandbox-productboard-token"
@@ -43,12 +43,6 @@ def productboard(sandbox, organization):
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(django_capture_on_commit_callbacks, source, **kwargs) -> DataSyncJob:
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 def test_productboard_is_a_spec_with_two_hooks_and_connects_with_a_token(productboard, sandbox, organization):

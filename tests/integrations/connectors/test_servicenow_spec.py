@@ -21,9 +21,9 @@ from integrations.services import credential_store, integration_connect, shared_
 from playbooks.models import PlaybookStepTemplate, PlaybookTemplate, RunStatus, StepStatus, Task
 from playbooks.services import playbook_activate, playbook_create, playbook_run_cancel, playbook_tasks_poll
 from scenarios.models import Scenario, ScenarioDataModel
-from sync.models import DataSyncJob, JobStatus, SyncRecord, WebhookDelivery
-from sync.services.jobs import data_sources_ensure, sync_start
-from tests.conftest import wait_for
+from sync.models import JobStatus, SyncRecord, WebhookDelivery
+from sync.services.jobs import data_sources_ensure
+from tests.conftest import run_sync, wait_for
 from tests.playbooks.conftest import crisis_values
 from tests.sandbox.test_servicenow_sandbox import BusinessRuleTarget
 
@@ -60,12 +60,6 @@ def servicenow(sandbox, organization):
     integration = connect(sandbox, organization, BASIC, page_size=100)
     assert integration.status == IntegrationStatus.CONNECTED, integration.last_error
     return integration
-
-
-def run_sync(on_commit, source, **kwargs) -> DataSyncJob:
-    with on_commit(execute=True):
-        job = sync_start(data_source=source, **kwargs)
-    return DataSyncJob.objects.get(pk=job.pk)
 
 
 @pytest.fixture
