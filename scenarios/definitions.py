@@ -245,7 +245,7 @@ LAUNCH_PRODUCT_FIELDS: list[dict[str, Any]] = [
         "type": "multi_select",
         "section": "Product",
         "help_text": "Features this launch ships: activation moves them to Ready to ship in Aha! and tracks them until shipped.",
-        "source": {"connector": "aha", "entity": "features", "mapping": "$.reference_num", "options_label": "$.title", "label": "Aha!"},
+        "source": {"connector": "aha", "entity": "features", "mapping": "$.reference_num", "options_label": "$.label", "label": "Aha!"},
     },
     {
         "key": "customer_feedback",
