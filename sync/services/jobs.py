@@ -26,6 +26,7 @@ from integrations.services import integration_record_failure, integration_record
 from people.services import people_link_managers, people_mark_source_deleted, people_merge, people_overlong_fields
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog, SyncRecord
+from sync.services import read_ahead
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.records import (
     page_commit_asynchronous,
@@ -232,19 +233,24 @@ def _read_page(job: DataSyncJob) -> StepOutcome:
         connector = shared_connector(integration, purpose="sync")
         _configure_client(connector)
         spec = connector.manifest.entity(source.entity_type)
-        page = connector.read(source.entity_type, cursor=job.start_cursor, page=position)
+        page = read_ahead.take(job.pk, sequence, position) or connector.read(source.entity_type, cursor=job.start_cursor, page=position)
     except ApiError as error:
         return _handle_error(job, error)
     except Exception as error:  # noqa: BLE001 - a connector bug is a "system" failure: recorded on the job, never swallowed
         logger.exception("sync.page.system_error", extra={"job": str(job.pk)})
         _fail(job, error, category="system")
         return DONE
+    if page.next_page is not None and connector.pages_bound_to_process and read_ahead.enabled():
+        # The next page is fetched while this one is written (LDAP: the directory answers while PostgreSQL works).
+        following = page.next_page
+        read_ahead.start(job.pk, sequence + 1, following, lambda: connector.read(source.entity_type, cursor=job.start_cursor, page=following))
     with transaction.atomic():
         page_commit_asynchronous()
         locked = DataSyncJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in ACTIVE_JOB_STATUSES or locked.pages != sequence or locked.next_page != position:
             # Another step (a reaper resume racing a slow worker, a redelivery) already committed this page, or the job was cancelled.
             job_log(locked, "page.superseded", f"Page {sequence + 1} was already stored or the job stopped; this copy is discarded.", level="warning")
+            read_ahead.forget(job.pk)
             return DONE
         full_scan = locked.is_full_scan and page.is_full_scan and locked.start_cursor is None
         result = records_upsert(
