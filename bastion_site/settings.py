@@ -317,6 +317,9 @@ BASTION_PLAYBOOK_STEP_LEASE_SECONDS = env.float("BASTION_PLAYBOOK_STEP_LEASE_SEC
 BASTION_PLAYBOOK_RETRY_BASE_SECONDS = env.float("BASTION_PLAYBOOK_RETRY_BASE_SECONDS", default=1.0)  # a failed step's first retry delay
 BASTION_METRICS_QUEUES = env.list("BASTION_METRICS_QUEUES", default=[])  # Celery queues besides the default whose length /metrics reports
 BASTION_WEBHOOK_MAX_PER_SECOND = env.int("BASTION_WEBHOOK_MAX_PER_SECOND", default=500)
+# How long a web process keeps an integration's webhook route and verification key (dropped at once where they change).
+BASTION_WEBHOOK_ROUTE_TTL_SECONDS = env.float("BASTION_WEBHOOK_ROUTE_TTL_SECONDS", default=5.0)
+BASTION_SYNC_READ_AHEAD = env.bool("BASTION_SYNC_READ_AHEAD", default=False)  # read an LDAP sync's next page while writing (sync.services.read_ahead)
 BASTION_CSV_UPLOAD_GRACE_HOURS = env.float("BASTION_CSV_UPLOAD_GRACE_HOURS", default=24.0)  # an upload no import used is deleted after this
 BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS = env.int("BASTION_PLAYBOOK_POLL_MIN_INTERVAL_SECONDS", default=60)
 BASTION_PLAYBOOK_POLL_HORIZON_DAYS = env.int("BASTION_PLAYBOOK_POLL_HORIZON_DAYS", default=30)  # objects of older runs are not polled

@@ -33,7 +33,7 @@ from sync.csv_import import (
     suggest_mapping,
 )
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
-from sync.services.import_read_ahead import CheckedAhead, CheckedBatch
+from sync.services.import_batches import CheckedBatch, checked_batches
 from sync.services.import_reports import import_warnings, import_warnings_log, manager_links_report
 from sync.services.jobs import ERROR_LOG_CAP, job_log
 from sync.services.records import tables_analyze_on_growth
@@ -205,12 +205,11 @@ def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
             done = _skip_committed(rows, job.next_page)
             # A run from the first row knows every id its earlier batches committed; a resumed run asks the database.
             earlier: dict[str, int] | None = {} if done == 0 else None
-            with CheckedAhead(rows, size, index, len(headers), str(job.pk)) as checked_batches:
-                for batch, checked in checked_batches:
-                    if not _import_batch(job, batch, checked, start=done, earlier=earlier):
-                        _upload_release(job)  # kept while the job is active (another copy runs it), deleted once cancelled
-                        return job
-                    done += len(batch)
+            for batch, checked in checked_batches(rows, size, index, len(headers), str(job.pk)):
+                if not _import_batch(job, batch, checked, start=done, earlier=earlier):
+                    _upload_release(job)  # kept while the job is active (another copy runs it), deleted once cancelled
+                    return job
+                done += len(batch)
     except CsvFormatError as error:
         _fail(job, str(error))
         return job

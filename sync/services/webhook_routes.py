@@ -39,7 +39,7 @@ _routes: dict[str, IntakeRoute] = {}
 
 
 def route_ttl() -> float:
-    return float(getattr(settings, "BASTION_WEBHOOK_ROUTE_TTL_SECONDS", 5))
+    return float(settings.BASTION_WEBHOOK_ROUTE_TTL_SECONDS)
 
 
 def route_get(integration_id: str) -> IntakeRoute | None:

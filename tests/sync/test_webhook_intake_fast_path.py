@@ -10,9 +10,10 @@ from django.core.cache import cache
 
 from integrations.models import CredentialType
 from integrations.services import credential_store, webhook_secret_generate
-from sync.models import DeliveryStatus, WebhookDelivery
+from sync.models import DeliveryStatus, SyncRecord, WebhookDelivery
 from sync.services import webhook_routes
 from sync.services.webhooks import webhook_deliveries_drain, webhook_deliveries_nudge, webhook_delivery_enqueue
+from tests.conftest import wait_for
 from tests.sync.test_webhooks import person_event, signed
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +126,20 @@ def test_credential_store_forgets_the_route(directory, client):
     assert signed(client, directory, person_event("cached")).status_code == 202
     credential_store(integration=directory, credential_type=CredentialType.WEBHOOK_SECRET, data={"secret": "replaced"})
     assert webhook_routes.route_get(str(directory.pk)) is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_processes_a_burst_through_the_pending_list(celery_worker_process, client, directory, _empty_pending_list):
+    celery_worker_process()
+    for index in range(5):
+        event = person_event(f"burst-{index}", id=f"p9{index:05d}", email=f"burst{index}@acme.example")
+        assert signed(client, directory, event).status_code == 202
+
+    wait_for(
+        lambda: WebhookDelivery.objects.filter(integration=directory, status=DeliveryStatus.PROCESSED).count() == 5,
+        timeout=90,
+        message="every delivery of the burst processed by the worker",
+    )
+    assert _empty_pending_list.llen(webhook_routes.PENDING_KEY) == 0
+    assert SyncRecord.objects.filter(integration=directory, external_id__startswith="p9").count() == 5

@@ -95,3 +95,29 @@ def test_groups_paged_incremental_lists_ids_of_every_page(slapd, small_ou):  # n
     groups, pages, _ = read_all(connector_for(slapd, small_ou, page_size=1), "groups", cursor=pages[-1].cursor)
     assert len(pages) == 2 and pages[0].present_ids is None
     assert sorted(pages[-1].present_ids) == sorted(g["external_id"] for g in groups)
+
+
+@pytest.mark.django_db
+def test_a_full_sync_reading_ahead_stores_every_page_once(slapd, small_ou, organization, settings, django_capture_on_commit_callbacks):  # noqa: F811
+    from integrations.models import CredentialType
+    from integrations.services import integration_connect
+    from people.models import Person
+    from sync.models import DataSyncJob, JobStatus
+    from sync.services.jobs import data_sources_ensure, sync_start
+    from tests.ldap_server import SERVICE_DN, SERVICE_PASSWORD
+
+    settings.BASTION_SYNC_READ_AHEAD = True  # the next page is read in a thread while the current one is written
+    config = {"server_url": slapd.ldap_url, "base_dn": small_ou, "group_base_dn": small_ou, "flavor": "openldap", "ca_cert": slapd.cert_path.read_text()}
+    integration = integration_connect(
+        organization=organization,
+        connector_key="ldap",
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        credentials={"bind_dn": SERVICE_DN, "bind_password": SERVICE_PASSWORD},
+        config={**config, "page_size": 1},
+    )
+    source = next(s for s in data_sources_ensure(integration=integration) if s.entity_type == "users")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(data_source=source, full_refresh=True)
+    job = DataSyncJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.pages == 3 and job.created_count == 3
+    assert sorted(Person.objects.filter(organization=organization).values_list("email", flat=True)) == [f"q{i}@acme.example" for i in range(3)]
