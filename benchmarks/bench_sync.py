@@ -391,7 +391,8 @@ def main() -> None:
         "the least any import of these rows into this schema can cost; the plain-table COPY stays as context (the wire and the heap only).",
         "- Every import row is the whole product path, timed from the first byte to the job's final status, people merge included: CSV = "
         "upload stored to disk, streamed parse, validation with line numbers, duplicates within and across batches, merge into Person + "
-        "PersonIdentity (priority, provenance, search text), manager links, job counters and log, in batches of 10,000 rows. API = the sync "
+        "PersonIdentity (priority, provenance, search text), manager links, job counters and log, in batches of 10,000 rows (duplicates "
+        "across the run's own batches are found in memory). API = the sync "
         f"engine's steps run inline: {PEOPLE // PAGE_SIZE} pages of {PAGE_SIZE:,} (the stand-in's largest page) over HTTP, each page hashed, "
         "upserted into the records store, merged into people and committed with its cursor, then finalization (deletion detection, manager links).",
         "- The write path on PostgreSQL: each batch is COPYed (psycopg3 `cursor.copy`) into TEMP staging tables with its keys and content "
@@ -400,7 +401,8 @@ def main() -> None:
         "Only the rest is locked (LATERAL probes in key order) and classified; records are written by one `INSERT … ON CONFLICT … DO UPDATE "
         "… WHERE content_hash IS DISTINCT FROM`; new people and new identities are COPYed straight into their tables (a concurrent "
         "duplicate raises IntegrityError and the batch retries); known identities by one upsert; changed people by one `UPDATE … FROM "
-        "staging`; manager links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows. Page transactions "
+        "staging`; manager links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows (the CSV import: only "
+        "the columns its joins use, and no second ANALYZE before linking managers). Page transactions "
         "commit with `synchronous_commit = off` (records, people and cursor commit together, so a database crash loses a page whole and "
         "the job reads it again). JSON is encoded and decoded with orjson. SQLite keeps the ORM path.",
         "",
