@@ -13,7 +13,10 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def shape(body) -> set[str]:
-    """The keys of an error body: an object's, or its first element's when the vendor answers a list (Salesforce)."""
+    """The keys of an error body: an object's, its first element's when the vendor answers a list (Salesforce), or a
+    marker when it answers a bare JSON string (Brandfolder's published spec types every error that way)."""
+    if isinstance(body, str):
+        return {"<json string>"}
     return set(body[0] if isinstance(body, list) else body)
 
 
