@@ -188,19 +188,30 @@ def describe(run: PlaybookRun) -> dict:
     }
 
 
+def rounds(finished_at: list[float]) -> int:
+    """Round trips one after another among calls that ended at these times: calls an item made side by side (lookups,
+    a $batch's inner requests) end within one latency of each other and count once."""
+    count, last = 0, None
+    for at in sorted(finished_at):
+        if last is None or at - last >= LATENCY_MS / 1000 * 0.8:
+            count, last = count + 1, at
+    return count
+
+
 def dependent_call_floor(run: PlaybookRun, sandbox: str) -> tuple[float, list[tuple[str, int]]]:
     """The least any engine could take: the longest chain of dependent vendor calls × the latency of one call.
 
     The calls of each item are counted in the sequential run, where items run one at a time: every request the sandbox
-    logged (with its time) falls in exactly one item's window from claim to result; an e-mail item is one SMTP message.
+    logged (with its time) falls in exactly one item's window from claim to result, and calls made side by side count as
+    one round trip; an e-mail item (or a chunk sent side by side) is one SMTP round.
     Items of one step are independent of each other, so a step costs its busiest item; dependencies are the template's
     `depends_on`.
     """
-    logged = [entry["at"] for vendor in VENDORS for entry in requests.get(f"{sandbox}/_control/requests", params={"vendor": vendor}, timeout=5).json()]
+    logged = sorted(entry["at"] for vendor in VENDORS for entry in requests.get(f"{sandbox}/_control/requests", params={"vendor": vendor}, timeout=5).json())
     calls: dict[str, int] = {}
     for step_run in run.step_runs.filter(status=StepStatus.SUCCEEDED).exclude(started_at=None).exclude(finished_at=None):
         start, end = step_run.started_at.timestamp(), step_run.finished_at.timestamp()
-        count = 1 if step_run.connector_key == "email" else sum(1 for at in logged if start <= at <= end)
+        count = 1 if step_run.connector_key == "email" else rounds([at for at in logged if start <= at <= end])
         calls[step_run.step_key] = max(calls.get(step_run.step_key, 0), count)
     depends = {step.key: list(step.depends_on or []) for step in run.playbook.template.steps.all()}
     chains: dict[str, list[tuple[str, int]]] = {}
@@ -286,17 +297,18 @@ def main() -> None:
         playbooks[stack] = (
             make_playbook(organization, bindings, f"DB outage {stamp} parallel"),
             make_playbook(organization, bindings, f"DB outage {stamp} sequential"),
+            make_playbook(organization, bindings, f"DB outage {stamp} first"),
         )
-        if index == 0:
-            warm_up = make_playbook(organization, bindings, f"DB outage {stamp} warm-up")
 
     load_before = os.getloadavg()
     parallel: dict[str, dict] = {}
     worker = start_worker()
     try:
         app.conf.task_always_eager = False
-        # A running server's worker threads hold their connections already: one unmeasured activation warms the fresh pool.
-        run_parallel(warm_up, sandbox)
+        # Each organization's first activation on this worker opens its connections and fills the connectors' caches (Slack
+        # user ids, Graph's signed-in user and rooms); it is reported on its own. The measured run is the next activation,
+        # as on a running server.
+        first = {stack: run_parallel(playbooks[stack][2], sandbox) for stack in STACKS}
         for stack in STACKS:
             parallel[stack] = run_parallel(playbooks[stack][0], sandbox)
     finally:
@@ -312,10 +324,12 @@ def main() -> None:
         kinds[f"{obj['vendor']}/{obj['kind']}"] = kinds.get(f"{obj['vendor']}/{obj['kind']}", 0) + 1
     controller.stop()
     server.stop()
-    write_report(parallel, sequential, kinds, smtp.count, load_before, load_after)
+    write_report(parallel, sequential, first, kinds, smtp.count, load_before, load_after)
 
 
-def write_report(parallel: dict[str, dict], sequential: dict[str, dict], kinds: dict[str, int], emails: int, load_before, load_after) -> None:
+def write_report(
+    parallel: dict[str, dict], sequential: dict[str, dict], first_runs: dict[str, dict], kinds: dict[str, int], emails: int, load_before, load_after
+) -> None:
     first = STACKS[0]
     lines = [
         "# Playbook activation benchmark",
@@ -328,13 +342,16 @@ def write_report(parallel: dict[str, dict], sequential: dict[str, dict], kinds: 
         f"{parallel[first]['actions']} actions through the real connectors. On Slack + Google Calendar the channel is a Slack "
         "channel and the meeting a Google Calendar event; on Teams + Outlook a Teams channel (briefing as an Adaptive Card) and "
         f"an Outlook event with a Teams link and a free room (checked with getSchedule first). Every sandbox vendor call waits "
-        f"{LATENCY_MS} ms (fault knob `latency_ms`); the local SMTP server waits {LATENCY_MS} ms per message. The fresh worker pool "
-        "is warmed with one unmeasured activation first (a running server's threads already hold their connections).",
+        f"{LATENCY_MS} ms (fault knob `latency_ms`); the local SMTP server waits {LATENCY_MS} ms per message. Each organization's "
+        "first activation on the fresh worker (connections opened, connector caches empty: Slack user ids, Graph's signed-in "
+        "user and rooms) is reported beside the next one, which is the measured figure (a running server's state).",
         "",
-        "| Stack | Parallel (Celery threads, -c 16) | Sequential (same steps one after another) | Floor: longest dependent chain × 150 ms | Actions | Status |",
-        "|---|---|---|---|---|---|",
+        "| Stack | Parallel (Celery threads, -c 16) | First activation on the worker | Sequential (same steps one after another) | "
+        "Floor: longest dependent chain × 150 ms | Actions | Status |",
+        "|---|---|---|---|---|---|---|",
         *[
-            f"| {stack} | **{parallel[stack]['wall']:.2f} s** ({parallel[stack]['run'].duration_ms} ms recorded) | {sequential[stack]['wall']:.2f} s | "
+            f"| {stack} | **{parallel[stack]['wall']:.2f} s** ({parallel[stack]['run'].duration_ms} ms recorded) | {first_runs[stack]['wall']:.2f} s | "
+            f"{sequential[stack]['wall']:.2f} s | "
             f"{sequential[stack]['floor']:.2f} s ({' → '.join(f'{key} ({n})' for key, n in sequential[stack]['chain'])}) | "
             f"{parallel[stack]['actions']} | {parallel[stack]['status']} |"
             for stack in STACKS
@@ -348,8 +365,10 @@ def write_report(parallel: dict[str, dict], sequential: dict[str, dict], kinds: 
         ],
         "",
         "Manual baseline (seed): 2 hours. Calls per step for the floor are counted in the sequential run (each vendor request the "
-        "sandbox logged falls in one item's window; an e-mail is one SMTP message); items of one step are independent, so a step "
-        f"costs its busiest item. Before the engine changes of 2026-11-25 this benchmark measured {BEFORE}.",
+        "sandbox logged falls in one item's window, and calls made side by side count as one round trip; an e-mail is one SMTP "
+        "message); items of one step are independent, so a step costs its busiest item. The per-person invitations and e-mails are "
+        "bulk steps (one task per chunk), so the sequential run makes the same calls as the parallel one, one task after another. "
+        f"Before the engine changes of 2026-11-25 this benchmark measured {BEFORE}.",
         "",
         f"Machine load (1/5/15-min averages, 2 CPUs shared with other work): {' '.join(f'{x:.2f}' for x in load_before)} before the parallel runs, "
         f"{' '.join(f'{x:.2f}' for x in load_after)} after the sequential ones.",
@@ -362,9 +381,12 @@ def write_report(parallel: dict[str, dict], sequential: dict[str, dict], kinds: 
             "",
             "Vendor HTTP calls per run (each waits 150 ms; e-mails go over SMTP and are not counted here):",
             "",
-            "| Call | Parallel | Sequential |",
-            "|---|---|---|",
-            *[f"| {name} | {calls_p.get(name, 0)} | {calls_s.get(name, 0)} |" for name in sorted(set(calls_p) | set(calls_s))],
+            "| Call | Parallel | First activation | Sequential |",
+            "|---|---|---|---|",
+            *[
+                f"| {name} | {calls_p.get(name, 0)} | {first_runs[stack]['calls'].get(name, 0)} | {calls_s.get(name, 0)} |"
+                for name in sorted(set(calls_p) | set(calls_s) | set(first_runs[stack]["calls"]))
+            ],
             "",
             "| Step (parallel run) | Items | Slowest item ms |",
             "|---|---|---|",
@@ -380,7 +402,8 @@ def write_report(parallel: dict[str, dict], sequential: dict[str, dict], kinds: 
             {
                 "what": f"Crisis activation on {stack} ({parallel[stack]['actions']} actions) at {LATENCY_MS} ms per vendor call",
                 "now": f"{parallel[stack]['wall']:.2f} s",
-                "reference": f"floor (longest dependent chain × {LATENCY_MS} ms) {sequential[stack]['floor']:.2f} s; sequential {sequential[stack]['wall']:.2f} s",
+                "reference": f"floor (longest dependent chain × {LATENCY_MS} ms) {sequential[stack]['floor']:.2f} s; "
+                f"first activation on the worker {first_runs[stack]['wall']:.2f} s; sequential {sequential[stack]['wall']:.2f} s",
                 "goal": "< 1 s",
                 "verdict": "met" if parallel[stack]["wall"] < 1 else "**not met**",
             }

@@ -267,6 +267,9 @@ class ActionSpec:
     kept_on_undo: str = ""
     # The vendor permissions (scopes) this action needs, shown before consent and named when the vendor refuses one.
     permissions: tuple[str, ...] = ()
+    # perform_bulk serves many payloads of this action in fewer round trips than one call each (a step marked bulk then
+    # sends its items in chunks); Capability.BULK_ACTIONS says the same for every action of a connector.
+    bulk: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idempotency", _coerce(Idempotency, self.idempotency, f"action {self.key}"))

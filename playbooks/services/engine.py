@@ -33,7 +33,7 @@ from playbooks.models import (
 )
 from playbooks.rendering import RenderError
 from playbooks.services.planning import _integration_facts, render_step_payload
-from playbooks.services.shared import BULK_CHUNK, MAX_ATTEMPTS, _human_ms, _setting, timeline_add
+from playbooks.services.shared import MAX_ATTEMPTS, _human_ms, _setting, dispatch_groups, timeline_add
 
 logger = logging.getLogger(__name__)
 
@@ -162,12 +162,7 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
                 continue
             # One UPDATE for the whole group: 40 ready items used to be 40 round trips under the run's lock.
             StepRun.objects.bulk_update(queued, ["status", "queued_at", "payload", "updated_at"])
-            if queued[0].is_bulk:
-                size = queued[0].bulk_chunk_size or BULK_CHUNK
-                for start in range(0, len(queued), size):
-                    dispatched.append([str(s.pk) for s in queued[start : start + size]])
-            else:
-                dispatched.extend([str(s.pk)] for s in queued)
+            dispatched.extend(dispatch_groups(queued))
         if dispatched:
             names = [f"{key} ({len(group)})" if len(group) > 1 else key for key, group in ready.items() if any(s.status == StepStatus.QUEUED for s in group)]
             timeline_add(run, "dispatched", "Started together: " + ", ".join(names), data={"steps": list(ready.keys()), "tasks": len(dispatched)})

@@ -38,7 +38,7 @@ from playbooks.services.planning import (
     resolve_integration,
     step_role,
 )
-from playbooks.services.shared import BULK_CHUNK, OPEN_RUN_STATUSES, PlaybookErrorCode, timeline_add
+from playbooks.services.shared import BULK_CHUNK, OPEN_RUN_STATUSES, PlaybookErrorCode, dispatch_groups, timeline_add
 from playbooks.services.undo import _undo_request, undo_steps_resume_stalled
 
 logger = logging.getLogger(__name__)
@@ -190,8 +190,10 @@ def playbook_run_resume(*, run: PlaybookRun, force: bool = False, actor: Any = N
     if run.status != RunStatus.RUNNING:
         return []
     now = timezone.now()
-    stalled = run.step_runs.filter(Q(status=StepStatus.QUEUED) | Q(status=StepStatus.RETRYING, next_attempt_at__lt=now - timedelta(minutes=5)))
-    running = run.step_runs.filter(status=StepStatus.RUNNING)
+    stalled = run.step_runs.select_related("integration").filter(
+        Q(status=StepStatus.QUEUED) | Q(status=StepStatus.RETRYING, next_attempt_at__lt=now - timedelta(minutes=5))
+    )
+    running = run.step_runs.select_related("integration").filter(status=StepStatus.RUNNING)
     if not force:
         running = running.filter(lease_expires_at__lt=now)
     to_send = list(stalled) + list(running)
@@ -199,12 +201,10 @@ def playbook_run_resume(*, run: PlaybookRun, force: bool = False, actor: Any = N
         _enqueue_advance(run.pk)
         return []
     StepRun.objects.filter(pk__in=[s.pk for s in to_send]).update(status=StepStatus.QUEUED, lease_expires_at=None, updated_at=now)
-    groups: dict[tuple[str, bool], list[str]] = {}
+    by_step: dict[str, list[StepRun]] = {}
     for step_run in to_send:
-        groups.setdefault((step_run.step_key, step_run.is_bulk), []).append(str(step_run.pk))
-    batches: list[list[str]] = []
-    for (_key, is_bulk), ids in groups.items():
-        batches.extend([ids[i : i + BULK_CHUNK] for i in range(0, len(ids), BULK_CHUNK)] if is_bulk else [[i] for i in ids])
+        by_step.setdefault(step_run.step_key, []).append(step_run)
+    batches = [group for items in by_step.values() for group in dispatch_groups(items)]
     timeline_add(run, "resumed", f"Resumed {len(to_send)} interrupted action(s) after a worker stopped.")
     _enqueue_steps(batches)
     _enqueue_advance(run.pk)  # a lost advance message may also have left ready steps waiting

@@ -33,10 +33,12 @@ from integrations.connectors.base import (
     TextFormat,
 )
 from integrations.connectors.email.smtp import SMTP_FAILURES, VettedEmailBackend, smtp_error, smtp_port
+from integrations.connectors.kit.concurrent import map_concurrently
 from integrations.errors import ApiBadRequest, ApiHostError
 from integrations.ssrf import OutboundTarget
 
 HTML_FIELD = FieldShape(format=TextFormat.HTML, optional=True)
+DEFAULT_SESSIONS = 10
 
 
 def message_id_for(idempotency_key: str, from_email: str) -> str:
@@ -63,6 +65,13 @@ class EmailConnector(BaseConnector):
             CredentialField("use_tls", "STARTTLS", is_secret=False, is_required=False),
             CredentialField("use_ssl", "Implicit TLS", is_secret=False, is_required=False),
             CredentialField("from_email", "From address", is_secret=False),
+            CredentialField(
+                "max_connections",
+                "SMTP sessions at once",
+                is_secret=False,
+                is_required=False,
+                help_text=f"How many messages of one notification step are sent side by side (default {DEFAULT_SESSIONS}); lower it if your relay limits sessions.",
+            ),
         ),
         actions=(
             ActionSpec(
@@ -79,6 +88,7 @@ class EmailConnector(BaseConnector):
                 },
                 verb="sent",
                 kept_on_undo="E-mails cannot be unsent.",
+                bulk=True,  # a step's per-person messages go out side by side from one task (max_connections sessions)
             ),
         ),
         capabilities=(Capability.ACTIONS,),
@@ -183,6 +193,17 @@ class EmailConnector(BaseConnector):
         if sent != 1:
             raise ApiHostError("The SMTP server accepted no message.")
         return ActionResult(external_id=message_id, data={"message_id": message_id, "to": message_data["to"], "subject": message_data["subject"]}, created=True)
+
+    def perform_bulk(
+        self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
+    ) -> list[ActionResult | Exception]:
+        """Each message in its own SMTP session, up to max_connections at once; each payload's own result or error."""
+        try:
+            sessions = max(1, min(50, int(self.config.get("max_connections") or DEFAULT_SESSIONS)))
+        except (TypeError, ValueError):
+            sessions = DEFAULT_SESSIONS
+        pairs = list(zip(payloads, idempotency_keys, strict=True))
+        return map_concurrently(lambda pair: self.perform(action, pair[0], idempotency_key=pair[1], known_new=known_new), pairs, limit=sessions)
 
 
 CONNECTOR = EmailConnector

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.connectors.base import ActionResult, TrackedObject
 from integrations.connectors.google_calendar import meeting_link_text
+from integrations.connectors.kit.concurrent import map_concurrently
 from integrations.connectors.kit.markers import idempotency_marker
 from integrations.connectors.kit.once import create_once
 from integrations.connectors.kit.text import single_line
@@ -36,6 +38,7 @@ EVENT_SELECT = "id,subject,attendees,isCancelled,webLink,lastModifiedDateTime,st
 GETSCHEDULE = "calendar/getSchedule"
 FINDMEETINGTIMES = "findMeetingTimes"
 ROOMS = "places/microsoft.graph.room"
+ROOMS_TTL_SECONDS = 300  # the room list changes when facilities add a room, not between two meetings
 
 
 def attendee_responses(event: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -100,13 +103,22 @@ class CalendarMixin(GraphBase):
 
     # Schedules ---------------------------------------------------------------------------------------------------
     def availability(self, emails: list[str], start: datetime, end: datetime) -> dict[str, str | None]:
-        """getSchedule: each address's availabilityView over [start, end) in 15-minute slots (None: Graph could not tell)."""
-        views: dict[str, str | None] = {}
-        for offset in range(0, len(emails), SCHEDULES_PER_CALL):
-            chunk = emails[offset : offset + SCHEDULES_PER_CALL]
+        """getSchedule: each address's availabilityView over [start, end) in 15-minute slots (None: Graph could not tell).
+
+        Chunks of SCHEDULES_PER_CALL addresses are asked side by side: people and rooms cost one round trip.
+        """
+        chunks = [emails[offset : offset + SCHEDULES_PER_CALL] for offset in range(0, len(emails), SCHEDULES_PER_CALL)]
+
+        def ask(chunk: list[str]) -> Any:
             # The published description names the parameters in PascalCase (CSDL), so Bastion sends them that way.
             body = {"Schedules": chunk, "StartTime": graph_time(start), "EndTime": graph_time(end), "AvailabilityViewInterval": SLOT_MINUTES}
-            answer = self.graph("POST", f"{self.user_path()}/{GETSCHEDULE}", json=body)
+            return self.graph("POST", f"{self.user_path()}/{GETSCHEDULE}", json=body)
+
+        self.user_path()  # who asks is resolved once, before the side-by-side calls
+        views: dict[str, str | None] = {}
+        for answer in map_concurrently(ask, chunks, limit=4):
+            if isinstance(answer, Exception):
+                raise answer
             for schedule in answer.get("value") or []:
                 address = str(schedule.get("scheduleId") or "").lower()
                 views[address] = None if schedule.get("error") else str(schedule.get("availabilityView") or "")
@@ -120,8 +132,13 @@ class CalendarMixin(GraphBase):
         return not any(mark in BUSY for mark in window)
 
     def rooms(self) -> list[dict[str, Any]]:
-        """The organization's rooms (Place.Read.All)."""
-        return list(self.iter_items(ROOMS, {"$top": 100}))
+        """The organization's rooms (Place.Read.All), kept by this connector for ROOMS_TTL_SECONDS."""
+        cached = self.__dict__.get("_rooms_cache")
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        rooms = list(self.iter_items(ROOMS, {"$top": 100}))
+        self.__dict__["_rooms_cache"] = (time.monotonic() + ROOMS_TTL_SECONDS, rooms)
+        return rooms
 
     def free_busy(self, calendar_ids: list[str], time_min: str, time_max: str, *, timezone: str = "UTC") -> dict[str, list[dict[str, str]]]:
         """getSchedule: busy intervals per address (people or rooms), like Google's freeBusy."""
@@ -145,16 +162,25 @@ class CalendarMixin(GraphBase):
                 result[address] = busy
         return result
 
-    def _pick_room(self, rooms: list[dict[str, Any]], people: int, start: datetime, end: datetime) -> dict[str, Any] | None:
-        """The smallest room that seats everyone and is free, else the largest free one."""
+    @staticmethod
+    def _rooms_ranked(rooms: list[dict[str, Any]], people: int) -> list[dict[str, Any]]:
+        """Rooms that seat everyone, smallest first, then the others, largest first."""
         by_email = {str(r.get("emailAddress") or "").lower(): r for r in rooms if r.get("emailAddress")}
 
         def rank(room: Mapping[str, Any]) -> tuple[bool, int]:
             seats = int(room.get("capacity") or 0)
             return (seats < people, seats if seats >= people else -seats)
 
-        fitting = sorted(by_email.values(), key=rank)
-        views = self.availability([str(r["emailAddress"]).lower() for r in fitting], start, end) if fitting else {}
+        return sorted(by_email.values(), key=rank)
+
+    def _pick_room(
+        self, rooms: list[dict[str, Any]], people: int, start: datetime, end: datetime, views: Mapping[str, str | None] | None = None
+    ) -> dict[str, Any] | None:
+        """The smallest room that seats everyone and is free, else the largest free one (views: already asked for this time)."""
+        fitting = self._rooms_ranked(rooms, people)
+        addresses = [str(r["emailAddress"]).lower() for r in fitting]
+        if views is None or any(a not in views for a in addresses):
+            views = self.availability(addresses, start, end) if fitting else {}
         return next(
             (room for room in fitting if views.get(str(room["emailAddress"]).lower()) is not None and self._free(views[str(room["emailAddress"]).lower()])),
             None,
@@ -212,10 +238,15 @@ class CalendarMixin(GraphBase):
         notes: list[str] = []
         if existing is None:
             duration = end - start
+            asked_room = str(payload.get("room_email") or "").strip()
+            room_addresses = [] if asked_room else self._room_addresses(len(attendees) + 1, notes)
+            views: dict[str, str | None] | None = None
             if payload.get("find_time", True) is not False and attendees:
-                views = self.availability(attendees, start, end)
-                busy = [email for email, view in views.items() if not self._free(view)]
+                # People and candidate rooms in one round: when everyone is free the room comes from the same answer.
+                views = self.availability(attendees + [a for a in room_addresses if a not in attendees], start, end)
+                busy = [email for email in attendees if not self._free(views.get(email))]
                 if busy:
+                    views = None  # the time moves: rooms are asked again for the new time
                     found, how = self._find_time(attendees, start, duration)
                     if found is not None:
                         notes.append(
@@ -226,7 +257,7 @@ class CalendarMixin(GraphBase):
                         notes.append(
                             f"kept {start.astimezone(zone):%H:%M} though {len(busy)} of {len(attendees)} attendees are busy: no common free time ({how})"
                         )
-            room = self._room_for(payload, len(attendees) + 1, start, end, notes)
+            room = self._room_for(payload, len(attendees) + 1, start, end, notes, views=views)
             body = self._event_body(payload, attendees, room, start, end, marker)
             path = self._events_path(str(payload.get("calendar_id") or ""))
 
@@ -256,7 +287,20 @@ class CalendarMixin(GraphBase):
             summary="; ".join(notes),
         )
 
-    def _room_for(self, payload: Mapping[str, Any], people: int, start: datetime, end: datetime, notes: list[str]) -> dict[str, Any] | None:
+    def _room_addresses(self, people: int, notes: list[str]) -> list[str]:
+        """The candidate rooms' addresses, best first ([] without Place.Read.All: the note says so once)."""
+        try:
+            rooms = self.rooms()
+        except ApiForbidden as exc:
+            if "no room: Place.Read.All is not granted" not in notes:
+                notes.append("no room: Place.Read.All is not granted")
+            logger.warning("microsoft365.rooms_refused", extra={"code": exc.vendor_code})
+            return []
+        return [str(r["emailAddress"]).lower() for r in self._rooms_ranked(rooms, people)]
+
+    def _room_for(
+        self, payload: Mapping[str, Any], people: int, start: datetime, end: datetime, notes: list[str], *, views: Mapping[str, str | None] | None = None
+    ) -> dict[str, Any] | None:
         asked = str(payload.get("room_email") or "").strip().lower()
         if asked:
             view = self.availability([asked], start, end).get(asked)
@@ -265,11 +309,9 @@ class CalendarMixin(GraphBase):
             return {"emailAddress": asked, "displayName": asked}
         try:
             rooms = self.rooms()
-        except ApiForbidden as exc:
-            notes.append("no room: Place.Read.All is not granted")
-            logger.warning("microsoft365.rooms_refused", extra={"code": exc.vendor_code})
-            return None
-        room = self._pick_room(rooms, people, start, end) if rooms else None
+        except ApiForbidden:
+            return None  # _room_addresses noted it
+        room = self._pick_room(rooms, people, start, end, views) if rooms else None
         if rooms and room is None:
             notes.append(f"no room: all {len(rooms)} rooms are busy")
         return room

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ BATCH_LIMIT = 20  # Graph's JSON batching accepts at most 20 requests per call
 BATCH_ATTEMPTS = 3  # rounds of resending the items Graph throttled inside a batch
 ID = r"[^/]+"
 USER_SELECT = "id,displayName,mail,userPrincipalName"
+USERS_TTL_SECONDS = 600  # directory users found by address stay known this long to one connector (ids never change)
 SAFE = "@.'"  # kept as is in a $filter inside a $batch URL
 # Delegated permissions a user may accept without an administrator (requiresAdminConsent false in Microsoft's permission map).
 USER_CONSENTABLE = frozenset(
@@ -329,6 +331,11 @@ class GraphBase(BaseConnector):
         """Directory users by mail (then user principal name), 20 look-ups per $batch call; None for an unknown address."""
         addresses = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
         found: dict[str, dict[str, Any] | None] = dict.fromkeys(addresses)
+        cache: dict[str, tuple[float, dict[str, Any]]] = self.__dict__.setdefault("_users_cache", {})
+        now = time.monotonic()
+        for address in addresses:
+            if (hit := cache.get(address)) and hit[0] > now:
+                found[address] = hit[1]
         for attribute in ("mail", "userPrincipalName"):
             missing = [a for a in addresses if found[a] is None]
             if not missing:
@@ -342,4 +349,6 @@ class GraphBase(BaseConnector):
                     raise result.error
                 values = (result.body or {}).get("value") or []
                 found[address] = values[0] if values else None
+                if values:  # an unknown address is asked again next time: the person may have joined since
+                    cache[address] = (now + USERS_TTL_SECONDS, values[0])
         return found

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from integrations.connectors.base import ActionResult, ConnectionTest, Page, TrackedObject
+from integrations.connectors.kit.concurrent import invitations_merged
 from integrations.connectors.microsoft365.auth import GraphAuth, missing_by_feature, token_claims
 from integrations.connectors.microsoft365.calendar import MEETING_KINDS, CalendarMixin
 from integrations.connectors.microsoft365.delta import DELTA_ENTITY_KEYS
@@ -96,6 +97,14 @@ class Microsoft365Connector(NotificationsMixin, FilesMixin, ExcelMixin, TeamsMix
             raise ApiBadRequest(f"Microsoft 365 has no action '{action}'.", vendor_code="unknown_action") from None
         handler = getattr(self, f"_act_{action}")
         return handler(payload, idempotency_key=idempotency_key, known_new=known_new)
+
+    def perform_bulk(
+        self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
+    ) -> list[ActionResult | Exception]:
+        """invite_users: every payload's people in one call per channel ($batch inside); other actions one by one."""
+        if action == "invite_users":
+            return invitations_merged(lambda merged: self._act_invite_users(merged, idempotency_key=idempotency_keys[0]), payloads)
+        return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
 
     def undo(
         self, action: str, *, external_id: str, key: str = "", payload: Mapping[str, Any] | None = None, reason: str = "", idempotency_key: str

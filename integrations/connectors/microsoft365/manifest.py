@@ -92,6 +92,7 @@ TEAMS_ACTIONS = (
         verb="invited",
         kept_on_undo="Nothing to undo on its own: the people stay team members; the archived channel ends the conversation.",
         permissions=("User.ReadBasic.All", "TeamMember.ReadWriteNonOwnerRole.All", "ChannelMember.ReadWrite.All"),
+        bulk=True,  # a step's per-person items: one directory $batch and one membership $batch per 20 people
     ),
     ActionSpec(
         "post_message",

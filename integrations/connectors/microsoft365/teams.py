@@ -152,6 +152,8 @@ class TeamsMixin(GraphBase):
         return None if made.get("_taken") else made
 
     def _channel_result(self, channel: Mapping[str, Any], *, created: bool) -> ActionResult:
+        # The invitation step that follows asks for the channel's membership type: this worker already knows it.
+        self.__dict__.setdefault("_channels_seen", {})[str(channel["id"])] = {k: channel.get(k) for k in ("id", "displayName", "membershipType", "webUrl")}
         named = str(channel.get("displayName") or "")
         return ActionResult(
             external_id=str(channel["id"]),
@@ -173,7 +175,9 @@ class TeamsMixin(GraphBase):
 
     def _act_invite_users(self, payload: Mapping[str, Any], *, idempotency_key: str, known_new: bool = False) -> ActionResult:
         channel_id = self.resolve_channel(payload.get("channel"))
-        channel = self.graph("GET", self._channel_path(channel_id), params={"$select": "id,displayName,membershipType,webUrl"})
+        channel = self.__dict__.get("_channels_seen", {}).get(channel_id) or self.graph(
+            "GET", self._channel_path(channel_id), params={"$select": "id,displayName,membershipType,webUrl"}
+        )
         private = channel.get("membershipType") in ("private", "shared")
         emails = _emails(payload.get("emails"))
         users = self.find_users(emails)

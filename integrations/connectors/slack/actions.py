@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from integrations.connectors.base import ActionResult, TrackedObject
+from integrations.connectors.kit.concurrent import invitations_merged, map_concurrently, normalized_emails
 from integrations.connectors.kit.once import create_once
 from integrations.connectors.slack.reader import SlackReader
 from integrations.errors import ApiBadRequest, ApiConflict, ApiError, ApiForbidden, ApiNotFound
@@ -15,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 INVITE_BATCH = 100  # stay at the historically documented limit; newer docs allow 1000
 METADATA_EVENT_TYPE = "bastion_action"
+LOOKUP_CONCURRENCY = 10  # users.lookupByEmail is Tier 3 (50+ a minute, bursts allowed); a 429 waits its Retry-After
+USER_ID_TTL_SECONDS = 600  # a member's id never changes; the TTL only bounds how long a removed member stays known
 HISTORY_LOOKBACK = 200  # messages scanned for an earlier post of the same action
 CHANNEL_KINDS = ("channel", "slack_channel", "channels")  # TrackedKind.CHANNEL, and the war room's older task kind
 
@@ -93,6 +97,14 @@ class SlackActions(SlackReader):
             )
         raise ApiConflict(f"#{base} and its next {self.MAX_SUCCESSOR_NAMES - 1} names are archived channels; pick another name.", vendor_code="is_archived")
 
+    def perform_bulk(
+        self, action: str, payloads: list[Mapping[str, Any]], *, idempotency_keys: list[str], known_new: bool = False
+    ) -> list[ActionResult | Exception]:
+        """invite_users: every payload's addresses in one lookup round and one conversations.invite per channel."""
+        if action == "invite_users":
+            return invitations_merged(lambda merged: self._invite_users(merged, idempotency_keys[0]), payloads)
+        return super().perform_bulk(action, payloads, idempotency_keys=idempotency_keys, known_new=known_new)
+
     def lookup_user_id(self, email: str) -> str | None:
         """Slack user id for an email, or None (users_not_found, or user_not_found in older API answers)."""
         try:
@@ -102,18 +114,29 @@ class SlackActions(SlackReader):
                 return None
             raise
 
+    def user_ids_for(self, emails: list[str]) -> dict[str, str | None]:
+        """Slack user ids for e-mails: known ones from this connector's cache, the rest looked up side by side."""
+        cache: dict[str, tuple[str, float]] = self.__dict__.setdefault("_user_id_cache", {})
+        now = time.monotonic()
+        ids: dict[str, str | None] = {e: hit[0] for e in emails if (hit := cache.get(e)) and hit[1] > now}
+        missing = [e for e in emails if e not in ids]
+        for email, found in zip(missing, map_concurrently(self.lookup_user_id, missing, limit=LOOKUP_CONCURRENCY), strict=True):
+            if isinstance(found, Exception):
+                raise found
+            ids[email] = found
+            if found:  # an unknown address is asked again next time: the person may have joined since
+                cache[email] = (found, now + USER_ID_TTL_SECONDS)
+        return ids
+
     def _invite_users(self, payload: Mapping[str, Any], idempotency_key: str) -> ActionResult:
         channel = str(payload["channel"])
         invited: list[str] = []
-        not_found: list[str] = []
-        user_ids: list[str] = []
-        for email in dict.fromkeys(str(e).strip().lower() for e in payload.get("emails", []) if str(e).strip()):
-            user_id = self.lookup_user_id(email)
-            if user_id is None:
-                not_found.append(email)
-            else:
-                user_ids.append(user_id)
+        emails = normalized_emails(payload.get("emails", []))
+        ids = self.user_ids_for(emails)
+        not_found = [e for e in emails if not ids.get(e)]
+        user_ids = [uid for e in emails if (uid := ids.get(e))]
         added = False
+        refused: dict[str, str] = {}  # user id → Slack's per-user error (force=true invites the others)
         for start in range(0, len(user_ids), INVITE_BATCH):
             batch = user_ids[start : start + INVITE_BATCH]
             try:
@@ -123,14 +146,24 @@ class SlackActions(SlackReader):
                 if exc.vendor_code != "already_in_channel":
                     raise
                 body = {"errors": [{"user": uid, "error": "already_in_channel"} for uid in batch]}
-            skipped = {e.get("user") for e in body.get("errors", []) if e.get("error") == "already_in_channel"}
-            added = added or any(uid not in skipped for uid in batch)
-            invited.extend(batch)
-        # Counted as the war room words it: the addresses asked for, less those Slack does not know.
-        asked = len(payload.get("emails") or payload.get("users") or [])
-        summary = f"{max(asked - len(not_found), 0)} invited" + (f", {len(not_found)} not found" if not_found else "")
+            errors = {str(e.get("user")): str(e.get("error") or "") for e in body.get("errors", []) if isinstance(e, dict)}
+            refused.update({uid: error for uid, error in errors.items() if error != "already_in_channel"})
+            added = added or any(uid not in errors for uid in batch)
+            invited.extend(uid for uid in batch if uid not in refused)
+        by_id = {ids[e]: e for e in emails if ids.get(e)}
+        refused_emails = {by_id.get(uid, uid): error for uid, error in refused.items()}
+        cache = self.__dict__.get("_user_id_cache", {})
+        for email in refused_emails:
+            cache.pop(email, None)  # a removed or deactivated member: look the address up again next time
+        summary = f"{len(emails) - len(not_found) - len(refused_emails)} invited" + (f", {len(not_found)} not found" if not_found else "")
+        if refused_emails:
+            summary += f", {len(refused_emails)} refused by Slack ({', '.join(sorted(set(refused_emails.values())))})"
         return ActionResult(
-            external_id=channel, url=self._channel_url(channel), data={"invited": invited, "not_found": not_found}, created=added, summary=summary
+            external_id=channel,
+            url=self._channel_url(channel),
+            data={"invited": invited, "not_found": not_found, "refused": refused_emails},
+            created=added,
+            summary=summary,
         )
 
     def _find_posted(self, channel: str, idempotency_key: str) -> dict[str, Any] | None:

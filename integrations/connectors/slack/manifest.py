@@ -99,6 +99,7 @@ MANIFEST = ConnectorManifest(
             Idempotency.NATURAL,
             verb="invited",
             kept_on_undo="Nothing to undo on its own: the invitations end with the archived channel.",
+            bulk=True,  # a step's per-person items: one lookup round and one conversations.invite
         ),
         ActionSpec(
             "post_message",
