@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ from bastion_site.celery import app  # noqa: E402
 from benchmarks.summary import write_summary  # noqa: E402
 from integrations.models import CredentialType, Integration  # noqa: E402
 from integrations.services import integration_connect  # noqa: E402
+from playbooks.contract import OUTPUT_EARLY_KEY  # noqa: E402
 from playbooks.models import PlaybookRun, PlaybookTemplate, RunStatus, StepStatus  # noqa: E402
 from playbooks.services import playbook_activate, playbook_create  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
@@ -209,20 +211,35 @@ def dependent_call_floor(run: PlaybookRun, sandbox: str) -> tuple[float, list[tu
     """
     logged = sorted(entry["at"] for vendor in VENDORS for entry in requests.get(f"{sandbox}/_control/requests", params={"vendor": vendor}, timeout=5).json())
     calls: dict[str, int] = {}
-    for step_run in run.step_runs.filter(status=StepStatus.SUCCEEDED).exclude(started_at=None).exclude(finished_at=None):
+    to_output: dict[str, int] = {}
+    done = list(run.step_runs.filter(status=StepStatus.SUCCEEDED).exclude(started_at=None).exclude(finished_at=None))
+    windows = [(s.pk, s.started_at.timestamp(), s.finished_at.timestamp()) for s in done]
+    for step_run in done:
         start, end = step_run.started_at.timestamp(), step_run.finished_at.timestamp()
-        count = 1 if step_run.connector_key == "email" else rounds([at for at in logged if start <= at <= end])
+        # A step that reported its object early ran its dependents inline (eager tasks) inside its own window: theirs are not its calls.
+        nested = [(a, b) for pk, a, b in windows if pk != step_run.pk and start < a and b <= end]
+        own = [at for at in logged if start <= at <= end and not any(a <= at <= b for a, b in nested)]
+        count = 1 if step_run.connector_key == "email" else rounds(own)
         calls[step_run.step_key] = max(calls.get(step_run.step_key, 0), count)
+        early = (step_run.result or {}).get(OUTPUT_EARLY_KEY)
+        # Its dependents needed only the calls up to the moment it reported its object (kit.progress.output_ready).
+        upto = datetime.fromisoformat(early).timestamp() if early else end
+        before_output = 1 if step_run.connector_key == "email" else rounds([at for at in own if at <= upto])
+        to_output[step_run.step_key] = max(to_output.get(step_run.step_key, 0), before_output)
     depends = {step.key: list(step.depends_on or []) for step in run.playbook.template.steps.all()}
     chains: dict[str, list[tuple[str, int]]] = {}
 
     def chain(key: str) -> list[tuple[str, int]]:
+        """The calls before `key`'s object exists: its dependencies' chains to their objects, then its own calls to its output."""
         if key not in chains:
             before = max((chain(d) for d in depends.get(key, []) if d in calls), key=lambda c: sum(n for _, n in c), default=[])
-            chains[key] = [*before, (key, calls[key])]
+            chains[key] = [*before, (key, to_output[key])]
         return chains[key]
 
-    longest = max((chain(key) for key in calls), key=lambda c: sum(n for _, n in c))
+    def whole(key: str) -> list[tuple[str, int]]:
+        return [*chain(key)[:-1], (key, calls[key])]
+
+    longest = max((whole(key) for key in calls), key=lambda c: sum(n for _, n in c))
     return sum(n for _, n in longest) * LATENCY_MS / 1000, longest
 
 

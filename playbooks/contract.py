@@ -11,6 +11,8 @@ from integrations.registry import UnknownConnector, connectors_playing, get_conn
 
 # The keys of StepRun.result that hold what the connector said of the outcome (next to "data", its raw answer).
 OUTCOME_KEYS = ("data", "tracked", "link_text", "summary")
+# Set on a running step whose action reported its object before its last call (kit.progress.output_ready).
+OUTPUT_EARLY_KEY = "output_early_at"
 
 # A step's connector_key "@chat" names a role ("the collaboration channel"): the organization's connected tools decide who plays it.
 ROLE_PREFIX = "@"

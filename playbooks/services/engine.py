@@ -15,11 +15,12 @@ from django.utils import timezone
 from common import metrics
 from common.errors import ApplicationError
 from integrations.connectors.base import ActionResult, BaseConnector, TrackedObject
+from integrations.connectors.kit.progress import output_listener
 from integrations.errors import ApiError, ApiRateLimited
 from integrations.models import Integration
 from integrations.services import integration_record_failure, shared_connector
 from playbooks import execution_guards
-from playbooks.contract import OUTCOME_KEYS, outcome_stored
+from playbooks.contract import OUTCOME_KEYS, OUTPUT_EARLY_KEY, outcome_stored
 from playbooks.models import (
     ACTIVE_STEP_STATUSES,
     DONE_STEP_STATUSES,
@@ -59,11 +60,16 @@ def _enqueue_steps(groups: list[list[str]], countdown: float | None = None) -> N
     transaction.on_commit(send)
 
 
+def _output_early(step_run: StepRun) -> bool:
+    """A running step whose action already reported its object (id, link, data final) while it makes its last calls."""
+    return step_run.status in (StepStatus.RUNNING, StepStatus.RETRYING) and bool(step_run.external_id) and bool((step_run.result or {}).get(OUTPUT_EARLY_KEY))
+
+
 def _steps_context(step_runs: Iterable[StepRun]) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for step_run in step_runs:
         entry = outputs.setdefault(step_run.step_key, {"external_id": "", "url": "", "key": "", "payload": {}, "data": {}, "external_ids": []})
-        if step_run.status == StepStatus.SUCCEEDED:
+        if step_run.status == StepStatus.SUCCEEDED or _output_early(step_run):
             if not entry["external_id"]:
                 entry.update(
                     external_id=step_run.external_id,
@@ -97,11 +103,14 @@ def playbook_run_advance(*, run_id: Any) -> list[str]:
             human = human_dependency_state(key, by_key)  # approve / reject / timeout branches of a human step
             if human:
                 return human
-            statuses = {s.status for s in by_key.get(key, [])}
+            items = by_key.get(key, [])
+            statuses = {s.status for s in items}
             if not statuses:
                 return "ok"  # a dependency on an unknown step is a template error caught in the admin; do not deadlock
             if statuses <= {StepStatus.SUCCEEDED}:
                 return "ok"
+            if len(items) == 1 and _output_early(items[0]):
+                return "ok"  # its object exists: dependents start while it makes its last calls
             if statuses & {StepStatus.FAILED, StepStatus.CANCELLED}:
                 return "failed"
             if statuses <= {StepStatus.SUCCEEDED, StepStatus.SKIPPED}:
@@ -460,6 +469,20 @@ def _settle_without_calling(claimed: list[StepRun]) -> list[StepRun]:
     return [s for s in rest if s.pk not in settled]
 
 
+def _step_output_early(step_run: StepRun, result: ActionResult) -> None:
+    """The action's object exists before the action ends: record its reference, then start the steps waiting on it."""
+    now = timezone.now()
+    kept = {k: v for k, v in (step_run.result or {}).items() if k not in OUTCOME_KEYS}
+    stored = {**kept, **outcome_stored(result), OUTPUT_EARLY_KEY: now.isoformat()}
+    external_id, url = str(result.external_id)[:200], str(result.url or "")[:1000]
+    if not external_id or not StepRun.objects.filter(pk=step_run.pk, status=StepStatus.RUNNING).update(
+        external_id=external_id, external_url=url, result=stored, updated_at=now
+    ):
+        return
+    step_run.external_id, step_run.external_url, step_run.result = external_id, url, stored
+    playbook_run_advance(run_id=step_run.run_id)
+
+
 def step_run_execute(*, step_run_id: Any) -> None:
     """Perform one step's action with its stored idempotency key; record the external reference it got."""
     claimed = _settle_without_calling(_claim([str(step_run_id)]))
@@ -470,7 +493,7 @@ def step_run_execute(*, step_run_id: Any) -> None:
         if step_run.integration is None:
             raise ApplicationError("No integration is bound for this step.", code="configuration")
         connector = connector_for(step_run.integration)
-        with execution_guards.lease_kept([step_run.pk]):
+        with execution_guards.lease_kept([step_run.pk]), output_listener(lambda early: _step_output_early(step_run, early)):
             if execution_guards.action_idempotency(connector, step_run.action) == "none":
                 execution_guards.delivery_mark([step_run])
             result = _perform(connector, step_run)

@@ -260,3 +260,20 @@ def test_shared_connector_widens_the_pool_without_losing_the_ssrf_pinning(organi
         assert connector.test_connection().ok
     finally:
         shared_connectors_forget()
+
+
+def test_calls_made_side_by_side_are_recorded_by_the_thread_that_started_them(make_client):
+    """A connector's lookups on helper threads: each call is logged once, by the step's own thread (its DB connection)."""
+    import threading
+
+    from integrations.connectors.kit.concurrent import map_concurrently
+
+    client, _ = make_client()
+    recorded_on: list[tuple[str, int]] = []
+    client.recorder = lambda call: recorded_on.append((call.path, threading.get_ident()))
+    answers = map_concurrently(lambda _: client.get("api/me").json()["account_id"], range(6), limit=3)
+    assert answers == ["demo-acct-0001"] * 6
+    assert len(recorded_on) == 6 and {thread for _, thread in recorded_on} == {threading.get_ident()}
+
+    failing = map_concurrently(lambda n: 1 / n, [1, 0], limit=2)  # an item's exception comes back in its place
+    assert failing[0] == 1 and isinstance(failing[1], ZeroDivisionError)

@@ -1,6 +1,8 @@
 """Independent vendor calls of one action run side by side: per-item lookups, one message per recipient.
 
-Each call runs in a copy of the caller's context, so the trace and the log fields of the step follow it into the pool.
+Each call runs in a copy of the caller's context, so the trace and the log fields of the step follow it into the pool, and
+the call log is written by the calling thread afterwards (integrations.http.call_records_deferred): helper threads never
+touch the database.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from integrations.connectors.base import ActionResult
+from integrations.http import call_records_deferred
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,7 +31,7 @@ def map_concurrently(call: Callable[[T], R], items: Iterable[T], *, limit: int) 
 
     if len(items) <= 1 or limit <= 1:
         return [guarded(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="vendor-call") as pool:
+    with call_records_deferred(), ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="vendor-call") as pool:
         futures = [pool.submit(contextvars.copy_context().run, guarded, item) for item in items]
         return [future.result() for future in futures]
 

@@ -10,6 +10,7 @@ from typing import Any
 from integrations.connectors.base import ActionResult, TrackedObject
 from integrations.connectors.kit.concurrent import invitations_merged, map_concurrently, normalized_emails
 from integrations.connectors.kit.once import create_once
+from integrations.connectors.kit.progress import output_ready
 from integrations.connectors.slack.reader import SlackReader
 from integrations.errors import ApiBadRequest, ApiConflict, ApiError, ApiForbidden, ApiNotFound
 
@@ -82,12 +83,10 @@ class SlackActions(SlackReader):
                         continue  # Bastion's own channel from an undone activation: take the next name
                     raise ApiConflict(f"#{name} exists but is archived; unarchive it in Slack or pick another name.", vendor_code="is_archived") from exc
                 created = False
-            if topic and (channel.get("topic") or {}).get("value") != topic:
-                channel = self._post("conversations.setTopic", channel=channel["id"], topic=topic).get("channel", channel)
             url = self._channel_url(channel["id"])
             # What Slack named it wins over what was asked for (a successor name past an archived channel).
             named = str(channel.get("name") or name)
-            return ActionResult(
+            result = ActionResult(
                 external_id=channel["id"],
                 url=url,
                 data={"name": channel.get("name"), "is_private": channel.get("is_private")},
@@ -95,6 +94,10 @@ class SlackActions(SlackReader):
                 tracked=TrackedObject(title=f"#{named}", url=url),
                 link_text=f"#{named}",
             )
+            output_ready(result)  # invitations and the briefing need the channel, not its topic
+            if topic and (channel.get("topic") or {}).get("value") != topic:
+                self._post("conversations.setTopic", channel=channel["id"], topic=topic)
+            return result
         raise ApiConflict(f"#{base} and its next {self.MAX_SUCCESSOR_NAMES - 1} names are archived channels; pick another name.", vendor_code="is_archived")
 
     def perform_bulk(
