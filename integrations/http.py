@@ -7,11 +7,8 @@ import logging
 import random
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -24,6 +21,7 @@ from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.exceptions import NameResolutionError
 
 from common import metrics
+from integrations.call_records import record_later
 from integrations.errors import (
     ApiBadRequest,
     ApiConflict,
@@ -40,29 +38,6 @@ from integrations.pinning import PinnedAdapter, PinningGuard
 from integrations.ssrf import host_unresolved
 
 logger = logging.getLogger(__name__)
-
-# (records waiting, the thread that records them): calls made on helper threads inside call_records_deferred().
-_deferred_records: ContextVar[tuple[list[tuple[Callable[[Any], None], Any]], int] | None] = ContextVar("bastion_deferred_call_records", default=None)
-
-
-@contextmanager
-def call_records_deferred() -> Iterator[None]:
-    """Calls made on helper threads inside the block are recorded by this thread when it ends.
-
-    The call log is written through the recording thread's database connection: helper threads (a connector's lookups
-    side by side) would each open their own, outside the step's transaction, and leave it open.
-    """
-    pending: list[tuple[Callable[[Any], None], Any]] = []
-    token = _deferred_records.set((pending, threading.get_ident()))
-    try:
-        yield
-    finally:
-        _deferred_records.reset(token)
-        for recorder, record in pending:
-            try:
-                recorder(record)
-            except Exception:  # noqa: BLE001 - a failing metrics sink must not fail the vendor call
-                logger.exception("http.record_failed", extra={"path": getattr(record, "path", "")})
 
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
@@ -498,9 +473,7 @@ class HttpClient:
             attempt=attempt,
             vendor_code=(error.vendor_code if error else "")[:120],
         )
-        deferred = _deferred_records.get()
-        if deferred is not None and deferred[1] != threading.get_ident():
-            deferred[0].append((self.recorder, record))  # a helper thread: the thread that started it records the call
+        if record_later(self.recorder, record):  # a helper thread: the thread that started it records the call
             return
         try:
             self.recorder(record)

@@ -1,7 +1,7 @@
 """Independent vendor calls of one action run side by side: per-item lookups, one message per recipient.
 
 Each call runs in a copy of the caller's context, so the trace and the log fields of the step follow it into the pool, and
-the call log is written by the calling thread afterwards (integrations.http.call_records_deferred): helper threads never
+the call log is written by the calling thread afterwards (integrations.call_records): helper threads never
 touch the database.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from integrations.call_records import call_records_deferred
 from integrations.connectors.base import ActionResult
-from integrations.http import call_records_deferred
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,6 +63,7 @@ def invitations_merged(invite: Callable[[Mapping[str, Any]], ActionResult], payl
             continue
         missing = {str(e).lower() for e in (merged.data or {}).get("not_found", [])}
         refusals = {str(e).lower(): str(why) for e, why in ((merged.data or {}).get("refused") or {}).items()}
+        members = (merged.data or {}).get("already_members")  # None: the connector cannot tell who was already there
         for i in indexes:
             own = normalized_emails(payloads[i].get("emails"))
             not_found = [e for e in own if e in missing]
@@ -74,7 +75,8 @@ def invitations_merged(invite: Callable[[Mapping[str, Any]], ActionResult], payl
                 external_id=merged.external_id,
                 url=merged.url,
                 data={"invited": [e for e in own if e not in missing and e not in refused], "not_found": not_found, "refused": refused, "channel": channel},
-                created=merged.created,
+                # Added by this call: someone of its own was newly invited (not merely someone else in the chunk).
+                created=merged.created and (members is None or any(e not in missing and e not in refused and e not in members for e in own)),
                 summary=summary,
             )
     return results

@@ -187,17 +187,23 @@ class TeamsMixin(GraphBase):
         added, already = self._add_members(self._team("/members"), found)
         if private:
             added, already = self._add_members(self._channel_path(channel_id, "/members"), found)
+        by_id = {str(user["id"]): email for email, user in users.items() if user}
         summary = f"{len(emails) - len(not_found)} invited" + (f", {len(not_found)} not found" if not_found else "")
         return ActionResult(
             external_id=channel_id,
             url=channel.get("webUrl", ""),
-            data={"added": added, "already_members": already, "not_found": not_found, "scope": "channel" if private else "team"},
-            created=added > 0,
+            data={
+                "added": len(added),
+                "already_members": [by_id[user_id] for user_id in already],
+                "not_found": not_found,
+                "scope": "channel" if private else "team",
+            },
+            created=bool(added),
             summary=summary,
         )
 
-    def _add_members(self, target: str, users: list[dict[str, Any]]) -> tuple[int, int]:
-        """Add users as conversation members through $batch: (added, already members)."""
+    def _add_members(self, target: str, users: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Add users as conversation members through $batch: (ids added, ids already members)."""
         calls = [
             {
                 "id": str(i + 1),
@@ -207,12 +213,13 @@ class TeamsMixin(GraphBase):
             }
             for i, u in enumerate(users)
         ]
-        added, already = 0, 0
-        for result in self.batch(calls) if calls else []:
+        added: list[str] = []
+        already: list[str] = []
+        for user, result in zip(users, self.batch(calls) if calls else [], strict=True):
             if result.error is None:
-                added += 1
+                added.append(str(user["id"]))
             elif isinstance(result.error, ApiConflict) or (isinstance(result.error, ApiBadRequest) and "already" in result.error.message.lower()):
-                already += 1  # a retry after a partial run: they are members
+                already.append(str(user["id"]))  # a retry after a partial run: they are members
             else:
                 raise result.error
         return added, already

@@ -140,6 +140,7 @@ class SlackActions(SlackReader):
         user_ids = [uid for e in emails if (uid := ids.get(e))]
         added = False
         refused: dict[str, str] = {}  # user id → Slack's per-user error (force=true invites the others)
+        already: set[str] = set()
         for start in range(0, len(user_ids), INVITE_BATCH):
             batch = user_ids[start : start + INVITE_BATCH]
             try:
@@ -151,10 +152,12 @@ class SlackActions(SlackReader):
                 body = {"errors": [{"user": uid, "error": "already_in_channel"} for uid in batch]}
             errors = {str(e.get("user")): str(e.get("error") or "") for e in body.get("errors", []) if isinstance(e, dict)}
             refused.update({uid: error for uid, error in errors.items() if error != "already_in_channel"})
+            already.update(uid for uid, error in errors.items() if error == "already_in_channel")
             added = added or any(uid not in errors for uid in batch)
             invited.extend(uid for uid in batch if uid not in refused)
         by_id = {ids[e]: e for e in emails if ids.get(e)}
         refused_emails = {by_id.get(uid, uid): error for uid, error in refused.items()}
+        already_members = [by_id.get(uid, uid) for uid in sorted(already)]
         cache = self.__dict__.get("_user_id_cache", {})
         for email in refused_emails:
             cache.pop(email, None)  # a removed or deactivated member: look the address up again next time
@@ -164,7 +167,7 @@ class SlackActions(SlackReader):
         return ActionResult(
             external_id=channel,
             url=self._channel_url(channel),
-            data={"invited": invited, "not_found": not_found, "refused": refused_emails},
+            data={"invited": invited, "not_found": not_found, "refused": refused_emails, "already_members": already_members},
             created=added,
             summary=summary,
         )
