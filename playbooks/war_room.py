@@ -92,6 +92,19 @@ def _named(message: str, names: dict[str, str]) -> str:
     return re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", lambda m: names.get(m.group(0), m.group(0).replace("_", " ")), message)
 
 
+def _chunks_summed(prefix: str, lines: list[str]) -> str:
+    """Chunks of one bulk step ("Notify…: 10 of 10 sent together", twice) read as one line: "Notify…: 20 of 20 sent"."""
+    done = total = 0
+    verbs: set[str] = set()
+    for line in lines:
+        words = line.rpartition(": ")[2].split()
+        if len(words) < 5 or words[1] != "of" or words[4] != "together" or not (words[0].isdigit() and words[2].isdigit()):
+            return ""
+        done, total = done + int(words[0]), total + int(words[2])
+        verbs.add(words[3])
+    return f"{prefix}: {done} of {total} {verbs.pop()}" if len(verbs) == 1 else ""
+
+
 def _timeline(events: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
     """Consecutive events of one step and kind become one line with a count (20 invitations read as one)."""
     groups: list[dict[str, Any]] = []
@@ -106,7 +119,8 @@ def _timeline(events: list[dict[str, Any]], names: dict[str, str]) -> list[dict[
         if len(group["details"]) > 1:
             prefixes = {line.split(":", 1)[0] for line in group["details"]}
             if len(prefixes) == 1:
-                group["message"] = f"{prefixes.pop()}: {len(group['details'])} done"
+                prefix = prefixes.pop()
+                group["message"] = _chunks_summed(prefix, group["details"]) or f"{prefix}: {len(group['details'])} done"
             else:
                 group["message"] = BULKY_EVENTS.get(group["kind"], "{n} updates").format(n=len(group["details"]))
     return groups

@@ -546,5 +546,6 @@ def step_runs_execute_bulk(*, step_run_ids: list[str]) -> None:
     if succeeded:
         reused = sum(1 for s in step_runs if s.status == StepStatus.SUCCEEDED and s.reused_existing)
         note = f" ({reused} already existed)" if reused else ""
-        timeline_add(first.run, "step_succeeded", f"{first.step_name}: {succeeded} of {len(step_runs)} created in one bulk call{note}", step_key=first.step_key)
+        verb = next((a.verb for a in connector.manifest.actions if a.key == first.action), "done")
+        timeline_add(first.run, "step_succeeded", f"{first.step_name}: {succeeded} of {len(step_runs)} {verb} together{note}", step_key=first.step_key)
     _advance_when_step_done(first.run_id, first.step_key)

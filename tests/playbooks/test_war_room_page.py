@@ -105,3 +105,12 @@ def test_issue_keys_read_in_order_whatever_order_the_parallel_calls_finished():
     step = {"items": [{"status": "succeeded", "link_text": k, "external_url": f"https://x.example/{k}", "summary": "", "title": ""} for k in keys]}
     summary, links = _step_results(step, None)
     assert summary == "4 done" and [link["text"] for link in links] == ["OPS-2", "OPS-9", "OPS-10", "OPS-15"]
+
+
+def test_the_chunks_of_a_bulk_step_read_as_one_line_with_their_sum():
+    from playbooks.war_room import _timeline
+
+    events = [{"at": "t", "kind": "step_succeeded", "step_key": "notify", "message": f"Notify the team: {n} of {n} sent together"} for n in (10, 7)]
+    assert [g["message"] for g in _timeline(events, {})] == ["Notify the team: 17 of 17 sent"]
+    mixed = [{**events[0]}, {**events[1], "message": "Notify the team: retried"}]
+    assert [g["message"] for g in _timeline(mixed, {})] == ["Notify the team: 2 done"]
