@@ -37,6 +37,7 @@ def crisis_values(api: requests.Session, demo: DemoProcess) -> dict:
     answer = api.get(f"{demo.url}/api/people/", params={"page_size": 20}, timeout=10).json()
     people = answer["results"] if isinstance(answer, dict) else answer
     team = [{"person_id": p["id"], "name": p["display_name"], "email": p["email"], "role": "member"} for p in people[:20]]
+    team[1]["role"] = "Legal"  # the crisis form requires Legal on the team (its validation rule)
     return {
         "title": "Payments outage (benchmark)",
         "crisis_type": "service_outage",
