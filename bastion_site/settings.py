@@ -307,6 +307,13 @@ BASTION_SYNC_DEFAULT_INTERVAL = env.int("BASTION_SYNC_DEFAULT_INTERVAL", default
 # The sync dispatcher (beat, every 10 s): at most this many due sources started per tick, sent in messages of CHUNK sources.
 BASTION_SYNC_DISPATCH_BATCH = env.int("BASTION_SYNC_DISPATCH_BATCH", default=5000)
 BASTION_SYNC_DISPATCH_CHUNK = env.int("BASTION_SYNC_DISPATCH_CHUNK", default=50)
+# Backpressure (sync.services.backpressure, docs/operations.md): the dispatcher keeps the syncs in flight under AHEAD_SECONDS
+# of work at the measured completion rate (at least MIN_IN_FLIGHT; at most MAX_IN_FLIGHT_PER_ORG of one organization); the
+# due sources it holds back keep their next_sync_at and go first next tick. Off: every due source is sent at once.
+BASTION_SYNC_DISPATCH_BACKPRESSURE = env.bool("BASTION_SYNC_DISPATCH_BACKPRESSURE", default=True)
+BASTION_SYNC_DISPATCH_AHEAD_SECONDS = env.float("BASTION_SYNC_DISPATCH_AHEAD_SECONDS", default=20.0)
+BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = env.int("BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT", default=20)
+BASTION_SYNC_DISPATCH_MAX_IN_FLIGHT_PER_ORG = env.int("BASTION_SYNC_DISPATCH_MAX_IN_FLIGHT_PER_ORG", default=20)
 # A connector whose paging lives in its worker process (LDAP) has a run's pages read by one task for up to this long.
 BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS = env.float("BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS", default=30.0)
 # The HTTP client's own retries per call while a sync reads (the engine re-queues a failed page itself, with a countdown).

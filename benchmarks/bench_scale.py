@@ -182,7 +182,11 @@ def queue_depth(client: redis.Redis) -> int:
 
 
 def purge_broker(client: redis.Redis) -> None:
+    """Drop every queued message, and with them the dispatcher's record of starts sent and completions counted."""
+    from sync.services import backpressure
+
     client.delete("celery", *(f"celery\x06\x16{level}" for level in (3, 6, 9)), "unacked", "unacked_index", DISCARD_QUEUE)
+    client.delete(backpressure.SENT_KEY, backpressure.STATE_KEY, *client.scan_iter(f"{backpressure.COMPLETED_PREFIX}*"))
 
 
 # ---------------------------------------------------------------------------------------------------- part 1: scheduled syncs
@@ -230,6 +234,7 @@ def stagger(source_ids: list) -> datetime:
 def run_configuration(database_name: str, source_ids: list, processes: int) -> dict:
     from integrations.models import DataSource
     from sync.models import DataSyncJob, JobStatus, JobTrigger
+    from sync.services import backpressure
 
     client = broker()
     purge_broker(client)
@@ -240,11 +245,14 @@ def run_configuration(database_name: str, source_ids: list, processes: int) -> d
     window = INTERVAL * TICKS
     began = time.monotonic()
     depth: list[tuple[float, int]] = []
+    held: list[tuple[float, int, int]] = []  # (elapsed, due sources held back, bound) at the dispatcher's last tick
     worst: dict[str, float] = {}
     try:
         while (elapsed := time.monotonic() - began) < window:
             now = timezone.now()
             depth.append((elapsed, queue_depth(client)))
+            state = backpressure.dispatch_state()
+            held.append((elapsed, int(state.get("held_back", 0)), int(state.get("bound", 0))))
             for org, synced in DataSource.objects.values_list("organization__slug", "last_synced_at"):
                 worst[org] = max(worst.get(org, 0.0), (now - synced).total_seconds())
             time.sleep(2.0)
@@ -265,6 +273,8 @@ def run_configuration(database_name: str, source_ids: list, processes: int) -> d
         "longest_seconds": longest,
         "depth": depth,
         "max_depth": max(d for _, d in depth),
+        "held": held,
+        "max_held": max((h for _, h, _ in held), default=0),
         "window": window,
     }
 
@@ -326,12 +336,17 @@ def started_in(client: redis.Redis) -> int:
 
 
 def dispatcher_measure() -> dict:
-    """Bastion's dispatcher over the same sources, on its own 10 s tick: starts sent, tick time, what is left due."""
+    """Bastion's dispatcher over the same sources, on its own 10 s tick: starts sent, tick time, what is left due.
+
+    No worker runs these starts, so backpressure is off here: this measures how fast the dispatcher can send (part 1
+    measures what it holds back when real workers fall short).
+    """
     from django.db import connection
 
     from integrations.models import DataSource
     from sync.services.schedules import sync_schedules_dispatch
 
+    settings.BASTION_SYNC_DISPATCH_BACKPRESSURE = False
     client = broker()
     client.delete(DISCARD_QUEUE)
     ticks: list[tuple[float, int, int]] = []

@@ -29,6 +29,23 @@ from benchmarks.summary import write_summary
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def dispatch_policy() -> str:
+    from django.conf import settings
+
+    if not settings.BASTION_SYNC_DISPATCH_BACKPRESSURE:
+        return "all of them at once (backpressure off: BASTION_SYNC_DISPATCH_BACKPRESSURE=false)"
+    return (
+        "as many as keep the syncs in flight under its backpressure bound "
+        f"({settings.BASTION_SYNC_DISPATCH_AHEAD_SECONDS:g} s of work at the measured completion rate, at least "
+        f"{settings.BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT}; `sync.services.backpressure`), and leaves the rest due"
+    )
+
+
+def held_series(result: dict) -> str:
+    held = result.get("held", [])
+    return ", ".join(f"{int(t)} s: {h} / {b}" for t, h, b in held[:: max(1, len(held) // 12)]) or "not sampled"
+
+
 def sync_section(configurations: list, offered: float, simulation_setup_s: float, verdict, depth_series) -> list[str]:
     one, three = configurations
     speedup = three["per_minute"] / one["per_minute"] if one["per_minute"] else float("inf")
@@ -38,26 +55,31 @@ def sync_section(configurations: list, offered: float, simulation_setup_s: float
         f"**Scaled, not full size.** {SOURCES:,} data sources ({SOURCES // 2:,} Sandbox Directory integrations × people + groups) in {ORGS} "
         f"organizations, each on a {INTERVAL} s schedule, so the offered load is {offered:,.0f} syncs/min — the rate of "
         f"{int(offered * 5):,} sources on a 5-minute schedule, {50_000 / (offered * 5):.0f}× less than 50,000 sources (10,000 syncs/min, "
-        "167/s, which this 2-core machine cannot serve; part 2 below runs beat itself at full size). Every sync is real: beat fires "
-        f"the source's task, a worker starts the job and reads {PEOPLE} people in 2 pages over HTTP (each vendor call waits {LATENCY_MS} ms; "
+        "167/s, which this 2-core machine cannot serve; part 2 below runs beat itself at full size). Every sync is real: real celery beat "
+        f"runs the dispatcher every 10 s, which starts the most overdue due sources, {dispatch_policy()}; "
+        f"a worker starts the job and reads {PEOPLE} people in 2 pages over HTTP (each vendor call waits {LATENCY_MS} ms; "
         f"{RATE_LIMITED:.0%} of calls are answered 429 with Retry-After: 1, which pauses the job), stores records and merges people. "
         f"Sources start staggered over one tick, as in a steady state. Each configuration runs {TICKS:g} ticks ({one['window']:.0f} s). "
         f"Setup ({SOURCES:,} sources) took {simulation_setup_s:.0f} s.",
         "",
-        "| Worker processes | Syncs completed | Syncs/min | Failed | Longest wait of any organization | Max queue depth |",
-        "|---:|---:|---:|---:|---|---:|",
+        "| Worker processes | Syncs completed | Syncs/min | Failed | Longest wait of any organization | Max queue depth | Most due sources held back |",
+        "|---:|---:|---:|---:|---|---:|---:|",
         *[
             f"| {r['processes']} | {r['succeeded']:,} | {r['per_minute']:,.0f} | {r['failed']} | {r['longest_seconds']:.0f} s = {r['longest_ticks']:.2f} ticks "
-            f"(goal ≤ 2: {verdict(r['longest_ticks'] <= 2)}) | {r['max_depth']:,} |"
+            f"(goal ≤ 2: {verdict(r['longest_ticks'] <= 2)}) | {r['max_depth']:,} | {r.get('max_held', 0):,} |"
             for r in configurations
         ],
         "",
         f"Syncs/min with 3 processes ÷ with 1: **{speedup:.2f}×** (goal × 2.5: {verdict(speedup >= 2.5)}). Offered: {offered:,.0f}/min; "
-        "a configuration that keeps up completes about that many and its queue stays near empty; one that does not leaves a growing queue "
-        "and a longest wait that grows with the run.",
+        "a configuration that keeps up completes about that many and holds nothing back; one that does not holds the excess back in "
+        "PostgreSQL (still due, most overdue sent first) instead of queueing it, so its queue stays short and its longest wait is about "
+        "sources ÷ syncs per minute instead of growing with the run. The ratio says something only while the offered load exceeds what "
+        "3 processes serve (size it with BENCH_SCALE_SOURCES / BENCH_SCALE_INTERVAL).",
         "",
         f"Queue depth (messages waiting in Redis, sampled every 2 s), 1 process: {depth_series(one)}.",
         f"3 processes: {depth_series(three)}.",
+        f"Due sources held back at the dispatcher's last tick / its bound, 1 process: {held_series(one)}.",
+        f"3 processes: {held_series(three)}.",
         "",
         "The longest wait is the most any organization's data went without a successful sync during the run (the freshness gauge "
         "`bastion_sync_source_age_seconds`, sampled every 2 s), in schedule ticks.",
@@ -91,7 +113,8 @@ def dispatcher_lines(dispatch: dict, due_rate: float) -> list[str]:
     caught, catch_seconds = dispatch["catch_up"]
     return [
         f"**Bastion's dispatcher** (what `make beat` runs: beat skips the per-source rows; one entry every {DISPATCH_EVERY:.0f} s starts the due "
-        f"ones from an index) over the same {BEAT_SOURCES:,} sources for {dispatch['elapsed']:.0f} s:",
+        f"ones from an index) over the same {BEAT_SOURCES:,} sources for {dispatch['elapsed']:.0f} s, backpressure off (no worker runs "
+        "these starts: this is how fast it can send):",
         "",
         "| | value |",
         "|---|---:|",
@@ -167,25 +190,19 @@ def write_report(configurations: list, beat: dict, activations: dict | None, sim
             },
         ]
     if beat:
+        # One row: the product schedules through the dispatcher (`make beat`); beat's own per-source walk is its reference.
         dispatch = beat["dispatcher"]
         dispatch_rate = dispatch["sent"] / dispatch["elapsed"]
-        rows.append(
-            {
-                "what": f"Sync dispatcher with {BEAT_SOURCES:,} sources / {BEAT_ORGS} orgs on a {BEAT_INTERVAL // 60}-minute schedule: starts sent",
-                "now": f"{dispatch_rate:,.0f}/s (tick p50 {statistics.median(t for t, _, _ in dispatch['ticks']) * 1000:.0f} ms)",
-                "reference": f"the schedule asks {due_rate:,.0f}/s; beat's own walk: {beat['sent'] / beat['elapsed']:,.0f}/s",
-                "goal": "keeps up",
-                "verdict": verdict(dispatch_rate >= 0.9 * due_rate and dispatch["ticks"][-1][2] <= due_rate),
-            }
-        )
         sent_rate = beat["sent"] / beat["elapsed"]
         rows.append(
             {
-                "what": f"Beat with {BEAT_SOURCES:,} sources / {BEAT_ORGS} orgs on a {BEAT_INTERVAL // 60}-minute schedule: tasks sent",
-                "now": f"{sent_rate:,.0f}/s (tick p50 {statistics.median(beat['ticks']) * 1000:.0f} ms)",
-                "reference": f"the schedule asks {due_rate:,.0f}/s",
+                "what": f"Scheduling {BEAT_SOURCES:,} sources / {BEAT_ORGS} orgs on a {BEAT_INTERVAL // 60}-minute schedule: starts sent by the "
+                "dispatcher (what `make beat` runs)",
+                "now": f"{dispatch_rate:,.0f}/s (tick p50 {statistics.median(t for t, _, _ in dispatch['ticks']) * 1000:.0f} ms)",
+                "reference": f"the schedule asks {due_rate:,.0f}/s; beat's own per-source walk over the same rows, which the product does not "
+                f"run: {sent_rate:,.0f}/s (tick p50 {statistics.median(beat['ticks']) * 1000:.0f} ms)",
                 "goal": "keeps up",
-                "verdict": verdict(sent_rate >= 0.95 * due_rate),
+                "verdict": verdict(dispatch_rate >= 0.9 * due_rate and dispatch["ticks"][-1][2] <= due_rate),
             }
         )
     if activations and "error" not in activations:

@@ -79,6 +79,7 @@ class SyncStateCollector(Collector):
             ("webhooks", lambda: list(self._webhooks(now))),
             ("integrations", lambda: list(self._integrations())),
             ("queues", lambda: list(self._queues())),
+            ("dispatch", lambda: list(self._dispatch(now))),
         ):
             try:
                 families = read()
@@ -189,6 +190,29 @@ class SyncStateCollector(Collector):
         for row in Integration.objects.values("connector_key", "status").annotate(count=Count("id")).order_by("connector_key", "status"):
             family.add_metric([row["connector_key"], row["status"]], row["count"])
         yield family
+
+    def _dispatch(self, now: datetime) -> Iterator[Metric]:
+        """The dispatcher's last tick (sync.services.backpressure): what was due, what it held back, the bound it kept."""
+        from sync.services.backpressure import dispatch_state
+
+        state = dispatch_state()  # empty before the first tick: zeros, and an unknown (NaN) tick age
+        for name, key, text in (
+            ("bastion_sync_dispatch_due", "due", "Scheduled data sources due at the dispatcher's last tick."),
+            ("bastion_sync_dispatch_held_back", "held_back", "Due sources the last tick did not start: the workers had no room (backpressure)."),
+            (
+                "bastion_sync_dispatch_in_flight",
+                "in_flight",
+                "Syncs in flight after the last tick: active jobs holding or waiting for a worker, and starts sent.",
+            ),
+            ("bastion_sync_dispatch_bound", "bound", "The most syncs the dispatcher keeps in flight: the measured completion rate times the look-ahead."),
+            ("bastion_sync_dispatch_completion_rate", "rate", "Sync jobs ended per second over the last minute, as the dispatcher measured it."),
+        ):
+            family = GaugeMetricFamily(name, text)
+            family.add_metric([], state.get(key, 0.0))
+            yield family
+        age = GaugeMetricFamily("bastion_sync_dispatch_last_tick_age_seconds", "Seconds since the dispatcher's last tick (beat down: it grows).")
+        age.add_metric([], max(0.0, now.timestamp() - state["at"]) if "at" in state else float("nan"))
+        yield age
 
     def _queues(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("bastion_queue_depth", "Celery messages waiting in the broker, by queue (all priority levels).", labels=["queue"])

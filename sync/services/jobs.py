@@ -27,6 +27,7 @@ from people.services import people_link_managers, people_mark_source_deleted, pe
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog, SyncRecord
 from sync.services import read_ahead
+from sync.services.backpressure import start_run_record, sync_completion_record
 from sync.services.fairness import org_slot_acquire, org_slot_release
 from sync.services.records import (
     page_commit_asynchronous,
@@ -168,6 +169,7 @@ def sync_job_cancel(*, job: DataSyncJob, actor: Any = None) -> DataSyncJob:
         locked.save(update_fields=["status", "phase", "completed_at", "is_cancel_requested", "updated_at"])
         scan_seen_discard(job_ids=[locked.pk])
         transaction.on_commit(lambda: sync_job_observe(locked, outcome="cancelled"))
+        transaction.on_commit(sync_completion_record)
         who = getattr(actor, "username", "") or "system"
         job_log(locked, "job.cancelled", f"Cancelled by {who}; records stored so far are kept.", level="warning")
     return locked
@@ -336,6 +338,7 @@ def _finalize(job: DataSyncJob) -> StepOutcome:
         DataSource.objects.filter(pk=source.pk).update(last_synced_at=now, is_stale=False, stale_reason="")
         integration_record_success(integration=integration)
         transaction.on_commit(lambda: sync_job_observe(locked, outcome="succeeded", connector=integration.connector_key))
+        transaction.on_commit(sync_completion_record)
         job_log(
             locked,
             "job.succeeded",
@@ -396,6 +399,7 @@ def _fail(job: DataSyncJob, error: Exception, *, category: str) -> None:
             return
         scan_seen_discard(job_ids=[job.pk])
         transaction.on_commit(lambda: sync_job_observe(job, outcome="failed", connector=integration.connector_key))
+        transaction.on_commit(sync_completion_record)
         job_log(job, "job.failed", f"{category} failure: {message}", level="error", data={"status": status, "class": category})
         if category == "auth":
             reason = f"Authorization failed ({message}). Cached data is kept; reconnect {integration.display_name} to resume syncing."
@@ -513,11 +517,17 @@ def integration_schedules_resume(*, integration: Integration) -> int:
 
 
 def sync_scheduled_run(*, data_source_id: Any) -> DataSyncJob | None:
-    """Beat fired: start a scheduled sync unless the data source or its integration cannot run."""
+    """The dispatcher sent a start: start a scheduled sync unless the data source or its integration cannot run."""
     source = DataSource.objects.select_related("integration").filter(pk=data_source_id).first()
-    if source is None or not source.is_enabled or schedules_paused_for_reconnect(integration=source.integration):
+    if source is None:
         return None
-    return sync_start(data_source=source, trigger=JobTrigger.SCHEDULE)
+    try:
+        if not source.is_enabled or schedules_paused_for_reconnect(integration=source.integration):
+            return None
+        return sync_start(data_source=source, trigger=JobTrigger.SCHEDULE)
+    finally:
+        # Counted in flight as a job from now on (or not at all): no longer as a start waiting for a worker.
+        start_run_record(organization_id=source.organization_id, data_source_id=source.pk)
 
 
 def sync_integration_start(

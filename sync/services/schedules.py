@@ -1,8 +1,9 @@
-"""The sync dispatcher: one beat entry starts every due scheduled sync, found with one indexed query.
+"""The sync dispatcher: one beat entry starts the due scheduled syncs, most overdue first, as many as the workers can take.
 
 Beat's DatabaseScheduler keeps one heap entry per data source and sends about 3 tasks a second; the dispatcher replaces
 that walk with `next_sync_at <= now()` over an index, so 50,000 sources on a 5-minute schedule (167 starts a second) cost
 a bounded batch query every tick. The per-source PeriodicTask rows stay the place ops edit a schedule (admin, API).
+When the workers serve less than the schedule asks, the sources not sent stay due (sync.services.backpressure).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from integrations.models import DataSource, Integration, IntegrationStatus
+from sync.services import backpressure
 
 logger = logging.getLogger(__name__)
 
@@ -93,27 +95,52 @@ def _plan_unplanned(now: datetime, limit: int) -> int:
     return planned
 
 
-def _due_sources(now: datetime, limit: int) -> list[tuple[Any, Any]]:
-    """(data source id, schedule id) of due sources, most overdue first, locked so two dispatchers never share one."""
-    query = f"""
-        SELECT ds.id, ds.schedule_id
+def _due_sources(now: datetime, limit: int, *, busy: dict[str, int] | None = None, per_org: int | None = None) -> tuple[list[tuple[Any, Any, Any]], int]:
+    """(data source id, schedule id, organization id) of due sources, most overdue first, locked so two dispatchers never
+    share one; and how many are due in all.
+
+    With `per_org`, an organization's sources are taken only while its syncs in flight (`busy`, by organization id) plus
+    those taken now stay within `per_org`: one organization with thousands of due sources cannot fill the whole bound
+    with syncs that would only wait for its per-organization slots while other organizations wait behind them.
+    """
+    due = f"""
         FROM {DataSource._meta.db_table} ds
         JOIN {Integration._meta.db_table} i ON i.id = ds.integration_id
         JOIN {PeriodicTask._meta.db_table} pt ON pt.id = ds.schedule_id
         WHERE ds.next_sync_at <= %s AND ds.is_enabled AND pt.enabled AND i.status <> ALL(%s)
-        ORDER BY ds.next_sync_at
+    """
+    paused = [str(s) for s in PAUSED_STATUSES]
+    busy = busy or {}
+    query = f"""
+        WITH due AS (
+            SELECT ds.id, ds.organization_id, ds.next_sync_at, count(*) OVER () AS due_total,
+                   row_number() OVER (PARTITION BY ds.organization_id ORDER BY ds.next_sync_at) AS org_rank
+            {due}
+        )
+        SELECT ds.id, ds.schedule_id, ds.organization_id, due.due_total
+        FROM {DataSource._meta.db_table} ds
+        JOIN due ON due.id = ds.id
+        LEFT JOIN unnest(%s::uuid[], %s::int[]) AS busy(organization_id, in_flight) ON busy.organization_id = due.organization_id
+        WHERE due.org_rank + coalesce(busy.in_flight, 0) <= %s
+        ORDER BY due.next_sync_at
         LIMIT %s
         FOR UPDATE OF ds SKIP LOCKED
     """
     with connection.cursor() as cursor:
-        cursor.execute(query, [now, [str(s) for s in PAUSED_STATUSES], limit])
-        return cursor.fetchall()
+        rows: list[Any] = []
+        if limit > 0:
+            cursor.execute(query, [now, paused, list(busy), list(busy.values()), per_org or limit, limit])
+            rows = cursor.fetchall()
+        if rows:
+            return [row[:3] for row in rows], int(rows[0][3])
+        cursor.execute(f"SELECT count(*) {due}", [now, paused])
+        return [], int(cursor.fetchone()[0])
 
 
-def _advance(due: Iterable[tuple[Any, Any]], now: datetime) -> None:
+def _advance(due: Iterable[tuple[Any, Any, Any]], now: datetime) -> None:
     """Move each dispatched source's next_sync_at one period on (from now: a late tick never bursts) and stamp its row."""
     by_schedule: dict[Any, list[Any]] = {}
-    for source_id, schedule_id in due:
+    for source_id, schedule_id, _organization_id in due:
         by_schedule.setdefault(schedule_id, []).append(source_id)
     tasks = PeriodicTask.objects.select_related("interval", "crontab").in_bulk(list(by_schedule))
     pairs = [(source_id, next_run(tasks[schedule_id], now)) for schedule_id, ids in by_schedule.items() if schedule_id in tasks for source_id in ids]
@@ -127,8 +154,10 @@ def _advance(due: Iterable[tuple[Any, Any]], now: datetime) -> None:
 
 
 def sync_schedules_dispatch(*, now: datetime | None = None, limit: int | None = None, queue: str | None = None) -> int:
-    """Start every due scheduled sync (at most `limit` per call) and plan each one's next run. Returns how many started.
+    """Start the most overdue due scheduled syncs the workers can take soon, and plan each one's next run. Returns how many.
 
+    At most `limit` per call, and only as many as keep the syncs in flight under the backpressure bound (sync.services.
+    backpressure): the others stay due with their next_sync_at, and the next tick takes the most overdue first.
     The starts go out in messages of dispatch_chunk_size() sources, spread over the workers.
     The starts are sent inside the transaction that advances next_sync_at: a crash before the commit leaves them due
     (sent again next tick; sync_start returns the running job instead of a second one), never silently skipped.
@@ -138,16 +167,36 @@ def sync_schedules_dispatch(*, now: datetime | None = None, limit: int | None = 
     now = now or timezone.now()
     limit = limit or dispatch_batch_size()
     _plan_unplanned(now, limit)
+    bounded = backpressure.is_enabled()
+    flight = backpressure.in_flight(now=now) if bounded else backpressure.InFlight()
+    rate = backpressure.completion_rate(at=now.timestamp()) if bounded else 0.0
+    bound = backpressure.in_flight_bound(rate=rate) if bounded else limit
+    room = min(limit, max(0, bound - flight.total)) if bounded else limit
     with transaction.atomic():
-        due = _due_sources(now, limit)
-        if not due:
-            return 0
-        _advance(due, now)
-        ids = [str(source_id) for source_id, _schedule_id in due]
-        chunk = dispatch_chunk_size()
-        with tasks.sync_data_sources_scheduled.app.producer_or_acquire() as producer:
-            for start in range(0, len(ids), chunk):
-                tasks.sync_data_sources_scheduled.apply_async(args=[ids[start : start + chunk]], producer=producer, queue=queue)
+        due, due_total = _due_sources(now, room, busy=dict(flight.by_organization), per_org=backpressure.per_organization_cap() if bounded else None)
+        if due:
+            _advance(due, now)
+            ids = [str(source_id) for source_id, _schedule_id, _organization_id in due]
+            sent = [(organization_id, source_id) for source_id, _schedule_id, organization_id in due]
+            # Recorded before sending: a worker may run a start before this transaction commits, and removes it then.
+            if bounded:
+                backpressure.starts_sent_record(sources=sent, at=now.timestamp())
+            chunk = dispatch_chunk_size()
+            try:
+                with tasks.sync_data_sources_scheduled.app.producer_or_acquire() as producer:
+                    for start in range(0, len(ids), chunk):
+                        tasks.sync_data_sources_scheduled.apply_async(args=[ids[start : start + chunk]], producer=producer, queue=queue)
+            except Exception:
+                for organization_id, source_id in sent if bounded else ():
+                    backpressure.start_run_record(organization_id=organization_id, data_source_id=source_id)
+                raise
+    if bounded:
+        backpressure.dispatch_state_record(due=due_total, sent=len(due), in_flight_before=flight.total, bound=bound, rate=rate, at=now.timestamp())
+        if due_total > len(due):
+            logger.info(
+                "sync.dispatch.held_back",
+                extra={"due": due_total, "started": len(due), "in_flight": flight.total, "bound": bound, "rate_per_second": round(rate, 2)},
+            )
     if len(due) == limit:
         logger.warning("sync.dispatch.batch_full", extra={"started": len(due), "limit": limit})
     return len(due)
