@@ -35,10 +35,7 @@ SENT_KEY = "bastion:sync:dispatch:sent"  # members "<organization id>:<data sour
 COMPLETED_PREFIX = "bastion:sync:dispatch:completed:"  # + 10-second bucket number: sync jobs that ended in it
 STATE_KEY = "bastion:sync:dispatch:state"  # the last tick's figures, read by /metrics
 BUCKET_SECONDS = 10
-# The rate is read over the last two full buckets: short, so that after a quiet spell (or at start-up) the bound grows
-# about 1.6× a dispatcher tick while the workers finish everything sent (the look-ahead is two ticks of work), instead of
-# lagging a long average; long enough for a 10 s tick to see a full bucket.
-RATE_WINDOW_SECONDS = 20
+RATE_WINDOW_SECONDS = 20  # the last two full buckets and the current one so far give the counted rate
 SENT_HORIZON_SECONDS = 600  # a start message not run after this long is taken as lost (its source is due again by then)
 
 
@@ -75,14 +72,27 @@ def sync_completion_record(*, at: float | None = None) -> None:
 
 
 def completion_rate(*, at: float | None = None) -> float:
-    """Sync jobs ended per second over the last RATE_WINDOW_SECONDS (full buckets only), across every worker machine."""
+    """Sync jobs ended per second over the last RATE_WINDOW_SECONDS and the current bucket so far, across every worker machine."""
     client = redis_client()
     if client is None:
         return 0.0
-    current = int((at if at is not None else time.time()) // BUCKET_SECONDS)
+    now = at if at is not None else time.time()
+    current = int(now // BUCKET_SECONDS)
     buckets = RATE_WINDOW_SECONDS // BUCKET_SECONDS
-    counts = client.mget([f"{COMPLETED_PREFIX}{current - offset}" for offset in range(1, buckets + 1)])
-    return sum(int(count or 0) for count in counts) / RATE_WINDOW_SECONDS
+    counts = client.mget([f"{COMPLETED_PREFIX}{current - offset}" for offset in range(buckets + 1)])
+    return sum(int(count or 0) for count in counts) / (RATE_WINDOW_SECONDS + now - current * BUCKET_SECONDS)
+
+
+def measured_rate(*, at: float, in_flight_now: int) -> float:
+    """The workers' completion rate as the dispatcher sees it: the counted completions, or, when higher, how fast what was
+    in flight after the last tick drained since (no bucket lag: after a quiet spell the bound doubles each tick while the
+    workers finish everything sent, instead of creeping up behind a window of idle seconds)."""
+    rate = completion_rate(at=at)
+    last = dispatch_state()
+    elapsed = at - last.get("at", at)
+    if elapsed >= 1.0:
+        rate = max(rate, (last.get("in_flight", 0.0) - in_flight_now) / elapsed)
+    return rate
 
 
 def in_flight_bound(*, rate: float) -> int:

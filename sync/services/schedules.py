@@ -169,7 +169,7 @@ def sync_schedules_dispatch(*, now: datetime | None = None, limit: int | None = 
     _plan_unplanned(now, limit)
     bounded = backpressure.is_enabled()
     flight = backpressure.in_flight(now=now) if bounded else backpressure.InFlight()
-    rate = backpressure.completion_rate(at=now.timestamp()) if bounded else 0.0
+    rate = backpressure.measured_rate(at=now.timestamp(), in_flight_now=flight.total) if bounded else 0.0
     bound = backpressure.in_flight_bound(rate=rate) if bounded else limit
     room = min(limit, max(0, bound - flight.total)) if bounded else limit
     with transaction.atomic():

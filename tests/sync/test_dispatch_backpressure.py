@@ -102,17 +102,22 @@ def test_no_source_is_skipped_forever_under_sustained_overload(organization, set
 
 
 def test_the_bound_follows_the_measured_completion_rate_and_the_settings(organization, settings):
+    from datetime import UTC, datetime
+
     settings.BASTION_SYNC_DISPATCH_AHEAD_SECONDS = 10.0
     sources = make_sources(organization, 15)
-    now = timezone.now()
+    current = int(timezone.now().timestamp() // backpressure.BUCKET_SECONDS)
+    start_of_bucket = current * backpressure.BUCKET_SECONDS
+    now = datetime.fromtimestamp(start_of_bucket + 5, tz=UTC)
     for index, source in enumerate(sources):
         overdue(source, now, 100 - index)
-    current = int(now.timestamp() // backpressure.BUCKET_SECONDS)
-    for bucket in range(current - 3, current):  # 10 syncs ended in each of the last three full buckets: 1 per second
+    for bucket in range(current - 3, current):  # 10 syncs ended in each of the last three full buckets
         for _ in range(10):
             backpressure.sync_completion_record(at=bucket * backpressure.BUCKET_SECONDS + 0.5)
-    backpressure.sync_completion_record(at=now.timestamp())  # the current bucket is not full yet: not read
-    assert backpressure.completion_rate(at=now.timestamp()) == pytest.approx(1.0)
+    assert backpressure.completion_rate(at=start_of_bucket) == pytest.approx(1.0), "the last two full buckets: 20 in 20 s"
+    for _ in range(5):  # and 5 in the first 5 seconds of the current bucket
+        backpressure.sync_completion_record(at=start_of_bucket + 1)
+    assert backpressure.completion_rate(at=now.timestamp()) == pytest.approx(1.0), "25 in the last 25 s"
     assert backpressure.in_flight_bound(rate=1.0) == 10
 
     assert sync_schedules_dispatch(now=now) == 10, "10 s of work at 1 sync/s"
@@ -126,6 +131,19 @@ def test_the_bound_follows_the_measured_completion_rate_and_the_settings(organiz
     assert sync_schedules_dispatch(now=now) == 1, "the floor wins over the rate"
     settings.BASTION_SYNC_DISPATCH_BACKPRESSURE = False
     assert sync_schedules_dispatch(now=now) == 1 and started(sources) == [1] * 15, "off: every due source is sent"
+
+
+def test_after_a_quiet_spell_the_bound_doubles_each_tick_the_workers_finish_everything_sent(organization, settings):
+    settings.BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = 4
+    sources = make_sources(organization, 30)
+    now = timezone.now()
+    for index, source in enumerate(sources):
+        overdue(source, now, 600 - index)
+    sent = []
+    for tick in range(4):
+        sent.append(sync_schedules_dispatch(now=now + timedelta(seconds=10 * tick)))
+        workers_finish_everything(now)  # every start ended before the next tick (10 s): 20 s of work is twice that
+    assert sent == [4, 8, 16, 2], "the floor, then twice what drained in each 10 s tick, until nothing is left"
 
 
 def test_paused_jobs_hold_no_room_but_sent_starts_do(organization, settings):
