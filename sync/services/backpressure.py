@@ -83,16 +83,23 @@ def completion_rate(*, at: float | None = None) -> float:
     return sum(int(count or 0) for count in counts) / (RATE_WINDOW_SECONDS + now - current * BUCKET_SECONDS)
 
 
-def measured_rate(*, at: float, in_flight_now: int) -> float:
-    """The workers' completion rate as the dispatcher sees it: the counted completions, or, when higher, how fast what was
-    in flight after the last tick drained since (no bucket lag: after a quiet spell the bound doubles each tick while the
-    workers finish everything sent, instead of creeping up behind a window of idle seconds)."""
+def dispatch_bound(*, at: float, in_flight_now: int) -> tuple[int, float]:
+    """(the in-flight bound for this tick, the measured completion rate per second).
+
+    The rate is the counted completions, or, when higher, how fast what was in flight after the last tick drained since
+    (no bucket lag). The bound is `AHEAD_SECONDS` of work at that rate, at least the floor; and when the workers ran
+    (nearly) dry since the last tick while sources were held back, they could have done more than the drain shows: the
+    bound then grows 4× (after a start-up or a quiet spell it reaches the workers' pace in two or three ticks).
+    """
     rate = completion_rate(at=at)
     last = dispatch_state()
     elapsed = at - last.get("at", at)
     if elapsed >= 1.0:
         rate = max(rate, (last.get("in_flight", 0.0) - in_flight_now) / elapsed)
-    return rate
+    bound = in_flight_bound(rate=rate)
+    if elapsed >= 1.0 and last.get("held_back", 0) > 0 and in_flight_now <= last.get("in_flight", 0.0) / 4:
+        bound = max(bound, 4 * int(last.get("bound", 0)))
+    return bound, rate
 
 
 def in_flight_bound(*, rate: float) -> int:

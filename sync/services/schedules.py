@@ -169,8 +169,7 @@ def sync_schedules_dispatch(*, now: datetime | None = None, limit: int | None = 
     _plan_unplanned(now, limit)
     bounded = backpressure.is_enabled()
     flight = backpressure.in_flight(now=now) if bounded else backpressure.InFlight()
-    rate = backpressure.measured_rate(at=now.timestamp(), in_flight_now=flight.total) if bounded else 0.0
-    bound = backpressure.in_flight_bound(rate=rate) if bounded else limit
+    bound, rate = backpressure.dispatch_bound(at=now.timestamp(), in_flight_now=flight.total) if bounded else (limit, 0.0)
     room = min(limit, max(0, bound - flight.total)) if bounded else limit
     with transaction.atomic():
         due, due_total = _due_sources(now, room, busy=dict(flight.by_organization), per_org=backpressure.per_organization_cap() if bounded else None)

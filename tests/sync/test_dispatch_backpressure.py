@@ -83,8 +83,10 @@ def test_held_back_sources_stay_due_and_go_first_next_tick(organization, setting
 
 def test_no_source_is_skipped_forever_under_sustained_overload(organization, settings):
     """12 sources due every tick, room for 4 a tick: each is started every third tick, none waits longer."""
-    settings.BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = 4
+    settings.BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = 6
     sources = make_sources(organization, 12, every_seconds=30)
+    for long_run in make_sources(organization, 2, name="Large directory"):  # two long manual syncs hold 2 of the 6 all along
+        DataSyncJob.objects.create(organization=organization, integration=long_run.integration, data_source=long_run, status=JobStatus.RUNNING)
     now = timezone.now()
     for index, source in enumerate(sources):
         overdue(source, now, 60 + index)
@@ -95,7 +97,7 @@ def test_no_source_is_skipped_forever_under_sustained_overload(organization, set
         assert sync_schedules_dispatch(now=at) == 4
         for source_id in DataSyncJob.objects.exclude(pk__in=before).values_list("data_source_id", flat=True):
             starts[str(source_id)].append(tick)
-        workers_finish_everything(at)
+        DataSyncJob.objects.filter(trigger=JobTrigger.SCHEDULE, status__in=ACTIVE_JOB_STATUSES).update(status=JobStatus.SUCCEEDED, completed_at=at)
     for source_id, ticks in starts.items():
         assert ticks[0] <= 2, f"{source_id} first started at tick {ticks[0]}"
         assert len(ticks) == 3 and all(later - earlier == 3 for earlier, later in zip(ticks, ticks[1:], strict=False)), (source_id, ticks)
@@ -133,17 +135,31 @@ def test_the_bound_follows_the_measured_completion_rate_and_the_settings(organiz
     assert sync_schedules_dispatch(now=now) == 1 and started(sources) == [1] * 15, "off: every due source is sent"
 
 
-def test_after_a_quiet_spell_the_bound_doubles_each_tick_the_workers_finish_everything_sent(organization, settings):
+def test_after_a_quiet_spell_the_bound_catches_up_with_workers_that_finish_everything_sent(organization, settings):
     settings.BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = 4
-    sources = make_sources(organization, 30)
+    sources = make_sources(organization, 60)
     now = timezone.now()
     for index, source in enumerate(sources):
         overdue(source, now, 600 - index)
     sent = []
-    for tick in range(4):
+    for tick in range(3):
         sent.append(sync_schedules_dispatch(now=now + timedelta(seconds=10 * tick)))
-        workers_finish_everything(now)  # every start ended before the next tick (10 s): 20 s of work is twice that
-    assert sent == [4, 8, 16, 2], "the floor, then twice what drained in each 10 s tick, until nothing is left"
+        workers_finish_everything(now)  # every start ended before the next tick: the workers ran dry
+    assert sent == [4, 16, 40], "the floor, then 4× while the workers run dry and sources wait, until nothing is left"
+
+
+def test_in_steady_overload_the_bound_is_the_look_ahead_at_the_drained_rate(organization, settings):
+    settings.BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = 10
+    sources = make_sources(organization, 40)
+    now = timezone.now()
+    for index, source in enumerate(sources):
+        overdue(source, now, 600 - index)
+    assert sync_schedules_dispatch(now=now) == 10
+    finished = DataSyncJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created_at")[:6]
+    DataSyncJob.objects.filter(pk__in=[job.pk for job in finished]).update(status=JobStatus.SUCCEEDED, completed_at=now)
+    # 6 of 10 ended in 10 s: 0.6/s, 20 s of work is 12 in flight; 4 still are, so 8 start (not 4×: the workers did not run dry)
+    assert sync_schedules_dispatch(now=now + timedelta(seconds=10)) == 8
+    assert backpressure.dispatch_state()["bound"] == 12
 
 
 def test_paused_jobs_hold_no_room_but_sent_starts_do(organization, settings):
