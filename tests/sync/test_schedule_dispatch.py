@@ -99,10 +99,19 @@ def test_crontab_schedules_run_at_their_next_match():
     assert (when.hour, when.minute) == (3, 30) and when.date() == after.date()
 
 
-def test_beat_keeps_every_entry_but_the_per_source_ones(people_source):
+def test_beat_keeps_every_entry_but_the_per_source_ones_and_runs_the_dispatcher_itself(people_source):
     from bastion_site.celery import app
 
     data_source_schedule_set(data_source=people_source, every_seconds=300)
-    names = set(SyncDispatchingScheduler(app=app, lazy=True).enabled_models_qs().values_list("name", flat=True))
-    assert "sync:dispatch-due-schedules" in names
+    scheduler = SyncDispatchingScheduler(app=app, lazy=True)
+    names = set(scheduler.enabled_models_qs().values_list("name", flat=True))
+    assert "sync:reaper" in names
     assert f"sync:{people_source.pk}" not in names and PeriodicTask.objects.filter(name=f"sync:{people_source.pk}", enabled=True).exists()
+    assert "sync:dispatch-due-schedules" not in names, "not sent as a task: it would wait behind the work it meters"
+
+    DataSource.objects.filter(pk=people_source.pk).update(next_sync_at=timezone.now() - timedelta(seconds=1))
+    PeriodicTask.objects.filter(name="sync:dispatch-due-schedules").update(enabled=False)
+    assert scheduler.dispatch_run() == 10 and scheduled_jobs(people_source) == 0, "a disabled dispatcher row starts nothing"
+    PeriodicTask.objects.filter(name="sync:dispatch-due-schedules").update(enabled=True)
+    assert scheduler.dispatch_run() == 10, "the row's interval"
+    assert scheduled_jobs(people_source) == 1
