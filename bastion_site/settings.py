@@ -312,7 +312,7 @@ BASTION_SYNC_DISPATCH_CHUNK = env.int("BASTION_SYNC_DISPATCH_CHUNK", default=50)
 # due sources it holds back keep their next_sync_at and go first next tick. Off: every due source is sent at once.
 BASTION_SYNC_DISPATCH_BACKPRESSURE = env.bool("BASTION_SYNC_DISPATCH_BACKPRESSURE", default=True)
 BASTION_SYNC_DISPATCH_AHEAD_SECONDS = env.float("BASTION_SYNC_DISPATCH_AHEAD_SECONDS", default=20.0)
-BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = env.int("BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT", default=20)
+BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT = env.int("BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT", default=100)
 BASTION_SYNC_DISPATCH_MAX_IN_FLIGHT_PER_ORG = env.int("BASTION_SYNC_DISPATCH_MAX_IN_FLIGHT_PER_ORG", default=20)
 # A connector whose paging lives in its worker process (LDAP) has a run's pages read by one task for up to this long.
 BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS = env.float("BASTION_SYNC_PROCESS_BOUND_PAGE_BUDGET_SECONDS", default=30.0)

@@ -105,7 +105,7 @@ def dispatch_bound(*, at: float, in_flight_now: int) -> tuple[int, float]:
 def in_flight_bound(*, rate: float) -> int:
     """How many syncs may be in flight: `AHEAD_SECONDS` of work at the measured rate, never below the floor."""
     ahead = float(getattr(settings, "BASTION_SYNC_DISPATCH_AHEAD_SECONDS", 20.0))
-    floor = int(getattr(settings, "BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT", 20))
+    floor = int(getattr(settings, "BASTION_SYNC_DISPATCH_MIN_IN_FLIGHT", 100))
     return max(floor, math.ceil(rate * ahead))
 
 
