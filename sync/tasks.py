@@ -47,7 +47,7 @@ def sync_data_sources_scheduled(data_source_ids: list[str]) -> None:
 
 @shared_task(ignore_result=True)
 def sync_schedules_dispatch() -> None:
-    """Beat, every 10 s: start the scheduled syncs that are due."""
+    """Start the scheduled syncs that are due (beat runs the dispatcher itself, in its process: sync.scheduler; kept to run it by hand)."""
     sync_schedules.sync_schedules_dispatch()
 
 
