@@ -21,6 +21,6 @@ DISPATCH_SECONDS = 30.0  # three dispatcher ticks
 DISPATCH_EVERY = 10.0  # the dispatcher's beat interval (integrations/migrations/0005)
 ACTIVATIONS = int(os.environ.get("BENCH_SCALE_ACTIVATIONS", 100))
 ACTIVATION_LATENCY_MS = 150
-STAKEHOLDERS = 3  # per activation: the template fans out invitations and e-mails per stakeholder
+STAKEHOLDERS = 5  # per activation: the template fans out invitations and e-mails per stakeholder
 PARTS = set(os.environ.get("BENCH_SCALE_PARTS", "syncs,beat,activations").split(","))  # to run one part while working on it
 DISCARD_QUEUE = "bench-scale-beat"
