@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from celery import shared_task
@@ -11,6 +12,8 @@ from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
 from sync.services import schedules as sync_schedules
 from sync.services.jobs import sync_job_page_budget
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -42,7 +45,10 @@ def sync_data_source_scheduled(data_source_id: str) -> None:
 def sync_data_sources_scheduled(data_source_ids: list[str]) -> None:
     """Sent by the dispatcher: start the scheduled syncs of a chunk of due sources (each start is its own transaction)."""
     for data_source_id in data_source_ids:
-        services.sync_scheduled_run(data_source_id=data_source_id)
+        try:
+            services.sync_scheduled_run(data_source_id=data_source_id)
+        except Exception:  # noqa: BLE001 - one source's failed start (a race with a disconnect) must not skip the rest of the chunk
+            logger.exception("sync.scheduled_start_failed", extra={"data_source": str(data_source_id)})
 
 
 @shared_task(ignore_result=True)

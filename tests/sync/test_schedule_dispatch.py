@@ -115,3 +115,11 @@ def test_beat_keeps_every_entry_but_the_per_source_ones_and_runs_the_dispatcher_
     PeriodicTask.objects.filter(name="sync:dispatch-due-schedules").update(enabled=True)
     assert scheduler.dispatch_run() == 10, "the row's interval"
     assert scheduled_jobs(people_source) == 1
+
+
+def test_one_failed_start_in_a_chunk_does_not_skip_the_others(people_source, caplog):
+    from sync.tasks import sync_data_sources_scheduled
+
+    sync_data_sources_scheduled(["not-a-data-source-id", str(people_source.pk)])  # the first start raises (not a UUID)
+    assert scheduled_jobs(people_source) == 1
+    assert any(r.message == "sync.scheduled_start_failed" for r in caplog.records)
