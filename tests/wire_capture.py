@@ -189,8 +189,9 @@ def id_like(token: str) -> bool:
 
 
 def server_tokens(text: str) -> list[str]:
-    """The words of an answer that look chosen by the server, in order."""
-    return [t for t in dict.fromkeys(_TOKEN.findall(text)) if id_like(t)]
+    """The words of an answer that look chosen by the server, in order (timestamps are not ids: a fragment such as
+    "41.123Z" would otherwise turn up as <server> in a later request that sends a time in the same second)."""
+    return [t for t in dict.fromkeys(_TOKEN.findall(_ISO_TIME.sub(" ", text))) if id_like(t)]
 
 
 def _learn(response: requests.Response) -> None:
