@@ -331,6 +331,7 @@ class GraphBase(BaseConnector):
         """Directory users by mail (then user principal name), 20 look-ups per $batch call; None for an unknown address."""
         addresses = list(dict.fromkeys(e.strip().lower() for e in emails if e and e.strip()))
         found: dict[str, dict[str, Any] | None] = dict.fromkeys(addresses)
+        # Per instance (never a class attribute: one connector per integration, so one tenant per cache).
         cache: dict[str, tuple[float, dict[str, Any]]] = self.__dict__.setdefault("_users_cache", {})
         now = time.monotonic()
         for address in addresses:

@@ -119,7 +119,7 @@ class SlackActions(SlackReader):
 
     def user_ids_for(self, emails: list[str]) -> dict[str, str | None]:
         """Slack user ids for e-mails: known ones from this connector's cache, the rest looked up side by side."""
-        cache: dict[str, tuple[str, float]] = self.__dict__.setdefault("_user_id_cache", {})
+        cache = self._user_ids
         now = time.monotonic()
         ids: dict[str, str | None] = {e: hit[0] for e in emails if (hit := cache.get(e)) and hit[1] > now}
         missing = [e for e in emails if e not in ids]
@@ -150,7 +150,8 @@ class SlackActions(SlackReader):
                 if exc.vendor_code != "already_in_channel":
                     raise
                 body = {"errors": [{"user": uid, "error": "already_in_channel"} for uid in batch]}
-            errors = {str(e.get("user")): str(e.get("error") or "") for e in body.get("errors", []) if isinstance(e, dict)}
+            # Slack's per-user codes ("user_not_found") reach the war room's summary: bounded, whatever the answer holds.
+            errors = {str(e.get("user")): str(e.get("error") or "")[:60] for e in body.get("errors", []) if isinstance(e, dict)}
             refused.update({uid: error for uid, error in errors.items() if error != "already_in_channel"})
             already.update(uid for uid, error in errors.items() if error == "already_in_channel")
             added = added or any(uid not in errors for uid in batch)
@@ -158,7 +159,7 @@ class SlackActions(SlackReader):
         by_id = {ids[e]: e for e in emails if ids.get(e)}
         refused_emails = {by_id.get(uid, uid): error for uid, error in refused.items()}
         already_members = [by_id.get(uid, uid) for uid in sorted(already)]
-        cache = self.__dict__.get("_user_id_cache", {})
+        cache = self._user_ids
         for email in refused_emails:
             cache.pop(email, None)  # a removed or deactivated member: look the address up again next time
         summary = f"{len(emails) - len(not_found) - len(refused_emails)} invited" + (f", {len(not_found)} not found" if not_found else "")

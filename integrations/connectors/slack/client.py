@@ -54,6 +54,7 @@ class SlackClient(BaseConnector):
             self.client.auth = BearerAuth(token)
         self._workspace_url: str | None = None
         self._bot_user: str | None = None
+        self._user_ids: dict[str, tuple[str, float]] = {}  # e-mail → (user id, expiry): this connector's lookups
 
     @classmethod
     def classify_response(cls, response: requests.Response, path: str) -> ApiError | None:
