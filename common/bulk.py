@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -41,3 +43,37 @@ def json_text(value: Any) -> str:
         return orjson.dumps(value, option=ORJSON_OPTIONS, default=str).decode()
     except (orjson.JSONEncodeError, TypeError):
         return _compact(value)
+
+
+def deferred_checks_beside(work: Callable[[], None]) -> None:
+    """Have PostgreSQL check the transaction's deferred constraints (foreign keys) now, while `work` runs here; errors raise after.
+
+    The checks were most of a batch's commit: sent through a psycopg pipeline they run on the server while this process does
+    CPU work (the next batch's parsing), instead of one waiting for the other. `work` must not use the database or raise.
+    Elsewhere (SQLite) `work` simply runs and the checks stay at commit.
+    """
+    if connection.vendor != "postgresql":
+        work()
+        return
+    with connection.wrap_database_errors:
+        raw = connection.connection
+        with raw.pipeline(), raw.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            work()
+
+
+# Measured on 2026-12-07 (300,000-row CSV import, 2 CPUs): the default thresholds (700, 10, 10) spent a third of the
+# import's Python time in the cyclic collector, re-walking each batch's rows and the long-lived Django objects; these
+# cost it nearly nothing and still collect every 50,000 net new containers (memory stays bounded by a batch or two).
+BULK_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextmanager
+def collector_relaxed() -> Iterator[None]:
+    """Run a bulk load with the cyclic garbage collector's thresholds raised (BULK_GC_THRESHOLDS), then restore them."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)

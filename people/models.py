@@ -7,10 +7,23 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 
 from accounts.models import Organization
 from common.models import BaseModel
 from integrations.models import Integration
+from people.provenance import provenance_packed, provenance_unpacked
+
+
+class ProvenanceField(models.JSONField):
+    """Provenance stored packed (people.provenance) and read unpacked: code and API only ever see field → {value, source, …}."""
+
+    def from_db_value(self, value, expression, connection):  # noqa: ANN001, ANN201 - Django's signature
+        loaded = super().from_db_value(value, expression, connection)
+        return loaded if isinstance(expression, KeyTransform) else provenance_unpacked(loaded)
+
+    def get_prep_value(self, value):  # noqa: ANN001, ANN201 - Django's signature
+        return super().get_prep_value(provenance_packed(value))
 
 
 class Person(BaseModel):
@@ -26,7 +39,9 @@ class Person(BaseModel):
     phone = models.CharField(max_length=64, blank=True)
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     groups = models.JSONField(default=list, blank=True)
-    provenance = models.JSONField(default=dict, blank=True, help_text="Field → {value, source (connector key / csv / manual), integration id, at}.")
+    provenance = ProvenanceField(
+        default=dict, blank=True, help_text="Field → {value, source (connector key / csv / manual), integration id, at}; stored packed."
+    )
     is_active = models.BooleanField(default=True)
     search_text = models.TextField(blank=True, help_text="Lower-cased name, email, title, department for typeahead.")
 
@@ -47,7 +62,8 @@ class PersonIdentity(BaseModel):
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)  # leads the unique constraints
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identities")
-    integration = models.ForeignKey(Integration, null=True, blank=True, on_delete=models.CASCADE, related_name="person_identities")
+    # Indexed only where set (below): most identities of a large directory come from files (csv) and have none.
+    integration = models.ForeignKey(Integration, null=True, blank=True, on_delete=models.CASCADE, related_name="person_identities", db_index=False)
     source = models.CharField(max_length=60, help_text="Connector key, or 'csv' / 'manual'.")
     entity_type = models.CharField(max_length=80, blank=True)
     external_id = models.CharField(max_length=255)
@@ -55,8 +71,12 @@ class PersonIdentity(BaseModel):
 
     class Meta:
         db_table = "sync_personidentity"
+        indexes = [models.Index(fields=["integration"], condition=Q(integration__isnull=False), name="person_identity_integration")]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "source", "integration", "external_id"], name="unique_person_identity"),
+            # Partial: identities without an integration have their own key below, and a NULL never conflicted here anyway.
+            models.UniqueConstraint(
+                fields=["organization", "source", "integration", "external_id"], condition=Q(integration__isnull=False), name="unique_person_identity"
+            ),
             # NULLs are distinct in unique constraints: sources without an integration (csv, manual) need their own.
             models.UniqueConstraint(
                 fields=["organization", "source", "external_id"], condition=Q(integration__isnull=True), name="unique_person_identity_without_integration"

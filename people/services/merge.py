@@ -16,6 +16,7 @@ from accounts.models import Organization
 from common.bulk import json_text, raw_cursor, stage_rows
 from integrations.models import Integration
 from people.models import PeopleSettings, Person, PersonIdentity, default_source_priority
+from people.provenance import ORIGINS_KEY, provenance_packed, provenance_unpacked
 from people.services.suppression import people_unsuppressed
 
 # Person field ← key in the Bastion person shape (contracts.md).
@@ -208,6 +209,42 @@ def _apply_state(state: dict[str, Any], views: list[dict[str, Any]], priority: l
     return any(state[name] != before[name] for name in COMPARED_FIELDS)
 
 
+def _new_state_from_one(pk: Any, view: dict[str, Any], manager_ids: dict[tuple, Any], now_iso: str) -> dict[str, Any]:
+    """_new_state + _apply_state for a new person known from one live identity (nearly every row of a large import), with the
+    provenance built packed: the same result without the general rule's ranking, comparisons and per-field origin dicts."""
+    attributes = view["attributes"]
+    state: dict[str, Any] = dict.fromkeys(FIELD_SOURCES, "")
+    provenance: dict[str, Any] = {}
+    for field_name, key in FIELD_SOURCES.items():
+        value = attributes.get(key)
+        value = str(value) if value else ""
+        if value.strip():
+            state[field_name] = value[: MAX_LENGTHS[field_name]] if len(value) > MAX_LENGTHS[field_name] else value
+            provenance[field_name] = [0, value]
+    if not state["email"]:
+        state["email"] = attributes["email"]
+    if provenance:
+        integration_id = view["integration_id"]
+        provenance[ORIGINS_KEY] = [[view["source"], str(integration_id) if integration_id else None, view["external_id"], now_iso]]
+    manager_id = None
+    ref = _manager_ref(view)
+    if ref and manager_ids.get(ref) and manager_ids[ref] != pk:
+        manager_id = manager_ids[ref]
+        provenance["manager"] = {"value": str(manager_id), "source": view["source"], "external_id": view["external_id"]}
+    groups = attributes.get("groups")
+    state.update(
+        pk=pk,
+        groups=sorted({str(g) for g in groups}) if groups else [],
+        is_active=bool(attributes.get("is_active", True)),
+        manager_id=manager_id,
+        provenance=provenance,
+        search_text=" ".join(
+            p for p in (state["display_name"], state["email"], state["title"], state["department"], state["given_name"], state["family_name"]) if p
+        ).lower(),
+    )
+    return state
+
+
 def people_recompute(*, organization: Organization, person_ids: Iterable[Any], priority: list[str] | None = None, batch_refs: dict | None = None) -> int:
     """Recompute people from all their identities (after a merge, a deletion or a priority change); return how many changed."""
     ids = list(person_ids)
@@ -277,7 +314,7 @@ def _person_row(state: dict[str, Any]) -> tuple:
         state["phone"],
         state["manager_id"],
         json_text(state["groups"]),
-        json_text(state["provenance"]),
+        json_text(provenance_packed(state["provenance"])),
         state["is_active"],
         state["search_text"],
     )
@@ -353,7 +390,10 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
         manager_ids = _resolve_managers_copy(cursor, organization.pk, [v for views in by_person.values() for v in views], batch_refs)
         if new_people:
             for pk, views in by_person.items():
-                _apply_state(new_people[pk], views, priority, manager_ids, now_iso, lambda email, pk=pk: _email_free_in(organization.pk, pk, email))
+                if len(views) == 1 and not views[0]["attributes"].get("deleted"):
+                    new_people[pk] = _new_state_from_one(pk, views[0], manager_ids, now_iso)
+                else:
+                    _apply_state(new_people[pk], views, priority, manager_ids, now_iso, lambda email, pk=pk: _email_free_in(organization.pk, pk, email))
             # Straight into the table: a concurrent merge that created the same email raises IntegrityError, and people_merge retries.
             with cursor.copy(f"COPY sync_person (id, created_at, updated_at, organization_id, {PERSON_COLUMNS}) FROM STDIN") as copy:
                 for pk, state in new_people.items():
@@ -376,7 +416,9 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
                 ((person_of[ext], ext, json_text(batch[ext])) for ext in identities),
             )
             if integration_id:
-                conflict = "(organization_id, source, integration_id, external_id) DO UPDATE SET person_id = EXCLUDED.person_id, "
+                conflict = (
+                    "(organization_id, source, integration_id, external_id) WHERE integration_id IS NOT NULL DO UPDATE SET person_id = EXCLUDED.person_id, "
+                )
             else:
                 conflict = "(organization_id, source, external_id) WHERE integration_id IS NULL DO UPDATE SET "
             cursor.execute(
@@ -443,7 +485,7 @@ def _recompute_copy(cursor: Any, organization_id: Any, ids: list[Any], priority:
     names = ["pk", *(c.strip() for c in PERSON_COLUMNS.split(","))]
     for row in people:
         state = dict(zip(names, row, strict=True))
-        state["groups"], state["provenance"] = _loads(state["groups"]), _loads(state["provenance"])
+        state["groups"], state["provenance"] = _loads(state["groups"]), provenance_unpacked(_loads(state["provenance"]))
         pk = state["pk"]
         if _apply_state(state, views.get(pk, []), priority, manager_ids, now_iso, lambda email, pk=pk: _email_free_in(organization_id, pk, email)):
             changed.append((pk, *_person_row(state)))

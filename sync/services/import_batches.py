@@ -62,3 +62,35 @@ def checked_batches(
             batch = []
     if batch:
         yield batch, check_batch(batch, index, width, job_pk)
+
+
+class BatchesAhead:
+    """Batches taken one by one, the next one read early on request (while the database checks the current one's writes).
+
+    A read error is kept and raised when that batch is taken, so it never undoes the batch being committed."""
+
+    def __init__(self, batches: Iterator[tuple[list[tuple[int, list[str]]], CheckedBatch]]) -> None:
+        self._batches = batches
+        self._read = False
+        self._next: tuple[list[tuple[int, list[str]]], CheckedBatch] | None = None
+        self._error: Exception | None = None
+
+    def read_next(self) -> None:
+        """Read the next batch now (once) unless it was already read."""
+        if self._read:
+            return
+        self._read = True
+        try:
+            self._next = next(self._batches, None)
+        except Exception as error:  # noqa: BLE001 - raised again by take(), after the current batch committed
+            self._error = error
+
+    def take(self) -> tuple[list[tuple[int, list[str]]], CheckedBatch] | None:
+        """The next batch (None at the end of the file); raises the error its reading met."""
+        self.read_next()
+        self._read = False
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        batch, self._next = self._next, None
+        return batch

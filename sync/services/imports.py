@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
-from common.bulk import raw_cursor, stage_rows
+from common.bulk import collector_relaxed, deferred_checks_beside, raw_cursor, stage_rows
 from common.errors import ApplicationError
 from people.models import Person
 from people.services import people_merge, people_unsuppressed
@@ -33,10 +33,10 @@ from sync.csv_import import (
     suggest_mapping,
 )
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger, JobType, SyncJobLog
-from sync.services.import_batches import CheckedBatch, checked_batches
+from sync.services.import_batches import BatchesAhead, CheckedBatch, checked_batches
 from sync.services.import_reports import import_warnings, import_warnings_log, manager_links_report
 from sync.services.jobs import ERROR_LOG_CAP, job_log
-from sync.services.records import tables_analyze_on_growth
+from sync.services.records import page_commit_asynchronous, tables_analyze_on_growth
 from sync.services.suppression import job_suppressed_recorder
 from sync.services.uploads import UploadCleanup, _upload_dir, _upload_release, csv_uploads_purge, csv_uploads_sweep  # noqa: F401 - callers import these here
 
@@ -198,15 +198,17 @@ def csv_import_run(*, job_id: Any) -> DataSyncJob | None:
     mapping: dict[str, str] = job.metadata["mapping"]
     size = int(job.metadata.get("batch_size") or _batch_size())
     try:
-        with path.open("rb") as stream, closing(iter_rows(stream, dialect)) as rows:
+        with collector_relaxed(), path.open("rb") as stream, closing(iter_rows(stream, dialect)) as rows:
             _, header = _first_row(rows)
             headers = [h.strip() for h in header]
             index = {field_name: headers.index(column) for field_name, column in mapping.items() if column in headers}
             done = _skip_committed(rows, job.next_page)
             # A run from the first row knows every id its earlier batches committed; a resumed run asks the database.
             earlier: dict[str, int] | None = {} if done == 0 else None
-            for batch, checked in checked_batches(rows, size, index, len(headers), str(job.pk)):
-                if not _import_batch(job, batch, checked, start=done, earlier=earlier):
+            batches = BatchesAhead(checked_batches(rows, size, index, len(headers), str(job.pk)))
+            while (taken := batches.take()) is not None:
+                batch, checked = taken
+                if not _import_batch(job, batch, checked, start=done, earlier=earlier, meanwhile=batches.read_next):
                     _upload_release(job)  # kept while the job is active (another copy runs it), deleted once cancelled
                     return job
                 done += len(batch)
@@ -256,10 +258,19 @@ def _skip_committed(rows: Iterator[tuple[int, list[str]]], position: Any) -> int
     return target
 
 
-def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], checked: CheckedBatch, *, start: int, earlier: dict[str, int] | None = None) -> bool:
+def _import_batch(
+    job: DataSyncJob,
+    batch: list[tuple[int, list[str]]],
+    checked: CheckedBatch,
+    *,
+    start: int,
+    earlier: dict[str, int] | None = None,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> bool:
     """Merge one validated batch, committed with the position after it; False (nothing written) when the job ended or moved past `start`.
 
-    `earlier` (external id → line) holds what this run's committed batches stored; it grows here after each commit."""
+    `earlier` (external id → line) holds what this run's committed batches stored; it grows here after each commit. `meanwhile`
+    (reading the next batch) runs while PostgreSQL checks this batch's foreign keys."""
     people, bad, warnings, rejected_emails = checked.people, checked.bad, checked.warnings, checked.rejected_emails
     with transaction.atomic():
         # Under the job row lock, like sync_job_step's page check: a redelivered or resumed copy that reaches a batch another
@@ -291,6 +302,9 @@ def _import_batch(job: DataSyncJob, batch: list[tuple[int, list[str]]], checked:
                 phase="importing",
                 heartbeat_at=timezone.now(),
             )
+            # The people and the position commit together, so a database crash loses the batch whole and the resumed job reads it again.
+            page_commit_asynchronous()
+            deferred_checks_beside(meanwhile)
     if stale is None and earlier is not None:
         earlier.update((external_id, person["_line"]) for external_id, person in people.items())
         if len(earlier) > EARLIER_IN_MEMORY_MAX:
