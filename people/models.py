@@ -30,6 +30,7 @@ class Person(BaseModel):
     """One human per organization, merged across sources (matched by email, then by external ids)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="people", db_index=False)  # led by the composite indexes
+    created_at = models.DateTimeField(auto_now_add=True)  # not indexed: nothing lists people by creation, and a large import paid for it
     email = models.CharField(max_length=254, blank=True, help_text="Lower-cased; empty when no source knows it (indexed with the organization).")
     display_name = models.CharField(max_length=300, blank=True)
     given_name = models.CharField(max_length=150, blank=True)
@@ -61,6 +62,7 @@ class PersonIdentity(BaseModel):
     """A person's id in one source system (AD, Okta, Slack, Jira, CRM, CSV)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)  # leads the unique constraints
+    created_at = models.DateTimeField(auto_now_add=True)  # not indexed, as for Person
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identities")
     # Indexed only where set (below): most identities of a large directory come from files (csv) and have none.
     integration = models.ForeignKey(Integration, null=True, blank=True, on_delete=models.CASCADE, related_name="person_identities", db_index=False)

