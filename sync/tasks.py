@@ -7,6 +7,7 @@ import time
 
 from celery import shared_task
 
+from common.bulk import collector_relaxed
 from sync import services
 from sync.metrics import sync_job_observe
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob
@@ -19,8 +20,13 @@ logger = logging.getLogger(__name__)
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def sync_job_step(self, job_id: str) -> None:
     """Process one page, then re-enqueue for the next (so syncs of different tenants interleave page by page)."""
+    with collector_relaxed():  # a page is a bulk load: the default collector thresholds re-walk its rows over and over
+        _sync_job_steps(self, job_id)
+
+
+def _sync_job_steps(task, job_id: str) -> None:  # noqa: ANN001 - the bound Celery task
     outcome = services.sync_job_step(job_id=job_id)
-    if self.request.is_eager:
+    if task.request.is_eager:
         # In-process (tests, embedded demo): keep going while no wait is asked; a paused job is resumed by the reaper.
         while not outcome.is_done and outcome.countdown <= 0:
             outcome = services.sync_job_step(job_id=job_id)
