@@ -16,7 +16,9 @@ from people.provenance import provenance_packed, provenance_unpacked
 
 
 class ProvenanceField(models.JSONField):
-    """Provenance stored packed (people.provenance) and read unpacked: code and API only ever see field → {value, source, …}."""
+    """Provenance stored packed (people.provenance) and read unpacked: code and API only ever see field → {value, source, …}.
+
+    Key lookups in SQL (provenance__title__source) would see the packed form: filter in Python, or unpack in the query."""
 
     def from_db_value(self, value, expression, connection):  # noqa: ANN001, ANN201 - Django's signature
         loaded = super().from_db_value(value, expression, connection)
