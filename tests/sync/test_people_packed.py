@@ -6,11 +6,11 @@ import json
 import uuid
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from integrations.models import Integration, IntegrationStatus
 from people import services
-from people.models import Person
+from people.models import Person, PersonIdentity
 from people.provenance import ORIGINS_KEY, provenance_packed, provenance_unpacked
 from people.services.merge import MAX_LENGTHS, _apply_state, _new_state, _new_state_from_one
 
@@ -115,3 +115,21 @@ def test_a_bulk_merge_of_new_people_reads_back_with_full_provenance_and_managers
         )
     report.refresh_from_db()
     assert report.provenance["phone"]["source"] == "csv" and report.provenance["display_name"]["source"] == "okta"
+
+
+def test_the_database_refuses_an_identity_of_one_organization_on_another_organizations_person(organization, other_organization):
+    with connection.cursor() as cursor:  # the test runs inside one transaction: check each write now, not at its end
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    theirs = Person.objects.create(organization=other_organization, email="ava@other.example")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PersonIdentity.objects.create(organization=organization, person=theirs, source="csv", external_id="ava")
+    ours = Person.objects.create(organization=organization, email="ava@acme.example")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        identity = PersonIdentity.objects.create(organization=organization, person=ours, source="csv", external_id="ava")
+        PersonIdentity.objects.filter(pk=identity.pk).update(person=theirs)  # moved across tenants by a later write
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PersonIdentity.objects.create(organization_id=uuid.uuid4(), person=ours, source="csv", external_id="nobody")
+    # Deleting a person still takes its identities along (the ORM's cascade, the key checked at commit).
+    PersonIdentity.objects.create(organization=organization, person=ours, source="csv", external_id="ava")
+    ours.delete()
+    assert not PersonIdentity.objects.filter(organization=organization).exists()
