@@ -427,7 +427,8 @@ def main() -> None:
         "batches with `synchronous_commit = off` like the API pages (the position commits with the batch); the cyclic garbage collector's "
         "thresholds are raised during imports and sync steps (the defaults spent a third of the import's Python time re-walking each "
         "batch); a new person known from one identity skips the general merge rule's ranking; people and identities lost their unused "
-        "`created_at` indexes, and the identity indexes only integrations use are partial (migration people 0003).",
+        "`created_at` indexes, the identity indexes only integrations use are partial (migration people 0003), and an identity's two "
+        "foreign keys are one composite key to its person's (organization, id) (migration people 0004).",
         "",
         "### The remaining gap to COPY (why a third of COPY is not reachable for this path)",
         "",
@@ -435,7 +436,7 @@ def main() -> None:
         "writes `sync_person` (5 indexes, including the trigram GIN index on search_text for typeahead and the unique email index), "
         "`sync_personidentity` (4 indexes for a CSV row: the primary key, person_id and the unique key without integration; two more are "
         "partial to rows with an integration) and, for the API, `sync_syncrecord` (3 indexes since migration sync 0006, two JSONB documents), "
-        "with 3 (CSV) to 5 (API) deferred foreign-key checks per person. Measured on 2026-12-07 by COPYing the 100,000 rows of a CSV import "
+        "with 2 (CSV: the person's organization, the identity's composite (organization, person) key) to 4 (API) deferred foreign-key checks per person. Measured on 2026-12-07 by COPYing the 100,000 rows of a CSV import "
         "into copies of `sync_person` with one index at a time: the heap alone 1.37 s (before provenance was packed), the GIN index +1.34 s, "
         "each B-tree +0.05–0.19 s, and the foreign keys +0.35 s (organization) to +0.69 s (identities' person): the GIN index is the "
         "largest single cost of the schema.",
