@@ -349,10 +349,11 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
     with connection.wrap_database_errors, raw_cursor() as cursor:
         stage_rows(cursor, "_sync_stage_people", "external_id text, email text", ((ext, a["email"]) for ext, a in batch.items()))
         cursor.execute(
-            # LATERAL: one index probe per staged row, whatever the statistics say about a source loaded a moment ago.
+            # LATERAL: one index probe per staged row, whatever the statistics say about a source loaded a moment ago. LIMIT 1 (the
+            # keys are unique) keeps the planner from flattening a LATERAL into a join, which it planned as a sequential scan.
             "SELECT s.external_id, i.person_id, p.id FROM _sync_stage_people s "
             "LEFT JOIN LATERAL (SELECT i.person_id FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s "
-            f"AND {_identity_scope(integration_id)} AND i.external_id = s.external_id) i ON true "
+            f"AND {_identity_scope(integration_id)} AND i.external_id = s.external_id LIMIT 1) i ON true "
             "LEFT JOIN LATERAL (SELECT p.id FROM sync_person p WHERE s.email <> '' AND p.organization_id = %(org)s AND p.email = s.email AND p.email <> '' LIMIT 1) p ON true",
             scope,
         )
@@ -445,7 +446,7 @@ def _resolve_managers_copy(cursor: Any, organization_id: Any, views: list[dict[s
             external_ids,
             "SELECT i.external_id, i.person_id FROM _sync_stage_values v CROSS JOIN LATERAL (SELECT i.external_id, i.person_id "
             "FROM sync_personidentity i WHERE i.organization_id = %(org)s "
-            f"AND i.source = %(source)s AND {_identity_scope(integration_id)} AND i.external_id = v.value) i",
+            f"AND i.source = %(source)s AND {_identity_scope(integration_id)} AND i.external_id = v.value LIMIT 1) i",  # LIMIT 1: an index probe
             {"org": organization_id, "source": source, "integration": integration_id},
         )
         for external_id, person_id in rows:

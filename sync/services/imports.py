@@ -386,7 +386,7 @@ def _earlier_lines(job: DataSyncJob, external_ids: list[str]) -> list[tuple[str,
         cursor.execute(
             "SELECT i.external_id, i.attributes->>'_line' FROM _sync_stage_values v CROSS JOIN LATERAL (SELECT i.external_id, i.attributes "
             "FROM sync_personidentity i WHERE i.organization_id = %(org)s AND i.source = %(source)s AND i.integration_id IS NULL "
-            "AND i.external_id = v.value) i WHERE i.attributes->>'_import_job' = %(job)s",
+            "AND i.external_id = v.value LIMIT 1) i WHERE i.attributes->>'_import_job' = %(job)s",  # LIMIT 1 (a unique key): an index probe
             {"org": job.organization_id, "source": CSV_SOURCE, "job": str(job.pk)},
         )
         return cursor.fetchall()
