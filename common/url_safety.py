@@ -6,6 +6,7 @@ so "java\\tscript:" and " javascript:" are still javascript: to them; the same n
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 4096
@@ -57,7 +58,9 @@ def url_problem(value: object, *, schemes: tuple[str, ...] = HTTP_SCHEMES) -> st
     return ""
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_link_key(key: object) -> bool:
+    # Cached: a sync asks about the same few field names for every record of every page.
     name = str(key).lower()
     return name in ("url", "href", "link") or name.endswith(("_url", "_href", "_link", "url"))
 
@@ -65,7 +68,15 @@ def _is_link_key(key: object) -> bool:
 def link_fields_sanitized(data: object) -> object:
     """A copy of a JSON value whose link-named string fields ("url", "*_url", "href", "link") hold http(s) URLs or ""."""
     if isinstance(data, dict):
-        return {key: safe_http_url(value) if isinstance(value, str) and _is_link_key(key) else link_fields_sanitized(value) for key, value in data.items()}
+        copied = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                copied[key] = safe_http_url(value) if _is_link_key(key) else value
+            elif isinstance(value, dict | list):
+                copied[key] = link_fields_sanitized(value)
+            else:  # numbers, booleans, null: nothing to sanitize (and a record has many)
+                copied[key] = value
+        return copied
     if isinstance(data, list):
-        return [link_fields_sanitized(item) for item in data]
+        return [link_fields_sanitized(item) if isinstance(item, dict | list) else item for item in data]
     return data

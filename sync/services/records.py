@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -20,9 +22,6 @@ from integrations.connectors.base import BaseConnector
 from integrations.models import Integration
 from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, SyncRecord, SyncScanSeen
 from sync.services.suppression import records_unsuppressed
-
-UPSERT_UPDATE_FIELDS = ["raw", "data", "content_hash", "source_updated_at", "last_seen_at", "last_seen_job", "is_deleted", "deleted_at", "updated_at"]
-
 
 # Built once: json.dumps with options builds a new encoder per call, a measurable cost at 100,000 records a run.
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -72,6 +71,12 @@ class UpsertResult:
 # A bulk load refreshes planner statistics as its row count crosses each of these (autovacuum may be a minute behind; until it
 # runs, a source loaded a moment ago looks empty and a join over it can be planned as nested sequential scans).
 ANALYZE_THRESHOLDS = (2_000, 10_000, 50_000, 250_000, 1_250_000, 6_250_000)
+# Statistics for the columns the sync's joins and lookups use: the JSON and search-text columns were most of ANALYZE's time.
+RECORDS_ANALYZED_COLUMNS = "sync_syncrecord (id, organization_id, integration_id, entity_type, external_id, is_deleted, last_seen_at, last_seen_job_id)"
+PEOPLE_ANALYZED_COLUMNS = (
+    "sync_person (id, organization_id, email, manager_id)",
+    "sync_personidentity (person_id, organization_id, source, integration_id, external_id)",
+)
 
 
 def tables_analyze_on_growth(*, before: int, after: int, tables: Sequence[str]) -> bool:
@@ -94,15 +99,21 @@ def page_commit_asynchronous() -> None:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-Incoming = dict[str, tuple[Mapping[str, Any], str, datetime | None]]
+# external id → (raw, canonical JSON text of raw, content hash, source updated-at)
+Incoming = dict[str, tuple[Mapping[str, Any], str, str, datetime | None]]
 
 
 def _incoming(connector: BaseConnector, entity_type: str, records: Iterable[Mapping[str, Any]]) -> Incoming:
-    """external id → (raw, content hash, source updated-at); a later copy of the same id in one batch wins."""
+    """external id → (raw, its canonical JSON, content hash, source updated-at); a later copy of the same id in one batch wins.
+
+    The canonical JSON is hashed and is also what the raw column receives: jsonb keeps neither key order nor whitespace, so it
+    stores the same document a second, unsorted encoding would (one encoding per record instead of two).
+    """
     incoming: Incoming = {}
     for raw in records:
         external_id = connector.external_id(entity_type, raw)
-        incoming[external_id] = (raw, content_hash(raw), parse_source_time(connector.updated_at(entity_type, raw)))
+        canonical = canonical_json_bytes(raw)
+        incoming[external_id] = (raw, canonical.decode(), hashlib.sha256(canonical).hexdigest(), parse_source_time(connector.updated_at(entity_type, raw)))
     return incoming
 
 
@@ -131,7 +142,7 @@ def records_upsert(
 def _classify(result: UpsertResult, incoming: Incoming, existing: Mapping[str, tuple[str, datetime | None, bool]]) -> list[str]:
     """Count unchanged/stale/updated/created against the stored state; return the external ids to write."""
     to_write = []
-    for external_id, (_raw, digest, source_time) in incoming.items():
+    for external_id, (_raw, _text, digest, source_time) in incoming.items():
         current = existing.get(external_id)
         if current is not None:
             current_hash, current_time, is_deleted = current
@@ -149,6 +160,56 @@ def _classify(result: UpsertResult, incoming: Incoming, existing: Mapping[str, t
     return to_write
 
 
+# Every staged key is probed once (no lock): records whose stored hash equals the incoming one (the whole of an unchanged re-sync)
+# are listed for the scan or stamped seen by the same statement, and each other key comes back with whether a record exists.
+# LIMIT 1 (the key is unique anyway) keeps the LATERAL subquery a per-key index probe: without it PostgreSQL flattens it into a
+# plain join, and with statistics from when the source was smaller it chose a hash join over a sequential scan of the records
+# (seen on 12 of 100 pages of a 100,000-record first import, 10-15 ms each).
+_PROBE = (
+    "WITH probe AS MATERIALIZED (SELECT s.external_id, s.content_hash, r.id, "
+    "COALESCE(r.content_hash = s.content_hash AND NOT r.is_deleted, false) AS same FROM _sync_stage_hashes s "
+    "LEFT JOIN LATERAL (SELECT r.id, r.content_hash, r.is_deleted FROM sync_syncrecord r WHERE r.integration_id = %(integration)s "
+    "AND r.entity_type = %(entity)s AND r.external_id = s.external_id LIMIT 1) r ON true), "
+    "marked AS ({mark}) "
+    "SELECT p.external_id, p.id IS NOT NULL, m.external_id IS NOT NULL FROM probe p LEFT JOIN marked m ON m.external_id = p.external_id"
+)
+# A full scan appends to its list (no record row rewritten); any other sync stamps the record, re-checking the hash on the row it
+# updates (a concurrent write in between makes the record "changed", handled under lock below).
+_MARK_SCAN = "INSERT INTO sync_syncscanseen (job_id, external_id) SELECT %(job)s, p.external_id FROM probe p WHERE p.same RETURNING external_id"
+_MARK_STAMP = (
+    "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM probe p WHERE p.same AND r.id = p.id "
+    "AND r.content_hash = p.content_hash AND NOT r.is_deleted RETURNING r.external_id"
+)
+RECORD_COLUMNS = (
+    "id, created_at, updated_at, organization_id, integration_id, entity_type, external_id, raw, data, content_hash, source_updated_at, "
+    "first_seen_at, last_seen_at, last_seen_job_id, is_deleted, deleted_at"
+)
+
+
+def _write_row(connector: BaseConnector, entity_type: str, result: UpsertResult, external_id: str, incoming: Incoming) -> tuple:
+    """(external id, raw, data, hash, source time) of a record to write; its Bastion-shaped data joins result.changed."""
+    raw, text, digest, source_time = incoming[external_id]
+    # Vendor links are stored and may be rendered as hrefs: http(s) only (common.url_safety).
+    data = link_fields_sanitized(connector.to_bastion(entity_type, raw))
+    result.changed.append(data)
+    return (external_id, text, json_text(data), digest, source_time)
+
+
+def _insert_new(cursor: Any, rows: list[tuple], scope: Mapping[str, Any]) -> bool:
+    """COPY records no probe found straight into the table; False (nothing written) if one exists by now (a webhook won the race)."""
+    cursor.execute("SAVEPOINT sync_records_new")
+    try:
+        with cursor.copy(f"COPY sync_syncrecord ({RECORD_COLUMNS}) FROM STDIN") as copy:
+            now, org, integration, entity, job = scope["now"], scope["org"], scope["integration"], scope["entity"], scope["job"]
+            for external_id, raw, data, digest, source_time in rows:
+                copy.write_row((uuid.uuid4(), now, now, org, integration, entity, external_id, raw, data, digest, source_time, now, now, job, False, None))
+    except psycopg.errors.UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT sync_records_new")
+        return False
+    cursor.execute("RELEASE SAVEPOINT sync_records_new")
+    return True
+
+
 def _upsert_copy(
     *,
     integration: Integration,
@@ -158,79 +219,71 @@ def _upsert_copy(
     job: DataSyncJob | None = None,
     scan_log: bool = False,
 ) -> UpsertResult:
-    """PostgreSQL: COPY the batch's keys into staging, lock and compare in one join, then one INSERT … ON CONFLICT for what changed."""
+    """PostgreSQL: COPY the batch's keys and hashes into staging and probe them in one statement; COPY what is new; lock, compare and
+    upsert (INSERT … ON CONFLICT) what exists and changed."""
     now = timezone.now()
     result = UpsertResult()
     job_id = job.pk if job is not None else None
     scope = {"integration": integration.pk, "entity": entity_type, "now": now, "job": job_id, "org": integration.organization_id}
     with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
-        # Fast path first: records whose stored hash equals the incoming one (the whole of an unchanged re-sync), found by one
-        # unique-index probe per staged key and answered with their ids only. A full scan lists them for deletion detection
-        # (an append, no row rewritten); any other sync stamps them seen.
-        stage_rows(cursor, "_sync_stage_hashes", "external_id text, content_hash text", ((ext, incoming[ext][1]) for ext in sorted(incoming)))
-        same = (
-            "EXISTS (SELECT 1 FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
-            "AND r.external_id = s.external_id AND r.content_hash = s.content_hash AND NOT r.is_deleted)"
-        )
-        if scan_log:
-            cursor.execute(
-                f"INSERT INTO sync_syncscanseen (job_id, external_id) SELECT %(job)s, s.external_id FROM _sync_stage_hashes s WHERE {same} RETURNING external_id",
-                scope,
-            )
-        else:
-            cursor.execute(
-                "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_hashes s "
-                "WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
-                "AND r.external_id = s.external_id AND r.content_hash = s.content_hash AND NOT r.is_deleted RETURNING r.external_id",
-                scope,
-            )
-        unchanged = {row[0] for row in cursor.fetchall()}
-        result.unchanged = len(unchanged)
-        if len(unchanged) == len(incoming):
-            return result
-        incoming = {ext: value for ext, value in incoming.items() if ext not in unchanged}
-        stage_rows(cursor, "_sync_stage_keys", "external_id text", ((ext,) for ext in sorted(incoming)))
-        # Lock existing rows of this batch (in key order): a webhook and a page touching the same record serialize here.
-        # LATERAL makes the plan one unique-index probe per staged key, whatever the statistics say about a source loaded a moment ago.
+        stage_rows(cursor, "_sync_stage_hashes", "external_id text, content_hash text", ((ext, incoming[ext][2]) for ext in sorted(incoming)))
+        cursor.execute(_PROBE.format(mark=_MARK_SCAN if scan_log else _MARK_STAMP), scope)
+        new, existing_keys = [], []
+        for external_id, exists, marked in cursor.fetchall():
+            if marked:
+                result.unchanged += 1
+            elif exists:
+                existing_keys.append(external_id)
+            else:
+                new.append(external_id)
+        if new:
+            # Keys no record had a moment ago (a first import: every key): COPYed straight in, in the page's order.
+            created, fresh = UpsertResult(), set(new)
+            rows = [_write_row(connector, entity_type, created, external_id, incoming) for external_id in incoming if external_id in fresh]
+            if _insert_new(cursor, rows, scope):
+                result.created, result.changed = len(rows), created.changed
+            else:
+                existing_keys.extend(new)  # a concurrent writer inserted one of them: all go through the locked path below
+        if existing_keys:
+            locked = set(existing_keys)
+            _upsert_existing(cursor, connector, entity_type, {ext: value for ext, value in incoming.items() if ext in locked}, result, scope)
+    return result
+
+
+def _upsert_existing(cursor: Any, connector: BaseConnector, entity_type: str, incoming: Incoming, result: UpsertResult, scope: Mapping[str, Any]) -> None:
+    """Lock the batch's existing records (in key order), classify them under the lock, stamp what is unchanged or stale, upsert the rest."""
+    stage_rows(cursor, "_sync_stage_keys", "external_id text", ((ext,) for ext in sorted(incoming)))
+    # Lock existing rows of this batch: a webhook and a page touching the same record serialize here.
+    # LATERAL makes the plan one unique-index probe per staged key, whatever the statistics say about a source loaded a moment ago.
+    cursor.execute(
+        "SELECT r.external_id, r.content_hash, r.source_updated_at, r.is_deleted, r.id FROM _sync_stage_keys s CROSS JOIN LATERAL "
+        "(SELECT * FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
+        "AND r.external_id = s.external_id FOR UPDATE) r",
+        scope,
+    )
+    rows = cursor.fetchall()
+    existing = {row[0]: row[1:4] for row in rows}
+    already_unchanged = result.unchanged
+    to_write = _classify(result, incoming, existing)
+    if result.unchanged > already_unchanged or result.stale:
+        # Unchanged (same hash, live) or stale (older than stored): only stamped seen, by primary key, in one statement.
+        writing = set(to_write)
+        stage_rows(cursor, "_sync_stage_uuids", "value uuid", ((row[4],) for row in rows if row[0] not in writing))
+        cursor.execute("UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_uuids v WHERE r.id = v.value", scope)
+    write_rows = [_write_row(connector, entity_type, result, external_id, incoming) for external_id in to_write]
+    # New and changed records alike go through ON CONFLICT: a webhook may insert the same new record between the lock and here.
+    if write_rows:
+        stage_rows(cursor, "_sync_stage_records", "external_id text, raw jsonb, data jsonb, content_hash text, source_updated_at timestamptz", write_rows)
         cursor.execute(
-            "SELECT r.external_id, r.content_hash, r.source_updated_at, r.is_deleted, r.id FROM _sync_stage_keys s CROSS JOIN LATERAL "
-            "(SELECT * FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
-            "AND r.external_id = s.external_id FOR UPDATE) r",
+            f"INSERT INTO sync_syncrecord ({RECORD_COLUMNS}) "
+            "SELECT gen_random_uuid(), %(now)s, %(now)s, %(org)s, %(integration)s, %(entity)s, s.external_id, s.raw, s.data, "
+            "s.content_hash, s.source_updated_at, %(now)s, %(now)s, %(job)s, false, NULL FROM _sync_stage_records s "
+            "ON CONFLICT (integration_id, entity_type, external_id) DO UPDATE SET raw = EXCLUDED.raw, data = EXCLUDED.data, "
+            "content_hash = EXCLUDED.content_hash, source_updated_at = EXCLUDED.source_updated_at, last_seen_at = EXCLUDED.last_seen_at, "
+            "last_seen_job_id = EXCLUDED.last_seen_job_id, is_deleted = false, deleted_at = NULL, updated_at = EXCLUDED.updated_at "
+            "WHERE sync_syncrecord.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR sync_syncrecord.is_deleted",
             scope,
         )
-        rows = cursor.fetchall()
-        existing = {row[0]: row[1:4] for row in rows}
-        already_unchanged = result.unchanged
-        to_write = _classify(result, incoming, existing)
-        if result.unchanged > already_unchanged or result.stale:
-            # Unchanged (same hash, live) or stale (older than stored): only stamped seen, by primary key, in one statement.
-            writing = set(to_write)
-            stage_rows(cursor, "_sync_stage_uuids", "value uuid", ((row[4],) for row in rows if row[0] not in writing))
-            cursor.execute(
-                "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_uuids v WHERE r.id = v.value", scope
-            )
-        write_rows = []
-        for external_id in to_write:
-            raw, digest, source_time = incoming[external_id]
-            # Vendor links are stored and may be rendered as hrefs: http(s) only (common.url_safety).
-            data = link_fields_sanitized(connector.to_bastion(entity_type, raw))
-            result.changed.append(data)
-            write_rows.append((external_id, json_text(dict(raw)), json_text(data), digest, source_time))
-        # New and changed records alike go through ON CONFLICT: a webhook may insert the same new record between the lock and here.
-        if write_rows:
-            stage_rows(cursor, "_sync_stage_records", "external_id text, raw jsonb, data jsonb, content_hash text, source_updated_at timestamptz", write_rows)
-            cursor.execute(
-                "INSERT INTO sync_syncrecord (id, created_at, updated_at, organization_id, integration_id, entity_type, external_id, raw, data, "
-                "content_hash, source_updated_at, first_seen_at, last_seen_at, last_seen_job_id, is_deleted, deleted_at) "
-                "SELECT gen_random_uuid(), %(now)s, %(now)s, %(org)s, %(integration)s, %(entity)s, s.external_id, s.raw, s.data, "
-                "s.content_hash, s.source_updated_at, %(now)s, %(now)s, %(job)s, false, NULL FROM _sync_stage_records s "
-                "ON CONFLICT (integration_id, entity_type, external_id) DO UPDATE SET raw = EXCLUDED.raw, data = EXCLUDED.data, "
-                "content_hash = EXCLUDED.content_hash, source_updated_at = EXCLUDED.source_updated_at, last_seen_at = EXCLUDED.last_seen_at, "
-                "last_seen_job_id = EXCLUDED.last_seen_job_id, is_deleted = false, deleted_at = NULL, updated_at = EXCLUDED.updated_at "
-                "WHERE sync_syncrecord.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR sync_syncrecord.is_deleted",
-                scope,
-            )
-    return result
 
 
 def records_mark_deleted(*, integration: Integration, entity_type: str, external_ids: Iterable[str], occurred_at: datetime | None = None) -> list[str]:
