@@ -108,3 +108,27 @@ def test_the_stored_raw_document_is_the_hashed_canonical_json(directory):
     assert stored.raw == record
     assert stored.content_hash == content_hash(record)
     assert orjson.loads(records.canonical_json_bytes(record)) == record
+
+
+def test_keys_with_quotes_braces_and_backslashes_are_found_again(directory, job):
+    """The page's keys travel as an array (the range check) and as COPY text (staging): odd ids must survive both."""
+    ids = ['{a,"b"}', "o'brien", "back\\slash", " padded ", "NULL", "tab\there", "Ünïcode"]
+    first = upsert(directory, [person(record_id) for record_id in ids])
+    assert first.created == len(ids)
+
+    again = upsert(directory, [person(record_id) for record_id in ids], job=job, full_scan=True)
+
+    assert (again.created, again.updated, again.unchanged) == (0, 0, len(ids))
+    assert sorted(SyncScanSeen.objects.filter(job_id=job.pk).values_list("external_id", flat=True)) == sorted(ids)
+    assert sorted(SyncRecord.objects.filter(integration=directory).values_list("external_id", flat=True)) == sorted(ids)
+
+
+def test_a_page_of_new_keys_among_stored_ones_takes_the_probe(directory, job):
+    """Keys interleaved with stored ones (a vendor paging in no key order): the range holds records, so each key is probed."""
+    upsert(directory, [person("m1"), person("m3")])
+
+    page = upsert(directory, [person("m0"), person("m2"), person("m3"), person("m4")], job=job)
+
+    assert (page.created, page.updated, page.unchanged) == (3, 0, 1)
+    assert SyncRecord.objects.get(external_id="m3").last_seen_job_id == job.pk
+    assert SyncRecord.objects.filter(integration=directory).count() == 5
