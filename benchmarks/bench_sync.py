@@ -409,14 +409,18 @@ def main() -> None:
         "across the run's own batches are found in memory). API = the sync "
         f"engine's steps run inline: {PEOPLE // PAGE_SIZE} pages of {PAGE_SIZE:,} (the stand-in's largest page) over HTTP, each page hashed, "
         "upserted into the records store, merged into people and committed with its cursor, then finalization (deletion detection, manager links).",
-        "- The write path on PostgreSQL: each batch is COPYed (psycopg3 `cursor.copy`) into TEMP staging tables with its keys and content "
-        "hashes. One statement finds the records whose stored hash matches (a unique-index probe per key); during a full scan it appends "
-        "their ids to `sync_syncscanseen` (no record row rewritten), in any other sync it stamps them seen by one `UPDATE … RETURNING`. "
-        "Only the rest is locked (LATERAL probes in key order) and classified; records are written by one `INSERT … ON CONFLICT … DO UPDATE "
-        "… WHERE content_hash IS DISTINCT FROM`; new people and new identities are COPYed straight into their tables (a concurrent "
+        "- The write path on PostgreSQL: a page of records first asks the unique index whether any stored record lies between its least "
+        "and greatest key (one probe); when none does (every page of a first import from a vendor that pages in key order) the records "
+        "are COPYed (psycopg3 `cursor.copy`) straight into `sync_syncrecord` under a savepoint (a record a webhook inserted meanwhile "
+        "fails the unique key, and the page takes the locked path). Otherwise the keys and content hashes are COPYed into a TEMP staging "
+        "table and one statement probes each key (a unique-index probe; LIMIT 1 keeps the LATERAL from being planned as a sequential "
+        "scan): records whose stored hash matches are, during a full scan, appended to `sync_syncscanseen` (no record row rewritten) or "
+        "else stamped seen by the same statement; new keys are COPYed in as above; only existing, changed records are locked (LATERAL "
+        "probes in key order), classified and written by one `INSERT … ON CONFLICT … DO UPDATE … WHERE content_hash IS DISTINCT FROM`. "
+        "The canonical JSON a record is hashed by is also its `raw` column's text (one encoding per record); new people and new identities are COPYed straight into their tables (a concurrent "
         "duplicate raises IntegrityError and the batch retries); known identities by one upsert; changed people by one `UPDATE … FROM "
-        "staging`; manager links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows (the CSV import: only "
-        "the columns its joins use, and no second ANALYZE before linking managers). Page transactions "
+        "staging`; manager links by one join. Statistics are refreshed (ANALYZE) as a load crosses 2k/10k/50k/… rows (only the columns the "
+        "joins use, and no second ANALYZE before linking managers). Page transactions "
         "commit with `synchronous_commit = off` (records, people and cursor commit together, so a database crash loses a page whole and "
         "the job reads it again). JSON is encoded and decoded with orjson. SQLite keeps the ORM path.",
         "- The people write path since 2026-12-07 (measured on the 1,000,000-row CSV import: 143.6 s → 86.0 s on the same quiet VM): new "
@@ -442,8 +446,10 @@ def main() -> None:
         "largest single cost of the schema.",
         "- Python per row: parsing and validating the CSV row, the merge rule (source priority, provenance for 7 fields, groups, manager "
         "reference), 3–5 JSON encodings and the COPY row formatting, plus for the API the canonical-JSON hash and `to_bastion`.",
-        "- The API path also pays per page: HTTP + JSON decode (the read-only row above), building the connector (credential decrypt, "
-        "audit of the secret access), the job row lock, page log and cursor commit.",
+        "- The API path also pays per page: HTTP + JSON decode (the read-only row above), the vendor call log (a row and a counter, "
+        "committed without waiting for the disk), the shared connector's credential check (one query; it is built, decrypted and "
+        "audited once per worker and TTL), the job row lock and save, the page log, and the page's commit, where the deferred "
+        "foreign-key checks of its records, people and identities run (as they do in the floor's commit).",
         "- Re-sync: a full scan no longer rewrites unchanged records. It lists their ids per job in `sync_syncscanseen` (an append to an "
         "unindexed table, committed with the page and its cursor, so a resumed job keeps what it saw), deletion detection reads that list "
         "(records neither listed nor touched since the scan began are marked deleted), and the list is dropped when the job ends (the "
