@@ -456,8 +456,8 @@ def main() -> None:
         'reaper sweeps lists of jobs that died). A record\'s "last seen" is then its own stamp or, while it is live, the start of its '
         "source's latest complete scan (`sync.selectors.records_with_last_seen`, shown in the admin and data exports). Re-stamping "
         "100,000 records cost 1.5–1.9 s of row rewrites plus a foreign-key check per row at commit; the list costs about 0.4–0.5 s.",
-        f"- What remains in a re-sync ({resync_s:.1f} s): the HTTP floor above ({read_s:.1f} s), hashing every record, the hash-matching "
-        "statement per page, and per-page job bookkeeping (job row lock, page log, call log, cursor).",
+        f"- What remains in a re-sync ({resync_s:.1f} s): the HTTP floor above ({read_s:.1f} s), hashing every record, the key-range probe "
+        "and the hash-matching statement per page, and per-page job bookkeeping (job row lock, page log, call log, cursor).",
         "- Peak memory is the process's resident-set growth during each phase; the API phases run after the CSV phase in the same process and "
         "reuse memory it already reserved, so 0.0 MiB there means no new high-water mark, not zero allocation. The CSV phase's growth is one "
         "10,000-row batch (rows, person states, COPY buffers); the file itself is streamed.",
@@ -483,7 +483,7 @@ def main() -> None:
                 "verdict": verdict(api_rate >= api_floor_rate / 2),
             },
             {
-                "what": f"{LARGE_PEOPLE:,}-person CSV import, end to end, memory flat",
+                "what": f"{LARGE_PEOPLE or READER_ROWS:,}-person CSV import, end to end, memory flat",
                 "now": (
                     f"{large_s:.1f} s ({LARGE_PEOPLE / large_s:,.0f} rows/s), memory growth {large_mb:.0f} MiB (at {PEOPLE:,} rows: {csv_mb:.0f} MiB)"
                     if large_s
