@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import uuid_utils
 from django.db import connection
 from uuid_utils.compat import uuid7
 
@@ -39,6 +40,12 @@ def time_ordered_id() -> uuid.UUID:
     Random v4 keys put each of a million new people on a random page of every index that holds their id (the primary key,
     identities' person_id); with v7 the pages a load touches stay few and in memory. Ids still never repeat or guess."""
     return uuid7()
+
+
+def time_ordered_id_text() -> str:
+    """time_ordered_id as text, for a uuid column in a COPY row: no uuid.UUID built here nor dumped by psycopg (0.5 µs a row
+    instead of about 3 µs; 0.2-0.4 s of a 100,000-record import)."""
+    return str(uuid_utils.uuid7())
 
 
 def raw_cursor() -> Any:

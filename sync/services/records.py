@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from common.bulk import ORJSON_OPTIONS, json_text, raw_cursor, stage_rows, time_ordered_id
+from common.bulk import ORJSON_OPTIONS, json_text, raw_cursor, stage_rows, time_ordered_id_text
 from common.url_safety import link_fields_sanitized
 from integrations.connectors.base import BaseConnector
 from integrations.models import Integration
@@ -211,7 +211,9 @@ def _insert_new(cursor: Any, rows: list[tuple], scope: Mapping[str, Any]) -> boo
         with cursor.copy(f"COPY sync_syncrecord ({RECORD_COLUMNS}) FROM STDIN") as copy:
             now, org, integration, entity, job = scope["now"], scope["org"], scope["integration"], scope["entity"], scope["job"]
             for external_id, raw, data, digest, source_time in rows:
-                copy.write_row((time_ordered_id(), now, now, org, integration, entity, external_id, raw, data, digest, source_time, now, now, job, False, None))
+                copy.write_row(
+                    (time_ordered_id_text(), now, now, org, integration, entity, external_id, raw, data, digest, source_time, now, now, job, False, None)
+                )
     except psycopg.errors.UniqueViolation:
         cursor.execute("ROLLBACK TO SAVEPOINT sync_records_new")
         return False

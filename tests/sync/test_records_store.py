@@ -132,3 +132,10 @@ def test_a_page_of_new_keys_among_stored_ones_takes_the_probe(directory, job):
     assert (page.created, page.updated, page.unchanged) == (3, 0, 1)
     assert SyncRecord.objects.get(external_id="m3").last_seen_job_id == job.pk
     assert SyncRecord.objects.filter(integration=directory).count() == 5
+
+
+def test_new_records_get_time_ordered_ids(directory):
+    upsert(directory, [person("t1")])
+    upsert(directory, [person("t2")])
+
+    assert [record.pk.version for record in SyncRecord.objects.filter(integration=directory)] == [7, 7]
