@@ -159,40 +159,41 @@ def _classify(result: UpsertResult, incoming: Incoming, existing: Mapping[str, t
     return to_write
 
 
-# Every staged key is probed once (no lock): records whose stored hash equals the incoming one (the whole of an unchanged re-sync)
-# are listed for the scan or stamped seen by the same statement, and each other key comes back with whether a record exists.
-# LIMIT 1 (the key is unique anyway) keeps the LATERAL subquery a per-key index probe: without it PostgreSQL flattens it into a
-# plain join, and with statistics from when the source was smaller it chose a hash join over a sequential scan of the records
-# (seen on 12 of 100 pages of a 100,000-record first import, 10-15 ms each).
-_PROBE = (
-    "WITH probe AS MATERIALIZED (SELECT s.external_id, s.content_hash, r.id, "
-    "COALESCE(r.content_hash = s.content_hash AND NOT r.is_deleted, false) AS same FROM _sync_stage_hashes s "
-    "LEFT JOIN LATERAL (SELECT r.id, r.content_hash, r.is_deleted FROM sync_syncrecord r WHERE r.integration_id = %(integration)s "
-    "AND r.entity_type = %(entity)s AND r.external_id = s.external_id LIMIT 1) r ON true), "
-    "marked AS ({mark}) "
-    "SELECT p.external_id, p.id IS NOT NULL, m.external_id IS NOT NULL FROM probe p LEFT JOIN marked m ON m.external_id = p.external_id"
-)
-# A full scan appends to its list (no record row rewritten); any other sync stamps the record, re-checking the hash on the row it
-# updates (a concurrent write in between makes the record "changed", handled under lock below).
-_MARK_SCAN = "INSERT INTO sync_syncscanseen (job_id, external_id) SELECT %(job)s, p.external_id FROM probe p WHERE p.same RETURNING external_id"
-_MARK_STAMP = (
-    "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM probe p WHERE p.same AND r.id = p.id "
-    "AND r.content_hash = p.content_hash AND NOT r.is_deleted RETURNING r.external_id"
-)
 # One probe of the unique index: the first stored key at or after the page's least key, in the index's order (the database's
 # collation), compared with the page's greatest key. Nothing in between for every page of a first import from a vendor that pages
-# in key order, and then the page needs no staging and no probe. A page whose range holds records (a re-sync, keys in no order)
-# takes the probe; a record inserted after this answer fails the COPY on the unique key, which falls back to the locked path.
+# in key order, and then the page needs no staging, no hash probe and no lock. A page whose range holds records takes the usual
+# path; a record inserted after this answer fails the COPY on the unique key, which falls back to the locked path.
 # ORDER BY … LIMIT 1 keeps it an index probe (as NOT EXISTS over the range it was planned as a sequential scan: 20 ms a page).
 _NONE_IN_RANGE = (
     "WITH page AS MATERIALIZED (SELECT min(k) AS least, max(k) AS greatest FROM unnest(%(keys)s::text[]) AS k) "
     "SELECT COALESCE((SELECT r.external_id FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
     "AND r.external_id >= (SELECT least FROM page) ORDER BY r.external_id LIMIT 1) > (SELECT greatest FROM page), true)"
 )
+# Records whose stored hash equals the incoming one (the whole of an unchanged re-sync), found by one unique-index probe per staged
+# key and answered with their ids only: a full scan lists them for deletion detection (an append, no row rewritten); any other
+# sync stamps them seen (the hash is re-checked on the row it updates).
+_SAME = (
+    "EXISTS (SELECT 1 FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
+    "AND r.external_id = s.external_id AND r.content_hash = s.content_hash AND NOT r.is_deleted)"
+)
+_MARK_SCAN = f"INSERT INTO sync_syncscanseen (job_id, external_id) SELECT %(job)s, s.external_id FROM _sync_stage_hashes s WHERE {_SAME} RETURNING external_id"
+_MARK_STAMP = (
+    "UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_hashes s "
+    "WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
+    "AND r.external_id = s.external_id AND r.content_hash = s.content_hash AND NOT r.is_deleted RETURNING r.external_id"
+)
 RECORD_COLUMNS = (
     "id, created_at, updated_at, organization_id, integration_id, entity_type, external_id, raw, data, content_hash, source_updated_at, "
     "first_seen_at, last_seen_at, last_seen_job_id, is_deleted, deleted_at"
 )
+
+
+def _range_check_pays(job: DataSyncJob | None) -> bool:
+    """Whether to try the key-range check: on a job's first page, and on later pages while the job has only created records
+    (a first import); a re-sync's pages, once it has met a known record, and webhook batches (no job) go straight to the hash probe."""
+    if job is None:
+        return False
+    return job.pages == 0 or (job.created_count > 0 and job.updated_count == 0 and job.unchanged_count == 0)
 
 
 def _write_row(connector: BaseConnector, entity_type: str, result: UpsertResult, external_id: str, incoming: Incoming) -> tuple:
@@ -230,60 +231,69 @@ def _upsert_copy(
     job: DataSyncJob | None = None,
     scan_log: bool = False,
 ) -> UpsertResult:
-    """PostgreSQL: COPY the batch's keys and hashes into staging and probe them in one statement; COPY what is new; lock, compare and
-    upsert (INSERT … ON CONFLICT) what exists and changed."""
+    """PostgreSQL: a page of new keys is COPYed straight in; otherwise the keys and hashes are staged, unchanged records listed or
+    stamped by one statement, the rest locked: keys still unknown are COPYed in, changed records upserted (INSERT … ON CONFLICT)."""
     now = timezone.now()
     result = UpsertResult()
     job_id = job.pk if job is not None else None
     scope = {"integration": integration.pk, "entity": entity_type, "now": now, "job": job_id, "org": integration.organization_id}
     with transaction.atomic(savepoint=False), connection.wrap_database_errors, raw_cursor() as cursor:
-        new, existing_keys = [], []
-        cursor.execute(_NONE_IN_RANGE, {**scope, "keys": list(incoming)})
-        if cursor.fetchone()[0]:
-            new = list(incoming)  # no record between the page's least and greatest key: a page of a first import read in key order
-        else:
+        rest, stored_rows = list(incoming), []
+        all_new = False
+        if _range_check_pays(job):
+            cursor.execute(_NONE_IN_RANGE, {**scope, "keys": rest})
+            all_new = cursor.fetchone()[0]  # no record between the page's least and greatest key: a first import read in key order
+        if not all_new:
             stage_rows(cursor, "_sync_stage_hashes", "external_id text, content_hash text", ((ext, incoming[ext][2]) for ext in sorted(incoming)))
-            cursor.execute(_PROBE.format(mark=_MARK_SCAN if scan_log else _MARK_STAMP), scope)
-            for external_id, exists, marked in cursor.fetchall():
-                if marked:
-                    result.unchanged += 1
-                elif exists:
-                    existing_keys.append(external_id)
-                else:
-                    new.append(external_id)
+            cursor.execute(_MARK_SCAN if scan_log else _MARK_STAMP, scope)
+            unchanged = {row[0] for row in cursor.fetchall()}
+            result.unchanged = len(unchanged)
+            if len(unchanged) == len(incoming):
+                return result
+            rest = [ext for ext in incoming if ext not in unchanged]
+            stored_rows = _lock(cursor, rest, scope)
+        stored = {row[0] for row in stored_rows}
+        new = {ext for ext in rest if ext not in stored}
         if new:
-            # Keys no record had a moment ago (a first import: every key): COPYed straight in, in the page's order.
-            created, fresh = UpsertResult(), set(new)
-            rows = [_write_row(connector, entity_type, created, external_id, incoming) for external_id in incoming if external_id in fresh]
+            # Keys no record has (a first import: every key): COPYed straight in, in the page's order.
+            created = UpsertResult()
+            rows = [_write_row(connector, entity_type, created, external_id, incoming) for external_id in rest if external_id in new]
             if _insert_new(cursor, rows, scope):
                 result.created, result.changed = len(rows), created.changed
-            else:
-                existing_keys.extend(new)  # a concurrent writer inserted one of them: all go through the locked path below
-        if existing_keys:
-            locked = set(existing_keys)
-            _upsert_existing(cursor, connector, entity_type, {ext: value for ext, value in incoming.items() if ext in locked}, result, scope)
+                rest = [ext for ext in rest if ext in stored]
+            else:  # a concurrent writer inserted one of them meanwhile: lock the lot and classify it as below
+                stored_rows = _lock(cursor, rest, scope)
+        if rest:
+            _upsert_locked(cursor, connector, entity_type, {ext: incoming[ext] for ext in rest}, stored_rows, result, scope)
     return result
 
 
-def _upsert_existing(cursor: Any, connector: BaseConnector, entity_type: str, incoming: Incoming, result: UpsertResult, scope: Mapping[str, Any]) -> None:
-    """Lock the batch's existing records (in key order), classify them under the lock, stamp what is unchanged or stale, upsert the rest."""
-    stage_rows(cursor, "_sync_stage_keys", "external_id text", ((ext,) for ext in sorted(incoming)))
-    # Lock existing rows of this batch: a webhook and a page touching the same record serialize here.
-    # LATERAL makes the plan one unique-index probe per staged key, whatever the statistics say about a source loaded a moment ago.
+def _lock(cursor: Any, keys: list[str], scope: Mapping[str, Any]) -> list[tuple]:
+    """Lock the stored records of these keys (in key order): a webhook and a page touching the same record serialize here.
+
+    LATERAL … FOR UPDATE is one unique-index probe per staged key, whatever the statistics say about a source loaded a moment ago.
+    """
+    stage_rows(cursor, "_sync_stage_keys", "external_id text", ((ext,) for ext in sorted(keys)))
     cursor.execute(
         "SELECT r.external_id, r.content_hash, r.source_updated_at, r.is_deleted, r.id FROM _sync_stage_keys s CROSS JOIN LATERAL "
         "(SELECT * FROM sync_syncrecord r WHERE r.integration_id = %(integration)s AND r.entity_type = %(entity)s "
         "AND r.external_id = s.external_id FOR UPDATE) r",
         scope,
     )
-    rows = cursor.fetchall()
+    return cursor.fetchall()
+
+
+def _upsert_locked(
+    cursor: Any, connector: BaseConnector, entity_type: str, incoming: Incoming, rows: list[tuple], result: UpsertResult, scope: Mapping[str, Any]
+) -> None:
+    """Classify records against their locked stored rows, stamp what is unchanged or stale, upsert what is new or changed."""
     existing = {row[0]: row[1:4] for row in rows}
     already_unchanged = result.unchanged
     to_write = _classify(result, incoming, existing)
     if result.unchanged > already_unchanged or result.stale:
         # Unchanged (same hash, live) or stale (older than stored): only stamped seen, by primary key, in one statement.
         writing = set(to_write)
-        stage_rows(cursor, "_sync_stage_uuids", "value uuid", ((row[4],) for row in rows if row[0] not in writing))
+        stage_rows(cursor, "_sync_stage_uuids", "value uuid", ((row[4],) for row in rows if row[0] in incoming and row[0] not in writing))
         cursor.execute("UPDATE sync_syncrecord r SET last_seen_at = %(now)s, last_seen_job_id = %(job)s FROM _sync_stage_uuids v WHERE r.id = v.value", scope)
     write_rows = [_write_row(connector, entity_type, result, external_id, incoming) for external_id in to_write]
     # New and changed records alike go through ON CONFLICT: a webhook may insert the same new record between the lock and here.

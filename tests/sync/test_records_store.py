@@ -66,7 +66,8 @@ def test_a_full_scan_lists_unchanged_records_and_writes_changed_and_new_ones(dir
     assert SyncRecord.objects.filter(integration=directory).count() == 3
 
 
-def test_a_record_another_writer_inserts_after_the_probe_is_updated_not_duplicated(directory, monkeypatch):
+@pytest.mark.parametrize("with_job", [False, True], ids=["webhook batch: hash probe and lock", "first page of a job: key-range check"])
+def test_a_record_another_writer_inserts_after_the_probe_is_updated_not_duplicated(directory, job, monkeypatch, with_job):
     """A webhook stores u1 between the probe (nothing there) and the COPY: the COPY is undone and the batch goes the locked way."""
     write_row = records._write_row
     raced = []
@@ -89,7 +90,7 @@ def test_a_record_another_writer_inserts_after_the_probe_is_updated_not_duplicat
 
     monkeypatch.setattr(records, "_write_row", racing_write_row)
 
-    result = upsert(directory, [person("u1"), person("u2")])
+    result = upsert(directory, [person("u1"), person("u2")], job=job if with_job else None)
 
     assert raced == ["u1"]
     assert (result.created, result.updated, result.unchanged) == (1, 1, 0)
