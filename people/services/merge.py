@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from common.bulk import json_text, raw_cursor, stage_rows, time_ordered_id
+from common.bulk import json_text, raw_cursor, stage_rows, time_ordered_id_text
 from integrations.models import Integration
 from people.models import PeopleSettings, Person, PersonIdentity, default_source_priority
 from people.provenance import ORIGINS_KEY, provenance_packed, provenance_unpacked
@@ -374,7 +374,7 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
             if email and email in by_email:
                 person_of[external_id] = by_email[email]
                 continue
-            pk = time_ordered_id()
+            pk = time_ordered_id_text()
             new_people[pk] = _new_state(pk, email)
             if email:
                 by_email[email] = pk
@@ -408,7 +408,7 @@ def _merge_copy(*, organization: Organization, source: str, integration: Integra
             ) as copy:
                 for ext in fresh:
                     copy.write_row(
-                        (time_ordered_id(), now, now, organization.pk, person_of[ext], integration_id, source, entity_type, ext, json_text(batch[ext]))
+                        (time_ordered_id_text(), now, now, organization.pk, person_of[ext], integration_id, source, entity_type, ext, json_text(batch[ext]))
                     )
         if identities:
             stage_rows(
