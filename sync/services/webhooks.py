@@ -193,7 +193,8 @@ def _verified_and_stored(integration: Integration, connector_class: Any, request
         connector_class.verify_webhook(request, secret=secret, config=integration.config)
         events = connector_class.parse_webhook(request)
         # Signed is not the same as storable: a NUL or absurd nesting in a vendor's body is a 400, not a database error.
-        json_input.check_value([event_as_dict(event) for event in events])
+        # These dicts are the ones stored: each event is converted once.
+        stored_events = json_input.check_value([event_as_dict(event) for event in events])
     except WebhookRejected as rejected:
         logger.warning("sync.webhook.rejected", extra={"integration": str(integration.pk), "code": rejected.code, "status": rejected.status})
         return _reject(rejected.status, rejected.code, rejected.message)
@@ -211,7 +212,8 @@ def _verified_and_stored(integration: Integration, connector_class: Any, request
     if not events:
         # A verified delivery the connector found nothing in is still kept (and counted) as unsupported, never dropped.
         events = [WebhookEvent(delivery_id=hashlib.sha256(request.body).hexdigest(), event_type="unknown", action="unsupported")]
-    return _store(integration, events, request.received_at)
+        stored_events = [event_as_dict(event) for event in events]
+    return _store(integration, events, stored_events, request.received_at)
 
 
 def webhook_verification_key(integration: Integration, manifest: Any) -> str:
@@ -228,9 +230,9 @@ def webhook_verification_key(integration: Integration, manifest: Any) -> str:
     return str((credential or {}).get("secret") or "")
 
 
-def _store(integration: Integration, events: list[WebhookEvent], received_at: datetime) -> IntakeResult:
+def _store(integration: Integration, events: list[WebhookEvent], stored_events: list[dict[str, Any]], received_at: datetime) -> IntakeResult:
     delivery_id = events[0].delivery_id[:255]
-    event_types, stored_events = sorted({e.event_type for e in events}), [event_as_dict(e) for e in events]
+    event_types = sorted({e.event_type for e in events})
     if connection.vendor == "postgresql":
         try:
             delivery_pk, created = inbox_insert(

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from integrations.models import CredentialType
 from integrations.services import credential_store, webhook_secret_generate
@@ -143,3 +144,20 @@ def test_a_real_worker_processes_a_burst_through_the_pending_list(celery_worker_
     )
     assert _empty_pending_list.llen(webhook_routes.PENDING_KEY) == 0
     assert SyncRecord.objects.filter(integration=directory, external_id__startswith="p9").count() == 5
+
+
+def test_the_one_statement_stores_the_events_as_parsed_and_every_other_column_at_its_default(client, directory):
+    before = timezone.now()
+    response = signed(client, directory, person_event("defaults", title="Lead"))
+
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get(integration=directory, delivery_id="defaults")
+    assert str(delivery.pk) == response.json()["id"]
+    assert delivery.organization_id == directory.organization_id
+    assert delivery.event_types == ["person.updated"]
+    [event] = delivery.events
+    assert (event["event_type"], event["entity"], event["external_id"], event["action"]) == ("person.updated", "people", "p000050", "upsert")
+    assert event["record"]["title"] == "Lead" and event["occurred_at"] == "2030-01-01T00:00:00+00:00"
+    assert (delivery.status, delivery.attempts, delivery.duplicates, delivery.last_error, delivery.result) == (DeliveryStatus.RECEIVED, 0, 0, "", {})
+    assert delivery.processed_at is None
+    assert before <= delivery.received_at <= delivery.created_at == delivery.updated_at <= timezone.now()
