@@ -7,8 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from bastion_site.monitoring import metrics_view
 from common import views as common_views
 from playbooks.dashboard import dashboard
+from sync.urls import webhook_urlpatterns
 
 urlpatterns = [
+    *webhook_urlpatterns,
     path("", dashboard, name="dashboard"),
     path("healthz", common_views.healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

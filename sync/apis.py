@@ -496,15 +496,14 @@ def _webhook_body(request: HttpRequest) -> bytes | HttpResponse:
     from django.conf import settings
 
     limit = int(settings.BASTION_WEBHOOK_MAX_BYTES)
-    too_large = JsonResponse(error_body("too_large", f"Webhook bodies are limited to {limit} bytes."), status=413)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > limit:
-        return too_large
-    body = request.read(limit + 1)
-    return too_large if len(body) > limit else body
+    body = b"" if declared > limit else request.read(limit + 1)
+    if declared > limit or len(body) > limit:
+        return JsonResponse(error_body("too_large", f"Webhook bodies are limited to {limit} bytes."), status=413)
+    return body
 
 
 def _intake_response(result: IntakeResult) -> HttpResponse:

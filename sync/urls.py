@@ -10,9 +10,14 @@ router.register("sync-jobs", apis.SyncJobViewSet, basename="sync-job")
 router.register("people", apis.PersonViewSet, basename="person")
 router.register("webhook-deliveries", apis.WebhookDeliveryViewSet, basename="webhook-delivery")
 
-urlpatterns = [
+# Listed first in the root URLconf (bastion_site/urls.py): vendors post here at machine rates, so their URL is matched
+# before the pages' and the API's dozens of patterns are tried.
+webhook_urlpatterns = [
     path("api/webhooks/by-account/<str:connector_key>", apis.webhook_intake_by_account, name="webhook-intake-by-account"),
     path("api/webhooks/<str:integration_id>", apis.webhook_intake, name="webhook-intake"),
+]
+
+urlpatterns = [
     path("api/integrations/<uuid:pk>/sync", apis.IntegrationSyncApi.as_view(), name="integration-sync"),
     path("api/data-sources/<uuid:pk>/sync", apis.DataSourceSyncApi.as_view(), name="data-source-sync"),
     path("api/data-sources/<uuid:pk>/schedule", apis.DataSourceScheduleApi.as_view(), name="data-source-schedule"),
