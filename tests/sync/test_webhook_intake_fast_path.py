@@ -161,3 +161,29 @@ def test_the_one_statement_stores_the_events_as_parsed_and_every_other_column_at
     assert (delivery.status, delivery.attempts, delivery.duplicates, delivery.last_error, delivery.result) == (DeliveryStatus.RECEIVED, 0, 0, "", {})
     assert delivery.processed_at is None
     assert before <= delivery.received_at <= delivery.created_at == delivery.updated_at <= timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_for_an_integration_another_process_deleted_is_404_and_stores_nothing(client, directory):
+    # The inbox's foreign key to the integration is the check that remains: a process still holding the deleted
+    # integration's route (for up to its TTL) gets the key violation at commit and answers 404.
+    assert signed(client, directory, person_event("while-connected")).status_code == 202
+    integration_id = str(directory.pk)
+    stale = webhook_routes.route_get(integration_id)
+    assert stale is not None
+    directory.delete()
+    webhook_routes._routes[integration_id] = stale  # as in a process where the deletion did not happen
+
+    response = signed(client, SimpleNamespace(pk=integration_id), person_event("after-deletion"))
+
+    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_integration"
+    assert not WebhookDelivery.objects.exists()  # the deletion took the first delivery, the second was never stored
+    assert webhook_routes.route_get(integration_id) is None
+
+
+def test_deleting_an_organization_deletes_its_deliveries(client, directory, organization):
+    assert signed(client, directory, person_event("to-go")).status_code == 202
+
+    organization.delete()
+
+    assert not WebhookDelivery.objects.exists()
