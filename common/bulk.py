@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -85,12 +86,24 @@ def deferred_checks_beside(work: Callable[[], None]) -> None:
 BULK_GC_THRESHOLDS = (50_000, 20, 100)
 
 
+_relaxed_lock = threading.Lock()
+_relaxed: list[Any] = [0, None]  # loads running in this process (a threaded worker runs several), thresholds before the first
+
+
 @contextmanager
 def collector_relaxed() -> Iterator[None]:
-    """Run a bulk load with the cyclic garbage collector's thresholds raised (BULK_GC_THRESHOLDS), then restore them."""
-    previous = gc.get_threshold()
-    gc.set_threshold(*BULK_GC_THRESHOLDS)
+    """Run a bulk load with the cyclic garbage collector's thresholds raised (BULK_GC_THRESHOLDS), then restore them.
+
+    The thresholds belong to the process: with loads on several threads, the last one to finish restores what the first found."""
+    with _relaxed_lock:
+        if _relaxed[0] == 0:
+            _relaxed[1] = gc.get_threshold()
+            gc.set_threshold(*BULK_GC_THRESHOLDS)
+        _relaxed[0] += 1
     try:
         yield
     finally:
-        gc.set_threshold(*previous)
+        with _relaxed_lock:
+            _relaxed[0] -= 1
+            if _relaxed[0] == 0:
+                gc.set_threshold(*_relaxed[1])

@@ -75,3 +75,14 @@ def test_the_collector_thresholds_are_restored_after_a_bulk_load_even_one_that_f
 def test_bulk_ids_are_time_ordered_uuids():
     first, second = time_ordered_id(), time_ordered_id()
     assert isinstance(first, uuid.UUID) and first.version == 7 and first < second
+
+
+def test_overlapping_bulk_loads_on_threads_leave_the_thresholds_as_the_first_found_them():
+    before = gc.get_threshold()
+    first, second = collector_relaxed(), collector_relaxed()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first load ends while the second still runs: still relaxed
+    assert gc.get_threshold() == BULK_GC_THRESHOLDS
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
