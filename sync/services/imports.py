@@ -36,7 +36,7 @@ from sync.models import ACTIVE_JOB_STATUSES, DataSyncJob, JobStatus, JobTrigger,
 from sync.services.import_batches import BatchesAhead, CheckedBatch, checked_batches
 from sync.services.import_reports import import_warnings, import_warnings_log, manager_links_report
 from sync.services.jobs import ERROR_LOG_CAP, job_log
-from sync.services.records import page_commit_asynchronous, tables_analyze_on_growth
+from sync.services.records import PEOPLE_ANALYZED_COLUMNS, page_commit_asynchronous, tables_analyze_on_growth
 from sync.services.suppression import job_suppressed_recorder
 from sync.services.uploads import UploadCleanup, _upload_dir, _upload_release, csv_uploads_purge, csv_uploads_sweep  # noqa: F401 - callers import these here
 
@@ -45,11 +45,6 @@ BATCH_SIZE = 10_000  # rows per transaction when settings do not say (BASTION_CS
 PREVIEW_ROWS = 10
 CSV_SOURCE = "csv"
 SUPPRESSED = "suppressed: erased data subject"
-# Statistics for the columns the import's joins and lookups use: the JSON and search-text columns were most of ANALYZE's time.
-CSV_ANALYZED_COLUMNS = (
-    "sync_person (id, organization_id, email, manager_id)",
-    "sync_personidentity (person_id, organization_id, source, integration_id, external_id)",
-)
 EARLIER_IN_MEMORY_MAX = 250_000  # external ids a run keeps to find duplicates across its own batches without a query
 
 
@@ -373,7 +368,7 @@ def _merge_batch(
         room = ERROR_LOG_CAP - len(error_log)
         if room > 0:
             DataSyncJob.objects.filter(pk=job.pk).update(error_log=[*error_log, *({"line": line, "reason": reason} for line, reason in bad[:room])])
-    tables_analyze_on_growth(before=done, after=done + len(people), tables=CSV_ANALYZED_COLUMNS)
+    tables_analyze_on_growth(before=done, after=done + len(people), tables=PEOPLE_ANALYZED_COLUMNS)
     return result.created
 
 
